@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include "base/encoding.h"
+#include "base/error.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/secret_bytes.h"
+#include "base/time_util.h"
+#include "base/validate.h"
+
+namespace certfleet {
+namespace {
+
+Result<int> Half(int x) {
+  if (x % 2) return InvalidArgument("odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  CF_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(ResultTest, PropagatesErrors) {
+  EXPECT_EQ(*Quarter(8), 2);
+  auto r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message(), "odd");
+}
+
+TEST(ErrorTest, CauseChainIsRendered) {
+  Error e = Unavailable("store").WithCause(Internal("disk full"));
+  EXPECT_EQ(e.ToString(), "store: disk full");
+  EXPECT_FALSE(e.retryable());
+  e.WithRetry(std::chrono::seconds(5));
+  EXPECT_TRUE(e.retryable());
+  EXPECT_EQ(e.retry_after(), std::chrono::seconds(5));
+}
+
+TEST(SecretBytesTest, MoveAndCompare) {
+  std::string s = "hunter22";
+  SecretBytes a = SecretBytes::FromString(std::move(s));
+  EXPECT_EQ(a.view(), "hunter22");
+  SecretBytes b = a.Clone();
+  EXPECT_TRUE(a.Equals(b));
+  SecretBytes c = std::move(a);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  EXPECT_TRUE(c.Equals(b));
+  c.Append("!");
+  EXPECT_FALSE(c.Equals(b));
+  EXPECT_EQ(c.view(), "hunter22!");
+}
+
+TEST(EncodingTest, RoundTrips) {
+  EXPECT_EQ(HexEncode("\x01\xab"), "01ab");
+  EXPECT_EQ(*HexDecode("01AB"), "\x01\xab");
+  EXPECT_FALSE(HexDecode("0g").ok());
+  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(*Base64Decode("Zm9vYg=="), "foob");
+  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_EQ(*Base64UrlDecode("-_8"), "\xfb\xff");
+  EXPECT_FALSE(Base64UrlDecode("a/b").ok());
+  EXPECT_TRUE(IsBase64Url("abc-_Z9"));
+  EXPECT_FALSE(IsBase64Url("../x"));
+}
+
+TEST(TimeTest, Rfc3339AndDurations) {
+  TimePoint t = UtcDate(2026, 3, 15);
+  EXPECT_EQ(FormatRfc3339(t), "2026-03-15T00:00:00Z");
+  EXPECT_EQ(*ParseRfc3339("2026-03-15T00:00:00Z"), t);
+  EXPECT_EQ(*ParseRfc3339("2026-03-15"), t);
+  EXPECT_EQ(*ParseRfc3339("2026-03-15T02:00:00.5+02:00"), t);
+  EXPECT_FALSE(ParseRfc3339("2026-02-30").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-03-15T00:00:00").ok());
+  EXPECT_EQ(*ParseDuration("90d"), std::chrono::hours(24 * 90));
+  EXPECT_EQ(*ParseDuration("10m"), std::chrono::minutes(10));
+  EXPECT_FALSE(ParseDuration("-1d").ok());
+  EXPECT_FALSE(ParseDuration("1y").ok());
+  EXPECT_FALSE(ParseDuration("0s").ok());
+  EXPECT_EQ(FormatDuration(std::chrono::hours(48)), "2d");
+}
+
+TEST(IdsTest, PrefixedSortableUnique) {
+  FakeClock clock(UtcDate(2026, 1, 1));
+  auto& rnd = SystemRandomSource();
+  std::string a = NewId("crt", clock, rnd);
+  clock.Advance(std::chrono::milliseconds(1));
+  std::string b = NewId("crt", clock, rnd);
+  EXPECT_TRUE(IsValidId(a, "crt"));
+  EXPECT_FALSE(IsValidId(a, "agt"));
+  EXPECT_LT(a, b);
+  EXPECT_FALSE(IsValidId("crt_../../etc/passwd", "crt"));
+}
+
+TEST(ValidateTest, DnsNames) {
+  EXPECT_TRUE(ValidateDnsName("app.example.test").ok());
+  EXPECT_TRUE(ValidateDnsName("*.example.test").ok());
+  EXPECT_TRUE(ValidateDnsName("xn--bcher-kva.example").ok());
+  EXPECT_FALSE(ValidateDnsName("*.example.test", false).ok());
+  EXPECT_FALSE(ValidateDnsName("localhost").ok());
+  EXPECT_FALSE(ValidateDnsName("a..b").ok());
+  EXPECT_FALSE(ValidateDnsName("-a.b").ok());
+  EXPECT_FALSE(ValidateDnsName("a_b.test").ok());
+  EXPECT_FALSE(ValidateDnsName("a.*.test").ok());
+  EXPECT_FALSE(ValidateDnsName("127.0.0.1").ok());
+  EXPECT_FALSE(ValidateDnsName("ab--c.test").ok());
+  EXPECT_FALSE(ValidateDnsName(std::string(64, 'a') + ".test").ok());
+  EXPECT_FALSE(ValidateDnsName("x.test.").ok());
+}
+
+TEST(ValidateTest, NamesAndTags) {
+  EXPECT_TRUE(ValidateName("name", "web-1.prod").ok());
+  EXPECT_FALSE(ValidateName("name", "../x").ok());
+  EXPECT_FALSE(ValidateName("name", "a b").ok());
+  EXPECT_FALSE(ValidateName("name", "$(id)").ok());
+  EXPECT_TRUE(ValidateTags({{"env", "dev"}, {"team/app", ""}}).ok());
+  EXPECT_FALSE(ValidateTags({{"", "x"}}).ok());
+  EXPECT_FALSE(ValidateTags({{"env", "a\nb"}}).ok());
+}
+
+TEST(LogTest, Escapes) { EXPECT_EQ(log::JsonEscape("a\"b\n\x01"), "a\\\"b\\n\\u0001"); }
+
+}  // namespace
+}  // namespace certfleet
