@@ -1,0 +1,62 @@
+#include "model/model.h"
+
+#include <array>
+#include <utility>
+
+namespace certfleet::model {
+namespace {
+
+template <typename E, size_t N>
+Result<E> Lookup(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view s,
+                 std::string_view what) {
+  std::string valid;
+  for (const auto& [e, name] : table) {
+    if (name == s) return e;
+    if (!valid.empty()) valid += ", ";
+    valid += name;
+  }
+  return InvalidArgument("unknown " + std::string(what) + "; valid values: " + valid);
+}
+
+template <typename E, size_t N>
+std::string_view Name(const std::array<std::pair<E, std::string_view>, N>& table, E e) {
+  for (const auto& [v, name] : table)
+    if (v == e) return name;
+  return "unknown";
+}
+
+constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
+    {Role::kAdmin, "admin"}, {Role::kOperator, "operator"}, {Role::kAuditor, "auditor"},
+    {Role::kAgent, "agent"}}};
+constexpr std::array<std::pair<PrincipalKind, std::string_view>, 3> kKinds{{
+    {PrincipalKind::kUser, "user"}, {PrincipalKind::kService, "service"},
+    {PrincipalKind::kAgent, "agent"}}};
+constexpr std::array<std::pair<CertificateStatus, std::string_view>, 5> kStatuses{{
+    {CertificateStatus::kPending, "pending"}, {CertificateStatus::kIssued, "issued"},
+    {CertificateStatus::kFailed, "failed"}, {CertificateStatus::kRevoked, "revoked"},
+    {CertificateStatus::kExpired, "expired"}}};
+constexpr std::array<std::pair<SecretKind, std::string_view>, 2> kSecretKinds{{
+    {SecretKind::kPassphrase, "passphrase"}, {SecretKind::kGeneric, "generic"}}};
+constexpr std::array<std::pair<CaRole, std::string_view>, 2> kCaRoles{{
+    {CaRole::kRoot, "root"}, {CaRole::kIntermediate, "intermediate"}}};
+
+}  // namespace
+
+std::string_view RoleName(Role r) { return Name(kRoles, r); }
+Result<Role> ParseRole(std::string_view s) { return Lookup(kRoles, s, "role"); }
+std::string_view PrincipalKindName(PrincipalKind k) { return Name(kKinds, k); }
+Result<PrincipalKind> ParsePrincipalKind(std::string_view s) {
+  return Lookup(kKinds, s, "principal kind");
+}
+std::string_view CertificateStatusName(CertificateStatus s) { return Name(kStatuses, s); }
+Result<CertificateStatus> ParseCertificateStatus(std::string_view s) {
+  return Lookup(kStatuses, s, "certificate status");
+}
+std::string_view SecretKindName(SecretKind k) { return Name(kSecretKinds, k); }
+Result<SecretKind> ParseSecretKind(std::string_view s) {
+  return Lookup(kSecretKinds, s, "secret kind");
+}
+std::string_view CaRoleName(CaRole r) { return Name(kCaRoles, r); }
+Result<CaRole> ParseCaRole(std::string_view s) { return Lookup(kCaRoles, s, "CA role"); }
+
+}  // namespace certfleet::model

@@ -1,0 +1,169 @@
+// Domain value types (ARCHITECTURE.md "Data model"). Plain structs with no behaviour beyond
+// enum <-> string mapping; wire shapes live in src/api and row shapes inside store backends
+// (CONVENTIONS.md #7). Times are UTC TimePoints with whole seconds.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+
+namespace certfleet::model {
+
+using Tags = std::map<std::string, std::string>;
+
+// Id prefixes (base/ids.h).
+inline constexpr std::string_view kAccountPrefix = "acc";
+inline constexpr std::string_view kPrincipalPrefix = "prn";
+inline constexpr std::string_view kTokenPrefix = "tok";
+inline constexpr std::string_view kCertificatePrefix = "crt";
+inline constexpr std::string_view kVersionPrefix = "crv";
+inline constexpr std::string_view kSecretPrefix = "sec";
+inline constexpr std::string_view kBlobPrefix = "blb";
+inline constexpr std::string_view kExportPrefix = "exp";
+inline constexpr std::string_view kCaPrefix = "cak";
+
+struct Account {
+  std::string id;
+  std::string name;
+  TimePoint created_at;
+};
+
+enum class Role { kAdmin, kOperator, kAuditor, kAgent };
+std::string_view RoleName(Role r);
+Result<Role> ParseRole(std::string_view s);
+
+enum class PrincipalKind { kUser, kService, kAgent };
+std::string_view PrincipalKindName(PrincipalKind k);
+Result<PrincipalKind> ParsePrincipalKind(std::string_view s);
+
+struct Principal {
+  std::string id;
+  std::string account_id;
+  std::string name;
+  PrincipalKind kind = PrincipalKind::kUser;
+  Role role = Role::kOperator;
+  Tags tags;  // set by an admin only, never by the principal itself
+  bool disabled = false;
+  TimePoint created_at;
+};
+
+// An API bearer token. Only the SHA-256 of the token is stored; the token itself is shown once.
+struct ApiToken {
+  std::string id;
+  std::string principal_id;
+  std::string hash_hex;
+  TimePoint created_at;
+  std::optional<TimePoint> expires_at;
+  bool revoked = false;
+};
+
+enum class CertificateStatus { kPending, kIssued, kFailed, kRevoked, kExpired };
+std::string_view CertificateStatusName(CertificateStatus s);
+Result<CertificateStatus> ParseCertificateStatus(std::string_view s);
+
+struct Certificate {
+  std::string id;
+  std::string account_id;
+  std::string name;
+  std::vector<std::string> domains;
+  std::string key_type;  // crypto::KeyTypeName
+  std::string profile;   // CA profile name: tls-server, tls-client, short-lived
+  std::string issuer;    // "internal" or an issuer name
+  bool exportable = false;  // fixed at request time; no code path may change it
+  Tags tags;
+  CertificateStatus status = CertificateStatus::kPending;
+  std::string status_detail;  // current step or failure reason, human readable
+  std::optional<int64_t> validity_seconds;      // requested validity; profile default if unset
+  std::optional<int64_t> renew_before_seconds;  // renewal override
+  std::string current_version_id;  // empty until the first issuance
+  std::string created_by;          // principal id
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct CertificateVersion {
+  std::string id;
+  std::string certificate_id;
+  int version = 1;
+  std::string serial_hex;
+  TimePoint not_before;
+  TimePoint not_after;
+  std::string leaf_pem;
+  std::string chain_pem;  // issuing chain without the leaf, leaf's issuer first
+  std::string fingerprint_sha256;
+  std::string key_blob_id;  // SealedBlob holding the private key (PKCS#8 DER)
+  std::string issuer_ca_id;  // internal CA record that signed it, if any
+  TimePoint created_at;
+};
+
+// An envelope-encrypted value (ARCHITECTURE.md "Security model"): ciphertext under a per-record
+// data key, which is wrapped by a key-encryption key identified by kek_id.
+struct SealedBlob {
+  std::string id;
+  std::string kek_id;
+  std::string wrapped_dek;  // AEAD-sealed data key (binary)
+  std::string ciphertext;   // AEAD-sealed value (binary)
+  std::string purpose;      // bound into the AAD, e.g. "certificate-key", "passphrase"
+  TimePoint created_at;
+};
+
+enum class SecretKind { kPassphrase, kGeneric };
+std::string_view SecretKindName(SecretKind k);
+Result<SecretKind> ParseSecretKind(std::string_view s);
+
+struct Secret {
+  std::string id;
+  std::string account_id;
+  std::string name;
+  SecretKind kind = SecretKind::kPassphrase;
+  Tags tags;
+  int current_version = 0;
+  std::string description;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct SecretVersion {
+  std::string secret_id;
+  int version = 1;
+  std::string blob_id;
+  TimePoint created_at;
+};
+
+// One export of a certificate version, for audit and chargeback.
+struct ExportRecord {
+  std::string id;
+  std::string account_id;
+  std::string certificate_id;
+  std::string version_id;  // empty when refused before a version was chosen
+  std::string principal_id;
+  bool allowed = true;
+  std::string reason;  // why it was refused, if it was
+  int fqdn_count = 0;
+  int wildcard_count = 0;
+  std::string secret_id;  // generated-passphrase secret, if any
+  TimePoint at;
+};
+
+enum class CaRole { kRoot, kIntermediate };
+std::string_view CaRoleName(CaRole r);
+Result<CaRole> ParseCaRole(std::string_view s);
+
+// One key and certificate of the internal CA hierarchy.
+struct CaRecord {
+  std::string id;
+  CaRole role = CaRole::kRoot;
+  std::string cert_pem;
+  std::string key_blob_id;
+  std::string parent_id;  // empty for a root
+  bool active = true;
+  TimePoint created_at;
+};
+
+}  // namespace certfleet::model

@@ -1,0 +1,56 @@
+// HTTPS server (Boost.Beast/Asio): TLS 1.2+, HTTP/1.1 keep-alive, optional mutual TLS.
+//
+// Handlers are plain functions of HttpRequest -> HttpResponse. They run on a worker pool, never on
+// the I/O threads, so a handler may block (database commits, RSA key generation) without stalling
+// other connections. The server enforces the limits in Options and answers violations itself
+// (413 for an oversize body, 431 for oversize headers, 408 for a slow client), with a JSON
+// problem document. Thread-safe: Start/Stop from one owner thread; the handler is called
+// concurrently from worker threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "base/secret_bytes.h"
+#include "net/http.h"
+
+namespace certfleet::net {
+
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8443;  // 0 picks a free port; see HttpsServer::port()
+  std::string cert_chain_pem;  // server certificate first, then intermediates
+  SecretBytes key_pem;         // unencrypted private key PEM
+  // PEM bundle of CAs that sign client certificates. When set, the server requests a client
+  // certificate and verifies it if presented (a request without one still reaches the handler,
+  // with client_cert_der unset; authorization decides).
+  std::string client_ca_pem;
+  size_t max_body_bytes = 1 << 20;    // 1 MiB
+  size_t max_header_bytes = 16 << 10;
+  int io_threads = 1;
+  int worker_threads = 4;
+  int request_timeout_seconds = 30;  // whole request read deadline
+  int idle_timeout_seconds = 60;     // keep-alive idle
+  size_t max_connections = 1024;
+};
+
+class HttpsServer {
+ public:
+  // Validates options, loads the TLS material and binds the listening socket (so port() is known
+  // once this returns). InvalidArgument for bad options or TLS material, Unavailable if the
+  // address cannot be bound.
+  static Result<std::unique_ptr<HttpsServer>> Create(ServerOptions options, Handler handler);
+  virtual ~HttpsServer() = default;
+  // Starts the I/O and worker threads and returns immediately.
+  virtual Status Start() = 0;
+  // Stops accepting, closes connections and joins all threads. Idempotent.
+  virtual void Stop() = 0;
+  virtual uint16_t port() const = 0;
+};
+
+}  // namespace certfleet::net

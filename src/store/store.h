@@ -1,0 +1,187 @@
+// The store: repository interfaces and the unit of work (ARCHITECTURE.md "Storage and scale").
+// All business logic speaks to these interfaces; SQL stays inside the backends (sqlite/, later
+// postgres/). Every backend passes the same conformance suite (store/conformance_test.h).
+//
+// Usage:
+//   CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
+//   CF_TRY(tx->certificates().Insert(cert));
+//   CF_TRY(tx->Commit());
+// A Tx that is destroyed without Commit() rolls back. A Tx is used by one thread at a time;
+// Store::Begin() is thread-safe and may be called from many threads (writers are serialized by
+// the backend; SQLite uses BEGIN IMMEDIATE with a busy timeout).
+//
+// Errors: NotFound for a missing row, Conflict for a unique-key violation (duplicate id, name
+// or serial), Unavailable (retryable) when the database is busy or unreachable, Internal for
+// anything else. Messages name the table and key, never values of sealed columns.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "model/model.h"
+
+namespace certfleet::store {
+
+class AccountRepo {
+ public:
+  virtual ~AccountRepo() = default;
+  virtual Status Insert(const model::Account& a) = 0;
+  virtual Result<model::Account> Get(const std::string& id) = 0;
+  virtual Result<model::Account> GetByName(const std::string& name) = 0;
+  virtual Result<std::vector<model::Account>> List() = 0;
+};
+
+class PrincipalRepo {
+ public:
+  virtual ~PrincipalRepo() = default;
+  virtual Status Insert(const model::Principal& p) = 0;
+  virtual Result<model::Principal> Get(const std::string& id) = 0;
+  // Name is unique within an account.
+  virtual Result<model::Principal> GetByName(const std::string& account_id,
+                                             const std::string& name) = 0;
+  virtual Result<std::vector<model::Principal>> ListByAccount(const std::string& account_id) = 0;
+  virtual Status Update(const model::Principal& p) = 0;  // NotFound if absent
+};
+
+class TokenRepo {
+ public:
+  virtual ~TokenRepo() = default;
+  virtual Status Insert(const model::ApiToken& t) = 0;
+  // hash_hex is unique.
+  virtual Result<model::ApiToken> GetByHash(const std::string& hash_hex) = 0;
+  virtual Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) = 0;
+  virtual Status Revoke(const std::string& id) = 0;
+};
+
+struct CertificateFilter {
+  std::optional<std::string> account_id;
+  std::optional<model::CertificateStatus> status;
+  size_t limit = 1000;
+  std::string after_id;  // keyset pagination: ids sort by creation time
+};
+
+class CertificateRepo {
+ public:
+  virtual ~CertificateRepo() = default;
+  // (account_id, name) is unique.
+  virtual Status Insert(const model::Certificate& c) = 0;
+  virtual Result<model::Certificate> Get(const std::string& id) = 0;
+  // Ordered by id ascending.
+  virtual Result<std::vector<model::Certificate>> List(const CertificateFilter& f) = 0;
+  // Updates status, status_detail, current_version_id, tags, renew_before_seconds and
+  // updated_at. Never changes exportable, account_id, domains, key_type or profile.
+  virtual Status Update(const model::Certificate& c) = 0;
+};
+
+class VersionRepo {
+ public:
+  virtual ~VersionRepo() = default;
+  // (certificate_id, version) is unique; serial_hex is unique.
+  virtual Status Insert(const model::CertificateVersion& v) = 0;
+  virtual Result<model::CertificateVersion> Get(const std::string& id) = 0;
+  // Ordered by version ascending.
+  virtual Result<std::vector<model::CertificateVersion>> ListByCertificate(
+      const std::string& certificate_id) = 0;
+};
+
+// Sealed values. The backend stores the binary columns as they are and never looks inside.
+class BlobRepo {
+ public:
+  virtual ~BlobRepo() = default;
+  virtual Status Insert(const model::SealedBlob& b) = 0;
+  virtual Result<model::SealedBlob> Get(const std::string& id) = 0;
+  // Re-wrapping after a KEK rotation: replaces kek_id and wrapped_dek only.
+  virtual Status UpdateWrapping(const std::string& id, const std::string& kek_id,
+                                const std::string& wrapped_dek) = 0;
+  // Ids of blobs wrapped by any KEK other than `kek_id`, at most `limit`, ordered by id.
+  virtual Result<std::vector<std::string>> ListNotWrappedBy(const std::string& kek_id,
+                                                            size_t limit) = 0;
+};
+
+class SecretRepo {
+ public:
+  virtual ~SecretRepo() = default;
+  // (account_id, name) is unique.
+  virtual Status Insert(const model::Secret& s) = 0;
+  virtual Result<model::Secret> Get(const std::string& id) = 0;
+  virtual Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) = 0;
+  // Inserts the version and sets the secret's current_version and updated_at to match.
+  // Conflict if that version exists already.
+  virtual Status AddVersion(const model::SecretVersion& v, TimePoint updated_at) = 0;
+  virtual Result<model::SecretVersion> GetVersion(const std::string& secret_id, int version) = 0;
+};
+
+struct ExportFilter {
+  std::optional<std::string> account_id;
+  std::optional<std::string> certificate_id;
+  std::optional<TimePoint> since;
+};
+
+class ExportRepo {
+ public:
+  virtual ~ExportRepo() = default;
+  virtual Status Insert(const model::ExportRecord& e) = 0;
+  // Ordered by time, then id.
+  virtual Result<std::vector<model::ExportRecord>> List(const ExportFilter& f) = 0;
+};
+
+class CaRepo {
+ public:
+  virtual ~CaRepo() = default;
+  virtual Status Insert(const model::CaRecord& c) = 0;
+  virtual Result<model::CaRecord> Get(const std::string& id) = 0;
+  // The newest active record with this role; NotFound if none.
+  virtual Result<model::CaRecord> GetActive(model::CaRole role) = 0;
+  virtual Result<std::vector<model::CaRecord>> List() = 0;
+};
+
+// Serials are reserved (persisted) before signing so that a serial is never used twice, even
+// across crashes (BR 7.1: serials unique per CA).
+class SerialRepo {
+ public:
+  virtual ~SerialRepo() = default;
+  // Conflict if the serial exists already.
+  virtual Status Reserve(const std::string& serial_hex, const std::string& ca_id,
+                         TimePoint at) = 0;
+  virtual Result<bool> Exists(const std::string& serial_hex) = 0;
+};
+
+// Small named settings (e.g. the active KEK id, the schema's bootstrap markers).
+class SettingRepo {
+ public:
+  virtual ~SettingRepo() = default;
+  virtual Result<std::optional<std::string>> Get(const std::string& key) = 0;
+  virtual Status Put(const std::string& key, const std::string& value) = 0;
+};
+
+// The unit of work.
+class Tx {
+ public:
+  virtual ~Tx() = default;
+  virtual Status Commit() = 0;
+
+  virtual AccountRepo& accounts() = 0;
+  virtual PrincipalRepo& principals() = 0;
+  virtual TokenRepo& tokens() = 0;
+  virtual CertificateRepo& certificates() = 0;
+  virtual VersionRepo& versions() = 0;
+  virtual BlobRepo& blobs() = 0;
+  virtual SecretRepo& secrets() = 0;
+  virtual ExportRepo& exports() = 0;
+  virtual CaRepo& cas() = 0;
+  virtual SerialRepo& serials() = 0;
+  virtual SettingRepo& settings() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual Result<std::unique_ptr<Tx>> Begin() = 0;
+  // The schema version after migrations (for /healthz and tests).
+  virtual Result<int> SchemaVersion() = 0;
+};
+
+}  // namespace certfleet::store
