@@ -69,7 +69,9 @@ class PrivateKey {
   // "ENCRYPTED PRIVATE KEY" PEM under PBES2 (any PRF/cipher OpenSSL supports) or PKCS#12 PBE.
   // A wrong passphrase gives Unauthorized with a message that never includes the passphrase.
   static Result<PrivateKey> FromEncryptedPem(std::string_view pem, const SecretBytes& passphrase);
-  // Adopts an EVP_PKEY (e.g. from a PKCS#11 token). Takes ownership.
+  // Adopts an EVP_PKEY (e.g. from a PKCS#11 token). Takes ownership. All importers return
+  // InvalidArgument for a key of another algorithm, curve or RSA size than KeyType lists, and
+  // Malformed for undecodable input.
   static Result<PrivateKey> Adopt(EvpPkeyPtr pkey);
 
   PrivateKey(PrivateKey&&) noexcept = default;
@@ -81,10 +83,15 @@ class PrivateKey {
   KeyType type() const { return type_; }
   const PublicKey& public_key() const { return public_key_; }
 
+  // Unencrypted PKCS#8 PrivateKeyInfo (RFC 5958), DER or "PRIVATE KEY" PEM. Empty when the key
+  // cannot leave its store (e.g. one adopted from a PKCS#11 token); callers that may hold such
+  // keys must check empty().
   SecretBytes ToPkcs8Der() const;
   SecretBytes ToPkcs8Pem() const;
   // "ENCRYPTED PRIVATE KEY" PEM: PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256 with a random 16-byte
   // salt and IV. Readable by `openssl pkey -passin` and nginx's ssl_password_file.
+  // InvalidArgument for an empty passphrase or fewer than 10,000 iterations; FailedPrecondition
+  // for a key that cannot be exported.
   Result<std::string> ToEncryptedPkcs8Pem(const SecretBytes& passphrase,
                                           const Pkcs8Options& options = {}) const;
 

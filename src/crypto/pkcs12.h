@@ -19,7 +19,12 @@ struct Pkcs12Contents {
   std::vector<std::string> chain_der;
 };
 
-// `leaf_der` and `chain_der` are DER certificates; chain order is preserved.
+// `leaf_der` and `chain_der` are DER certificates; chain order is preserved. `iterations` applies
+// to PBKDF2 for both bags and to the MAC KDF. InvalidArgument for an empty passphrase or one
+// containing NUL, fewer than 10,000 iterations, an undecodable certificate, or a leaf that does
+// not match `key`. ParsePkcs12: Unauthorized on a wrong passphrase (message never includes it),
+// Malformed for undecodable input or a bundle without a MAC, a key or a matching leaf;
+// InvalidArgument for an unsupported key type.
 Result<std::string> BuildPkcs12(const PrivateKey& key, std::string_view leaf_der,
                                 const std::vector<std::string>& chain_der,
                                 const SecretBytes& passphrase, std::string_view friendly_name,

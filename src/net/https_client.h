@@ -1,8 +1,8 @@
 // HTTPS client (Boost.Beast/Asio, synchronous with deadlines): for the CLI, the agent, webhook
 // delivery and the ACME client. Verifies the server certificate and host name against the given
 // trust anchors (or the system store when none is given). Caps response bodies. Thread-safe: one
-// client may be used from several threads; each call opens its own connection unless a kept-alive
-// one to the same origin is free.
+// client may be used from several threads; each call opens its own connection (and sends
+// "Connection: close"), so calls never share state beyond the immutable TLS context.
 #pragma once
 
 #include <chrono>
@@ -27,19 +27,27 @@ struct ClientOptions {
 
 struct Url {
   std::string scheme;  // "https" or "http"
-  std::string host;
-  uint16_t port = 443;
-  std::string target = "/";  // path and query
+  std::string host;    // lower-case; an IPv6 literal without its brackets ("::1")
+  uint16_t port = 443;  // the scheme's default when the URL names none
+  std::string target = "/";  // path and query, never empty; the fragment is dropped
 };
+// Accepts absolute http(s) URLs only. InvalidArgument for other schemes, userinfo ("user@"),
+// whitespace or control characters anywhere, non-ASCII bytes, a bad host or port.
 Result<Url> ParseUrl(std::string_view url);
 
 class HttpsClient {
  public:
+  // Builds the TLS context once. InvalidArgument if trust_pem, the client certificate or key do
+  // not parse or do not match (the key PEM is wiped once loaded), or if a limit is zero.
   static Result<std::unique_ptr<HttpsClient>> Create(ClientOptions options);
   virtual ~HttpsClient() = default;
+  // Any HTTP status is a successful Result; the caller interprets it.
   // Unavailable (retryable) for connection failures and timeouts (message says which),
-  // Forbidden for certificate verification failures, TooLarge if the body exceeds the cap,
-  // InvalidArgument for a bad URL.
+  // Forbidden for certificate verification failures (and when the server rejects our client
+  // certificate), TooLarge if the body exceeds the cap, Malformed for an unparseable response,
+  // InvalidArgument for a bad URL, a refused http:// URL, or a method or header with characters
+  // HTTP does not allow. The timeout covers connect, TLS handshake, write and read; name
+  // resolution is further bounded only by the system resolver's own timeouts.
   virtual Result<HttpResponse> Do(const std::string& method, const std::string& url,
                                   const std::map<std::string, std::string>& headers,
                                   const std::string& body) = 0;

@@ -2,10 +2,14 @@
 //
 // Handlers are plain functions of HttpRequest -> HttpResponse. They run on a worker pool, never on
 // the I/O threads, so a handler may block (database commits, RSA key generation) without stalling
-// other connections. The server enforces the limits in Options and answers violations itself
-// (413 for an oversize body, 431 for oversize headers, 408 for a slow client), with a JSON
-// problem document. Thread-safe: Start/Stop from one owner thread; the handler is called
-// concurrently from worker threads.
+// other connections. The server enforces the limits in Options and answers violations itself with
+// an RFC 7807 problem document (413 for an oversize body, 431 for oversize headers, 400 for a
+// malformed request, 500 when the handler throws). A client slower than request_timeout_seconds
+// or idle longer than idle_timeout_seconds is disconnected without a response: the timed-out
+// stream is already closed, and like nginx we do not spend more on a slow peer. Every response
+// carries Content-Length (except 1xx/204/304) and Cache-Control: no-store, since responses may
+// carry key material. Thread-safe: Start/Stop from one owner thread (never from a handler: Stop
+// joins the workers); the handler is called concurrently from worker threads.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,8 @@ struct ServerOptions {
   SecretBytes key_pem;         // unencrypted private key PEM
   // PEM bundle of CAs that sign client certificates. When set, the server requests a client
   // certificate and verifies it if presented (a request without one still reaches the handler,
-  // with client_cert_der unset; authorization decides).
+  // with client_cert_der unset; authorization decides). A presented certificate that does not
+  // verify fails the handshake.
   std::string client_ca_pem;
   size_t max_body_bytes = 1 << 20;    // 1 MiB
   size_t max_header_bytes = 16 << 10;
@@ -36,6 +41,7 @@ struct ServerOptions {
   int worker_threads = 4;
   int request_timeout_seconds = 30;  // whole request read deadline
   int idle_timeout_seconds = 60;     // keep-alive idle
+  // Connections beyond this are accepted and closed at once, before the TLS handshake.
   size_t max_connections = 1024;
 };
 
@@ -43,12 +49,15 @@ class HttpsServer {
  public:
   // Validates options, loads the TLS material and binds the listening socket (so port() is known
   // once this returns). InvalidArgument for bad options or TLS material, Unavailable if the
-  // address cannot be bound.
+  // address cannot be bound. The key PEM is wiped once loaded.
   static Result<std::unique_ptr<HttpsServer>> Create(ServerOptions options, Handler handler);
   virtual ~HttpsServer() = default;
-  // Starts the I/O and worker threads and returns immediately.
+  // Starts the I/O and worker threads and returns immediately. FailedPrecondition if called
+  // twice or after Stop.
   virtual Status Start() = 0;
-  // Stops accepting, closes connections and joins all threads. Idempotent.
+  // Stops accepting, closes connections and joins all threads. Waits for handlers that are
+  // running (they cannot be interrupted); their responses are not sent. Idempotent; the
+  // destructor calls it.
   virtual void Stop() = 0;
   virtual uint16_t port() const = 0;
 };

@@ -10,9 +10,20 @@
 // Store::Begin() is thread-safe and may be called from many threads (writers are serialized by
 // the backend; SQLite uses BEGIN IMMEDIATE with a busy timeout).
 //
+// Commit() ends the transaction whether it succeeds or not: the backend releases its
+// connection and locks at once (a committed Tx left in scope blocks nobody), and every later
+// call on the Tx or its repositories returns FailedPrecondition. A repository call that fails
+// changes nothing and leaves the Tx usable, so a caller may, say, retry Reserve() with another
+// serial in the same Tx (a PostgreSQL backend needs a savepoint per statement for this).
+//
 // Errors: NotFound for a missing row, Conflict for a unique-key violation (duplicate id, name
 // or serial), Unavailable (retryable) when the database is busy or unreachable, Internal for
 // anything else. Messages name the table and key, never values of sealed columns.
+// Also: FailedPrecondition when a row names an owner that does not exist (principal -> account,
+// token -> principal, certificate -> account, version -> certificate, secret -> account;
+// references to blobs, CA records and exports' subjects are not checked), and InvalidArgument
+// for values the backend cannot store (e.g. tags or domains that are not valid UTF-8).
+// Lists without a stated order are ordered by id, i.e. by creation time.
 #pragma once
 
 #include <memory>
@@ -43,7 +54,9 @@ class PrincipalRepo {
   virtual Result<model::Principal> GetByName(const std::string& account_id,
                                              const std::string& name) = 0;
   virtual Result<std::vector<model::Principal>> ListByAccount(const std::string& account_id) = 0;
-  virtual Status Update(const model::Principal& p) = 0;  // NotFound if absent
+  // Updates name, kind, role, tags and disabled; never account_id or created_at. NotFound if
+  // absent, Conflict if the new name is taken in the account.
+  virtual Status Update(const model::Principal& p) = 0;
 };
 
 class TokenRepo {
@@ -53,14 +66,15 @@ class TokenRepo {
   // hash_hex is unique.
   virtual Result<model::ApiToken> GetByHash(const std::string& hash_hex) = 0;
   virtual Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) = 0;
+  // NotFound if absent; revoking a revoked token succeeds.
   virtual Status Revoke(const std::string& id) = 0;
 };
 
 struct CertificateFilter {
   std::optional<std::string> account_id;
   std::optional<model::CertificateStatus> status;
-  size_t limit = 1000;
-  std::string after_id;  // keyset pagination: ids sort by creation time
+  size_t limit = 1000;   // 0 returns no rows
+  std::string after_id;  // keyset pagination: only ids > after_id; ids sort by creation time
 };
 
 class CertificateRepo {
@@ -72,7 +86,8 @@ class CertificateRepo {
   // Ordered by id ascending.
   virtual Result<std::vector<model::Certificate>> List(const CertificateFilter& f) = 0;
   // Updates status, status_detail, current_version_id, tags, renew_before_seconds and
-  // updated_at. Never changes exportable, account_id, domains, key_type or profile.
+  // updated_at. Never changes exportable, account_id, domains, key_type or profile (nor any
+  // other field). NotFound if absent.
   virtual Status Update(const model::Certificate& c) = 0;
 };
 
@@ -93,7 +108,7 @@ class BlobRepo {
   virtual ~BlobRepo() = default;
   virtual Status Insert(const model::SealedBlob& b) = 0;
   virtual Result<model::SealedBlob> Get(const std::string& id) = 0;
-  // Re-wrapping after a KEK rotation: replaces kek_id and wrapped_dek only.
+  // Re-wrapping after a KEK rotation: replaces kek_id and wrapped_dek only. NotFound if absent.
   virtual Status UpdateWrapping(const std::string& id, const std::string& kek_id,
                                 const std::string& wrapped_dek) = 0;
   // Ids of blobs wrapped by any KEK other than `kek_id`, at most `limit`, ordered by id.
@@ -109,7 +124,8 @@ class SecretRepo {
   virtual Result<model::Secret> Get(const std::string& id) = 0;
   virtual Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) = 0;
   // Inserts the version and sets the secret's current_version and updated_at to match.
-  // Conflict if that version exists already.
+  // Conflict if that version exists already, NotFound if the secret does not; either way
+  // nothing changes.
   virtual Status AddVersion(const model::SecretVersion& v, TimePoint updated_at) = 0;
   virtual Result<model::SecretVersion> GetVersion(const std::string& secret_id, int version) = 0;
 };
@@ -117,7 +133,7 @@ class SecretRepo {
 struct ExportFilter {
   std::optional<std::string> account_id;
   std::optional<std::string> certificate_id;
-  std::optional<TimePoint> since;
+  std::optional<TimePoint> since;  // inclusive: records with at >= since
 };
 
 class ExportRepo {
@@ -133,7 +149,8 @@ class CaRepo {
   virtual ~CaRepo() = default;
   virtual Status Insert(const model::CaRecord& c) = 0;
   virtual Result<model::CaRecord> Get(const std::string& id) = 0;
-  // The newest active record with this role; NotFound if none.
+  // The newest active record with this role (ties on created_at go to the greater id);
+  // NotFound if none.
   virtual Result<model::CaRecord> GetActive(model::CaRole role) = 0;
   virtual Result<std::vector<model::CaRecord>> List() = 0;
 };
@@ -144,8 +161,7 @@ class SerialRepo {
  public:
   virtual ~SerialRepo() = default;
   // Conflict if the serial exists already.
-  virtual Status Reserve(const std::string& serial_hex, const std::string& ca_id,
-                         TimePoint at) = 0;
+  virtual Status Reserve(const std::string& serial_hex, const std::string& ca_id, TimePoint at) = 0;
   virtual Result<bool> Exists(const std::string& serial_hex) = 0;
 };
 
@@ -179,6 +195,7 @@ class Tx {
 class Store {
  public:
   virtual ~Store() = default;
+  // Unavailable (retryable) if no transaction could start within the backend's busy timeout.
   virtual Result<std::unique_ptr<Tx>> Begin() = 0;
   // The schema version after migrations (for /healthz and tests).
   virtual Result<int> SchemaVersion() = 0;

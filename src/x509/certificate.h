@@ -40,7 +40,8 @@ class Certificate {
   const std::string& der() const { return der_; }
   std::string ToPem() const;
 
-  // Lower-case hex of the positive serial, without leading zero bytes.
+  // Lower-case hex of the positive serial, without leading zero bytes (so always an even number
+  // of digits, "0a1b..." rather than "a1b..."); "00" for a (non-conforming) zero serial.
   std::string serial_hex() const;
   std::string serial_bytes() const;  // big-endian magnitude
   TimePoint not_before() const;
@@ -53,7 +54,12 @@ class Certificate {
   std::vector<std::string> dns_names() const;  // SAN dNSName entries in order
   std::vector<std::string> ip_addresses() const;  // SAN iPAddress entries, textual
   std::string fingerprint_sha256_hex() const;  // lower-case hex of SHA-256 over DER
-  crypto::PublicKey public_key() const;
+  // SubjectPublicKeyInfo DER as encoded in the certificate.
+  std::string spki_der() const;
+  // The subject key as a crypto::PublicKey. Fails (crypto's error) for key types crypto does not
+  // support, e.g. RSA-1024 or P-521 in a third-party chain: parsing such a certificate is fine,
+  // using its key is not.
+  Result<crypto::PublicKey> public_key() const;
   bool is_ca() const;
   std::optional<int> path_len() const;
   KeyUsage key_usage() const;
@@ -65,14 +71,18 @@ class Certificate {
   // True if `key` is the private half of this certificate's public key.
   bool MatchesKey(const crypto::PrivateKey& key) const;
 
-  // Borrowed; for src/x509 internals and tests.
+  // Borrowed; for src/x509 internals and tests. For a certificate returned by Signer::Sign this is
+  // the X509 the signer built (its DER is der()), on which X509_get0_pubkey() is null under
+  // OpenSSL 3.0; internals that need the key use X509WithKey() (certificate_internal.h).
   X509* get() const { return x509_.get(); }
 
  private:
   Certificate(std::shared_ptr<X509> x, std::string der) : x509_(std::move(x)), der_(std::move(der)) {}
   std::shared_ptr<X509> x509_;
   std::string der_;
-  friend Result<Certificate> FromX509(std::shared_ptr<X509>);
+  // src/x509 internals (certificate_internal.h).
+  friend Certificate WrapX509(std::shared_ptr<X509> x, std::string der);
+  friend std::shared_ptr<X509> X509WithKey(const Certificate& cert);
 };
 
 enum class Purpose { kAny, kServerAuth, kClientAuth };

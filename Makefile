@@ -1,0 +1,53 @@
+# certfleet: the two commands that matter are `make run` and `make test` (see README.md).
+JOBS ?= $(shell nproc)
+BUILD_REL  := build/release
+BUILD_ASAN := build/asan
+DATA_DIR   ?= var
+LISTEN     ?= 127.0.0.1:8443
+
+.PHONY: run test deps test-deps build build-asan test-release test-asan bench format format-check clean
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+$(BUILD_REL)/build.ninja: | deps
+	cmake -S . -B $(BUILD_REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(BUILD_ASAN)/build.ninja: | deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCERTFLEET_SANITIZE=ON -DCERTFLEET_BENCH=OFF
+
+build: deps $(BUILD_REL)/build.ninja
+	ninja -C $(BUILD_REL) -j $(JOBS)
+
+build-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN) -j $(JOBS)
+
+# Starts certfleetd in the foreground with its data in ./var (created on first start).
+run: build
+	$(BUILD_REL)/apps/certfleetd/certfleetd --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+test-release: test-deps build
+	cd $(BUILD_REL) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-asan: test-deps build-asan
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Everything: the release build and the AddressSanitizer + UndefinedBehaviorSanitizer build.
+test: test-release test-asan
+
+bench: build
+	scripts/bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf build

@@ -1,0 +1,143 @@
+#include "api_client.h"
+
+#include <utility>
+
+#include "files.h"
+#include "output.h"
+
+namespace certfleet::cli {
+namespace {
+
+// Token files and CA bundles are small; anything larger is a wrong path.
+constexpr size_t kMaxTokenBytes = 4096;
+constexpr size_t kMaxCaBundleBytes = 1 << 20;
+// RSA-4096 key generation happens inside the request on the server; allow for a slow machine.
+constexpr std::chrono::milliseconds kRequestTimeout{120000};
+
+ErrorCode CodeForStatus(int status) {
+  switch (status) {
+    case 400: return ErrorCode::kInvalidArgument;
+    case 401: return ErrorCode::kUnauthorized;
+    case 403: return ErrorCode::kForbidden;
+    case 404: return ErrorCode::kNotFound;
+    case 409: return ErrorCode::kConflict;
+    case 413: return ErrorCode::kTooLarge;
+    case 429: return ErrorCode::kRateLimited;
+    case 503: return ErrorCode::kUnavailable;
+    case 504: return ErrorCode::kTimeout;
+    default: return status >= 400 && status < 500 ? ErrorCode::kInvalidArgument
+                                                  : ErrorCode::kInternal;
+  }
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+}  // namespace
+
+Error ErrorFromResponse(const net::HttpResponse& response) {
+  std::string detail;
+  auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object()) {
+    for (const char* field : {"detail", "title"}) {
+      auto it = parsed.find(field);
+      if (it != parsed.end() && it->is_string() && !it->get<std::string>().empty()) {
+        detail = it->get<std::string>();
+        break;
+      }
+    }
+  }
+  if (detail.empty()) {
+    // Not a problem document (a proxy, or a server bug): say so instead of dumping the body.
+    detail = response.body.empty() ? "request failed with an empty response"
+                                   : "request failed with a non-problem response";
+  }
+  // The detail comes from the server: keep a hostile one from driving the terminal.
+  return Error(CodeForStatus(response.status),
+               SanitizeForTerminal(detail) + " (HTTP " + std::to_string(response.status) + ")");
+}
+
+std::string PathSegment(std::string_view id) { return net::UrlEncode(id); }
+
+Result<std::unique_ptr<ApiClient>> ApiClient::Create(const GlobalOptions& options) {
+  net::ClientOptions client_options;
+  client_options.timeout = kRequestTimeout;
+  if (!options.ca_file.empty()) {
+    auto ca = ReadSmallFile(options.ca_file, kMaxCaBundleBytes);
+    if (!ca.ok()) {
+      return Error(ca.error().code(), "cannot read CA bundle (--ca): " + ca.error().message());
+    }
+    client_options.trust_pem = std::move(ca).value();
+  }
+
+  auto raw = ReadSmallSecretFile(options.token_file, kMaxTokenBytes);
+  if (!raw.ok()) {
+    return Error(raw.error().code(), "cannot read token (--token-file): " + raw.error().message());
+  }
+  std::string_view token = raw->view();
+  while (!token.empty() && IsSpace(token.front())) token.remove_prefix(1);
+  while (!token.empty() && IsSpace(token.back())) token.remove_suffix(1);
+  if (token.empty()) {
+    return InvalidArgument("token file " + options.token_file + " is empty");
+  }
+
+  std::string server = options.server;
+  while (!server.empty() && server.back() == '/') server.pop_back();
+  auto url = net::ParseUrl(server + "/");
+  if (!url.ok()) {
+    return InvalidArgument("bad --server URL " + options.server + ": " + url.error().message());
+  }
+  if (url->scheme != "https") {
+    // Bearer tokens never travel in clear text.
+    return InvalidArgument("--server must be an https:// URL");
+  }
+
+  CF_ASSIGN_OR_RETURN(auto http, net::HttpsClient::Create(std::move(client_options)));
+  return std::make_unique<ApiClient>(std::move(server), SecretBytes::FromView(token),
+                                     std::move(http));
+}
+
+ApiClient::ApiClient(std::string server, SecretBytes token,
+                     std::unique_ptr<net::HttpsClient> http)
+    : server_(std::move(server)), token_(std::move(token)), http_(std::move(http)) {}
+
+Result<nlohmann::json> ApiClient::Get(std::string_view path) { return Call("GET", path, ""); }
+
+Result<nlohmann::json> ApiClient::Post(std::string_view path, const nlohmann::json& body) {
+  return Call("POST", path, body.dump());
+}
+
+Result<nlohmann::json> ApiClient::PostSecret(std::string_view path, const SecretBytes& body) {
+  return Call("POST", path, body.view());
+}
+
+Result<nlohmann::json> ApiClient::Call(const std::string& method, std::string_view path,
+                                       std::string_view body) {
+  std::map<std::string, std::string> headers;
+  headers["Accept"] = "application/json";
+  if (method != "GET") headers["Content-Type"] = "application/json";
+  std::string authorization = "Bearer ";
+  authorization.append(token_.view());
+  headers["Authorization"] = std::move(authorization);
+  std::string request_body(body);
+
+  auto response = http_->Do(method, server_ + std::string(path), headers, request_body);
+
+  // The header and body copies may hold the token or a passphrase: wipe them before anything else.
+  for (auto& [name, value] : headers) SecureWipe(value.data(), value.size());
+  SecureWipe(request_body.data(), request_body.size());
+
+  if (!response.ok()) {
+    return Error(response.error().code(),
+                 "cannot reach " + server_ + ": " + response.error().message());
+  }
+  if (response->status < 200 || response->status >= 300) return ErrorFromResponse(*response);
+  if (response->body.empty()) return nlohmann::json();
+  auto parsed = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return Malformed("the server answered HTTP " + std::to_string(response->status) +
+                     " with a body that is not JSON");
+  }
+  return parsed;
+}
+
+}  // namespace certfleet::cli

@@ -1,0 +1,55 @@
+// ApiClient: the CLI's only way to the REST API (docs/api.md). It loads the trust anchors and the
+// bearer token named by the global options, sends JSON requests and turns every non-2xx answer
+// into an Error whose message is "<detail of the problem document> (HTTP <status>)", ready for
+// the CLI's one error printer in main.cc.
+//
+// The token is held in SecretBytes and only copied into the Authorization header for the duration
+// of one request; it never appears in messages. Not thread-safe (the CLI is single-threaded).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/secret_bytes.h"
+#include "cli.h"
+#include "net/https_client.h"
+
+namespace certfleet::cli {
+
+class ApiClient {
+ public:
+  // Reads the CA bundle and the token file named in `options`. InvalidArgument / NotFound with
+  // the file name on failure, or the HttpsClient's error.
+  static Result<std::unique_ptr<ApiClient>> Create(const GlobalOptions& options);
+  // For tests: an already-built transport and token.
+  ApiClient(std::string server, SecretBytes token, std::unique_ptr<net::HttpsClient> http);
+
+  // `path` starts with "/v1/...". On 2xx returns the parsed JSON body (null for an empty body).
+  Result<nlohmann::json> Get(std::string_view path);
+  Result<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
+  // Like Post, for a body that carries secret material (e.g. an export passphrase): the serialized
+  // body is wiped once the request has been sent.
+  Result<nlohmann::json> PostSecret(std::string_view path, const SecretBytes& body);
+
+ private:
+  Result<nlohmann::json> Call(const std::string& method, std::string_view path,
+                              std::string_view body);
+
+  std::string server_;  // without a trailing '/'
+  SecretBytes token_;
+  std::unique_ptr<net::HttpsClient> http_;
+};
+
+// Renders a non-2xx response as an Error: the problem document's `detail` (else `title`, else a
+// short description of the body) followed by " (HTTP <status>)". The ErrorCode follows the status
+// (docs/api.md table). Exposed for tests.
+Error ErrorFromResponse(const net::HttpResponse& response);
+
+// Percent-encodes one path segment (a resource id) for use in a URL path.
+std::string PathSegment(std::string_view id);
+
+}  // namespace certfleet::cli

@@ -1,0 +1,268 @@
+// certfleet cert {request,list,show,export}: the certificate commands (docs/api.md,
+// "Certificates"). The command and flag names are a pinned public surface.
+#include <sys/stat.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "api_client.h"
+#include "args.h"
+#include "base/time_util.h"
+#include "base/validate.h"
+#include "cli.h"
+#include "files.h"
+#include "output.h"
+
+namespace certfleet::cli {
+namespace {
+
+// A passphrase file is one short line; anything bigger is the wrong file.
+constexpr size_t kMaxPassphraseFileBytes = 4096;
+
+struct RequestArgs {
+  std::string name;
+  std::vector<std::string> domains;
+  std::string key_type;
+  std::string profile;
+  bool exportable = false;
+  std::vector<std::string> tags;
+  std::string validity;
+};
+
+struct ExportArgs {
+  std::string id;
+  std::string out_dir;
+  std::string passphrase_file;
+};
+
+void PrintCertificate(std::ostream& out, const nlohmann::json& c) {
+  PrintKeyValues(out, {
+                          {"id", Field(c, "id")},
+                          {"crn", Field(c, "crn")},
+                          {"name", Field(c, "name")},
+                          {"domains", Field(c, "domains")},
+                          {"key type", Field(c, "key_type")},
+                          {"profile", Field(c, "profile")},
+                          {"issuer", Field(c, "issuer")},
+                          {"exportable", Field(c, "exportable")},
+                          {"tags", Field(c, "tags")},
+                          {"status", Field(c, "status")},
+                          {"status detail", Field(c, "status_detail")},
+                          {"version", Field(c, "version")},
+                          {"version id", Field(c, "version_id")},
+                          {"serial", Field(c, "serial")},
+                          {"not before", Field(c, "not_before")},
+                          {"not after", Field(c, "not_after")},
+                          {"fingerprint", Field(c, "fingerprint")},
+                          {"created at", Field(c, "created_at")},
+                          {"updated at", Field(c, "updated_at")},
+                      });
+}
+
+Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
+  nlohmann::json body = {{"name", args.name}, {"domains", args.domains},
+                         {"exportable", args.exportable}};
+  if (!args.key_type.empty()) body["key_type"] = args.key_type;
+  if (!args.profile.empty()) body["profile"] = args.profile;
+  if (!args.tags.empty()) {
+    CF_ASSIGN_OR_RETURN(auto tags, ParseTags(args.tags));  // already checked while parsing
+    body["tags"] = tags;
+  }
+  if (!args.validity.empty()) body["validity"] = args.validity;
+
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto cert, api->Post("/v1/certificates", body));
+  if (global.json) {
+    PrintJson(std::cout, cert);
+  } else {
+    PrintCertificate(std::cout, cert);
+  }
+  return Ok();
+}
+
+Status RunList(const GlobalOptions& global) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto list, api->Get("/v1/certificates"));
+  if (global.json) {
+    PrintJson(std::cout, list);
+    return Ok();
+  }
+  if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) {
+    return Malformed("the server's certificate list has no \"items\" array");
+  }
+  Table table({"ID", "NAME", "STATUS", "PROFILE", "KEY", "SERIAL", "NOT AFTER", "EXPORTABLE"});
+  for (const auto& c : list["items"]) {
+    table.AddRow({Field(c, "id"), Field(c, "name"), Field(c, "status"), Field(c, "profile"),
+                  Field(c, "key_type"), Field(c, "serial"), Field(c, "not_after"),
+                  Field(c, "exportable")});
+  }
+  table.Print(std::cout);
+  return Ok();
+}
+
+Status RunShow(const GlobalOptions& global, const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto cert, api->Get("/v1/certificates/" + PathSegment(id)));
+  if (global.json) {
+    PrintJson(std::cout, cert);
+  } else {
+    PrintCertificate(std::cout, cert);
+  }
+  return Ok();
+}
+
+// The PEM members of an export response, checked before anything is written.
+Result<std::string> PemMember(const nlohmann::json& response, const char* key) {
+  auto it = response.find(key);
+  if (it == response.end() || !it->is_string() || it->get<std::string>().empty()) {
+    return Malformed(std::string("the export response has no \"") + key + "\"");
+  }
+  return it->get<std::string>();
+}
+
+Status RunExport(const GlobalOptions& global, const ExportArgs& args) {
+  // Read local inputs first: a typo in a path should not cost an export (exports are audited).
+  SecretBytes body = SecretBytes::FromView("{}");
+  if (!args.passphrase_file.empty()) {
+    auto content = ReadSmallSecretFile(args.passphrase_file, kMaxPassphraseFileBytes);
+    if (!content.ok()) {
+      return Error(content.error().code(),
+                   "cannot read --passphrase-file: " + content.error().message());
+    }
+    auto passphrase = PassphraseFromFile(std::move(content).value());
+    if (!passphrase.ok()) {
+      return InvalidArgument(args.passphrase_file + ": " + passphrase.error().message());
+    }
+    body = ExportBodyWithPassphrase(*passphrase);
+  }
+
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto response,
+                      api->PostSecret("/v1/certificates/" + PathSegment(args.id) + "/export",
+                                      body));
+  if (!response.is_object()) return Malformed("the export response is not a JSON object");
+  CF_ASSIGN_OR_RETURN(std::string leaf, PemMember(response, "certificate_pem"));
+  CF_ASSIGN_OR_RETURN(std::string chain, PemMember(response, "chain_pem"));
+  CF_ASSIGN_OR_RETURN(std::string fullchain, PemMember(response, "fullchain_pem"));
+  CF_ASSIGN_OR_RETURN(std::string key, PemMember(response, "private_key_pem"));
+  // Defense in depth: never put a plaintext key on disk, whatever the server sent.
+  if (key.rfind("-----BEGIN ENCRYPTED PRIVATE KEY-----", 0) != 0) {
+    return Malformed("the server returned a private key that is not encrypted PKCS#8; not written");
+  }
+
+  CF_TRY(EnsureDirectory(args.out_dir));
+  // The key first, so a failure half-way never leaves new certificates beside an old key
+  // unnoticed: the command fails and says which file it could not write.
+  struct Output {
+    const char* name;
+    const std::string& data;
+    mode_t mode;
+    const char* what;
+  };
+  const Output outputs[] = {
+      {"key.pem", key, 0600, "private key (encrypted PKCS#8)"},
+      {"cert.pem", leaf, 0644, "certificate"},
+      {"chain.pem", chain, 0644, "issuing chain"},
+      {"fullchain.pem", fullchain, 0644, "certificate and chain"},
+  };
+  for (const Output& o : outputs) CF_TRY(WriteFileAtomic(args.out_dir, o.name, o.data, o.mode));
+
+  const nlohmann::json secret_id = response.value("passphrase_secret_id", nlohmann::json());
+  if (global.json) {
+    // The API's JSON without the PEM bodies (they are in the files), plus where they went.
+    nlohmann::json summary = response;
+    for (const char* k : {"certificate_pem", "chain_pem", "fullchain_pem", "private_key_pem"}) {
+      summary.erase(k);
+    }
+    summary["files"] = nlohmann::json::object();
+    for (const Output& o : outputs) summary["files"][o.name] = args.out_dir + "/" + o.name;
+    PrintJson(std::cout, summary);
+    return Ok();
+  }
+  std::cout << "exported " << Field(response, "certificate_id") << " version "
+            << Field(response, "version") << " (serial " << Field(response, "serial") << ")\n";
+  Table files({"FILE", "CONTENT"});
+  for (const Output& o : outputs) files.AddRow({args.out_dir + "/" + o.name, o.what});
+  files.Print(std::cout);
+  if (secret_id.is_string()) {
+    std::cout << "the key passphrase was generated by certfleet and stored as secret "
+              << Cell(secret_id) << '\n';
+  }
+  return Ok();
+}
+
+// CLI11 check for --tag: reports a malformed tag as a usage error (exit status 2).
+std::string CheckTag(const std::string& spec) {
+  auto parsed = ParseTags({spec});
+  return parsed.ok() ? std::string() : parsed.error().message();
+}
+
+std::string CheckDuration(const std::string& text) {
+  auto parsed = ParseDuration(text);
+  return parsed.ok() ? std::string()
+                     : QuoteForMessage(text) + " is not a duration such as 90d, 12h or 10m";
+}
+
+}  // namespace
+
+void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
+  CLI::App* cert = root.add_subcommand("cert", "Request, inspect and export certificates");
+  cert->require_subcommand(1);
+
+  auto request_args = std::make_shared<RequestArgs>();
+  CLI::App* request = cert->add_subcommand("request", "Request a new certificate");
+  request->add_option("--name", request_args->name, "Certificate name, unique per account")
+      ->required();
+  request->add_option("--domain", request_args->domains, "DNS name (repeatable; first is the CN)")
+      ->required()
+      ->allow_extra_args(false);
+  request->add_option("--key-type", request_args->key_type, "Key type (default p256)")
+      ->check(CLI::IsMember({"p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"}));
+  request->add_option("--profile", request_args->profile, "Profile (default tls-server)")
+      ->check(CLI::IsMember({"tls-server", "tls-client", "short-lived"}));
+  request->add_flag("--exportable", request_args->exportable,
+                    "Allow exporting the private key (fixed forever at request time)");
+  request->add_option("--tag", request_args->tags, "Tag KEY=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(CheckTag, "KEY=VALUE"));
+  request->add_option("--validity", request_args->validity,
+                      "Validity such as 90d, 12h, 10m (capped by the profile)")
+      ->check(CLI::Validator(CheckDuration, "DURATION"));
+  request->callback([&ctx, request_args] {
+    // Each --tag is checked on its own above; duplicates need the whole list.
+    if (auto tags = ParseTags(request_args->tags); !tags.ok()) {
+      throw CLI::ValidationError("--tag", tags.error().message());
+    }
+    ctx.action = [request_args](const GlobalOptions& g) { return RunRequest(g, *request_args); };
+  });
+
+  CLI::App* list = cert->add_subcommand("list", "List certificates");
+  list->callback([&ctx] { ctx.action = RunList; });
+
+  auto show_id = std::make_shared<std::string>();
+  CLI::App* show = cert->add_subcommand("show", "Show one certificate");
+  show->add_option("id", *show_id, "Certificate id (crt_...)")->required();
+  show->callback([&ctx, show_id] {
+    ctx.action = [show_id](const GlobalOptions& g) { return RunShow(g, *show_id); };
+  });
+
+  auto export_args = std::make_shared<ExportArgs>();
+  CLI::App* exp = cert->add_subcommand(
+      "export", "Export certificate, chain and encrypted private key into a directory");
+  exp->add_option("id", export_args->id, "Certificate id (crt_...)")->required();
+  exp->add_option("--out", export_args->out_dir, "Output directory (created 0700 if missing)")
+      ->required();
+  exp->add_option("--passphrase-file", export_args->passphrase_file,
+                  "File holding the key passphrase (default: certfleet generates one and "
+                  "stores it as a secret)");
+  exp->callback([&ctx, export_args] {
+    ctx.action = [export_args](const GlobalOptions& g) { return RunExport(g, *export_args); };
+  });
+}
+
+}  // namespace certfleet::cli

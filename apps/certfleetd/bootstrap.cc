@@ -1,0 +1,85 @@
+#include "bootstrap.h"
+
+#include <arpa/inet.h>
+
+#include "api/auth.h"
+#include "base/files.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/validate.h"
+#include "crypto/key.h"
+#include "x509/certificate.h"
+
+namespace certfleet::daemon {
+namespace {
+
+bool IsIpLiteral(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& random,
+                          const std::string& token_path) {
+  CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
+  CF_ASSIGN_OR_RETURN(auto accounts, tx->accounts().List());
+  if (!accounts.empty()) return Ok();
+
+  TimePoint now = std::chrono::floor<std::chrono::seconds>(clock.Now());
+  model::Account account{NewId(model::kAccountPrefix, clock, random), kDefaultAccount, now};
+  CF_TRY(tx->accounts().Insert(account));
+  model::Principal admin;
+  admin.id = NewId(model::kPrincipalPrefix, clock, random);
+  admin.account_id = account.id;
+  admin.name = kAdminPrincipal;
+  admin.kind = model::PrincipalKind::kUser;
+  admin.role = model::Role::kAdmin;
+  admin.created_at = now;
+  CF_TRY(tx->principals().Insert(admin));
+  api::NewToken token = api::GenerateApiToken(random);
+  model::ApiToken rec;
+  rec.id = NewId(model::kTokenPrefix, clock, random);
+  rec.principal_id = admin.id;
+  rec.hash_hex = token.hash_hex;
+  rec.created_at = now;
+  CF_TRY(tx->tokens().Insert(rec));
+  // Write the token file before committing: if the write fails nothing is committed, and if the
+  // commit fails the next start finds no account and replaces the file.
+  SecretBytes line = token.token.Clone();
+  line.Append("\n");
+  Status written = WriteFileAtomic(token_path, line.view(), 0600);
+  if (!written.ok()) return written;
+  CF_TRY(tx->Commit());
+  log::Info("created default account and admin", {{"account_id", account.id},
+                                                  {"principal_id", admin.id},
+                                                  {"token_file", token_path}});
+  return Ok();
+}
+
+Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host) {
+  // "localhost" is a single label, which the lint refuses for any certificate; clients reach the
+  // default listener by IP (https://127.0.0.1:8443).
+  std::vector<std::string> dns;
+  std::vector<std::string> ips = {"127.0.0.1", "::1"};
+  if (IsIpLiteral(host)) {
+    if (host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::") {
+      ips.push_back(host);
+    }
+  } else if (ValidateDnsName(host, false).ok()) {
+    dns.push_back(host);
+  }
+  CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(crypto::KeyType::kP256));
+  ca::LeafRequest req{.profile = "api-server",
+                      .dns_names = dns,
+                      .ip_addresses = ips,
+                      .subject_public_key_der = key.public_key().spki_der(),
+                      .key_type = crypto::KeyType::kP256};
+  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, ca.Issue(req));
+  ListenerTls tls;
+  tls.chain_pem = leaf.leaf.ToPem() + x509::ChainToPem(leaf.chain);
+  tls.key_pem = key.ToPkcs8Pem();
+  return tls;
+}
+
+}  // namespace certfleet::daemon

@@ -1,0 +1,35 @@
+// First-start and every-start set-up of a certfleetd data directory:
+// - the default account, its admin principal and an admin token written once to admin.token
+//   (0600, O_EXCL);
+// - ca.pem, the internal root, for clients to trust;
+// - a fresh TLS certificate for the API listener, issued by the internal CA at every start and
+//   kept only in memory.
+#pragma once
+
+#include <string>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/random.h"
+#include "base/secret_bytes.h"
+#include "ca/authority.h"
+#include "store/store.h"
+
+namespace certfleet::daemon {
+
+inline constexpr char kDefaultAccount[] = "default";
+inline constexpr char kAdminPrincipal[] = "admin";
+
+// Creates the default account and admin (and writes `token_path`) if the store has no accounts.
+Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& random,
+                          const std::string& token_path);
+
+struct ListenerTls {
+  std::string chain_pem;
+  SecretBytes key_pem;
+};
+// `host` is the listen address: an IP goes into an iPAddress SAN, a name into a dNSName SAN;
+// 127.0.0.1 and ::1 are always included.
+Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host);
+
+}  // namespace certfleet::daemon

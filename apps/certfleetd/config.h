@@ -1,0 +1,26 @@
+// certfleetd configuration: safe defaults, an optional TOML file, then command-line flags, in
+// that order of precedence (ARCHITECTURE.md "Config").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/error.h"
+
+namespace certfleet::daemon {
+
+struct Config {
+  std::string data_dir = "var";
+  std::string listen_address = "127.0.0.1";
+  uint16_t listen_port = 8443;
+  std::string log_level = "info";
+  int pkcs8_iterations = 600000;
+  int worker_threads = 4;
+};
+
+// Reads the TOML file at `path` over `config`. Unknown keys are errors.
+Status LoadConfigFile(const std::string& path, Config& config);
+// "ADDR:PORT" or "[v6]:PORT".
+Status ParseListen(const std::string& text, Config& config);
+
+}  // namespace certfleet::daemon

@@ -1,0 +1,149 @@
+// certfleetd: the control plane. Composition root: config -> objects -> run (ARCHITECTURE.md).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "api/api_service.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "bootstrap.h"
+#include "ca/authority.h"
+#include "config.h"
+#include "lifecycle/certificate_service.h"
+#include "lifecycle/export_service.h"
+#include "lifecycle/issuers/internal_issuer.h"
+#include "net/https_server.h"
+#include "secrets/kek.h"
+#include "secrets/sealer.h"
+#include "secrets/secret_store.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace certfleet::daemon {
+namespace {
+
+Result<log::Level> ParseLevel(const std::string& s) {
+  if (s == "debug") return log::Level::kDebug;
+  if (s == "info") return log::Level::kInfo;
+  if (s == "warn") return log::Level::kWarn;
+  if (s == "error") return log::Level::kError;
+  return InvalidArgument("--log-level must be debug, info, warn or error");
+}
+
+int Fail(const Error& e) {
+  log::Error("certfleetd failed to start", {{"error", e.ToString()}});
+  std::fprintf(stderr, "certfleetd: %s\n", e.ToString().c_str());
+  return 1;
+}
+
+int Run(const Config& cfg) {
+  SystemClock clock;
+  Random& random = SystemRandomSource();
+  auto level = ParseLevel(cfg.log_level);
+  if (!level.ok()) return Fail(level.error());
+  log::SetMinLevel(*level);
+  if (cfg.pkcs8_iterations < 10000 || cfg.pkcs8_iterations > 10000000) {
+    return Fail(InvalidArgument("pkcs8_iterations must be between 10000 and 10000000"));
+  }
+
+  ::umask(077);  // everything certfleetd creates is private unless it says otherwise
+  Status dir = MakeDirs(cfg.data_dir, 0700);
+  if (!dir.ok()) return Fail(dir.error());
+  const std::string data = cfg.data_dir;
+
+  auto kek = secrets::FileKek::LoadOrCreate(data + "/kek.key", random);
+  if (!kek.ok()) return Fail(kek.error());
+  auto store = store::OpenSqliteStore({.path = data + "/certfleet.db"});
+  if (!store.ok()) return Fail(store.error());
+  secrets::Sealer sealer(**kek, {}, clock, random);
+  secrets::SecretStore secret_store(sealer, clock, random);
+  auto ca = ca::CertificateAuthority::LoadOrCreate(**store, secret_store, clock, random);
+  if (!ca.ok()) return Fail(ca.error());
+  Status root_written = WriteFileAtomic(data + "/ca.pem", (*ca)->root().ToPem(), 0644);
+  if (!root_written.ok()) return Fail(root_written.error());
+  Status admin = EnsureDefaultAdmin(**store, clock, random, data + "/admin.token");
+  if (!admin.ok()) return Fail(admin.error());
+
+  lifecycle::IssuerRegistry issuers;
+  issuers.Register(std::make_unique<lifecycle::InternalIssuer>(**ca));
+  lifecycle::CertificateService certificates(**store, secret_store, issuers, clock, random);
+  lifecycle::ExportService exports(**store, secret_store, clock, random,
+                                   {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
+  api::ApiService api({**store, clock, random, certificates, exports});
+
+  auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
+  if (!tls.ok()) return Fail(tls.error());
+  net::ServerOptions opts;
+  opts.address = cfg.listen_address;
+  opts.port = cfg.listen_port;
+  opts.cert_chain_pem = tls->chain_pem;
+  opts.key_pem = std::move(tls->key_pem);
+  opts.worker_threads = cfg.worker_threads;
+  auto server = net::HttpsServer::Create(std::move(opts), [&api](const net::HttpRequest& r) {
+    return api.Handle(r);
+  });
+  if (!server.ok()) return Fail(server.error());
+
+  // Block the stop signals in every thread, then wait for them synchronously on this one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  Status started = (*server)->Start();
+  if (!started.ok()) return Fail(started.error());
+
+  const bool v6 = cfg.listen_address.find(':') != std::string::npos;
+  const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +
+                          ":" + std::to_string((*server)->port());
+  log::Info("certfleetd listening", {{"url", url}, {"data_dir", data}});
+  std::printf(
+      "certfleetd is running at %s (data in %s)\n"
+      "Point the CLI at it with:\n"
+      "  export CERTFLEET_SERVER=%s CERTFLEET_CA=%s/ca.pem CERTFLEET_TOKEN_FILE=%s/admin.token\n"
+      "  certfleet cert request --name web --domain app.example.test --exportable\n",
+      url.c_str(), data.c_str(), url.c_str(), data.c_str(), data.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
+  (*server)->Stop();
+  log::Info("certfleetd stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace certfleet::daemon
+
+int main(int argc, char** argv) {
+  using certfleet::daemon::Config;
+  CLI::App app{"certfleetd: the certfleet control plane"};
+  Config cfg;
+  std::string config_file, listen, data_dir, log_level;
+  int iterations = 0, workers = 0;
+  app.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--data-dir", data_dir, "data directory (default ./var)");
+  app.add_option("--listen", listen, "listen address ADDR:PORT (default 127.0.0.1:8443)");
+  app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
+  app.add_option("--pkcs8-iterations", iterations,
+                 "PBKDF2 iterations for exported keys (default 600000)");
+  app.add_option("--worker-threads", workers, "request worker threads (default 4)");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!config_file.empty()) {
+    auto st = certfleet::daemon::LoadConfigFile(config_file, cfg);
+    if (!st.ok()) return certfleet::daemon::Fail(st.error());
+  }
+  if (!data_dir.empty()) cfg.data_dir = data_dir;
+  if (!listen.empty()) {
+    auto st = certfleet::daemon::ParseListen(listen, cfg);
+    if (!st.ok()) return certfleet::daemon::Fail(st.error());
+  }
+  if (!log_level.empty()) cfg.log_level = log_level;
+  if (iterations != 0) cfg.pkcs8_iterations = iterations;
+  if (workers > 0) cfg.worker_threads = workers;
+  return certfleet::daemon::Run(cfg);
+}

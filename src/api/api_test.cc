@@ -1,0 +1,182 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/api_service.h"
+#include "api/auth.h"
+#include "fakes/pki_env.h"
+#include "lifecycle/issuers/internal_issuer.h"
+
+namespace certfleet::api {
+namespace {
+
+using nlohmann::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    issuers_.Register(std::make_unique<lifecycle::InternalIssuer>(env_.Ca()));
+    certs_ = std::make_unique<lifecycle::CertificateService>(
+        *env_.store, *env_.secret_store, issuers_, env_.clock, SystemRandomSource());
+    exports_ = std::make_unique<lifecycle::ExportService>(
+        *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
+        lifecycle::ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+    api_ = std::make_unique<ApiService>(
+        ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *certs_, *exports_});
+    token_a_ = AddPrincipal("acc_a");
+    token_b_ = AddPrincipal("acc_b");
+  }
+
+  std::string AddPrincipal(const std::string& account) {
+    auto tx = env_.store->Begin();
+    EXPECT_TRUE((*tx)->accounts().Insert({account, account, env_.clock.Now()}).ok());
+    model::Principal p;
+    p.id = "prn_" + account;
+    p.account_id = account;
+    p.name = "admin";
+    p.role = model::Role::kAdmin;
+    p.created_at = env_.clock.Now();
+    EXPECT_TRUE((*tx)->principals().Insert(p).ok());
+    NewToken t = GenerateApiToken(SystemRandomSource());
+    model::ApiToken rec{.id = "tok_" + account, .principal_id = p.id, .hash_hex = t.hash_hex,
+                        .created_at = env_.clock.Now()};
+    EXPECT_TRUE((*tx)->tokens().Insert(rec).ok());
+    EXPECT_TRUE((*tx)->Commit().ok());
+    return std::string(t.token.view());
+  }
+
+  net::HttpResponse Call(const std::string& method, const std::string& target,
+                         const std::string& body = "", const std::string& token = "*") {
+    net::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.remote_address = "127.0.0.1:1";
+    if (!body.empty()) r.headers["content-type"] = "application/json";
+    const std::string& t = token == "*" ? token_a_ : token;
+    if (!t.empty()) r.headers["authorization"] = "Bearer " + t;
+    return api_->Handle(r);
+  }
+
+  static json Body(const net::HttpResponse& r) { return json::parse(r.body); }
+
+  static void ExpectProblem(const net::HttpResponse& r, int status, const std::string& needle) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.headers.at("Content-Type"), "application/problem+json");
+    json p = Body(r);
+    EXPECT_EQ(p["status"], status);
+    EXPECT_TRUE(p["type"].get<std::string>().rfind("urn:certfleet:problem:", 0) == 0);
+    EXPECT_NE(p["detail"].get<std::string>().find(needle), std::string::npos) << p.dump();
+  }
+
+  std::string Create(const std::string& name, bool exportable = true) {
+    auto r = Call("POST", "/v1/certificates",
+                  json{{"name", name}, {"domains", {"app.example.test"}},
+                       {"exportable", exportable}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Body(r)["id"];
+  }
+
+  testing::PkiEnv env_;
+  lifecycle::IssuerRegistry issuers_;
+  std::unique_ptr<lifecycle::CertificateService> certs_;
+  std::unique_ptr<lifecycle::ExportService> exports_;
+  std::unique_ptr<ApiService> api_;
+  std::string token_a_, token_b_;
+};
+
+TEST_F(ApiTest, HealthNeedsNoToken) {
+  auto r = Call("GET", "/healthz", "", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["status"], "ok");
+}
+
+TEST_F(ApiTest, MissingOrWrongTokenIs401) {
+  ExpectProblem(Call("GET", "/v1/certificates", "", ""), 401, "missing bearer token");
+  auto wrong = Call("GET", "/v1/certificates", "", "cft_" + std::string(43, 'A'));
+  ExpectProblem(wrong, 401, "invalid bearer token");
+  EXPECT_EQ(wrong.headers.at("WWW-Authenticate"), "Bearer");
+  ExpectProblem(Call("GET", "/v1/certificates", "", "garbage"), 401, "invalid");
+}
+
+TEST_F(ApiTest, CreateGetListExport) {
+  auto r = Call("POST", "/v1/certificates",
+                json{{"name", "web"}, {"domains", {"app.example.test", "*.example.test"}},
+                     {"key_type", "p384"}, {"profile", "tls-server"}, {"exportable", true},
+                     {"tags", {{"env", "dev"}}}}.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  json c = Body(r);
+  EXPECT_EQ(c["status"], "issued");
+  EXPECT_EQ(c["exportable"], true);
+  EXPECT_EQ(c["key_type"], "p384");
+  EXPECT_TRUE(c["serial"].is_string());
+  EXPECT_EQ(c["fingerprint"].get<std::string>().size(), 64u);
+  EXPECT_EQ(r.headers.at("Location"), "/v1/certificates/" + c["id"].get<std::string>());
+
+  auto got = Call("GET", "/v1/certificates/" + c["id"].get<std::string>());
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(Body(got)["serial"], c["serial"]);
+  auto list = Call("GET", "/v1/certificates");
+  EXPECT_EQ(Body(list)["items"].size(), 1u);
+
+  auto ex = Call("POST", "/v1/certificates/" + c["id"].get<std::string>() + "/export",
+                 json{{"passphrase", "correct horse battery"}}.dump());
+  ASSERT_EQ(ex.status, 200) << ex.body;
+  json e = Body(ex);
+  EXPECT_TRUE(e["passphrase_secret_id"].is_null());
+  EXPECT_NE(e["private_key_pem"].get<std::string>().find("BEGIN ENCRYPTED PRIVATE KEY"),
+            std::string::npos);
+  EXPECT_EQ(e["fullchain_pem"], e["certificate_pem"].get<std::string>() +
+                                    e["chain_pem"].get<std::string>());
+  EXPECT_EQ(ex.body.find("correct horse"), std::string::npos);
+
+  auto gen = Call("POST", "/v1/certificates/" + c["id"].get<std::string>() + "/export", "{}");
+  ASSERT_EQ(gen.status, 200);
+  EXPECT_EQ(Body(gen)["passphrase_secret_id"].get<std::string>().rfind("sec_", 0), 0u);
+}
+
+TEST_F(ApiTest, BadInputGetsProblemDocuments) {
+  ExpectProblem(Call("POST", "/v1/certificates", "{not json"), 400, "not valid JSON");
+  ExpectProblem(Call("POST", "/v1/certificates", "[1,2]"), 400, "JSON object");
+  ExpectProblem(Call("POST", "/v1/certificates",
+                     json{{"name", "x"}, {"domains", {"a..b"}}}.dump()),
+                400, "empty label");
+  ExpectProblem(Call("POST", "/v1/certificates",
+                     json{{"name", "x"}, {"domains", {"a.test"}}, {"key_type", "dsa"}}.dump()),
+                400, "key type");
+  ExpectProblem(Call("POST", "/v1/certificates",
+                     json{{"name", "x"}, {"domains", {"a.test"}}, {"exportabel", true}}.dump()),
+                400, "unknown field \"exportabel\"");
+  ExpectProblem(Call("POST", "/v1/certificates", json{{"name", "x"}}.dump()), 400, "domains");
+  ExpectProblem(Call("POST", "/v1/certificates",
+                     json{{"name", "x"}, {"domains", "a.test"}}.dump()),
+                400, "array");
+  ExpectProblem(Call("POST", "/v1/certificates",
+                     json{{"name", "$(id)"}, {"domains", {"a.test"}}}.dump()),
+                400, "name");
+  ExpectProblem(Call("DELETE", "/v1/certificates"), 405, "not allowed");
+  ExpectProblem(Call("GET", "/v1/nothing"), 404, "no such route");
+  net::HttpRequest plain;
+  plain.method = "POST";
+  plain.target = "/v1/certificates";
+  plain.body = "name=x";
+  plain.headers["authorization"] = "Bearer " + token_a_;
+  plain.headers["content-type"] = "application/x-www-form-urlencoded";
+  ExpectProblem(api_->Handle(plain), 400, "application/json");
+}
+
+TEST_F(ApiTest, NonExportableIs409AndForeignIs404) {
+  std::string locked = Create("locked", false);
+  ExpectProblem(Call("POST", "/v1/certificates/" + locked + "/export", "{}"), 409,
+                "not exportable");
+  ExpectProblem(Call("GET", "/v1/certificates/" + locked, "", token_b_), 404, "not found");
+  ExpectProblem(Call("GET", "/v1/certificates/crt_00000000000000000000000000", "", token_b_), 404,
+                "not found");
+  ExpectProblem(Call("POST", "/v1/certificates/" + locked + "/export", "{}", token_b_), 404,
+                "not found");
+  ExpectProblem(Call("POST", "/v1/certificates/" + Create("open") + "/export",
+                     json{{"passphrase", "has$dollar"}}.dump()),
+                400, "passphrase");
+}
+
+}  // namespace
+}  // namespace certfleet::api

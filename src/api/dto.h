@@ -1,0 +1,21 @@
+// Wire shapes (JSON) of the v1 API, converted at the edge (CONVENTIONS.md #7). docs/api.md is
+// the reference for every field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "api/json_body.h"
+#include "lifecycle/certificate_service.h"
+#include "lifecycle/export_service.h"
+
+namespace certfleet::api {
+
+std::string Crn(const std::string& account_id, const std::string& kind, const std::string& id);
+
+nlohmann::json CertificateJson(const lifecycle::CertificateView& view);
+nlohmann::json ExportJson(const lifecycle::ExportResult& result);
+
+// Reads POST /v1/certificates. Unknown fields are errors.
+Result<lifecycle::CertificateRequest> ParseCertificateRequest(JsonBody& body);
+
+}  // namespace certfleet::api

@@ -1,0 +1,91 @@
+// The internal CA (ARCHITECTURE.md "ca"): a root whose key signs only intermediates, and one
+// active issuing intermediate that signs leaves.
+//
+// Issuance is: choose validity from the profile -> draw a serial (159 CSPRNG bits) and persist it
+// in its own committed transaction -> build the TBS -> pre-issuance lint -> sign -> parse the
+// signed certificate back and compare (x509::Signer). The serial is durable before any signature
+// exists, so a crash never lets one serial be signed twice.
+//
+// Thread-safe: Issue() may run concurrently; the decoded issuing key and signer are cached.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/random.h"
+#include "ca/profiles.h"
+#include "crypto/key.h"
+#include "secrets/secret_store.h"
+#include "store/store.h"
+#include "x509/certificate.h"
+#include "x509/tbs.h"
+
+namespace certfleet::ca {
+
+struct CaOptions {
+  std::string organization = "certfleet";
+  crypto::KeyType root_key_type = crypto::KeyType::kP384;
+  crypto::KeyType intermediate_key_type = crypto::KeyType::kP256;
+  Seconds root_validity = std::chrono::days(3650);
+  Seconds intermediate_validity = std::chrono::days(1825);
+  // Backdating of notBefore to absorb clock skew of relying parties (kept small: BR 7.1.2.4).
+  Seconds backdate = std::chrono::seconds(60);
+  // Base URL of the CRL, added as CRL Distribution Point when set (the renewal issue serves it).
+  std::string crl_url;
+};
+
+struct LeafRequest {
+  std::string profile;
+  std::vector<std::string> dns_names;     // first is the subject CN
+  std::vector<std::string> ip_addresses;  // only for profiles that allow them
+  std::string subject_public_key_der;     // SPKI DER of the subject's key
+  crypto::KeyType key_type = crypto::KeyType::kP256;
+  std::optional<Seconds> validity;  // profile default if unset; capped by the profile
+};
+
+struct IssuedLeaf {
+  x509::Certificate leaf;
+  std::vector<x509::Certificate> chain;  // intermediate(s), without the root
+  std::string ca_id;                     // the intermediate's CaRecord id
+};
+
+class CertificateAuthority {
+ public:
+  // Loads the active root and intermediate from the store, creating and sealing them on first
+  // start. `store`, `secrets`, `clock` and `random` are borrowed and must outlive this object.
+  static Result<std::unique_ptr<CertificateAuthority>> LoadOrCreate(
+      store::Store& store, secrets::SecretStore& secrets, const Clock& clock, Random& random,
+      CaOptions options = {});
+
+  // InvalidArgument for a bad profile, name, key or validity (the message names the rule).
+  Result<IssuedLeaf> Issue(const LeafRequest& request);
+
+  const x509::Certificate& root() const { return root_; }
+  const x509::Certificate& intermediate() const { return intermediate_; }
+
+ private:
+  CertificateAuthority(store::Store& store, const Clock& clock, Random& random, CaOptions options,
+                       x509::Certificate root, x509::Certificate intermediate,
+                       std::string intermediate_id, x509::Signer signer)
+      : store_(store), clock_(clock), random_(random), options_(std::move(options)),
+        root_(std::move(root)), intermediate_(std::move(intermediate)),
+        intermediate_id_(std::move(intermediate_id)), signer_(std::move(signer)) {}
+
+  Result<std::string> ReserveSerial();
+
+  store::Store& store_;
+  const Clock& clock_;
+  Random& random_;
+  CaOptions options_;
+  x509::Certificate root_;
+  x509::Certificate intermediate_;
+  std::string intermediate_id_;
+  x509::Signer signer_;
+};
+
+}  // namespace certfleet::ca

@@ -1,0 +1,169 @@
+#include "lifecycle/certificate_service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/time_util.h"
+#include "base/validate.h"
+#include "ca/profiles.h"
+#include "crypto/key.h"
+#include "x509/certificate.h"
+
+namespace certfleet::lifecycle {
+namespace {
+
+TimePoint Whole(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+Result<CertificateView> LoadVisible(store::Tx& tx, const Caller& caller, const std::string& id) {
+  auto not_found = [&] { return NotFound("certificate " + QuoteForMessage(id) + " not found"); };
+  if (!IsValidId(id, model::kCertificatePrefix)) return not_found();
+  auto cert = tx.certificates().Get(id);
+  if (!cert.ok()) {
+    if (cert.error().code() == ErrorCode::kNotFound) return not_found();
+    return std::move(cert).error();
+  }
+  // Another account's certificate answers exactly like a missing one: existence must not leak.
+  if (cert->account_id != caller.account_id) return not_found();
+  CertificateView view{std::move(*cert), std::nullopt};
+  if (!view.certificate.current_version_id.empty()) {
+    CF_ASSIGN_OR_RETURN(view.version, tx.versions().Get(view.certificate.current_version_id));
+  }
+  return view;
+}
+
+Status CertificateService::Validate(CertificateRequest& r) {
+  CF_TRY(ValidateName("name", r.name));
+  if (r.domains.empty()) return InvalidArgument("at least one domain is required");
+  if (r.domains.size() > kMaxDomains) {
+    return InvalidArgument("at most " + std::to_string(kMaxDomains) + " domains are allowed");
+  }
+  std::set<std::string> seen;
+  for (std::string& d : r.domains) {
+    CF_TRY(ValidateDnsName(d));
+    d = Lower(d);
+    if (!seen.insert(d).second) {
+      return InvalidArgument("domain " + QuoteForMessage(d) + " is listed twice");
+    }
+  }
+  CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(r.key_type));
+  CF_ASSIGN_OR_RETURN(ca::Profile profile, ca::FindProfile(r.profile));
+  if (!profile.listed) return InvalidArgument("profile " + r.profile + " cannot be requested");
+  if (key_type == crypto::KeyType::kEd25519 && !profile.allow_ed25519) {
+    return InvalidArgument("key type ed25519 is not allowed for profile " + r.profile +
+                           " (public TLS clients do not accept Ed25519 certificates)");
+  }
+  if (r.validity) {
+    Seconds max = ca::MaxValidity(profile, clock_.Now());
+    if (*r.validity < profile.min_validity || *r.validity > max) {
+      return InvalidArgument("validity for profile " + r.profile + " must be between " +
+                             FormatDuration(profile.min_validity) + " and " + FormatDuration(max));
+    }
+  }
+  if (r.renew_before && r.validity && *r.renew_before >= *r.validity) {
+    return InvalidArgument("renew_before must be shorter than the validity");
+  }
+  CF_TRY(ValidateTags(r.tags));
+  if (r.issuer.empty()) r.issuer = "internal";
+  if (!issuers_.Find(r.issuer).ok()) {
+    return InvalidArgument("unknown issuer " + QuoteForMessage(r.issuer));
+  }
+  return Ok();
+}
+
+Result<CertificateView> CertificateService::Request(const Caller& caller,
+                                                    const CertificateRequest& request) {
+  CertificateRequest r = request;
+  CF_TRY(Validate(r));
+  CF_ASSIGN_OR_RETURN(Issuer * issuer, issuers_.Find(r.issuer));
+  CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(r.key_type));
+  CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(key_type));
+
+  TimePoint now = Whole(clock_.Now());
+  model::Certificate cert;
+  cert.id = NewId(model::kCertificatePrefix, clock_, random_);
+  cert.account_id = caller.account_id;
+  cert.name = r.name;
+  cert.domains = r.domains;
+  cert.key_type = std::string(crypto::KeyTypeName(key_type));
+  cert.profile = r.profile;
+  cert.issuer = r.issuer;
+  cert.exportable = r.exportable;
+  cert.tags = r.tags;
+  if (r.validity) cert.validity_seconds = r.validity->count();
+  if (r.renew_before) cert.renew_before_seconds = r.renew_before->count();
+  cert.created_by = caller.principal_id;
+  cert.created_at = now;
+  cert.updated_at = now;
+
+  IssueInput input{.account_id = cert.account_id,
+                   .certificate_id = cert.id,
+                   .profile = r.profile,
+                   .domains = r.domains,
+                   .key = &key,
+                   .validity = r.validity};
+  CF_ASSIGN_OR_RETURN(IssueOutcome outcome, issuer->Issue(input, cert.id + "/1"));
+  if (outcome.pending) {
+    return Unavailable("issuer " + r.issuer + " cannot issue asynchronously yet");
+  }
+  CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
+  if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");
+
+  model::CertificateVersion v;
+  v.id = NewId(model::kVersionPrefix, clock_, random_);
+  v.certificate_id = cert.id;
+  v.version = 1;
+  v.serial_hex = leaf.serial_hex();
+  v.not_before = leaf.not_before();
+  v.not_after = leaf.not_after();
+  v.leaf_pem = outcome.leaf_pem;
+  v.chain_pem = outcome.chain_pem;
+  v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
+  v.issuer_ca_id = outcome.issuer_ref;
+  v.created_at = now;
+  cert.status = model::CertificateStatus::kIssued;
+  cert.status_detail = outcome.detail;
+  cert.current_version_id = v.id;
+
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->certificates().Insert(cert));
+  CF_ASSIGN_OR_RETURN(v.key_blob_id, secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
+  CF_TRY(tx->versions().Insert(v));
+  CF_TRY(tx->Commit());
+  log::Info("certificate issued", {{"certificate_id", cert.id},
+                                   {"account_id", cert.account_id},
+                                   {"serial", v.serial_hex},
+                                   {"not_after", FormatRfc3339(v.not_after)}});
+  return CertificateView{std::move(cert), std::move(v)};
+}
+
+Result<CertificateView> CertificateService::Get(const Caller& caller, const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return LoadVisible(*tx, caller, id);
+}
+
+Result<std::vector<CertificateView>> CertificateService::List(const Caller& caller) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto certs, tx->certificates().List({.account_id = caller.account_id}));
+  std::vector<CertificateView> out;
+  out.reserve(certs.size());
+  for (model::Certificate& c : certs) {
+    CertificateView view{std::move(c), std::nullopt};
+    if (!view.certificate.current_version_id.empty()) {
+      CF_ASSIGN_OR_RETURN(view.version, tx->versions().Get(view.certificate.current_version_id));
+    }
+    out.push_back(std::move(view));
+  }
+  return out;
+}
+
+}  // namespace certfleet::lifecycle

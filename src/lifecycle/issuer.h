@@ -1,0 +1,58 @@
+// The Issuer seam (ARCHITECTURE.md "Plugin seams"): something that turns a key and a set of names
+// into a signed certificate, now (internal CA) or later (ACME: "pending, retry after").
+// Implementations are registered by the composition root and must be thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "crypto/key.h"
+
+namespace certfleet::lifecycle {
+
+struct IssueInput {
+  std::string account_id;
+  std::string certificate_id;
+  std::string profile;
+  std::vector<std::string> domains;  // first is the subject CN
+  const crypto::PrivateKey* key = nullptr;  // borrowed; issuers needing a CSR build one from it
+  std::optional<Seconds> validity;
+};
+
+struct IssueOutcome {
+  bool pending = false;                    // true: not done yet, call again after retry_after
+  std::optional<Seconds> retry_after;
+  std::string detail;                      // human-readable current step
+  std::string leaf_pem;                    // set when issued
+  std::string chain_pem;                   // issuing chain without the leaf
+  std::string issuer_ref;                  // e.g. the internal CA record id
+};
+
+class Issuer {
+ public:
+  virtual ~Issuer() = default;
+  virtual const std::string& name() const = 0;
+  // Repeating a call with the same idempotency_key must not issue twice where the issuer can
+  // tell (ACME orders); the internal CA issues synchronously, so a retry simply issues anew.
+  virtual Result<IssueOutcome> Issue(const IssueInput& input,
+                                     const std::string& idempotency_key) = 0;
+};
+
+// Name -> issuer. Built once by the composition root, then read-only (thread-safe reads).
+class IssuerRegistry {
+ public:
+  void Register(std::unique_ptr<Issuer> issuer);
+  // NotFound naming the unknown issuer.
+  Result<Issuer*> Find(const std::string& name) const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Issuer>> issuers_;
+};
+
+}  // namespace certfleet::lifecycle

@@ -1,0 +1,414 @@
+// HttpsClient on Boost.Beast. Each call gets a private io_context and runs one coroutine on it
+// from the calling thread: that makes the client thread-safe without locks and lets one timer
+// enforce the whole-request deadline by closing the socket, which fails whatever operation is
+// pending. The TLS context is built once in Create() and only read afterwards (SSL_new on a
+// shared SSL_CTX is thread-safe).
+//
+// This is one of the two translation units that instantiate Beast (with https_server.cc).
+#include "net/https_client.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+
+#include "net/wiping_allocator.h"
+
+namespace certfleet::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using internal::WipingAllocator;
+
+// Header fields carry bearer tokens; the read buffer may carry exported keys. Both wipe on free.
+using RequestMessage =
+    http::request<http::string_body, http::basic_fields<WipingAllocator<char>>>;
+using ResponseParser = http::response_parser<http::string_body, WipingAllocator<char>>;
+using ReadBuffer = beast::basic_flat_buffer<WipingAllocator<char>>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr auto kUseAwaitable = asio::use_awaitable;
+constexpr uint32_t kMaxResponseHeaderBytes = 64 * 1024;
+constexpr int kMaxInterimResponses = 8;
+
+// Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
+std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ToLowerAscii(c);
+  return out;
+}
+
+// RFC 9110 section 5.6.2 tokens: methods and field names.
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsSafeFieldValue(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+void WipeString(std::string& s) { SecureWipe(s.data(), s.size()); }
+
+bool IsIpLiteral(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+std::string HostHeader(const Url& url) {
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  uint16_t default_port = url.scheme == "https" ? 443 : 80;
+  if (url.port != default_port) host += ":" + std::to_string(url.port);
+  return host;
+}
+
+std::string OpenSslMessage(const beast::error_code& ec) {
+  ERR_clear_error();  // asio took the first error; leave the queue empty (CONVENTIONS.md #4)
+  return ec.message();
+}
+
+// TLS alerts a server sends when it refuses our client certificate. With TLS 1.3 they arrive
+// after our side of the handshake has completed, on the first read (RECIPES.md).
+bool IsClientCertificateRejection(const beast::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <typename F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F f) : f_(std::move(f)) {}
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+  ~ScopeExit() { f_(); }
+
+ private:
+  F f_;
+};
+
+// One request: a private io_context, a resolver, a stream and a deadline timer. Not reusable.
+class Exchange {
+ public:
+  Exchange(ssl::context& ssl_context, const ClientOptions& options, Url url)
+      : options_(options),
+        url_(std::move(url)),
+        origin_(HostHeader(url_)),
+        stream_(io_context_, ssl_context) {}
+
+  Result<HttpResponse> Run(const std::string& method,
+                           const std::map<std::string, std::string>& headers,
+                           const std::string& body) {
+    deadline_.expires_after(options_.timeout);
+    deadline_.async_wait([this](beast::error_code ec) {
+      if (ec) return;  // cancelled: the exchange finished in time
+      timed_out_ = true;
+      resolver_.cancel();
+      beast::get_lowest_layer(stream_).close();
+    });
+    asio::co_spawn(io_context_, Main(method, headers, body), asio::detached);
+    io_context_.run();
+    ERR_clear_error();
+    if (!result_) return Internal("HTTP exchange ended without a result");
+    return std::move(*result_);
+  }
+
+ private:
+  asio::awaitable<void> Main(const std::string& method,
+                             const std::map<std::string, std::string>& headers,
+                             const std::string& body) {
+    try {
+      result_ = co_await Connect(method, headers, body);
+    } catch (const std::exception& e) {
+      result_ = Internal(std::string("HTTP exchange failed: ") + e.what());
+    }
+    deadline_.cancel();  // lets run() return
+  }
+
+  asio::awaitable<Result<HttpResponse>> Connect(const std::string& method,
+                                                const std::map<std::string, std::string>& headers,
+                                                const std::string& body) {
+    beast::error_code ec;
+    phase_ = "resolving";
+    auto endpoints = co_await resolver_.async_resolve(
+        url_.host, std::to_string(url_.port), asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return TransportError(ec);
+
+    beast::tcp_stream& tcp_stream = beast::get_lowest_layer(stream_);
+    phase_ = "connecting to";
+    co_await tcp_stream.async_connect(endpoints, asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return TransportError(ec);
+    tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+
+    if (url_.scheme == "http") co_return co_await Roundtrip(tcp_stream, method, headers, body);
+
+    if (Status status = SetUpVerification(); !status.ok()) co_return std::move(status).error();
+    phase_ = "in the TLS handshake with";
+    co_await stream_.async_handshake(ssl::stream_base::client,
+                                     asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return TransportError(ec);
+    co_return co_await Roundtrip(stream_, method, headers, body);
+  }
+
+  // SNI (RFC 6066 section 3: never for IP literals) and the name or address the certificate
+  // must carry (RFC 9110 section 4.3.4 and RFC 6125).
+  Status SetUpVerification() {
+    SSL* ssl = stream_.native_handle();
+    bool ok;
+    if (IsIpLiteral(url_.host)) {
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str()) == 1;
+    } else {
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      ok = SSL_set_tlsext_host_name(ssl, url_.host.c_str()) == 1 &&
+           SSL_set1_host(ssl, url_.host.c_str()) == 1;
+    }
+    if (!ok) {
+      ERR_clear_error();
+      return Internal("cannot set up TLS verification for " + url_.host);
+    }
+    return Ok();
+  }
+
+  template <typename Stream>
+  asio::awaitable<Result<HttpResponse>> Roundtrip(Stream& stream, const std::string& method,
+                                                  const std::map<std::string, std::string>& headers,
+                                                  const std::string& body) {
+    RequestMessage request;
+    request.version(11);
+    request.method_string(method);
+    request.target(url_.target);
+    bool has_host = false;
+    bool has_user_agent = false;
+    for (const auto& [name, value] : headers) {
+      std::string lower = ToLower(name);
+      // Framing is ours: a caller's Content-Length could contradict the body we send.
+      if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection") {
+        continue;
+      }
+      has_host |= lower == "host";
+      has_user_agent |= lower == "user-agent";
+      request.insert(name, value);
+    }
+    if (!has_host) request.set(http::field::host, origin_);
+    // No version: it would only help an attacker pick exploits.
+    if (!has_user_agent) request.set(http::field::user_agent, "certfleet");
+    request.keep_alive(false);
+    request.body() = body;
+    ScopeExit wipe_body([&request] { WipeString(request.body()); });
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      request.content_length(body.size());
+    }
+
+    beast::error_code ec;
+    phase_ = "writing the request to";
+    co_await http::async_write(stream, request, asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return TransportError(ec);
+
+    phase_ = "reading the response from";
+    ReadBuffer buffer;
+    for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
+      ResponseParser parser;
+      parser.header_limit(kMaxResponseHeaderBytes);
+      parser.body_limit(options_.max_response_bytes);
+      // A response to HEAD announces a length but has no body (RFC 9110 section 9.3.2).
+      if (method == "HEAD") parser.skip(true);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      if (ec) co_return TransportError(ec);
+      auto& message = parser.get();
+      // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one
+      // (RFC 9110 section 15.2).
+      if (message.result_int() >= 100 && message.result_int() < 200) continue;
+      HttpResponse response;
+      response.status = static_cast<int>(message.result_int());
+      for (const auto& field : message) {
+        auto [it, inserted] =
+            response.headers.emplace(ToLower(Sv(field.name_string())), Sv(field.value()));
+        if (!inserted) {
+          it->second.append(", ");
+          it->second.append(Sv(field.value()));
+        }
+      }
+      response.body = std::move(message.body());
+      co_return response;
+    }
+    co_return Malformed("too many interim responses from " + origin_);
+  }
+
+  Error TransportError(const beast::error_code& ec) {
+    // phase_ reads as a prefix of the origin: "connecting to", "reading the response from".
+    const std::string where = " " + origin_;
+    if (timed_out_) {
+      return Unavailable("timed out after " + std::to_string(options_.timeout.count()) + " ms " +
+                         phase_ + where)
+          .WithRetry();
+    }
+    if (ec == http::error::body_limit) {
+      return TooLarge("response from" + where + " exceeds " +
+                      std::to_string(options_.max_response_bytes) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+      return TooLarge("response header from" + where + " exceeds " +
+                      std::to_string(kMaxResponseHeaderBytes) + " bytes");
+    }
+    if (ec.category() == asio::error::get_ssl_category()) {
+      long verify = SSL_get_verify_result(stream_.native_handle());
+      if (verify != X509_V_OK) {
+        ERR_clear_error();
+        return Forbidden("TLS certificate of" + where + " not accepted: " +
+                         X509_verify_cert_error_string(verify));
+      }
+      if (IsClientCertificateRejection(ec)) {
+        return Forbidden(where.substr(1) + " rejected the TLS client certificate: " +
+                         OpenSslMessage(ec));
+      }
+      return Unavailable("TLS failure while " + std::string(phase_) + where + ": " +
+                         OpenSslMessage(ec))
+          .WithRetry();
+    }
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return Unavailable("connection closed while " + std::string(phase_) + where).WithRetry();
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      return Malformed("malformed HTTP response from" + where + ": " + ec.message());
+    }
+    return Unavailable(std::string(phase_) + where + " failed: " + ec.message()).WithRetry();
+  }
+
+  const ClientOptions& options_;
+  const Url url_;
+  const std::string origin_;  // host[:port] for messages and the Host header
+  // The io_context is declared first so that everything bound to it is destroyed before it.
+  asio::io_context io_context_{1};
+  tcp::resolver resolver_{io_context_};
+  asio::steady_timer deadline_{io_context_};
+  TlsStream stream_;  // for http:// only its TCP layer is used
+  bool timed_out_ = false;
+  const char* phase_ = "starting";
+  std::optional<Result<HttpResponse>> result_;
+};
+
+class ClientImpl final : public HttpsClient {
+ public:
+  explicit ClientImpl(ClientOptions options) : options_(std::move(options)) {}
+
+  Status Init() {
+    if (options_.timeout.count() <= 0 || options_.max_response_bytes == 0) {
+      return InvalidArgument("client timeout and max_response_bytes must be positive");
+    }
+    SSL_CTX* ctx = ssl_context_.native_handle();
+    ssl_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                             ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+      ERR_clear_error();
+      return Internal("cannot set the minimum TLS version");
+    }
+    ssl_context_.set_verify_mode(ssl::verify_peer);
+    beast::error_code ec;
+    if (options_.trust_pem.empty()) {
+      ssl_context_.set_default_verify_paths(ec);
+      if (ec) return Internal("cannot load the system trust store: " + OpenSslMessage(ec));
+    } else {
+      ssl_context_.add_certificate_authority(asio::buffer(options_.trust_pem), ec);
+      if (ec) return InvalidArgument("trust bundle: " + OpenSslMessage(ec));
+    }
+    if (options_.client_cert_pem.empty() != options_.client_key_pem.empty()) {
+      return InvalidArgument("a client certificate needs its key, and a key its certificate");
+    }
+    if (!options_.client_cert_pem.empty()) {
+      // An encrypted key must fail, not make OpenSSL prompt on the terminal.
+      ssl_context_.set_password_callback(
+          [](size_t, ssl::context::password_purpose) { return std::string(); }, ec);
+      ssl_context_.use_certificate_chain(asio::buffer(options_.client_cert_pem), ec);
+      if (ec) return InvalidArgument("client certificate: " + OpenSslMessage(ec));
+      std::string_view key = options_.client_key_pem.view();
+      ssl_context_.use_private_key(asio::buffer(key.data(), key.size()), ssl::context::pem, ec);
+      options_.client_key_pem = SecretBytes();  // OpenSSL holds the key now
+      if (ec) return InvalidArgument("client private key: " + OpenSslMessage(ec));
+      if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        return InvalidArgument("client private key does not match the certificate");
+      }
+    }
+    return Ok();
+  }
+
+  Result<HttpResponse> Do(const std::string& method, const std::string& url,
+                          const std::map<std::string, std::string>& headers,
+                          const std::string& body) override {
+    CF_ASSIGN_OR_RETURN(Url parsed, ParseUrl(url));
+    if (parsed.scheme == "http" && !options_.allow_plain_http) {
+      return InvalidArgument("plain http:// URLs are not allowed for this client");
+    }
+    if (!IsToken(method)) return InvalidArgument("invalid HTTP method");
+    for (const auto& [name, value] : headers) {
+      // Refused rather than dropped: a CR/LF here is a header-injection attempt or a bug.
+      if (!IsToken(name) || !IsSafeFieldValue(value)) {
+        return InvalidArgument("invalid HTTP header " + ToLower(name));
+      }
+    }
+    try {
+      Exchange exchange(ssl_context_, options_, std::move(parsed));
+      return exchange.Run(method, headers, body);
+    } catch (const std::exception& e) {
+      // Asio constructors throw on resource exhaustion (epoll, eventfd, SSL_new).
+      ERR_clear_error();
+      return Unavailable(std::string("cannot set up an HTTP exchange: ") + e.what()).WithRetry();
+    }
+  }
+
+ private:
+  ClientOptions options_;
+  ssl::context ssl_context_{ssl::context::tls_client};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpsClient>> HttpsClient::Create(ClientOptions options) {
+  try {
+    auto client = std::make_unique<ClientImpl>(std::move(options));
+    CF_TRY(client->Init());
+    return std::unique_ptr<HttpsClient>(std::move(client));
+  } catch (const std::exception& e) {
+    ERR_clear_error();
+    return Internal(std::string("cannot create the https client: ") + e.what());
+  }
+}
+
+}  // namespace certfleet::net

@@ -1,0 +1,694 @@
+// HttpsServer on Boost.Beast: one C++20 coroutine per connection, each on its own strand, so the
+// ssl_stream, its timer and the coroutine never run concurrently even with several I/O threads.
+// Handlers run on a separate thread pool; the coroutine suspends until the pool posts the
+// response back, so a blocking handler never stalls the I/O threads.
+//
+// This is one of the two translation units that instantiate Beast (with https_client.cc); keep
+// Beast out of every other file (RECIPES.md: about a minute and 1.8 GB per such TU).
+#include "net/https_server.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/log.h"
+#include "net/wiping_allocator.h"
+
+namespace certfleet::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using internal::WipingAllocator;
+
+// Request bytes (bearer tokens, passphrases) pass through the read buffer and the header fields:
+// both wipe their memory when they free it.
+using Stream = beast::ssl_stream<beast::tcp_stream>;
+using RequestParser = http::request_parser<http::string_body, WipingAllocator<char>>;
+using RequestMessage = RequestParser::value_type;
+using ReadBuffer = beast::basic_flat_buffer<WipingAllocator<char>>;
+using Response = http::response<http::string_body>;
+
+constexpr auto kUseAwaitable = asio::use_awaitable;
+// Budget for writing a refusal (413/431/400) and draining what the client still sends.
+constexpr std::chrono::seconds kLingerTimeout{3};
+// Budget for the TLS close_notify exchange after a "Connection: close" response.
+constexpr std::chrono::seconds kShutdownTimeout{2};
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// TLS 1.2 suites: Mozilla "intermediate" minus DHE, i.e. only forward-secret AEAD suites. TLS 1.3
+// suites are all AEAD and keep OpenSSL's defaults.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// Resumed sessions must belong to this server's verification context; OpenSSL refuses to resume
+// (and fails the handshake) under verify_peer when none is set.
+constexpr unsigned char kSessionIdContext[] = "certfleet-https";
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+template <typename F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F f) : f_(std::move(f)) {}
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+  ~ScopeExit() { f_(); }
+
+ private:
+  F f_;
+};
+
+struct Connection {
+  Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
+  Stream stream;
+  uint64_t id = 0;
+};
+
+// Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
+std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ToLowerAscii(c);
+  return out;
+}
+
+// RFC 9110 section 5.6.2 token characters, for header names a handler supplies.
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A CR or LF in a value would let a handler (or data it echoes) inject headers or a second
+// response; NUL is never legal.
+bool IsSafeFieldValue(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+void WipeString(std::string& s) { SecureWipe(s.data(), s.size()); }
+
+HttpResponse Problem(int status, std::string_view type, std::string_view title,
+                     std::string_view detail) {
+  HttpResponse r;
+  r.status = status;
+  r.headers["Content-Type"] = "application/problem+json";
+  r.body = "{\"type\":\"urn:certfleet:problem:" + std::string(type) + "\",\"title\":\"" +
+           log::JsonEscape(title) + "\",\"status\":" + std::to_string(status) +
+           ",\"detail\":\"" + log::JsonEscape(detail) + "\"}";
+  return r;
+}
+
+HttpResponse InternalProblem() {
+  // The detail stays generic: the cause is logged, never shown (CONVENTIONS.md #2).
+  return Problem(500, "internal", "Internal server error",
+                 "the server could not complete the request");
+}
+
+// The problem to answer a failed request read with, or nullopt when the connection is simply
+// over (peer closed, timeout, Stop, TLS failure): then there is nobody to answer.
+std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
+                                                const ServerOptions& options) {
+  if (ec == http::error::body_limit) {
+    return Problem(413, "too_large", "Payload too large",
+                   "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return Problem(431, "too_large", "Request header fields too large",
+                   "request header exceeds " + std::to_string(options.max_header_bytes) +
+                       " bytes");
+  }
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+    return std::nullopt;
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+    return Problem(400, "malformed", "Bad request", "malformed HTTP request");
+  }
+  return std::nullopt;
+}
+
+Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive, bool head) {
+  if (response.status < 200 || response.status > 599) {
+    // 1xx would change the protocol state (101 switches protocols); anything else is not HTTP.
+    log::Error("handler returned an invalid status",
+               {{"status", std::to_string(response.status)}});
+    WipeString(response.body);
+    response = InternalProblem();
+  }
+  Response out;
+  out.version(version);
+  out.result(static_cast<unsigned>(response.status));
+  for (const auto& [name, value] : response.headers) {
+    if (!IsToken(name) || !IsSafeFieldValue(value)) {
+      log::Warn("dropping an invalid response header from a handler", {{"name", ToLower(name)}});
+      continue;
+    }
+    std::string lower = ToLower(name);
+    // Framing belongs to the server; a handler's copy could contradict the real body length.
+    if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+        lower == "cache-control") {
+      continue;
+    }
+    out.insert(name, value);
+  }
+  out.set(http::field::cache_control, "no-store");
+  out.keep_alive(keep_alive);
+  // RFC 9110 sections 8.6 and 15.3.5: no Content-Length and no body in 204 and 304.
+  if (response.status == 204 || response.status == 304) {
+    WipeString(response.body);
+  } else {
+    out.content_length(response.body.size());
+    // HEAD gets the length of the body it would have had, but no body (RFC 9110 section 9.3.2).
+    if (head) {
+      WipeString(response.body);
+    } else {
+      out.body() = std::move(response.body);
+    }
+  }
+  return out;
+}
+
+HttpRequest ToHttpRequest(RequestMessage& msg, const std::string& remote,
+                          const std::optional<std::string>& client_cert) {
+  HttpRequest r;
+  r.method = std::string(Sv(msg.method_string()));
+  r.target = std::string(Sv(msg.target()));
+  for (const auto& field : msg) {
+    auto [it, inserted] = r.headers.emplace(ToLower(Sv(field.name_string())), Sv(field.value()));
+    if (!inserted) {
+      it->second.append(", ");
+      it->second.append(Sv(field.value()));
+    }
+  }
+  r.body = std::move(msg.body());
+  r.remote_address = remote;
+  r.client_cert_der = client_cert;
+  return r;
+}
+
+void WipeRequest(HttpRequest& r) {
+  WipeString(r.body);
+  for (auto& [name, value] : r.headers) WipeString(value);
+}
+
+bool Expects100Continue(const RequestMessage& msg) {
+  auto it = msg.find(http::field::expect);
+  return msg.version() >= 11 && it != msg.end() && beast::iequals(it->value(), "100-continue");
+}
+
+std::string RemoteAddress(const tcp::socket& socket) {
+  beast::error_code ec;
+  tcp::endpoint ep = socket.remote_endpoint(ec);
+  if (ec) return "";
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+// The DER of a client certificate that OpenSSL verified against client_ca_pem. With verify_peer
+// a presented certificate that fails verification aborts the handshake, so reaching here with a
+// certificate means it verified; the verify-result check is belt and braces.
+std::optional<std::string> PeerCertificateDer(SSL* ssl) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+  int len = i2d_X509(peer, nullptr);
+  if (len <= 0) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(peer, &p);
+  return der;
+}
+
+std::string OpenSslMessage(const beast::error_code& ec) {
+  ERR_clear_error();  // asio reported the first error; leave the queue empty (CONVENTIONS.md #4)
+  return ec.message();
+}
+
+class ServerImpl final : public HttpsServer {
+ public:
+  ServerImpl(ServerOptions options, Handler handler)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        io_context_(options_.io_threads),
+        acceptor_(asio::make_strand(io_context_)) {}
+  ~ServerImpl() override { Stop(); }
+
+  Status Init();
+  Status Start() override;
+  void Stop() override;
+  uint16_t port() const override { return port_; }
+
+ private:
+  Status InitTls();
+  Status Bind();
+  void RunIo();
+  std::shared_ptr<Connection> Register(tcp::socket socket);
+  void Unregister(uint64_t id);
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Session(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> Serve(Connection& conn);
+  asio::awaitable<void> RefuseAndLinger(Connection& conn, HttpResponse problem);
+  HttpResponse Invoke(const HttpRequest& request);
+
+  // Runs the handler on the worker pool and completes on the caller's executor (the connection's
+  // strand). The work guard keeps the I/O threads from running out of work (and returning)
+  // while a handler is still busy during Stop.
+  template <typename Token>
+  auto AsyncInvoke(HttpRequest request, Token&& token) {
+    auto initiation = [this](auto completion, HttpRequest req) {
+      auto executor = asio::get_associated_executor(completion);
+      asio::post(*workers_, [this, req = std::move(req), completion = std::move(completion),
+                             executor, work = asio::make_work_guard(io_context_)]() mutable {
+        HttpResponse response = Invoke(req);
+        WipeRequest(req);
+        asio::post(executor, [completion = std::move(completion),
+                              response = std::move(response)]() mutable {
+          std::move(completion)(std::move(response));
+        });
+      });
+    };
+    return asio::async_initiate<Token, void(HttpResponse)>(initiation, token,
+                                                           std::move(request));
+  }
+
+  ServerOptions options_;
+  const Handler handler_;
+  // Declared before the io_context so that coroutine frames (which hold ssl streams referring
+  // to it) are destroyed first (RECIPES.md).
+  ssl::context ssl_context_{ssl::context::tls_server};
+  bool mutual_tls_ = false;
+
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
+  uint64_t next_id_ = 0;                                                  // guarded by mu_
+  bool stopped_ = false;                                                  // guarded by mu_
+  std::atomic<bool> stopping_{false};  // read lock-free by sessions
+
+  asio::io_context io_context_;
+  tcp::acceptor acceptor_;
+  std::optional<asio::thread_pool> workers_;
+  std::vector<std::thread> io_threads_;
+  bool started_ = false;  // owner thread only
+  uint16_t port_ = 0;
+};
+
+Status ServerImpl::Init() {
+  if (options_.cert_chain_pem.empty() || options_.key_pem.empty()) {
+    return InvalidArgument("server certificate chain and key are required");
+  }
+  if (options_.io_threads < 1 || options_.worker_threads < 1) {
+    return InvalidArgument("io_threads and worker_threads must be at least 1");
+  }
+  if (options_.max_body_bytes == 0 || options_.max_header_bytes == 0 ||
+      options_.max_header_bytes > UINT32_MAX || options_.max_connections == 0) {
+    return InvalidArgument("server limits must be positive");
+  }
+  if (options_.request_timeout_seconds < 1 || options_.idle_timeout_seconds < 1) {
+    return InvalidArgument("server timeouts must be at least one second");
+  }
+  CF_TRY(InitTls());
+  return Bind();
+}
+
+Status ServerImpl::InitTls() {
+  SSL_CTX* ctx = ssl_context_.native_handle();
+  ssl_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                           ssl::context::no_tlsv1_1 | ssl::context::no_compression |
+                           ssl::context::single_dh_use);
+  // Client-initiated TLS 1.2 renegotiation is a CPU-exhaustion vector and nothing needs it.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+    ERR_clear_error();
+    return Internal("cannot configure the TLS protocol versions or ciphers");
+  }
+
+  beast::error_code ec;
+  // Without a callback OpenSSL would prompt for the passphrase of an encrypted key on the
+  // terminal and block the daemon; an empty answer makes such a key fail to load instead.
+  ssl_context_.set_password_callback(
+      [](size_t, ssl::context::password_purpose) { return std::string(); }, ec);
+  ssl_context_.use_certificate_chain(asio::buffer(options_.cert_chain_pem), ec);
+  if (ec) return InvalidArgument("server certificate chain: " + OpenSslMessage(ec));
+  // asio reads the key straight from our buffer (a read-only memory BIO), so there is no copy of
+  // the PEM to wipe but ours; drop it as soon as OpenSSL holds the key.
+  std::string_view key = options_.key_pem.view();
+  ssl_context_.use_private_key(asio::buffer(key.data(), key.size()), ssl::context::pem, ec);
+  options_.key_pem = SecretBytes();
+  if (ec) return InvalidArgument("server private key: " + OpenSslMessage(ec));
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return InvalidArgument("server private key does not match the certificate");
+  }
+
+  if (!options_.client_ca_pem.empty()) {
+    ssl_context_.add_certificate_authority(asio::buffer(options_.client_ca_pem), ec);
+    if (ec) return InvalidArgument("client CA bundle: " + OpenSslMessage(ec));
+    // Advertise the acceptable CAs in the CertificateRequest so that clients holding several
+    // certificates pick the right one (RFC 8446 section 4.2.4).
+    BioPtr bio(BIO_new_mem_buf(options_.client_ca_pem.data(),
+                               static_cast<int>(options_.client_ca_pem.size())));
+    if (!bio) {
+      ERR_clear_error();
+      return Internal("cannot allocate a BIO");
+    }
+    while (X509Ptr ca{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+      if (SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
+        ERR_clear_error();
+        return InvalidArgument("client CA bundle: cannot add a CA name");
+      }
+    }
+    ERR_clear_error();  // the loop ends with a "no start line" error by design
+    // verify_peer without fail_if_no_peer_cert: a certificate is requested and verified when
+    // presented, but its absence is for the authorization layer to judge.
+    ssl_context_.set_verify_mode(ssl::verify_peer);
+    if (SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1) !=
+        1) {
+      ERR_clear_error();
+      return Internal("cannot set the TLS session id context");
+    }
+    mutual_tls_ = true;
+  }
+  return Ok();
+}
+
+Status ServerImpl::Bind() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options_.address, ec);
+  if (ec) return InvalidArgument("invalid listen address " + options_.address);
+  tcp::endpoint endpoint(address, options_.port);
+  std::string where = options_.address + ":" + std::to_string(options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("cannot listen on " + where + ": " + ec.message());
+  port_ = acceptor_.local_endpoint(ec).port();
+  if (ec) return Unavailable("cannot read the bound port: " + ec.message());
+  return Ok();
+}
+
+Status ServerImpl::Start() {
+  {
+    std::lock_guard lock(mu_);
+    if (started_ || stopped_) return FailedPrecondition("server already started or stopped");
+    started_ = true;
+  }
+  try {
+    workers_.emplace(static_cast<size_t>(options_.worker_threads));
+    asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached);
+    for (int i = 0; i < options_.io_threads; ++i) io_threads_.emplace_back([this] { RunIo(); });
+  } catch (const std::exception& e) {
+    // Thread creation fails only under resource exhaustion; Stop() cleans up what did start.
+    Stop();
+    return Unavailable(std::string("cannot start server threads: ") + e.what());
+  }
+  log::Info("https server listening",
+            {{"address", options_.address}, {"port", std::to_string(port_)}});
+  return Ok();
+}
+
+void ServerImpl::Stop() {
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+    for (auto& [id, weak] : connections_) {
+      if (auto conn = weak.lock()) live.push_back(std::move(conn));
+    }
+  }
+  if (io_threads_.empty()) {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  } else {
+    // Closing on each object's own strand keeps these calls from racing the coroutines. Every
+    // pending operation then fails, the coroutines return, and run() runs out of work.
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
+    for (auto& conn : live) {
+      asio::post(conn->stream.get_executor(),
+                 [conn] { beast::get_lowest_layer(conn->stream).close(); });
+    }
+    live.clear();
+  }
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  if (workers_) workers_->join();
+}
+
+void ServerImpl::RunIo() {
+  for (;;) {
+    try {
+      io_context_.run();
+      return;
+    } catch (const std::exception& e) {
+      // Nothing is expected to throw out of a handler; keep the thread serving if one does.
+      log::Error("exception escaped to an I/O thread", {{"error", e.what()}});
+    }
+  }
+}
+
+std::shared_ptr<Connection> ServerImpl::Register(tcp::socket socket) {
+  std::lock_guard lock(mu_);
+  beast::error_code ec;
+  if (stopping_) {
+    socket.close(ec);
+    return nullptr;
+  }
+  if (connections_.size() >= options_.max_connections) {
+    log::Warn("connection limit reached; closing a new connection",
+              {{"limit", std::to_string(options_.max_connections)}});
+    socket.close(ec);
+    return nullptr;
+  }
+  try {
+    auto conn = std::make_shared<Connection>(std::move(socket), ssl_context_);
+    conn->id = ++next_id_;
+    connections_.emplace(conn->id, conn);
+    return conn;
+  } catch (const std::exception& e) {  // SSL_new or allocation failed
+    ERR_clear_error();
+    log::Error("cannot set up a connection", {{"error", e.what()}});
+    return nullptr;
+  }
+}
+
+void ServerImpl::Unregister(uint64_t id) {
+  std::lock_guard lock(mu_);
+  connections_.erase(id);
+}
+
+asio::awaitable<void> ServerImpl::AcceptLoop() {
+  try {
+    for (;;) {
+      tcp::socket socket(asio::make_strand(io_context_));
+      beast::error_code ec;
+      co_await acceptor_.async_accept(socket, asio::redirect_error(kUseAwaitable, ec));
+      if (!acceptor_.is_open() || ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // EMFILE and friends: back off instead of spinning on the failing accept.
+        log::Warn("accept failed", {{"error", ec.message()}});
+        asio::steady_timer backoff(acceptor_.get_executor(), kAcceptBackoff);
+        co_await backoff.async_wait(asio::redirect_error(kUseAwaitable, ec));
+        continue;
+      }
+      auto conn = Register(std::move(socket));
+      if (!conn) continue;
+      auto executor = conn->stream.get_executor();
+      asio::co_spawn(executor, Session(std::move(conn)), asio::detached);
+    }
+  } catch (const std::exception& e) {
+    log::Error("accept loop failed; the server no longer accepts", {{"error", e.what()}});
+  }
+}
+
+asio::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn) {
+  ScopeExit unregister([this, id = conn->id] { Unregister(id); });
+  try {
+    co_await Serve(*conn);
+  } catch (const std::exception& e) {
+    log::Error("connection failed", {{"error", e.what()}});
+  }
+}
+
+asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
+  Stream& stream = conn.stream;
+  beast::tcp_stream& tcp_stream = beast::get_lowest_layer(stream);
+  const auto request_timeout = std::chrono::seconds(options_.request_timeout_seconds);
+  const auto idle_timeout = std::chrono::seconds(options_.idle_timeout_seconds);
+  beast::error_code ec;
+  // Responses go out as one TLS record each, but with Nagle a keep-alive exchange can still
+  // stall 40 ms on the peer's delayed ACK.
+  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  const std::string remote = RemoteAddress(tcp_stream.socket());
+
+  // The handshake and the first request share one request timeout.
+  tcp_stream.expires_after(request_timeout);
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(kUseAwaitable, ec));
+  if (ec) {
+    log::Debug("TLS handshake failed", {{"remote", remote}, {"error", OpenSslMessage(ec)}});
+    co_return;
+  }
+  std::optional<std::string> client_cert;
+  if (mutual_tls_) client_cert = PeerCertificateDer(stream.native_handle());
+
+  ReadBuffer buffer;
+  for (bool first = true;; first = false) {
+    if (!first) {
+      if (buffer.size() == 0) {
+        // Keep-alive: the idle timeout runs until the next request starts to arrive, then the
+        // request timeout covers the whole request (slowloris defence).
+        tcp_stream.expires_after(idle_timeout);
+        size_t n = co_await stream.async_read_some(buffer.prepare(kReadChunk),
+                                                   asio::redirect_error(kUseAwaitable, ec));
+        if (ec) co_return;  // idle timeout, peer closed, or Stop()
+        buffer.commit(n);
+      }
+      tcp_stream.expires_after(request_timeout);
+    }
+
+    RequestParser parser;
+    parser.header_limit(static_cast<uint32_t>(options_.max_header_bytes));
+    parser.body_limit(options_.max_body_bytes);
+    co_await http::async_read_header(stream, buffer, parser,
+                                     asio::redirect_error(kUseAwaitable, ec));
+    if (!ec && Expects100Continue(parser.get())) {
+      // RFC 9110 section 10.1.1: tell a waiting client to send the body. Oversize bodies never
+      // get here: the parser rejects the Content-Length with the header.
+      co_await asio::async_write(stream, asio::buffer(k100Continue),
+                                 asio::redirect_error(kUseAwaitable, ec));
+    }
+    if (!ec) co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+    if (ec) {
+      if (auto problem = ProblemForReadError(ec, options_)) {
+        co_await RefuseAndLinger(conn, std::move(*problem));
+      } else if (ec != beast::error::timeout && ec != asio::error::operation_aborted) {
+        log::Debug("request read ended", {{"remote", remote}, {"error", ec.message()}});
+      }
+      co_return;
+    }
+
+    RequestMessage& message = parser.get();
+    const bool head = message.method() == http::verb::head;
+    const unsigned version = message.version();
+    bool keep_alive = message.keep_alive();
+    HttpResponse response = co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert),
+                                                 kUseAwaitable);
+    keep_alive = keep_alive && !stopping_;
+    Response out = ToBeastResponse(std::move(response), version, keep_alive, head);
+    tcp_stream.expires_after(request_timeout);
+    co_await http::async_write(stream, out, asio::redirect_error(kUseAwaitable, ec));
+    WipeString(out.body());
+    if (ec) co_return;
+    if (!keep_alive) break;
+  }
+
+  // We sent "Connection: close": end TLS properly so the client can tell a complete response
+  // from a truncation attack. Most clients just close, which ends this at once.
+  tcp_stream.expires_after(kShutdownTimeout);
+  co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
+}
+
+asio::awaitable<void> ServerImpl::RefuseAndLinger(Connection& conn, HttpResponse problem) {
+  Stream& stream = conn.stream;
+  beast::get_lowest_layer(stream).expires_after(kLingerTimeout);
+  Response out = ToBeastResponse(std::move(problem), 11, /*keep_alive=*/false, /*head=*/false);
+  beast::error_code ec;
+  co_await http::async_write(stream, out, asio::redirect_error(kUseAwaitable, ec));
+  if (ec) co_return;
+  // Lingering close (what Apache's lingering_close does): the client may still be sending the
+  // body we refused, and closing with unread data makes the kernel send a TCP reset, which can
+  // destroy our response in the client's receive buffer before it reads it. So send FIN (the
+  // response is framed by Content-Length; no close_notify is needed to delimit it) and drain,
+  // bounded by kLingerTimeout, until the client has read the response and closes.
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::vector<char> sink(kReadChunk);
+  for (;;) {
+    co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+HttpResponse ServerImpl::Invoke(const HttpRequest& request) {
+  try {
+    return handler_(request);
+  } catch (const std::exception& e) {
+    log::Error("handler threw", {{"method", request.method},
+                                 {"path", std::string(request.path())},
+                                 {"error", e.what()}});
+  } catch (...) {
+    log::Error("handler threw a non-exception",
+               {{"method", request.method}, {"path", std::string(request.path())}});
+  }
+  return InternalProblem();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpsServer>> HttpsServer::Create(ServerOptions options, Handler handler) {
+  if (!handler) return InvalidArgument("server handler is required");
+  try {
+    auto server = std::make_unique<ServerImpl>(std::move(options), std::move(handler));
+    CF_TRY(server->Init());
+    return std::unique_ptr<HttpsServer>(std::move(server));
+  } catch (const std::exception& e) {
+    // Asio constructors throw on resource exhaustion (epoll, eventfd); no exception leaves net.
+    ERR_clear_error();
+    return Unavailable(std::string("cannot create the https server: ") + e.what());
+  }
+}
+
+}  // namespace certfleet::net

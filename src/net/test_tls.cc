@@ -1,0 +1,246 @@
+#include "net/test_tls.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <mutex>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace certfleet::net::testing {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+struct ExtFree {
+  void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); }
+};
+
+void Require(bool ok, const char* what) {
+  if (!ok) {
+    ERR_print_errors_fp(stderr);
+    throw std::runtime_error(std::string("test TLS setup failed: ") + what);
+  }
+}
+
+std::string BioToString(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+void AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  std::unique_ptr<X509_EXTENSION, ExtFree> ext(
+      X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
+  Require(ext != nullptr, "extension");
+  Require(X509_add_ext(cert, ext.get(), -1) == 1, "add extension");
+}
+
+TestCert Make(const TestCert* ca, const std::string& common_name,
+              const std::vector<std::pair<int, std::string>>& extensions) {
+  TestCert out;
+  out.key.reset(EVP_EC_gen("P-256"));
+  Require(out.key != nullptr, "key generation");
+  out.cert.reset(X509_new());
+  X509* cert = out.cert.get();
+  static std::atomic<long> serial{1};
+  Require(X509_set_version(cert, X509_VERSION_3) == 1, "version");
+  Require(ASN1_INTEGER_set(X509_get_serialNumber(cert), ++serial) == 1, "serial");
+  Require(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != nullptr, "notBefore");
+  Require(X509_gmtime_adj(X509_getm_notAfter(cert), 86400) != nullptr, "notAfter");
+  Require(X509_set_pubkey(cert, out.key.get()) == 1, "pubkey");
+  X509_NAME* name = X509_get_subject_name(cert);
+  Require(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                     reinterpret_cast<const unsigned char*>(common_name.c_str()),
+                                     -1, -1, 0) == 1,
+          "subject");
+  X509* issuer = ca ? ca->cert.get() : cert;
+  Require(X509_set_issuer_name(cert, X509_get_subject_name(issuer)) == 1, "issuer");
+  for (const auto& [nid, value] : extensions) AddExtension(cert, issuer, nid, value);
+  EVP_PKEY* signer = ca ? ca->key.get() : out.key.get();
+  Require(X509_sign(cert, signer, EVP_sha256()) > 0, "sign");
+
+  BioPtr cert_bio(BIO_new(BIO_s_mem()));
+  Require(PEM_write_bio_X509(cert_bio.get(), cert) == 1, "cert PEM");
+  out.cert_pem = BioToString(cert_bio.get());
+  BioPtr key_bio(BIO_new(BIO_s_mem()));
+  Require(PEM_write_bio_PrivateKey(key_bio.get(), out.key.get(), nullptr, nullptr, 0, nullptr,
+                                   nullptr) == 1,
+          "key PEM");
+  out.key_pem = BioToString(key_bio.get());
+  return out;
+}
+
+}  // namespace
+
+std::string TestCert::Der() const {
+  int len = i2d_X509(cert.get(), nullptr);
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(cert.get(), &p);
+  return der;
+}
+
+std::string TestCert::EncryptedKeyPem(const std::string& passphrase) const {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  Require(PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0,
+                                        nullptr, const_cast<char*>(passphrase.c_str())) == 1,
+          "encrypted key PEM");
+  return BioToString(bio.get());
+}
+
+TestCert MakeCa(const std::string& common_name) {
+  return Make(nullptr, common_name,
+              {{NID_basic_constraints, "critical,CA:TRUE"},
+               {NID_key_usage, "critical,keyCertSign,cRLSign"},
+               {NID_subject_key_identifier, "hash"}});
+}
+
+TestCert MakeLeaf(const TestCert& ca, const std::string& common_name, const std::string& san,
+                  bool server) {
+  return Make(&ca, common_name,
+              {{NID_basic_constraints, "critical,CA:FALSE"},
+               {NID_key_usage, "critical,digitalSignature"},
+               {NID_ext_key_usage, server ? "serverAuth" : "clientAuth"},
+               {NID_subject_alt_name, san},
+               {NID_authority_key_identifier, "keyid"}});
+}
+
+RawTlsClient::RawTlsClient() {
+  // Unlike Asio (MSG_NOSIGNAL), OpenSSL's socket BIO writes with plain send(): a write to a
+  // connection the server has just refused would kill the test binary with SIGPIPE.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { signal(SIGPIPE, SIG_IGN); });
+  ctx_ = SSL_CTX_new(TLS_client_method());
+  Require(ctx_ != nullptr, "SSL_CTX_new");
+  SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+}
+
+RawTlsClient::~RawTlsClient() {
+  if (ssl_) SSL_free(ssl_);
+  if (fd_ >= 0) close(fd_);
+  SSL_CTX_free(ctx_);
+  ERR_clear_error();
+}
+
+bool RawTlsClient::Connect(uint16_t port) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) return false;
+  timeval tv{5, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return false;
+  ssl_ = SSL_new(ctx_);
+  SSL_set_fd(ssl_, fd_);
+  bool ok = SSL_connect(ssl_) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+bool RawTlsClient::Send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    int n = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+    if (n <= 0) {
+      ERR_clear_error();
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool RawTlsClient::Fill() {
+  char buf[16384];
+  int n = SSL_read(ssl_, buf, sizeof(buf));
+  if (n <= 0) {
+    ERR_clear_error();
+    return false;
+  }
+  pending_.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+std::optional<std::string> RawTlsClient::ReadResponse() {
+  size_t header_end;
+  while ((header_end = pending_.find("\r\n\r\n")) == std::string::npos) {
+    if (!Fill()) return std::nullopt;
+  }
+  header_end += 4;
+  std::string lower = pending_.substr(0, header_end);
+  for (char& c : lower) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  size_t length = 0;
+  size_t at = lower.find("\r\ncontent-length:");
+  if (at != std::string::npos) length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
+  while (pending_.size() < header_end + length) {
+    if (!Fill()) return std::nullopt;
+  }
+  std::string response = pending_.substr(0, header_end + length);
+  pending_.erase(0, header_end + length);
+  return response;
+}
+
+std::optional<std::chrono::milliseconds> RawTlsClient::WaitForClose(std::chrono::seconds limit) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit) {
+    char buf[4096];
+    int n = SSL_read(ssl_, buf, sizeof(buf));
+    if (n > 0) continue;
+    int err = SSL_get_error(ssl_, n);
+    ERR_clear_error();
+    // SO_RCVTIMEO expiring looks like a retryable read; anything else is the close.
+    if (err == SSL_ERROR_WANT_READ || (err == SSL_ERROR_SYSCALL && errno == EAGAIN)) continue;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+  }
+  return std::nullopt;
+}
+
+SilentListener::SilentListener() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  Require(fd_ >= 0, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Require(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "bind");
+  Require(listen(fd_, 16) == 0, "listen");
+  socklen_t len = sizeof(addr);
+  Require(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0, "getsockname");
+  port_ = ntohs(addr.sin_port);
+}
+
+SilentListener::~SilentListener() {
+  if (fd_ >= 0) close(fd_);
+}
+
+uint16_t UnusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  Require(fd >= 0, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Require(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "bind");
+  socklen_t len = sizeof(addr);
+  Require(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0, "getsockname");
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace certfleet::net::testing

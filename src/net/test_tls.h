@@ -1,0 +1,86 @@
+// Test-only TLS helpers for net_test: throwaway P-256 certificates made with OpenSSL directly, and
+// a raw blocking TLS client for exercising the server below the HttpsClient (keep-alive,
+// pipelining, slow clients). Production code never includes this.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace certfleet::net::testing {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+
+struct TestCert {
+  std::unique_ptr<EVP_PKEY, PkeyFree> key;
+  std::unique_ptr<X509, X509Free> cert;
+  std::string cert_pem;
+  std::string key_pem;  // unencrypted PKCS#8
+  std::string Der() const;
+  // The key as encrypted PKCS#8 PEM (AES-256-CBC) under `passphrase`.
+  std::string EncryptedKeyPem(const std::string& passphrase) const;
+};
+
+// A self-signed CA (CA:TRUE, keyCertSign), valid from an hour ago for a day.
+TestCert MakeCa(const std::string& common_name);
+// A leaf signed by `ca`. `san` is an OpenSSL subjectAltName value such as
+// "IP:127.0.0.1,DNS:localhost". `server` picks the serverAuth or clientAuth EKU.
+TestCert MakeLeaf(const TestCert& ca, const std::string& common_name, const std::string& san,
+                  bool server);
+
+// A blocking TLS 1.2+ client over a plain socket, without certificate verification (the tests
+// of verification go through HttpsClient). Every read gives up after five seconds.
+class RawTlsClient {
+ public:
+  RawTlsClient();
+  ~RawTlsClient();
+  RawTlsClient(const RawTlsClient&) = delete;
+  RawTlsClient& operator=(const RawTlsClient&) = delete;
+
+  // TCP connect and TLS handshake. False if either fails.
+  bool Connect(uint16_t port);
+  bool Send(std::string_view bytes);
+  // One HTTP response framed by Content-Length; nullopt on EOF, error or timeout.
+  std::optional<std::string> ReadResponse();
+  // Reads until the server closes the connection; returns how long that took, or nullopt if it
+  // was still open after `limit`.
+  std::optional<std::chrono::milliseconds> WaitForClose(std::chrono::seconds limit);
+
+ private:
+  bool Fill();  // appends what one SSL_read returns to pending_
+
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  std::string pending_;
+};
+
+// A TCP listener on 127.0.0.1 that never accepts: connects complete (backlog), nothing answers.
+class SilentListener {
+ public:
+  SilentListener();
+  ~SilentListener();
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// A port on 127.0.0.1 that was just free (bound, then closed): connecting to it is refused.
+uint16_t UnusedPort();
+
+}  // namespace certfleet::net::testing

@@ -1,0 +1,231 @@
+#include "store/sqlite/migrations.h"
+
+#include <string>
+
+namespace certfleet::store::sqlite {
+namespace {
+
+// Migration 1: one table per repository in store.h. Conventions:
+// - STRICT tables, so a wrongly typed bind fails instead of being coerced.
+// - Times are INTEGER Unix seconds; optional values are NULL; absent strings are ''.
+// - Tags are a JSON object and domains a JSON array, as TEXT.
+// - Sealed values (sealed_blobs.wrapped_dek, .ciphertext) are BLOBs the backend never reads.
+// - Foreign keys tie owned rows to their owner. Audit-like rows (exports, serials) and
+//   references to sealed blobs or CA records carry no foreign key: they must outlive or precede
+//   what they name.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE accounts (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE principals (
+  id         TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  name       TEXT NOT NULL,
+  kind       TEXT NOT NULL,
+  role       TEXT NOT NULL,
+  tags       TEXT NOT NULL DEFAULT '{}',
+  disabled   INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  UNIQUE (account_id, name)
+) STRICT;
+CREATE INDEX principals_by_account ON principals (account_id, id);
+
+CREATE TABLE tokens (
+  id           TEXT PRIMARY KEY,
+  principal_id TEXT NOT NULL REFERENCES principals(id),
+  hash_hex     TEXT NOT NULL UNIQUE,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,
+  revoked      INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+) STRICT;
+CREATE INDEX tokens_by_principal ON tokens (principal_id, id);
+
+CREATE TABLE certificates (
+  id                   TEXT PRIMARY KEY,
+  account_id           TEXT NOT NULL REFERENCES accounts(id),
+  name                 TEXT NOT NULL,
+  domains              TEXT NOT NULL,
+  key_type             TEXT NOT NULL,
+  profile              TEXT NOT NULL,
+  issuer               TEXT NOT NULL,
+  exportable           INTEGER NOT NULL CHECK (exportable IN (0, 1)),
+  tags                 TEXT NOT NULL DEFAULT '{}',
+  status               TEXT NOT NULL,
+  status_detail        TEXT NOT NULL DEFAULT '',
+  validity_seconds     INTEGER,
+  renew_before_seconds INTEGER,
+  current_version_id   TEXT NOT NULL DEFAULT '',
+  created_by           TEXT NOT NULL,
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL,
+  UNIQUE (account_id, name)
+) STRICT;
+CREATE INDEX certificates_by_account ON certificates (account_id, id);
+CREATE INDEX certificates_by_status ON certificates (status, id);
+
+-- Exportability is fixed at request time (ARCHITECTURE.md "Data model"). The repository's
+-- UPDATE never names these columns; this trigger makes that true for any future SQL as well.
+CREATE TRIGGER certificates_immutable
+BEFORE UPDATE OF exportable, account_id, domains, key_type, profile ON certificates
+WHEN OLD.exportable IS NOT NEW.exportable OR OLD.account_id IS NOT NEW.account_id
+  OR OLD.domains IS NOT NEW.domains OR OLD.key_type IS NOT NEW.key_type
+  OR OLD.profile IS NOT NEW.profile
+BEGIN
+  SELECT RAISE(ABORT, 'certificates: immutable column changed');
+END;
+
+CREATE TABLE sealed_blobs (
+  id          TEXT PRIMARY KEY,
+  kek_id      TEXT NOT NULL,
+  wrapped_dek BLOB NOT NULL,
+  ciphertext  BLOB NOT NULL,
+  purpose     TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE certificate_versions (
+  id                 TEXT PRIMARY KEY,
+  certificate_id     TEXT NOT NULL REFERENCES certificates(id),
+  version            INTEGER NOT NULL,
+  serial_hex         TEXT NOT NULL UNIQUE,
+  not_before         INTEGER NOT NULL,
+  not_after          INTEGER NOT NULL,
+  leaf_pem           TEXT NOT NULL,
+  chain_pem          TEXT NOT NULL,
+  fingerprint_sha256 TEXT NOT NULL,
+  key_blob_id        TEXT NOT NULL,
+  issuer_ca_id       TEXT NOT NULL DEFAULT '',
+  created_at         INTEGER NOT NULL,
+  UNIQUE (certificate_id, version)
+) STRICT;
+
+CREATE TABLE secrets (
+  id              TEXT PRIMARY KEY,
+  account_id      TEXT NOT NULL REFERENCES accounts(id),
+  name            TEXT NOT NULL,
+  kind            TEXT NOT NULL,
+  tags            TEXT NOT NULL DEFAULT '{}',
+  current_version INTEGER NOT NULL DEFAULT 0,
+  description     TEXT NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  UNIQUE (account_id, name)
+) STRICT;
+CREATE INDEX secrets_by_account ON secrets (account_id, id);
+
+CREATE TABLE secret_versions (
+  secret_id  TEXT NOT NULL REFERENCES secrets(id),
+  version    INTEGER NOT NULL,
+  blob_id    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (secret_id, version)
+) STRICT;
+
+CREATE TABLE exports (
+  id             TEXT PRIMARY KEY,
+  account_id     TEXT NOT NULL,
+  certificate_id TEXT NOT NULL,
+  version_id     TEXT NOT NULL DEFAULT '',
+  principal_id   TEXT NOT NULL,
+  allowed        INTEGER NOT NULL CHECK (allowed IN (0, 1)),
+  reason         TEXT NOT NULL DEFAULT '',
+  fqdn_count     INTEGER NOT NULL DEFAULT 0,
+  wildcard_count INTEGER NOT NULL DEFAULT 0,
+  secret_id      TEXT NOT NULL DEFAULT '',
+  at             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX exports_by_time ON exports (at, id);
+CREATE INDEX exports_by_account ON exports (account_id, at, id);
+CREATE INDEX exports_by_certificate ON exports (certificate_id, at, id);
+
+CREATE TABLE ca_records (
+  id          TEXT PRIMARY KEY,
+  role        TEXT NOT NULL,
+  cert_pem    TEXT NOT NULL,
+  key_blob_id TEXT NOT NULL,
+  parent_id   TEXT NOT NULL DEFAULT '',
+  active      INTEGER NOT NULL CHECK (active IN (0, 1)),
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX ca_records_active ON ca_records (role, active, created_at, id);
+
+CREATE TABLE serials (
+  serial_hex  TEXT PRIMARY KEY,
+  ca_id       TEXT NOT NULL,
+  reserved_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+)sql";
+
+constexpr const char* kCreateMigrationsTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  applied_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
+// One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
+// meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
+// whether anything was applied.
+Result<std::pair<int, bool>> Step(Db& db) {
+  CF_TRY(db.Exec("BEGIN IMMEDIATE", "schema_migrations"));
+  auto step = [&]() -> Result<std::pair<int, bool>> {
+    CF_ASSIGN_OR_RETURN(int current, ReadSchemaVersion(db));
+    if (current > LatestSchemaVersion()) {
+      return FailedPrecondition("database schema version " + std::to_string(current) +
+                                " is newer than this binary supports (" +
+                                std::to_string(LatestSchemaVersion()) + ")");
+    }
+    if (current == LatestSchemaVersion()) return std::pair{current, false};
+    const int next = current + 1;
+    const std::string sql(Migrations()[next - 1]);
+    CF_TRY(db.Exec(sql.c_str(), "migration " + std::to_string(next)));
+    CF_ASSIGN_OR_RETURN(auto insert,
+                        db.Prepare("INSERT INTO schema_migrations (version, applied_at) "
+                                   "VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
+                                   "schema_migrations"));
+    CF_TRY(insert.Bind(1, next).Run());
+    return std::pair{next, true};
+  };
+  auto result = step();
+  if (!result.ok()) {
+    (void)db.Exec("ROLLBACK", "schema_migrations");
+    return result;
+  }
+  CF_TRY(db.Exec("COMMIT", "schema_migrations"));
+  return result;
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& Migrations() {
+  static const auto* const kAll = new std::vector<std::string_view>{kMigration1};
+  return *kAll;
+}
+
+int LatestSchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+Result<int> ReadSchemaVersion(Db& db) {
+  CF_ASSIGN_OR_RETURN(auto s, db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                                         "schema_migrations"));
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Internal("schema_migrations: no result");
+  return static_cast<int>(s.Int(0));
+}
+
+Result<int> ApplyMigrations(Db& db) {
+  CF_TRY(db.Exec(kCreateMigrationsTable, "schema_migrations"));
+  while (true) {
+    CF_ASSIGN_OR_RETURN(auto step, Step(db));
+    if (!step.second) return step.first;
+  }
+}
+
+}  // namespace certfleet::store::sqlite

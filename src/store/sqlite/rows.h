@@ -1,0 +1,182 @@
+// The SQLite implementations of the repositories in store/store.h. Each one maps model values to
+// rows and back (CONVENTIONS.md #7) over the Session of one transaction; they hold no state of
+// their own and are used by one thread at a time, like their Tx.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/db.h"
+#include "store/store.h"
+
+namespace certfleet::store::sqlite {
+
+// The connection of one open transaction. Finish() detaches it when the transaction ends
+// (commit, successful or not), after which every statement is refused with FailedPrecondition:
+// the connection goes back to the pool and may already serve another Tx.
+class Session {
+ public:
+  explicit Session(Db& db) : db_(&db) {}
+  Result<Stmt> Prepare(std::string_view sql, std::string_view context);
+  void Finish() { db_ = nullptr; }
+  bool finished() const { return db_ == nullptr; }
+  // Only valid after a successful Prepare on this Session (so the Tx is still open).
+  Db& db() {
+    CF_CHECK(db_ != nullptr);
+    return *db_;
+  }
+
+  // Runs `fn` (returning Status) inside a SAVEPOINT so that a multi-statement operation either
+  // applies fully or leaves the transaction as it was.
+  template <typename F>
+  Status Atomically(F fn) {
+    CF_TRY(CheckOpen());
+    CF_TRY(db_->Exec("SAVEPOINT op", "savepoint"));
+    Status s = fn();
+    if (!s.ok()) {
+      // ROLLBACK TO keeps the savepoint open; RELEASE then drops it.
+      (void)db_->Exec("ROLLBACK TO op; RELEASE op", "savepoint");
+      return s;
+    }
+    CF_TRY(db_->Exec("RELEASE op", "savepoint"));
+    return Ok();
+  }
+
+ private:
+  Status CheckOpen() const;
+  Db* db_;  // null once finished
+};
+
+class SqliteAccounts final : public AccountRepo {
+ public:
+  explicit SqliteAccounts(Session& s) : s_(s) {}
+  Status Insert(const model::Account& a) override;
+  Result<model::Account> Get(const std::string& id) override;
+  Result<model::Account> GetByName(const std::string& name) override;
+  Result<std::vector<model::Account>> List() override;
+
+ private:
+  Session& s_;
+};
+
+class SqlitePrincipals final : public PrincipalRepo {
+ public:
+  explicit SqlitePrincipals(Session& s) : s_(s) {}
+  Status Insert(const model::Principal& p) override;
+  Result<model::Principal> Get(const std::string& id) override;
+  Result<model::Principal> GetByName(const std::string& account_id,
+                                     const std::string& name) override;
+  Result<std::vector<model::Principal>> ListByAccount(const std::string& account_id) override;
+  Status Update(const model::Principal& p) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteTokens final : public TokenRepo {
+ public:
+  explicit SqliteTokens(Session& s) : s_(s) {}
+  Status Insert(const model::ApiToken& t) override;
+  Result<model::ApiToken> GetByHash(const std::string& hash_hex) override;
+  Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) override;
+  Status Revoke(const std::string& id) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteCertificates final : public CertificateRepo {
+ public:
+  explicit SqliteCertificates(Session& s) : s_(s) {}
+  Status Insert(const model::Certificate& c) override;
+  Result<model::Certificate> Get(const std::string& id) override;
+  Result<std::vector<model::Certificate>> List(const CertificateFilter& f) override;
+  Status Update(const model::Certificate& c) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteVersions final : public VersionRepo {
+ public:
+  explicit SqliteVersions(Session& s) : s_(s) {}
+  Status Insert(const model::CertificateVersion& v) override;
+  Result<model::CertificateVersion> Get(const std::string& id) override;
+  Result<std::vector<model::CertificateVersion>> ListByCertificate(
+      const std::string& certificate_id) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteBlobs final : public BlobRepo {
+ public:
+  explicit SqliteBlobs(Session& s) : s_(s) {}
+  Status Insert(const model::SealedBlob& b) override;
+  Result<model::SealedBlob> Get(const std::string& id) override;
+  Status UpdateWrapping(const std::string& id, const std::string& kek_id,
+                        const std::string& wrapped_dek) override;
+  Result<std::vector<std::string>> ListNotWrappedBy(const std::string& kek_id,
+                                                    size_t limit) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteSecrets final : public SecretRepo {
+ public:
+  explicit SqliteSecrets(Session& s) : s_(s) {}
+  Status Insert(const model::Secret& s) override;
+  Result<model::Secret> Get(const std::string& id) override;
+  Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) override;
+  Status AddVersion(const model::SecretVersion& v, TimePoint updated_at) override;
+  Result<model::SecretVersion> GetVersion(const std::string& secret_id, int version) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteExports final : public ExportRepo {
+ public:
+  explicit SqliteExports(Session& s) : s_(s) {}
+  Status Insert(const model::ExportRecord& e) override;
+  Result<std::vector<model::ExportRecord>> List(const ExportFilter& f) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteCas final : public CaRepo {
+ public:
+  explicit SqliteCas(Session& s) : s_(s) {}
+  Status Insert(const model::CaRecord& c) override;
+  Result<model::CaRecord> Get(const std::string& id) override;
+  Result<model::CaRecord> GetActive(model::CaRole role) override;
+  Result<std::vector<model::CaRecord>> List() override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteSerials final : public SerialRepo {
+ public:
+  explicit SqliteSerials(Session& s) : s_(s) {}
+  Status Reserve(const std::string& serial_hex, const std::string& ca_id, TimePoint at) override;
+  Result<bool> Exists(const std::string& serial_hex) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteSettings final : public SettingRepo {
+ public:
+  explicit SqliteSettings(Session& s) : s_(s) {}
+  Result<std::optional<std::string>> Get(const std::string& key) override;
+  Status Put(const std::string& key, const std::string& value) override;
+
+ private:
+  Session& s_;
+};
+
+}  // namespace certfleet::store::sqlite

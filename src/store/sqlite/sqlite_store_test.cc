@@ -1,0 +1,278 @@
+// The SQLite backend: the conformance suite over an in-memory and a file database, then what
+// only SQLite has: file modes, persistence, migrations, WAL, busy handling across connections.
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "store/conformance_test.h"
+#include "store/sqlite/migrations.h"
+
+namespace certfleet::store {
+namespace {
+
+using testing::HasCode;
+using testing::IsOk;
+using testing::MakeAccount;
+using testing::MakeCertificate;
+using testing::StoreBackend;
+using testing::StoreConformanceTest;
+using testing::TestId;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "cf-store-XXXXXX";
+    CF_CHECK(mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// One directory for every file-backed conformance store in this process.
+TempDir& SharedDir() {
+  static auto* dir = new TempDir();
+  return *dir;
+}
+
+// Removes SharedDir at exit (it is leaked on purpose so no test outlives it).
+class SharedDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(SharedDir().File("")), ec);
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new SharedDirCleanup);
+
+std::unique_ptr<Store> OpenOrDie(const SqliteOptions& o) {
+  auto s = OpenSqliteStore(o);
+  CF_CHECK(s.ok());
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreConformanceTest,
+    ::testing::Values(StoreBackend{"Memory", [] { return OpenOrDie({.path = ":memory:"}); }},
+                      StoreBackend{"File",
+                                   [] {
+                                     static std::atomic<int> n{0};
+                                     return OpenOrDie({.path = SharedDir().File(
+                                                           "conf-" + std::to_string(++n) + ".db")});
+                                   }}),
+    testing::StoreBackendName);
+
+// ---- raw access, for checking what the store wrote
+
+struct RawDb {
+  explicit RawDb(const std::string& path) {
+    CF_CHECK(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db); }
+  int Exec(const std::string& sql) {
+    return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  std::string Scalar(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    CF_CHECK(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+  sqlite3* db = nullptr;
+};
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+TEST(SqliteStoreTest, DatabaseWalAndShmAreOwnerOnlyWhateverTheUmask) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  const mode_t old = ::umask(0);  // the most permissive umask: modes must not depend on it
+  auto store = OpenSqliteStore({.path = path});
+  ::umask(old);
+  ASSERT_TRUE(IsOk(store));
+  auto tx = (*store)->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+  ASSERT_TRUE(IsOk((*tx)->Commit()));
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    SCOPED_TRACE(suffix);
+    ASSERT_TRUE(std::filesystem::exists(path + suffix));
+    EXPECT_EQ(ModeOf(path + suffix), 0600u);
+  }
+}
+
+TEST(SqliteStoreTest, DataPersistsAfterReopen) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    auto store = OpenOrDie({.path = path});
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+    ASSERT_TRUE(IsOk((*tx)->certificates().Insert(MakeCertificate(MakeAccount(1).id, 1))));
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  auto store = OpenOrDie({.path = path});
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  auto c = (*tx)->certificates().Get(TestId(model::kCertificatePrefix, 1));
+  ASSERT_TRUE(IsOk(c));
+  EXPECT_EQ(c->domains, MakeCertificate(MakeAccount(1).id, 1).domains);
+}
+
+TEST(SqliteStoreTest, MigrationsAreIdempotentOnReopen) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  for (int i = 0; i < 3; ++i) {
+    auto store = OpenOrDie({.path = path});
+    auto v = store->SchemaVersion();
+    ASSERT_TRUE(IsOk(v));
+    EXPECT_EQ(*v, sqlite::LatestSchemaVersion());
+  }
+  RawDb raw(path);
+  EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM schema_migrations"),
+            std::to_string(sqlite::LatestSchemaVersion()));
+  EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
+}
+
+TEST(SqliteStoreTest, SchemaVersionIsLatest) {
+  auto store = OpenOrDie({.path = ":memory:"});
+  auto v = store->SchemaVersion();
+  ASSERT_TRUE(IsOk(v));
+  EXPECT_EQ(*v, sqlite::LatestSchemaVersion());
+  EXPECT_GE(*v, 1);
+}
+
+TEST(SqliteStoreTest, RefusesADatabaseFromANewerBinary) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  OpenOrDie({.path = path}).reset();
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.Exec("INSERT INTO schema_migrations VALUES (999, 0)"), SQLITE_OK);
+  }
+  auto store = OpenSqliteStore({.path = path});
+  EXPECT_TRUE(HasCode(store, ErrorCode::kFailedPrecondition));
+}
+
+TEST(SqliteStoreTest, ImmutableCertificateColumnsResistRawSql) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    auto store = OpenOrDie({.path = path});
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+    auto c = MakeCertificate(MakeAccount(1).id, 1);
+    c.exportable = false;
+    ASSERT_TRUE(IsOk((*tx)->certificates().Insert(c)));
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  RawDb raw(path);
+  for (const char* set : {"exportable = 1", "profile = 'x'", "key_type = 'x'", "domains = '[]'",
+                          "account_id = 'acc_x'"}) {
+    SCOPED_TRACE(set);
+    EXPECT_EQ(raw.Exec(std::string("UPDATE certificates SET ") + set) & 0xff, SQLITE_CONSTRAINT);
+  }
+  EXPECT_EQ(raw.Scalar("SELECT exportable FROM certificates"), "0");
+  // Unchanged values pass (the trigger compares old and new).
+  EXPECT_EQ(raw.Exec("UPDATE certificates SET exportable = 0, status = 'issued'"), SQLITE_OK);
+}
+
+TEST(SqliteStoreTest, RejectsBadOptionsAndSymlinks) {
+  EXPECT_TRUE(HasCode(OpenSqliteStore({.path = ""}), ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(HasCode(OpenSqliteStore({.path = ":memory:", .busy_timeout_ms = -1}),
+                      ErrorCode::kInvalidArgument));
+  TempDir dir;
+  OpenOrDie({.path = dir.File("real.db")}).reset();
+  ASSERT_EQ(::symlink(dir.File("real.db").c_str(), dir.File("link.db").c_str()), 0);
+  EXPECT_FALSE(OpenSqliteStore({.path = dir.File("link.db")}).ok());
+  EXPECT_TRUE(
+      HasCode(OpenSqliteStore({.path = dir.File("no/such/dir.db")}), ErrorCode::kUnavailable));
+}
+
+TEST(SqliteStoreTest, InvalidUtf8InTagsIsInvalidArgument) {
+  auto store = OpenOrDie({.path = ":memory:"});
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+  auto c = MakeCertificate(MakeAccount(1).id, 1);
+  c.tags = {{"env", "\xff\xfe"}};
+  EXPECT_TRUE(HasCode((*tx)->certificates().Insert(c), ErrorCode::kInvalidArgument));
+}
+
+TEST(SqliteStoreTest, WriterInAnotherProcessGivesRetryableUnavailable) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  // Two stores on one file behave like two processes: only SQLite's lock arbitrates.
+  auto a = OpenOrDie({.path = path, .busy_timeout_ms = 100});
+  auto b = OpenOrDie({.path = path, .busy_timeout_ms = 100});
+  auto held = a->Begin();
+  ASSERT_TRUE(IsOk(held));
+  const auto start = std::chrono::steady_clock::now();
+  auto blocked = b->Begin();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(HasCode(blocked, ErrorCode::kUnavailable));
+  EXPECT_TRUE(blocked.error().retryable());
+  EXPECT_GE(waited, std::chrono::milliseconds(90));
+  // Readers are not blocked by the writer (WAL).
+  EXPECT_TRUE(IsOk(b->SchemaVersion()));
+  held->reset();
+  EXPECT_TRUE(IsOk(b->Begin()));
+}
+
+TEST(SqliteStoreTest, InProcessBeginWaitsForTheWriterSlotThenGivesUp) {
+  auto store = OpenOrDie({.path = ":memory:", .busy_timeout_ms = 50});
+  auto held = store->Begin();
+  ASSERT_TRUE(IsOk(held));
+  auto blocked = store->Begin();
+  ASSERT_TRUE(HasCode(blocked, ErrorCode::kUnavailable));
+  EXPECT_TRUE(blocked.error().retryable());
+}
+
+// Prints (does not assert) single-row commits per second, the cost that matters for
+// throughput of the durable path (RECIPES.md: group operations per Tx on hot paths).
+TEST(SqliteStoreTest, MeasureSyncedSingleRowCommitsPerSecond) {
+  for (bool full : {true, false}) {
+    TempDir dir;
+    auto store = OpenOrDie({.path = dir.File("bench.db"), .synchronous_full = full});
+    constexpr int kCommits = 500;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kCommits; ++i) {
+      auto tx = store->Begin();
+      ASSERT_TRUE(IsOk(tx));
+      ASSERT_TRUE(IsOk((*tx)->serials().Reserve("s" + std::to_string(i), "cak", testing::T())));
+      ASSERT_TRUE(IsOk((*tx)->Commit()));
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("[ measure  ] synchronous=%s: %d single-row commits in %.3f s = %.0f commits/s\n",
+                full ? "FULL" : "NORMAL", kCommits, secs, kCommits / secs);
+  }
+}
+
+}  // namespace
+}  // namespace certfleet::store

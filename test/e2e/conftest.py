@@ -1,0 +1,325 @@
+"""Harness for the end-to-end tests: real certfleetd and certfleet binaries over loopback.
+
+Environment:
+  CERTFLEET_BIN_DIR  ':'-separated directories searched for `certfleetd` and `certfleet`
+                     (CTest sets it to the two targets' output directories).
+
+Every server runs in its own temporary data directory on a free loopback port, logs to a file
+in that directory, and is stopped with SIGTERM at teardown. Temporary directories are removed
+at teardown. Only the standard library and pytest are used.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+# Bounds for everything that waits: nothing here sleeps to let time pass.
+READY_TIMEOUT_S = 60.0  # first start generates the CA hierarchy
+READY_POLL_S = 0.05
+STOP_TIMEOUT_S = 30.0
+CLI_TIMEOUT_S = 180.0  # RSA-4096 generation happens inside the request
+PORT_ATTEMPTS = 5
+
+
+def _find_binary(name):
+    dirs = [d for d in os.environ.get("CERTFLEET_BIN_DIR", "").split(os.pathsep) if d]
+    if not dirs:
+        pytest.fail("CERTFLEET_BIN_DIR is not set (run through ctest, or export it)", pytrace=False)
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    pytest.fail(f"{name} not found in CERTFLEET_BIN_DIR={dirs}; build it first", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def certfleetd_bin():
+    return _find_binary("certfleetd")
+
+
+@pytest.fixture(scope="session")
+def certfleet_bin():
+    return _find_binary("certfleet")
+
+
+def _free_port():
+    # The kernel picks a free port; the server binds it a moment later. A collision in between
+    # is detected by the server failing to start, and the caller retries with another port.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ApiResponse:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"ApiResponse({self.status}, {self.body[:300]!r})"
+
+
+class Server:
+    """One certfleetd process over a data directory. Restartable on the same directory."""
+
+    def __init__(self, binary, data_dir):
+        self.binary = binary
+        self.data_dir = data_dir
+        self.log_path = os.path.join(data_dir, "certfleetd.stderr.log")
+        self.stdout_path = os.path.join(data_dir, "certfleetd.stdout.log")
+        self.proc = None
+        self.port = None
+
+    # Paths the server creates on first start.
+    @property
+    def ca_path(self):
+        return os.path.join(self.data_dir, "ca.pem")
+
+    @property
+    def token_path(self):
+        return os.path.join(self.data_dir, "admin.token")
+
+    @property
+    def db_path(self):
+        return os.path.join(self.data_dir, "certfleet.db")
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def token(self):
+        with open(self.token_path) as f:
+            return f.read().strip()
+
+    def log_bytes(self):
+        with open(self.log_path, "rb") as f:
+            return f.read()
+
+    def log_tail(self, n=40):
+        try:
+            lines = self.log_bytes().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def start(self):
+        assert self.proc is None, "server already running"
+        last = ""
+        for _ in range(PORT_ATTEMPTS):
+            self.port = _free_port()
+            # Appending keeps the log of earlier runs on the same data dir (restart tests).
+            with open(self.log_path, "ab") as err, open(self.stdout_path, "ab") as out:
+                self.proc = subprocess.Popen(
+                    [self.binary, "--data-dir", self.data_dir,
+                     "--listen", f"127.0.0.1:{self.port}"],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    env=_clean_env(), start_new_session=True)
+            if self._wait_ready():
+                return self
+            rc = self.proc.poll()
+            if rc is None:  # alive but never ready: not a port collision
+                self._kill()
+                pytest.fail(f"certfleetd not ready within {READY_TIMEOUT_S}s; log:\n"
+                            + self.log_tail(), pytrace=False)
+            self.proc = None
+            last = self.log_tail()
+            if "in use" not in last.lower():
+                break
+        pytest.fail(f"certfleetd exited during start-up (port {self.port}); log:\n{last}",
+                    pytrace=False)
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if os.path.exists(self.ca_path):
+                try:
+                    if self.request("GET", "/healthz", token=None, timeout=2).status == 200:
+                        return True
+                except (OSError, ssl.SSLError, http.client.HTTPException):
+                    pass  # not listening yet, or ca.pem half-written
+            time.sleep(READY_POLL_S)  # bounded poll of a readiness endpoint
+        return False
+
+    def stop(self):
+        """SIGTERM, wait; returns the exit status (or None if it was not running)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                return proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=STOP_TIMEOUT_S)
+                pytest.fail(f"certfleetd ignored SIGTERM for {STOP_TIMEOUT_S}s; log:\n"
+                            + self.log_tail(), pytrace=False)
+        return proc.returncode
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        self.proc = None
+
+    def ssl_context(self):
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    def request(self, method, path, body=None, token="admin", headers=None, timeout=CLI_TIMEOUT_S):
+        """Raw HTTPS request. body: dict/list (JSON-encoded), bytes/str (sent as is) or None.
+        token: "admin" for the admin token, None for no Authorization header, else the token."""
+        h = {"Accept": "application/json"}
+        if token == "admin":
+            token = self.token()
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                           context=self.ssl_context())
+        try:
+            try:
+                conn.request(method, path, body=body, headers=h)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (e.g. 413) and close before reading the whole body.
+                pass
+            resp = conn.getresponse()
+            data = resp.read()
+            return ApiResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        finally:
+            conn.close()
+
+
+def _clean_env():
+    # Hermetic: no CERTFLEET_* settings leak in from the caller's shell.
+    return {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
+
+
+class Workspace:
+    """A temporary directory removed at teardown."""
+
+    def __init__(self, prefix):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+
+    def sub(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir():
+    ws = Workspace("certfleet-e2e-work-")
+    yield ws
+    ws.cleanup()
+
+
+@pytest.fixture
+def server_factory(certfleetd_bin):
+    """Starts extra servers (each with its own data dir); all are stopped and removed at teardown."""
+    made = []
+
+    def make():
+        ws = Workspace("certfleet-e2e-data-")
+        srv = Server(certfleetd_bin, ws.sub("data"))
+        os.mkdir(srv.data_dir, 0o700)
+        made.append((srv, ws))
+        return srv.start()
+
+    yield make
+    for srv, ws in made:
+        try:
+            srv.stop()
+        finally:
+            ws.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(certfleetd_bin):
+    """A certfleetd shared by the tests of one module."""
+    ws = Workspace("certfleet-e2e-data-")
+    srv = Server(certfleetd_bin, ws.sub("data"))
+    os.mkdir(srv.data_dir, 0o700)
+    try:
+        yield srv.start()
+    finally:
+        try:
+            srv.stop()
+        finally:
+            ws.cleanup()
+
+
+class Cli:
+    """Runs the real certfleet binary against one server."""
+
+    def __init__(self, binary, server):
+        self.binary = binary
+        self.server = server
+
+    def run(self, *args, check=True, token_file=None, cwd=None):
+        argv = [self.binary, "--server", self.server.url, "--ca", self.server.ca_path,
+                "--token-file", token_file or self.server.token_path, *args]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=CLI_TIMEOUT_S, env=_clean_env(), cwd=cwd)
+        if check and proc.returncode != 0:
+            pytest.fail(f"certfleet {' '.join(args)} exited {proc.returncode}\n"
+                        f"stdout: {proc.stdout}\nstderr: {proc.stderr}\n"
+                        f"server log tail:\n{self.server.log_tail(15)}", pytrace=False)
+        return proc
+
+    def __call__(self, *args, **kw):
+        return self.run(*args, **kw)
+
+    def json(self, *args, **kw):
+        proc = self.run("--json", *args, **kw)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            pytest.fail(f"certfleet --json {' '.join(args)} printed non-JSON: {proc.stdout!r}",
+                        pytrace=False)
+
+
+@pytest.fixture
+def cli(certfleet_bin, server):
+    """cli(*args) runs certfleet with --server/--ca/--token-file for the module's server."""
+    return Cli(certfleet_bin, server)
+
+
+@pytest.fixture
+def cli_for(certfleet_bin):
+    """cli_for(server) makes a Cli bound to another server (from server_factory)."""
+    return lambda srv: Cli(certfleet_bin, srv)
+
+
+def run_tool(*argv, check=True, input=None):
+    """Runs a helper tool such as openssl; returns the CompletedProcess (bytes)."""
+    proc = subprocess.run(list(argv), input=input, capture_output=True, timeout=CLI_TIMEOUT_S)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} exited {proc.returncode}: "
+                    f"{proc.stderr.decode(errors='replace')}", pytrace=False)
+    return proc
