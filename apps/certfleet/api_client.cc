@@ -16,17 +16,26 @@ constexpr std::chrono::milliseconds kRequestTimeout{120000};
 
 ErrorCode CodeForStatus(int status) {
   switch (status) {
-    case 400: return ErrorCode::kInvalidArgument;
-    case 401: return ErrorCode::kUnauthorized;
-    case 403: return ErrorCode::kForbidden;
-    case 404: return ErrorCode::kNotFound;
-    case 409: return ErrorCode::kConflict;
-    case 413: return ErrorCode::kTooLarge;
-    case 429: return ErrorCode::kRateLimited;
-    case 503: return ErrorCode::kUnavailable;
-    case 504: return ErrorCode::kTimeout;
-    default: return status >= 400 && status < 500 ? ErrorCode::kInvalidArgument
-                                                  : ErrorCode::kInternal;
+    case 400:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthorized;
+    case 403:
+      return ErrorCode::kForbidden;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kConflict;
+    case 413:
+      return ErrorCode::kTooLarge;
+    case 429:
+      return ErrorCode::kRateLimited;
+    case 503:
+      return ErrorCode::kUnavailable;
+    case 504:
+      return ErrorCode::kTimeout;
+    default:
+      return status >= 400 && status < 500 ? ErrorCode::kInvalidArgument : ErrorCode::kInternal;
   }
 }
 
@@ -91,13 +100,16 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const GlobalOptions& option
     return InvalidArgument("--server must be an https:// URL");
   }
 
-  CF_ASSIGN_OR_RETURN(auto http, net::HttpsClient::Create(std::move(client_options)));
+  auto http = net::HttpsClient::Create(std::move(client_options));
+  if (!http.ok()) {
+    return Error(http.error().code(), "cannot set up TLS (check --ca " + options.ca_file +
+                                          "): " + http.error().message());
+  }
   return std::make_unique<ApiClient>(std::move(server), SecretBytes::FromView(token),
-                                     std::move(http));
+                                     std::move(http).value());
 }
 
-ApiClient::ApiClient(std::string server, SecretBytes token,
-                     std::unique_ptr<net::HttpsClient> http)
+ApiClient::ApiClient(std::string server, SecretBytes token, std::unique_ptr<net::HttpsClient> http)
     : server_(std::move(server)), token_(std::move(token)), http_(std::move(http)) {}
 
 Result<nlohmann::json> ApiClient::Get(std::string_view path) { return Call("GET", path, ""); }

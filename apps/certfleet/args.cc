@@ -30,8 +30,7 @@ Result<SecretBytes> PassphraseFromFile(SecretBytes content) {
   while (!view.empty() && (view.back() == '\n' || view.back() == '\r')) view.remove_suffix(1);
   if (view.empty()) return InvalidArgument("the passphrase file is empty");
   if (!IsPrintableAscii(view)) {
-    return InvalidArgument(
-        "the passphrase file must hold one line of printable ASCII characters");
+    return InvalidArgument("the passphrase file must hold one line of printable ASCII characters");
   }
   return SecretBytes::FromView(view);
 }

@@ -22,8 +22,8 @@ namespace certfleet::cli {
 // Options accepted by every command (flags, then environment, then defaults).
 struct GlobalOptions {
   std::string server = "https://127.0.0.1:8443";  // CERTFLEET_SERVER
-  std::string ca_file = "var/ca.pem";              // CERTFLEET_CA; "" = system trust store
-  std::string token_file = "var/admin.token";      // CERTFLEET_TOKEN_FILE
+  std::string ca_file = "var/ca.pem";             // CERTFLEET_CA; "" = system trust store
+  std::string token_file = "var/admin.token";     // CERTFLEET_TOKEN_FILE
   bool json = false;  // print the API's JSON instead of human-readable output
 };
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -40,33 +41,38 @@ struct ExportArgs {
   std::string passphrase_file;
 };
 
+// `cert show` lines: label, then the API field (docs/api.md, certificate object).
+constexpr std::pair<const char*, const char*> kCertificateFields[] = {
+    {"id", "id"},
+    {"crn", "crn"},
+    {"name", "name"},
+    {"domains", "domains"},
+    {"key type", "key_type"},
+    {"profile", "profile"},
+    {"issuer", "issuer"},
+    {"exportable", "exportable"},
+    {"tags", "tags"},
+    {"status", "status"},
+    {"status detail", "status_detail"},
+    {"version", "version"},
+    {"version id", "version_id"},
+    {"serial", "serial"},
+    {"not before", "not_before"},
+    {"not after", "not_after"},
+    {"fingerprint", "fingerprint"},
+    {"created at", "created_at"},
+    {"updated at", "updated_at"},
+};
+
 void PrintCertificate(std::ostream& out, const nlohmann::json& c) {
-  PrintKeyValues(out, {
-                          {"id", Field(c, "id")},
-                          {"crn", Field(c, "crn")},
-                          {"name", Field(c, "name")},
-                          {"domains", Field(c, "domains")},
-                          {"key type", Field(c, "key_type")},
-                          {"profile", Field(c, "profile")},
-                          {"issuer", Field(c, "issuer")},
-                          {"exportable", Field(c, "exportable")},
-                          {"tags", Field(c, "tags")},
-                          {"status", Field(c, "status")},
-                          {"status detail", Field(c, "status_detail")},
-                          {"version", Field(c, "version")},
-                          {"version id", Field(c, "version_id")},
-                          {"serial", Field(c, "serial")},
-                          {"not before", Field(c, "not_before")},
-                          {"not after", Field(c, "not_after")},
-                          {"fingerprint", Field(c, "fingerprint")},
-                          {"created at", Field(c, "created_at")},
-                          {"updated at", Field(c, "updated_at")},
-                      });
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const auto& [label, key] : kCertificateFields) lines.emplace_back(label, Field(c, key));
+  PrintKeyValues(out, lines);
 }
 
 Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
-  nlohmann::json body = {{"name", args.name}, {"domains", args.domains},
-                         {"exportable", args.exportable}};
+  nlohmann::json body = {
+      {"name", args.name}, {"domains", args.domains}, {"exportable", args.exportable}};
   if (!args.key_type.empty()) body["key_type"] = args.key_type;
   if (!args.profile.empty()) body["profile"] = args.profile;
   if (!args.tags.empty()) {
@@ -142,9 +148,8 @@ Status RunExport(const GlobalOptions& global, const ExportArgs& args) {
   }
 
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto response,
-                      api->PostSecret("/v1/certificates/" + PathSegment(args.id) + "/export",
-                                      body));
+  CF_ASSIGN_OR_RETURN(
+      auto response, api->PostSecret("/v1/certificates/" + PathSegment(args.id) + "/export", body));
   if (!response.is_object()) return Malformed("the export response is not a JSON object");
   CF_ASSIGN_OR_RETURN(std::string leaf, PemMember(response, "certificate_pem"));
   CF_ASSIGN_OR_RETURN(std::string chain, PemMember(response, "chain_pem"));
@@ -230,8 +235,9 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
   request->add_option("--tag", request_args->tags, "Tag KEY=VALUE (repeatable)")
       ->allow_extra_args(false)
       ->check(CLI::Validator(CheckTag, "KEY=VALUE"));
-  request->add_option("--validity", request_args->validity,
-                      "Validity such as 90d, 12h, 10m (capped by the profile)")
+  request
+      ->add_option("--validity", request_args->validity,
+                   "Validity such as 90d, 12h, 10m (capped by the profile)")
       ->check(CLI::Validator(CheckDuration, "DURATION"));
   request->callback([&ctx, request_args] {
     // Each --tag is checked on its own above; duplicates need the whole list.

@@ -35,9 +35,7 @@ TEST(Cell, RendersJsonValues) {
   EXPECT_EQ(Cell(nlohmann::json{{"env", "dev"}, {"team", "x"}}), "env=dev, team=x");
 }
 
-TEST(Cell, SanitizesControlCharacters) {
-  EXPECT_EQ(Cell("evil\x1b[2Jname\n"), "evil?[2Jname?");
-}
+TEST(Cell, SanitizesControlCharacters) { EXPECT_EQ(Cell("evil\x1b[2Jname\n"), "evil?[2Jname?"); }
 
 TEST(Field, MissingIsDash) {
   nlohmann::json c = {{"id", "crt_1"}, {"serial", nullptr}};

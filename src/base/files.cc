@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -96,6 +97,9 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max_bytes) {
     return InvalidArgument(path + " is not a regular file");
   }
   std::string out;
+  // Reserve up front so the buffer never reallocates: a reallocation would leave an unwiped copy
+  // of secret file contents behind.
+  out.reserve(std::min<size_t>(size_t(st.st_size), max_bytes) + 1);
   char buf[8192];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);

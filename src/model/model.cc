@@ -40,7 +40,16 @@ constexpr std::array<std::pair<SecretKind, std::string_view>, 2> kSecretKinds{{
 constexpr std::array<std::pair<CaRole, std::string_view>, 2> kCaRoles{{
     {CaRole::kRoot, "root"}, {CaRole::kIntermediate, "intermediate"}}};
 
+constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{{
+    {AuditOutcome::kSuccess, "success"}, {AuditOutcome::kDenied, "denied"},
+    {AuditOutcome::kFailure, "failure"}}};
+
 }  // namespace
+
+std::string_view AuditOutcomeName(AuditOutcome o) { return Name(kOutcomes, o); }
+Result<AuditOutcome> ParseAuditOutcome(std::string_view s) {
+  return Lookup(kOutcomes, s, "audit outcome");
+}
 
 std::string_view RoleName(Role r) { return Name(kRoles, r); }
 Result<Role> ParseRole(std::string_view s) { return Lookup(kRoles, s, "role"); }

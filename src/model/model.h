@@ -27,6 +27,8 @@ inline constexpr std::string_view kSecretPrefix = "sec";
 inline constexpr std::string_view kBlobPrefix = "blb";
 inline constexpr std::string_view kExportPrefix = "exp";
 inline constexpr std::string_view kCaPrefix = "cak";
+inline constexpr std::string_view kGrantPrefix = "grt";
+inline constexpr std::string_view kAuditPrefix = "aud";
 
 struct Account {
   std::string id;
@@ -164,6 +166,49 @@ struct CaRecord {
   std::string parent_id;  // empty for a root
   bool active = true;
   TimePoint created_at;
+};
+
+// Account `to_account_id` lets account `from_account_id` deploy from_account's certificates into
+// to_account's hosts. Explicit, revocable and audited.
+struct Grant {
+  std::string id;
+  std::string from_account_id;
+  std::string to_account_id;
+  std::string created_by;  // principal id
+  TimePoint created_at;
+  bool revoked = false;
+  std::optional<TimePoint> revoked_at;
+};
+
+// The per-account policy document (TOML source; src/policy parses it).
+struct PolicyDocument {
+  std::string account_id;
+  std::string toml;
+  int version = 1;
+  std::string updated_by;
+  TimePoint updated_at;
+};
+
+enum class AuditOutcome { kSuccess, kDenied, kFailure };
+std::string_view AuditOutcomeName(AuditOutcome o);
+Result<AuditOutcome> ParseAuditOutcome(std::string_view s);
+
+// One audit record. Records form a hash chain: hash = SHA-256(prev_hash || canonical fields),
+// so a changed, removed or reordered record is detectable. Never contains secret values.
+struct AuditRecord {
+  int64_t seq = 0;  // 1, 2, 3, ... without gaps
+  std::string id;
+  TimePoint at;
+  std::string account_id;    // the account acted on, if any
+  std::string principal_id;  // who; empty for failed authentication
+  std::string action;        // e.g. "certificate.export", "auth.failed"
+  std::string resource;      // resource id or CRN, if any
+  AuditOutcome outcome = AuditOutcome::kSuccess;
+  int status = 0;            // HTTP status, for API calls
+  std::string source;        // remote address
+  std::string detail;        // short human-readable reason
+  std::string prev_hash;     // hex; 64 zeros for the first record
+  std::string hash;          // hex
 };
 
 }  // namespace certfleet::model

@@ -6,7 +6,9 @@
 
 #include <charconv>
 
+#include "base/log.h"
 #include "net/https_client.h"
+#include "net/internal.h"
 
 namespace certfleet::net {
 namespace {
@@ -23,7 +25,7 @@ bool IsUnreserved(char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char LowerChar(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // Registered names (RFC 3986 section 3.2.2) restricted to what DNS and our certificates use.
 bool IsHostNameChar(char c) {
@@ -113,7 +115,7 @@ Result<Url> ParseUrl(std::string_view url) {
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) return InvalidArgument("URL has no scheme");
   Url out;
-  for (char c : url.substr(0, sep)) out.scheme.push_back(ToLowerAscii(c));
+  for (char c : url.substr(0, sep)) out.scheme.push_back(LowerChar(c));
   if (out.scheme == "https") {
     out.port = 443;
   } else if (out.scheme == "http") {
@@ -125,8 +127,8 @@ Result<Url> ParseUrl(std::string_view url) {
   std::string_view rest = url.substr(sep + 3);
   size_t auth_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, auth_end);
-  std::string_view tail = auth_end == std::string_view::npos ? std::string_view()
-                                                             : rest.substr(auth_end);
+  std::string_view tail =
+      auth_end == std::string_view::npos ? std::string_view() : rest.substr(auth_end);
   // Userinfo is deprecated (RFC 9110 section 4.2.4) and a classic phishing vector
   // ("https://good.example@evil.example/").
   if (authority.find('@') != std::string_view::npos) {
@@ -159,10 +161,10 @@ Result<Url> ParseUrl(std::string_view url) {
     }
     if (host.empty()) return InvalidArgument("URL has no host");
     for (char c : host) {
-      if (!IsHostNameChar(ToLowerAscii(c))) return InvalidArgument("URL host has a bad character");
+      if (!IsHostNameChar(LowerChar(c))) return InvalidArgument("URL host has a bad character");
     }
   }
-  for (char c : host) out.host.push_back(ToLowerAscii(c));
+  for (char c : host) out.host.push_back(LowerChar(c));
 
   if (!port.empty()) {
     unsigned value = 0;
@@ -185,4 +187,43 @@ Result<Url> ParseUrl(std::string_view url) {
   return out;
 }
 
+namespace internal {
+
+std::string ToLowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = LowerChar(c);
+  return out;
+}
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsSafeFieldValue(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+HttpResponse Problem(int status, std::string_view type, std::string_view title,
+                     std::string_view detail) {
+  HttpResponse r;
+  r.status = status;
+  r.headers["Content-Type"] = "application/problem+json";
+  r.body = "{\"type\":\"urn:certfleet:problem:" + std::string(type) + "\",\"title\":\"" +
+           log::JsonEscape(title) + "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" +
+           log::JsonEscape(detail) + "\"}";
+  return r;
+}
+
+HttpResponse InternalProblem() {
+  return Problem(500, "internal", "Internal server error",
+                 "the server could not complete the request");
+}
+
+}  // namespace internal
 }  // namespace certfleet::net

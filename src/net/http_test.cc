@@ -86,25 +86,25 @@ TEST(ParseUrlTest, AcceptsIpv6Literals) {
 TEST(ParseUrlTest, RejectsBadUrls) {
   for (const char* bad : {
            "",
-           "example.test/x",               // no scheme
-           "ftp://example.test/",          // scheme
-           "https://user@example.test/",   // userinfo
-           "https://u:p@example.test/",    // userinfo
-           "https://example.test /x",      // space
-           "https://example.test/a b",     // space in the path
+           "example.test/x",                 // no scheme
+           "ftp://example.test/",            // scheme
+           "https://user@example.test/",     // userinfo
+           "https://u:p@example.test/",      // userinfo
+           "https://example.test /x",        // space
+           "https://example.test/a b",       // space in the path
            "https://example.test/\r\nX: y",  // CR/LF injection
-           "https://example.test/\t",      // control
-           "https://exämple.test/",        // non-ASCII
-           "https:///path",                // no host
-           "https://:443/",                // no host
-           "https://example.test:/",       // empty port
-           "https://example.test:0/",      // port 0
-           "https://example.test:65536/",  // port range
-           "https://example.test:12a/",    // port digits
-           "https://[::1/",                // unclosed literal
-           "https://[not-v6]/",            // bad literal
-           "https://[::1]x/",              // junk after literal
-           "https://exa%6dple.test/",      // escapes in the host
+           "https://example.test/\t",        // control
+           "https://exämple.test/",          // non-ASCII
+           "https:///path",                  // no host
+           "https://:443/",                  // no host
+           "https://example.test:/",         // empty port
+           "https://example.test:0/",        // port 0
+           "https://example.test:65536/",    // port range
+           "https://example.test:12a/",      // port digits
+           "https://[::1/",                  // unclosed literal
+           "https://[not-v6]/",              // bad literal
+           "https://[::1]x/",                // junk after literal
+           "https://exa%6dple.test/",        // escapes in the host
        }) {
     auto u = ParseUrl(bad);
     EXPECT_FALSE(u.ok()) << bad;

@@ -23,7 +23,8 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
-#include "net/wiping_allocator.h"
+#include "net/internal.h"
+#include "net/tls_context.h"
 
 namespace certfleet::net {
 namespace {
@@ -33,11 +34,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using internal::IsSafeFieldValue;
+using internal::IsToken;
+using internal::ScopeExit;
+using internal::TakeOpenSslMessage;
+using internal::ToLowerAscii;
+using internal::WipeString;
 using internal::WipingAllocator;
 
 // Header fields carry bearer tokens; the read buffer may carry exported keys. Both wipe on free.
-using RequestMessage =
-    http::request<http::string_body, http::basic_fields<WipingAllocator<char>>>;
+using RequestMessage = http::request<http::string_body, http::basic_fields<WipingAllocator<char>>>;
 using ResponseParser = http::response_parser<http::string_body, WipingAllocator<char>>;
 using ReadBuffer = beast::basic_flat_buffer<WipingAllocator<char>>;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -48,31 +54,6 @@ constexpr int kMaxInterimResponses = 8;
 
 // Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLowerAscii(c);
-  return out;
-}
-
-// RFC 9110 section 5.6.2 tokens: methods and field names.
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool IsSafeFieldValue(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-void WipeString(std::string& s) { SecureWipe(s.data(), s.size()); }
 
 bool IsIpLiteral(const std::string& host) {
   beast::error_code ec;
@@ -85,11 +66,6 @@ std::string HostHeader(const Url& url) {
   uint16_t default_port = url.scheme == "https" ? 443 : 80;
   if (url.port != default_port) host += ":" + std::to_string(url.port);
   return host;
-}
-
-std::string OpenSslMessage(const beast::error_code& ec) {
-  ERR_clear_error();  // asio took the first error; leave the queue empty (CONVENTIONS.md #4)
-  return ec.message();
 }
 
 // TLS alerts a server sends when it refuses our client certificate. With TLS 1.3 they arrive
@@ -110,18 +86,6 @@ bool IsClientCertificateRejection(const beast::error_code& ec) {
       return false;
   }
 }
-
-template <typename F>
-class ScopeExit {
- public:
-  explicit ScopeExit(F f) : f_(std::move(f)) {}
-  ScopeExit(const ScopeExit&) = delete;
-  ScopeExit& operator=(const ScopeExit&) = delete;
-  ~ScopeExit() { f_(); }
-
- private:
-  F f_;
-};
 
 // One request: a private io_context, a resolver, a stream and a deadline timer. Not reusable.
 class Exchange {
@@ -166,8 +130,8 @@ class Exchange {
                                                 const std::string& body) {
     beast::error_code ec;
     phase_ = "resolving";
-    auto endpoints = co_await resolver_.async_resolve(
-        url_.host, std::to_string(url_.port), asio::redirect_error(kUseAwaitable, ec));
+    auto endpoints = co_await resolver_.async_resolve(url_.host, std::to_string(url_.port),
+                                                      asio::redirect_error(kUseAwaitable, ec));
     if (ec) co_return TransportError(ec);
 
     beast::tcp_stream& tcp_stream = beast::get_lowest_layer(stream_);
@@ -216,7 +180,7 @@ class Exchange {
     bool has_host = false;
     bool has_user_agent = false;
     for (const auto& [name, value] : headers) {
-      std::string lower = ToLower(name);
+      std::string lower = ToLowerAscii(name);
       // Framing is ours: a caller's Content-Length could contradict the body we send.
       if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection") {
         continue;
@@ -258,7 +222,7 @@ class Exchange {
       response.status = static_cast<int>(message.result_int());
       for (const auto& field : message) {
         auto [it, inserted] =
-            response.headers.emplace(ToLower(Sv(field.name_string())), Sv(field.value()));
+            response.headers.emplace(ToLowerAscii(Sv(field.name_string())), Sv(field.value()));
         if (!inserted) {
           it->second.append(", ");
           it->second.append(Sv(field.value()));
@@ -290,15 +254,15 @@ class Exchange {
       long verify = SSL_get_verify_result(stream_.native_handle());
       if (verify != X509_V_OK) {
         ERR_clear_error();
-        return Forbidden("TLS certificate of" + where + " not accepted: " +
-                         X509_verify_cert_error_string(verify));
+        return Forbidden("TLS certificate of" + where +
+                         " not accepted: " + X509_verify_cert_error_string(verify));
       }
       if (IsClientCertificateRejection(ec)) {
-        return Forbidden(where.substr(1) + " rejected the TLS client certificate: " +
-                         OpenSslMessage(ec));
+        return Forbidden(where.substr(1) +
+                         " rejected the TLS client certificate: " + TakeOpenSslMessage(ec));
       }
       return Unavailable("TLS failure while " + std::string(phase_) + where + ": " +
-                         OpenSslMessage(ec))
+                         TakeOpenSslMessage(ec))
           .WithRetry();
     }
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
@@ -331,42 +295,7 @@ class ClientImpl final : public HttpsClient {
     if (options_.timeout.count() <= 0 || options_.max_response_bytes == 0) {
       return InvalidArgument("client timeout and max_response_bytes must be positive");
     }
-    SSL_CTX* ctx = ssl_context_.native_handle();
-    ssl_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                             ssl::context::no_tlsv1_1 | ssl::context::no_compression);
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-      ERR_clear_error();
-      return Internal("cannot set the minimum TLS version");
-    }
-    ssl_context_.set_verify_mode(ssl::verify_peer);
-    beast::error_code ec;
-    if (options_.trust_pem.empty()) {
-      ssl_context_.set_default_verify_paths(ec);
-      if (ec) return Internal("cannot load the system trust store: " + OpenSslMessage(ec));
-    } else {
-      ssl_context_.add_certificate_authority(asio::buffer(options_.trust_pem), ec);
-      if (ec) return InvalidArgument("trust bundle: " + OpenSslMessage(ec));
-    }
-    if (options_.client_cert_pem.empty() != options_.client_key_pem.empty()) {
-      return InvalidArgument("a client certificate needs its key, and a key its certificate");
-    }
-    if (!options_.client_cert_pem.empty()) {
-      // An encrypted key must fail, not make OpenSSL prompt on the terminal.
-      ssl_context_.set_password_callback(
-          [](size_t, ssl::context::password_purpose) { return std::string(); }, ec);
-      ssl_context_.use_certificate_chain(asio::buffer(options_.client_cert_pem), ec);
-      if (ec) return InvalidArgument("client certificate: " + OpenSslMessage(ec));
-      std::string_view key = options_.client_key_pem.view();
-      ssl_context_.use_private_key(asio::buffer(key.data(), key.size()), ssl::context::pem, ec);
-      options_.client_key_pem = SecretBytes();  // OpenSSL holds the key now
-      if (ec) return InvalidArgument("client private key: " + OpenSslMessage(ec));
-      if (SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_clear_error();
-        return InvalidArgument("client private key does not match the certificate");
-      }
-    }
-    return Ok();
+    return internal::ConfigureClientTls(ssl_context_, options_);
   }
 
   Result<HttpResponse> Do(const std::string& method, const std::string& url,
@@ -380,7 +309,7 @@ class ClientImpl final : public HttpsClient {
     for (const auto& [name, value] : headers) {
       // Refused rather than dropped: a CR/LF here is a header-injection attempt or a bug.
       if (!IsToken(name) || !IsSafeFieldValue(value)) {
-        return InvalidArgument("invalid HTTP header " + ToLower(name));
+        return InvalidArgument("invalid HTTP header " + ToLowerAscii(name));
       }
     }
     try {

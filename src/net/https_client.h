@@ -17,7 +17,7 @@
 namespace certfleet::net {
 
 struct ClientOptions {
-  std::string trust_pem;  // PEM bundle of trusted roots; empty = system default store
+  std::string trust_pem;        // PEM bundle of trusted roots; empty = system default store
   std::string client_cert_pem;  // for mutual TLS, optional
   SecretBytes client_key_pem;
   std::chrono::milliseconds timeout{30000};  // per request: connect + write + read
@@ -26,9 +26,9 @@ struct ClientOptions {
 };
 
 struct Url {
-  std::string scheme;  // "https" or "http"
-  std::string host;    // lower-case; an IPv6 literal without its brackets ("::1")
-  uint16_t port = 443;  // the scheme's default when the URL names none
+  std::string scheme;        // "https" or "http"
+  std::string host;          // lower-case; an IPv6 literal without its brackets ("::1")
+  uint16_t port = 443;       // the scheme's default when the URL names none
   std::string target = "/";  // path and query, never empty; the fragment is dropped
 };
 // Accepts absolute http(s) URLs only. InvalidArgument for other schemes, userinfo ("user@"),

@@ -8,7 +8,6 @@
 #include "net/https_server.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -35,7 +34,8 @@
 #include <vector>
 
 #include "base/log.h"
-#include "net/wiping_allocator.h"
+#include "net/internal.h"
+#include "net/tls_context.h"
 
 namespace certfleet::net {
 namespace {
@@ -45,6 +45,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using internal::InternalProblem;
+using internal::IsSafeFieldValue;
+using internal::IsToken;
+using internal::Problem;
+using internal::ScopeExit;
+using internal::TakeOpenSslMessage;
+using internal::ToLowerAscii;
+using internal::WipeString;
 using internal::WipingAllocator;
 
 // Request bytes (bearer tokens, passphrases) pass through the read buffer and the header fields:
@@ -64,38 +72,6 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-// TLS 1.2 suites: Mozilla "intermediate" minus DHE, i.e. only forward-secret AEAD suites. TLS 1.3
-// suites are all AEAD and keep OpenSSL's defaults.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-// Resumed sessions must belong to this server's verification context; OpenSSL refuses to resume
-// (and fails the handshake) under verify_peer when none is set.
-constexpr unsigned char kSessionIdContext[] = "certfleet-https";
-
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-
-template <typename F>
-class ScopeExit {
- public:
-  explicit ScopeExit(F f) : f_(std::move(f)) {}
-  ScopeExit(const ScopeExit&) = delete;
-  ScopeExit& operator=(const ScopeExit&) = delete;
-  ~ScopeExit() { f_(); }
-
- private:
-  F f_;
-};
-
 struct Connection {
   Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
   Stream stream;
@@ -104,50 +80,6 @@ struct Connection {
 
 // Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLowerAscii(c);
-  return out;
-}
-
-// RFC 9110 section 5.6.2 token characters, for header names a handler supplies.
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// A CR or LF in a value would let a handler (or data it echoes) inject headers or a second
-// response; NUL is never legal.
-bool IsSafeFieldValue(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-void WipeString(std::string& s) { SecureWipe(s.data(), s.size()); }
-
-HttpResponse Problem(int status, std::string_view type, std::string_view title,
-                     std::string_view detail) {
-  HttpResponse r;
-  r.status = status;
-  r.headers["Content-Type"] = "application/problem+json";
-  r.body = "{\"type\":\"urn:certfleet:problem:" + std::string(type) + "\",\"title\":\"" +
-           log::JsonEscape(title) + "\",\"status\":" + std::to_string(status) +
-           ",\"detail\":\"" + log::JsonEscape(detail) + "\"}";
-  return r;
-}
-
-HttpResponse InternalProblem() {
-  // The detail stays generic: the cause is logged, never shown (CONVENTIONS.md #2).
-  return Problem(500, "internal", "Internal server error",
-                 "the server could not complete the request");
-}
 
 // The problem to answer a failed request read with, or nullopt when the connection is simply
 // over (peer closed, timeout, Stop, TLS failure): then there is nobody to answer.
@@ -159,8 +91,7 @@ std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
   }
   if (ec == http::error::header_limit) {
     return Problem(431, "too_large", "Request header fields too large",
-                   "request header exceeds " + std::to_string(options.max_header_bytes) +
-                       " bytes");
+                   "request header exceeds " + std::to_string(options.max_header_bytes) + " bytes");
   }
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
     return std::nullopt;
@@ -174,8 +105,7 @@ std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
 Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive, bool head) {
   if (response.status < 200 || response.status > 599) {
     // 1xx would change the protocol state (101 switches protocols); anything else is not HTTP.
-    log::Error("handler returned an invalid status",
-               {{"status", std::to_string(response.status)}});
+    log::Error("handler returned an invalid status", {{"status", std::to_string(response.status)}});
     WipeString(response.body);
     response = InternalProblem();
   }
@@ -184,10 +114,11 @@ Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_aliv
   out.result(static_cast<unsigned>(response.status));
   for (const auto& [name, value] : response.headers) {
     if (!IsToken(name) || !IsSafeFieldValue(value)) {
-      log::Warn("dropping an invalid response header from a handler", {{"name", ToLower(name)}});
+      log::Warn("dropping an invalid response header from a handler",
+                {{"name", ToLowerAscii(name)}});
       continue;
     }
-    std::string lower = ToLower(name);
+    std::string lower = ToLowerAscii(name);
     // Framing belongs to the server; a handler's copy could contradict the real body length.
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
         lower == "cache-control") {
@@ -218,7 +149,8 @@ HttpRequest ToHttpRequest(RequestMessage& msg, const std::string& remote,
   r.method = std::string(Sv(msg.method_string()));
   r.target = std::string(Sv(msg.target()));
   for (const auto& field : msg) {
-    auto [it, inserted] = r.headers.emplace(ToLower(Sv(field.name_string())), Sv(field.value()));
+    auto [it, inserted] =
+        r.headers.emplace(ToLowerAscii(Sv(field.name_string())), Sv(field.value()));
     if (!inserted) {
       it->second.append(", ");
       it->second.append(Sv(field.value()));
@@ -266,11 +198,6 @@ std::optional<std::string> PeerCertificateDer(SSL* ssl) {
   return der;
 }
 
-std::string OpenSslMessage(const beast::error_code& ec) {
-  ERR_clear_error();  // asio reported the first error; leave the queue empty (CONVENTIONS.md #4)
-  return ec.message();
-}
-
 class ServerImpl final : public HttpsServer {
  public:
   ServerImpl(ServerOptions options, Handler handler)
@@ -286,7 +213,6 @@ class ServerImpl final : public HttpsServer {
   uint16_t port() const override { return port_; }
 
  private:
-  Status InitTls();
   Status Bind();
   void RunIo();
   std::shared_ptr<Connection> Register(tcp::socket socket);
@@ -308,14 +234,13 @@ class ServerImpl final : public HttpsServer {
                              executor, work = asio::make_work_guard(io_context_)]() mutable {
         HttpResponse response = Invoke(req);
         WipeRequest(req);
-        asio::post(executor, [completion = std::move(completion),
-                              response = std::move(response)]() mutable {
-          std::move(completion)(std::move(response));
-        });
+        asio::post(executor,
+                   [completion = std::move(completion), response = std::move(response)]() mutable {
+                     std::move(completion)(std::move(response));
+                   });
       });
     };
-    return asio::async_initiate<Token, void(HttpResponse)>(initiation, token,
-                                                           std::move(request));
+    return asio::async_initiate<Token, void(HttpResponse)>(initiation, token, std::move(request));
   }
 
   ServerOptions options_;
@@ -327,8 +252,8 @@ class ServerImpl final : public HttpsServer {
 
   std::mutex mu_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
-  uint64_t next_id_ = 0;                                                  // guarded by mu_
-  bool stopped_ = false;                                                  // guarded by mu_
+  uint64_t next_id_ = 0;                                                 // guarded by mu_
+  bool stopped_ = false;                                                 // guarded by mu_
   std::atomic<bool> stopping_{false};  // read lock-free by sessions
 
   asio::io_context io_context_;
@@ -353,71 +278,9 @@ Status ServerImpl::Init() {
   if (options_.request_timeout_seconds < 1 || options_.idle_timeout_seconds < 1) {
     return InvalidArgument("server timeouts must be at least one second");
   }
-  CF_TRY(InitTls());
+  CF_TRY(internal::ConfigureServerTls(ssl_context_, options_));
+  mutual_tls_ = !options_.client_ca_pem.empty();
   return Bind();
-}
-
-Status ServerImpl::InitTls() {
-  SSL_CTX* ctx = ssl_context_.native_handle();
-  ssl_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                           ssl::context::no_tlsv1_1 | ssl::context::no_compression |
-                           ssl::context::single_dh_use);
-  // Client-initiated TLS 1.2 renegotiation is a CPU-exhaustion vector and nothing needs it.
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
-    ERR_clear_error();
-    return Internal("cannot configure the TLS protocol versions or ciphers");
-  }
-
-  beast::error_code ec;
-  // Without a callback OpenSSL would prompt for the passphrase of an encrypted key on the
-  // terminal and block the daemon; an empty answer makes such a key fail to load instead.
-  ssl_context_.set_password_callback(
-      [](size_t, ssl::context::password_purpose) { return std::string(); }, ec);
-  ssl_context_.use_certificate_chain(asio::buffer(options_.cert_chain_pem), ec);
-  if (ec) return InvalidArgument("server certificate chain: " + OpenSslMessage(ec));
-  // asio reads the key straight from our buffer (a read-only memory BIO), so there is no copy of
-  // the PEM to wipe but ours; drop it as soon as OpenSSL holds the key.
-  std::string_view key = options_.key_pem.view();
-  ssl_context_.use_private_key(asio::buffer(key.data(), key.size()), ssl::context::pem, ec);
-  options_.key_pem = SecretBytes();
-  if (ec) return InvalidArgument("server private key: " + OpenSslMessage(ec));
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    ERR_clear_error();
-    return InvalidArgument("server private key does not match the certificate");
-  }
-
-  if (!options_.client_ca_pem.empty()) {
-    ssl_context_.add_certificate_authority(asio::buffer(options_.client_ca_pem), ec);
-    if (ec) return InvalidArgument("client CA bundle: " + OpenSslMessage(ec));
-    // Advertise the acceptable CAs in the CertificateRequest so that clients holding several
-    // certificates pick the right one (RFC 8446 section 4.2.4).
-    BioPtr bio(BIO_new_mem_buf(options_.client_ca_pem.data(),
-                               static_cast<int>(options_.client_ca_pem.size())));
-    if (!bio) {
-      ERR_clear_error();
-      return Internal("cannot allocate a BIO");
-    }
-    while (X509Ptr ca{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
-      if (SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
-        ERR_clear_error();
-        return InvalidArgument("client CA bundle: cannot add a CA name");
-      }
-    }
-    ERR_clear_error();  // the loop ends with a "no start line" error by design
-    // verify_peer without fail_if_no_peer_cert: a certificate is requested and verified when
-    // presented, but its absence is for the authorization layer to judge.
-    ssl_context_.set_verify_mode(ssl::verify_peer);
-    if (SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1) !=
-        1) {
-      ERR_clear_error();
-      return Internal("cannot set the TLS session id context");
-    }
-    mutual_tls_ = true;
-  }
-  return Ok();
 }
 
 Status ServerImpl::Bind() {
@@ -579,7 +442,7 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
   co_await stream.async_handshake(ssl::stream_base::server,
                                   asio::redirect_error(kUseAwaitable, ec));
   if (ec) {
-    log::Debug("TLS handshake failed", {{"remote", remote}, {"error", OpenSslMessage(ec)}});
+    log::Debug("TLS handshake failed", {{"remote", remote}, {"error", TakeOpenSslMessage(ec)}});
     co_return;
   }
   std::optional<std::string> client_cert;
@@ -611,7 +474,8 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
       co_await asio::async_write(stream, asio::buffer(k100Continue),
                                  asio::redirect_error(kUseAwaitable, ec));
     }
-    if (!ec) co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+    if (!ec)
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
     if (ec) {
       if (auto problem = ProblemForReadError(ec, options_)) {
         co_await RefuseAndLinger(conn, std::move(*problem));
@@ -625,8 +489,8 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
     const bool head = message.method() == http::verb::head;
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
-    HttpResponse response = co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert),
-                                                 kUseAwaitable);
+    HttpResponse response =
+        co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert), kUseAwaitable);
     keep_alive = keep_alive && !stopping_;
     Response out = ToBeastResponse(std::move(response), version, keep_alive, head);
     tcp_stream.expires_after(request_timeout);
@@ -666,9 +530,9 @@ HttpResponse ServerImpl::Invoke(const HttpRequest& request) {
   try {
     return handler_(request);
   } catch (const std::exception& e) {
-    log::Error("handler threw", {{"method", request.method},
-                                 {"path", std::string(request.path())},
-                                 {"error", e.what()}});
+    log::Error(
+        "handler threw",
+        {{"method", request.method}, {"path", std::string(request.path())}, {"error", e.what()}});
   } catch (...) {
     log::Error("handler threw a non-exception",
                {{"method", request.method}, {"path", std::string(request.path())}});

@@ -27,7 +27,7 @@ using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 8443;  // 0 picks a free port; see HttpsServer::port()
+  uint16_t port = 8443;        // 0 picks a free port; see HttpsServer::port()
   std::string cert_chain_pem;  // server certificate first, then intermediates
   SecretBytes key_pem;         // unencrypted private key PEM
   // PEM bundle of CAs that sign client certificates. When set, the server requests a client
@@ -35,7 +35,7 @@ struct ServerOptions {
   // with client_cert_der unset; authorization decides). A presented certificate that does not
   // verify fails the handshake.
   std::string client_ca_pem;
-  size_t max_body_bytes = 1 << 20;    // 1 MiB
+  size_t max_body_bytes = 1 << 20;  // 1 MiB
   size_t max_header_bytes = 16 << 10;
   int io_threads = 1;
   int worker_threads = 4;

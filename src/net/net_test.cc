@@ -73,8 +73,7 @@ class NetTest : public ::testing::Test {
     return std::move(server).value();
   }
 
-  std::unique_ptr<HttpsClient> MakeClient(
-      const std::function<void(ClientOptions&)>& tweak = {}) {
+  std::unique_ptr<HttpsClient> MakeClient(const std::function<void(ClientOptions&)>& tweak = {}) {
     ClientOptions options;
     options.trust_pem = ca_.cert_pem;
     options.timeout = 10s;
@@ -208,9 +207,8 @@ TEST_F(NetTest, BodyOverLimitGets413ProblemDocument) {
   EXPECT_EQ(over->headers["content-type"], "application/problem+json");
   EXPECT_EQ(over->headers["cache-control"], "no-store");
   EXPECT_EQ(over->headers["connection"], "close");
-  EXPECT_EQ(over->body,
-            R"({"type":"urn:certfleet:problem:too_large","title":"Payload too large",)"
-            R"("status":413,"detail":"request body exceeds 1048576 bytes"})");
+  EXPECT_EQ(over->body, R"({"type":"urn:certfleet:problem:too_large","title":"Payload too large",)"
+                        R"("status":413,"detail":"request body exceeds 1048576 bytes"})");
   EXPECT_EQ(calls.load(), 1);  // the handler never saw the oversize request
 }
 
@@ -268,8 +266,8 @@ TEST_F(NetTest, ClientRefusesCertificateForAnotherName) {
 
   // The right certificate also verifies by DNS name.
   auto good = StartServer(Echo);
-  auto by_name = MakeClient()->Do(
-      "GET", "https://localhost:" + std::to_string(good->port()) + "/", {}, "");
+  auto by_name =
+      MakeClient()->Do("GET", "https://localhost:" + std::to_string(good->port()) + "/", {}, "");
   ASSERT_TRUE(by_name.ok()) << by_name.error().ToString();
 }
 
@@ -386,8 +384,7 @@ TEST_F(NetTest, SilentListenerTimesOutWithinDeadline) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().code(), ErrorCode::kUnavailable);
   EXPECT_TRUE(res.error().retryable());
-  EXPECT_NE(res.error().message().find("timed out"), std::string::npos)
-      << res.error().message();
+  EXPECT_NE(res.error().message().find("timed out"), std::string::npos) << res.error().message();
   EXPECT_GE(elapsed, 250ms);
   EXPECT_LT(elapsed, 3s);
 }
@@ -556,8 +553,7 @@ TEST_F(NetTest, CreateRejectsBadOptions) {
 
   ClientOptions bad_trust;
   bad_trust.trust_pem = "garbage";
-  EXPECT_EQ(HttpsClient::Create(std::move(bad_trust)).error().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(HttpsClient::Create(std::move(bad_trust)).error().code(), ErrorCode::kInvalidArgument);
   ClientOptions cert_without_key;
   cert_without_key.client_cert_pem = server_cert_.cert_pem;
   EXPECT_EQ(HttpsClient::Create(std::move(cert_without_key)).error().code(),

@@ -13,8 +13,8 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
-#include <mutex>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 
 namespace certfleet::net::testing {
@@ -207,8 +207,8 @@ std::optional<std::chrono::milliseconds> RawTlsClient::WaitForClose(std::chrono:
     ERR_clear_error();
     // SO_RCVTIMEO expiring looks like a retryable read; anything else is the close.
     if (err == SSL_ERROR_WANT_READ || (err == SSL_ERROR_SYSCALL && errno == EAGAIN)) continue;
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
   }
   return std::nullopt;
 }

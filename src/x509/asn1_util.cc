@@ -11,14 +11,13 @@
 
 namespace certfleet::x509::internal {
 
-TimePoint FloorToSeconds(TimePoint tp) {
-  return std::chrono::floor<std::chrono::seconds>(tp);
-}
+TimePoint FloorToSeconds(TimePoint tp) { return std::chrono::floor<std::chrono::seconds>(tp); }
 
 Status SetAsn1Time(ASN1_TIME* t, TimePoint tp) {
   time_t secs = static_cast<time_t>(ToUnixSeconds(FloorToSeconds(tp)));
-  if (ASN1_TIME_set(t, secs) == nullptr) return OsslError(ErrorCode::kInvalidArgument,
-                                                          "time not representable in X.509");
+  if (ASN1_TIME_set(t, secs) == nullptr) {
+    return OsslError(ErrorCode::kInvalidArgument, "time not representable in X.509");
+  }
   return Ok();
 }
 
@@ -29,9 +28,17 @@ std::optional<TimePoint> Asn1TimeToTimePoint(const ASN1_TIME* t) {
     return std::nullopt;
   }
   using namespace std::chrono;
-  sys_days day = year_month_day(year(tm.tm_year + 1900), month(static_cast<unsigned>(tm.tm_mon + 1)),
-                                std::chrono::day(static_cast<unsigned>(tm.tm_mday)));
-  return TimePoint(day) + hours(tm.tm_hour) + minutes(tm.tm_min) + seconds(tm.tm_sec);
+  sys_days day =
+      year_month_day(year(tm.tm_year + 1900), month(static_cast<unsigned>(tm.tm_mon + 1)),
+                     std::chrono::day(static_cast<unsigned>(tm.tm_mday)));
+  sys_seconds secs = day + hours(tm.tm_hour) + minutes(tm.tm_min) + seconds(tm.tm_sec);
+  // TimePoint counts nanoseconds and ends in 2262; RFC 5280 4.1.2.5's "no well-defined
+  // expiration" (99991231235959Z) and other far dates saturate instead of overflowing.
+  constexpr sys_seconds kMax = floor<seconds>(TimePoint::max());
+  constexpr sys_seconds kMin = ceil<seconds>(TimePoint::min());
+  if (secs >= kMax) return TimePoint::max();
+  if (secs <= kMin) return TimePoint::min();
+  return TimePoint(secs);
 }
 
 Status AddNameEntries(X509_NAME* name, std::string_view common_name,

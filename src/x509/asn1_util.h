@@ -25,8 +25,7 @@ TimePoint FloorToSeconds(TimePoint tp);
 // rendering reads "CN=...,O=...".
 Result<X509NamePtr> BuildName(std::string_view common_name, std::string_view organization);
 // The same entries, appended to an existing (empty) name.
-Status AddNameEntries(X509_NAME* name, std::string_view common_name,
-                      std::string_view organization);
+Status AddNameEntries(X509_NAME* name, std::string_view common_name, std::string_view organization);
 // RFC 2253 one-line form, UTF-8 kept readable (no \XX escaping of non-ASCII).
 std::string NameOneLine(const X509_NAME* name);
 // UTF-8 value of the last entry with `nid` (the most specific one), empty if none.

@@ -25,8 +25,9 @@ std::shared_ptr<X509> X509WithKey(const Certificate& cert) {
   if (X509_get0_pubkey(cert.x509_.get()) != nullptr) return cert.x509_;
   internal::ClearOsslErrors();
   const unsigned char* p = internal::Bytes(cert.der_);
-  std::shared_ptr<X509> parsed(d2i_X509(nullptr, &p, static_cast<long>(cert.der_.size())),  // NOLINT
-                               X509_free);
+  std::shared_ptr<X509> parsed(
+      d2i_X509(nullptr, &p, static_cast<long>(cert.der_.size())),  // NOLINT
+      X509_free);
   internal::ClearOsslErrors();
   // An undecodable key stays undecodable; callers then fail with OpenSSL's own reason.
   return parsed ? parsed : cert.x509_;
@@ -42,8 +43,9 @@ Result<Certificate> Certificate::FromDer(std::string_view der) {
   if (p != internal::Bytes(der) + der.size()) {
     return Malformed("trailing data after certificate DER");
   }
-  // Caches the decoded extensions; EXFLAG_INVALID covers duplicate or undecodable ones
-  // (RFC 5280 section 4.2: an extension appears at most once).
+  // Caches the decoded extensions. EXFLAG_INVALID covers duplicate or undecodable extensions
+  // (RFC 5280 section 4.2: an extension appears at most once) and signature algorithms OpenSSL
+  // does not know, i.e. certificates nothing here could use.
   if (X509_get_extension_flags(x.get()) & EXFLAG_INVALID) {
     internal::ClearOsslErrors();
     return Malformed("certificate has duplicate or undecodable extensions");

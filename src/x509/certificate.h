@@ -49,11 +49,11 @@ class Certificate {
   // RFC 2253-style one-line names, e.g. "CN=certfleet Root CA,O=certfleet".
   std::string subject() const;
   std::string issuer() const;
-  std::string subject_der() const;  // DER of the subject Name
-  std::string subject_common_name() const;  // empty if none
-  std::vector<std::string> dns_names() const;  // SAN dNSName entries in order
+  std::string subject_der() const;                // DER of the subject Name
+  std::string subject_common_name() const;        // empty if none
+  std::vector<std::string> dns_names() const;     // SAN dNSName entries in order
   std::vector<std::string> ip_addresses() const;  // SAN iPAddress entries, textual
-  std::string fingerprint_sha256_hex() const;  // lower-case hex of SHA-256 over DER
+  std::string fingerprint_sha256_hex() const;     // lower-case hex of SHA-256 over DER
   // SubjectPublicKeyInfo DER as encoded in the certificate.
   std::string spki_der() const;
   // The subject key as a crypto::PublicKey. Fails (crypto's error) for key types crypto does not
@@ -64,8 +64,8 @@ class Certificate {
   std::optional<int> path_len() const;
   KeyUsage key_usage() const;
   std::vector<ExtendedKeyUsage> extended_key_usage() const;
-  std::string subject_key_id() const;    // raw bytes, empty if absent
-  std::string authority_key_id() const;  // raw bytes, empty if absent
+  std::string subject_key_id() const;                        // raw bytes, empty if absent
+  std::string authority_key_id() const;                      // raw bytes, empty if absent
   std::vector<std::string> crl_distribution_points() const;  // URIs
 
   // True if `key` is the private half of this certificate's public key.
@@ -77,7 +77,8 @@ class Certificate {
   X509* get() const { return x509_.get(); }
 
  private:
-  Certificate(std::shared_ptr<X509> x, std::string der) : x509_(std::move(x)), der_(std::move(der)) {}
+  Certificate(std::shared_ptr<X509> x, std::string der)
+      : x509_(std::move(x)), der_(std::move(der)) {}
   std::shared_ptr<X509> x509_;
   std::string der_;
   // src/x509 internals (certificate_internal.h).

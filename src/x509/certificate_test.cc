@@ -85,7 +85,7 @@ TEST_F(CertificateTest, PemChainRejectsPrivateKeys) {
   std::string key_text(key_pem.view());
   for (const std::string& pem : std::vector<std::string>{
            leaf_->ToPem() + key_text, key_text + leaf_->ToPem(),
-        leaf_->ToPem() + "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+           leaf_->ToPem() + "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"}) {
     Result<std::vector<Certificate>> chain = Certificate::ParsePemChain(pem);
     ASSERT_FALSE(chain.ok());
@@ -99,7 +99,8 @@ TEST_F(CertificateTest, PemChainRejectsPrivateKeys) {
 }
 
 TEST_F(CertificateTest, PemRejectsOtherBlocksAndDamage) {
-  std::string csr = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+  std::string csr =
+      "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
   EXPECT_EQ(Certificate::ParsePemChain(csr).error().code(), ErrorCode::kMalformed);
   std::string pem = leaf_->ToPem();
   std::string truncated = pem.substr(0, pem.size() - 10);
@@ -185,9 +186,10 @@ TEST_F(CertificateTest, UnsupportedKeyStillParses) {
   ASSERT_TRUE(c.ok());
   testing::TempDir dir;
   std::string key = dir.Write("k.pem", "");
-  testing::CommandResult r = testing::RunCommand(
-      "cd " + dir.path() + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-521 "
-      "-nodes -keyout k.pem -subj /CN=p521 -days 1 -outform DER -out c.der");
+  testing::CommandResult r =
+      testing::RunCommand("cd " + dir.path() +
+                          " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-521 "
+                          "-nodes -keyout k.pem -subj /CN=p521 -days 1 -outform DER -out c.der");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   testing::CommandResult cat = testing::RunCommand("base64 -w0 " + dir.path() + "/c.der");
   Result<std::string> der = Base64Decode(cat.output);
@@ -199,6 +201,22 @@ TEST_F(CertificateTest, UnsupportedKeyStillParses) {
   EXPECT_FALSE(p521->spki_der().empty());
 }
 
+TEST_F(CertificateTest, FarFutureNotAfterSaturates) {
+  // TimePoint ends in 2262; a notAfter near 9999 (RFC 5280 4.1.2.5) must not overflow.
+  testing::TempDir dir;
+  testing::CommandResult r = testing::RunCommand(
+      "cd " + dir.path() +
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem "
+      "-subj /CN=far -days 2912000 -outform DER -out c.der 2>/dev/null && base64 -w0 c.der");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Result<std::string> der = Base64Decode(r.output);
+  ASSERT_TRUE(der.ok());
+  Result<Certificate> far = Certificate::FromDer(*der);
+  ASSERT_TRUE(far.ok()) << far.error().ToString();
+  EXPECT_EQ(far->not_after(), TimePoint::max());
+  EXPECT_LT(far->not_before(), TimePoint::max());
+}
+
 TEST_F(CertificateTest, VerifyChain) {
   TimePoint at = T0() + std::chrono::hours(24);
   EXPECT_TRUE(VerifyChain(*leaf_, {inter_->cert}, {root_->cert}, at).ok());
@@ -206,8 +224,8 @@ TEST_F(CertificateTest, VerifyChain) {
   EXPECT_TRUE(VerifyChain(*leaf_, {inter_->cert}, {root_->cert}, at, Purpose::kClientAuth).ok());
   EXPECT_TRUE(VerifyChain(inter_->cert, {}, {root_->cert}, at).ok());
 
-  Status expired = VerifyChain(*leaf_, {inter_->cert}, {root_->cert},
-                               T0() + std::chrono::hours(24 * 91));
+  Status expired =
+      VerifyChain(*leaf_, {inter_->cert}, {root_->cert}, T0() + std::chrono::hours(24 * 91));
   ASSERT_FALSE(expired.ok());
   EXPECT_EQ(expired.error().code(), ErrorCode::kForbidden);
   EXPECT_NE(expired.error().message().find("certificate has expired"), std::string::npos)
@@ -232,11 +250,13 @@ TEST_F(CertificateTest, VerifyChainPurpose) {
   spec.serial = testing::Serial(77);
   Certificate server_only = Issue(*inter_, std::move(spec));
   TimePoint at = T0() + std::chrono::hours(24);
-  EXPECT_TRUE(VerifyChain(server_only, {inter_->cert}, {root_->cert}, at, Purpose::kServerAuth).ok());
+  EXPECT_TRUE(
+      VerifyChain(server_only, {inter_->cert}, {root_->cert}, at, Purpose::kServerAuth).ok());
   Status client = VerifyChain(server_only, {inter_->cert}, {root_->cert}, at, Purpose::kClientAuth);
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().code(), ErrorCode::kForbidden);
-  EXPECT_NE(client.error().message().find("purpose"), std::string::npos) << client.error().message();
+  EXPECT_NE(client.error().message().find("purpose"), std::string::npos)
+      << client.error().message();
 }
 
 TEST_F(CertificateTest, OpensslCliAgrees) {
@@ -246,8 +266,8 @@ TEST_F(CertificateTest, OpensslCliAgrees) {
   std::string leaf = dir.Write("leaf.pem", leaf_->ToPem());
   int64_t at = ToUnixSeconds(T0() + std::chrono::hours(24));
   testing::CommandResult v = testing::RunCommand(
-      "openssl verify -x509_strict -purpose sslserver -attime " + std::to_string(at) +
-      " -CAfile " + root + " -untrusted " + inter + " " + leaf);
+      "openssl verify -x509_strict -purpose sslserver -attime " + std::to_string(at) + " -CAfile " +
+      root + " -untrusted " + inter + " " + leaf);
   EXPECT_EQ(v.exit_code, 0) << v.output;
   testing::CommandResult text = testing::RunCommand("openssl x509 -noout -text -in " + leaf);
   ASSERT_EQ(text.exit_code, 0) << text.output;

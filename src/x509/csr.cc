@@ -18,17 +18,21 @@ namespace {
 // message itself, so no digest is given.
 const EVP_MD* DigestFor(crypto::KeyType type) {
   switch (type) {
-    case crypto::KeyType::kP384: return EVP_sha384();
-    case crypto::KeyType::kEd25519: return nullptr;
-    default: return EVP_sha256();
+    case crypto::KeyType::kP384:
+      return EVP_sha384();
+    case crypto::KeyType::kEd25519:
+      return nullptr;
+    default:
+      return EVP_sha256();
   }
 }
 
-Result<internal::X509ReqPtr> DecodeRequest(std::string_view der) {
+Result<std::shared_ptr<X509_REQ>> DecodeRequest(std::string_view der) {
   if (der.empty()) return Malformed("empty CSR");
   if (der.size() > static_cast<size_t>(INT32_MAX)) return TooLarge("CSR too large");
   const unsigned char* p = internal::Bytes(der);
-  internal::X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));  // NOLINT
+  std::shared_ptr<X509_REQ> req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())),  // NOLINT
+                                X509_REQ_free);
   if (!req) return OsslError(ErrorCode::kMalformed, "invalid CSR DER");
   if (p != internal::Bytes(der) + der.size()) return Malformed("trailing data after CSR DER");
   return req;
@@ -89,11 +93,12 @@ Result<Csr> Csr::Build(const crypto::PrivateKey& key, std::string_view common_na
   }
   std::string der = internal::ToDer(req.get(), i2d_X509_REQ);
   if (der.empty()) return OsslError(ErrorCode::kInternal, "i2d_X509_REQ");
-  return Csr(std::move(der), key.public_key(), std::string(common_name), dns_names);
+  return Csr(std::shared_ptr<X509_REQ>(req.release(), X509_REQ_free), std::move(der),
+             key.public_key(), std::string(common_name), dns_names);
 }
 
 Result<Csr> Csr::FromDer(std::string_view der) {
-  CF_ASSIGN_OR_RETURN(internal::X509ReqPtr req, DecodeRequest(der));
+  CF_ASSIGN_OR_RETURN(std::shared_ptr<X509_REQ> req, DecodeRequest(der));
   std::string spki = internal::ToDer(X509_REQ_get_X509_PUBKEY(req.get()), i2d_X509_PUBKEY);
   if (spki.empty()) return OsslError(ErrorCode::kMalformed, "CSR public key");
   Result<crypto::PublicKey> pub = crypto::PublicKey::FromSpkiDer(spki);
@@ -102,14 +107,15 @@ Result<Csr> Csr::FromDer(std::string_view der) {
   }
   CF_ASSIGN_OR_RETURN(std::vector<std::string> names, RequestedDnsNames(req.get()));
   std::string cn = internal::NameEntry(X509_REQ_get_subject_name(req.get()), NID_commonName);
-  return Csr(std::string(der), std::move(pub).value(), std::move(cn), std::move(names));
+  return Csr(std::move(req), std::string(der), std::move(pub).value(), std::move(cn),
+             std::move(names));
 }
 
 Result<Csr> Csr::FromPem(std::string_view pem) {
   // "NEW CERTIFICATE REQUEST" is the pre-RFC 7468 label some tools still write.
-  CF_ASSIGN_OR_RETURN(std::vector<std::string> blocks,
-                      internal::ReadPemBlocks(pem, {"CERTIFICATE REQUEST",
-                                                    "NEW CERTIFICATE REQUEST"}));
+  CF_ASSIGN_OR_RETURN(
+      std::vector<std::string> blocks,
+      internal::ReadPemBlocks(pem, {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}));
   if (blocks.size() != 1) {
     return Malformed("expected exactly one CERTIFICATE REQUEST PEM block, found " +
                      std::to_string(blocks.size()));
@@ -120,8 +126,8 @@ Result<Csr> Csr::FromPem(std::string_view pem) {
 std::string Csr::ToPem() const { return internal::WritePem("CERTIFICATE REQUEST", der_); }
 
 Status Csr::VerifySignature() const {
-  CF_ASSIGN_OR_RETURN(internal::X509ReqPtr req, DecodeRequest(der_));
-  if (X509_REQ_verify(req.get(), public_key_.get()) != 1) {
+  // X509_REQ_verify only reads the request (it signs over the encoding cached at parse time).
+  if (X509_REQ_verify(req_.get(), public_key_.get()) != 1) {
     return OsslError(ErrorCode::kMalformed, "CSR signature does not verify");
   }
   return Ok();

@@ -1,6 +1,8 @@
-// PKCS#10 certificate signing requests: build, parse, verify.
+// PKCS#10 certificate signing requests (RFC 2986): build, parse, verify. A Csr is an immutable
+// value; copies share the parsed request and are safe to use from several threads.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,15 +10,21 @@
 #include "base/error.h"
 #include "crypto/key.h"
 
+typedef struct X509_req_st X509_REQ;
+
 namespace certfleet::x509 {
 
 class Csr {
  public:
   // Builds and signs a CSR with subject CN=`common_name` (may be empty) and a SAN extension
-  // listing `dns_names`.
+  // listing `dns_names` (InvalidArgument unless each is a valid DNS name; critical when the CN
+  // is empty). Signed with ECDSA-SHA256 (P-256), ECDSA-SHA384 (P-384), RSA-SHA256 or Ed25519.
   static Result<Csr> Build(const crypto::PrivateKey& key, std::string_view common_name,
                            const std::vector<std::string>& dns_names);
+  // Malformed for anything but one DER CertificationRequest whose key crypto supports. Does not
+  // check the signature: call VerifySignature().
   static Result<Csr> FromDer(std::string_view der);
+  // Exactly one "CERTIFICATE REQUEST" (or legacy "NEW CERTIFICATE REQUEST") PEM block.
   static Result<Csr> FromPem(std::string_view pem);
 
   const std::string& der() const { return der_; }
@@ -25,12 +33,19 @@ class Csr {
   Status VerifySignature() const;
   const crypto::PublicKey& public_key() const { return public_key_; }
   const std::string& common_name() const { return common_name_; }
+  // Requested subjectAltName dNSName entries in order; other SAN types are ignored.
   const std::vector<std::string>& dns_names() const { return dns_names_; }
 
  private:
-  Csr(std::string der, crypto::PublicKey pub, std::string cn, std::vector<std::string> names)
-      : der_(std::move(der)), public_key_(std::move(pub)), common_name_(std::move(cn)),
+  Csr(std::shared_ptr<X509_REQ> req, std::string der, crypto::PublicKey pub, std::string cn,
+      std::vector<std::string> names)
+      : req_(std::move(req)),
+        der_(std::move(der)),
+        public_key_(std::move(pub)),
+        common_name_(std::move(cn)),
         dns_names_(std::move(names)) {}
+  // Kept so VerifySignature() does not parse again (each parse runs OpenSSL 3.0's key decoder).
+  std::shared_ptr<X509_REQ> req_;
   std::string der_;
   crypto::PublicKey public_key_;
   std::string common_name_;

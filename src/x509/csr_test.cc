@@ -50,12 +50,12 @@ TEST_P(CsrKeyTest, BuildParseVerify) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    KeyTypes, CsrKeyTest,
-    ::testing::Values(KeyCase{crypto::KeyType::kP256, NID_ecdsa_with_SHA256},
-                      KeyCase{crypto::KeyType::kP384, NID_ecdsa_with_SHA384},
-                      KeyCase{crypto::KeyType::kRsa2048, NID_sha256WithRSAEncryption},
-                      KeyCase{crypto::KeyType::kEd25519, NID_ED25519}));
+INSTANTIATE_TEST_SUITE_P(KeyTypes, CsrKeyTest,
+                         ::testing::Values(KeyCase{crypto::KeyType::kP256, NID_ecdsa_with_SHA256},
+                                           KeyCase{crypto::KeyType::kP384, NID_ecdsa_with_SHA384},
+                                           KeyCase{crypto::KeyType::kRsa2048,
+                                                   NID_sha256WithRSAEncryption},
+                                           KeyCase{crypto::KeyType::kEd25519, NID_ED25519}));
 
 TEST(CsrTest, EmptyCommonNameAndNoNames) {
   auto key = testing::NewKey(crypto::KeyType::kP256);
@@ -121,7 +121,8 @@ TEST(CsrTest, RejectsBadInput) {
 TEST(CsrTest, ParsesOpensslCliRequest) {
   testing::TempDir dir;
   testing::CommandResult r = testing::RunCommand(
-      "cd " + dir.path() + " && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+      "cd " + dir.path() +
+      " && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
       "-nodes -keyout k.pem -subj /CN=cli.example.test "
       "-addext subjectAltName=DNS:cli.example.test,IP:192.0.2.1,DNS:b.example.test "
       "-outform DER -out r.der 2>/dev/null && base64 -w0 r.der");

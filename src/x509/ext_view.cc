@@ -62,10 +62,17 @@ std::vector<ExtendedKeyUsage> GetExtendedKeyUsage(const Extensions* exts) {
   if (!eku) return out;
   for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
     switch (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i))) {
-      case NID_server_auth: out.push_back(ExtendedKeyUsage::kServerAuth); break;
-      case NID_client_auth: out.push_back(ExtendedKeyUsage::kClientAuth); break;
-      case NID_OCSP_sign: out.push_back(ExtendedKeyUsage::kOcspSigning); break;
-      default: break;
+      case NID_server_auth:
+        out.push_back(ExtendedKeyUsage::kServerAuth);
+        break;
+      case NID_client_auth:
+        out.push_back(ExtendedKeyUsage::kClientAuth);
+        break;
+      case NID_OCSP_sign:
+        out.push_back(ExtendedKeyUsage::kOcspSigning);
+        break;
+      default:
+        break;
     }
   }
   return out;

@@ -51,9 +51,12 @@ Status ExtensionSink::Put(int nid, bool critical, void* value) {
 
 int EkuNid(ExtendedKeyUsage eku) {
   switch (eku) {
-    case ExtendedKeyUsage::kServerAuth: return NID_server_auth;
-    case ExtendedKeyUsage::kClientAuth: return NID_client_auth;
-    case ExtendedKeyUsage::kOcspSigning: return NID_OCSP_sign;
+    case ExtendedKeyUsage::kServerAuth:
+      return NID_server_auth;
+    case ExtendedKeyUsage::kClientAuth:
+      return NID_client_auth;
+    case ExtendedKeyUsage::kOcspSigning:
+      return NID_OCSP_sign;
   }
   return NID_undef;
 }
@@ -75,10 +78,8 @@ Status KeyUsageExtension(ExtensionSink& sink, const KeyUsage& ku) {
   Asn1BitStringPtr bits(ASN1_BIT_STRING_new());
   if (!bits) return OsslError(ErrorCode::kInternal, "ASN1_BIT_STRING_new");
   // RFC 5280 section 4.2.1.3 bit positions. i2d trims trailing zero bits, as DER requires.
-  const std::pair<bool, int> kBits[] = {{ku.digital_signature, 0},
-                                        {ku.key_encipherment, 2},
-                                        {ku.key_cert_sign, 5},
-                                        {ku.crl_sign, 6}};
+  const std::pair<bool, int> kBits[] = {
+      {ku.digital_signature, 0}, {ku.key_encipherment, 2}, {ku.key_cert_sign, 5}, {ku.crl_sign, 6}};
   for (auto [set, bit] : kBits) {
     if (set && ASN1_BIT_STRING_set_bit(bits.get(), bit, 1) != 1) {
       return OsslError(ErrorCode::kInternal, "ASN1_BIT_STRING_set_bit");
@@ -87,8 +88,7 @@ Status KeyUsageExtension(ExtensionSink& sink, const KeyUsage& ku) {
   return sink.Put(NID_key_usage, true, bits.get());
 }
 
-Status ExtendedKeyUsageExtension(ExtensionSink& sink,
-                                 const std::vector<ExtendedKeyUsage>& ekus) {
+Status ExtendedKeyUsageExtension(ExtensionSink& sink, const std::vector<ExtendedKeyUsage>& ekus) {
   ExtendedKeyUsagePtr eku(sk_ASN1_OBJECT_new_null());
   if (!eku) return OsslError(ErrorCode::kInternal, "EXTENDED_KEY_USAGE");
   for (ExtendedKeyUsage e : ekus) {
@@ -128,8 +128,7 @@ Status AuthorityKeyIdExtension(ExtensionSink& sink, std::string_view key_id) {
   return sink.Put(NID_authority_key_identifier, false, akid.get());
 }
 
-Status CrlDistributionPointsExtension(ExtensionSink& sink,
-                                      const std::vector<std::string>& uris) {
+Status CrlDistributionPointsExtension(ExtensionSink& sink, const std::vector<std::string>& uris) {
   CrlDistPointsPtr dps(sk_DIST_POINT_new_null());
   if (!dps) return OsslError(ErrorCode::kInternal, "CRL_DIST_POINTS");
   for (const std::string& uri : uris) {

@@ -137,8 +137,8 @@ Status CheckIssuedMatchesSpec(std::string_view der, const TbsSpec& spec,
   }
   if (!t.Read(0x30, &subject, &content)) return Mismatch("subject");
   auto name = DecodeExactly<X509_NAME, X509_NAME_free>(subject, d2i_X509_NAME);
-  int entries = (spec.subject_common_name.empty() ? 0 : 1) +
-                (spec.subject_organization.empty() ? 0 : 1);
+  int entries =
+      (spec.subject_common_name.empty() ? 0 : 1) + (spec.subject_organization.empty() ? 0 : 1);
   if (!name || X509_NAME_entry_count(name.get()) != entries ||
       NameEntry(name.get(), NID_commonName) != spec.subject_common_name ||
       NameEntry(name.get(), NID_organizationName) != spec.subject_organization) {

@@ -1,24 +1,22 @@
 // Pre-issuance lint (CONVENTIONS.md #6): the only producer of LintedTbs. Every failure is an
 // InvalidArgument whose message starts with "lint <rule>:" so that operators and tests can tell
 // which rule fired. Rules cite the CA/Browser Forum Baseline Requirements (BR) and RFC 5280.
-#include <openssl/ec.h>
-#include <openssl/objects.h>
-
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "x509/asn1_util.h"
+#include "x509/lint_key.h"
 #include "x509/ossl.h"
 #include "x509/tbs.h"
 
 namespace certfleet::x509 {
 namespace {
 
-Error Fail(std::string_view rule, std::string_view detail) {
-  return InvalidArgument("lint " + std::string(rule) + ": " + std::string(detail));
-}
+using internal::Fail;
+using internal::KeyKind;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -55,8 +53,9 @@ Status LintSerial(const std::string& serial) {
   if (m.empty()) return Fail("serial.positive", "serial must be positive (RFC 5280 4.1.2.2)");
   size_t der_len = m.size() + ((static_cast<unsigned char>(m[0]) & 0x80) ? 1 : 0);
   if (der_len > 20) {
-    return Fail("serial.length", "serial must encode in at most 20 octets (RFC 5280 4.1.2.2), got " +
-                                     std::to_string(der_len));
+    return Fail("serial.length",
+                "serial must encode in at most 20 octets (RFC 5280 4.1.2.2), got " +
+                    std::to_string(der_len));
   }
   if (serial.size() < 8) {
     return Fail("serial.entropy", "serial must carry at least 64 bits of CSPRNG output (BR 7.1)");
@@ -79,7 +78,8 @@ Status LintSubject(const TbsSpec& spec) {
   }
   // RFC 5280 section 4.1.2.6: a CA's subject must be non-empty; BR 7.1.2.10.2 requires a CN.
   if (spec.is_ca && spec.subject_common_name.empty()) {
-    return Fail("subject.ca_common_name", "CA certificates need a subject commonName (BR 7.1.2.10.2)");
+    return Fail("subject.ca_common_name",
+                "CA certificates need a subject commonName (BR 7.1.2.10.2)");
   }
   return Ok();
 }
@@ -124,141 +124,6 @@ Status LintNames(const TbsSpec& spec, const LintOptions& options) {
   return Ok();
 }
 
-enum class KeyKind { kRsa, kP256, kP384, kEd25519 };
-
-// BR 7.1.3.1: the only AlgorithmIdentifier encodings allowed in a SubjectPublicKeyInfo (RSA with
-// explicit NULL parameters; ECDSA with a named curve), plus RFC 8410 section 3 for Ed25519.
-struct KnownAlgorithm {
-  std::string_view der;
-  KeyKind kind;
-};
-constexpr KnownAlgorithm kKnownAlgorithms[] = {
-    {{"\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01\x05\x00", 15}, KeyKind::kRsa},
-    {{"\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07", 21},
-     KeyKind::kP256},
-    {{"\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00\x22", 18},
-     KeyKind::kP384},
-    {{"\x30\x05\x06\x03\x2b\x65\x70", 7}, KeyKind::kEd25519},
-};
-
-// An unsigned DER INTEGER's magnitude; false unless minimally encoded and positive.
-bool ReadPositiveInteger(internal::DerReader& in, std::string_view* magnitude) {
-  std::string_view tlv, content;
-  if (!in.Read(0x02, &tlv, &content) || content.empty()) return false;
-  unsigned char first = static_cast<unsigned char>(content[0]);
-  if (first & 0x80) return false;  // negative
-  if (first == 0) {
-    if (content.size() == 1) return false;  // zero
-    if (!(static_cast<unsigned char>(content[1]) & 0x80)) return false;  // not minimal
-    content.remove_prefix(1);
-  }
-  *magnitude = content;
-  return true;
-}
-
-// BR 6.1.5 and 6.1.6: modulus of at least 2048 bits and a multiple of 8, public exponent odd
-// and at least 3. RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
-Status LintRsaKey(std::string_view bits) {
-  internal::DerReader top(bits);
-  std::string_view tlv, seq, n, e;
-  if (!top.Read(0x30, &tlv, &seq) || !top.empty()) {
-    return Fail("key.parse", "RSA public key is not a DER RSAPublicKey");
-  }
-  internal::DerReader in(seq);
-  if (!ReadPositiveInteger(in, &n) || !ReadPositiveInteger(in, &e) || !in.empty()) {
-    return Fail("key.parse", "RSA public key is not a DER RSAPublicKey");
-  }
-  int top_bits = 8;
-  for (unsigned char b = static_cast<unsigned char>(n[0]); !(b & 0x80); b <<= 1) --top_bits;
-  size_t modulus_bits = (n.size() - 1) * 8 + static_cast<size_t>(top_bits);
-  if (modulus_bits < 2048 || modulus_bits % 8 != 0) {
-    return Fail("key.rsa_size", "RSA modulus must be >= 2048 bits and a multiple of 8 "
-                                "(BR 6.1.5), got " + std::to_string(modulus_bits));
-  }
-  bool odd = static_cast<unsigned char>(e.back()) & 1;
-  if (!odd || (e.size() == 1 && static_cast<unsigned char>(e[0]) < 3)) {
-    return Fail("key.rsa_exponent", "RSA public exponent must be odd and >= 3 (BR 6.1.6)");
-  }
-  return Ok();
-}
-
-// The two curves' EC_GROUPs, built once: building one costs more than the rest of the lint.
-// Immutable after construction and only read (EC_POINT_oct2point takes a const group), so
-// sharing them between threads is safe; they are curve constants, not state.
-const EC_GROUP* CurveGroup(KeyKind kind) {
-  struct Groups {
-    internal::OsslPtr<EC_GROUP, EC_GROUP_free> p256{EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)};
-    internal::OsslPtr<EC_GROUP, EC_GROUP_free> p384{EC_GROUP_new_by_curve_name(NID_secp384r1)};
-  };
-  static const Groups* groups = new Groups;  // never destroyed: no shutdown-order hazards
-  return kind == KeyKind::kP256 ? groups->p256.get() : groups->p384.get();
-}
-
-// BR 6.1.6: the CA confirms the ECDSA public key is valid. EC_POINT_oct2point rejects points
-// that are not on the curve. Points must be uncompressed (RFC 5480 section 2.2), the form every
-// client supports.
-Status LintEcKey(std::string_view bits, KeyKind kind) {
-  size_t want = kind == KeyKind::kP256 ? 65 : 97;
-  if (bits.size() != want || bits[0] != '\x04') {
-    return Fail("key.ec_point", "EC public key must be an uncompressed point (RFC 5480 2.2)");
-  }
-  const EC_GROUP* group = CurveGroup(kind);
-  internal::OsslPtr<EC_POINT, EC_POINT_free> point(group ? EC_POINT_new(group) : nullptr);
-  bool ok = point && EC_POINT_oct2point(group, point.get(), internal::Bytes(bits), bits.size(),
-                                        nullptr) == 1 &&
-            EC_POINT_is_at_infinity(group, point.get()) == 0;
-  internal::ClearOsslErrors();
-  if (!ok) return Fail("key.ec_point", "EC public key is not a point on the curve (BR 6.1.6)");
-  return Ok();
-}
-
-// BR 6.1.5: RSA, ECDSA on P-256 or P-384; Ed25519 only where the profile allows it (private
-// PKI). The key is checked from its encoding, without OpenSSL's generic key decoder (which
-// costs hundreds of microseconds per call in OpenSSL 3.0).
-Result<KeyKind> LintKey(const TbsSpec& spec, const LintOptions& options) {
-  const std::string& der = spec.subject_public_key_der;
-  if (der.empty()) return Fail("key.present", "subject public key is empty");
-  Result<internal::SpkiParts> parts = internal::SplitSpki(der);
-  if (!parts.ok()) {
-    return Fail("key.parse", "subject public key is not a DER SubjectPublicKeyInfo");
-  }
-  const KnownAlgorithm* known = nullptr;
-  for (const KnownAlgorithm& k : kKnownAlgorithms) {
-    if (k.der == parts->algorithm_der) known = &k;
-  }
-  if (known == nullptr) {
-    const unsigned char* p = internal::Bytes(parts->algorithm_der);
-    internal::X509AlgorPtr alg(
-        d2i_X509_ALGOR(nullptr, &p, static_cast<long>(parts->algorithm_der.size())));  // NOLINT
-    internal::ClearOsslErrors();
-    const ASN1_OBJECT* obj = nullptr;
-    if (alg) X509_ALGOR_get0(&obj, nullptr, nullptr, alg.get());
-    if (obj != nullptr && OBJ_obj2nid(obj) == NID_X9_62_id_ecPublicKey) {
-      return Fail("key.ec_curve", "EC keys must use named curve P-256 or P-384 (BR 6.1.5)");
-    }
-    return Fail("key.type", "key must be RSA, ECDSA P-256/P-384 or Ed25519 with the "
-                            "AlgorithmIdentifier encoding of BR 7.1.3.1");
-  }
-  switch (known->kind) {
-    case KeyKind::kRsa:
-      CF_TRY(LintRsaKey(parts->key_bits));
-      break;
-    case KeyKind::kP256:
-    case KeyKind::kP384:
-      CF_TRY(LintEcKey(parts->key_bits, known->kind));
-      break;
-    case KeyKind::kEd25519:
-      if (!options.allow_ed25519) {
-        return Fail("key.ed25519", "Ed25519 keys are not allowed by this profile (BR 6.1.5)");
-      }
-      if (parts->key_bits.size() != 32) {
-        return Fail("key.parse", "Ed25519 public key must be 32 octets (RFC 8410 section 4)");
-      }
-      break;
-  }
-  return known->kind;
-}
-
 // RFC 5280 section 4.1.2.5: notBefore <= notAfter, validity inclusive of both ends; BR 6.3.2
 // maximum lifetimes come in as options.max_validity. UTCTime starts in 1950.
 Status LintValidity(const TbsSpec& spec, const LintOptions& options, const Certificate* issuer) {
@@ -279,8 +144,9 @@ Status LintValidity(const TbsSpec& spec, const LintOptions& options, const Certi
   if (issuer != nullptr &&
       (spec.not_before < issuer->not_before() || spec.not_after > issuer->not_after())) {
     // A certificate outside its issuer's validity fails path validation (RFC 5280 6.1.3).
-    return Fail("validity.issuer", "validity must lie within the issuer's validity "
-                                   "(RFC 5280 6.1.3)");
+    return Fail("validity.issuer",
+                "validity must lie within the issuer's validity "
+                "(RFC 5280 6.1.3)");
   }
   return Ok();
 }
@@ -293,7 +159,8 @@ Status LintUsage(const TbsSpec& spec, KeyKind key, const Certificate* issuer) {
     return Fail("eku.duplicate", "extendedKeyUsage lists a purpose twice");
   }
   if (spec.path_len.has_value() && (!spec.is_ca || *spec.path_len < 0)) {
-    return Fail("ca.path_len", "pathLenConstraint only on CA certificates, >= 0 (RFC 5280 4.2.1.9)");
+    return Fail("ca.path_len",
+                "pathLenConstraint only on CA certificates, >= 0 (RFC 5280 4.2.1.9)");
   }
   if (issuer == nullptr && !spec.is_ca) {
     return Fail("root.is_ca", "a self-signed certificate must be a CA (BR 7.1.2.1)");
@@ -311,7 +178,8 @@ Status LintUsage(const TbsSpec& spec, KeyKind key, const Certificate* issuer) {
     return Fail("leaf.key_cert_sign", "keyCertSign requires cA (RFC 5280 4.2.1.3)");
   }
   if (!spec.key_usage.digital_signature) {
-    return Fail("leaf.digital_signature", "leaf certificates need digitalSignature (BR 7.1.2.7.11)");
+    return Fail("leaf.digital_signature",
+                "leaf certificates need digitalSignature (BR 7.1.2.7.11)");
   }
   if (spec.key_usage.key_encipherment && key != KeyKind::kRsa) {
     return Fail("leaf.key_encipherment", "keyEncipherment only for RSA keys (BR 7.1.2.7.11)");
@@ -344,12 +212,14 @@ Status LintIssuer(const TbsSpec& spec, const Certificate* issuer) {
   std::optional<int> issuer_len = issuer->path_len();
   if (spec.is_ca && issuer_len.has_value()) {
     if (*issuer_len == 0) {
-      return Fail("issuer.path_len", "issuer's pathLenConstraint 0 forbids subordinate CAs "
-                                     "(RFC 5280 4.2.1.9)");
+      return Fail("issuer.path_len",
+                  "issuer's pathLenConstraint 0 forbids subordinate CAs "
+                  "(RFC 5280 4.2.1.9)");
     }
     if (!spec.path_len.has_value() || *spec.path_len >= *issuer_len) {
-      return Fail("issuer.path_len", "subordinate pathLenConstraint must be below the issuer's "
-                                     "(RFC 5280 4.2.1.9)");
+      return Fail("issuer.path_len",
+                  "subordinate pathLenConstraint must be below the issuer's "
+                  "(RFC 5280 4.2.1.9)");
     }
   }
   return Ok();
@@ -364,7 +234,8 @@ Result<LintedTbs> Lint(TbsSpec spec, const LintOptions& options, const Certifica
   CF_TRY(LintSerial(spec.serial));
   CF_TRY(LintSubject(spec));
   CF_TRY(LintNames(spec, options));
-  CF_ASSIGN_OR_RETURN(KeyKind key, LintKey(spec, options));
+  CF_ASSIGN_OR_RETURN(KeyKind key,
+                      internal::LintSubjectKey(spec.subject_public_key_der, options.allow_ed25519));
   CF_TRY(LintValidity(spec, options, issuer));
   CF_TRY(LintUsage(spec, key, issuer));
   CF_TRY(LintCrlDistributionPoints(spec));

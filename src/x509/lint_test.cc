@@ -5,8 +5,8 @@
 #include <functional>
 
 #include "base/time_util.h"
-#include "x509/test_util.h"
 #include "x509/tbs.h"
+#include "x509/test_util.h"
 
 namespace certfleet::x509 {
 namespace {
@@ -86,9 +86,9 @@ using S = TbsSpec;
 using O = LintOptions;
 
 TEST_F(LintTest, Baseline) {
-  RunRows({{"valid leaf", "", [](S&, O&) {}},
-           {"valid sub CA under root", "", [](S& s, O&) { s.path_len = 0; }, IssuerKind::kRoot,
-            true}});
+  RunRows(
+      {{"valid leaf", "", [](S&, O&) {}},
+       {"valid sub CA under root", "", [](S& s, O&) { s.path_len = 0; }, IssuerKind::kRoot, true}});
 }
 
 TEST_F(LintTest, Serial) {
@@ -118,10 +118,9 @@ TEST_F(LintTest, Subject) {
        [](S& s, O&) { s.subject_organization = std::string(65, 'o'); }},
       {"control character", "subject.charset",
        [](S& s, O&) { s.subject_organization = "bad\nname"; }},
-      {"invalid UTF-8", "subject.charset",
-       [](S& s, O&) { s.subject_organization = "bad\xc3"; }},
-      {"CA without CN", "subject.ca_common_name",
-       [](S& s, O&) { s.subject_common_name.clear(); }, IssuerKind::kRoot, true},
+      {"invalid UTF-8", "subject.charset", [](S& s, O&) { s.subject_organization = "bad\xc3"; }},
+      {"CA without CN", "subject.ca_common_name", [](S& s, O&) { s.subject_common_name.clear(); },
+       IssuerKind::kRoot, true},
   });
 }
 
@@ -139,10 +138,15 @@ TEST_F(LintTest, SubjectAltNames) {
       {"single label", "san.dns_syntax", [](S& s, O&) { s.dns_names.push_back("localhost"); }},
       {"duplicate, case-insensitive", "san.dns_duplicate",
        [](S& s, O&) { s.dns_names.push_back("APP.example.test"); }},
-      {"IPv4 and IPv6", "", [](S& s, O&) { s.ip_addresses = {"192.0.2.1", "2001:db8::2"}; }},
+      {"IPv4 and IPv6", "",
+       [](S& s, O&) {
+         s.ip_addresses = {"192.0.2.1", "2001:db8::2"};
+       }},
       {"bad IP", "san.ip_syntax", [](S& s, O&) { s.ip_addresses = {"192.0.2.256"}; }},
       {"duplicate IP in two spellings", "san.ip_duplicate",
-       [](S& s, O&) { s.ip_addresses = {"2001:db8::1", "2001:DB8:0::1"}; }},
+       [](S& s, O&) {
+         s.ip_addresses = {"2001:db8::1", "2001:DB8:0::1"};
+       }},
       {"no SAN", "san.required",
        [](S& s, O&) {
          s.dns_names.clear();
@@ -176,7 +180,8 @@ TEST_F(LintTest, SubjectAltNames) {
 
 TEST_F(LintTest, Keys) {
   RunRows({
-      {"P-384", "", [](S& s, O&) { s.subject_public_key_der = env_->p384->public_key().spki_der(); }},
+      {"P-384", "",
+       [](S& s, O&) { s.subject_public_key_der = env_->p384->public_key().spki_der(); }},
       {"RSA-2048", "",
        [](S& s, O&) { s.subject_public_key_der = env_->rsa2048->public_key().spki_der(); }},
       {"RSA-2056 (multiple of 8)", "", [](S& s, O&) { s.subject_public_key_der = env_->rsa2056; }},
@@ -199,8 +204,8 @@ TEST_F(LintTest, Keys) {
          std::string point = k.substr(k.size() - 65);
          std::string compressed(1, (point.back() & 1) ? '\x03' : '\x02');
          compressed += point.substr(1, 32);
-         s.subject_public_key_der = "\x30\x39" + k.substr(2, 21) + std::string("\x03\x22\x00", 3) +
-                                    compressed;
+         s.subject_public_key_der =
+             "\x30\x39" + k.substr(2, 21) + std::string("\x03\x22\x00", 3) + compressed;
        }},
       {"EC point off the curve", "key.ec_point",
        [](S& s, O&) { s.subject_public_key_der.back() ^= 0x01; }},
@@ -312,8 +317,8 @@ TEST_F(LintTest, Issuer) {
       {"leaf under intermediate", "", [](S&, O&) {}, IssuerKind::kIntermediate},
       {"leaf under root", "", [](S&, O&) {}, IssuerKind::kRoot},
       {"issuer is a leaf", "issuer.ca", [](S&, O&) {}, IssuerKind::kLeaf},
-      {"sub CA under pathLen 0 intermediate", "issuer.path_len",
-       [](S& s, O&) { s.path_len = 0; }, IssuerKind::kIntermediate, true},
+      {"sub CA under pathLen 0 intermediate", "issuer.path_len", [](S& s, O&) { s.path_len = 0; },
+       IssuerKind::kIntermediate, true},
   });
 }
 

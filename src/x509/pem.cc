@@ -40,8 +40,9 @@ Result<std::vector<std::string>> ReadPemBlocks(std::string_view pem,
     OPENSSL_free(name);
     if (!allowed) {
       std::string expected;
-      for (std::string_view l : labels) expected += (expected.empty() ? "\"" : ", \"") +
-                                                    std::string(l) + "\"";
+      for (std::string_view l : labels) {
+        expected += (expected.empty() ? "\"" : ", \"") + std::string(l) + "\"";
+      }
       return Malformed("unexpected PEM block " + label_text + " (expected " + expected + ")");
     }
   }

@@ -19,15 +19,15 @@ using internal::OsslError;
 // read (X509_add_ext and X509_set_issuer_name copy them), which OpenSSL 3 allows concurrently.
 struct Signer::Cache {
   bool self_signed = false;
-  internal::X509NamePtr issuer_name;        // null when self-signed (issuer = subject)
-  internal::X509ExtensionPtr authority_key_id;  // null when self-signed (AKID = own SKID)
+  internal::X509NamePtr issuer_name;                  // null when self-signed (issuer = subject)
+  internal::X509ExtensionPtr authority_key_id;        // null when self-signed (AKID = own SKID)
   internal::X509ExtensionPtr leaf_basic_constraints;  // critical, cA FALSE
-  internal::EvpMdPtr sha1;  // for key identifiers
+  internal::EvpMdPtr sha1;                            // for key identifiers
   // EVP_DigestSignInit_ex done once; each Sign() copies it (EVP_MD_CTX_copy_ex only reads the
   // template), which skips the per-call algorithm fetch and key export checks.
   internal::EvpMdCtxPtr sign_template;
   internal::IssuerExpectations expected;  // issuer-side fields for the parse-back check
-  std::string issuer_spki;  // the signing key's SubjectPublicKeyInfo
+  std::string issuer_spki;                // the signing key's SubjectPublicKeyInfo
 };
 
 namespace {
@@ -35,48 +35,47 @@ namespace {
 // RFC 5758 section 3.2 (ECDSA), RFC 4055 (RSA PKCS#1 v1.5), RFC 8410 section 6 (Ed25519).
 std::pair<const char*, int> SignatureAlgorithm(crypto::KeyType type) {
   switch (type) {
-    case crypto::KeyType::kP256: return {"SHA256", NID_ecdsa_with_SHA256};
-    case crypto::KeyType::kP384: return {"SHA384", NID_ecdsa_with_SHA384};
-    case crypto::KeyType::kEd25519: return {nullptr, NID_ED25519};
-    default: return {"SHA256", NID_sha256WithRSAEncryption};
+    case crypto::KeyType::kP256:
+      return {"SHA256", NID_ecdsa_with_SHA256};
+    case crypto::KeyType::kP384:
+      return {"SHA384", NID_ecdsa_with_SHA384};
+    case crypto::KeyType::kEd25519:
+      return {nullptr, NID_ED25519};
+    default:
+      return {"SHA256", NID_sha256WithRSAEncryption};
   }
 }
 
 // Copies the SubjectPublicKeyInfo into the certificate without building an EVP_PKEY:
-// X509_set_pubkey would decode and re-encode the key (the slow path RECIPES.md measured).
+// X509_set_pubkey would run OpenSSL 3.0's key encoder and decoder (the slow path RECIPES.md
+// measured). Lint() admitted only the BR 7.1.3.1 AlgorithmIdentifiers, whose parameters are a
+// curve OID (EC), NULL (RSA) or absent (Ed25519).
 Status SetSubjectPublicKey(X509* x, const internal::SpkiParts& parts) {
   const unsigned char* p = internal::Bytes(parts.algorithm_der);
   internal::X509AlgorPtr alg(
       d2i_X509_ALGOR(nullptr, &p, static_cast<long>(parts.algorithm_der.size())));  // NOLINT
-  if (!alg) return OsslError(ErrorCode::kInvalidArgument, "SubjectPublicKeyInfo algorithm");
+  if (!alg) return OsslError(ErrorCode::kInternal, "SubjectPublicKeyInfo algorithm");
   const ASN1_OBJECT* obj = nullptr;
   int ptype = 0;
   const void* pval = nullptr;
   X509_ALGOR_get0(&obj, &ptype, &pval, alg.get());
+  if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+    return Internal("unexpected SubjectPublicKeyInfo algorithm parameters");
+  }
   // X509_PUBKEY_set0_param takes ownership of the object, the parameter and the key bytes.
   internal::Asn1ObjectPtr obj_copy(OBJ_dup(obj));
-  void* pval_copy = nullptr;
-  if (ptype == V_ASN1_OBJECT) {
-    pval_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval));
-  } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF && pval != nullptr) {
-    pval_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval));
-  }
-  auto* bits = static_cast<unsigned char*>(OPENSSL_memdup(parts.key_bits.data(),
-                                                          parts.key_bits.size()));
-  bool need_pval = ptype == V_ASN1_OBJECT || (pval != nullptr && ptype != V_ASN1_NULL &&
-                                              ptype != V_ASN1_UNDEF);
-  if (!obj_copy || (need_pval && pval_copy == nullptr) || bits == nullptr ||
-      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj_copy.get(), ptype, pval_copy, bits,
-                             static_cast<int>(parts.key_bits.size())) != 1) {
+  internal::Asn1ObjectPtr curve_copy(
+      ptype == V_ASN1_OBJECT ? OBJ_dup(static_cast<const ASN1_OBJECT*>(pval)) : nullptr);
+  auto* bits =
+      static_cast<unsigned char*>(OPENSSL_memdup(parts.key_bits.data(), parts.key_bits.size()));
+  if (!obj_copy || (ptype == V_ASN1_OBJECT && !curve_copy) || bits == nullptr ||
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj_copy.get(), ptype, curve_copy.get(),
+                             bits, static_cast<int>(parts.key_bits.size())) != 1) {
     OPENSSL_free(bits);
-    if (ptype == V_ASN1_OBJECT) {
-      ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(pval_copy));
-    } else {
-      ASN1_STRING_free(static_cast<ASN1_STRING*>(pval_copy));
-    }
     return OsslError(ErrorCode::kInternal, "X509_PUBKEY_set0_param");
   }
   obj_copy.release();
+  curve_copy.release();
   return Ok();
 }
 
@@ -90,8 +89,8 @@ Status AddCopy(X509* x, const X509_EXTENSION* ext) {
 
 Result<internal::EvpMdCtxPtr> NewSignContext(EVP_PKEY* key, const char* digest) {
   internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, key,
-                                    nullptr) != 1) {
+  if (!ctx ||
+      EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, key, nullptr) != 1) {
     return OsslError(ErrorCode::kInternal, "EVP_DigestSignInit_ex");
   }
   return ctx;
@@ -204,7 +203,8 @@ Result<Certificate> Signer::Sign(LintedTbs&& tbs) const {
   if (!md_ctx || EVP_MD_CTX_copy_ex(md_ctx.get(), cache.sign_template.get()) != 1) {
     // Not expected with OpenSSL's providers; a fresh context is only slower.
     internal::ClearOsslErrors();
-    CF_ASSIGN_OR_RETURN(md_ctx, NewSignContext(key_->get(), SignatureAlgorithm(key_->type()).first));
+    CF_ASSIGN_OR_RETURN(md_ctx,
+                        NewSignContext(key_->get(), SignatureAlgorithm(key_->type()).first));
   }
   if (X509_sign_ctx(x.get(), md_ctx.get()) <= 0) {
     return OsslError(ErrorCode::kInternal, "X509_sign_ctx");
@@ -216,8 +216,7 @@ Result<Certificate> Signer::Sign(LintedTbs&& tbs) const {
   internal::IssuerExpectations expected_self;
   const internal::IssuerExpectations* expected = &cache.expected;
   if (cache.self_signed) {
-    expected_self = {internal::ToDer(subject, i2d_X509_NAME), key_id,
-                     cache.expected.signature_nid};
+    expected_self = {internal::ToDer(subject, i2d_X509_NAME), key_id, cache.expected.signature_nid};
     expected = &expected_self;
   }
   CF_TRY(internal::CheckIssuedMatchesSpec(der, spec, *expected));

@@ -127,8 +127,8 @@ TEST_F(SignerTest, SignatureAlgorithmFollowsIssuerKey) {
 }
 
 TEST_F(SignerTest, LeafKeyTypes) {
-  for (crypto::KeyType type : {crypto::KeyType::kP384, crypto::KeyType::kRsa2048,
-                               crypto::KeyType::kEd25519}) {
+  for (crypto::KeyType type :
+       {crypto::KeyType::kP384, crypto::KeyType::kRsa2048, crypto::KeyType::kEd25519}) {
     SCOPED_TRACE(std::string(crypto::KeyTypeName(type)));
     auto key = testing::NewKey(type);
     Certificate leaf = Issue(*inter_, LeafSpec(key->public_key()));
@@ -169,10 +169,10 @@ TEST_F(SignerTest, OpensslCliVerifiesChain) {
   std::string root = dir.Write("root.pem", root_->cert.ToPem());
   std::string inter = dir.Write("inter.pem", inter_->cert.ToPem());
   std::string leaf = dir.Write("leaf.pem", cert->ToPem());
-  testing::CommandResult v = testing::RunCommand(
-      "openssl verify -x509_strict -purpose sslserver -attime " +
-      std::to_string(ToUnixSeconds(T0() + Seconds(60))) + " -CAfile " + root + " -untrusted " +
-      inter + " " + leaf);
+  testing::CommandResult v =
+      testing::RunCommand("openssl verify -x509_strict -purpose sslserver -attime " +
+                          std::to_string(ToUnixSeconds(T0() + Seconds(60))) + " -CAfile " + root +
+                          " -untrusted " + inter + " " + leaf);
   EXPECT_EQ(v.exit_code, 0) << v.output;
   // GnuTLS as a second, independent decoder, when installed.
   testing::CommandResult certtool = testing::RunCommand("certtool -i --infile " + leaf);
@@ -190,8 +190,8 @@ TEST_F(SignerTest, MismatchCheckFiresForEveryField) {
   spec.crl_distribution_points = {"http://crl.example.test/1.crl"};
   Result<Certificate> cert = LintAndSign(*inter_, spec);
   ASSERT_TRUE(cert.ok()) << cert.error().ToString();
-  internal::IssuerExpectations expected{inter_->cert.subject_der(),
-                                        inter_->cert.subject_key_id(), NID_ecdsa_with_SHA256};
+  internal::IssuerExpectations expected{inter_->cert.subject_der(), inter_->cert.subject_key_id(),
+                                        NID_ecdsa_with_SHA256};
   ASSERT_TRUE(internal::CheckIssuedMatchesSpec(cert->der(), spec, expected).ok());
 
   auto other_key = testing::NewKey(crypto::KeyType::kP256);
@@ -222,8 +222,7 @@ TEST_F(SignerTest, MismatchCheckFiresForEveryField) {
       {"extendedKeyUsage",
        [](TbsSpec& s, E&) { s.extended_key_usage = {ExtendedKeyUsage::kClientAuth}; }},
       {"subjectAltName dNSName", [](TbsSpec& s, E&) { s.dns_names.pop_back(); }},
-      {"subjectAltName dNSName",
-       [](TbsSpec& s, E&) { std::swap(s.dns_names[0], s.dns_names[1]); }},
+      {"subjectAltName dNSName", [](TbsSpec& s, E&) { std::swap(s.dns_names[0], s.dns_names[1]); }},
       {"subjectAltName iPAddress", [](TbsSpec& s, E&) { s.ip_addresses = {"192.0.2.2"}; }},
       {"cRLDistributionPoints",
        [](TbsSpec& s, E&) { s.crl_distribution_points = {"http://crl.example.test/2.crl"}; }},
@@ -242,8 +241,8 @@ TEST_F(SignerTest, MismatchCheckFiresForEveryField) {
   }
 
   // Damaged encodings are caught by the framing checks.
-  for (const std::string& der : {cert->der() + std::string(1, '\0'),
-                                 cert->der().substr(0, cert->der().size() - 1)}) {
+  for (const std::string& der :
+       {cert->der() + std::string(1, '\0'), cert->der().substr(0, cert->der().size() - 1)}) {
     Status framing = internal::CheckIssuedMatchesSpec(der, spec, expected);
     ASSERT_FALSE(framing.ok());
     EXPECT_NE(framing.error().message().find("framing"), std::string::npos);
@@ -331,10 +330,11 @@ TEST_F(SignerTest, PerfP256Leaf) {
   for (int i = 0; i < kN; ++i) ASSERT_TRUE(inter_->key->Sign(tbs).ok());
   double raw_cpu = cpu_now();
   auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count() / kN; };
-  std::printf("[perf] P-256 leaf, n=%d: Sign() incl. decode-back check %.1f us wall, %.1f us CPU; "
-              "Lint() %.1f us wall, %.1f us CPU; bare ECDSA signature %.1f us CPU\n",
-              kN, us(end - sign_start), (end_cpu - sign_cpu) / kN, us(sign_start - lint_start),
-              (sign_cpu - lint_cpu) / kN, (raw_cpu - end_cpu) / kN);
+  std::printf(
+      "[perf] P-256 leaf, n=%d: Sign() incl. decode-back check %.1f us wall, %.1f us CPU; "
+      "Lint() %.1f us wall, %.1f us CPU; bare ECDSA signature %.1f us CPU\n",
+      kN, us(end - sign_start), (end_cpu - sign_cpu) / kN, us(sign_start - lint_start),
+      (sign_cpu - lint_cpu) / kN, (raw_cpu - end_cpu) / kN);
 }
 
 }  // namespace

@@ -371,7 +371,8 @@ def test_passphrase_canary_never_leaks(server_factory, cli_for, workdir):
     passfile = write_passphrase(workdir, canary)
     cert = request_cert(cli, "tls-server")
     out = workdir.sub("out")
-    cli("cert", "export", cert["id"], "--out", out, "--passphrase-file", passfile)
+    proc = cli("cert", "export", cert["id"], "--out", out, "--passphrase-file", passfile)
+    assert canary not in proc.stdout + proc.stderr
     check_export(srv, out, passfile, "tls-server")  # the canary really was the passphrase
     # Through the raw API as well, and once with a rejected request carrying it.
     assert srv.request("POST", f"/v1/certificates/{cert['id']}/export",
@@ -380,6 +381,8 @@ def test_passphrase_canary_never_leaks(server_factory, cli_for, workdir):
                                {"passphrase": canary, "unknown": 1}), 400)
 
     needle = canary.encode()
+    with open(passfile, "rb") as f:
+        assert needle in f.read()  # positive control for the byte search below
 
     def scan_files(when):
         names = ["certfleet.db", "certfleet.db-wal", "certfleet.db-shm", os.path.basename(
