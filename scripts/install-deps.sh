@@ -8,8 +8,8 @@ set -euo pipefail
 mode="${1:-build}"
 build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-dev
   nlohmann-json3-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
-  libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev openssl)
-test_pkgs=(python3 python3-pytest sqlite3 openssl nginx)
+  libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev openssl)
+test_pkgs=(python3 python3-pytest sqlite3 openssl softhsm2 nginx)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi

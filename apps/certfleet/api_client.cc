@@ -39,6 +39,16 @@ ErrorCode CodeForStatus(int status) {
   }
 }
 
+// nlohmann::json::dump throws on strings that are not UTF-8 (a policy file in Latin-1, say);
+// report that as bad input instead of letting the exception escape.
+Result<std::string> Serialize(const nlohmann::json& body) {
+  try {
+    return body.dump();
+  } catch (const nlohmann::json::exception&) {
+    return InvalidArgument("the request contains text that is not valid UTF-8");
+  }
+}
+
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 }  // namespace
@@ -66,6 +76,17 @@ Error ErrorFromResponse(const net::HttpResponse& response) {
 }
 
 std::string PathSegment(std::string_view id) { return net::UrlEncode(id); }
+
+void WipeStringMember(nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return;
+  auto it = object.find(key);
+  if (it == object.end()) return;
+  if (it->is_string()) {
+    auto& s = it->get_ref<std::string&>();
+    SecureWipe(s.data(), s.size());
+  }
+  object.erase(it);
+}
 
 Result<std::unique_ptr<ApiClient>> ApiClient::Create(const GlobalOptions& options) {
   net::ClientOptions client_options;
@@ -115,7 +136,18 @@ ApiClient::ApiClient(std::string server, SecretBytes token, std::unique_ptr<net:
 Result<nlohmann::json> ApiClient::Get(std::string_view path) { return Call("GET", path, ""); }
 
 Result<nlohmann::json> ApiClient::Post(std::string_view path, const nlohmann::json& body) {
-  return Call("POST", path, body.dump());
+  CF_ASSIGN_OR_RETURN(std::string serialized, Serialize(body));
+  return Call("POST", path, serialized);
+}
+
+Result<nlohmann::json> ApiClient::Put(std::string_view path, const nlohmann::json& body) {
+  CF_ASSIGN_OR_RETURN(std::string serialized, Serialize(body));
+  return Call("PUT", path, serialized);
+}
+
+Result<nlohmann::json> ApiClient::Patch(std::string_view path, const nlohmann::json& body) {
+  CF_ASSIGN_OR_RETURN(std::string serialized, Serialize(body));
+  return Call("PATCH", path, serialized);
 }
 
 Result<nlohmann::json> ApiClient::PostSecret(std::string_view path, const SecretBytes& body) {
@@ -145,6 +177,8 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, std::string_vi
   if (response->status < 200 || response->status >= 300) return ErrorFromResponse(*response);
   if (response->body.empty()) return nlohmann::json();
   auto parsed = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  // The body may carry a token or a secret value; from here on only `parsed` holds it.
+  SecureWipe(response->body.data(), response->body.size());
   if (parsed.is_discarded()) {
     return Malformed("the server answered HTTP " + std::to_string(response->status) +
                      " with a body that is not JSON");

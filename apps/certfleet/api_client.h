@@ -4,7 +4,9 @@
 // the CLI's one error printer in main.cc.
 //
 // The token is held in SecretBytes and only copied into the Authorization header for the duration
-// of one request; it never appears in messages. Not thread-safe (the CLI is single-threaded).
+// of one request; it never appears in messages. The raw response body is wiped once parsed, so a
+// secret in a response (a new token, a secret's value) lives only in the returned JSON, which the
+// caller wipes with WipeStringMember() when done. Not thread-safe (the CLI is single-threaded).
 #pragma once
 
 #include <memory>
@@ -31,6 +33,8 @@ class ApiClient {
   // `path` starts with "/v1/...". On 2xx returns the parsed JSON body (null for an empty body).
   Result<nlohmann::json> Get(std::string_view path);
   Result<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
+  Result<nlohmann::json> Put(std::string_view path, const nlohmann::json& body);
+  Result<nlohmann::json> Patch(std::string_view path, const nlohmann::json& body);
   // Like Post, for a body that carries secret material (e.g. an export passphrase): the serialized
   // body is wiped once the request has been sent.
   Result<nlohmann::json> PostSecret(std::string_view path, const SecretBytes& body);
@@ -48,6 +52,10 @@ class ApiClient {
 // short description of the body) followed by " (HTTP <status>)". The ErrorCode follows the status
 // (docs/api.md table). Exposed for tests.
 Error ErrorFromResponse(const net::HttpResponse& response);
+
+// Overwrites the string member `key` of `object` (if it is one) with zeros and erases it: for
+// secrets the API returns (tokens, secret values) once they have been printed or written.
+void WipeStringMember(nlohmann::json& object, std::string_view key);
 
 // Percent-encodes one path segment (a resource id) for use in a URL path.
 std::string PathSegment(std::string_view id);

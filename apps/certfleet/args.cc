@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include "base/time_util.h"
 #include "base/validate.h"
 
 namespace certfleet::cli {
@@ -33,6 +34,24 @@ Result<SecretBytes> PassphraseFromFile(SecretBytes content) {
     return InvalidArgument("the passphrase file must hold one line of printable ASCII characters");
   }
   return SecretBytes::FromView(view);
+}
+
+std::string CheckTagSpec(const std::string& spec) {
+  auto parsed = ParseTags({spec});
+  return parsed.ok() ? std::string() : parsed.error().message();
+}
+
+std::string CheckDurationSpec(const std::string& text) {
+  return ParseDuration(text).ok()
+             ? std::string()
+             : QuoteForMessage(text) + " is not a duration such as 90d, 12h or 10m";
+}
+
+std::string CheckTimestampSpec(const std::string& text) {
+  return ParseRfc3339(text).ok()
+             ? std::string()
+             : QuoteForMessage(text) +
+                   " is not a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z)";
 }
 
 SecretBytes ExportBodyWithPassphrase(const SecretBytes& passphrase) {

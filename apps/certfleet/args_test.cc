@@ -57,3 +57,22 @@ TEST(ExportBodyWithPassphrase, EscapesJson) {
 
 }  // namespace
 }  // namespace certfleet::cli
+
+namespace certfleet::cli {
+namespace {
+
+TEST(CheckSpecs, AcceptValidValues) {
+  EXPECT_EQ(CheckTagSpec("env=prod"), "");
+  EXPECT_EQ(CheckDurationSpec("30d"), "");
+  EXPECT_EQ(CheckTimestampSpec("2026-01-31"), "");
+  EXPECT_EQ(CheckTimestampSpec("2026-01-31T12:00:00Z"), "");
+}
+
+TEST(CheckSpecs, ExplainBadValues) {
+  EXPECT_NE(CheckTagSpec("env").find("KEY=VALUE"), std::string::npos);
+  EXPECT_NE(CheckDurationSpec("30 days").find("duration"), std::string::npos);
+  EXPECT_NE(CheckTimestampSpec("yesterday").find("\"yesterday\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace certfleet::cli

@@ -37,5 +37,13 @@ struct CommandContext {
 
 // One registration function per command group (cmd_<group>.cc).
 void RegisterCertCommands(CLI::App& root, CommandContext& ctx);
+void RegisterAccountCommands(CLI::App& root, CommandContext& ctx);
+void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx);
+void RegisterTokenCommands(CLI::App& root, CommandContext& ctx);
+void RegisterGrantCommands(CLI::App& root, CommandContext& ctx);
+void RegisterPolicyCommands(CLI::App& root, CommandContext& ctx);
+void RegisterSecretCommands(CLI::App& root, CommandContext& ctx);
+void RegisterAuditCommands(CLI::App& root, CommandContext& ctx);
+void RegisterReportCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

@@ -13,8 +13,6 @@
 
 #include "api_client.h"
 #include "args.h"
-#include "base/time_util.h"
-#include "base/validate.h"
 #include "cli.h"
 #include "files.h"
 #include "output.h"
@@ -201,18 +199,6 @@ Status RunExport(const GlobalOptions& global, const ExportArgs& args) {
   return Ok();
 }
 
-// CLI11 check for --tag: reports a malformed tag as a usage error (exit status 2).
-std::string CheckTag(const std::string& spec) {
-  auto parsed = ParseTags({spec});
-  return parsed.ok() ? std::string() : parsed.error().message();
-}
-
-std::string CheckDuration(const std::string& text) {
-  auto parsed = ParseDuration(text);
-  return parsed.ok() ? std::string()
-                     : QuoteForMessage(text) + " is not a duration such as 90d, 12h or 10m";
-}
-
 }  // namespace
 
 void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
@@ -234,11 +220,11 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
                     "Allow exporting the private key (fixed forever at request time)");
   request->add_option("--tag", request_args->tags, "Tag KEY=VALUE (repeatable)")
       ->allow_extra_args(false)
-      ->check(CLI::Validator(CheckTag, "KEY=VALUE"));
+      ->check(CLI::Validator(CheckTagSpec, "KEY=VALUE"));
   request
       ->add_option("--validity", request_args->validity,
                    "Validity such as 90d, 12h, 10m (capped by the profile)")
-      ->check(CLI::Validator(CheckDuration, "DURATION"));
+      ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   request->callback([&ctx, request_args] {
     // Each --tag is checked on its own above; duplicates need the whole list.
     if (auto tags = ParseTags(request_args->tags); !tags.ok()) {

@@ -28,6 +28,14 @@ int main(int argc, char** argv) {
   app.add_flag("--json", ctx.global.json, "Print the API's JSON instead of tables");
 
   certfleet::cli::RegisterCertCommands(app, ctx);
+  certfleet::cli::RegisterAccountCommands(app, ctx);
+  certfleet::cli::RegisterPrincipalCommands(app, ctx);
+  certfleet::cli::RegisterTokenCommands(app, ctx);
+  certfleet::cli::RegisterGrantCommands(app, ctx);
+  certfleet::cli::RegisterPolicyCommands(app, ctx);
+  certfleet::cli::RegisterSecretCommands(app, ctx);
+  certfleet::cli::RegisterAuditCommands(app, ctx);
+  certfleet::cli::RegisterReportCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -48,6 +48,15 @@ std::string SanitizeForTerminal(std::string_view s) {
   return out;
 }
 
+std::string SanitizeText(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
 std::string Cell(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null:
@@ -82,6 +91,27 @@ std::string Field(const nlohmann::json& object, std::string_view key) {
   if (!object.is_object()) return "-";
   auto it = object.find(key);
   return it == object.end() ? "-" : Cell(*it);
+}
+
+void PrintItems(std::ostream& out, const nlohmann::json& items, const std::vector<Column>& columns) {
+  std::vector<std::string> headers;
+  for (const Column& c : columns) headers.emplace_back(c.label);
+  Table table(std::move(headers));
+  if (items.is_array()) {
+    for (const auto& item : items) {
+      std::vector<std::string> cells;
+      for (const Column& c : columns) cells.push_back(Field(item, c.field));
+      table.AddRow(std::move(cells));
+    }
+  }
+  table.Print(out);
+}
+
+void PrintFields(std::ostream& out, const nlohmann::json& object,
+                 const std::vector<Column>& fields) {
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const Column& c : fields) lines.emplace_back(std::string(c.label), Field(object, c.field));
+  PrintKeyValues(out, lines);
 }
 
 void PrintJson(std::ostream& out, const nlohmann::json& value) {

@@ -39,11 +39,27 @@ std::string Cell(const nlohmann::json& value);
 // The member `key` of `object` as a cell ("-" when absent).
 std::string Field(const nlohmann::json& object, std::string_view key);
 
+// One column of a list table (or one line of a "key: value" block): the label and the API field.
+struct Column {
+  std::string_view label;
+  std::string_view field;
+};
+
+// A table with one row per element of the JSON array `items` (cells rendered by Field) and one
+// column per entry of `columns`, headed by the labels.
+void PrintItems(std::ostream& out, const nlohmann::json& items, const std::vector<Column>& columns);
+
+// "label: value" lines for the listed fields of one JSON object, in the order given.
+void PrintFields(std::ostream& out, const nlohmann::json& object,
+                 const std::vector<Column>& fields);
+
 // Pretty-printed JSON (2-space indent) and a newline, for --json.
 void PrintJson(std::ostream& out, const nlohmann::json& value);
 
 // Replaces bytes below 0x20 and DEL with '?', so server-controlled strings cannot emit terminal
 // escape sequences.
 std::string SanitizeForTerminal(std::string_view s);
+// The same, but line feeds and tabs are kept: for multi-line documents such as a policy's TOML.
+std::string SanitizeText(std::string_view s);
 
 }  // namespace certfleet::cli

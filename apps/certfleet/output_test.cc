@@ -47,3 +47,34 @@ TEST(Field, MissingIsDash) {
 
 }  // namespace
 }  // namespace certfleet::cli
+
+namespace certfleet::cli {
+namespace {
+
+TEST(PrintItems, OneRowPerItem) {
+  nlohmann::json items = nlohmann::json::array(
+      {{{"id", "acc_1"}, {"name", "default"}}, {{"id", "acc_22"}, {"name", nullptr}}});
+  std::ostringstream out;
+  PrintItems(out, items, {{"ID", "id"}, {"NAME", "name"}});
+  EXPECT_EQ(out.str(), "ID      NAME\nacc_1   default\nacc_22  -\n");
+}
+
+TEST(PrintItems, HeaderOnlyForEmptyOrNonArray) {
+  std::ostringstream out;
+  PrintItems(out, nlohmann::json::object(), {{"ID", "id"}});
+  EXPECT_EQ(out.str(), "ID\n");
+}
+
+TEST(PrintFields, LabelsInOrder) {
+  std::ostringstream out;
+  PrintFields(out, {{"id", "grt_1"}, {"revoked", false}}, {{"id", "id"}, {"revoked", "revoked"}});
+  EXPECT_EQ(out.str(), "id:      grt_1\nrevoked: no\n");
+}
+
+TEST(SanitizeText, KeepsLinesAndTabs) {
+  EXPECT_EQ(SanitizeText("[request]\n\tallow_wildcards = false\x1b\r\n"),
+            "[request]\n\tallow_wildcards = false??\n");
+}
+
+}  // namespace
+}  // namespace certfleet::cli

@@ -2,7 +2,7 @@
 
 #include <arpa/inet.h>
 
-#include "api/auth.h"
+#include "lifecycle/tokens.h"
 #include "base/files.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -37,7 +37,7 @@ Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& rando
   admin.role = model::Role::kAdmin;
   admin.created_at = now;
   CF_TRY(tx->principals().Insert(admin));
-  api::NewToken token = api::GenerateApiToken(random);
+  lifecycle::NewToken token = lifecycle::GenerateApiToken(random);
   model::ApiToken rec;
   rec.id = NewId(model::kTokenPrefix, clock, random);
   rec.principal_id = admin.id;

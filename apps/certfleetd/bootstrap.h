@@ -17,7 +17,7 @@
 
 namespace certfleet::daemon {
 
-inline constexpr char kDefaultAccount[] = "default";
+inline constexpr char kDefaultAccount[] = "default";  // api::kSystemAccountName
 inline constexpr char kAdminPrincipal[] = "admin";
 
 // Creates the default account and admin (and writes `token_path`) if the store has no accounts.

@@ -71,7 +71,11 @@ int Run(const Config& cfg) {
   lifecycle::CertificateService certificates(**store, secret_store, issuers, clock, random);
   lifecycle::ExportService exports(**store, secret_store, clock, random,
                                    {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
-  api::ApiService api({**store, clock, random, certificates, exports});
+  lifecycle::GovernanceService governance(**store, clock, random);
+  lifecycle::SecretService secret_service(**store, secret_store);
+  audit::AuditLog audit_log(**store, clock, random);
+  api::ApiService api(
+      {**store, clock, random, certificates, exports, governance, secret_service, audit_log});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());

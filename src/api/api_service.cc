@@ -1,10 +1,9 @@
 #include "api/api_service.h"
 
-#include "api/dto.h"
-#include "api/json_body.h"
 #include "api/problem.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/validate.h"
 
 namespace certfleet::api {
 
@@ -16,21 +15,87 @@ net::HttpResponse JsonResponse(int status, const nlohmann::json& body) {
   return r;
 }
 
-ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) { AddRoutes(); }
+void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::string& pattern,
+              std::optional<policy::Action> action, const std::string& audit_action,
+              RouteHandler handler, bool audit_reads) {
+  RouteSpec spec;
+  spec.handler = std::move(handler);
+  spec.action = action;
+  spec.audit_action = audit_action;
+  spec.audit_success = method != "GET";
+  spec.audit_reads = audit_reads;
+  router.Add(method, pattern, std::move(spec));
+}
 
-void ApiService::AddRoutes() {
-  auto bind = [this](auto method) {
-    return [this, method](const RequestContext& ctx) { return (this->*method)(ctx); };
+Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
+                                     const std::optional<std::string>& key,
+                                     policy::Action action) {
+  const lifecycle::Caller& caller = *ctx.caller;
+  std::string wanted = key && !key->empty() ? *key : caller.account_id;
+  auto account = deps.governance.ResolveAccount(wanted);
+  if (!account.ok()) return account;
+  policy::Decision d =
+      policy::Authorize(lifecycle::ToSubject(caller), action, {.account_id = account->id});
+  if (!d.allowed) {
+    // Whether another account exists is not the caller's business.
+    if (d.rule == "account.foreign") {
+      return NotFound("account " + QuoteForMessage(wanted) + " not found");
+    }
+    return d.ToStatus().error();
+  }
+  ctx.audit_account = account->id;
+  return account;
+}
+
+ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) {
+  RouteSpec health;
+  health.authenticated = false;
+  health.handler = [this](const RequestContext&) -> Result<net::HttpResponse> {
+    CF_ASSIGN_OR_RETURN(int schema, deps_.store.SchemaVersion());
+    return JsonResponse(200, {{"status", "ok"}, {"schema_version", schema}});
   };
-  router_.Add("GET", "/healthz", {bind(&ApiService::Health), /*authenticated=*/false});
-  router_.Add("POST", "/v1/certificates", {bind(&ApiService::CreateCertificate)});
-  router_.Add("GET", "/v1/certificates", {bind(&ApiService::ListCertificates)});
-  router_.Add("GET", "/v1/certificates/{id}", {bind(&ApiService::GetCertificate)});
-  router_.Add("POST", "/v1/certificates/{id}/export", {bind(&ApiService::ExportCertificate)});
+  router_.Add("GET", "/healthz", std::move(health));
+  AddCertificateRoutes(router_, deps_);
+  AddGovernanceRoutes(router_, deps_);
+  AddSecretAndAuditRoutes(router_, deps_);
+}
+
+void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
+                       const RequestContext* ctx, const lifecycle::Caller* caller,
+                       const net::HttpResponse& response, const std::string& detail) {
+  const int s = response.status;
+  const bool denied = s == 401 || s == 403;
+  const bool failed = s >= 400 && !denied;
+  // Denials always; state changes (non-GET routes) and audited reads whatever their outcome.
+  if (!denied && !(spec && (spec->audit_success || spec->audit_reads))) return;
+  audit::AuditEntry e;
+  e.principal_id = caller ? caller->principal_id : "";
+  e.account_id = ctx && !ctx->audit_account.empty() ? ctx->audit_account
+                                                     : (caller ? caller->account_id : "");
+  e.action = spec ? spec->audit_action : "auth.failed";
+  if (s == 401) e.action = "auth.failed";
+  if (ctx) {
+    e.resource = !ctx->audit_resource.empty() ? ctx->audit_resource
+                 : ctx->params.count("id")    ? ctx->params.at("id")
+                                              : "";
+  }
+  if (e.resource.empty()) e.resource = std::string(request.path());
+  e.outcome = denied ? model::AuditOutcome::kDenied
+              : failed ? model::AuditOutcome::kFailure
+                       : model::AuditOutcome::kSuccess;
+  e.status = s;
+  e.source = request.remote_address;
+  e.detail = detail;
+  Status st = deps_.audit.Record(e);
+  if (!st.ok()) {
+    log::Error("audit record could not be written",
+               {{"error", st.error().ToString()}, {"action", e.action}});
+  }
 }
 
 net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   const std::string request_id = NewId("req", deps_.clock, deps_.random);
+  std::string detail;
   auto finish = [&](net::HttpResponse r) {
     r.headers["X-Request-Id"] = request_id;
     log::Info("request", {{"method", request.method},
@@ -40,74 +105,54 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
                           {"request_id", request_id}});
     return r;
   };
+  auto problem = [&](const Error& e, int status_override = 0) {
+    detail = e.message();
+    return ProblemResponse(e, request_id, status_override);
+  };
+
   auto match = router_.Find(request.method, request.path());
   if (match.route == nullptr) {
     if (match.path_matched_other_method) {
-      return finish(ProblemResponse(
-          InvalidArgument("method " + request.method + " is not allowed here"), request_id, 405));
+      return finish(problem(
+          InvalidArgument("method " + request.method + " is not allowed here"), 405));
     }
-    return finish(ProblemResponse(NotFound("no such route"), request_id));
+    return finish(problem(NotFound("no such route")));
   }
+  const RouteSpec& spec = match.route->handler;
   std::optional<lifecycle::Caller> caller;
-  if (match.route->handler.authenticated) {
+  if (spec.authenticated) {
     auto who = auth_.Authenticate(request.header("authorization"));
     if (!who.ok()) {
+      net::HttpResponse r = problem(who.error());
       log::Warn("authentication failed", {{"reason", who.error().message()},
                                           {"remote", request.remote_address},
                                           {"request_id", request_id}});
-      return finish(ProblemResponse(who.error(), request_id));
+      Audit(request, &spec, nullptr, nullptr, r, detail);
+      return finish(std::move(r));
     }
     caller = std::move(*who);
     caller->source_address = request.remote_address;
   }
+  RequestContext ctx{request, caller ? &*caller : nullptr, std::move(match.params), request_id};
+  auto respond = [&](net::HttpResponse r) {
+    if (caller) Audit(request, &spec, &ctx, &*caller, r, detail);
+    return finish(std::move(r));
+  };
+  if (spec.action) {
+    policy::Decision d = policy::Authorize(lifecycle::ToSubject(*caller), *spec.action,
+                                           {.account_id = caller->account_id});
+    if (!d.allowed) return respond(problem(d.ToStatus().error()));
+  }
   if (request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
     auto ct = request.header("content-type");
     if (!request.body.empty() && (!ct || ct->rfind("application/json", 0) != 0)) {
-      return finish(ProblemResponse(
-          InvalidArgument("request body must be sent as Content-Type: application/json"),
-          request_id));
+      return respond(problem(
+          InvalidArgument("request body must be sent as Content-Type: application/json")));
     }
   }
-  RequestContext ctx{request, caller ? &*caller : nullptr, std::move(match.params), request_id};
-  Result<net::HttpResponse> result = match.route->handler.handler(ctx);
-  if (!result.ok()) return finish(ProblemResponse(result.error(), request_id));
-  return finish(std::move(result).value());
-}
-
-Result<net::HttpResponse> ApiService::Health(const RequestContext&) {
-  CF_ASSIGN_OR_RETURN(int schema, deps_.store.SchemaVersion());
-  return JsonResponse(200, {{"status", "ok"}, {"schema_version", schema}});
-}
-
-Result<net::HttpResponse> ApiService::CreateCertificate(const RequestContext& ctx) {
-  CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
-  CF_ASSIGN_OR_RETURN(lifecycle::CertificateRequest req, ParseCertificateRequest(body));
-  CF_ASSIGN_OR_RETURN(lifecycle::CertificateView view,
-                      deps_.certificates.Request(*ctx.caller, req));
-  net::HttpResponse r = JsonResponse(201, CertificateJson(view));
-  r.headers["Location"] = "/v1/certificates/" + view.certificate.id;
-  return r;
-}
-
-Result<net::HttpResponse> ApiService::ListCertificates(const RequestContext& ctx) {
-  CF_ASSIGN_OR_RETURN(auto views, deps_.certificates.List(*ctx.caller));
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& v : views) items.push_back(CertificateJson(v));
-  return JsonResponse(200, {{"items", std::move(items)}});
-}
-
-Result<net::HttpResponse> ApiService::GetCertificate(const RequestContext& ctx) {
-  CF_ASSIGN_OR_RETURN(auto view, deps_.certificates.Get(*ctx.caller, ctx.params.at("id")));
-  return JsonResponse(200, CertificateJson(view));
-}
-
-Result<net::HttpResponse> ApiService::ExportCertificate(const RequestContext& ctx) {
-  CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
-  CF_ASSIGN_OR_RETURN(auto passphrase, body.OptSecret("passphrase", 1024));
-  CF_TRY(body.NoOtherFields());
-  CF_ASSIGN_OR_RETURN(auto result,
-                      deps_.exports.Export(*ctx.caller, ctx.params.at("id"), std::move(passphrase)));
-  return JsonResponse(200, ExportJson(result));
+  Result<net::HttpResponse> result = spec.handler(ctx);
+  if (!result.ok()) return respond(problem(result.error()));
+  return respond(std::move(result).value());
 }
 
 }  // namespace certfleet::api

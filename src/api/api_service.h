@@ -1,21 +1,31 @@
-// ApiService: the REST front end. Maps HTTP requests to lifecycle calls: authenticates, routes,
-// parses and validates bodies, renders results and problem documents. It knows nothing about
+// ApiService: the REST front end. Maps HTTP requests to lifecycle calls: authenticates, checks the
+// caller's role for the route's action (policy::Authorize), routes, parses and validates bodies,
+// renders results and problem documents, and writes the audit trail. It knows nothing about
 // sockets (net::HttpsServer calls Handle() on its worker threads). Thread-safe.
+//
+// Auditing happens here, in one place: every state-changing request, every denial (401, 403),
+// every secret value read and every export is recorded after the handler returns, with the
+// route's audit action, the resource and the outcome. Records never carry request bodies.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "api/auth.h"
 #include <nlohmann/json.hpp>
 
+#include "api/auth.h"
 #include "api/router.h"
+#include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/random.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/export_service.h"
+#include "lifecycle/governance_service.h"
+#include "lifecycle/secret_service.h"
 #include "net/http.h"
+#include "policy/authorize.h"
 #include "store/store.h"
 
 namespace certfleet::api {
@@ -25,13 +35,22 @@ struct RequestContext {
   const lifecycle::Caller* caller;  // null on public routes
   PathParams params;
   std::string request_id;
+  // Set by handlers for the audit record when the route's own view is not enough.
+  mutable std::string audit_resource;
+  mutable std::string audit_account;
 };
 
 using RouteHandler = std::function<Result<net::HttpResponse>(const RequestContext&)>;
 
 struct RouteSpec {
   RouteHandler handler;
+  // Checked against the caller's own account before the handler runs. Unset: public route, or a
+  // route whose handler authorizes against the resource itself (secret values).
+  std::optional<policy::Action> action;
+  std::string audit_action;  // e.g. "certificate.export"
   bool authenticated = true;
+  bool audit_success = false;  // audit every outcome (set for all non-GET routes)
+  bool audit_reads = false;    // audit a GET route too (secret values, audit trail reads)
 };
 
 struct ApiDeps {
@@ -40,6 +59,9 @@ struct ApiDeps {
   Random& random;
   lifecycle::CertificateService& certificates;
   lifecycle::ExportService& exports;
+  lifecycle::GovernanceService& governance;
+  lifecycle::SecretService& secrets;
+  audit::AuditLog& audit;
 };
 
 class ApiService {
@@ -49,19 +71,30 @@ class ApiService {
   const Router<RouteSpec>& router() const { return router_; }
 
  private:
-  void AddRoutes();
-  Result<net::HttpResponse> Health(const RequestContext& ctx);
-  Result<net::HttpResponse> CreateCertificate(const RequestContext& ctx);
-  Result<net::HttpResponse> ListCertificates(const RequestContext& ctx);
-  Result<net::HttpResponse> GetCertificate(const RequestContext& ctx);
-  Result<net::HttpResponse> ExportCertificate(const RequestContext& ctx);
+  void Audit(const net::HttpRequest& request, const RouteSpec* spec, const RequestContext* ctx,
+             const lifecycle::Caller* caller, const net::HttpResponse& response,
+             const std::string& detail);
 
   ApiDeps deps_;
   Authenticator auth_;
   Router<RouteSpec> router_;
 };
 
-// A JSON response with the given status.
+// Route groups, one file each.
+void AddCertificateRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+
+// Helpers shared by the route files.
 net::HttpResponse JsonResponse(int status, const nlohmann::json& body);
+// Adds a route; non-GET routes are audited on success too.
+void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::string& pattern,
+              std::optional<policy::Action> action, const std::string& audit_action,
+              RouteHandler handler, bool audit_reads = false);
+// Resolves the account a request acts on: `key` (id or name) if given, else the caller's own,
+// and checks `action` on it. A foreign account the caller may not act on answers NotFound.
+Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
+                                     const std::optional<std::string>& key,
+                                     policy::Action action);
 
 }  // namespace certfleet::api

@@ -20,8 +20,13 @@ class ApiTest : public ::testing::Test {
     exports_ = std::make_unique<lifecycle::ExportService>(
         *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
         lifecycle::ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
-    api_ = std::make_unique<ApiService>(
-        ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *certs_, *exports_});
+    governance_ = std::make_unique<lifecycle::GovernanceService>(*env_.store, env_.clock,
+                                                                 SystemRandomSource());
+    secrets_ = std::make_unique<lifecycle::SecretService>(*env_.store, *env_.secret_store);
+    audit_ = std::make_unique<audit::AuditLog>(*env_.store, env_.clock, SystemRandomSource());
+    api_ = std::make_unique<ApiService>(ApiDeps{*env_.store, env_.clock, SystemRandomSource(),
+                                                *certs_, *exports_, *governance_, *secrets_,
+                                                *audit_});
     token_a_ = AddPrincipal("acc_a");
     token_b_ = AddPrincipal("acc_b");
   }
@@ -36,7 +41,7 @@ class ApiTest : public ::testing::Test {
     p.role = model::Role::kAdmin;
     p.created_at = env_.clock.Now();
     EXPECT_TRUE((*tx)->principals().Insert(p).ok());
-    NewToken t = GenerateApiToken(SystemRandomSource());
+    lifecycle::NewToken t = lifecycle::GenerateApiToken(SystemRandomSource());
     model::ApiToken rec{.id = "tok_" + account, .principal_id = p.id, .hash_hex = t.hash_hex,
                         .created_at = env_.clock.Now()};
     EXPECT_TRUE((*tx)->tokens().Insert(rec).ok());
@@ -80,6 +85,9 @@ class ApiTest : public ::testing::Test {
   lifecycle::IssuerRegistry issuers_;
   std::unique_ptr<lifecycle::CertificateService> certs_;
   std::unique_ptr<lifecycle::ExportService> exports_;
+  std::unique_ptr<lifecycle::GovernanceService> governance_;
+  std::unique_ptr<lifecycle::SecretService> secrets_;
+  std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<ApiService> api_;
   std::string token_a_, token_b_;
 };

@@ -1,20 +1,7 @@
 #include "api/auth.h"
 
-#include "base/encoding.h"
-#include "crypto/hash.h"
 
 namespace certfleet::api {
-
-NewToken GenerateApiToken(Random& random) {
-  std::string raw = random.Bytes(32);
-  std::string text = kTokenPrefix + Base64UrlEncode(raw);
-  SecureWipe(raw.data(), raw.size());
-  NewToken t{SecretBytes(), HashApiToken(text)};
-  t.token = SecretBytes::FromString(std::move(text));
-  return t;
-}
-
-std::string HashApiToken(std::string_view token) { return crypto::Sha256Hex(token); }
 
 Result<lifecycle::Caller> Authenticator::Authenticate(
     const std::optional<std::string>& authorization) {
@@ -25,12 +12,9 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
     return Unauthorized("the Authorization header must use the Bearer scheme");
   }
   std::string_view token = v.substr(kBearer.size());
-  if (token.size() != 4 + 43 || token.substr(0, 4) != kTokenPrefix ||
-      !IsBase64Url(token.substr(4))) {
-    return Unauthorized("invalid bearer token");
-  }
+  if (!lifecycle::LooksLikeApiToken(token)) return Unauthorized("invalid bearer token");
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  auto rec = tx->tokens().GetByHash(HashApiToken(token));
+  auto rec = tx->tokens().GetByHash(lifecycle::HashApiToken(token));
   if (!rec.ok()) {
     if (rec.error().code() == ErrorCode::kNotFound) return Unauthorized("invalid bearer token");
     return std::move(rec).error();
@@ -41,10 +25,13 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
   }
   CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(rec->principal_id));
   if (p.disabled) return Unauthorized("principal is disabled");
+  CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(p.account_id));
   return lifecycle::Caller{.principal_id = p.id,
                            .account_id = p.account_id,
                            .role = p.role,
-                           .tags = p.tags};
+                           .tags = p.tags,
+                           .system_admin = p.role == model::Role::kAdmin &&
+                                           account.name == kSystemAccountName};
 }
 
 }  // namespace certfleet::api

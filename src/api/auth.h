@@ -1,6 +1,5 @@
-// Bearer-token authentication. Tokens are "cft_" + 43 base64url characters (256 random bits).
-// Only their SHA-256 is stored; lookups hash the presented token and compare in the database
-// (a hash lookup, so there is no early-exit string comparison on the secret itself).
+// Bearer-token authentication (token format: lifecycle/tokens.h). Lookups hash the presented
+// token and find the hash in the database, so there is no early-exit comparison on the secret.
 #pragma once
 
 #include <optional>
@@ -11,18 +10,13 @@
 #include "base/random.h"
 #include "base/secret_bytes.h"
 #include "lifecycle/caller.h"
+#include "lifecycle/tokens.h"
 #include "store/store.h"
 
 namespace certfleet::api {
 
-inline constexpr char kTokenPrefix[] = "cft_";
-
-struct NewToken {
-  SecretBytes token;    // shown once
-  std::string hash_hex;  // stored
-};
-NewToken GenerateApiToken(Random& random);
-std::string HashApiToken(std::string_view token);
+// Admins of this account manage every account (the management account of an organization).
+inline constexpr char kSystemAccountName[] = "default";
 
 class Authenticator {
  public:

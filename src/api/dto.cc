@@ -93,3 +93,77 @@ Result<lifecycle::CertificateRequest> ParseCertificateRequest(JsonBody& body) {
 }
 
 }  // namespace certfleet::api
+
+namespace certfleet::api {
+
+nlohmann::json AccountJson(const model::Account& a) {
+  return {{"id", a.id}, {"name", a.name}, {"crn", Crn(a.id, "account", a.id)},
+          {"created_at", FormatRfc3339(a.created_at)}};
+}
+
+nlohmann::json PrincipalJson(const model::Principal& p) {
+  return {{"id", p.id},
+          {"account", p.account_id},
+          {"name", p.name},
+          {"kind", model::PrincipalKindName(p.kind)},
+          {"role", model::RoleName(p.role)},
+          {"tags", p.tags},
+          {"disabled", p.disabled},
+          {"created_at", FormatRfc3339(p.created_at)}};
+}
+
+nlohmann::json GrantJson(const model::Grant& g) {
+  return {{"id", g.id},
+          {"from_account", g.from_account_id},
+          {"to_account", g.to_account_id},
+          {"created_by", g.created_by},
+          {"created_at", FormatRfc3339(g.created_at)},
+          {"revoked", g.revoked},
+          {"revoked_at", g.revoked_at ? nlohmann::json(FormatRfc3339(*g.revoked_at))
+                                      : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json PolicyJson(const model::PolicyDocument& d) {
+  return {{"account", d.account_id},
+          {"version", d.version},
+          {"toml", d.toml},
+          {"updated_by", d.updated_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.updated_by)},
+          {"updated_at", d.version == 0 ? nlohmann::json(nullptr)
+                                        : nlohmann::json(FormatRfc3339(d.updated_at))}};
+}
+
+nlohmann::json SecretJson(const model::Secret& s) {
+  return {{"id", s.id},
+          {"crn", Crn(s.account_id, "secret", s.id)},
+          {"account", s.account_id},
+          {"name", s.name},
+          {"kind", model::SecretKindName(s.kind)},
+          {"tags", s.tags},
+          {"version", s.current_version},
+          {"description", s.description},
+          {"created_at", FormatRfc3339(s.created_at)},
+          {"updated_at", FormatRfc3339(s.updated_at)}};
+}
+
+nlohmann::json AuditJson(const model::AuditRecord& r) {
+  return {{"seq", r.seq},
+          {"id", r.id},
+          {"at", FormatRfc3339(r.at)},
+          {"account", r.account_id},
+          {"principal", r.principal_id},
+          {"action", r.action},
+          {"resource", r.resource},
+          {"outcome", model::AuditOutcomeName(r.outcome)},
+          {"status", r.status},
+          {"source", r.source},
+          {"detail", r.detail},
+          {"hash", r.hash}};
+}
+
+nlohmann::json ExportReportJson(const lifecycle::ExportReportRow& r) {
+  return {{"account", r.account_id},     {"certificate", r.certificate_id},
+          {"name", r.certificate_name},  {"exports", r.exports},
+          {"fqdns", r.fqdns},            {"wildcards", r.wildcards}};
+}
+
+}  // namespace certfleet::api

@@ -7,6 +7,7 @@
 #include "api/json_body.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/export_service.h"
+#include "lifecycle/governance_service.h"
 
 namespace certfleet::api {
 
@@ -17,5 +18,17 @@ nlohmann::json ExportJson(const lifecycle::ExportResult& result);
 
 // Reads POST /v1/certificates. Unknown fields are errors.
 Result<lifecycle::CertificateRequest> ParseCertificateRequest(JsonBody& body);
+
+}  // namespace certfleet::api
+
+namespace certfleet::api {
+
+nlohmann::json AccountJson(const model::Account& a);
+nlohmann::json PrincipalJson(const model::Principal& p);
+nlohmann::json GrantJson(const model::Grant& g);
+nlohmann::json PolicyJson(const model::PolicyDocument& d);
+nlohmann::json SecretJson(const model::Secret& s);
+nlohmann::json AuditJson(const model::AuditRecord& r);
+nlohmann::json ExportReportJson(const lifecycle::ExportReportRow& r);
 
 }  // namespace certfleet::api

@@ -8,6 +8,7 @@
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "ca/profiles.h"
+#include "lifecycle/account_policy_loader.h"
 #include "crypto/key.h"
 #include "x509/certificate.h"
 
@@ -80,10 +81,25 @@ Status CertificateService::Validate(CertificateRequest& r) {
   return Ok();
 }
 
+Status CertificateService::CheckPolicy(const Caller& caller, const CertificateRequest& r) {
+  CF_ASSIGN_OR_RETURN(ca::Profile profile, ca::FindProfile(r.profile));
+  policy::RequestFacts facts{
+      .domains = r.domains,
+      .key_type = r.key_type,
+      .profile = r.profile,
+      .validity = r.validity.value_or(
+          std::min(profile.default_validity, ca::MaxValidity(profile, clock_.Now()))),
+      .exportable = r.exportable};
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(policy::AccountPolicy pol, LoadAccountPolicy(*tx, caller.account_id));
+  return policy::EvaluateRequest(pol, facts).ToStatus();
+}
+
 Result<CertificateView> CertificateService::Request(const Caller& caller,
                                                     const CertificateRequest& request) {
   CertificateRequest r = request;
   CF_TRY(Validate(r));
+  CF_TRY(CheckPolicy(caller, r));
   CF_ASSIGN_OR_RETURN(Issuer * issuer, issuers_.Find(r.issuer));
   CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(r.key_type));
   CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(key_type));

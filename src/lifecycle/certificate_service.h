@@ -48,8 +48,8 @@ class CertificateService {
                      const IssuerRegistry& issuers, const Clock& clock, Random& random)
       : store_(store), secrets_(secrets), issuers_(issuers), clock_(clock), random_(random) {}
 
-  // InvalidArgument for bad input (message names the field), Conflict if the name is taken in the
-  // caller's account.
+  // InvalidArgument for bad input (message names the field), Forbidden naming the policy rule
+  // that denied, Conflict if the name is taken in the caller's account.
   Result<CertificateView> Request(const Caller& caller, const CertificateRequest& request);
   // NotFound for unknown ids and for certificates of other accounts.
   Result<CertificateView> Get(const Caller& caller, const std::string& id);
@@ -57,6 +57,8 @@ class CertificateService {
 
  private:
   Status Validate(CertificateRequest& request);
+  // The account policy (src/policy); Forbidden naming the rule on denial.
+  Status CheckPolicy(const Caller& caller, const CertificateRequest& request);
   store::Store& store_;
   secrets::SecretStore& secrets_;
   const IssuerRegistry& issuers_;

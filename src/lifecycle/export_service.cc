@@ -3,6 +3,7 @@
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/validate.h"
+#include "lifecycle/account_policy_loader.h"
 #include "lifecycle/certificate_service.h"
 #include "secrets/passphrase.h"
 
@@ -41,10 +42,13 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
   // Read what we need in a short transaction; the expensive PBKDF2 runs after it ends.
   CertificateView view;
   SecretBytes key_der;
+  policy::Decision policy_decision;
   {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
     CF_ASSIGN_OR_RETURN(view, LoadVisible(*tx, caller, certificate_id));
-    if (view.certificate.exportable && view.version) {
+    CF_ASSIGN_OR_RETURN(policy::AccountPolicy pol, LoadAccountPolicy(*tx, caller.account_id));
+    policy_decision = policy::EvaluateExport(pol, {.role = caller.role});
+    if (view.certificate.exportable && view.version && policy_decision.allowed) {
       CF_ASSIGN_OR_RETURN(key_der, secrets_.OpenBlob(*tx, view.version->key_blob_id));
     }
   }
@@ -58,6 +62,11 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
                                  {"reason", reason}});
     return Conflict("certificate " + cert.id +
                     " was requested as not exportable; this cannot be changed");
+  }
+  if (!policy_decision.allowed) {
+    Status recorded = RecordRefusal(caller, cert, policy_decision.rule);
+    if (!recorded.ok()) return std::move(recorded).error();
+    return policy_decision.ToStatus().error();
   }
   if (!view.version) {
     return FailedPrecondition("certificate " + cert.id + " has no issued version yet");

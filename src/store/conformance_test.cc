@@ -132,6 +132,43 @@ model::CaRecord MakeCa(int n, model::CaRole role, TimePoint created_at, bool act
           .created_at = created_at};
 }
 
+model::Grant MakeGrant(const std::string& from_account_id, const std::string& to_account_id,
+                       int n) {
+  return {.id = TestId(model::kGrantPrefix, n),
+          .from_account_id = from_account_id,
+          .to_account_id = to_account_id,
+          .created_by = TestId(model::kPrincipalPrefix, 1),
+          .created_at = T(n),
+          .revoked = false,
+          .revoked_at = std::nullopt};
+}
+
+model::PolicyDocument MakePolicy(const std::string& account_id, int version, TimePoint updated_at) {
+  return {.account_id = account_id,
+          .toml = "[export]\nallow = true\n# version " + std::to_string(version) + "\n",
+          .version = version,
+          .updated_by = TestId(model::kPrincipalPrefix, 1),
+          .updated_at = updated_at};
+}
+
+model::AuditRecord MakeAudit(int64_t seq, const std::string& account_id,
+                             const std::string& principal_id, TimePoint at) {
+  const int n = static_cast<int>(seq);
+  return {.seq = seq,
+          .id = TestId(model::kAuditPrefix, n),
+          .at = at,
+          .account_id = account_id,
+          .principal_id = principal_id,
+          .action = "certificate.request",
+          .resource = TestId(model::kCertificatePrefix, n),
+          .outcome = model::AuditOutcome::kSuccess,
+          .status = 201,
+          .source = "192.0.2.1:4433",
+          .detail = "requested",
+          .prev_hash = std::string(64, '0'),
+          .hash = std::string(63, 'a') + std::to_string(n % 10)};
+}
+
 void StoreConformanceTest::SetUp() {
   store_ = GetParam().make();
   ASSERT_NE(store_, nullptr) << "backend factory failed";

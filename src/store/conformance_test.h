@@ -66,6 +66,12 @@ model::Secret MakeSecret(const std::string& account_id, int n);
 model::ExportRecord MakeExport(const std::string& account_id, const std::string& certificate_id,
                                int n, TimePoint at);
 model::CaRecord MakeCa(int n, model::CaRole role, TimePoint created_at, bool active = true);
+// An active grant created at T(n).
+model::Grant MakeGrant(const std::string& from_account_id, const std::string& to_account_id, int n);
+model::PolicyDocument MakePolicy(const std::string& account_id, int version, TimePoint updated_at);
+// Audit record number `seq` (id TestId("aud", seq)); the hashes are placeholders, not a chain.
+model::AuditRecord MakeAudit(int64_t seq, const std::string& account_id,
+                             const std::string& principal_id, TimePoint at);
 
 class StoreConformanceTest : public ::testing::TestWithParam<StoreBackend> {
  protected:

@@ -20,9 +20,11 @@
 // or serial), Unavailable (retryable) when the database is busy or unreachable, Internal for
 // anything else. Messages name the table and key, never values of sealed columns.
 // Also: FailedPrecondition when a row names an owner that does not exist (principal -> account,
-// token -> principal, certificate -> account, version -> certificate, secret -> account;
-// references to blobs, CA records and exports' subjects are not checked), and InvalidArgument
-// for values the backend cannot store (e.g. tags or domains that are not valid UTF-8).
+// token -> principal, certificate -> account, version -> certificate, secret -> account,
+// grant -> both accounts, policy -> account; references to blobs, CA records, exports' and
+// audit records' subjects, and grants' and policies' principals are not checked), and
+// InvalidArgument for values the backend cannot store (e.g. tags or domains that are not valid
+// UTF-8).
 // Lists without a stated order are ordered by id, i.e. by creation time.
 #pragma once
 
@@ -173,6 +175,51 @@ class SettingRepo {
   virtual Status Put(const std::string& key, const std::string& value) = 0;
 };
 
+class GrantRepo {
+ public:
+  virtual ~GrantRepo() = default;
+  // Conflict if an active (not revoked) grant with the same (from, to) exists.
+  virtual Status Insert(const model::Grant& g) = 0;
+  virtual Result<model::Grant> Get(const std::string& id) = 0;
+  // Grants where the account is either side, revoked ones included, ordered by id.
+  virtual Result<std::vector<model::Grant>> ListByAccount(const std::string& account_id) = 0;
+  // Active grants from `from_account_id` to `to_account_id` (at most one).
+  virtual Result<std::vector<model::Grant>> ListActive(const std::string& from_account_id,
+                                                       const std::string& to_account_id) = 0;
+  // Sets revoked and revoked_at; NotFound if absent; repeating it changes nothing (revoked_at
+  // keeps the first time).
+  virtual Status Revoke(const std::string& id, TimePoint at) = 0;
+};
+
+class PolicyRepo {
+ public:
+  virtual ~PolicyRepo() = default;
+  // NotFound if the account has no policy document.
+  virtual Result<model::PolicyDocument> Get(const std::string& account_id) = 0;
+  // Inserts or replaces the account's document (the caller sets version).
+  virtual Status Put(const model::PolicyDocument& doc) = 0;
+};
+
+struct AuditFilter {
+  std::optional<std::string> account_id;
+  std::optional<std::string> principal_id;
+  std::optional<std::string> resource;
+  std::optional<TimePoint> since;  // inclusive
+  std::optional<TimePoint> until;  // exclusive
+  int64_t after_seq = 0;           // records with seq > after_seq
+  size_t limit = 1000;             // 0 returns no rows
+};
+
+// Append-only audit records (SQL table "audit_records", ordered by "seq").
+class AuditRepo {
+ public:
+  virtual ~AuditRepo() = default;
+  // Conflict if the seq exists already.
+  virtual Status Insert(const model::AuditRecord& r) = 0;
+  // Ordered by seq ascending.
+  virtual Result<std::vector<model::AuditRecord>> List(const AuditFilter& f) = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -190,6 +237,9 @@ class Tx {
   virtual CaRepo& cas() = 0;
   virtual SerialRepo& serials() = 0;
   virtual SettingRepo& settings() = 0;
+  virtual GrantRepo& grants() = 0;
+  virtual PolicyRepo& policies() = 0;
+  virtual AuditRepo& audit() = 0;
 };
 
 class Store {

@@ -69,8 +69,8 @@ Status SetSubjectPublicKey(X509* x, const internal::SpkiParts& parts) {
   auto* bits =
       static_cast<unsigned char*>(OPENSSL_memdup(parts.key_bits.data(), parts.key_bits.size()));
   if (!obj_copy || (ptype == V_ASN1_OBJECT && !curve_copy) || bits == nullptr ||
-      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj_copy.get(), ptype, curve_copy.get(),
-                             bits, static_cast<int>(parts.key_bits.size())) != 1) {
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj_copy.get(), ptype, curve_copy.get(), bits,
+                             static_cast<int>(parts.key_bits.size())) != 1) {
     OPENSSL_free(bits);
     return OsslError(ErrorCode::kInternal, "X509_PUBKEY_set0_param");
   }

@@ -164,6 +164,61 @@ CREATE TABLE settings (
 ) STRICT;
 )sql";
 
+// Migration 2: grants, policy documents and the audit log (store.h GrantRepo, PolicyRepo,
+// AuditRepo). Additive only: new tables and indexes, nothing in migration 1 changes.
+// - At most one active grant per (from, to) pair, enforced by a partial unique index so that a
+//   revoked grant stays on record and the pair can be granted again.
+// - audit_records.seq is the rowid (INTEGER PRIMARY KEY), so "ORDER BY seq" and "seq > ?" are
+//   rowid scans, and an index on one column is in effect (column, seq). The table has no
+//   foreign key (records outlive, and may name, accounts and principals that do not exist, e.g.
+//   failed authentication) and deliberately no trigger forbidding UPDATE or DELETE: tamper
+//   evidence comes from the hash chain (src/audit), and its tests edit rows with raw SQL to prove
+//   that. A trigger would only stop honest SQL, not someone who can write the file. For the same
+//   reason seq has no CHECK: the tests swap records through a negative seq.
+constexpr std::string_view kMigration2 = R"sql(
+CREATE TABLE grants (
+  id              TEXT PRIMARY KEY,
+  from_account_id TEXT NOT NULL REFERENCES accounts(id),
+  to_account_id   TEXT NOT NULL REFERENCES accounts(id),
+  created_by      TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  revoked         INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+  revoked_at      INTEGER
+) STRICT;
+CREATE UNIQUE INDEX grants_active_pair ON grants (from_account_id, to_account_id)
+  WHERE revoked = 0;
+CREATE INDEX grants_by_from ON grants (from_account_id, id);
+CREATE INDEX grants_by_to ON grants (to_account_id, id);
+
+CREATE TABLE policies (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+  toml       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE audit_records (
+  seq          INTEGER PRIMARY KEY,
+  id           TEXT NOT NULL UNIQUE,
+  at           INTEGER NOT NULL,
+  account_id   TEXT NOT NULL DEFAULT '',
+  principal_id TEXT NOT NULL DEFAULT '',
+  action       TEXT NOT NULL,
+  resource     TEXT NOT NULL DEFAULT '',
+  outcome      TEXT NOT NULL,
+  status       INTEGER NOT NULL DEFAULT 0,
+  source       TEXT NOT NULL DEFAULT '',
+  detail       TEXT NOT NULL DEFAULT '',
+  prev_hash    TEXT NOT NULL,
+  hash         TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_records_by_account ON audit_records (account_id);
+CREATE INDEX audit_records_by_principal ON audit_records (principal_id);
+CREATE INDEX audit_records_by_resource ON audit_records (resource);
+CREATE INDEX audit_records_by_time ON audit_records (at);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -206,7 +261,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{kMigration1};
+  static const auto* const kAll = new std::vector<std::string_view>{kMigration1, kMigration2};
   return *kAll;
 }
 

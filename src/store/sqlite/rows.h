@@ -179,4 +179,38 @@ class SqliteSettings final : public SettingRepo {
   Session& s_;
 };
 
+class SqliteGrants final : public GrantRepo {
+ public:
+  explicit SqliteGrants(Session& s) : s_(s) {}
+  Status Insert(const model::Grant& g) override;
+  Result<model::Grant> Get(const std::string& id) override;
+  Result<std::vector<model::Grant>> ListByAccount(const std::string& account_id) override;
+  Result<std::vector<model::Grant>> ListActive(const std::string& from_account_id,
+                                               const std::string& to_account_id) override;
+  Status Revoke(const std::string& id, TimePoint at) override;
+
+ private:
+  Session& s_;
+};
+
+class SqlitePolicies final : public PolicyRepo {
+ public:
+  explicit SqlitePolicies(Session& s) : s_(s) {}
+  Result<model::PolicyDocument> Get(const std::string& account_id) override;
+  Status Put(const model::PolicyDocument& doc) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteAudit final : public AuditRepo {
+ public:
+  explicit SqliteAudit(Session& s) : s_(s) {}
+  Status Insert(const model::AuditRecord& r) override;
+  Result<std::vector<model::AuditRecord>> List(const AuditFilter& f) override;
+
+ private:
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

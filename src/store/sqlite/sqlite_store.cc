@@ -95,7 +95,10 @@ class SqliteTx final : public Tx {
         exports_(session_),
         cas_(session_),
         serials_(session_),
-        settings_(session_) {}
+        settings_(session_),
+        grants_(session_),
+        policies_(session_),
+        audit_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -120,6 +123,9 @@ class SqliteTx final : public Tx {
   CaRepo& cas() override { return cas_; }
   SerialRepo& serials() override { return serials_; }
   SettingRepo& settings() override { return settings_; }
+  GrantRepo& grants() override { return grants_; }
+  PolicyRepo& policies() override { return policies_; }
+  AuditRepo& audit() override { return audit_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -145,6 +151,9 @@ class SqliteTx final : public Tx {
   sqlite::SqliteCas cas_;
   sqlite::SqliteSerials serials_;
   sqlite::SqliteSettings settings_;
+  sqlite::SqliteGrants grants_;
+  sqlite::SqlitePolicies policies_;
+  sqlite::SqliteAudit audit_;
 };
 
 class SqliteStore final : public Store {

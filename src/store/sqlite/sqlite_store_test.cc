@@ -22,7 +22,10 @@ namespace {
 using testing::HasCode;
 using testing::IsOk;
 using testing::MakeAccount;
+using testing::MakeAudit;
 using testing::MakeCertificate;
+using testing::MakeGrant;
+using testing::MakePolicy;
 using testing::StoreBackend;
 using testing::StoreConformanceTest;
 using testing::TestId;
@@ -200,6 +203,72 @@ TEST(SqliteStoreTest, ImmutableCertificateColumnsResistRawSql) {
   EXPECT_EQ(raw.Scalar("SELECT exportable FROM certificates"), "0");
   // Unchanged values pass (the trigger compares old and new).
   EXPECT_EQ(raw.Exec("UPDATE certificates SET exportable = 0, status = 'issued'"), SQLITE_OK);
+}
+
+TEST(SqliteStoreTest, Migration2UpgradesAVersion1DatabaseKeepingItsRows) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    // A database as a binary that knew only migration 1 left it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const std::string v1(sqlite::Migrations()[0]);
+    const std::string sql =
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT "
+        "NULL) STRICT;" +
+        v1 + "INSERT INTO schema_migrations VALUES (1, 0);" + "INSERT INTO accounts VALUES ('" +
+        MakeAccount(1).id + "', 'account-1', 0);";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ::chmod(path.c_str(), 0600);
+  auto store = OpenOrDie({.path = path});
+  auto v = store->SchemaVersion();
+  ASSERT_TRUE(IsOk(v));
+  EXPECT_EQ(*v, sqlite::LatestSchemaVersion());
+  EXPECT_GE(*v, 2);
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  ASSERT_TRUE(IsOk((*tx)->accounts().Get(MakeAccount(1).id)));
+  ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(2))));
+  EXPECT_TRUE(IsOk((*tx)->grants().Insert(MakeGrant(MakeAccount(1).id, MakeAccount(2).id, 1))));
+  EXPECT_TRUE(IsOk((*tx)->policies().Put(MakePolicy(MakeAccount(1).id, 1, testing::T()))));
+  EXPECT_TRUE(IsOk((*tx)->audit().Insert(MakeAudit(1, MakeAccount(1).id, "", testing::T()))));
+  EXPECT_TRUE(IsOk((*tx)->Commit()));
+}
+
+// The audit log's tamper evidence is its hash chain (src/audit), and its tests prove that by
+// editing rows with raw SQL. The schema must therefore not refuse such edits: a trigger would
+// stop only honest SQL, never someone who can write the file.
+TEST(SqliteStoreTest, AuditRecordsCanBeEditedWithRawSql) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    auto store = OpenOrDie({.path = path});
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    for (int seq = 1; seq <= 7; ++seq) {
+      ASSERT_TRUE(IsOk((*tx)->audit().Insert(MakeAudit(seq, "acc_a", "prn_a", testing::T()))));
+    }
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  RawDb raw(path);
+  EXPECT_EQ(raw.Exec("UPDATE audit_records SET detail = 'innocent' WHERE seq = 4"), SQLITE_OK);
+  EXPECT_EQ(raw.Exec("DELETE FROM audit_records WHERE seq = 6"), SQLITE_OK);
+  EXPECT_EQ(raw.Exec("UPDATE audit_records SET seq = -3 WHERE seq = 3;"
+                     "UPDATE audit_records SET seq = 3 WHERE seq = 7;"
+                     "UPDATE audit_records SET seq = 7 WHERE seq = -3;"),
+            SQLITE_OK);
+  auto store = OpenOrDie({.path = path});
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  auto all = (*tx)->audit().List({});
+  ASSERT_TRUE(IsOk(all));
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ((*all)[2].seq, 3);
+  EXPECT_EQ((*all)[2].id, TestId(model::kAuditPrefix, 7));
+  EXPECT_EQ((*all)[3].detail, "innocent");
+  EXPECT_EQ((*all)[5].id, TestId(model::kAuditPrefix, 3));
 }
 
 TEST(SqliteStoreTest, RejectsBadOptionsAndSymlinks) {

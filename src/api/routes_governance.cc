@@ -1,0 +1,196 @@
+// /v1/accounts, /v1/principals, /v1/tokens, /v1/grants, /v1/policies, /v1/reports.
+#include "api/api_service.h"
+#include "api/dto.h"
+#include "api/json_body.h"
+#include "base/time_util.h"
+#include "base/validate.h"
+
+namespace certfleet::api {
+namespace {
+
+using policy::Action;
+
+Result<net::HttpResponse> ListJson(const nlohmann::json& items) {
+  return JsonResponse(200, {{"items", items}});
+}
+
+}  // namespace
+
+void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  AddRoute(router, "GET", "/v1/accounts", Action::kAccountRead, "account.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(auto accounts, deps.governance.ListAccounts(*ctx.caller));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& a : accounts) items.push_back(AccountJson(a));
+             return ListJson(items);
+           });
+  AddRoute(router, "POST", "/v1/accounts", Action::kAccountCreate, "account.create",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(std::string name, body.String("name", 64));
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account a, deps.governance.CreateAccount(name));
+             ctx.audit_resource = a.id;
+             ctx.audit_account = a.id;
+             return JsonResponse(201, AccountJson(a));
+           });
+
+  AddRoute(router, "GET", "/v1/principals", Action::kPrincipalRead, "principal.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, ctx.request.query("account"),
+                                               Action::kPrincipalRead));
+             CF_ASSIGN_OR_RETURN(auto principals, deps.governance.ListPrincipals(account.id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& p : principals) items.push_back(PrincipalJson(p));
+             return ListJson(items);
+           });
+  AddRoute(router, "POST", "/v1/principals", Action::kPrincipalWrite, "principal.create",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(auto account_key, body.OptString("account", 64));
+             lifecycle::NewPrincipal spec;
+             CF_ASSIGN_OR_RETURN(spec.name, body.String("name", 64));
+             CF_ASSIGN_OR_RETURN(std::string role, body.String("role", 32));
+             CF_ASSIGN_OR_RETURN(spec.role, model::ParseRole(role));
+             CF_ASSIGN_OR_RETURN(auto kind, body.OptString("kind", 32));
+             if (kind) {
+               CF_ASSIGN_OR_RETURN(spec.kind, model::ParsePrincipalKind(*kind));
+             } else if (spec.role == model::Role::kAgent) {
+               spec.kind = model::PrincipalKind::kAgent;
+             }
+             CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
+             if (tags) spec.tags = std::move(*tags);
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, account_key, Action::kPrincipalWrite));
+             spec.account_id = account.id;
+             CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.CreatePrincipal(spec));
+             ctx.audit_resource = p.id;
+             return JsonResponse(201, PrincipalJson(p));
+           });
+  AddRoute(router, "PATCH", "/v1/principals/{id}", Action::kPrincipalWrite, "principal.set_tags",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
+             if (!tags) return InvalidArgument("field \"tags\" is required");
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, ctx.request.query("account"),
+                                               Action::kPrincipalWrite));
+             CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.ResolvePrincipal(
+                                                         account.id, ctx.params.at("id")));
+             CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalTags(*ctx.caller, p.id, *tags));
+             return JsonResponse(200, PrincipalJson(p));
+           });
+
+  AddRoute(router, "POST", "/v1/tokens", Action::kTokenWrite, "token.create",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(std::string principal_key, body.String("principal", 64));
+             CF_ASSIGN_OR_RETURN(auto account_key, body.OptString("account", 64));
+             CF_ASSIGN_OR_RETURN(auto expires, body.OptString("expires", 32));
+             CF_TRY(body.NoOtherFields());
+             std::optional<Seconds> ttl;
+             if (expires) {
+               CF_ASSIGN_OR_RETURN(ttl, ParseDuration(*expires));
+             }
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, account_key, Action::kTokenWrite));
+             CF_ASSIGN_OR_RETURN(model::Principal p,
+                                 deps.governance.ResolvePrincipal(account.id, principal_key));
+             CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t, deps.governance.CreateToken(p, ttl));
+             ctx.audit_resource = t.record.id;
+             nlohmann::json j = {
+                 {"id", t.record.id},
+                 {"principal", p.id},
+                 {"account", p.account_id},
+                 {"token", std::string(t.token.view())},
+                 {"created_at", FormatRfc3339(t.record.created_at)},
+                 {"expires_at", t.record.expires_at
+                                    ? nlohmann::json(FormatRfc3339(*t.record.expires_at))
+                                    : nlohmann::json(nullptr)}};
+             return JsonResponse(201, j);
+           });
+
+  AddRoute(router, "GET", "/v1/grants", Action::kGrantRead, "grant.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, ctx.request.query("account"),
+                                               Action::kGrantRead));
+             CF_ASSIGN_OR_RETURN(auto grants, deps.governance.ListGrants(account.id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& g : grants) items.push_back(GrantJson(g));
+             return ListJson(items);
+           });
+  // The grant is the consent of the `to` account (whose hosts receive certificates), so it is
+  // created and revoked by an admin of that account.
+  AddRoute(router, "POST", "/v1/grants", Action::kGrantWrite, "grant.create",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(std::string from, body.String("from", 64));
+             CF_ASSIGN_OR_RETURN(auto to, body.OptString("to", 64));
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account to_account,
+                                 TargetAccount(deps, ctx, to, Action::kGrantWrite));
+             CF_ASSIGN_OR_RETURN(model::Account from_account,
+                                 deps.governance.ResolveAccount(from));
+             CF_ASSIGN_OR_RETURN(model::Grant g, deps.governance.CreateGrant(
+                                                     *ctx.caller, from_account.id, to_account.id));
+             ctx.audit_resource = g.id;
+             return JsonResponse(201, GrantJson(g));
+           });
+  AddRoute(router, "POST", "/v1/grants/{id}/revoke", Action::kGrantWrite, "grant.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             auto g = deps.governance.GetGrant(ctx.params.at("id"));
+             if (!g.ok()) return NotFound("grant " + QuoteForMessage(ctx.params.at("id")) + " not found");
+             CF_ASSIGN_OR_RETURN(model::Account to_account,
+                                 TargetAccount(deps, ctx, g->to_account_id, Action::kGrantWrite));
+             (void)to_account;
+             CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g->id));
+             return JsonResponse(200, GrantJson(revoked));
+           });
+
+  AddRoute(router, "GET", "/v1/policies/{account}", Action::kPolicyRead, "policy.read",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, ctx.params.at("account"),
+                                               Action::kPolicyRead));
+             CF_ASSIGN_OR_RETURN(auto doc, deps.governance.GetPolicy(account.id));
+             return JsonResponse(200, PolicyJson(doc));
+           });
+  AddRoute(router, "PUT", "/v1/policies/{account}", Action::kPolicyWrite, "policy.set",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(std::string toml, body.String("toml", 64 * 1024));
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, ctx.params.at("account"),
+                                               Action::kPolicyWrite));
+             ctx.audit_resource = "policy/" + account.id;
+             CF_ASSIGN_OR_RETURN(auto doc,
+                                 deps.governance.SetPolicy(*ctx.caller, account.id, toml));
+             return JsonResponse(200, PolicyJson(doc));
+           });
+
+  AddRoute(router, "GET", "/v1/reports/exports", Action::kReportRead, "report.exports",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             std::optional<std::string> account_id;
+             auto account_key = ctx.request.query("account");
+             if (account_key || !ctx.caller->system_admin) {
+               CF_ASSIGN_OR_RETURN(model::Account account,
+                                   TargetAccount(deps, ctx, account_key, Action::kReportRead));
+               account_id = account.id;
+             }
+             std::optional<TimePoint> since;
+             if (auto s = ctx.request.query("since")) {
+               CF_ASSIGN_OR_RETURN(since, ParseRfc3339(*s));
+             }
+             CF_ASSIGN_OR_RETURN(auto rows, deps.governance.ExportReport(account_id, since));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& r : rows) items.push_back(ExportReportJson(r));
+             return ListJson(items);
+           });
+}
+
+}  // namespace certfleet::api

@@ -1,0 +1,213 @@
+#include "lifecycle/governance_service.h"
+
+#include <map>
+
+#include "base/ids.h"
+#include "base/validate.h"
+#include "policy/account_policy.h"
+
+namespace certfleet::lifecycle {
+
+Result<model::Account> GovernanceService::CreateAccount(const std::string& name) {
+  CF_TRY(ValidateName("account name", name));
+  model::Account a{NewId(model::kAccountPrefix, clock_, random_), name, Now()};
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  Status st = tx->accounts().Insert(a);
+  if (!st.ok() && st.error().code() == ErrorCode::kConflict) {
+    return Conflict("an account named " + QuoteForMessage(name) + " exists already");
+  }
+  CF_TRY(st);
+  CF_TRY(tx->Commit());
+  return a;
+}
+
+Result<std::vector<model::Account>> GovernanceService::ListAccounts(const Caller& caller) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  if (caller.system_admin) return tx->accounts().List();
+  CF_ASSIGN_OR_RETURN(model::Account own, tx->accounts().Get(caller.account_id));
+  return std::vector<model::Account>{own};
+}
+
+Result<model::Account> GovernanceService::ResolveAccount(const std::string& key) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto by_id = IsValidId(key, model::kAccountPrefix) ? tx->accounts().Get(key)
+                                                      : tx->accounts().GetByName(key);
+  if (!by_id.ok() && by_id.error().code() == ErrorCode::kNotFound) {
+    return NotFound("account " + QuoteForMessage(key) + " not found");
+  }
+  return by_id;
+}
+
+Result<model::Principal> GovernanceService::CreatePrincipal(const NewPrincipal& spec) {
+  CF_TRY(ValidateName("principal name", spec.name));
+  CF_TRY(ValidateTags(spec.tags));
+  model::Principal p;
+  p.id = NewId(model::kPrincipalPrefix, clock_, random_);
+  p.account_id = spec.account_id;
+  p.name = spec.name;
+  p.kind = spec.kind;
+  p.role = spec.role;
+  p.tags = spec.tags;
+  p.created_at = Now();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  Status st = tx->principals().Insert(p);
+  if (!st.ok() && st.error().code() == ErrorCode::kConflict) {
+    return Conflict("a principal named " + QuoteForMessage(spec.name) +
+                    " exists already in this account");
+  }
+  CF_TRY(st);
+  CF_TRY(tx->Commit());
+  return p;
+}
+
+Result<std::vector<model::Principal>> GovernanceService::ListPrincipals(
+    const std::string& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->principals().ListByAccount(account_id);
+}
+
+Result<model::Principal> GovernanceService::GetPrincipal(const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->principals().Get(id);
+}
+
+Result<model::Principal> GovernanceService::SetPrincipalTags(const Caller& caller,
+                                                             const std::string& principal_id,
+                                                             const model::Tags& tags) {
+  if (caller.principal_id == principal_id) {
+    return Forbidden("a principal cannot set its own tags (rule tags.self_assign)");
+  }
+  CF_TRY(ValidateTags(tags));
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(principal_id));
+  p.tags = tags;
+  CF_TRY(tx->principals().Update(p));
+  CF_TRY(tx->Commit());
+  return p;
+}
+
+Result<model::Principal> GovernanceService::ResolvePrincipal(const std::string& account_id,
+                                                             const std::string& key) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  Result<model::Principal> p = IsValidId(key, model::kPrincipalPrefix)
+                                   ? tx->principals().Get(key)
+                                   : tx->principals().GetByName(account_id, key);
+  // Another account's principal answers like a missing one.
+  if ((p.ok() && p->account_id != account_id) ||
+      (!p.ok() && p.error().code() == ErrorCode::kNotFound)) {
+    return NotFound("principal " + QuoteForMessage(key) + " not found");
+  }
+  return p;
+}
+
+Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& principal,
+                                                   std::optional<Seconds> ttl) {
+  if (ttl && (*ttl < std::chrono::minutes(1) || *ttl > std::chrono::days(3650))) {
+    return InvalidArgument("token expiry must be between 1m and 3650d");
+  }
+  NewToken t = GenerateApiToken(random_);
+  IssuedToken out;
+  out.record.id = NewId(model::kTokenPrefix, clock_, random_);
+  out.record.principal_id = principal.id;
+  out.record.hash_hex = t.hash_hex;
+  out.record.created_at = Now();
+  if (ttl) out.record.expires_at = out.record.created_at + *ttl;
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->tokens().Insert(out.record));
+  CF_TRY(tx->Commit());
+  out.token = std::move(t.token);
+  return out;
+}
+
+Result<model::Grant> GovernanceService::CreateGrant(const Caller& caller,
+                                                    const std::string& from_account_id,
+                                                    const std::string& to_account_id) {
+  if (from_account_id == to_account_id) {
+    return InvalidArgument("a grant needs two different accounts");
+  }
+  model::Grant g;
+  g.id = NewId(model::kGrantPrefix, clock_, random_);
+  g.from_account_id = from_account_id;
+  g.to_account_id = to_account_id;
+  g.created_by = caller.principal_id;
+  g.created_at = Now();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  Status st = tx->grants().Insert(g);
+  if (!st.ok() && st.error().code() == ErrorCode::kConflict) {
+    return Conflict("an active grant from " + from_account_id + " to " + to_account_id +
+                    " exists already");
+  }
+  CF_TRY(st);
+  CF_TRY(tx->Commit());
+  return g;
+}
+
+Result<std::vector<model::Grant>> GovernanceService::ListGrants(const std::string& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->grants().ListByAccount(account_id);
+}
+
+Result<model::Grant> GovernanceService::GetGrant(const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->grants().Get(id);
+}
+
+Result<model::Grant> GovernanceService::RevokeGrant(const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->grants().Revoke(id, Now()));
+  CF_ASSIGN_OR_RETURN(model::Grant g, tx->grants().Get(id));
+  CF_TRY(tx->Commit());
+  return g;
+}
+
+Result<model::PolicyDocument> GovernanceService::SetPolicy(const Caller& caller,
+                                                           const std::string& account_id,
+                                                           const std::string& toml) {
+  CF_ASSIGN_OR_RETURN(policy::AccountPolicy parsed, policy::ParseAccountPolicy(toml));
+  (void)parsed;  // validated; the source is stored verbatim so comments survive
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  int version = 1;
+  auto old = tx->policies().Get(account_id);
+  if (old.ok()) version = old->version + 1;
+  else if (old.error().code() != ErrorCode::kNotFound) return std::move(old).error();
+  model::PolicyDocument doc{account_id, toml, version, caller.principal_id, Now()};
+  CF_TRY(tx->policies().Put(doc));
+  CF_TRY(tx->Commit());
+  return doc;
+}
+
+Result<model::PolicyDocument> GovernanceService::GetPolicy(const std::string& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto doc = tx->policies().Get(account_id);
+  if (!doc.ok() && doc.error().code() == ErrorCode::kNotFound) {
+    return model::PolicyDocument{account_id, policy::PolicyToToml(policy::AccountPolicy{}), 0,
+                                 "", TimePoint()};
+  }
+  return doc;
+}
+
+Result<std::vector<ExportReportRow>> GovernanceService::ExportReport(
+    std::optional<std::string> account_id, std::optional<TimePoint> since) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto records,
+                      tx->exports().List({.account_id = account_id, .since = since}));
+  std::map<std::pair<std::string, std::string>, ExportReportRow> rows;
+  for (const model::ExportRecord& e : records) {
+    if (!e.allowed) continue;
+    ExportReportRow& row = rows[{e.account_id, e.certificate_id}];
+    row.account_id = e.account_id;
+    row.certificate_id = e.certificate_id;
+    row.exports += 1;
+    row.fqdns += e.fqdn_count;
+    row.wildcards += e.wildcard_count;
+  }
+  std::vector<ExportReportRow> out;
+  for (auto& [key, row] : rows) {
+    auto cert = tx->certificates().Get(row.certificate_id);
+    if (cert.ok()) row.certificate_name = cert->name;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace certfleet::lifecycle

@@ -1,0 +1,94 @@
+// GovernanceService: accounts, principals, API tokens, cross-account grants and account policies
+// (issue #3). Authorization (who may call what on which account) is decided by the API layer with
+// policy::Authorize before these calls; this class validates input, enforces invariants (unique
+// names, a principal's tags are set only through here, by an admin) and writes the store.
+// Thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/random.h"
+#include "lifecycle/caller.h"
+#include "lifecycle/tokens.h"
+#include "model/model.h"
+#include "store/store.h"
+
+namespace certfleet::lifecycle {
+
+struct NewPrincipal {
+  std::string account_id;
+  std::string name;
+  model::PrincipalKind kind = model::PrincipalKind::kUser;
+  model::Role role = model::Role::kOperator;
+  model::Tags tags;
+};
+
+struct IssuedToken {
+  model::ApiToken record;
+  SecretBytes token;  // shown once
+};
+
+struct ExportReportRow {
+  std::string account_id;
+  std::string certificate_id;
+  std::string certificate_name;
+  int exports = 0;
+  int fqdns = 0;
+  int wildcards = 0;
+};
+
+class GovernanceService {
+ public:
+  GovernanceService(store::Store& store, const Clock& clock, Random& random)
+      : store_(store), clock_(clock), random_(random) {}
+
+  // Accounts. Conflict for a duplicate name.
+  Result<model::Account> CreateAccount(const std::string& name);
+  Result<std::vector<model::Account>> ListAccounts(const Caller& caller);
+  // Resolves an account given by id or by name; NotFound otherwise.
+  Result<model::Account> ResolveAccount(const std::string& id_or_name);
+
+  // Principals. Conflict for a duplicate name in the account.
+  Result<model::Principal> CreatePrincipal(const NewPrincipal& spec);
+  Result<std::vector<model::Principal>> ListPrincipals(const std::string& account_id);
+  // Resolves "prn_..." or "<name>" within `account_id`.
+  Result<model::Principal> ResolvePrincipal(const std::string& account_id,
+                                            const std::string& id_or_name);
+  Result<model::Principal> GetPrincipal(const std::string& id);
+  // Replaces a principal's tags. Forbidden when the caller is that principal: tags decide which
+  // secrets a principal may read, so only another admin may set them.
+  Result<model::Principal> SetPrincipalTags(const Caller& caller, const std::string& principal_id,
+                                            const model::Tags& tags);
+
+  // Tokens. `ttl` unset means no expiry.
+  Result<IssuedToken> CreateToken(const model::Principal& principal, std::optional<Seconds> ttl);
+
+  // Grants: `to_account_id` lets `from_account_id` deploy into its hosts.
+  Result<model::Grant> CreateGrant(const Caller& caller, const std::string& from_account_id,
+                                   const std::string& to_account_id);
+  Result<std::vector<model::Grant>> ListGrants(const std::string& account_id);
+  Result<model::Grant> GetGrant(const std::string& id);
+  Result<model::Grant> RevokeGrant(const std::string& id);
+
+  // Policies: InvalidArgument naming the key for a bad document.
+  Result<model::PolicyDocument> SetPolicy(const Caller& caller, const std::string& account_id,
+                                          const std::string& toml);
+  // The stored document, or the canonical default when none is set (version 0).
+  Result<model::PolicyDocument> GetPolicy(const std::string& account_id);
+
+  // The chargeback ledger: allowed exports since `since`, per account and certificate.
+  Result<std::vector<ExportReportRow>> ExportReport(std::optional<std::string> account_id,
+                                                    std::optional<TimePoint> since);
+
+ private:
+  TimePoint Now() const { return std::chrono::floor<std::chrono::seconds>(clock_.Now()); }
+  store::Store& store_;
+  const Clock& clock_;
+  Random& random_;
+};
+
+}  // namespace certfleet::lifecycle

@@ -1,0 +1,45 @@
+#include "lifecycle/secret_service.h"
+
+#include "base/ids.h"
+#include "base/validate.h"
+
+namespace certfleet::lifecycle {
+namespace {
+
+Result<model::Secret> LoadVisibleSecret(store::Tx& tx, const Caller& caller,
+                                        const std::string& id) {
+  auto not_found = [&] { return NotFound("secret " + QuoteForMessage(id) + " not found"); };
+  if (!IsValidId(id, model::kSecretPrefix)) return not_found();
+  auto s = tx.secrets().Get(id);
+  if (!s.ok()) {
+    if (s.error().code() == ErrorCode::kNotFound) return not_found();
+    return std::move(s).error();
+  }
+  if (s->account_id != caller.account_id) return not_found();
+  return std::move(s).value();
+}
+
+}  // namespace
+
+Result<std::vector<model::Secret>> SecretService::List(const Caller& caller) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->secrets().ListByAccount(caller.account_id);
+}
+
+Result<model::Secret> SecretService::Get(const Caller& caller, const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return LoadVisibleSecret(*tx, caller, id);
+}
+
+Result<SecretBytes> SecretService::ReadValue(const Caller& caller, const std::string& id,
+                                             int version) {
+  if (version < 0) return InvalidArgument("version must be positive");
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Secret s, LoadVisibleSecret(*tx, caller, id));
+  policy::Decision d = policy::Authorize(ToSubject(caller), policy::Action::kSecretValueRead,
+                                         {.account_id = s.account_id, .secret_tags = s.tags});
+  CF_TRY(d.ToStatus());
+  return secrets_.Read(*tx, s.id, version);
+}
+
+}  // namespace certfleet::lifecycle
