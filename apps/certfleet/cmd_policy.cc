@@ -1,6 +1,9 @@
 // certfleet policy {set,show} (docs/api.md, "Policies"; docs/policy.md). The TOML document is
-// checked by the server, which answers 400 naming the bad key; the CLI only reads the file and
-// keeps it to the API's 64 KiB limit. The command and flag names are a pinned public surface.
+// checked by the server, which answers 400 naming the bad key; `set` only reads the file and
+// keeps it to the API's 64 KiB limit. The server keeps the document verbatim (comments survive,
+// and --json shows it so); `show` prints the canonical form that docs/policy.md promises,
+// rendered here with the same pure functions the server validates with (src/policy). The command
+// and flag names are a pinned public surface.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -11,6 +14,7 @@
 #include "cli.h"
 #include "files.h"
 #include "output.h"
+#include "policy/account_policy.h"
 #include "responses.h"
 
 namespace certfleet::cli {
@@ -60,7 +64,16 @@ Status RunShow(const GlobalOptions& global, const std::string& account_flag) {
   if (!policy.is_object() || toml == policy.end() || !toml->is_string()) {
     return Malformed("the policy response has no \"toml\"");
   }
-  std::string text = SanitizeText(toml->get<std::string>());
+  std::string text;
+  if (auto parsed = policy::ParseAccountPolicy(toml->get<std::string>()); parsed.ok()) {
+    text = policy::PolicyToToml(*parsed);
+  } else {
+    // A server newer than this CLI may know keys that we do not: show its document as it is.
+    std::cerr << "note: this certfleet cannot render the policy in canonical form ("
+              << SanitizeForTerminal(parsed.error().message()) << "); showing it as stored\n";
+    text = toml->get<std::string>();
+  }
+  text = SanitizeText(text);
   if (!text.empty() && text.back() != '\n') text += '\n';
   std::cout << text;
   return Ok();

@@ -43,8 +43,10 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   } catch (const toml::parse_error& e) {
     return InvalidArgument("config " + path + ": " + std::string(e.description()));
   }
-  static const std::set<std::string> kKnown = {"data_dir", "listen", "log_level",
-                                               "pkcs8_iterations", "worker_threads"};
+  static const std::set<std::string> kKnown = {
+      "data_dir",       "listen",          "log_level",          "pkcs8_iterations",
+      "worker_threads", "kek_provider",    "pkcs11_module",      "pkcs11_token_label",
+      "pkcs11_key_label", "pkcs11_pin_file"};
   for (const auto& [k, v] : t) {
     if (!kKnown.count(std::string(k.str()))) {
       return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");
@@ -55,6 +57,11 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["log_level"].value<std::string>()) c.log_level = *v;
   if (auto v = t["pkcs8_iterations"].value<int64_t>()) c.pkcs8_iterations = int(*v);
   if (auto v = t["worker_threads"].value<int64_t>()) c.worker_threads = int(*v);
+  if (auto v = t["kek_provider"].value<std::string>()) c.kek_provider = *v;
+  if (auto v = t["pkcs11_module"].value<std::string>()) c.pkcs11_module = *v;
+  if (auto v = t["pkcs11_token_label"].value<std::string>()) c.pkcs11_token_label = *v;
+  if (auto v = t["pkcs11_key_label"].value<std::string>()) c.pkcs11_key_label = *v;
+  if (auto v = t["pkcs11_pin_file"].value<std::string>()) c.pkcs11_pin_file = *v;
   return Ok();
 }
 

@@ -16,6 +16,12 @@ struct Config {
   std::string log_level = "info";
   int pkcs8_iterations = 600000;
   int worker_threads = 4;
+  // Key-encryption key provider: "file" (data_dir/kek.key) or "pkcs11".
+  std::string kek_provider = "file";
+  std::string pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so";
+  std::string pkcs11_token_label;
+  std::string pkcs11_key_label = "certfleet-kek";
+  std::string pkcs11_pin_file;
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors.

@@ -17,6 +17,8 @@
 #include "lifecycle/issuers/internal_issuer.h"
 #include "net/https_server.h"
 #include "secrets/kek.h"
+#include "secrets/keyring.h"
+#include "secrets/pkcs11_kek.h"
 #include "secrets/sealer.h"
 #include "secrets/secret_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -38,7 +40,30 @@ int Fail(const Error& e) {
   return 1;
 }
 
-int Run(const Config& cfg) {
+// The active KEK from the configured provider, plus every retired file KEK so that records
+// written before a rotation (or before moving to PKCS#11) keep reading.
+Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random& random) {
+  std::unique_ptr<secrets::KekProvider> active;
+  if (cfg.kek_provider == "file") {
+    CF_ASSIGN_OR_RETURN(active, secrets::FileKek::LoadOrCreate(cfg.data_dir + "/kek.key", random));
+  } else if (cfg.kek_provider == "pkcs11") {
+    secrets::Pkcs11KekOptions o{.module_path = cfg.pkcs11_module,
+                                .token_label = cfg.pkcs11_token_label,
+                                .key_label = cfg.pkcs11_key_label,
+                                .pin_file = cfg.pkcs11_pin_file,
+                                .create_key_if_missing = true};
+    CF_ASSIGN_OR_RETURN(active, secrets::Pkcs11Kek::Open(o));
+  } else {
+    return InvalidArgument("kek_provider must be \"file\" or \"pkcs11\"");
+  }
+  auto ring = std::make_unique<secrets::KekRing>(std::move(active));
+  CF_TRY(ring->LoadRetiredFileKeks(cfg.data_dir, random, cfg.kek_provider != "file"));
+  log::Info("key-encryption key ready", {{"provider", cfg.kek_provider},
+                                         {"kek_id", ring->active().id()}});
+  return ring;
+}
+
+int Run(const Config& cfg, bool rotate_kek) {
   SystemClock clock;
   Random& random = SystemRandomSource();
   auto level = ParseLevel(cfg.log_level);
@@ -51,13 +76,26 @@ int Run(const Config& cfg) {
   ::umask(077);  // everything certfleetd creates is private unless it says otherwise
   Status dir = MakeDirs(cfg.data_dir, 0700);
   if (!dir.ok()) return Fail(dir.error());
+  if (rotate_kek && cfg.kek_provider == "file") {
+    Status rotated = secrets::RotateFileKek(cfg.data_dir, random);
+    if (!rotated.ok()) return Fail(rotated.error());
+  }
   const std::string data = cfg.data_dir;
 
-  auto kek = secrets::FileKek::LoadOrCreate(data + "/kek.key", random);
-  if (!kek.ok()) return Fail(kek.error());
+  auto ring = OpenKekRing(cfg, random);
+  if (!ring.ok()) return Fail(ring.error());
   auto store = store::OpenSqliteStore({.path = data + "/certfleet.db"});
   if (!store.ok()) return Fail(store.error());
-  secrets::Sealer sealer(**kek, {}, clock, random);
+  secrets::Sealer sealer((*ring)->active(), (*ring)->retired(), clock, random);
+  if (rotate_kek) {
+    auto n = secrets::RewrapAll(**store, sealer);
+    if (!n.ok()) return Fail(n.error());
+    log::Info("sealed records re-wrapped", {{"count", std::to_string(*n)},
+                                            {"kek_id", sealer.active().id()}});
+    std::printf("re-wrapped %lld sealed records under %s\n", static_cast<long long>(*n),
+                sealer.active().id().c_str());
+    return 0;
+  }
   secrets::SecretStore secret_store(sealer, clock, random);
   auto ca = ca::CertificateAuthority::LoadOrCreate(**store, secret_store, clock, random);
   if (!ca.ok()) return Fail(ca.error());
@@ -128,6 +166,8 @@ int main(int argc, char** argv) {
   Config cfg;
   std::string config_file, listen, data_dir, log_level;
   int iterations = 0, workers = 0;
+  bool rotate_kek = false;
+  std::string kek_provider, p11_module, p11_token, p11_key, p11_pin;
   app.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--data-dir", data_dir, "data directory (default ./var)");
   app.add_option("--listen", listen, "listen address ADDR:PORT (default 127.0.0.1:8443)");
@@ -135,6 +175,14 @@ int main(int argc, char** argv) {
   app.add_option("--pkcs8-iterations", iterations,
                  "PBKDF2 iterations for exported keys (default 600000)");
   app.add_option("--worker-threads", workers, "request worker threads (default 4)");
+  app.add_option("--kek-provider", kek_provider, "key-encryption key provider: file or pkcs11");
+  app.add_option("--pkcs11-module", p11_module, "PKCS#11 module path");
+  app.add_option("--pkcs11-token-label", p11_token, "PKCS#11 token label");
+  app.add_option("--pkcs11-key-label", p11_key, "label of the AES key on the token");
+  app.add_option("--pkcs11-pin-file", p11_pin, "file holding the token user PIN (mode 0600)");
+  app.add_flag("--rotate-kek", rotate_kek,
+               "rotate the file KEK (or move to the configured provider), re-wrap every sealed "
+               "record, and exit");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -149,5 +197,10 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) cfg.log_level = log_level;
   if (iterations != 0) cfg.pkcs8_iterations = iterations;
   if (workers > 0) cfg.worker_threads = workers;
-  return certfleet::daemon::Run(cfg);
+  if (!kek_provider.empty()) cfg.kek_provider = kek_provider;
+  if (!p11_module.empty()) cfg.pkcs11_module = p11_module;
+  if (!p11_token.empty()) cfg.pkcs11_token_label = p11_token;
+  if (!p11_key.empty()) cfg.pkcs11_key_label = p11_key;
+  if (!p11_pin.empty()) cfg.pkcs11_pin_file = p11_pin;
+  return certfleet::daemon::Run(cfg, rotate_kek);
 }

@@ -12,6 +12,7 @@ at teardown. Only the standard library and pytest are used.
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -82,6 +83,7 @@ class Server:
         self.stdout_path = os.path.join(data_dir, "certfleetd.stdout.log")
         self.proc = None
         self.port = None
+        self.extra_args = []  # more certfleetd flags, e.g. the KEK provider
 
     # Paths the server creates on first start.
     @property
@@ -128,7 +130,7 @@ class Server:
             with open(self.log_path, "ab") as err, open(self.stdout_path, "ab") as out:
                 self.proc = subprocess.Popen(
                     [self.binary, "--data-dir", self.data_dir,
-                     "--listen", f"127.0.0.1:{self.port}"],
+                     "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     env=_clean_env(), start_new_session=True)
             if self._wait_ready():
@@ -275,15 +277,22 @@ def server(certfleetd_bin):
 
 
 class Cli:
-    """Runs the real certfleet binary against one server."""
+    """Runs the real certfleet binary against one server, as the server's bootstrap admin (a
+    system administrator) unless bound to another principal's token file."""
 
-    def __init__(self, binary, server):
+    def __init__(self, binary, server, token_file=None):
         self.binary = binary
         self.server = server
+        self.token_file = token_file
+
+    def as_token(self, token_file):
+        """The same CLI, authenticating with another token file."""
+        return Cli(self.binary, self.server, token_file)
 
     def run(self, *args, check=True, token_file=None, cwd=None):
+        token_file = token_file or self.token_file or self.server.token_path
         argv = [self.binary, "--server", self.server.url, "--ca", self.server.ca_path,
-                "--token-file", token_file or self.server.token_path, *args]
+                "--token-file", token_file, *args]
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=CLI_TIMEOUT_S, env=_clean_env(), cwd=cwd)
         if check and proc.returncode != 0:
@@ -323,3 +332,106 @@ def run_tool(*argv, check=True, input=None):
         pytest.fail(f"{' '.join(argv)} exited {proc.returncode}: "
                     f"{proc.stderr.decode(errors='replace')}", pytrace=False)
     return proc
+
+
+# --- shared helpers ----------------------------------------------------------------------------
+
+def unique_name(prefix):
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def write_private_file(path, text):
+    """Creates `path` 0600 with O_EXCL (a passphrase, a policy) and returns it."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_passphrase(workdir, value):
+    # The CLI strips the trailing newline.
+    return write_private_file(workdir.sub(f"pass-{secrets.token_hex(4)}"), value + "\n")
+
+
+def assert_problem(resp, status=None):
+    """A 4xx RFC 7807 problem document with type/title/status/detail; returns it."""
+    assert 400 <= resp.status < 500, resp
+    if status is not None:
+        assert resp.status == status, resp
+    assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.headers
+    doc = resp.json()
+    for field in ("type", "title", "status", "detail"):
+        assert field in doc, f"problem document lacks {field}: {doc}"
+    assert doc["status"] == resp.status
+    assert doc["type"].startswith("urn:certfleet:problem:"), doc
+    assert isinstance(doc["detail"], str) and doc["detail"], doc
+    return doc
+
+
+def assert_cli_denied(proc, status, rule=None):
+    """The CLI failed (exit 1) with the API's status and, when given, the denying rule."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("error: "), proc.stderr
+    assert f"(HTTP {status})" in proc.stderr, proc.stderr
+    if rule is not None:
+        assert f"rule {rule}" in proc.stderr, proc.stderr
+
+
+class Principal:
+    """A principal made through the CLI, with its own token file and a Cli bound to it."""
+
+    def __init__(self, record, token_path, cli):
+        self.record = record
+        self.id = record["id"]
+        self.name = record["name"]
+        self.account = record["account"]
+        self.role = record["role"]
+        self.token_path = token_path
+        self.cli = cli
+
+    def token(self):
+        with open(self.token_path) as f:
+            return f.read().strip()
+
+    def __repr__(self):
+        return f"Principal({self.name}, {self.role}, {self.account})"
+
+
+def create_account(cli, name=None):
+    """`certfleet account create` as the system admin; returns the account JSON."""
+    account = cli.json("account", "create", name or unique_name("acct"))
+    assert account["id"].startswith("acc_"), account
+    return account
+
+
+def create_principal(cli, workdir, account, role, name=None, tags=None, kind=None):
+    """`certfleet principal create` and `certfleet token create --out` as the caller of `cli`
+    (by default the system admin). The token goes to a new 0600 file in `workdir`."""
+    name = name or unique_name(role)
+    args = ["principal", "create", "--account", account, "--name", name, "--role", role]
+    if kind:
+        args += ["--kind", kind]
+    for key, value in (tags or {}).items():
+        args += ["--tag", f"{key}={value}"]
+    record = cli.json(*args)
+    assert record["name"] == name and record["role"] == role, record
+    token_dir = workdir.sub("tokens")
+    os.makedirs(token_dir, mode=0o700, exist_ok=True)
+    token_path = os.path.join(token_dir, f"{name}.token")
+    out = cli("token", "create", "--principal", record["id"], "--account", account,
+              "--out", token_path)
+    assert out.stdout.strip() and "\n" not in out.stdout.strip(), out.stdout  # only the id
+    return Principal(record, token_path, cli.as_token(token_path))
+
+
+@pytest.fixture
+def make_account(cli):
+    """make_account() creates a fresh account on the module's server (isolates policies)."""
+    return lambda name=None: create_account(cli, name)["id"]
+
+
+@pytest.fixture
+def make_principal(cli, workdir):
+    """make_principal(account, role, tags=...) creates a principal with a token file."""
+    return lambda account, role, **kw: create_principal(cli, workdir, account, role, **kw)

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from conftest import run_tool
+from conftest import assert_problem, run_tool, unique_name, write_passphrase
 
 PROFILES = ["tls-server", "tls-client", "short-lived"]
 EKU_NAMES = {"serverAuth": "TLS Web Server Authentication",
@@ -18,10 +18,6 @@ EKU_NAMES = {"serverAuth": "TLS Web Server Authentication",
 EXPECTED_EKU = {"tls-server": {"serverAuth"}, "short-lived": {"serverAuth"},
                 "tls-client": {"clientAuth"}}
 PEM_FILES = ["cert.pem", "chain.pem", "fullchain.pem", "key.pem"]
-
-
-def unique_name(prefix):
-    return f"{prefix}-{secrets.token_hex(4)}"
 
 
 def request_cert(cli, profile="tls-server", exportable=True, key_type=None, extra=()):
@@ -41,14 +37,6 @@ def parse_time(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_passphrase(workdir, value):
-    path = workdir.sub(f"pass-{secrets.token_hex(4)}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")  # the CLI strips the trailing newline
-    return path
-
-
 def ekus(cert_path):
     out = run_tool("openssl", "x509", "-noout", "-ext", "extendedKeyUsage",
                    "-in", cert_path).stdout.decode()
@@ -58,21 +46,6 @@ def ekus(cert_path):
 def pem_blocks(data):
     return re.findall(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----",
                       data)
-
-
-def assert_problem(resp, status=None):
-    """A 4xx RFC 7807 problem document with type/title/status/detail; returns it."""
-    assert 400 <= resp.status < 500, resp
-    if status is not None:
-        assert resp.status == status, resp
-    assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.headers
-    doc = resp.json()
-    for field in ("type", "title", "status", "detail"):
-        assert field in doc, f"problem document lacks {field}: {doc}"
-    assert doc["status"] == resp.status
-    assert doc["type"].startswith("urn:certfleet:problem:"), doc
-    assert isinstance(doc["detail"], str) and doc["detail"], doc
-    return doc
 
 
 def check_export(server, out_dir, passfile, profile):
@@ -364,7 +337,35 @@ def test_restart_keeps_state(server_factory, cli_for, workdir):
 
 # --- secrets stay secret ---------------------------------------------------------------------
 
-def test_passphrase_canary_never_leaks(server_factory, cli_for, workdir):
+def private_key_needles(key_path, passfile):
+    """Byte strings that identify the decrypted private key in key.pem: its PKCS#8 DER, the DER
+    in hex, the PEM's base64 (joined, and each line), and the raw private value. openssl writes
+    them to a pipe only: the decrypted key never touches the disk."""
+    def pkey(*args):
+        return run_tool("openssl", "pkey", "-in", key_path, "-passin", f"file:{passfile}",
+                        *args).stdout
+    der = pkey("-outform", "DER")
+    pem = pkey()
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----"), pem[:40]  # PKCS#8
+    lines = pem.strip().splitlines()[1:-1]
+    needles = {"key DER": der, "key DER hex": der.hex().encode(), "key PEM": b"".join(lines)}
+    for i, line in enumerate(lines):
+        needles[f"key PEM line {i + 1}"] = line
+    # "priv:" of `openssl pkey -text`: the private scalar as colon-separated hex.
+    text = pkey("-noout", "-text").decode()
+    match = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
+    assert match, text
+    scalar = bytes.fromhex(re.sub(r"[\s:]", "", match.group(1)))
+    assert len(scalar) >= 24, scalar
+    needles["key scalar"] = scalar
+    needles["key scalar hex"] = scalar.hex().encode()
+    return needles
+
+
+def test_secret_canaries_never_leak(server_factory, cli_for, workdir):
+    """A passphrase the caller chose, a passphrase certfleet generated and the decrypted private
+    key never appear in the server's logs, database files, audit records, error bodies, command
+    line or environment."""
     srv = server_factory()
     cli = cli_for(srv)
     canary = "canary-" + secrets.token_hex(16)
@@ -374,15 +375,53 @@ def test_passphrase_canary_never_leaks(server_factory, cli_for, workdir):
     proc = cli("cert", "export", cert["id"], "--out", out, "--passphrase-file", passfile)
     assert canary not in proc.stdout + proc.stderr
     check_export(srv, out, passfile, "tls-server")  # the canary really was the passphrase
-    # Through the raw API as well, and once with a rejected request carrying it.
+    # Through the raw API as well, and with rejected requests carrying it: their bodies too.
     assert srv.request("POST", f"/v1/certificates/{cert['id']}/export",
                        {"passphrase": canary}).status == 200
-    assert_problem(srv.request("POST", f"/v1/certificates/{cert['id']}/export",
-                               {"passphrase": canary, "unknown": 1}), 400)
+    error_bodies = {
+        "unknown field": assert_problem(srv.request(
+            "POST", f"/v1/certificates/{cert['id']}/export",
+            {"passphrase": canary, "unknown": 1}), 400),
+        "bad character": assert_problem(srv.request(
+            "POST", f"/v1/certificates/{cert['id']}/export", {"passphrase": canary + "#"}), 400),
+        "unknown certificate": assert_problem(srv.request(
+            "POST", f"/v1/certificates/crt_{secrets.token_hex(8)}/export",
+            {"passphrase": canary}), 404),
+        "wrong token": assert_problem(srv.request(
+            "POST", f"/v1/certificates/{cert['id']}/export", {"passphrase": canary},
+            token="cf_wrong_" + secrets.token_hex(16)), 401),
+    }
+    bad_passfile = write_passphrase(workdir, canary + "$")
+    proc = cli("cert", "export", cert["id"], "--out", workdir.sub("bad"), "--passphrase-file",
+               bad_passfile, check=False)
+    assert proc.returncode == 1 and "(HTTP 400)" in proc.stderr, proc.stderr
+    error_bodies["cli stderr"] = {"stdout": proc.stdout, "stderr": proc.stderr}
 
-    needle = canary.encode()
+    # A passphrase that certfleet generated, read back through the API by an admin.
+    generated = cli.json("cert", "export", cert["id"], "--out", workdir.sub("gen"))
+    value = cli("secret", "show", generated["passphrase_secret_id"], "--value").stdout.strip()
+    assert len(value) >= 16, "the generated passphrase is implausibly short"
+    generated_file = write_passphrase(workdir, value)
+    check_export(srv, workdir.sub("gen"), generated_file, "tls-server")
+
+    needles = {"passphrase": canary.encode(), "generated passphrase": value.encode()}
+    needles.update(private_key_needles(os.path.join(out, "key.pem"), passfile))
+    # Positive control for the byte search: the same key under the generated passphrase.
+    assert private_key_needles(os.path.join(workdir.sub("gen"), "key.pem"),
+                               generated_file)["key DER"] == needles["key DER"]
     with open(passfile, "rb") as f:
-        assert needle in f.read()  # positive control for the byte search below
+        assert needles["passphrase"] in f.read()
+
+    def assert_absent(blob, where):
+        for what, needle in needles.items():
+            assert needle not in blob, f"{what} found in {where}"
+
+    for what, body in error_bodies.items():
+        assert_absent(json.dumps(body).encode(), f"error body ({what})")
+    audit = cli("--json", "audit", "list", "--limit", "10000").stdout
+    assert json.loads(audit)["items"], "no audit records to scan"
+    assert any(r["action"] == "certificate.export" for r in json.loads(audit)["items"])
+    assert_absent(audit.encode(), "audit records")
 
     def scan_files(when):
         names = ["certfleet.db", "certfleet.db-wal", "certfleet.db-shm", os.path.basename(
@@ -391,12 +430,12 @@ def test_passphrase_canary_never_leaks(server_factory, cli_for, workdir):
             path = os.path.join(srv.data_dir, name)
             if os.path.exists(path):
                 with open(path, "rb") as f:
-                    assert needle not in f.read(), f"passphrase found in {name} ({when})"
+                    assert_absent(f.read(), f"{name} ({when})")
 
     pid = srv.pid
     for proc_file in ("cmdline", "environ"):
         with open(f"/proc/{pid}/{proc_file}", "rb") as f:
-            assert needle not in f.read(), f"passphrase in /proc/<pid>/{proc_file}"
+            assert_absent(f.read(), f"/proc/<pid>/{proc_file}")
     scan_files("while running")
     assert srv.stop() == 0
     scan_files("after shutdown")
