@@ -332,14 +332,21 @@ def test_secret_value_needs_matching_tags(server, cli, make_account, make_princi
     assert_cli_denied(auditor.cli("secret", "show", secret_id, "--value", check=False), 403)
 
 
-def test_principals_cannot_tag_themselves(server, cli, make_account, make_principal):
+def test_operator_cannot_tag_itself(make_account, make_principal):
+    # docs/api.md: "A principal cannot set its own tags (403, rule tags.self_assign)", whatever
+    # its role: the self-assignment is what is refused, not (only) the role.
+    account = make_account()
+    operator = make_principal(account, "operator", tags={"env": "dev"})
+    proc = operator.cli("principal", "tag", "--account", account, "--principal", operator.id,
+                        "--tag", "env=prod", check=False)
+    assert_cli_denied(proc, 403, "tags.self_assign")
+
+
+def test_principal_tags_are_set_by_other_admins(cli, make_account, make_principal):
     account = make_account()
     operator = make_principal(account, "operator", tags={"env": "dev"})
     admin = make_principal(account, "admin")
 
-    proc = operator.cli("principal", "tag", "--account", account, "--principal", operator.id,
-                        "--tag", "env=prod", check=False)
-    assert_cli_denied(proc, 403, "tags.self_assign")
     proc = admin.cli("principal", "tag", "--account", account, "--principal", admin.name,
                      "--tag", "env=prod", check=False)
     assert_cli_denied(proc, 403, "tags.self_assign")
