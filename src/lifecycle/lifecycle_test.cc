@@ -154,3 +154,47 @@ TEST_F(LifecycleTest, BadPassphraseIsRejectedWithoutEcho) {
 
 }  // namespace
 }  // namespace certfleet::lifecycle
+
+namespace certfleet::lifecycle {
+namespace {
+
+TEST_F(LifecycleTest, AccountPolicyDeniesNamingTheRule) {
+  auto tx = env_.store->Begin();
+  ASSERT_TRUE((*tx)->policies()
+                  .Put({"acc_a",
+                        "[request]\nallow_wildcards = false\nallowed_key_types = [\"p256\"]\n"
+                        "[export]\nroles = [\"admin\"]\n",
+                        1, "prn_admin", env_.clock.Now()})
+                  .ok());
+  ASSERT_TRUE((*tx)->Commit().ok());
+
+  auto wildcard = certs_->Request(alice_, Req("wild"));  // Req() asks for *.example.test
+  ASSERT_FALSE(wildcard.ok());
+  EXPECT_EQ(wildcard.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(wildcard.error().message().find("(rule wildcard.denied)"), std::string::npos);
+
+  CertificateRequest rsa = Req("rsa");
+  rsa.domains = {"app.example.test"};
+  rsa.key_type = "rsa2048";
+  auto denied_key = certs_->Request(alice_, rsa);
+  ASSERT_FALSE(denied_key.ok());
+  EXPECT_NE(denied_key.error().message().find("key_type.not_allowed"), std::string::npos);
+  EXPECT_EQ(certs_->List(alice_)->size(), 0u);  // nothing written for a denied request
+
+  CertificateRequest ok = Req("fine");
+  ok.domains = {"app.example.test"};
+  auto view = certs_->Request(alice_, ok);
+  ASSERT_TRUE(view.ok()) << view.error().ToString();
+  // alice_ is an operator; the policy lets only admins export.
+  auto exported = exports_->Export(alice_, view->certificate.id, SecretBytes::FromView("abcd1234"));
+  ASSERT_FALSE(exported.ok());
+  EXPECT_NE(exported.error().message().find("export.role_denied"), std::string::npos);
+  Caller admin = alice_;
+  admin.role = model::Role::kAdmin;
+  EXPECT_TRUE(exports_->Export(admin, view->certificate.id, SecretBytes::FromView("abcd1234")).ok());
+  // Bob's account has no policy: the same wildcard request is fine there.
+  EXPECT_TRUE(certs_->Request(bob_, Req("wild")).ok());
+}
+
+}  // namespace
+}  // namespace certfleet::lifecycle
