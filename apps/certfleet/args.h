@@ -25,9 +25,9 @@ Result<SecretBytes> PassphraseFromFile(SecretBytes content);
 
 // CLI11 check functions (wrapped in CLI::Validator): "" when the value is fine, else the message
 // CLI11 reports as a usage error (exit status 2).
-std::string CheckTagSpec(const std::string& spec);           // one --tag KEY=VALUE
-std::string CheckDurationSpec(const std::string& text);      // 90d, 12h, 10m, 30s
-std::string CheckTimestampSpec(const std::string& text);     // RFC 3339 or YYYY-MM-DD
+std::string CheckTagSpec(const std::string& spec);        // one --tag KEY=VALUE
+std::string CheckDurationSpec(const std::string& text);   // 90d, 12h, 10m, 30s
+std::string CheckTimestampSpec(const std::string& text);  // RFC 3339 or YYYY-MM-DD
 
 // {"passphrase": "<passphrase>"} serialized straight into SecretBytes (JSON-escaped).
 SecretBytes ExportBodyWithPassphrase(const SecretBytes& passphrase);

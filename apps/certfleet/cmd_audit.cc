@@ -30,10 +30,11 @@ struct ListArgs {
   int limit = 0;  // 0: the server's default
 };
 
-const std::vector<Column> kAuditColumns = {
-    {"SEQ", "seq"},           {"AT", "at"},           {"ACCOUNT", "account"},
-    {"PRINCIPAL", "principal"}, {"ACTION", "action"}, {"RESOURCE", "resource"},
-    {"OUTCOME", "outcome"},   {"STATUS", "status"},   {"DETAIL", "detail"}};
+const std::vector<Column> kAuditColumns = {{"SEQ", "seq"},         {"AT", "at"},
+                                           {"ACCOUNT", "account"}, {"PRINCIPAL", "principal"},
+                                           {"ACTION", "action"},   {"RESOURCE", "resource"},
+                                           {"OUTCOME", "outcome"}, {"STATUS", "status"},
+                                           {"DETAIL", "detail"}};
 
 Status RunList(const GlobalOptions& global, const ListArgs& args) {
   QueryString query;

@@ -22,13 +22,19 @@ struct CreateArgs {
   std::string to;
 };
 
-const std::vector<Column> kGrantFields = {
-    {"id", "id"},         {"from account", "from_account"}, {"to account", "to_account"},
-    {"created by", "created_by"}, {"created at", "created_at"},   {"revoked", "revoked"},
-    {"revoked at", "revoked_at"}};
-const std::vector<Column> kGrantColumns = {
-    {"ID", "id"},         {"FROM", "from_account"},     {"TO", "to_account"},
-    {"CREATED BY", "created_by"}, {"CREATED AT", "created_at"}, {"REVOKED", "revoked"}};
+const std::vector<Column> kGrantFields = {{"id", "id"},
+                                          {"from account", "from_account"},
+                                          {"to account", "to_account"},
+                                          {"created by", "created_by"},
+                                          {"created at", "created_at"},
+                                          {"revoked", "revoked"},
+                                          {"revoked at", "revoked_at"}};
+const std::vector<Column> kGrantColumns = {{"ID", "id"},
+                                           {"FROM", "from_account"},
+                                           {"TO", "to_account"},
+                                           {"CREATED BY", "created_by"},
+                                           {"CREATED AT", "created_at"},
+                                           {"REVOKED", "revoked"}};
 
 void PrintGrant(const GlobalOptions& global, const nlohmann::json& grant) {
   if (global.json) {
@@ -60,9 +66,8 @@ Status RunList(const GlobalOptions& global, const std::string& account) {
 
 Status RunRevoke(const GlobalOptions& global, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto grant,
-                      api->Post("/v1/grants/" + PathSegment(id) + "/revoke",
-                                nlohmann::json::object()));
+  CF_ASSIGN_OR_RETURN(
+      auto grant, api->Post("/v1/grants/" + PathSegment(id) + "/revoke", nlohmann::json::object()));
   PrintGrant(global, grant);
   return Ok();
 }

@@ -88,8 +88,7 @@ void RegisterPolicyCommands(CLI::App& root, CommandContext& ctx) {
   auto set_args = std::make_shared<SetArgs>();
   CLI::App* set = policy->add_subcommand("set", "Replace an account's policy with a TOML file");
   set->add_option("--account", set_args->account, "Account id or name")->required();
-  set->add_option("--file", set_args->file, "Policy document (TOML, at most 64 KiB)")
-      ->required();
+  set->add_option("--file", set_args->file, "Policy document (TOML, at most 64 KiB)")->required();
   set->callback([&ctx, set_args] {
     ctx.action = [set_args](const GlobalOptions& g) { return RunSet(g, *set_args); };
   });

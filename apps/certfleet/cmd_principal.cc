@@ -32,10 +32,14 @@ struct TagArgs {
   std::vector<std::string> tags;
 };
 
-const std::vector<Column> kPrincipalFields = {
-    {"id", "id"},     {"account", "account"},   {"name", "name"},
-    {"kind", "kind"}, {"role", "role"},         {"tags", "tags"},
-    {"disabled", "disabled"}, {"created at", "created_at"}};
+const std::vector<Column> kPrincipalFields = {{"id", "id"},
+                                              {"account", "account"},
+                                              {"name", "name"},
+                                              {"kind", "kind"},
+                                              {"role", "role"},
+                                              {"tags", "tags"},
+                                              {"disabled", "disabled"},
+                                              {"created at", "created_at"}};
 const std::vector<Column> kPrincipalColumns = {
     {"ID", "id"},     {"NAME", "name"}, {"ACCOUNT", "account"},   {"KIND", "kind"},
     {"ROLE", "role"}, {"TAGS", "tags"}, {"DISABLED", "disabled"}, {"CREATED AT", "created_at"}};
@@ -102,8 +106,7 @@ void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx) {
   auto create_args = std::make_shared<CreateArgs>();
   CLI::App* create = principal->add_subcommand("create", "Create a principal");
   create->add_option("--account", create_args->account, "Account id or name")->required();
-  create->add_option("--name", create_args->name, "Principal name, unique per account")
-      ->required();
+  create->add_option("--name", create_args->name, "Principal name, unique per account")->required();
   create->add_option("--role", create_args->role, "Role")
       ->required()
       ->check(CLI::IsMember({"admin", "operator", "auditor", "agent"}));

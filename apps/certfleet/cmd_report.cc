@@ -22,17 +22,16 @@ struct ExportsArgs {
   std::string account;
 };
 
-const std::vector<Column> kExportColumns = {
-    {"ACCOUNT", "account"}, {"CERTIFICATE", "certificate"}, {"NAME", "name"},
-    {"EXPORTS", "exports"}, {"FQDNS", "fqdns"},             {"WILDCARDS", "wildcards"}};
+const std::vector<Column> kExportColumns = {{"ACCOUNT", "account"}, {"CERTIFICATE", "certificate"},
+                                            {"NAME", "name"},       {"EXPORTS", "exports"},
+                                            {"FQDNS", "fqdns"},     {"WILDCARDS", "wildcards"}};
 
 Status RunExports(const GlobalOptions& global, const ExportsArgs& args) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto report,
-                      api->Get(QueryString()
-                                   .Add("since", args.since)
-                                   .Add("account", args.account)
-                                   .Append("/v1/reports/exports")));
+  CF_ASSIGN_OR_RETURN(auto report, api->Get(QueryString()
+                                                .Add("since", args.since)
+                                                .Add("account", args.account)
+                                                .Append("/v1/reports/exports")));
   if (global.json) {
     PrintJson(std::cout, report);
     return Ok();
@@ -49,8 +48,7 @@ void RegisterReportCommands(CLI::App& root, CommandContext& ctx) {
   report->require_subcommand(1);
 
   auto args = std::make_shared<ExportsArgs>();
-  CLI::App* exports =
-      report->add_subcommand("exports", "Private-key exports per certificate");
+  CLI::App* exports = report->add_subcommand("exports", "Private-key exports per certificate");
   exports->add_option("--since", args->since, "Count exports from this date or time on")
       ->check(CLI::Validator(CheckTimestampSpec, "DATE"));
   exports->add_option("--account", args->account,

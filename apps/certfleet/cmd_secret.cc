@@ -23,14 +23,19 @@ struct ShowArgs {
   bool value = false;
 };
 
-const std::vector<Column> kSecretFields = {
-    {"id", "id"},           {"crn", "crn"},         {"account", "account"},
-    {"name", "name"},       {"kind", "kind"},       {"tags", "tags"},
-    {"version", "version"}, {"description", "description"}, {"created at", "created_at"},
-    {"updated at", "updated_at"}};
-const std::vector<Column> kSecretColumns = {
-    {"ID", "id"},     {"NAME", "name"},       {"KIND", "kind"},
-    {"TAGS", "tags"}, {"VERSION", "version"}, {"UPDATED AT", "updated_at"}};
+const std::vector<Column> kSecretFields = {{"id", "id"},
+                                           {"crn", "crn"},
+                                           {"account", "account"},
+                                           {"name", "name"},
+                                           {"kind", "kind"},
+                                           {"tags", "tags"},
+                                           {"version", "version"},
+                                           {"description", "description"},
+                                           {"created at", "created_at"},
+                                           {"updated at", "updated_at"}};
+const std::vector<Column> kSecretColumns = {{"ID", "id"},           {"NAME", "name"},
+                                            {"KIND", "kind"},       {"TAGS", "tags"},
+                                            {"VERSION", "version"}, {"UPDATED AT", "updated_at"}};
 
 Status RunList(const GlobalOptions& global) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));

@@ -57,9 +57,9 @@ Status RunCreate(const GlobalOptions& global, const CreateArgs& args) {
     SecureWipe(content.data(), content.size());
     WipeStringMember(response, "token");
     if (!written.ok()) {
-      return Error(written.error().code(), "token " + Field(response, "id") +
-                                               " was created but not saved: " +
-                                               written.error().message());
+      return Error(written.error().code(),
+                   "token " + Field(response, "id") +
+                       " was created but not saved: " + written.error().message());
     }
     if (global.json) {
       response["token_file"] = args.out;
@@ -92,8 +92,8 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
   token->require_subcommand(1);
 
   auto args = std::make_shared<CreateArgs>();
-  CLI::App* create = token->add_subcommand(
-      "create", "Create a bearer token for a principal (shown only once)");
+  CLI::App* create =
+      token->add_subcommand("create", "Create a bearer token for a principal (shown only once)");
   create->add_option("--principal", args->principal, "Principal id or name")->required();
   create->add_option("--account", args->account, "Account id or name (default: the caller's)");
   create->add_option("--expires", args->expires, "Lifetime such as 30d or 12h (default: none)")

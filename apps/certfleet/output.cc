@@ -93,7 +93,8 @@ std::string Field(const nlohmann::json& object, std::string_view key) {
   return it == object.end() ? "-" : Cell(*it);
 }
 
-void PrintItems(std::ostream& out, const nlohmann::json& items, const std::vector<Column>& columns) {
+void PrintItems(std::ostream& out, const nlohmann::json& items,
+                const std::vector<Column>& columns) {
   std::vector<std::string> headers;
   for (const Column& c : columns) headers.emplace_back(c.label);
   Table table(std::move(headers));

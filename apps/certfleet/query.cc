@@ -15,8 +15,6 @@ QueryString& QueryString::Add(std::string_view name, std::string_view value) {
 
 std::string QueryString::str() const { return query_; }
 
-std::string QueryString::Append(std::string_view path) const {
-  return std::string(path) + query_;
-}
+std::string QueryString::Append(std::string_view path) const { return std::string(path) + query_; }
 
 }  // namespace certfleet::cli

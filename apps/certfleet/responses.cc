@@ -5,7 +5,8 @@
 namespace certfleet::cli {
 
 Result<const nlohmann::json*> ItemsOf(const nlohmann::json& list, std::string_view what) {
-  if (!list.is_object()) return Malformed("the server's " + std::string(what) + " is not an object");
+  if (!list.is_object())
+    return Malformed("the server's " + std::string(what) + " is not an object");
   auto it = list.find("items");
   if (it == list.end() || !it->is_array()) {
     return Malformed("the server's " + std::string(what) + " has no \"items\" array");

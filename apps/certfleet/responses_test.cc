@@ -49,8 +49,8 @@ TEST(SoleAccountId, AccountWithoutIdIsMalformed) {
 }
 
 TEST(AuditVerifyStatus, OkChain) {
-  EXPECT_TRUE(AuditVerifyStatus(json{{"ok", true}, {"checked", 7}, {"first_bad_seq", nullptr},
-                                     {"reason", ""}})
+  EXPECT_TRUE(AuditVerifyStatus(
+                  json{{"ok", true}, {"checked", 7}, {"first_bad_seq", nullptr}, {"reason", ""}})
                   .ok());
 }
 

@@ -39,6 +39,10 @@ constexpr std::array<std::pair<SecretKind, std::string_view>, 2> kSecretKinds{{
     {SecretKind::kPassphrase, "passphrase"}, {SecretKind::kGeneric, "generic"}}};
 constexpr std::array<std::pair<CaRole, std::string_view>, 2> kCaRoles{{
     {CaRole::kRoot, "root"}, {CaRole::kIntermediate, "intermediate"}}};
+constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStates{{
+    {JobState::kPending, "pending"}, {JobState::kRunning, "running"},
+    {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
+    {JobState::kCancelled, "cancelled"}}};
 
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{{
     {AuditOutcome::kSuccess, "success"}, {AuditOutcome::kDenied, "denied"},
@@ -67,5 +71,7 @@ Result<SecretKind> ParseSecretKind(std::string_view s) {
 }
 std::string_view CaRoleName(CaRole r) { return Name(kCaRoles, r); }
 Result<CaRole> ParseCaRole(std::string_view s) { return Lookup(kCaRoles, s, "CA role"); }
+std::string_view JobStateName(JobState s) { return Name(kJobStates, s); }
+Result<JobState> ParseJobState(std::string_view s) { return Lookup(kJobStates, s, "job state"); }
 
 }  // namespace certfleet::model

@@ -211,4 +211,34 @@ struct AuditRecord {
   std::string hash;          // hex
 };
 
+// ---- jobs (src/jobs, the durable job engine)
+
+inline constexpr std::string_view kJobPrefix = "job";
+
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+std::string_view JobStateName(JobState s);
+Result<JobState> ParseJobState(std::string_view s);
+
+// A durable workflow instance. `step` names the step to run next; input and output are JSON
+// documents owned by the job type (never secret values: ARCHITECTURE.md "Security model").
+struct Job {
+  std::string id;
+  std::string account_id;
+  std::string type;
+  std::string step;
+  JobState state = JobState::kPending;
+  int attempts = 0;  // claims so far that counted as attempts (kWait does not count)
+  int max_attempts = 5;
+  std::string input_json = "{}";
+  std::string output_json = "{}";
+  std::string last_error;
+  std::string idempotency_key;  // empty: none; else unique per type
+  std::string lease_owner;      // empty unless running
+  std::optional<TimePoint> lease_expires_at;
+  TimePoint run_after;  // not claimed before this time
+  std::optional<TimePoint> deadline;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
 }  // namespace certfleet::model

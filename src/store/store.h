@@ -220,6 +220,44 @@ class AuditRepo {
   virtual Result<std::vector<model::AuditRecord>> List(const AuditFilter& f) = 0;
 };
 
+struct JobFilter {
+  std::optional<std::string> account_id;
+  std::optional<model::JobState> state;
+  std::optional<std::string> type;
+  size_t limit = 1000;  // 0 returns no rows
+};
+
+// Durable jobs (src/jobs). Claim() is the only way a job moves to running: it is how several
+// workers (threads, or certfleetd replicas on PostgreSQL) share the queue without running a job
+// twice at the same time. The SQLite backend gets that from its single writer (every Tx is
+// BEGIN IMMEDIATE); the PostgreSQL backend will implement Claim with
+// "SELECT ... FOR UPDATE SKIP LOCKED" followed by the UPDATE, in the caller's Tx.
+class JobRepo {
+ public:
+  virtual ~JobRepo() = default;
+  // Conflict on a duplicate id, or on a duplicate (type, idempotency_key) when the key is
+  // non-empty.
+  virtual Status Insert(const model::Job& j) = 0;
+  virtual Result<model::Job> Get(const std::string& id) = 0;
+  // NotFound if no job of `type` has that (non-empty) key.
+  virtual Result<model::Job> GetByIdempotencyKey(const std::string& type,
+                                                 const std::string& key) = 0;
+  // Replaces every field except id, created_at, account_id, type and idempotency_key.
+  // NotFound if absent.
+  virtual Status Update(const model::Job& j) = 0;
+  // Claims up to `limit` jobs of the given types (all types when `types` is empty) that are
+  // pending with run_after <= now, or running with lease_expires_at < now (their worker died
+  // or stalled). Each is marked running, lease_owner = owner, lease_expires_at = now + lease,
+  // attempts + 1, updated_at = now, and returned as it is after that change, ordered by
+  // run_after, then id. The claim is durable only once the caller's Tx commits.
+  virtual Result<std::vector<model::Job>> Claim(const std::string& owner, TimePoint now,
+                                                Seconds lease,
+                                                const std::vector<std::string>& types,
+                                                size_t limit) = 0;
+  // Ordered by id ascending.
+  virtual Result<std::vector<model::Job>> List(const JobFilter& f) = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -240,6 +278,7 @@ class Tx {
   virtual GrantRepo& grants() = 0;
   virtual PolicyRepo& policies() = 0;
   virtual AuditRepo& audit() = 0;
+  virtual JobRepo& jobs() = 0;
 };
 
 class Store {

@@ -158,6 +158,33 @@ def test_other_account_gets_404_like_unknown_id(server, make_account, make_princ
     assert_cli_denied(admin_b.cli("policy", "show", "--account", account_a, check=False), 404)
 
 
+def test_other_accounts_secrets_and_grants_look_unknown(server, make_account, make_principal,
+                                                        workdir):
+    account_a, account_b = make_account(), make_account()
+    operator_a = make_principal(account_a, "operator")
+    admin_a = make_principal(account_a, "admin")
+    admin_b = make_principal(account_b, "admin")
+    cert = request_cert(operator_a.cli)
+    secret_id = operator_a.cli.json("cert", "export", cert["id"], "--out",
+                                    workdir.sub("out"))["passphrase_secret_id"]
+    grant = admin_a.cli.json("grant", "create", "--from", account_b, "--to", account_a)
+
+    for method, path in (("GET", "/v1/secrets/{}"), ("GET", "/v1/secrets/{}/value"),
+                         ("POST", "/v1/grants/{}/revoke")):
+        existing = secret_id if "secrets" in path else grant["id"]
+        unknown = sibling_id(existing)
+        body = {} if method == "POST" else None
+        foreign = assert_problem(server.request(method, path.format(existing), body,
+                                                token=admin_b.token()), 404)
+        missing = assert_problem(server.request(method, path.format(unknown), body,
+                                                token=admin_b.token()), 404)
+        assert comparable(foreign, existing) == comparable(missing, unknown), (path, foreign,
+                                                                               missing)
+        assert account_a not in foreign["detail"], f"{path} names the other account: {foreign}"
+    assert_cli_denied(admin_b.cli("secret", "show", secret_id, "--value", check=False), 404)
+    assert admin_a.cli.json("grant", "list")["items"][0]["revoked"] is False
+
+
 def test_only_system_admins_create_accounts(server, cli, make_account, make_principal):
     account = make_account()
     admin = make_principal(account, "admin")

@@ -219,6 +219,37 @@ CREATE INDEX audit_records_by_resource ON audit_records (resource);
 CREATE INDEX audit_records_by_time ON audit_records (at);
 )sql";
 
+// Migration 3: durable jobs (store.h JobRepo). Additive only.
+// - No foreign key on account_id: system jobs (the scheduler's) have none, and a job's record
+//   should outlive what it worked on.
+// - Idempotency keys are unique per type when set; '' means none, hence the partial index.
+// - jobs_due serves Claim(): it scans state = 'pending' by run_after, and state = 'running'
+//   (few rows) for expired leases.
+constexpr std::string_view kMigration3 = R"sql(
+CREATE TABLE jobs (
+  id               TEXT PRIMARY KEY,
+  account_id       TEXT NOT NULL DEFAULT '',
+  type             TEXT NOT NULL,
+  step             TEXT NOT NULL DEFAULT '',
+  state            TEXT NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  max_attempts     INTEGER NOT NULL,
+  input_json       TEXT NOT NULL DEFAULT '{}',
+  output_json      TEXT NOT NULL DEFAULT '{}',
+  last_error       TEXT NOT NULL DEFAULT '',
+  idempotency_key  TEXT NOT NULL DEFAULT '',
+  lease_owner      TEXT NOT NULL DEFAULT '',
+  lease_expires_at INTEGER,
+  run_after        INTEGER NOT NULL,
+  deadline         INTEGER,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (type, idempotency_key) WHERE idempotency_key != '';
+CREATE INDEX jobs_due ON jobs (state, run_after);
+CREATE INDEX jobs_by_account ON jobs (account_id, id);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -261,7 +292,8 @@ Result<std::pair<int, bool>> Step(Db& db) {
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{kMigration1, kMigration2};
+  static const auto* const kAll =
+      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3};
   return *kAll;
 }
 

@@ -213,4 +213,20 @@ class SqliteAudit final : public AuditRepo {
   Session& s_;
 };
 
+class SqliteJobs final : public JobRepo {
+ public:
+  explicit SqliteJobs(Session& s) : s_(s) {}
+  Status Insert(const model::Job& j) override;
+  Result<model::Job> Get(const std::string& id) override;
+  Result<model::Job> GetByIdempotencyKey(const std::string& type, const std::string& key) override;
+  Status Update(const model::Job& j) override;
+  Result<std::vector<model::Job>> Claim(const std::string& owner, TimePoint now, Seconds lease,
+                                        const std::vector<std::string>& types,
+                                        size_t limit) override;
+  Result<std::vector<model::Job>> List(const JobFilter& f) override;
+
+ private:
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

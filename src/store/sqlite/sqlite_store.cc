@@ -98,7 +98,8 @@ class SqliteTx final : public Tx {
         settings_(session_),
         grants_(session_),
         policies_(session_),
-        audit_(session_) {}
+        audit_(session_),
+        jobs_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -126,6 +127,7 @@ class SqliteTx final : public Tx {
   GrantRepo& grants() override { return grants_; }
   PolicyRepo& policies() override { return policies_; }
   AuditRepo& audit() override { return audit_; }
+  JobRepo& jobs() override { return jobs_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -154,6 +156,7 @@ class SqliteTx final : public Tx {
   sqlite::SqliteGrants grants_;
   sqlite::SqlitePolicies policies_;
   sqlite::SqliteAudit audit_;
+  sqlite::SqliteJobs jobs_;
 };
 
 class SqliteStore final : public Store {

@@ -1,0 +1,223 @@
+#include "agent/agent_config.h"
+
+#include <grp.h>
+#include <pwd.h>
+
+#include <charconv>
+#include <set>
+#include <toml++/toml.h>
+
+#include "agent/safe_path.h"
+#include "base/files.h"
+#include "base/validate.h"
+
+namespace certfleet::agent {
+
+std::string_view InstallerKindName(InstallerKind kind) {
+  switch (kind) {
+    case InstallerKind::kFiles: return "files";
+    case InstallerKind::kNginx: return "nginx";
+    case InstallerKind::kHaproxy: return "haproxy";
+    case InstallerKind::kPkcs12: return "pkcs12";
+    case InstallerKind::kExec: return "exec";
+  }
+  return "?";
+}
+
+Result<const Profile*> AgentConfig::FindProfile(std::string_view name) const {
+  auto it = profiles.find(std::string(name));
+  if (it == profiles.end()) return NotFound("no agent profile " + QuoteForMessage(name));
+  return &it->second;
+}
+
+Result<std::chrono::seconds> ParseDuration(std::string_view field, std::string_view text) {
+  auto bad = [&] {
+    return InvalidArgument(std::string(field) + " must look like \"30s\", \"5m\" or \"1h\"");
+  };
+  if (text.size() < 2) return bad();
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
+  if (ec != std::errc() || ptr != text.data() + text.size() - 1 || n <= 0) return bad();
+  int64_t mult = 0;
+  switch (text.back()) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    default: return bad();
+  }
+  if (n > 3600 || n * mult > 3600) {
+    return InvalidArgument(std::string(field) + " must be at most 1h");
+  }
+  return std::chrono::seconds(n * mult);
+}
+
+namespace {
+
+Result<std::string> GetString(const toml::node& n, const std::string& field) {
+  auto v = n.value<std::string>();
+  if (!n.is_string() || !v) return InvalidArgument(field + " must be a string");
+  return *v;
+}
+
+// Commands are argv lists, never strings: no shell ever sees them.
+Result<std::vector<std::string>> GetArgv(const toml::node& n, const std::string& field) {
+  const toml::array* arr = n.as_array();
+  if (!arr) return InvalidArgument(field + " must be an argv list of strings, not a string");
+  std::vector<std::string> out;
+  for (const toml::node& e : *arr) {
+    if (!e.is_string()) return InvalidArgument(field + " must contain only strings");
+    std::string s = *e.value<std::string>();
+    if (s.find('\0') != std::string::npos) return InvalidArgument(field + " contains NUL");
+    out.push_back(std::move(s));
+  }
+  if (out.empty()) return InvalidArgument(field + " must not be empty");
+  if (out[0].empty() || out[0][0] != '/') {
+    return InvalidArgument(field + " program must be an absolute path");
+  }
+  CF_TRY(ValidateAbsolutePath(field + "[0]", out[0]));
+  return out;
+}
+
+Result<std::string> RootFor(const std::string& field, const std::string& dir,
+                            const std::vector<std::string>& roots) {
+  CF_TRY(ValidateAbsolutePath(field, dir));
+  for (const std::string& root : roots) {
+    if (RelativeBeneath(root, dir).ok()) return root;
+  }
+  return InvalidArgument(field + " " + QuoteForMessage(dir) + " is not inside any allowed root");
+}
+
+Result<Profile> ParseProfile(const std::string& pname, const toml::table& t,
+                             const std::vector<std::string>& roots) {
+  const std::string pfx = "profiles." + pname + ".";
+  CF_TRY(ValidateName("profile name", pname));
+  Profile p;
+  p.profile_name = pname;
+  p.name = pname;
+  bool have_installer = false;
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    const std::string field = pfx + key;
+    if (key == "installer") {
+      CF_ASSIGN_OR_RETURN(std::string s, GetString(v, field));
+      have_installer = true;
+      if (s == "files") p.installer = InstallerKind::kFiles;
+      else if (s == "nginx") p.installer = InstallerKind::kNginx;
+      else if (s == "haproxy") p.installer = InstallerKind::kHaproxy;
+      else if (s == "pkcs12") p.installer = InstallerKind::kPkcs12;
+      else if (s == "exec") p.installer = InstallerKind::kExec;
+      else return InvalidArgument(field + " must be one of files, nginx, haproxy, pkcs12, exec");
+    } else if (key == "cert_dir") {
+      CF_ASSIGN_OR_RETURN(p.cert_dir, GetString(v, field));
+    } else if (key == "key_dir") {
+      CF_ASSIGN_OR_RETURN(p.key_dir, GetString(v, field));
+    } else if (key == "owner") {
+      CF_ASSIGN_OR_RETURN(std::string s, GetString(v, field));
+      struct passwd* pw = ::getpwnam(s.c_str());
+      if (!pw) return InvalidArgument(field + ": unknown user " + QuoteForMessage(s));
+      p.uid = pw->pw_uid;
+    } else if (key == "group") {
+      CF_ASSIGN_OR_RETURN(std::string s, GetString(v, field));
+      struct group* gr = ::getgrnam(s.c_str());
+      if (!gr) return InvalidArgument(field + ": unknown group " + QuoteForMessage(s));
+      p.gid = gr->gr_gid;
+    } else if (key == "key_encrypted") {
+      if (!v.is_boolean()) return InvalidArgument(field + " must be a boolean");
+      p.key_encrypted = *v.value<bool>();
+    } else if (key == "reload") {
+      CF_ASSIGN_OR_RETURN(p.reload, GetArgv(v, field));
+    } else if (key == "test") {
+      CF_ASSIGN_OR_RETURN(p.test, GetArgv(v, field));
+    } else if (key == "exec") {
+      CF_ASSIGN_OR_RETURN(p.exec, GetArgv(v, field));
+    } else if (key == "reload_timeout") {
+      CF_ASSIGN_OR_RETURN(std::string s, GetString(v, field));
+      CF_ASSIGN_OR_RETURN(p.reload_timeout, ParseDuration(field, s));
+    } else if (key == "verify_address") {
+      CF_ASSIGN_OR_RETURN(p.verify_address, GetString(v, field));
+      size_t colon = p.verify_address.rfind(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == p.verify_address.size() ||
+          !IsPrintableAscii(p.verify_address)) {
+        return InvalidArgument(field + " must be \"host:port\"");
+      }
+    } else if (key == "verify_sni") {
+      CF_ASSIGN_OR_RETURN(p.verify_sni, GetString(v, field));
+      CF_TRY(ValidateDnsName(p.verify_sni, /*allow_wildcard=*/false));
+    } else if (key == "name") {
+      CF_ASSIGN_OR_RETURN(p.name, GetString(v, field));
+      CF_TRY(ValidateName(field, p.name));
+    } else {
+      return InvalidArgument("unknown key " + QuoteForMessage(field));
+    }
+  }
+  if (!have_installer) return InvalidArgument(pfx + "installer is required");
+  if (p.cert_dir.empty()) return InvalidArgument(pfx + "cert_dir is required");
+  if (p.key_dir.empty()) p.key_dir = p.cert_dir;
+  CF_ASSIGN_OR_RETURN(p.cert_root, RootFor(pfx + "cert_dir", p.cert_dir, roots));
+  CF_ASSIGN_OR_RETURN(p.key_root, RootFor(pfx + "key_dir", p.key_dir, roots));
+  if (p.installer == InstallerKind::kExec && p.exec.empty()) {
+    return InvalidArgument(pfx + "exec is required for the exec installer");
+  }
+  if (p.installer != InstallerKind::kExec && !p.exec.empty()) {
+    return InvalidArgument(pfx + "exec is only valid for the exec installer");
+  }
+  if (!p.verify_sni.empty() && p.verify_address.empty()) {
+    return InvalidArgument(pfx + "verify_sni needs verify_address");
+  }
+  return p;
+}
+
+Result<AgentConfig> ParseTable(const toml::table& root) {
+  AgentConfig cfg;
+  const toml::table* profiles = nullptr;
+  for (const auto& [k, v] : root) {
+    const std::string key(k.str());
+    if (key == "allowed_roots") {
+      const toml::array* arr = v.as_array();
+      if (!arr) return InvalidArgument("allowed_roots must be a list of absolute paths");
+      for (const toml::node& e : *arr) {
+        CF_ASSIGN_OR_RETURN(std::string r, GetString(e, "allowed_roots[]"));
+        CF_TRY(ValidateAbsolutePath("allowed_roots[]", r));
+        cfg.allowed_roots.push_back(std::move(r));
+      }
+    } else if (key == "profiles") {
+      profiles = v.as_table();
+      if (!profiles) return InvalidArgument("profiles must be a table");
+    } else {
+      return InvalidArgument("unknown key " + QuoteForMessage(key));
+    }
+  }
+  if (cfg.allowed_roots.empty()) return InvalidArgument("allowed_roots must not be empty");
+  if (profiles) {
+    for (const auto& [k, v] : *profiles) {
+      const std::string name(k.str());
+      const toml::table* t = v.as_table();
+      if (!t) return InvalidArgument("profiles." + QuoteForMessage(name) + " must be a table");
+      CF_ASSIGN_OR_RETURN(Profile p, ParseProfile(name, *t, cfg.allowed_roots));
+      cfg.profiles.emplace(name, std::move(p));
+    }
+  }
+  return cfg;
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseAgentConfig(std::string_view toml_text) {
+  try {
+    toml::table root = toml::parse(toml_text);
+    return ParseTable(root);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    return InvalidArgument("agent config line " + std::to_string(src.begin.line) + ": " +
+                           std::string(e.description()));
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("agent config: ") + e.what());
+  }
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path) {
+  CF_ASSIGN_OR_RETURN(std::string text, ReadFileLimited(path, 1 << 20));
+  return ParseAgentConfig(text);
+}
+
+}  // namespace certfleet::agent
