@@ -14,10 +14,10 @@ test-deps:
 	@scripts/install-deps.sh test
 
 $(BUILD_REL)/build.ninja: | deps
-	cmake -S . -B $(BUILD_REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD_REL) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -g1 -DNDEBUG"
 
 $(BUILD_ASAN)/build.ninja: | deps
-	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCERTFLEET_SANITIZE=ON -DCERTFLEET_BENCH=OFF
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DCERTFLEET_SANITIZE=ON -DCERTFLEET_BENCH=OFF
 
 build: deps $(BUILD_REL)/build.ninja
 	ninja -C $(BUILD_REL) -j $(JOBS)

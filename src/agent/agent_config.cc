@@ -4,7 +4,7 @@
 #include <pwd.h>
 
 #include <charconv>
-#include <set>
+
 #include <toml++/toml.h>
 
 #include "agent/safe_path.h"
@@ -15,11 +15,16 @@ namespace certfleet::agent {
 
 std::string_view InstallerKindName(InstallerKind kind) {
   switch (kind) {
-    case InstallerKind::kFiles: return "files";
-    case InstallerKind::kNginx: return "nginx";
-    case InstallerKind::kHaproxy: return "haproxy";
-    case InstallerKind::kPkcs12: return "pkcs12";
-    case InstallerKind::kExec: return "exec";
+    case InstallerKind::kFiles:
+      return "files";
+    case InstallerKind::kNginx:
+      return "nginx";
+    case InstallerKind::kHaproxy:
+      return "haproxy";
+    case InstallerKind::kPkcs12:
+      return "pkcs12";
+    case InstallerKind::kExec:
+      return "exec";
   }
   return "?";
 }
@@ -40,10 +45,17 @@ Result<std::chrono::seconds> ParseDuration(std::string_view field, std::string_v
   if (ec != std::errc() || ptr != text.data() + text.size() - 1 || n <= 0) return bad();
   int64_t mult = 0;
   switch (text.back()) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    default: return bad();
+    case 's':
+      mult = 1;
+      break;
+    case 'm':
+      mult = 60;
+      break;
+    case 'h':
+      mult = 3600;
+      break;
+    default:
+      return bad();
   }
   if (n > 3600 || n * mult > 3600) {
     return InvalidArgument(std::string(field) + " must be at most 1h");
@@ -52,6 +64,14 @@ Result<std::chrono::seconds> ParseDuration(std::string_view field, std::string_v
 }
 
 namespace {
+
+Result<InstallerKind> ParseInstallerKind(const std::string& field, std::string_view s) {
+  for (InstallerKind k : {InstallerKind::kFiles, InstallerKind::kNginx, InstallerKind::kHaproxy,
+                          InstallerKind::kPkcs12, InstallerKind::kExec}) {
+    if (s == InstallerKindName(k)) return k;
+  }
+  return InvalidArgument(field + " must be one of files, nginx, haproxy, pkcs12, exec");
+}
 
 Result<std::string> GetString(const toml::node& n, const std::string& field) {
   auto v = n.value<std::string>();
@@ -101,12 +121,7 @@ Result<Profile> ParseProfile(const std::string& pname, const toml::table& t,
     if (key == "installer") {
       CF_ASSIGN_OR_RETURN(std::string s, GetString(v, field));
       have_installer = true;
-      if (s == "files") p.installer = InstallerKind::kFiles;
-      else if (s == "nginx") p.installer = InstallerKind::kNginx;
-      else if (s == "haproxy") p.installer = InstallerKind::kHaproxy;
-      else if (s == "pkcs12") p.installer = InstallerKind::kPkcs12;
-      else if (s == "exec") p.installer = InstallerKind::kExec;
-      else return InvalidArgument(field + " must be one of files, nginx, haproxy, pkcs12, exec");
+      CF_ASSIGN_OR_RETURN(p.installer, ParseInstallerKind(field, s));
     } else if (key == "cert_dir") {
       CF_ASSIGN_OR_RETURN(p.cert_dir, GetString(v, field));
     } else if (key == "key_dir") {

@@ -24,8 +24,8 @@ std::string_view InstallerKindName(InstallerKind kind);
 struct Profile {
   std::string profile_name;
   InstallerKind installer = InstallerKind::kFiles;
-  std::string cert_dir;  // absolute, normalized, beneath one allowed root
-  std::string key_dir;   // defaults to cert_dir
+  std::string cert_dir;   // absolute, normalized, beneath one allowed root
+  std::string key_dir;    // defaults to cert_dir
   std::string cert_root;  // the allowed root that contains cert_dir
   std::string key_root;
   std::optional<uid_t> uid;  // from `owner` via getpwnam; unset: no chown

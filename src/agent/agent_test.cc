@@ -103,12 +103,13 @@ TEST(AgentConfigTest, RejectsInvalidProfiles) {
       {"bad name", "installer = \"files\"\ncert_dir = \"/etc/certfleet/a\"\nname = \"../x\"\n"},
       {"bad encrypted",
        "installer = \"files\"\ncert_dir = \"/etc/certfleet/a\"\nkey_encrypted = \"yes\"\n"},
-      {"bad verify", "installer = \"files\"\ncert_dir = \"/etc/certfleet/a\"\n"
-                     "verify_address = \"localhost\"\n"},
+      {"bad verify",
+       "installer = \"files\"\ncert_dir = \"/etc/certfleet/a\"\n"
+       "verify_address = \"localhost\"\n"},
   };
   for (const BadCase& c : cases) {
-    auto cfg = ParseAgentConfig(std::string("allowed_roots = [\"/etc/certfleet\"]\n[profiles.a]\n") +
-                                c.profile_body);
+    auto cfg = ParseAgentConfig(
+        std::string("allowed_roots = [\"/etc/certfleet\"]\n[profiles.a]\n") + c.profile_body);
     EXPECT_FALSE(cfg.ok()) << c.what;
     if (!cfg.ok()) {
       EXPECT_EQ(cfg.error().code(), ErrorCode::kInvalidArgument) << c.what;
@@ -197,8 +198,8 @@ TEST(SafePathTest, InstallRefusesPlantedSymlinkAndSentinelStays) {
   fs::create_symlink(outside, root + "/web");
   const std::string sentinel = outside + "/web-privkey.pem";
   { std::ofstream(sentinel) << "sentinel"; }
-  auto cfg = ConfigWith(root, "[profiles.web]\ninstaller = \"files\"\ncert_dir = \"" + root +
-                                  "/web\"\n");
+  auto cfg =
+      ConfigWith(root, "[profiles.web]\ninstaller = \"files\"\ncert_dir = \"" + root + "/web\"\n");
   ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
   auto r = InstallBundle(cfg->profiles.at("web"), MustCheck(pki, leaf), InputFor(leaf));
   ASSERT_FALSE(r.ok());
@@ -218,8 +219,8 @@ TEST(SafePathTest, PlantedFileSymlinkIsNotFollowed) {
   const std::string sentinel = t.path() + "/shadow";
   { std::ofstream(sentinel) << "sentinel"; }
   fs::create_symlink(sentinel, root + "/web/web-privkey.pem");
-  auto cfg = ConfigWith(root, "[profiles.web]\ninstaller = \"files\"\ncert_dir = \"" + root +
-                                  "/web\"\n");
+  auto cfg =
+      ConfigWith(root, "[profiles.web]\ninstaller = \"files\"\ncert_dir = \"" + root + "/web\"\n");
   ASSERT_TRUE(cfg.ok());
   auto r = InstallBundle(cfg->profiles.at("web"), MustCheck(pki, leaf), InputFor(leaf));
   ASSERT_TRUE(r.ok()) << r.error().ToString();
@@ -393,13 +394,11 @@ TEST(BundleCheckTest, AcceptsGoodAndRefusesBadBundles) {
 
   BundleInput mismatched = InputFor(leaf);
   mismatched.key_pem = other.key->ToPkcs8Pem();
-  EXPECT_EQ(CheckBundle(mismatched, pki.roots(), now).error().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CheckBundle(mismatched, pki.roots(), now).error().code(), ErrorCode::kInvalidArgument);
 
-  EXPECT_EQ(CheckBundle(InputFor(leaf), pki.roots(), T0() + std::chrono::hours(24 * 100))
-                .error()
-                .code(),
-            ErrorCode::kForbidden);
+  EXPECT_EQ(
+      CheckBundle(InputFor(leaf), pki.roots(), T0() + std::chrono::hours(24 * 100)).error().code(),
+      ErrorCode::kForbidden);
   EXPECT_EQ(CheckBundle(InputFor(leaf), pki.roots(), T0() - std::chrono::hours(1)).error().code(),
             ErrorCode::kForbidden);
 

@@ -55,8 +55,8 @@ std::string TempName(const std::string& name, Random& random) {
 }
 
 Status WriteTemp(const InstallFile& f, const std::string& tmp) {
-  int fd = ::openat(f.dir_fd, tmp.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-                    f.mode);
+  int fd =
+      ::openat(f.dir_fd, tmp.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, f.mode);
   if (fd < 0) return Unavailable(ErrnoMessage("create " + QuoteForMessage(tmp), errno));
   UniqueFd owned(fd);
   // The umask can only narrow the creation mode; fchmod makes it exact. It never widens beyond
@@ -105,8 +105,8 @@ Status RestoreOne(const FileRef& f, Random& random) {
 
 Status CreateMarker(int dir_fd, std::string_view journal) {
   const std::string marker = MarkerName(journal);
-  int fd = ::openat(dir_fd, marker.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-                    0600);
+  int fd =
+      ::openat(dir_fd, marker.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
       return FailedPrecondition("an interrupted install of journal " + QuoteForMessage(journal) +
@@ -180,8 +180,7 @@ Result<InstallTransaction> InstallTransaction::Commit(std::vector<InstallFile> f
   if (::fstatat(files[0].dir_fd, MarkerName(options.journal).c_str(), &st, AT_SYMLINK_NOFOLLOW) ==
       0) {
     return FailedPrecondition("an interrupted install of journal " +
-                              QuoteForMessage(options.journal) +
-                              " is pending; run recovery first");
+                              QuoteForMessage(options.journal) + " is pending; run recovery first");
   }
 
   // Phase 1: complete, synced temp files. Any failure removes them; nothing live changed.
@@ -228,8 +227,8 @@ Result<InstallTransaction> InstallTransaction::Commit(std::vector<InstallFile> f
   // Phase 3: swap. From here on a failure restores the .prev versions.
   for (size_t i = 0; i < files.size(); ++i) {
     Hit(fp, "rename:" + files[i].name);
-    if (::renameat(files[i].dir_fd, temps[i].c_str(), files[i].dir_fd,
-                   files[i].name.c_str()) != 0) {
+    if (::renameat(files[i].dir_fd, temps[i].c_str(), files[i].dir_fd, files[i].name.c_str()) !=
+        0) {
       Error e = Unavailable(ErrnoMessage("rename " + QuoteForMessage(files[i].name), errno));
       remove_temps();
       Status r = RestoreAll(txn.files_, options.journal, random);
@@ -257,8 +256,8 @@ Status InstallTransaction::Rollback() {
     // removed a .prev under us.
     if (had_prev_[i]) {
       struct stat st;
-      if (::fstatat(files_[i].dir_fd, PrevName(files_[i].name).c_str(), &st,
-                    AT_SYMLINK_NOFOLLOW) != 0) {
+      if (::fstatat(files_[i].dir_fd, PrevName(files_[i].name).c_str(), &st, AT_SYMLINK_NOFOLLOW) !=
+          0) {
         return FailedPrecondition("previous version of " + QuoteForMessage(files_[i].name) +
                                   " is gone; cannot roll back");
       }

@@ -31,8 +31,8 @@
 namespace certfleet::agent {
 
 struct InstallFile {
-  int dir_fd = -1;   // borrowed
-  std::string name;  // a plain file name, no '/'
+  int dir_fd = -1;      // borrowed
+  std::string name;     // a plain file name, no '/'
   SecretBytes content;  // keys and certificates alike, so secrets never leave SecretBytes
   mode_t mode = 0600;
   std::optional<uid_t> uid;

@@ -21,15 +21,15 @@ Result<CheckedBundle> CheckBundle(const BundleInput& input,
   if (certs.empty()) return Malformed("fullchain holds no certificate");
   // A second key hidden in the same file would be installed alongside the one we checked.
   const std::string_view key_pem = input.key_pem.view();
-  if (CountOccurrences(key_pem, "-----BEGIN ") != 1 || CountOccurrences(key_pem, "-----END ") != 1) {
+  if (CountOccurrences(key_pem, "-----BEGIN ") != 1 ||
+      CountOccurrences(key_pem, "-----END ") != 1) {
     return Malformed("key PEM must hold exactly one key");
   }
   const bool encrypted = key_pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos;
   if (encrypted && !input.passphrase) return InvalidArgument("encrypted key without passphrase");
-  Result<crypto::PrivateKey> key = encrypted
-                                       ? crypto::PrivateKey::FromEncryptedPem(key_pem,
-                                                                              *input.passphrase)
-                                       : crypto::PrivateKey::FromPem(input.key_pem);
+  Result<crypto::PrivateKey> key =
+      encrypted ? crypto::PrivateKey::FromEncryptedPem(key_pem, *input.passphrase)
+                : crypto::PrivateKey::FromPem(input.key_pem);
   if (!key.ok()) return std::move(key).error();
 
   x509::Certificate leaf = certs.front();

@@ -77,8 +77,8 @@ Status VerifySerial(const Profile& p, const std::string& want, const InstallerOp
     if (got.ok() && *got == want) return Ok();
     last = got.ok() ? "serial " + *got : got.error().message();
   }
-  return FailedPrecondition("verify " + p.verify_address + ": expected serial " + want +
-                            ", got " + last);
+  return FailedPrecondition("verify " + p.verify_address + ": expected serial " + want + ", got " +
+                            last);
 }
 
 }  // namespace

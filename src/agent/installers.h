@@ -39,14 +39,14 @@ std::vector<PlannedFile> PlanNames(const Profile& profile);
 Result<std::vector<PlannedFile>> PlanFiles(const Profile& profile, const CheckedBundle& bundle,
                                            const BundleInput& input, Random& random);
 
-using FetchSerialFn = std::function<Result<std::string>(const std::string& address,
-                                                        const std::string& sni)>;
+using FetchSerialFn =
+    std::function<Result<std::string>(const std::string& address, const std::string& sni)>;
 
 struct InstallerOptions {
-  Failpoint failpoint;        // test-only, see atomic_install.h
-  Random* random = nullptr;   // default SystemRandomSource()
-  FetchSerialFn fetch_serial; // default FetchServedSerial
-  int verify_attempts = 50;   // a reload is asynchronous: poll until the new serial appears
+  Failpoint failpoint;         // test-only, see atomic_install.h
+  Random* random = nullptr;    // default SystemRandomSource()
+  FetchSerialFn fetch_serial;  // default FetchServedSerial
+  int verify_attempts = 50;    // a reload is asynchronous: poll until the new serial appears
   std::chrono::milliseconds verify_interval{100};
 };
 
@@ -58,8 +58,7 @@ class ActiveInstall {
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
-  friend Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile&,
-                                                              const CheckedBundle&,
+  friend Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile&, const CheckedBundle&,
                                                               const BundleInput&,
                                                               const InstallerOptions&);
   ActiveInstall(Profile profile, UniqueFd cert_dir, UniqueFd key_dir, InstallTransaction txn)

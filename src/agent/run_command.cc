@@ -51,8 +51,8 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);  // own group, so a timeout kills its children too
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -101,8 +101,8 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   if (timed_out) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    return Error(ErrorCode::kTimeout, argv[0] + " timed out after " +
-                                          std::to_string(options.timeout.count()) + " ms");
+    return Error(ErrorCode::kTimeout,
+                 argv[0] + " timed out after " + std::to_string(options.timeout.count()) + " ms");
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;

@@ -117,7 +117,8 @@ Result<UniqueFd> WalkBeneath(int root_fd, std::string_view rel, const OpenBeneat
         return Forbidden("install path component " + QuoteForMessage(c) +
                          " is a symlink or not a directory");
       }
-      if (err == ENOENT) return NotFound("install path component " + QuoteForMessage(c) + " missing");
+      if (err == ENOENT)
+        return NotFound("install path component " + QuoteForMessage(c) + " missing");
       return Unavailable(ErrnoMessage("open " + QuoteForMessage(c), err));
     }
     fd = UniqueFd(next);

@@ -44,9 +44,9 @@ Result<std::string> RelativeBeneath(std::string_view root, std::string_view path
 Result<UniqueFd> OpenRootDir(const std::string& root);
 
 struct OpenBeneathOptions {
-  bool create = false;         // mkdirat missing components with `create_mode`
+  bool create = false;  // mkdirat missing components with `create_mode`
   mode_t create_mode = 0755;
-  bool force_walk = false;     // skip openat2 (tests exercise the fallback)
+  bool force_walk = false;  // skip openat2 (tests exercise the fallback)
 };
 
 // Opens directory `relative` ("a/b/c", "" for the root itself) beneath `root_fd`. Refuses ".."

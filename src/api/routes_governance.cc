@@ -69,8 +69,18 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              ctx.audit_resource = p.id;
              return JsonResponse(201, PrincipalJson(p));
            });
-  AddRoute(router, "PATCH", "/v1/principals/{id}", Action::kPrincipalWrite, "principal.set_tags",
+  // Authorized in the handler: a principal naming itself is refused as tags.self_assign whatever
+  // its role (tags decide which secrets it may read), then the usual role and account checks.
+  AddRoute(router, "PATCH", "/v1/principals/{id}", std::nullopt, "principal.set_tags",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             const lifecycle::Caller& caller = *ctx.caller;
+             auto self = deps.governance.ResolvePrincipal(caller.account_id, ctx.params.at("id"));
+             if (self.ok() && self->id == caller.principal_id) {
+               return Forbidden("a principal cannot set its own tags (rule tags.self_assign)");
+             }
+             CF_TRY(policy::Authorize(lifecycle::ToSubject(caller), Action::kPrincipalWrite,
+                                      {.account_id = caller.account_id})
+                        .ToStatus());
              CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
              CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
              if (!tags) return InvalidArgument("field \"tags\" is required");
@@ -80,7 +90,7 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                                Action::kPrincipalWrite));
              CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.ResolvePrincipal(
                                                          account.id, ctx.params.at("id")));
-             CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalTags(*ctx.caller, p.id, *tags));
+             CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalTags(caller, p.id, *tags));
              return JsonResponse(200, PrincipalJson(p));
            });
 
@@ -142,11 +152,17 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
   AddRoute(router, "POST", "/v1/grants/{id}/revoke", Action::kGrantWrite, "grant.revoke",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             auto g = deps.governance.GetGrant(ctx.params.at("id"));
-             if (!g.ok()) return NotFound("grant " + QuoteForMessage(ctx.params.at("id")) + " not found");
-             CF_ASSIGN_OR_RETURN(model::Account to_account,
-                                 TargetAccount(deps, ctx, g->to_account_id, Action::kGrantWrite));
-             (void)to_account;
+             const std::string& id = ctx.params.at("id");
+             auto not_found = [&] { return NotFound("grant " + QuoteForMessage(id) + " not found"); };
+             auto g = deps.governance.GetGrant(id);
+             if (!g.ok()) return not_found();
+             // Only the granting (`to`) account may revoke; to anyone else the grant does not
+             // exist, exactly like an unknown id.
+             auto to_account = TargetAccount(deps, ctx, g->to_account_id, Action::kGrantWrite);
+             if (!to_account.ok()) {
+               if (to_account.error().code() == ErrorCode::kNotFound) return not_found();
+               return std::move(to_account).error();
+             }
              CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g->id));
              return JsonResponse(200, GrantJson(revoked));
            });
