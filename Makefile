@@ -37,8 +37,9 @@ test-asan: test-deps build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# Everything: the release build and the AddressSanitizer + UndefinedBehaviorSanitizer build.
-test: test-release test-asan
+# Everything: formatting, the release build and the AddressSanitizer + UndefinedBehaviorSanitizer
+# build.
+test: format-check test-release test-asan
 
 bench: build
 	scripts/bench.sh
@@ -46,7 +47,7 @@ bench: build
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc')
 
 clean:

@@ -19,9 +19,8 @@ namespace {
 struct Stack {
   Stack() : env(std::chrono::system_clock::now()) {
     issuers.Register(std::make_unique<lifecycle::InternalIssuer>(env.Ca()));
-    certs = std::make_unique<lifecycle::CertificateService>(*env.store, *env.secret_store,
-                                                            issuers, env.clock,
-                                                            SystemRandomSource());
+    certs = std::make_unique<lifecycle::CertificateService>(*env.store, *env.secret_store, issuers,
+                                                            env.clock, SystemRandomSource());
     auto tx = env.store->Begin();
     CF_CHECK(tx.ok());
     CF_CHECK((*tx)->accounts().Insert({"acc_bench", "bench", env.clock.Now()}).ok());
@@ -47,8 +46,8 @@ void BM_IssueFullPath(benchmark::State& state) {
     benchmark::DoNotOptimize(v);
   }
   state.SetLabel(key_type);
-  state.counters["certs/s"] = benchmark::Counter(double(state.iterations()),
-                                                 benchmark::Counter::kIsRate);
+  state.counters["certs/s"] =
+      benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_IssueFullPath)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
@@ -89,15 +88,15 @@ void BM_SignOnly(benchmark::State& state) {
     spec.subject_public_key_der = key->public_key().spki_der();
     spec.key_usage.digital_signature = true;
     spec.extended_key_usage = {x509::ExtendedKeyUsage::kServerAuth};
-    auto linted = x509::Lint(std::move(spec), {.max_validity = std::chrono::days(200)},
-                             &*issuer_cert);
+    auto linted =
+        x509::Lint(std::move(spec), {.max_validity = std::chrono::days(200)}, &*issuer_cert);
     CF_CHECK(linted.ok());
     auto cert = signer->Sign(std::move(*linted));
     CF_CHECK(cert.ok());
     benchmark::DoNotOptimize(cert);
   }
-  state.counters["certs/s"] = benchmark::Counter(double(state.iterations()),
-                                                 benchmark::Counter::kIsRate);
+  state.counters["certs/s"] =
+      benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SignOnly)->Unit(benchmark::kMicrosecond)->UseRealTime();
 

@@ -8,7 +8,7 @@ set -euo pipefail
 mode="${1:-build}"
 build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-dev
   nlohmann-json3-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
-  libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev openssl)
+  libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev clang-format openssl)
 test_pkgs=(python3 python3-pytest sqlite3 openssl softhsm2 nginx)
 
 pkgs=("${build_pkgs[@]}")

@@ -2,12 +2,12 @@
 
 #include <arpa/inet.h>
 
-#include "lifecycle/tokens.h"
 #include "base/files.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/validate.h"
 #include "crypto/key.h"
+#include "lifecycle/tokens.h"
 #include "x509/certificate.h"
 
 namespace certfleet::daemon {
@@ -51,13 +51,13 @@ Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& rando
   Status written = WriteFileAtomic(token_path, line.view(), 0600);
   if (!written.ok()) return written;
   CF_TRY(tx->Commit());
-  log::Info("created default account and admin", {{"account_id", account.id},
-                                                  {"principal_id", admin.id},
-                                                  {"token_file", token_path}});
+  log::Info("created default account and admin",
+            {{"account_id", account.id}, {"principal_id", admin.id}, {"token_file", token_path}});
   return Ok();
 }
 
-Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host) {
+Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca,
+                                             const std::string& host) {
   // "localhost" is a single label, which the lint refuses for any certificate; clients reach the
   // default listener by IP (https://127.0.0.1:8443).
   std::vector<std::string> dns;

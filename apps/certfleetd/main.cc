@@ -58,8 +58,8 @@ Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random&
   }
   auto ring = std::make_unique<secrets::KekRing>(std::move(active));
   CF_TRY(ring->LoadRetiredFileKeks(cfg.data_dir, random, cfg.kek_provider != "file"));
-  log::Info("key-encryption key ready", {{"provider", cfg.kek_provider},
-                                         {"kek_id", ring->active().id()}});
+  log::Info("key-encryption key ready",
+            {{"provider", cfg.kek_provider}, {"kek_id", ring->active().id()}});
   return ring;
 }
 
@@ -90,8 +90,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   if (rotate_kek) {
     auto n = secrets::RewrapAll(**store, sealer);
     if (!n.ok()) return Fail(n.error());
-    log::Info("sealed records re-wrapped", {{"count", std::to_string(*n)},
-                                            {"kek_id", sealer.active().id()}});
+    log::Info("sealed records re-wrapped",
+              {{"count", std::to_string(*n)}, {"kek_id", sealer.active().id()}});
     std::printf("re-wrapped %lld sealed records under %s\n", static_cast<long long>(*n),
                 sealer.active().id().c_str());
     return 0;
@@ -123,9 +123,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   opts.cert_chain_pem = tls->chain_pem;
   opts.key_pem = std::move(tls->key_pem);
   opts.worker_threads = cfg.worker_threads;
-  auto server = net::HttpsServer::Create(std::move(opts), [&api](const net::HttpRequest& r) {
-    return api.Handle(r);
-  });
+  auto server = net::HttpsServer::Create(
+      std::move(opts), [&api](const net::HttpRequest& r) { return api.Handle(r); });
   if (!server.ok()) return Fail(server.error());
 
   // Block the stop signals in every thread, then wait for them synchronously on this one.

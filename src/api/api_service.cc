@@ -28,8 +28,7 @@ void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::s
 }
 
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
-                                     const std::optional<std::string>& key,
-                                     policy::Action action) {
+                                     const std::optional<std::string>& key, policy::Action action) {
   const lifecycle::Caller& caller = *ctx.caller;
   std::string wanted = key && !key->empty() ? *key : caller.account_id;
   auto account = deps.governance.ResolveAccount(wanted);
@@ -70,8 +69,8 @@ void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
   if (!denied && !(spec && (spec->audit_success || spec->audit_reads))) return;
   audit::AuditEntry e;
   e.principal_id = caller ? caller->principal_id : "";
-  e.account_id = ctx && !ctx->audit_account.empty() ? ctx->audit_account
-                                                     : (caller ? caller->account_id : "");
+  e.account_id =
+      ctx && !ctx->audit_account.empty() ? ctx->audit_account : (caller ? caller->account_id : "");
   e.action = spec ? spec->audit_action : "auth.failed";
   if (s == 401) e.action = "auth.failed";
   if (ctx) {
@@ -80,7 +79,7 @@ void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
                                               : "";
   }
   if (e.resource.empty()) e.resource = std::string(request.path());
-  e.outcome = denied ? model::AuditOutcome::kDenied
+  e.outcome = denied   ? model::AuditOutcome::kDenied
               : failed ? model::AuditOutcome::kFailure
                        : model::AuditOutcome::kSuccess;
   e.status = s;
@@ -113,8 +112,8 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   auto match = router_.Find(request.method, request.path());
   if (match.route == nullptr) {
     if (match.path_matched_other_method) {
-      return finish(problem(
-          InvalidArgument("method " + request.method + " is not allowed here"), 405));
+      return finish(
+          problem(InvalidArgument("method " + request.method + " is not allowed here"), 405));
     }
     return finish(problem(NotFound("no such route")));
   }
@@ -146,8 +145,8 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   if (request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
     auto ct = request.header("content-type");
     if (!request.body.empty() && (!ct || ct->rfind("application/json", 0) != 0)) {
-      return respond(problem(
-          InvalidArgument("request body must be sent as Content-Type: application/json")));
+      return respond(
+          problem(InvalidArgument("request body must be sent as Content-Type: application/json")));
     }
   }
   Result<net::HttpResponse> result = spec.handler(ctx);

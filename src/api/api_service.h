@@ -94,7 +94,6 @@ void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::s
 // Resolves the account a request acts on: `key` (id or name) if given, else the caller's own,
 // and checks `action` on it. A foreign account the caller may not act on answers NotFound.
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
-                                     const std::optional<std::string>& key,
-                                     policy::Action action);
+                                     const std::optional<std::string>& key, policy::Action action);
 
 }  // namespace certfleet::api

@@ -24,9 +24,9 @@ class ApiTest : public ::testing::Test {
                                                                  SystemRandomSource());
     secrets_ = std::make_unique<lifecycle::SecretService>(*env_.store, *env_.secret_store);
     audit_ = std::make_unique<audit::AuditLog>(*env_.store, env_.clock, SystemRandomSource());
-    api_ = std::make_unique<ApiService>(ApiDeps{*env_.store, env_.clock, SystemRandomSource(),
-                                                *certs_, *exports_, *governance_, *secrets_,
-                                                *audit_});
+    api_ =
+        std::make_unique<ApiService>(ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *certs_,
+                                             *exports_, *governance_, *secrets_, *audit_});
     token_a_ = AddPrincipal("acc_a");
     token_b_ = AddPrincipal("acc_b");
   }
@@ -42,7 +42,9 @@ class ApiTest : public ::testing::Test {
     p.created_at = env_.clock.Now();
     EXPECT_TRUE((*tx)->principals().Insert(p).ok());
     lifecycle::NewToken t = lifecycle::GenerateApiToken(SystemRandomSource());
-    model::ApiToken rec{.id = "tok_" + account, .principal_id = p.id, .hash_hex = t.hash_hex,
+    model::ApiToken rec{.id = "tok_" + account,
+                        .principal_id = p.id,
+                        .hash_hex = t.hash_hex,
                         .created_at = env_.clock.Now()};
     EXPECT_TRUE((*tx)->tokens().Insert(rec).ok());
     EXPECT_TRUE((*tx)->Commit().ok());
@@ -74,9 +76,9 @@ class ApiTest : public ::testing::Test {
   }
 
   std::string Create(const std::string& name, bool exportable = true) {
-    auto r = Call("POST", "/v1/certificates",
-                  json{{"name", name}, {"domains", {"app.example.test"}},
-                       {"exportable", exportable}}.dump());
+    auto r = Call(
+        "POST", "/v1/certificates",
+        json{{"name", name}, {"domains", {"app.example.test"}}, {"exportable", exportable}}.dump());
     EXPECT_EQ(r.status, 201) << r.body;
     return Body(r)["id"];
   }
@@ -108,9 +110,13 @@ TEST_F(ApiTest, MissingOrWrongTokenIs401) {
 
 TEST_F(ApiTest, CreateGetListExport) {
   auto r = Call("POST", "/v1/certificates",
-                json{{"name", "web"}, {"domains", {"app.example.test", "*.example.test"}},
-                     {"key_type", "p384"}, {"profile", "tls-server"}, {"exportable", true},
-                     {"tags", {{"env", "dev"}}}}.dump());
+                json{{"name", "web"},
+                     {"domains", {"app.example.test", "*.example.test"}},
+                     {"key_type", "p384"},
+                     {"profile", "tls-server"},
+                     {"exportable", true},
+                     {"tags", {{"env", "dev"}}}}
+                    .dump());
   ASSERT_EQ(r.status, 201) << r.body;
   json c = Body(r);
   EXPECT_EQ(c["status"], "issued");
@@ -133,8 +139,8 @@ TEST_F(ApiTest, CreateGetListExport) {
   EXPECT_TRUE(e["passphrase_secret_id"].is_null());
   EXPECT_NE(e["private_key_pem"].get<std::string>().find("BEGIN ENCRYPTED PRIVATE KEY"),
             std::string::npos);
-  EXPECT_EQ(e["fullchain_pem"], e["certificate_pem"].get<std::string>() +
-                                    e["chain_pem"].get<std::string>());
+  EXPECT_EQ(e["fullchain_pem"],
+            e["certificate_pem"].get<std::string>() + e["chain_pem"].get<std::string>());
   EXPECT_EQ(ex.body.find("correct horse"), std::string::npos);
 
   auto gen = Call("POST", "/v1/certificates/" + c["id"].get<std::string>() + "/export", "{}");
@@ -145,8 +151,7 @@ TEST_F(ApiTest, CreateGetListExport) {
 TEST_F(ApiTest, BadInputGetsProblemDocuments) {
   ExpectProblem(Call("POST", "/v1/certificates", "{not json"), 400, "not valid JSON");
   ExpectProblem(Call("POST", "/v1/certificates", "[1,2]"), 400, "JSON object");
-  ExpectProblem(Call("POST", "/v1/certificates",
-                     json{{"name", "x"}, {"domains", {"a..b"}}}.dump()),
+  ExpectProblem(Call("POST", "/v1/certificates", json{{"name", "x"}, {"domains", {"a..b"}}}.dump()),
                 400, "empty label");
   ExpectProblem(Call("POST", "/v1/certificates",
                      json{{"name", "x"}, {"domains", {"a.test"}}, {"key_type", "dsa"}}.dump()),
@@ -155,12 +160,11 @@ TEST_F(ApiTest, BadInputGetsProblemDocuments) {
                      json{{"name", "x"}, {"domains", {"a.test"}}, {"exportabel", true}}.dump()),
                 400, "unknown field \"exportabel\"");
   ExpectProblem(Call("POST", "/v1/certificates", json{{"name", "x"}}.dump()), 400, "domains");
-  ExpectProblem(Call("POST", "/v1/certificates",
-                     json{{"name", "x"}, {"domains", "a.test"}}.dump()),
+  ExpectProblem(Call("POST", "/v1/certificates", json{{"name", "x"}, {"domains", "a.test"}}.dump()),
                 400, "array");
-  ExpectProblem(Call("POST", "/v1/certificates",
-                     json{{"name", "$(id)"}, {"domains", {"a.test"}}}.dump()),
-                400, "name");
+  ExpectProblem(
+      Call("POST", "/v1/certificates", json{{"name", "$(id)"}, {"domains", {"a.test"}}}.dump()),
+      400, "name");
   ExpectProblem(Call("DELETE", "/v1/certificates"), 405, "not allowed");
   ExpectProblem(Call("GET", "/v1/nothing"), 404, "no such route");
   net::HttpRequest plain;

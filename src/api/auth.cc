@@ -1,6 +1,5 @@
 #include "api/auth.h"
 
-
 namespace certfleet::api {
 
 Result<lifecycle::Caller> Authenticator::Authenticate(
@@ -26,12 +25,12 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
   CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(rec->principal_id));
   if (p.disabled) return Unauthorized("principal is disabled");
   CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(p.account_id));
-  return lifecycle::Caller{.principal_id = p.id,
-                           .account_id = p.account_id,
-                           .role = p.role,
-                           .tags = p.tags,
-                           .system_admin = p.role == model::Role::kAdmin &&
-                                           account.name == kSystemAccountName};
+  return lifecycle::Caller{
+      .principal_id = p.id,
+      .account_id = p.account_id,
+      .role = p.role,
+      .tags = p.tags,
+      .system_admin = p.role == model::Role::kAdmin && account.name == kSystemAccountName};
 }
 
 }  // namespace certfleet::api

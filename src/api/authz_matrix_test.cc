@@ -55,12 +55,10 @@ class AuthzMatrixTest : public ::testing::Test {
 
     own_cert_ = Post(tokens_["admin"], "/v1/certificates", CertBody("own"))["id"];
     foreign_cert_ = Post(beta_admin_, "/v1/certificates", CertBody("foreign"))["id"];
-    own_secret_ =
-        Post(tokens_["admin"], "/v1/certificates/" + own_cert_ + "/export", "{}")
-            ["passphrase_secret_id"];
-    foreign_secret_ =
-        Post(beta_admin_, "/v1/certificates/" + foreign_cert_ + "/export", "{}")
-            ["passphrase_secret_id"];
+    own_secret_ = Post(tokens_["admin"], "/v1/certificates/" + own_cert_ + "/export",
+                       "{}")["passphrase_secret_id"];
+    foreign_secret_ = Post(beta_admin_, "/v1/certificates/" + foreign_cert_ + "/export",
+                           "{}")["passphrase_secret_id"];
     own_principal_ = gov_->CreatePrincipal({alpha_.id, "target"})->id;
     foreign_principal_ = gov_->CreatePrincipal({beta_.id, "target"})->id;
     lifecycle::Caller sys{.principal_id = "prn_sys", .account_id = sys_.id};
@@ -129,17 +127,20 @@ class AuthzMatrixTest : public ::testing::Test {
     b["POST /v1/accounts"] = [&](Variant) {
       return Call{"POST", "/v1/accounts", json{{"name", Unique("acct")}}.dump()};
     };
-    b["GET /v1/principals"] = [=](Variant v) { return Call{"GET", "/v1/principals" + acct_q[v], ""}; };
+    b["GET /v1/principals"] = [=](Variant v) {
+      return Call{"GET", "/v1/principals" + acct_q[v], ""};
+    };
     b["POST /v1/principals"] = [=, this](Variant v) {
       return Call{"POST", "/v1/principals",
                   json{{"account", acct[v]}, {"name", Unique("p")}, {"role", "operator"}}.dump()};
     };
     b["PATCH /v1/principals/{id}"] = [=, this](Variant v) {
-      return Call{"PATCH",
-                  "/v1/principals/" +
-                      pick(v, own_principal_, foreign_principal_, "prn_00000000000000000000000000") +
-                      (v == kForeign ? acct_q[kForeign] : acct_q[kOwn]),
-                  json{{"tags", {{"env", "dev"}}}}.dump()};
+      return Call{
+          "PATCH",
+          "/v1/principals/" +
+              pick(v, own_principal_, foreign_principal_, "prn_00000000000000000000000000") +
+              (v == kForeign ? acct_q[kForeign] : acct_q[kOwn]),
+          json{{"tags", {{"env", "dev"}}}}.dump()};
     };
     b["POST /v1/tokens"] = [=, this](Variant v) {
       return Call{"POST", "/v1/tokens",
@@ -234,7 +235,8 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
     {"GET /v1/reports/exports",
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
-    {"GET /v1/secrets", {"200 200 200", "200 200 200", "200 200 200", "403 403 403", "200 200 200"}},
+    {"GET /v1/secrets",
+     {"200 200 200", "200 200 200", "200 200 200", "403 403 403", "200 200 200"}},
     {"GET /v1/secrets/{id}",
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "404 404 404"}},
     // Values are tag-gated: the operator carries no tags, the agent carries env=dev like the
@@ -265,8 +267,8 @@ TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {
         want >> status;
         Call call = builder->second(static_cast<Variant>(v));
         auto r = Do(tokens_[kSubjects[s]], call);
-        EXPECT_EQ(r.status, status) << key << " as " << kSubjects[s] << " on "
-                                    << kVariantNames[v] << " resource: " << r.body;
+        EXPECT_EQ(r.status, status) << key << " as " << kSubjects[s] << " on " << kVariantNames[v]
+                                    << " resource: " << r.body;
         if (r.status == 403 || r.status == 404) {
           // Denials are problem documents; foreign and unknown look the same.
           EXPECT_EQ(r.headers.at("Content-Type"), "application/problem+json");
@@ -280,7 +282,8 @@ TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {
 
 TEST_F(AuthzMatrixTest, ForeignAndUnknownAreIndistinguishable) {
   auto foreign = Do(tokens_["admin"], {"GET", "/v1/certificates/" + foreign_cert_, ""});
-  auto unknown = Do(tokens_["admin"], {"GET", "/v1/certificates/crt_00000000000000000000000000", ""});
+  auto unknown =
+      Do(tokens_["admin"], {"GET", "/v1/certificates/crt_00000000000000000000000000", ""});
   ASSERT_EQ(foreign.status, 404);
   ASSERT_EQ(unknown.status, 404);
   auto strip = [](const std::string& body, const std::string& id) {

@@ -40,8 +40,8 @@ nlohmann::json CertificateJson(const lifecycle::CertificateView& view) {
     j["not_after"] = FormatRfc3339(v.not_after);
     j["fingerprint"] = v.fingerprint_sha256;
   } else {
-    for (const char* k : {"version", "version_id", "serial", "not_before", "not_after",
-                          "fingerprint"}) {
+    for (const char* k :
+         {"version", "version_id", "serial", "not_before", "not_after", "fingerprint"}) {
       j[k] = nullptr;
     }
   }
@@ -97,7 +97,9 @@ Result<lifecycle::CertificateRequest> ParseCertificateRequest(JsonBody& body) {
 namespace certfleet::api {
 
 nlohmann::json AccountJson(const model::Account& a) {
-  return {{"id", a.id}, {"name", a.name}, {"crn", Crn(a.id, "account", a.id)},
+  return {{"id", a.id},
+          {"name", a.name},
+          {"crn", Crn(a.id, "account", a.id)},
           {"created_at", FormatRfc3339(a.created_at)}};
 }
 
@@ -119,17 +121,18 @@ nlohmann::json GrantJson(const model::Grant& g) {
           {"created_by", g.created_by},
           {"created_at", FormatRfc3339(g.created_at)},
           {"revoked", g.revoked},
-          {"revoked_at", g.revoked_at ? nlohmann::json(FormatRfc3339(*g.revoked_at))
-                                      : nlohmann::json(nullptr)}};
+          {"revoked_at",
+           g.revoked_at ? nlohmann::json(FormatRfc3339(*g.revoked_at)) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json PolicyJson(const model::PolicyDocument& d) {
-  return {{"account", d.account_id},
-          {"version", d.version},
-          {"toml", d.toml},
-          {"updated_by", d.updated_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.updated_by)},
-          {"updated_at", d.version == 0 ? nlohmann::json(nullptr)
-                                        : nlohmann::json(FormatRfc3339(d.updated_at))}};
+  return {
+      {"account", d.account_id},
+      {"version", d.version},
+      {"toml", d.toml},
+      {"updated_by", d.updated_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.updated_by)},
+      {"updated_at",
+       d.version == 0 ? nlohmann::json(nullptr) : nlohmann::json(FormatRfc3339(d.updated_at))}};
 }
 
 nlohmann::json SecretJson(const model::Secret& s) {
@@ -161,9 +164,9 @@ nlohmann::json AuditJson(const model::AuditRecord& r) {
 }
 
 nlohmann::json ExportReportJson(const lifecycle::ExportReportRow& r) {
-  return {{"account", r.account_id},     {"certificate", r.certificate_id},
-          {"name", r.certificate_name},  {"exports", r.exports},
-          {"fqdns", r.fqdns},            {"wildcards", r.wildcards}};
+  return {{"account", r.account_id},    {"certificate", r.certificate_id},
+          {"name", r.certificate_name}, {"exports", r.exports},
+          {"fqdns", r.fqdns},           {"wildcards", r.wildcards}};
 }
 
 }  // namespace certfleet::api

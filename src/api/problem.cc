@@ -9,18 +9,30 @@ namespace {
 
 const char* TitleFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kNotFound: return "Not found";
-    case ErrorCode::kInvalidArgument: return "Invalid argument";
-    case ErrorCode::kUnauthorized: return "Unauthorized";
-    case ErrorCode::kForbidden: return "Forbidden";
-    case ErrorCode::kConflict: return "Conflict";
-    case ErrorCode::kRateLimited: return "Too many requests";
-    case ErrorCode::kUnavailable: return "Service unavailable";
-    case ErrorCode::kTimeout: return "Timeout";
-    case ErrorCode::kMalformed: return "Malformed request";
-    case ErrorCode::kTooLarge: return "Payload too large";
-    case ErrorCode::kFailedPrecondition: return "Failed precondition";
-    case ErrorCode::kInternal: return "Internal error";
+    case ErrorCode::kNotFound:
+      return "Not found";
+    case ErrorCode::kInvalidArgument:
+      return "Invalid argument";
+    case ErrorCode::kUnauthorized:
+      return "Unauthorized";
+    case ErrorCode::kForbidden:
+      return "Forbidden";
+    case ErrorCode::kConflict:
+      return "Conflict";
+    case ErrorCode::kRateLimited:
+      return "Too many requests";
+    case ErrorCode::kUnavailable:
+      return "Service unavailable";
+    case ErrorCode::kTimeout:
+      return "Timeout";
+    case ErrorCode::kMalformed:
+      return "Malformed request";
+    case ErrorCode::kTooLarge:
+      return "Payload too large";
+    case ErrorCode::kFailedPrecondition:
+      return "Failed precondition";
+    case ErrorCode::kInternal:
+      return "Internal error";
   }
   return "Error";
 }
@@ -29,18 +41,30 @@ const char* TitleFor(ErrorCode code) {
 
 int HttpStatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kMalformed: return 400;
-    case ErrorCode::kUnauthorized: return 401;
-    case ErrorCode::kForbidden: return 403;
-    case ErrorCode::kConflict: return 409;
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kTooLarge: return 413;
-    case ErrorCode::kRateLimited: return 429;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kTimeout: return 504;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kMalformed:
+      return 400;
+    case ErrorCode::kUnauthorized:
+      return 401;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kRateLimited:
+      return 429;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kTimeout:
+      return 504;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -53,10 +77,11 @@ net::HttpResponse ProblemResponse(const Error& error, const std::string& request
     log::Error("internal error", {{"error", error.ToString()}, {"request_id", request_id}});
     detail = "an internal error occurred; the server log has details under this request id";
   }
-  nlohmann::json doc = {{"type", "urn:certfleet:problem:" + std::string(ErrorCodeName(error.code()))},
-                        {"title", TitleFor(error.code())},
-                        {"status", status},
-                        {"detail", detail}};
+  nlohmann::json doc = {
+      {"type", "urn:certfleet:problem:" + std::string(ErrorCodeName(error.code()))},
+      {"title", TitleFor(error.code())},
+      {"status", status},
+      {"detail", detail}};
   if (!request_id.empty()) doc["request_id"] = request_id;
   net::HttpResponse r;
   r.status = status;

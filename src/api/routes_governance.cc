@@ -37,9 +37,9 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/principals", Action::kPrincipalRead, "principal.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.request.query("account"),
-                                               Action::kPrincipalRead));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalRead));
              CF_ASSIGN_OR_RETURN(auto principals, deps.governance.ListPrincipals(account.id));
              nlohmann::json items = nlohmann::json::array();
              for (const auto& p : principals) items.push_back(PrincipalJson(p));
@@ -85,49 +85,49 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
              if (!tags) return InvalidArgument("field \"tags\" is required");
              CF_TRY(body.NoOtherFields());
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.request.query("account"),
-                                               Action::kPrincipalWrite));
-             CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.ResolvePrincipal(
-                                                         account.id, ctx.params.at("id")));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalWrite));
+             CF_ASSIGN_OR_RETURN(model::Principal p,
+                                 deps.governance.ResolvePrincipal(account.id, ctx.params.at("id")));
              CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalTags(caller, p.id, *tags));
              return JsonResponse(200, PrincipalJson(p));
            });
 
-  AddRoute(router, "POST", "/v1/tokens", Action::kTokenWrite, "token.create",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
-             CF_ASSIGN_OR_RETURN(std::string principal_key, body.String("principal", 64));
-             CF_ASSIGN_OR_RETURN(auto account_key, body.OptString("account", 64));
-             CF_ASSIGN_OR_RETURN(auto expires, body.OptString("expires", 32));
-             CF_TRY(body.NoOtherFields());
-             std::optional<Seconds> ttl;
-             if (expires) {
-               CF_ASSIGN_OR_RETURN(ttl, ParseDuration(*expires));
-             }
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, account_key, Action::kTokenWrite));
-             CF_ASSIGN_OR_RETURN(model::Principal p,
-                                 deps.governance.ResolvePrincipal(account.id, principal_key));
-             CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t, deps.governance.CreateToken(p, ttl));
-             ctx.audit_resource = t.record.id;
-             nlohmann::json j = {
-                 {"id", t.record.id},
-                 {"principal", p.id},
-                 {"account", p.account_id},
-                 {"token", std::string(t.token.view())},
-                 {"created_at", FormatRfc3339(t.record.created_at)},
-                 {"expires_at", t.record.expires_at
-                                    ? nlohmann::json(FormatRfc3339(*t.record.expires_at))
-                                    : nlohmann::json(nullptr)}};
-             return JsonResponse(201, j);
-           });
+  AddRoute(
+      router, "POST", "/v1/tokens", Action::kTokenWrite, "token.create",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+        CF_ASSIGN_OR_RETURN(std::string principal_key, body.String("principal", 64));
+        CF_ASSIGN_OR_RETURN(auto account_key, body.OptString("account", 64));
+        CF_ASSIGN_OR_RETURN(auto expires, body.OptString("expires", 32));
+        CF_TRY(body.NoOtherFields());
+        std::optional<Seconds> ttl;
+        if (expires) {
+          CF_ASSIGN_OR_RETURN(ttl, ParseDuration(*expires));
+        }
+        CF_ASSIGN_OR_RETURN(model::Account account,
+                            TargetAccount(deps, ctx, account_key, Action::kTokenWrite));
+        CF_ASSIGN_OR_RETURN(model::Principal p,
+                            deps.governance.ResolvePrincipal(account.id, principal_key));
+        CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t, deps.governance.CreateToken(p, ttl));
+        ctx.audit_resource = t.record.id;
+        nlohmann::json j = {
+            {"id", t.record.id},
+            {"principal", p.id},
+            {"account", p.account_id},
+            {"token", std::string(t.token.view())},
+            {"created_at", FormatRfc3339(t.record.created_at)},
+            {"expires_at", t.record.expires_at ? nlohmann::json(FormatRfc3339(*t.record.expires_at))
+                                               : nlohmann::json(nullptr)}};
+        return JsonResponse(201, j);
+      });
 
   AddRoute(router, "GET", "/v1/grants", Action::kGrantRead, "grant.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.request.query("account"),
-                                               Action::kGrantRead));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kGrantRead));
              CF_ASSIGN_OR_RETURN(auto grants, deps.governance.ListGrants(account.id));
              nlohmann::json items = nlohmann::json::array();
              for (const auto& g : grants) items.push_back(GrantJson(g));
@@ -143,8 +143,7 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_TRY(body.NoOtherFields());
              CF_ASSIGN_OR_RETURN(model::Account to_account,
                                  TargetAccount(deps, ctx, to, Action::kGrantWrite));
-             CF_ASSIGN_OR_RETURN(model::Account from_account,
-                                 deps.governance.ResolveAccount(from));
+             CF_ASSIGN_OR_RETURN(model::Account from_account, deps.governance.ResolveAccount(from));
              CF_ASSIGN_OR_RETURN(model::Grant g, deps.governance.CreateGrant(
                                                      *ctx.caller, from_account.id, to_account.id));
              ctx.audit_resource = g.id;
@@ -153,7 +152,9 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   AddRoute(router, "POST", "/v1/grants/{id}/revoke", Action::kGrantWrite, "grant.revoke",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              const std::string& id = ctx.params.at("id");
-             auto not_found = [&] { return NotFound("grant " + QuoteForMessage(id) + " not found"); };
+             auto not_found = [&] {
+               return NotFound("grant " + QuoteForMessage(id) + " not found");
+             };
              auto g = deps.governance.GetGrant(id);
              if (!g.ok()) return not_found();
              // Only the granting (`to`) account may revoke; to anyone else the grant does not
@@ -169,9 +170,9 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/policies/{account}", Action::kPolicyRead, "policy.read",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.params.at("account"),
-                                               Action::kPolicyRead));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.params.at("account"), Action::kPolicyRead));
              CF_ASSIGN_OR_RETURN(auto doc, deps.governance.GetPolicy(account.id));
              return JsonResponse(200, PolicyJson(doc));
            });
@@ -180,9 +181,9 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
              CF_ASSIGN_OR_RETURN(std::string toml, body.String("toml", 64 * 1024));
              CF_TRY(body.NoOtherFields());
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.params.at("account"),
-                                               Action::kPolicyWrite));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.params.at("account"), Action::kPolicyWrite));
              ctx.audit_resource = "policy/" + account.id;
              CF_ASSIGN_OR_RETURN(auto doc,
                                  deps.governance.SetPolicy(*ctx.caller, account.id, toml));

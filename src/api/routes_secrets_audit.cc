@@ -50,8 +50,8 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
       router, "GET", "/v1/secrets/{id}/value", std::nullopt, "secret.read_value",
       [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
         CF_ASSIGN_OR_RETURN(int64_t version, QueryInt(ctx, "version", 0, 1 << 30));
-        CF_ASSIGN_OR_RETURN(SecretBytes value, deps.secrets.ReadValue(
-                                                   *ctx.caller, ctx.params.at("id"), int(version)));
+        CF_ASSIGN_OR_RETURN(SecretBytes value,
+                            deps.secrets.ReadValue(*ctx.caller, ctx.params.at("id"), int(version)));
         CF_ASSIGN_OR_RETURN(auto s, deps.secrets.Get(*ctx.caller, ctx.params.at("id")));
         return JsonResponse(200, {{"id", s.id},
                                   {"version", version == 0 ? s.current_version : version},
@@ -85,8 +85,8 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            [&deps](const RequestContext&) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(audit::VerifyReport r, deps.audit.Verify());
              nlohmann::json j = {{"ok", r.ok}, {"checked", r.checked}, {"reason", r.reason}};
-             j["first_bad_seq"] = r.first_bad_seq ? nlohmann::json(*r.first_bad_seq)
-                                                  : nlohmann::json(nullptr);
+             j["first_bad_seq"] =
+                 r.first_bad_seq ? nlohmann::json(*r.first_bad_seq) : nlohmann::json(nullptr);
              return JsonResponse(200, j);
            });
 }

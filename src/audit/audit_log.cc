@@ -29,8 +29,8 @@ Result<Head> ReadHead(store::Tx& tx) {
   Head h;
   if (!v) return h;
   size_t colon = v->find(':');
-  auto [p, ec] = std::from_chars(v->data(), v->data() + (colon == std::string::npos ? 0 : colon),
-                                 h.seq);
+  auto [p, ec] =
+      std::from_chars(v->data(), v->data() + (colon == std::string::npos ? 0 : colon), h.seq);
   if (colon == std::string::npos || ec != std::errc() || p != v->data() + colon) {
     return Internal("audit chain head setting is malformed");
   }
@@ -100,8 +100,7 @@ Result<VerifyReport> AuditLog::Verify() {
   std::string prev = kGenesis;
   int64_t expected = 1;
   while (true) {
-    CF_ASSIGN_OR_RETURN(auto page,
-                        tx->audit().List({.after_seq = expected - 1, .limit = 1000}));
+    CF_ASSIGN_OR_RETURN(auto page, tx->audit().List({.after_seq = expected - 1, .limit = 1000}));
     if (page.empty()) break;
     for (const model::AuditRecord& r : page) {
       if (r.seq != expected) {

@@ -7,7 +7,7 @@ namespace certfleet::internal {
 [[noreturn]] void CheckFailed(const char* expr, const char* file, int line);
 }  // namespace certfleet::internal
 
-#define CF_CHECK(cond)                                                 \
-  do {                                                                 \
+#define CF_CHECK(cond)                                                          \
+  do {                                                                          \
     if (!(cond)) ::certfleet::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (0)

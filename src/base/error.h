@@ -87,7 +87,7 @@ inline Error FailedPrecondition(std::string m) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like std::expected
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, like std::expected
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -156,12 +156,12 @@ inline Status Ok() { return {}; }
 #define CF_CONCAT_INNER_(a, b) a##b
 #define CF_CONCAT_(a, b) CF_CONCAT_INNER_(a, b)
 
-#define CF_TRY(expr)                                  \
-  do {                                                \
-    auto&& cf_try_result_ = (expr);                   \
-    if (!cf_try_result_.ok()) {                       \
-      return std::move(cf_try_result_).error();       \
-    }                                                 \
+#define CF_TRY(expr)                            \
+  do {                                          \
+    auto&& cf_try_result_ = (expr);             \
+    if (!cf_try_result_.ok()) {                 \
+      return std::move(cf_try_result_).error(); \
+    }                                           \
   } while (0)
 
 #define CF_ASSIGN_OR_RETURN(lhs, expr) \

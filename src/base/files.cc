@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "base/random.h"
 #include "base/encoding.h"
+#include "base/random.h"
 
 namespace certfleet {
 namespace {
@@ -68,8 +68,7 @@ Status WriteNewFile(const std::string& path, std::string_view content, mode_t mo
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
-  const std::string tmp =
-      path + ".tmp-" + HexEncode(SystemRandomSource().Bytes(8));
+  const std::string tmp = path + ".tmp-" + HexEncode(SystemRandomSource().Bytes(8));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return Unavailable("creating " + tmp + ": " + Errno());
   Status st = ::fchmod(fd, mode) == 0 ? Ok() : Unavailable("chmod " + tmp + ": " + Errno());

@@ -9,9 +9,9 @@ constexpr char kCrockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
 }
 
 std::string NewId(std::string_view prefix, const Clock& clock, Random& random) {
-  uint64_t ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             clock.Now().time_since_epoch())
-                             .count());
+  uint64_t ms =
+      uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+                   .count());
   uint8_t rnd[10];
   random.Fill(rnd, sizeof rnd);
   // 128 bits: 48 time bits then 80 random bits, emitted 5 bits at a time (130 bits, top 2 zero).

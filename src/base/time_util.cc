@@ -28,8 +28,8 @@ int64_t ToUnixSeconds(TimePoint t) {
 TimePoint FromUnixSeconds(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
 
 TimePoint UtcDate(int year, unsigned month, unsigned day) {
-  return TimePoint(sys_days(std::chrono::year(year) / std::chrono::month(month) /
-                            std::chrono::day(day)));
+  return TimePoint(
+      sys_days(std::chrono::year(year) / std::chrono::month(month) / std::chrono::day(day)));
 }
 
 std::string FormatRfc3339(TimePoint t) {
@@ -89,11 +89,20 @@ Result<std::chrono::seconds> ParseDuration(std::string_view s) {
   char unit = s.back();
   int64_t mult;
   switch (unit) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    default: return InvalidArgument("invalid duration unit, expected s, m, h or d");
+    case 's':
+      mult = 1;
+      break;
+    case 'm':
+      mult = 60;
+      break;
+    case 'h':
+      mult = 3600;
+      break;
+    case 'd':
+      mult = 86400;
+      break;
+    default:
+      return InvalidArgument("invalid duration unit, expected s, m, h or d");
   }
   std::string_view num = s.substr(0, s.size() - 1);
   int64_t n = 0;

@@ -45,9 +45,9 @@ Result<LoadedCa> Load(store::Tx& tx, secrets::SecretStore& secrets, model::CaRol
 Result<LoadedCa> CreateCa(store::Tx& tx, secrets::SecretStore& secrets, const Clock& clock,
                           Random& random, const CaOptions& o, const LoadedCa* parent) {
   const bool is_root = parent == nullptr;
-  CF_ASSIGN_OR_RETURN(crypto::PrivateKey key,
-                      crypto::PrivateKey::Generate(is_root ? o.root_key_type
-                                                           : o.intermediate_key_type));
+  CF_ASSIGN_OR_RETURN(
+      crypto::PrivateKey key,
+      crypto::PrivateKey::Generate(is_root ? o.root_key_type : o.intermediate_key_type));
   TimePoint now = Whole(clock.Now());
   x509::TbsSpec spec;
   spec.serial = DrawSerial(random);
@@ -55,7 +55,8 @@ Result<LoadedCa> CreateCa(store::Tx& tx, secrets::SecretStore& secrets, const Cl
   spec.subject_organization = o.organization;
   spec.not_before = now - o.backdate;
   spec.not_after = now + (is_root ? o.root_validity : o.intermediate_validity);
-  if (!is_root && spec.not_after > parent->cert.not_after()) spec.not_after = parent->cert.not_after();
+  if (!is_root && spec.not_after > parent->cert.not_after())
+    spec.not_after = parent->cert.not_after();
   spec.subject_public_key_der = key.public_key().spki_der();
   spec.is_ca = true;
   spec.path_len = is_root ? std::optional<int>() : std::optional<int>(0);
@@ -65,9 +66,9 @@ Result<LoadedCa> CreateCa(store::Tx& tx, secrets::SecretStore& secrets, const Cl
   CF_ASSIGN_OR_RETURN(x509::LintedTbs linted,
                       x509::Lint(std::move(spec), lint, is_root ? nullptr : &parent->cert));
   auto shared_key = std::make_shared<const crypto::PrivateKey>(std::move(key));
-  CF_ASSIGN_OR_RETURN(x509::Signer signer,
-                      is_root ? x509::Signer::Create(std::nullopt, shared_key)
-                              : x509::Signer::Create(parent->cert, parent->key));
+  CF_ASSIGN_OR_RETURN(x509::Signer signer, is_root
+                                               ? x509::Signer::Create(std::nullopt, shared_key)
+                                               : x509::Signer::Create(parent->cert, parent->key));
   CF_ASSIGN_OR_RETURN(x509::Certificate cert, signer.Sign(std::move(linted)));
 
   CF_ASSIGN_OR_RETURN(std::string blob_id,
@@ -80,9 +81,10 @@ Result<LoadedCa> CreateCa(store::Tx& tx, secrets::SecretStore& secrets, const Cl
   rec.parent_id = is_root ? "" : parent->record.id;
   rec.created_at = now;
   CF_TRY(tx.cas().Insert(rec));
-  log::Info("created internal CA certificate",
-            {{"ca_id", rec.id}, {"role", std::string(model::CaRoleName(rec.role))},
-             {"subject", cert.subject()}, {"serial", cert.serial_hex()}});
+  log::Info("created internal CA certificate", {{"ca_id", rec.id},
+                                                {"role", std::string(model::CaRoleName(rec.role))},
+                                                {"subject", cert.subject()},
+                                                {"serial", cert.serial_hex()}});
   return LoadedCa{std::move(rec), std::move(cert), std::move(shared_key)};
 }
 
@@ -104,9 +106,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
   if (!inter.ok()) return std::move(inter).error();
   CF_TRY(tx->Commit());
   CF_ASSIGN_OR_RETURN(x509::Signer signer, x509::Signer::Create(inter->cert, inter->key));
-  return std::unique_ptr<CertificateAuthority>(new CertificateAuthority(
-      store, clock, random, std::move(options), std::move(root->cert), std::move(inter->cert),
-      inter->record.id, std::move(signer)));
+  return std::unique_ptr<CertificateAuthority>(
+      new CertificateAuthority(store, clock, random, std::move(options), std::move(root->cert),
+                               std::move(inter->cert), inter->record.id, std::move(signer)));
 }
 
 Result<std::string> CertificateAuthority::ReserveSerial() {
@@ -138,9 +140,10 @@ Result<IssuedLeaf> CertificateAuthority::Issue(const LeafRequest& req) {
                            std::to_string(profile.min_validity.count()) + " seconds");
   }
   if (validity > max) {
-    return InvalidArgument("validity for profile " + profile.name + " must be at most " +
-                           std::to_string(std::chrono::duration_cast<std::chrono::days>(max).count()) +
-                           " days at this date");
+    return InvalidArgument(
+        "validity for profile " + profile.name + " must be at most " +
+        std::to_string(std::chrono::duration_cast<std::chrono::days>(max).count()) +
+        " days at this date");
   }
 
   x509::TbsSpec spec;

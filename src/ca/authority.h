@@ -58,9 +58,11 @@ class CertificateAuthority {
  public:
   // Loads the active root and intermediate from the store, creating and sealing them on first
   // start. `store`, `secrets`, `clock` and `random` are borrowed and must outlive this object.
-  static Result<std::unique_ptr<CertificateAuthority>> LoadOrCreate(
-      store::Store& store, secrets::SecretStore& secrets, const Clock& clock, Random& random,
-      CaOptions options = {});
+  static Result<std::unique_ptr<CertificateAuthority>> LoadOrCreate(store::Store& store,
+                                                                    secrets::SecretStore& secrets,
+                                                                    const Clock& clock,
+                                                                    Random& random,
+                                                                    CaOptions options = {});
 
   // InvalidArgument for a bad profile, name, key or validity (the message names the rule).
   Result<IssuedLeaf> Issue(const LeafRequest& request);
@@ -72,9 +74,14 @@ class CertificateAuthority {
   CertificateAuthority(store::Store& store, const Clock& clock, Random& random, CaOptions options,
                        x509::Certificate root, x509::Certificate intermediate,
                        std::string intermediate_id, x509::Signer signer)
-      : store_(store), clock_(clock), random_(random), options_(std::move(options)),
-        root_(std::move(root)), intermediate_(std::move(intermediate)),
-        intermediate_id_(std::move(intermediate_id)), signer_(std::move(signer)) {}
+      : store_(store),
+        clock_(clock),
+        random_(random),
+        options_(std::move(options)),
+        root_(std::move(root)),
+        intermediate_(std::move(intermediate)),
+        intermediate_id_(std::move(intermediate_id)),
+        signer_(std::move(signer)) {}
 
   Result<std::string> ReserveSerial();
 

@@ -71,8 +71,7 @@ TEST_F(CaTest, IssuesEachProfileWithItsEkuAndVerifies) {
     EXPECT_EQ(leaf.dns_names(), (std::vector<std::string>{"app.example.test", "www.example.test"}));
     EXPECT_EQ(leaf.not_after() - leaf.not_before() + std::chrono::seconds(1), c.validity);
     EXPECT_GE(leaf.serial_bytes().size(), 16u);  // >= 128 bits
-    EXPECT_TRUE(
-        x509::VerifyChain(leaf, issued->chain, {ca->root()}, clock_.Now(), c.purpose).ok());
+    EXPECT_TRUE(x509::VerifyChain(leaf, issued->chain, {ca->root()}, clock_.Now(), c.purpose).ok());
     auto tx = store_->Begin();
     ASSERT_TRUE(tx.ok());
     EXPECT_TRUE(*(*tx)->serials().Exists(leaf.serial_hex()));

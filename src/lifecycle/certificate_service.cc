@@ -8,8 +8,8 @@
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "ca/profiles.h"
-#include "lifecycle/account_policy_loader.h"
 #include "crypto/key.h"
+#include "lifecycle/account_policy_loader.h"
 #include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
@@ -83,13 +83,12 @@ Status CertificateService::Validate(CertificateRequest& r) {
 
 Status CertificateService::CheckPolicy(const Caller& caller, const CertificateRequest& r) {
   CF_ASSIGN_OR_RETURN(ca::Profile profile, ca::FindProfile(r.profile));
-  policy::RequestFacts facts{
-      .domains = r.domains,
-      .key_type = r.key_type,
-      .profile = r.profile,
-      .validity = r.validity.value_or(
-          std::min(profile.default_validity, ca::MaxValidity(profile, clock_.Now()))),
-      .exportable = r.exportable};
+  policy::RequestFacts facts{.domains = r.domains,
+                             .key_type = r.key_type,
+                             .profile = r.profile,
+                             .validity = r.validity.value_or(std::min(
+                                 profile.default_validity, ca::MaxValidity(profile, clock_.Now()))),
+                             .exportable = r.exportable};
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_ASSIGN_OR_RETURN(policy::AccountPolicy pol, LoadAccountPolicy(*tx, caller.account_id));
   return policy::EvaluateRequest(pol, facts).ToStatus();

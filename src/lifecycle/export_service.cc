@@ -57,9 +57,9 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
     const std::string reason = "certificate was requested as not exportable";
     Status recorded = RecordRefusal(caller, cert, reason);
     if (!recorded.ok()) return std::move(recorded).error();
-    log::Warn("export refused", {{"certificate_id", cert.id},
-                                 {"principal_id", caller.principal_id},
-                                 {"reason", reason}});
+    log::Warn(
+        "export refused",
+        {{"certificate_id", cert.id}, {"principal_id", caller.principal_id}, {"reason", reason}});
     return Conflict("certificate " + cert.id +
                     " was requested as not exportable; this cannot be changed");
   }

@@ -45,7 +45,10 @@ class ExportService {
  public:
   ExportService(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
                 Random& random, ExportOptions options = {})
-      : store_(store), secrets_(secrets), clock_(clock), random_(random),
+      : store_(store),
+        secrets_(secrets),
+        clock_(clock),
+        random_(random),
         options_(std::move(options)) {}
 
   // NotFound for unknown or foreign certificates, Conflict if not exportable,

@@ -31,7 +31,7 @@ Result<std::vector<model::Account>> GovernanceService::ListAccounts(const Caller
 Result<model::Account> GovernanceService::ResolveAccount(const std::string& key) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   auto by_id = IsValidId(key, model::kAccountPrefix) ? tx->accounts().Get(key)
-                                                      : tx->accounts().GetByName(key);
+                                                     : tx->accounts().GetByName(key);
   if (!by_id.ok() && by_id.error().code() == ErrorCode::kNotFound) {
     return NotFound("account " + QuoteForMessage(key) + " not found");
   }
@@ -168,8 +168,10 @@ Result<model::PolicyDocument> GovernanceService::SetPolicy(const Caller& caller,
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   int version = 1;
   auto old = tx->policies().Get(account_id);
-  if (old.ok()) version = old->version + 1;
-  else if (old.error().code() != ErrorCode::kNotFound) return std::move(old).error();
+  if (old.ok())
+    version = old->version + 1;
+  else if (old.error().code() != ErrorCode::kNotFound)
+    return std::move(old).error();
   model::PolicyDocument doc{account_id, toml, version, caller.principal_id, Now()};
   CF_TRY(tx->policies().Put(doc));
   CF_TRY(tx->Commit());
@@ -180,8 +182,8 @@ Result<model::PolicyDocument> GovernanceService::GetPolicy(const std::string& ac
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   auto doc = tx->policies().Get(account_id);
   if (!doc.ok() && doc.error().code() == ErrorCode::kNotFound) {
-    return model::PolicyDocument{account_id, policy::PolicyToToml(policy::AccountPolicy{}), 0,
-                                 "", TimePoint()};
+    return model::PolicyDocument{account_id, policy::PolicyToToml(policy::AccountPolicy{}), 0, "",
+                                 TimePoint()};
   }
   return doc;
 }
@@ -189,8 +191,7 @@ Result<model::PolicyDocument> GovernanceService::GetPolicy(const std::string& ac
 Result<std::vector<ExportReportRow>> GovernanceService::ExportReport(
     std::optional<std::string> account_id, std::optional<TimePoint> since) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(auto records,
-                      tx->exports().List({.account_id = account_id, .since = since}));
+  CF_ASSIGN_OR_RETURN(auto records, tx->exports().List({.account_id = account_id, .since = since}));
   std::map<std::pair<std::string, std::string>, ExportReportRow> rows;
   for (const model::ExportRecord& e : records) {
     if (!e.allowed) continue;

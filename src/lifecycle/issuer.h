@@ -20,18 +20,18 @@ struct IssueInput {
   std::string account_id;
   std::string certificate_id;
   std::string profile;
-  std::vector<std::string> domains;  // first is the subject CN
+  std::vector<std::string> domains;         // first is the subject CN
   const crypto::PrivateKey* key = nullptr;  // borrowed; issuers needing a CSR build one from it
   std::optional<Seconds> validity;
 };
 
 struct IssueOutcome {
-  bool pending = false;                    // true: not done yet, call again after retry_after
+  bool pending = false;  // true: not done yet, call again after retry_after
   std::optional<Seconds> retry_after;
-  std::string detail;                      // human-readable current step
-  std::string leaf_pem;                    // set when issued
-  std::string chain_pem;                   // issuing chain without the leaf
-  std::string issuer_ref;                  // e.g. the internal CA record id
+  std::string detail;      // human-readable current step
+  std::string leaf_pem;    // set when issued
+  std::string chain_pem;   // issuing chain without the leaf
+  std::string issuer_ref;  // e.g. the internal CA record id
 };
 
 class Issuer {

@@ -16,9 +16,9 @@ class LifecycleTest : public ::testing::Test {
     certs_ = std::make_unique<CertificateService>(*env_.store, *env_.secret_store, issuers_,
                                                   env_.clock, SystemRandomSource());
     // A low iteration count keeps the unit test fast; the e2e tests use the default.
-    exports_ = std::make_unique<ExportService>(*env_.store, *env_.secret_store, env_.clock,
-                                               SystemRandomSource(),
-                                               ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+    exports_ = std::make_unique<ExportService>(
+        *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
+        ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
     auto tx = env_.store->Begin();
     ASSERT_TRUE(tx.ok());
     for (const char* id : {"acc_a", "acc_b"}) {
@@ -160,7 +160,8 @@ namespace {
 
 TEST_F(LifecycleTest, AccountPolicyDeniesNamingTheRule) {
   auto tx = env_.store->Begin();
-  ASSERT_TRUE((*tx)->policies()
+  ASSERT_TRUE((*tx)
+                  ->policies()
                   .Put({"acc_a",
                         "[request]\nallow_wildcards = false\nallowed_key_types = [\"p256\"]\n"
                         "[export]\nroles = [\"admin\"]\n",
@@ -191,7 +192,8 @@ TEST_F(LifecycleTest, AccountPolicyDeniesNamingTheRule) {
   EXPECT_NE(exported.error().message().find("export.role_denied"), std::string::npos);
   Caller admin = alice_;
   admin.role = model::Role::kAdmin;
-  EXPECT_TRUE(exports_->Export(admin, view->certificate.id, SecretBytes::FromView("abcd1234")).ok());
+  EXPECT_TRUE(
+      exports_->Export(admin, view->certificate.id, SecretBytes::FromView("abcd1234")).ok());
   // Bob's account has no policy: the same wildcard request is fine there.
   EXPECT_TRUE(certs_->Request(bob_, Req("wild")).ok());
 }

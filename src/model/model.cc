@@ -25,28 +25,35 @@ std::string_view Name(const std::array<std::pair<E, std::string_view>, N>& table
   return "unknown";
 }
 
-constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
-    {Role::kAdmin, "admin"}, {Role::kOperator, "operator"}, {Role::kAuditor, "auditor"},
-    {Role::kAgent, "agent"}}};
-constexpr std::array<std::pair<PrincipalKind, std::string_view>, 3> kKinds{{
-    {PrincipalKind::kUser, "user"}, {PrincipalKind::kService, "service"},
-    {PrincipalKind::kAgent, "agent"}}};
-constexpr std::array<std::pair<CertificateStatus, std::string_view>, 5> kStatuses{{
-    {CertificateStatus::kPending, "pending"}, {CertificateStatus::kIssued, "issued"},
-    {CertificateStatus::kFailed, "failed"}, {CertificateStatus::kRevoked, "revoked"},
-    {CertificateStatus::kExpired, "expired"}}};
-constexpr std::array<std::pair<SecretKind, std::string_view>, 2> kSecretKinds{{
-    {SecretKind::kPassphrase, "passphrase"}, {SecretKind::kGeneric, "generic"}}};
-constexpr std::array<std::pair<CaRole, std::string_view>, 2> kCaRoles{{
-    {CaRole::kRoot, "root"}, {CaRole::kIntermediate, "intermediate"}}};
-constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStates{{
-    {JobState::kPending, "pending"}, {JobState::kRunning, "running"},
-    {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
-    {JobState::kCancelled, "cancelled"}}};
+constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{{Role::kAdmin, "admin"},
+                                                                   {Role::kOperator, "operator"},
+                                                                   {Role::kAuditor, "auditor"},
+                                                                   {Role::kAgent, "agent"}}};
+constexpr std::array<std::pair<PrincipalKind, std::string_view>, 3> kKinds{
+    {{PrincipalKind::kUser, "user"},
+     {PrincipalKind::kService, "service"},
+     {PrincipalKind::kAgent, "agent"}}};
+constexpr std::array<std::pair<CertificateStatus, std::string_view>, 5> kStatuses{
+    {{CertificateStatus::kPending, "pending"},
+     {CertificateStatus::kIssued, "issued"},
+     {CertificateStatus::kFailed, "failed"},
+     {CertificateStatus::kRevoked, "revoked"},
+     {CertificateStatus::kExpired, "expired"}}};
+constexpr std::array<std::pair<SecretKind, std::string_view>, 2> kSecretKinds{
+    {{SecretKind::kPassphrase, "passphrase"}, {SecretKind::kGeneric, "generic"}}};
+constexpr std::array<std::pair<CaRole, std::string_view>, 2> kCaRoles{
+    {{CaRole::kRoot, "root"}, {CaRole::kIntermediate, "intermediate"}}};
+constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStates{
+    {{JobState::kPending, "pending"},
+     {JobState::kRunning, "running"},
+     {JobState::kSucceeded, "succeeded"},
+     {JobState::kFailed, "failed"},
+     {JobState::kCancelled, "cancelled"}}};
 
-constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{{
-    {AuditOutcome::kSuccess, "success"}, {AuditOutcome::kDenied, "denied"},
-    {AuditOutcome::kFailure, "failure"}}};
+constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{
+    {{AuditOutcome::kSuccess, "success"},
+     {AuditOutcome::kDenied, "denied"},
+     {AuditOutcome::kFailure, "failure"}}};
 
 }  // namespace
 

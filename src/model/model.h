@@ -74,17 +74,17 @@ struct Certificate {
   std::string account_id;
   std::string name;
   std::vector<std::string> domains;
-  std::string key_type;  // crypto::KeyTypeName
-  std::string profile;   // CA profile name: tls-server, tls-client, short-lived
-  std::string issuer;    // "internal" or an issuer name
+  std::string key_type;     // crypto::KeyTypeName
+  std::string profile;      // CA profile name: tls-server, tls-client, short-lived
+  std::string issuer;       // "internal" or an issuer name
   bool exportable = false;  // fixed at request time; no code path may change it
   Tags tags;
   CertificateStatus status = CertificateStatus::kPending;
-  std::string status_detail;  // current step or failure reason, human readable
+  std::string status_detail;                    // current step or failure reason, human readable
   std::optional<int64_t> validity_seconds;      // requested validity; profile default if unset
   std::optional<int64_t> renew_before_seconds;  // renewal override
-  std::string current_version_id;  // empty until the first issuance
-  std::string created_by;          // principal id
+  std::string current_version_id;               // empty until the first issuance
+  std::string created_by;                       // principal id
   TimePoint created_at;
   TimePoint updated_at;
 };
@@ -99,7 +99,7 @@ struct CertificateVersion {
   std::string leaf_pem;
   std::string chain_pem;  // issuing chain without the leaf, leaf's issuer first
   std::string fingerprint_sha256;
-  std::string key_blob_id;  // SealedBlob holding the private key (PKCS#8 DER)
+  std::string key_blob_id;   // SealedBlob holding the private key (PKCS#8 DER)
   std::string issuer_ca_id;  // internal CA record that signed it, if any
   TimePoint created_at;
 };
@@ -204,11 +204,11 @@ struct AuditRecord {
   std::string action;        // e.g. "certificate.export", "auth.failed"
   std::string resource;      // resource id or CRN, if any
   AuditOutcome outcome = AuditOutcome::kSuccess;
-  int status = 0;            // HTTP status, for API calls
-  std::string source;        // remote address
-  std::string detail;        // short human-readable reason
-  std::string prev_hash;     // hex; 64 zeros for the first record
-  std::string hash;          // hex
+  int status = 0;         // HTTP status, for API calls
+  std::string source;     // remote address
+  std::string detail;     // short human-readable reason
+  std::string prev_hash;  // hex; 64 zeros for the first record
+  std::string hash;       // hex
 };
 
 // ---- jobs (src/jobs, the durable job engine)

@@ -34,9 +34,9 @@ Status WriteAll(int fd, const uint8_t* p, size_t n) {
 Result<std::unique_ptr<FileKek>> FileKek::FromKey(SecretBytes key) {
   if (key.size() != kKeySize) return InvalidArgument("key-encryption key must be 32 bytes");
   // The id is a domain-separated hash of the key: stable, and reveals nothing usable.
-  std::string id = "file-" + crypto::Sha256Hex(std::string("certfleet kek id\0", 17) +
-                                               std::string(key.view()))
-                                 .substr(0, 16);
+  std::string id =
+      "file-" + crypto::Sha256Hex(std::string("certfleet kek id\0", 17) + std::string(key.view()))
+                    .substr(0, 16);
   return std::unique_ptr<FileKek>(new FileKek(std::move(key), std::move(id)));
 }
 

@@ -28,8 +28,7 @@ class KekRing {
   void AddRetired(std::unique_ptr<KekProvider> k) { retired_.push_back(std::move(k)); }
   // Loads every kek.d/*.key (and, when the active provider is not the file KEK, kek.key) as
   // retired keys, skipping the active one.
-  Status LoadRetiredFileKeks(const std::string& data_dir, Random& random,
-                             bool include_kek_key);
+  Status LoadRetiredFileKeks(const std::string& data_dir, Random& random, bool include_kek_key);
 
   KekProvider& active() { return *active_; }
   std::vector<KekProvider*> retired() const;
