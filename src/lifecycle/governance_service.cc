@@ -102,7 +102,9 @@ Result<model::Principal> GovernanceService::ResolvePrincipal(const std::string& 
 
 Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& principal,
                                                    std::optional<Seconds> ttl) {
-  if (ttl && (*ttl < std::chrono::minutes(1) || *ttl > std::chrono::days(3650))) {
+  // Every token created through the API expires; 90 days unless the caller says otherwise.
+  if (!ttl) ttl = kDefaultTokenTtl;
+  if (*ttl < std::chrono::minutes(1) || *ttl > std::chrono::days(3650)) {
     return InvalidArgument("token expiry must be between 1m and 3650d");
   }
   NewToken t = GenerateApiToken(random_);
@@ -111,7 +113,7 @@ Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& princ
   out.record.principal_id = principal.id;
   out.record.hash_hex = t.hash_hex;
   out.record.created_at = Now();
-  if (ttl) out.record.expires_at = out.record.created_at + *ttl;
+  out.record.expires_at = out.record.created_at + *ttl;
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->tokens().Insert(out.record));
   CF_TRY(tx->Commit());

@@ -41,6 +41,8 @@ struct ExportReportRow {
   int wildcards = 0;
 };
 
+inline constexpr Seconds kDefaultTokenTtl = std::chrono::days(90);
+
 class GovernanceService {
  public:
   GovernanceService(store::Store& store, const Clock& clock, Random& random)
@@ -64,7 +66,7 @@ class GovernanceService {
   Result<model::Principal> SetPrincipalTags(const Caller& caller, const std::string& principal_id,
                                             const model::Tags& tags);
 
-  // Tokens. `ttl` unset means no expiry.
+  // Tokens. `ttl` unset means kDefaultTokenTtl; every token expires.
   Result<IssuedToken> CreateToken(const model::Principal& principal, std::optional<Seconds> ttl);
 
   // Grants: `to_account_id` lets `from_account_id` deploy into its hosts.
