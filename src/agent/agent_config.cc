@@ -9,6 +9,7 @@
 
 #include "agent/safe_path.h"
 #include "base/files.h"
+#include "base/time_util.h"
 #include "base/validate.h"
 
 namespace certfleet::agent {
@@ -36,31 +37,15 @@ Result<const Profile*> AgentConfig::FindProfile(std::string_view name) const {
 }
 
 Result<std::chrono::seconds> ParseDuration(std::string_view field, std::string_view text) {
-  auto bad = [&] {
+  // One duration syntax for the whole project (base/time_util.h); reload timeouts are short.
+  auto d = certfleet::ParseDuration(text);
+  if (!d.ok()) {
     return InvalidArgument(std::string(field) + " must look like \"30s\", \"5m\" or \"1h\"");
-  };
-  if (text.size() < 2) return bad();
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
-  if (ec != std::errc() || ptr != text.data() + text.size() - 1 || n <= 0) return bad();
-  int64_t mult = 0;
-  switch (text.back()) {
-    case 's':
-      mult = 1;
-      break;
-    case 'm':
-      mult = 60;
-      break;
-    case 'h':
-      mult = 3600;
-      break;
-    default:
-      return bad();
   }
-  if (n > 3600 || n * mult > 3600) {
+  if (*d > std::chrono::hours(1)) {
     return InvalidArgument(std::string(field) + " must be at most 1h");
   }
-  return std::chrono::seconds(n * mult);
+  return *d;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/api_service.h"
+#include "api/api_test_env.h"
 #include "api/auth.h"
 #include "fakes/pki_env.h"
 #include "lifecycle/issuers/internal_issuer.h"
@@ -14,19 +15,6 @@ using nlohmann::json;
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    issuers_.Register(std::make_unique<lifecycle::InternalIssuer>(env_.Ca()));
-    certs_ = std::make_unique<lifecycle::CertificateService>(
-        *env_.store, *env_.secret_store, issuers_, env_.clock, SystemRandomSource());
-    exports_ = std::make_unique<lifecycle::ExportService>(
-        *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
-        lifecycle::ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
-    governance_ = std::make_unique<lifecycle::GovernanceService>(*env_.store, env_.clock,
-                                                                 SystemRandomSource());
-    secrets_ = std::make_unique<lifecycle::SecretService>(*env_.store, *env_.secret_store);
-    audit_ = std::make_unique<audit::AuditLog>(*env_.store, env_.clock, SystemRandomSource());
-    api_ =
-        std::make_unique<ApiService>(ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *certs_,
-                                             *exports_, *governance_, *secrets_, *audit_});
     token_a_ = AddPrincipal("acc_a");
     token_b_ = AddPrincipal("acc_b");
   }
@@ -83,14 +71,9 @@ class ApiTest : public ::testing::Test {
     return Body(r)["id"];
   }
 
-  testing::PkiEnv env_;
-  lifecycle::IssuerRegistry issuers_;
-  std::unique_ptr<lifecycle::CertificateService> certs_;
-  std::unique_ptr<lifecycle::ExportService> exports_;
-  std::unique_ptr<lifecycle::GovernanceService> governance_;
-  std::unique_ptr<lifecycle::SecretService> secrets_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<ApiService> api_;
+  ApiStack stack_;
+  testing::PkiEnv& env_ = stack_.env;
+  std::unique_ptr<ApiService>& api_ = stack_.api;
   std::string token_a_, token_b_;
 };
 

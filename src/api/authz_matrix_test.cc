@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "api/api_service.h"
+#include "api/api_test_env.h"
 #include "fakes/pki_env.h"
 #include "lifecycle/issuers/internal_issuer.h"
 
@@ -30,19 +31,6 @@ struct Call {
 class AuthzMatrixTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    issuers_.Register(std::make_unique<lifecycle::InternalIssuer>(env_.Ca()));
-    certs_ = std::make_unique<lifecycle::CertificateService>(
-        *env_.store, *env_.secret_store, issuers_, env_.clock, SystemRandomSource());
-    exports_ = std::make_unique<lifecycle::ExportService>(
-        *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
-        lifecycle::ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
-    gov_ = std::make_unique<lifecycle::GovernanceService>(*env_.store, env_.clock,
-                                                          SystemRandomSource());
-    secrets_ = std::make_unique<lifecycle::SecretService>(*env_.store, *env_.secret_store);
-    audit_ = std::make_unique<audit::AuditLog>(*env_.store, env_.clock, SystemRandomSource());
-    api_ = std::make_unique<ApiService>(ApiDeps{*env_.store, env_.clock, SystemRandomSource(),
-                                                *certs_, *exports_, *gov_, *secrets_, *audit_});
-
     sys_ = *gov_->CreateAccount("default");
     alpha_ = *gov_->CreateAccount("alpha");
     beta_ = *gov_->CreateAccount("beta");
@@ -184,14 +172,11 @@ class AuthzMatrixTest : public ::testing::Test {
     return b;
   }
 
-  testing::PkiEnv env_;
-  lifecycle::IssuerRegistry issuers_;
-  std::unique_ptr<lifecycle::CertificateService> certs_;
-  std::unique_ptr<lifecycle::ExportService> exports_;
-  std::unique_ptr<lifecycle::GovernanceService> gov_;
-  std::unique_ptr<lifecycle::SecretService> secrets_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<ApiService> api_;
+  ApiStack stack_;
+  testing::PkiEnv& env_ = stack_.env;
+  std::unique_ptr<lifecycle::GovernanceService>& gov_ = stack_.governance;
+  std::unique_ptr<audit::AuditLog>& audit_ = stack_.audit;
+  std::unique_ptr<ApiService>& api_ = stack_.api;
   model::Account sys_, alpha_, beta_;
   std::map<std::string, std::string> tokens_;
   std::string beta_admin_;

@@ -1,0 +1,39 @@
+// ApiStack: the whole in-process API (services over a PkiEnv) for api tests. Test-only.
+#pragma once
+
+#include <memory>
+
+#include "api/api_service.h"
+#include "fakes/pki_env.h"
+#include "lifecycle/issuers/internal_issuer.h"
+
+namespace certfleet::api {
+
+struct ApiStack {
+  ApiStack() {
+    issuers.Register(std::make_unique<lifecycle::InternalIssuer>(env.Ca()));
+    certs = std::make_unique<lifecycle::CertificateService>(*env.store, *env.secret_store, issuers,
+                                                            env.clock, SystemRandomSource());
+    // A low iteration count keeps the tests fast; e2e tests use the default.
+    exports = std::make_unique<lifecycle::ExportService>(
+        *env.store, *env.secret_store, env.clock, SystemRandomSource(),
+        lifecycle::ExportOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+    governance =
+        std::make_unique<lifecycle::GovernanceService>(*env.store, env.clock, SystemRandomSource());
+    secrets = std::make_unique<lifecycle::SecretService>(*env.store, *env.secret_store);
+    audit = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource());
+    api = std::make_unique<ApiService>(ApiDeps{*env.store, env.clock, SystemRandomSource(), *certs,
+                                               *exports, *governance, *secrets, *audit});
+  }
+
+  testing::PkiEnv env;
+  lifecycle::IssuerRegistry issuers;
+  std::unique_ptr<lifecycle::CertificateService> certs;
+  std::unique_ptr<lifecycle::ExportService> exports;
+  std::unique_ptr<lifecycle::GovernanceService> governance;
+  std::unique_ptr<lifecycle::SecretService> secrets;
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<ApiService> api;
+};
+
+}  // namespace certfleet::api
