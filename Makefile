@@ -5,7 +5,7 @@ BUILD_ASAN := build/asan
 DATA_DIR   ?= var
 LISTEN     ?= 127.0.0.1:8443
 
-.PHONY: run test deps test-deps build build-asan test-release test-asan bench format format-check clean
+.PHONY: run test deps test-deps build build-asan test-release test-asan bench format format-check include-check clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -39,13 +39,17 @@ test-asan: test-deps build-asan
 
 # Everything: formatting, the release build and the AddressSanitizer + UndefinedBehaviorSanitizer
 # build.
-test: format-check test-release test-asan
+test: format-check include-check test-release test-asan
 
 bench: build
 	scripts/bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+# The dependency rule of ARCHITECTURE.md, at the level of #include lines.
+include-check:
+	/usr/bin/python3 scripts/check-includes.py
 
 format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc')
