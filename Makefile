@@ -48,7 +48,7 @@ format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
 # The dependency rule of ARCHITECTURE.md, at the level of #include lines.
-include-check:
+include-check: test-deps
 	/usr/bin/python3 scripts/check-includes.py
 
 format-check: deps
