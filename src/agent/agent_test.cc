@@ -572,6 +572,21 @@ TEST(InstallersTest, FailedReloadOrVerifyRollsBack) {
   EXPECT_EQ(calls, 3);
   EXPECT_NE(r.error().message().find("expected serial"), std::string::npos);
   EXPECT_EQ(ReadAll(f.root + "/tls/p-fullchain.pem"), f.v1.fullchain);
+
+  // A reload in progress: an old worker answers once after the first good handshake. Success
+  // needs three new-serial handshakes in a row, so the stray old answer resets the count.
+  std::vector<std::string> answers = {f.v2.cert.serial_hex(), f.v1.cert.serial_hex(),
+                                      f.v2.cert.serial_hex(), f.v2.cert.serial_hex(),
+                                      f.v2.cert.serial_hex()};
+  size_t next = 0;
+  InstallerOptions flapping;
+  flapping.fetch_serial = [&](const std::string&, const std::string&) -> Result<std::string> {
+    return answers[std::min(next++, answers.size() - 1)];
+  };
+  flapping.verify_interval = std::chrono::milliseconds(1);
+  ASSERT_TRUE(InstallBundle(verify, MustCheck(f.pki, f.v2), InputFor(f.v2), flapping).ok());
+  EXPECT_EQ(next, 5u);
+  EXPECT_EQ(ReadAll(f.root + "/tls/p-fullchain.pem"), f.v2.fullchain);
 }
 
 }  // namespace

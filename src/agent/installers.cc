@@ -71,10 +71,17 @@ Status VerifySerial(const Profile& p, const std::string& want, const InstallerOp
     fetch = [](const std::string& a, const std::string& sni) { return FetchServedSerial(a, sni); };
   }
   std::string last = "nothing";
+  // While a reload completes, an old worker may still accept a connection and serve the old
+  // certificate, so one good handshake is not proof: require several in a row.
+  int in_a_row = 0;
   for (int i = 0; i < std::max(1, o.verify_attempts); ++i) {
     if (i > 0) std::this_thread::sleep_for(o.verify_interval);
     Result<std::string> got = fetch(p.verify_address, p.verify_sni);
-    if (got.ok() && *got == want) return Ok();
+    if (got.ok() && *got == want) {
+      if (++in_a_row >= std::max(1, o.verify_confirmations)) return Ok();
+      continue;
+    }
+    in_a_row = 0;
     last = got.ok() ? "serial " + *got : got.error().message();
   }
   return FailedPrecondition("verify " + p.verify_address + ": expected serial " + want + ", got " +

@@ -48,6 +48,7 @@ struct InstallerOptions {
   FetchSerialFn fetch_serial;  // default FetchServedSerial
   int verify_attempts = 50;    // a reload is asynchronous: poll until the new serial appears
   std::chrono::milliseconds verify_interval{100};
+  int verify_confirmations = 3;  // consecutive handshakes that must show the new serial
 };
 
 // A committed install that can still be rolled back (e.g. when the server-side deadline passes).
