@@ -50,6 +50,22 @@ constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStates{
      {JobState::kFailed, "failed"},
      {JobState::kCancelled, "cancelled"}}};
 
+constexpr std::array<std::pair<AgentStatus, std::string_view>, 2> kAgentStatuses{
+    {{AgentStatus::kActive, "active"}, {AgentStatus::kDisabled, "disabled"}}};
+
+constexpr std::array<std::pair<DeploymentState, std::string_view>, 4> kDeploymentStates{
+    {{DeploymentState::kRunning, "running"},
+     {DeploymentState::kSucceeded, "succeeded"},
+     {DeploymentState::kFailed, "failed"},
+     {DeploymentState::kNoTargets, "no_targets"}}};
+
+constexpr std::array<std::pair<TargetState, std::string_view>, 5> kTargetStates{
+    {{TargetState::kPending, "pending"},
+     {TargetState::kInstalled, "installed"},
+     {TargetState::kVerified, "verified"},
+     {TargetState::kFailed, "failed"},
+     {TargetState::kRolledBack, "rolled_back"}}};
+
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{
     {{AuditOutcome::kSuccess, "success"},
      {AuditOutcome::kDenied, "denied"},
@@ -80,5 +96,17 @@ std::string_view CaRoleName(CaRole r) { return Name(kCaRoles, r); }
 Result<CaRole> ParseCaRole(std::string_view s) { return Lookup(kCaRoles, s, "CA role"); }
 std::string_view JobStateName(JobState s) { return Name(kJobStates, s); }
 Result<JobState> ParseJobState(std::string_view s) { return Lookup(kJobStates, s, "job state"); }
+std::string_view AgentStatusName(AgentStatus s) { return Name(kAgentStatuses, s); }
+Result<AgentStatus> ParseAgentStatus(std::string_view s) {
+  return Lookup(kAgentStatuses, s, "agent status");
+}
+std::string_view DeploymentStateName(DeploymentState s) { return Name(kDeploymentStates, s); }
+Result<DeploymentState> ParseDeploymentState(std::string_view s) {
+  return Lookup(kDeploymentStates, s, "deployment state");
+}
+std::string_view TargetStateName(TargetState s) { return Name(kTargetStates, s); }
+Result<TargetState> ParseTargetState(std::string_view s) {
+  return Lookup(kTargetStates, s, "target state");
+}
 
 }  // namespace certfleet::model

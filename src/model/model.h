@@ -29,6 +29,10 @@ inline constexpr std::string_view kExportPrefix = "exp";
 inline constexpr std::string_view kCaPrefix = "cak";
 inline constexpr std::string_view kGrantPrefix = "grt";
 inline constexpr std::string_view kAuditPrefix = "aud";
+inline constexpr std::string_view kAgentPrefix = "agt";
+inline constexpr std::string_view kEnrollmentTokenPrefix = "enr";
+inline constexpr std::string_view kDeploymentPrefix = "dep";
+inline constexpr std::string_view kTargetPrefix = "dtg";
 
 struct Account {
   std::string id;
@@ -237,6 +241,97 @@ struct Job {
   std::optional<TimePoint> lease_expires_at;
   TimePoint run_after;  // not claimed before this time
   std::optional<TimePoint> deadline;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+enum class AgentStatus { kActive, kDisabled };
+std::string_view AgentStatusName(AgentStatus s);
+Result<AgentStatus> ParseAgentStatus(std::string_view s);
+
+// A host running certfleet-agent (issue #4). Its identity is its mTLS client certificate, issued
+// by the internal CA at enrollment; its tags come from the enrollment token (an admin), never
+// from the agent. Each agent is also a principal (kind agent, role agent) carrying the same tags,
+// so secret access (ABAC) treats agents like any other caller.
+struct Agent {
+  std::string id;
+  std::string account_id;
+  std::string principal_id;
+  std::string hostname;  // as reported at enrollment; display only
+  Tags tags;
+  std::string cert_serial_hex;       // current client certificate
+  std::string prev_cert_serial_hex;  // the certificate it renewed away from (accepted until expiry)
+  TimePoint cert_not_after;
+  std::string enrollment_token_id;
+  int64_t last_seq = 0;  // highest job sequence number handed to this agent (replay defence)
+  AgentStatus status = AgentStatus::kActive;
+  std::optional<TimePoint> last_seen_at;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// One-time enrollment token. Only the SHA-256 is stored; the token is shown once.
+struct EnrollmentToken {
+  std::string id;
+  std::string account_id;
+  std::string hash_hex;
+  Tags tags;  // given to the agent that enrolls with it
+  std::string created_by;
+  TimePoint created_at;
+  TimePoint expires_at;
+  std::optional<TimePoint> used_at;
+  std::string used_by_agent_id;
+};
+
+enum class DeploymentState { kRunning, kSucceeded, kFailed, kNoTargets };
+std::string_view DeploymentStateName(DeploymentState s);
+Result<DeploymentState> ParseDeploymentState(std::string_view s);
+
+// A certificate placed on the agents of `target_account_id` that match `selector`, with a named
+// agent-side install profile. Each redeploy (on demand or after a renewal) starts a new
+// generation with a fresh export and a new passphrase secret version.
+struct Deployment {
+  std::string id;
+  std::string account_id;  // the certificate's account
+  std::string certificate_id;
+  std::string target_account_id;
+  Tags selector;
+  std::string profile;
+  DeploymentState state = DeploymentState::kRunning;
+  std::string state_detail;  // human readable, e.g. "2 of 3 targets verified"
+  int generation = 1;
+  std::string version_id;   // certificate version of this generation; empty until exported
+  std::string key_blob_id;  // sealed encrypted PKCS#8 of this generation
+  std::string secret_id;    // the passphrase secret, in the target account
+  int secret_version = 0;
+  std::string job_id;  // the job running this generation
+  std::optional<TimePoint> deadline;
+  std::string created_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+enum class TargetState { kPending, kInstalled, kVerified, kFailed, kRolledBack };
+std::string_view TargetStateName(TargetState s);
+Result<TargetState> ParseTargetState(std::string_view s);
+
+// One agent within a deployment: where the certificate is (or is to be) placed. One row per
+// (deployment, agent); a new generation updates it in place, so an agent that was offline gets
+// only the newest desired state.
+struct DeploymentTarget {
+  std::string id;
+  std::string deployment_id;
+  std::string agent_id;
+  std::string account_id;  // the agent's (target) account
+  int generation = 1;
+  std::string version_id;
+  int64_t seq = 0;  // the agent's sequence number for this assignment
+  TargetState state = TargetState::kPending;
+  std::string reason;  // failure or rollback reason
+  std::vector<std::string> paths;  // installed paths, as reported by the agent
+  std::optional<TimePoint> delivered_at;
+  std::optional<TimePoint> installed_at;
+  std::optional<TimePoint> verified_at;
   TimePoint created_at;
   TimePoint updated_at;
 };

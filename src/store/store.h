@@ -21,7 +21,8 @@
 // anything else. Messages name the table and key, never values of sealed columns.
 // Also: FailedPrecondition when a row names an owner that does not exist (principal -> account,
 // token -> principal, certificate -> account, version -> certificate, secret -> account,
-// grant -> both accounts, policy -> account; references to blobs, CA records, exports' and
+// grant -> both accounts, policy -> account, agent -> account and principal, enrollment token ->
+// account, deployment -> certificate and both accounts, target -> deployment and agent; references to blobs, CA records, exports' and
 // audit records' subjects, and grants' and policies' principals are not checked), and
 // InvalidArgument for values the backend cannot store (e.g. tags or domains that are not valid
 // UTF-8).
@@ -258,6 +259,86 @@ class JobRepo {
   virtual Result<std::vector<model::Job>> List(const JobFilter& f) = 0;
 };
 
+class AgentRepo {
+ public:
+  virtual ~AgentRepo() = default;
+  // cert_serial_hex is unique among agents (current serials); Conflict otherwise.
+  virtual Status Insert(const model::Agent& a) = 0;
+  virtual Result<model::Agent> Get(const std::string& id) = 0;
+  // The agent whose current or previous client certificate has this serial; NotFound if none.
+  virtual Result<model::Agent> GetByCertSerial(const std::string& serial_hex) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::Agent>> ListByAccount(const std::string& account_id) = 0;
+  // Every agent of every account, ordered by id (metrics, benchmarks).
+  virtual Result<std::vector<model::Agent>> List() = 0;
+  // Updates hostname, tags, cert_serial_hex, prev_cert_serial_hex, cert_not_after, last_seq,
+  // status, last_seen_at and updated_at; never id, account_id, principal_id,
+  // enrollment_token_id or created_at. NotFound if absent.
+  virtual Status Update(const model::Agent& a) = 0;
+  // Increments last_seq and returns the new value. NotFound if absent.
+  virtual Result<int64_t> NextSeq(const std::string& id) = 0;
+};
+
+class EnrollmentTokenRepo {
+ public:
+  virtual ~EnrollmentTokenRepo() = default;
+  // hash_hex is unique.
+  virtual Status Insert(const model::EnrollmentToken& t) = 0;
+  virtual Result<model::EnrollmentToken> Get(const std::string& id) = 0;
+  virtual Result<model::EnrollmentToken> GetByHash(const std::string& hash_hex) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::EnrollmentToken>> ListByAccount(
+      const std::string& account_id) = 0;
+  // Sets used_at and used_by_agent_id, only if the token is unused: Conflict if it was used
+  // already (so two racing enrollments cannot both win), NotFound if absent.
+  virtual Status MarkUsed(const std::string& id, const std::string& agent_id, TimePoint at) = 0;
+};
+
+struct DeploymentFilter {
+  std::optional<std::string> account_id;         // the certificate's account
+  std::optional<std::string> target_account_id;  // whose agents receive it
+  std::optional<std::string> certificate_id;
+  size_t limit = 1000;   // 0 returns no rows
+  std::string after_id;  // keyset pagination: only ids > after_id
+};
+
+class DeploymentRepo {
+ public:
+  virtual ~DeploymentRepo() = default;
+  // FailedPrecondition if the certificate or either account does not exist.
+  virtual Status Insert(const model::Deployment& d) = 0;
+  virtual Result<model::Deployment> Get(const std::string& id) = 0;
+  // Ordered by id ascending. Conditions are ANDed.
+  virtual Result<std::vector<model::Deployment>> List(const DeploymentFilter& f) = 0;
+  // Updates state, state_detail, generation, version_id, key_blob_id, secret_id,
+  // secret_version, job_id, deadline and updated_at; never id, the accounts, certificate_id,
+  // selector, profile, created_by or created_at. NotFound if absent.
+  virtual Status Update(const model::Deployment& d) = 0;
+};
+
+class DeploymentTargetRepo {
+ public:
+  virtual ~DeploymentTargetRepo() = default;
+  // (deployment_id, agent_id) is unique: Conflict. FailedPrecondition if the deployment or the
+  // agent does not exist.
+  virtual Status Insert(const model::DeploymentTarget& t) = 0;
+  virtual Result<model::DeploymentTarget> Get(const std::string& id) = 0;
+  virtual Result<model::DeploymentTarget> GetByDeploymentAgent(const std::string& deployment_id,
+                                                               const std::string& agent_id) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::DeploymentTarget>> ListByDeployment(
+      const std::string& deployment_id) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::DeploymentTarget>> ListByAgent(const std::string& agent_id) = 0;
+  // The agent's targets in state pending, ordered by seq ascending.
+  virtual Result<std::vector<model::DeploymentTarget>> ListPendingByAgent(
+      const std::string& agent_id) = 0;
+  // Updates generation, version_id, seq, state, reason, paths, delivered_at, installed_at,
+  // verified_at and updated_at; never id, deployment_id, agent_id, account_id or created_at.
+  // NotFound if absent.
+  virtual Status Update(const model::DeploymentTarget& t) = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -279,6 +360,10 @@ class Tx {
   virtual PolicyRepo& policies() = 0;
   virtual AuditRepo& audit() = 0;
   virtual JobRepo& jobs() = 0;
+  virtual AgentRepo& agents() = 0;
+  virtual EnrollmentTokenRepo& enrollment_tokens() = 0;
+  virtual DeploymentRepo& deployments() = 0;
+  virtual DeploymentTargetRepo& deployment_targets() = 0;
 };
 
 class Store {
