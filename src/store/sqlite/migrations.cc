@@ -250,6 +250,102 @@ CREATE INDEX jobs_due ON jobs (state, run_after);
 CREATE INDEX jobs_by_account ON jobs (account_id, id);
 )sql";
 
+// Migration 4: agents, enrollment tokens, deployments and their targets (store.h AgentRepo,
+// EnrollmentTokenRepo, DeploymentRepo, DeploymentTargetRepo; docs/agents.md). Additive only.
+// - Foreign keys are exactly the owners store.h names: agent -> account and principal,
+//   enrollment token -> account, deployment -> certificate and both accounts, target ->
+//   deployment and agent. agents.enrollment_token_id and enrollment_tokens.used_by_agent_id
+//   name each other and are written in either order during enrollment, so neither has one;
+//   nor do the references to versions, blobs, secrets and jobs (as in migration 1).
+//   deployment_targets.account_id copies the agent's account and is tied to it through agent_id.
+// - agents.cert_serial_hex is UNIQUE: the client certificate's serial identifies the agent
+//   (docs/agents.md "Everything else: mutual TLS"). The previous serial is looked up too, until
+//   that certificate expires, hence agents_by_prev_serial; it is '' for an agent that never
+//   renewed, which is why the repository never looks up ''.
+// - enrollment_tokens.used_at is NULL until the single conditional UPDATE in MarkUsed sets it:
+//   the row itself is the one-time lock.
+// - deployment_targets: one row per (deployment, agent), whose UNIQUE index also serves the
+//   by-deployment lookups; deployment_targets_by_agent serves an agent's long poll (pending
+//   targets by seq) and its other lookups by agent.
+// - Tags and selectors are JSON objects, paths a JSON array, as TEXT (codec.h).
+constexpr std::string_view kMigration4 = R"sql(
+CREATE TABLE enrollment_tokens (
+  id               TEXT PRIMARY KEY,
+  account_id       TEXT NOT NULL REFERENCES accounts(id),
+  hash_hex         TEXT NOT NULL UNIQUE,
+  tags             TEXT NOT NULL DEFAULT '{}',
+  created_by       TEXT NOT NULL,
+  created_at       INTEGER NOT NULL,
+  expires_at       INTEGER NOT NULL,
+  used_at          INTEGER,
+  used_by_agent_id TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX enrollment_tokens_by_account ON enrollment_tokens (account_id, id);
+
+CREATE TABLE agents (
+  id                   TEXT PRIMARY KEY,
+  account_id           TEXT NOT NULL REFERENCES accounts(id),
+  principal_id         TEXT NOT NULL REFERENCES principals(id),
+  hostname             TEXT NOT NULL DEFAULT '',
+  tags                 TEXT NOT NULL DEFAULT '{}',
+  cert_serial_hex      TEXT NOT NULL UNIQUE,
+  prev_cert_serial_hex TEXT NOT NULL DEFAULT '',
+  cert_not_after       INTEGER NOT NULL,
+  enrollment_token_id  TEXT NOT NULL DEFAULT '',
+  last_seq             INTEGER NOT NULL DEFAULT 0,
+  status               TEXT NOT NULL,
+  last_seen_at         INTEGER,
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL
+) STRICT;
+CREATE INDEX agents_by_account ON agents (account_id, id);
+CREATE INDEX agents_by_prev_serial ON agents (prev_cert_serial_hex);
+
+CREATE TABLE deployments (
+  id                TEXT PRIMARY KEY,
+  account_id        TEXT NOT NULL REFERENCES accounts(id),
+  certificate_id    TEXT NOT NULL REFERENCES certificates(id),
+  target_account_id TEXT NOT NULL REFERENCES accounts(id),
+  selector          TEXT NOT NULL DEFAULT '{}',
+  profile           TEXT NOT NULL,
+  state             TEXT NOT NULL,
+  state_detail      TEXT NOT NULL DEFAULT '',
+  generation        INTEGER NOT NULL,
+  version_id        TEXT NOT NULL DEFAULT '',
+  key_blob_id       TEXT NOT NULL DEFAULT '',
+  secret_id         TEXT NOT NULL DEFAULT '',
+  secret_version    INTEGER NOT NULL DEFAULT 0,
+  job_id            TEXT NOT NULL DEFAULT '',
+  deadline          INTEGER,
+  created_by        TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX deployments_by_account ON deployments (account_id, id);
+CREATE INDEX deployments_by_target_account ON deployments (target_account_id, id);
+CREATE INDEX deployments_by_certificate ON deployments (certificate_id, id);
+
+CREATE TABLE deployment_targets (
+  id            TEXT PRIMARY KEY,
+  deployment_id TEXT NOT NULL REFERENCES deployments(id),
+  agent_id      TEXT NOT NULL REFERENCES agents(id),
+  account_id    TEXT NOT NULL,
+  generation    INTEGER NOT NULL,
+  version_id    TEXT NOT NULL DEFAULT '',
+  seq           INTEGER NOT NULL DEFAULT 0,
+  state         TEXT NOT NULL,
+  reason        TEXT NOT NULL DEFAULT '',
+  paths         TEXT NOT NULL DEFAULT '[]',
+  delivered_at  INTEGER,
+  installed_at  INTEGER,
+  verified_at   INTEGER,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  UNIQUE (deployment_id, agent_id)
+) STRICT;
+CREATE INDEX deployment_targets_by_agent ON deployment_targets (agent_id, state, seq);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -293,7 +389,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll =
-      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3};
+      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4};
   return *kAll;
 }
 

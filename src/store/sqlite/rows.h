@@ -229,4 +229,62 @@ class SqliteJobs final : public JobRepo {
   Session& s_;
 };
 
+class SqliteAgents final : public AgentRepo {
+ public:
+  explicit SqliteAgents(Session& s) : s_(s) {}
+  Status Insert(const model::Agent& a) override;
+  Result<model::Agent> Get(const std::string& id) override;
+  Result<model::Agent> GetByCertSerial(const std::string& serial_hex) override;
+  Result<std::vector<model::Agent>> ListByAccount(const std::string& account_id) override;
+  Result<std::vector<model::Agent>> List() override;
+  Status Update(const model::Agent& a) override;
+  Result<int64_t> NextSeq(const std::string& id) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteEnrollmentTokens final : public EnrollmentTokenRepo {
+ public:
+  explicit SqliteEnrollmentTokens(Session& s) : s_(s) {}
+  Status Insert(const model::EnrollmentToken& t) override;
+  Result<model::EnrollmentToken> Get(const std::string& id) override;
+  Result<model::EnrollmentToken> GetByHash(const std::string& hash_hex) override;
+  Result<std::vector<model::EnrollmentToken>> ListByAccount(const std::string& account_id) override;
+  Status MarkUsed(const std::string& id, const std::string& agent_id, TimePoint at) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteDeployments final : public DeploymentRepo {
+ public:
+  explicit SqliteDeployments(Session& s) : s_(s) {}
+  Status Insert(const model::Deployment& d) override;
+  Result<model::Deployment> Get(const std::string& id) override;
+  Result<std::vector<model::Deployment>> List(const DeploymentFilter& f) override;
+  Status Update(const model::Deployment& d) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteDeploymentTargets final : public DeploymentTargetRepo {
+ public:
+  explicit SqliteDeploymentTargets(Session& s) : s_(s) {}
+  Status Insert(const model::DeploymentTarget& t) override;
+  Result<model::DeploymentTarget> Get(const std::string& id) override;
+  Result<model::DeploymentTarget> GetByDeploymentAgent(const std::string& deployment_id,
+                                                       const std::string& agent_id) override;
+  Result<std::vector<model::DeploymentTarget>> ListByDeployment(
+      const std::string& deployment_id) override;
+  Result<std::vector<model::DeploymentTarget>> ListByAgent(const std::string& agent_id) override;
+  Result<std::vector<model::DeploymentTarget>> ListPendingByAgent(
+      const std::string& agent_id) override;
+  Status Update(const model::DeploymentTarget& t) override;
+
+ private:
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

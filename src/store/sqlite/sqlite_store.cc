@@ -99,7 +99,11 @@ class SqliteTx final : public Tx {
         grants_(session_),
         policies_(session_),
         audit_(session_),
-        jobs_(session_) {}
+        jobs_(session_),
+        agents_(session_),
+        enrollment_tokens_(session_),
+        deployments_(session_),
+        deployment_targets_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -128,6 +132,10 @@ class SqliteTx final : public Tx {
   PolicyRepo& policies() override { return policies_; }
   AuditRepo& audit() override { return audit_; }
   JobRepo& jobs() override { return jobs_; }
+  AgentRepo& agents() override { return agents_; }
+  EnrollmentTokenRepo& enrollment_tokens() override { return enrollment_tokens_; }
+  DeploymentRepo& deployments() override { return deployments_; }
+  DeploymentTargetRepo& deployment_targets() override { return deployment_targets_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -157,6 +165,10 @@ class SqliteTx final : public Tx {
   sqlite::SqlitePolicies policies_;
   sqlite::SqliteAudit audit_;
   sqlite::SqliteJobs jobs_;
+  sqlite::SqliteAgents agents_;
+  sqlite::SqliteEnrollmentTokens enrollment_tokens_;
+  sqlite::SqliteDeployments deployments_;
+  sqlite::SqliteDeploymentTargets deployment_targets_;
 };
 
 class SqliteStore final : public Store {

@@ -237,6 +237,53 @@ TEST(SqliteStoreTest, Migration2UpgradesAVersion1DatabaseKeepingItsRows) {
   EXPECT_TRUE(IsOk((*tx)->Commit()));
 }
 
+TEST(SqliteStoreTest, Migration4UpgradesAVersion3DatabaseWithStrictTables) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    // A database as a binary that knew only migrations 1 to 3 left it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql =
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT "
+        "NULL) STRICT;";
+    for (int v = 1; v <= 3; ++v) {
+      sql += std::string(sqlite::Migrations()[v - 1]);
+      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+    }
+    sql += "INSERT INTO accounts VALUES ('" + MakeAccount(1).id + "', 'account-1', 0);";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ::chmod(path.c_str(), 0600);
+  {
+    auto store = OpenOrDie({.path = path});
+    auto v = store->SchemaVersion();
+    ASSERT_TRUE(IsOk(v));
+    EXPECT_EQ(*v, sqlite::LatestSchemaVersion());
+    EXPECT_GE(*v, 4);
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    ASSERT_TRUE(IsOk((*tx)->accounts().Get(MakeAccount(1).id)));
+    model::EnrollmentToken t{.id = TestId(model::kEnrollmentTokenPrefix, 1),
+                             .account_id = MakeAccount(1).id,
+                             .hash_hex = "h1",
+                             .created_at = testing::T(),
+                             .expires_at = testing::T(3600)};
+    EXPECT_TRUE(IsOk((*tx)->enrollment_tokens().Insert(t)));
+    EXPECT_TRUE(IsOk((*tx)->Commit()));
+  }
+  RawDb raw(path);
+  for (const char* table : {"agents", "enrollment_tokens", "deployments", "deployment_targets"}) {
+    SCOPED_TRACE(table);
+    EXPECT_EQ(raw.Scalar(std::string("SELECT strict FROM pragma_table_list WHERE name = '") +
+                         table + "'"),
+              "1");
+  }
+  // STRICT: a wrongly typed value is refused rather than coerced.
+  EXPECT_EQ(raw.Exec("UPDATE enrollment_tokens SET expires_at = 'soon'") & 0xff, SQLITE_CONSTRAINT);
+}
+
 // The audit log's tamper evidence is its hash chain (src/audit), and its tests prove that by
 // editing rows with raw SQL. The schema must therefore not refuse such edits: a trigger would
 // stop only honest SQL, never someone who can write the file.
