@@ -5,20 +5,34 @@
 
 namespace certfleet::lifecycle {
 
-NewToken GenerateApiToken(Random& random) {
+namespace {
+
+NewToken Generate(Random& random, std::string_view prefix) {
   std::string raw = random.Bytes(32);
-  std::string text = kTokenPrefix + Base64UrlEncode(raw);
+  std::string text = std::string(prefix) + Base64UrlEncode(raw);
   SecureWipe(raw.data(), raw.size());
   NewToken t{SecretBytes(), HashApiToken(text)};
   t.token = SecretBytes::FromString(std::move(text));
   return t;
 }
 
+bool LooksLike(std::string_view token, std::string_view prefix) {
+  return token.size() == prefix.size() + 43 && token.substr(0, prefix.size()) == prefix &&
+         IsBase64Url(token.substr(prefix.size()));
+}
+
+}  // namespace
+
+NewToken GenerateApiToken(Random& random) { return Generate(random, kTokenPrefix); }
+NewToken GenerateEnrollmentToken(Random& random) {
+  return Generate(random, kEnrollmentTokenPrefix);
+}
+
 std::string HashApiToken(std::string_view token) { return crypto::Sha256Hex(token); }
 
-bool LooksLikeApiToken(std::string_view token) {
-  return token.size() == 4 + 43 && token.substr(0, 4) == kTokenPrefix &&
-         IsBase64Url(token.substr(4));
+bool LooksLikeApiToken(std::string_view token) { return LooksLike(token, kTokenPrefix); }
+bool LooksLikeEnrollmentToken(std::string_view token) {
+  return LooksLike(token, kEnrollmentTokenPrefix);
 }
 
 }  // namespace certfleet::lifecycle

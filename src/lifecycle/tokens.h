@@ -21,4 +21,9 @@ std::string HashApiToken(std::string_view token);
 // Syntax only: prefix and alphabet.
 bool LooksLikeApiToken(std::string_view token);
 
+// One-time agent enrollment tokens: "cfe_" + 43 base64url characters, stored as SHA-256 too.
+inline constexpr char kEnrollmentTokenPrefix[] = "cfe_";
+NewToken GenerateEnrollmentToken(Random& random);
+bool LooksLikeEnrollmentToken(std::string_view token);
+
 }  // namespace certfleet::lifecycle

@@ -327,7 +327,7 @@ struct DeploymentTarget {
   std::string version_id;
   int64_t seq = 0;  // the agent's sequence number for this assignment
   TargetState state = TargetState::kPending;
-  std::string reason;  // failure or rollback reason
+  std::string reason;              // failure or rollback reason
   std::vector<std::string> paths;  // installed paths, as reported by the agent
   std::optional<TimePoint> delivered_at;
   std::optional<TimePoint> installed_at;

@@ -22,11 +22,10 @@
 // Also: FailedPrecondition when a row names an owner that does not exist (principal -> account,
 // token -> principal, certificate -> account, version -> certificate, secret -> account,
 // grant -> both accounts, policy -> account, agent -> account and principal, enrollment token ->
-// account, deployment -> certificate and both accounts, target -> deployment and agent; references to blobs, CA records, exports' and
-// audit records' subjects, and grants' and policies' principals are not checked), and
-// InvalidArgument for values the backend cannot store (e.g. tags or domains that are not valid
-// UTF-8).
-// Lists without a stated order are ordered by id, i.e. by creation time.
+// account, deployment -> certificate and both accounts, target -> deployment and agent; references
+// to blobs, CA records, exports' and audit records' subjects, and grants' and policies' principals
+// are not checked), and InvalidArgument for values the backend cannot store (e.g. tags or domains
+// that are not valid UTF-8). Lists without a stated order are ordered by id, i.e. by creation time.
 #pragma once
 
 #include <memory>

@@ -1,0 +1,268 @@
+#include "lifecycle/agent_service.h"
+
+#include <algorithm>
+
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/time_util.h"
+#include "base/validate.h"
+#include "lifecycle/tokens.h"
+#include "x509/certificate.h"
+#include "x509/csr.h"
+
+namespace certfleet::lifecycle {
+namespace {
+
+constexpr size_t kMaxTags = 32;
+constexpr size_t kMaxCsrPem = 16 << 10;
+constexpr size_t kMaxHostname = 253;
+
+Status ValidateHostname(const std::string& h) {
+  if (h.empty() || h.size() > kMaxHostname) {
+    return InvalidArgument("hostname must be 1-253 characters");
+  }
+  for (char c : h) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_';
+    if (!ok) return InvalidArgument("hostname may contain only letters, digits, '-', '.', '_'");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+std::string AgentDnsName(const std::string& agent_id) {
+  std::string label = agent_id;
+  std::replace(label.begin(), label.end(), '_', '-');
+  std::transform(label.begin(), label.end(), label.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return label + ".agent.certfleet";
+}
+
+AgentService::AgentService(store::Store& store, ca::CertificateAuthority& ca,
+                           DeploymentService* deployments, AgentNotifier* notifier,
+                           const Clock& clock, Random& random, AgentServiceOptions options)
+    : store_(store),
+      ca_(ca),
+      deployments_(deployments),
+      notifier_(notifier),
+      clock_(clock),
+      random_(random),
+      options_(std::move(options)) {}
+
+Result<IssuedEnrollmentToken> AgentService::CreateEnrollmentToken(const Caller& caller,
+                                                                  const std::string& account_id,
+                                                                  const model::Tags& tags,
+                                                                  std::optional<Seconds> ttl) {
+  if (tags.empty()) {
+    return InvalidArgument(
+        "an enrollment token needs at least one tag (deployments select "
+        "agents by tag)");
+  }
+  if (tags.size() > kMaxTags) return InvalidArgument("at most 32 tags");
+  CF_TRY(ValidateTags(tags));
+  const Seconds life = ttl.value_or(options_.default_token_ttl);
+  if (life < std::chrono::minutes(1) || life > options_.max_token_ttl) {
+    return InvalidArgument("enrollment token expiry must be between 1m and " +
+                           FormatDuration(options_.max_token_ttl));
+  }
+  NewToken t = GenerateEnrollmentToken(random_);
+  IssuedEnrollmentToken out;
+  out.record.id = NewId(model::kEnrollmentTokenPrefix, clock_, random_);
+  out.record.account_id = account_id;
+  out.record.hash_hex = t.hash_hex;
+  out.record.tags = tags;
+  out.record.created_by = caller.principal_id;
+  out.record.created_at = Now();
+  out.record.expires_at = out.record.created_at + life;
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->enrollment_tokens().Insert(out.record));
+  CF_TRY(tx->Commit());
+  out.token = std::move(t.token);
+  log::Info("enrollment token created", {{"token_id", out.record.id},
+                                         {"account_id", account_id},
+                                         {"principal_id", caller.principal_id}});
+  return out;
+}
+
+Result<std::vector<model::EnrollmentToken>> AgentService::ListEnrollmentTokens(
+    const std::string& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->enrollment_tokens().ListByAccount(account_id);
+}
+
+Result<ca::IssuedLeaf> AgentService::IssueClientCertificate(const std::string& agent_id,
+                                                            const std::string& csr_pem) {
+  if (csr_pem.empty() || csr_pem.size() > kMaxCsrPem) {
+    return InvalidArgument("csr must be a PEM certificate request of at most 16 KiB");
+  }
+  CF_ASSIGN_OR_RETURN(x509::Csr csr, x509::Csr::FromPem(csr_pem));
+  CF_TRY(csr.VerifySignature());
+  const crypto::KeyType type = csr.public_key().type();
+  return ca_.Issue({.profile = "tls-client",
+                    .dns_names = {AgentDnsName(agent_id)},
+                    .subject_public_key_der = csr.public_key().spki_der(),
+                    .key_type = type,
+                    .validity = options_.client_cert_validity});
+}
+
+Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
+  if (!LooksLikeEnrollmentToken(req.token)) {
+    return Unauthorized("enrollment token is malformed");
+  }
+  CF_TRY(ValidateHostname(req.hostname));
+  const std::string hash = HashApiToken(req.token);
+  model::EnrollmentToken token;
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    auto t = tx->enrollment_tokens().GetByHash(hash);
+    if (!t.ok()) {
+      if (t.error().code() == ErrorCode::kNotFound) {
+        return Unauthorized("enrollment token is not valid");
+      }
+      return std::move(t).error();
+    }
+    token = std::move(*t);
+  }
+  auto reused = [&] {
+    log::Warn("enrollment token used twice", {{"token_id", token.id},
+                                              {"account_id", token.account_id},
+                                              {"used_by_agent_id", token.used_by_agent_id},
+                                              {"hostname", req.hostname},
+                                              {"event", "agent.enrollment_token_reused"}});
+    return Conflict("enrollment token already used");
+  };
+  if (token.used_at) return reused();
+  if (Now() >= token.expires_at) return Unauthorized("enrollment token has expired");
+
+  const std::string agent_id = NewId(model::kAgentPrefix, clock_, random_);
+  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent_id, req.csr_pem));
+
+  const TimePoint now = Now();
+  model::Principal principal;
+  principal.id = NewId(model::kPrincipalPrefix, clock_, random_);
+  principal.account_id = token.account_id;
+  principal.name = "agent-" + agent_id;
+  principal.kind = model::PrincipalKind::kAgent;
+  principal.role = model::Role::kAgent;
+  principal.tags = token.tags;
+  principal.created_at = now;
+
+  model::Agent agent;
+  agent.id = agent_id;
+  agent.account_id = token.account_id;
+  agent.principal_id = principal.id;
+  agent.hostname = req.hostname;
+  agent.tags = token.tags;
+  agent.cert_serial_hex = leaf.leaf.serial_hex();
+  agent.cert_not_after = leaf.leaf.not_after();
+  agent.enrollment_token_id = token.id;
+  agent.status = model::AgentStatus::kActive;
+  agent.last_seen_at = now;
+  agent.created_at = now;
+  agent.updated_at = now;
+
+  bool attached = false;
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    Status used = tx->enrollment_tokens().MarkUsed(token.id, agent_id, now);
+    if (!used.ok()) {
+      if (used.error().code() == ErrorCode::kConflict) {
+        auto again = tx->enrollment_tokens().Get(token.id);
+        if (again.ok()) token = std::move(*again);
+        return reused();
+      }
+      return std::move(used).error();
+    }
+    CF_TRY(tx->principals().Insert(principal));
+    CF_TRY(tx->agents().Insert(agent));
+    if (deployments_ != nullptr) {
+      CF_ASSIGN_OR_RETURN(attached, deployments_->AttachAgent(*tx, agent));
+    }
+    CF_TRY(tx->Commit());
+  }
+  if (attached && notifier_ != nullptr) notifier_->Notify(agent.id);
+  log::Info("agent enrolled", {{"agent_id", agent.id},
+                               {"account_id", agent.account_id},
+                               {"hostname", agent.hostname},
+                               {"token_id", token.id},
+                               {"event", "agent.enrolled"}});
+  AgentCredentials out;
+  out.agent = std::move(agent);
+  out.certificate_pem = leaf.leaf.ToPem();
+  for (const x509::Certificate& c : leaf.chain) out.chain_pem += c.ToPem();
+  out.not_after = leaf.leaf.not_after();
+  return out;
+}
+
+Result<AgentCredentials> AgentService::Renew(const model::Agent& agent,
+                                             const std::string& csr_pem) {
+  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent.id, csr_pem));
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(agent.id));
+  fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
+  fresh.cert_serial_hex = leaf.leaf.serial_hex();
+  fresh.cert_not_after = leaf.leaf.not_after();
+  fresh.updated_at = Now();
+  CF_TRY(tx->agents().Update(fresh));
+  CF_TRY(tx->Commit());
+  log::Info("agent certificate renewed",
+            {{"agent_id", fresh.id}, {"serial", fresh.cert_serial_hex}});
+  AgentCredentials out;
+  out.agent = std::move(fresh);
+  out.certificate_pem = leaf.leaf.ToPem();
+  for (const x509::Certificate& c : leaf.chain) out.chain_pem += c.ToPem();
+  out.not_after = leaf.leaf.not_after();
+  return out;
+}
+
+Result<model::Agent> AgentService::Authenticate(const std::optional<std::string>& client_cert_der) {
+  if (!client_cert_der) {
+    return Unauthorized("this route needs the agent's client certificate (mutual TLS)");
+  }
+  CF_ASSIGN_OR_RETURN(x509::Certificate cert, x509::Certificate::FromDer(*client_cert_der));
+  if (Now() > cert.not_after()) return Unauthorized("client certificate has expired");
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto agent = tx->agents().GetByCertSerial(cert.serial_hex());
+  if (!agent.ok()) {
+    if (agent.error().code() == ErrorCode::kNotFound) {
+      return Unauthorized("client certificate does not belong to an enrolled agent");
+    }
+    return std::move(agent).error();
+  }
+  if (agent->status != model::AgentStatus::kActive) return Unauthorized("agent is disabled");
+  CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(agent->principal_id));
+  if (p.disabled) return Unauthorized("agent is disabled");
+  return std::move(*agent);
+}
+
+Caller AgentService::AgentCaller(const model::Agent& agent,
+                                 const std::string& source_address) const {
+  Caller c;
+  c.principal_id = agent.principal_id;
+  c.account_id = agent.account_id;
+  c.role = model::Role::kAgent;
+  c.tags = agent.tags;
+  c.source_address = source_address;
+  return c;
+}
+
+Result<std::vector<model::Agent>> AgentService::List(const std::string& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->agents().ListByAccount(account_id);
+}
+
+Result<model::Agent> AgentService::Get(const std::string& account_id, const std::string& id) {
+  auto not_found = [&] { return NotFound("agent " + QuoteForMessage(id) + " not found"); };
+  if (!IsValidId(id, model::kAgentPrefix)) return not_found();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto agent = tx->agents().Get(id);
+  if (!agent.ok()) {
+    if (agent.error().code() == ErrorCode::kNotFound) return not_found();
+    return std::move(agent).error();
+  }
+  if (agent->account_id != account_id) return not_found();
+  return std::move(*agent);
+}
+
+}  // namespace certfleet::lifecycle
