@@ -3,12 +3,20 @@
 // Beast+SSL translation unit costs about a minute and 1.8 GB to compile).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace certfleet::net {
+
+class DeferredResponse;
+namespace internal {
+struct DeferredAccess;
+}  // namespace internal
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
@@ -36,7 +44,64 @@ struct HttpResponse {
   // From HttpsClient::Do: keys lower-case, repeated fields joined with ", ".
   std::map<std::string, std::string> headers;
   std::string body;
+  // Set by a handler that answers later (long polling): the server then ignores every other field
+  // of this response and sends what `deferred->Complete` is given. Always null from
+  // HttpsClient::Do, and ignored in a response passed to Complete.
+  std::shared_ptr<DeferredResponse> deferred;
 };
+
+// An HTTPS server answer that a handler promises and gives later, from any thread, without
+// holding a worker thread meanwhile. The handler returns an HttpResponse whose `deferred` is set
+// and keeps a shared_ptr to complete it:
+//
+//   auto later = MakeDeferred();
+//   waiters.Add(later);                 // the handler's own registry
+//   return HttpResponse{.deferred = later};
+//   ...                                 // any thread, any time after
+//   later->Complete(JobsResponse(...));
+//
+// Contract:
+//  - Complete may be called from any thread, before or after the handler returns. The first call
+//    wins and returns true; later calls do nothing and return false. It never blocks on network
+//    I/O and never calls back into handler code: the server only queues the response for its I/O
+//    thread, taking only its own short internal locks, so it may be called under the caller's
+//    locks. The same holds for dropping the last reference.
+//  - When the last reference goes away without Complete, the request is answered with a 503
+//    problem document (unavailable), so a forgotten request never hangs.
+//  - HttpsServer::Stop completes every parked request itself with a 503 ("server is shutting
+//    down"); a later Complete then returns false. A DeferredResponse may safely outlive the server.
+//  - A client that disconnects while its request is parked is noticed only when the answer is
+//    written, so the handler should bound the wait itself (the long-poll `wait` parameter).
+//  - The server's request and idle timeouts do not run while a request is parked.
+// Thread-safe. Create one with MakeDeferred(); one DeferredResponse answers one request.
+class DeferredResponse {
+ public:
+  DeferredResponse() = default;
+  DeferredResponse(const DeferredResponse&) = delete;
+  DeferredResponse& operator=(const DeferredResponse&) = delete;
+  // Answers with 503 if nobody completed it (see above).
+  ~DeferredResponse();
+
+  // True if this call completed the request; false if it was already completed.
+  bool Complete(HttpResponse response);
+  bool completed() const;
+
+ private:
+  // The server's side, reached only through internal::DeferredAccess so that handlers cannot
+  // attach their own: `deliver` receives the response exactly once, on the thread that completes
+  // (at once, on the calling thread, if Complete came first). False, and `deliver` is dropped
+  // uncalled, if one was attached already: a handler returned this object for two requests.
+  friend struct internal::DeferredAccess;
+  bool Attach(std::function<void(HttpResponse)> deliver);
+
+  mutable std::mutex mu_;
+  bool completed_ = false;                     // guarded by mu_
+  std::optional<HttpResponse> early_;          // guarded by mu_: completed before Attach
+  std::function<void(HttpResponse)> deliver_;  // guarded by mu_: attached, not yet completed
+  bool attached_ = false;                      // guarded by mu_
+};
+
+std::shared_ptr<DeferredResponse> MakeDeferred();
 
 // Percent-decoding for query values ('+' becomes a space); nullopt on a bad escape.
 std::optional<std::string> UrlDecode(std::string_view s);

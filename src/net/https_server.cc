@@ -1,7 +1,9 @@
 // HttpsServer on Boost.Beast: one C++20 coroutine per connection, each on its own strand, so the
 // ssl_stream, its timer and the coroutine never run concurrently even with several I/O threads.
 // Handlers run on a separate thread pool; the coroutine suspends until the pool posts the
-// response back, so a blocking handler never stalls the I/O threads.
+// response back, so a blocking handler never stalls the I/O threads. A deferred (long-poll)
+// response holds no thread at all while it waits: the suspended coroutine's completion handler
+// is parked inside the DeferredResponse, and whoever completes it posts it back to the strand.
 //
 // This is one of the two translation units that instantiate Beast (with https_client.cc); keep
 // Beast out of every other file (RECIPES.md: about a minute and 1.8 GB per such TU).
@@ -52,6 +54,7 @@ using internal::Problem;
 using internal::ScopeExit;
 using internal::TakeOpenSslMessage;
 using internal::ToLowerAscii;
+using Deliver = std::function<void(HttpResponse)>;
 using internal::WipeString;
 using internal::WipingAllocator;
 
@@ -100,6 +103,11 @@ std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
     return Problem(400, "malformed", "Bad request", "malformed HTTP request");
   }
   return std::nullopt;
+}
+
+// The answer to requests that are parked (deferred) when the server stops.
+HttpResponse ShuttingDownProblem() {
+  return Problem(503, "unavailable", "Service unavailable", "the server is shutting down");
 }
 
 Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive, bool head) {
@@ -222,22 +230,40 @@ class ServerImpl final : public HttpsServer {
   asio::awaitable<void> Serve(Connection& conn);
   asio::awaitable<void> RefuseAndLinger(Connection& conn, HttpResponse problem);
   HttpResponse Invoke(const HttpRequest& request);
+  void Park(uint64_t conn_id, std::shared_ptr<DeferredResponse> deferred, Deliver deliver);
 
   // Runs the handler on the worker pool and completes on the caller's executor (the connection's
-  // strand). The work guard keeps the I/O threads from running out of work (and returning)
-  // while a handler is still busy during Stop.
+  // strand), at once or, for a deferred response, when it is completed. The work guard keeps the
+  // I/O threads from running out of work (and returning) while a handler is still busy or its
+  // request is parked during Stop; it lives until the completion has been posted back.
   template <typename Token>
-  auto AsyncInvoke(HttpRequest request, Token&& token) {
-    auto initiation = [this](auto completion, HttpRequest req) {
+  auto AsyncInvoke(HttpRequest request, uint64_t conn_id, Token&& token) {
+    auto initiation = [this, conn_id](auto completion, HttpRequest req) {
       auto executor = asio::get_associated_executor(completion);
-      asio::post(*workers_, [this, req = std::move(req), completion = std::move(completion),
-                             executor, work = asio::make_work_guard(io_context_)]() mutable {
+      // Deliver is a std::function (copyable); the completion handler is move-only.
+      using Completion = decltype(completion);
+      using Executor = decltype(executor);
+      struct Pending {
+        Completion completion;
+        Executor executor;
+        asio::executor_work_guard<asio::io_context::executor_type> work;
+      };
+      auto pending = std::make_shared<Pending>(
+          Pending{std::move(completion), executor, asio::make_work_guard(io_context_)});
+      asio::post(*workers_, [this, conn_id, req = std::move(req), pending]() mutable {
         HttpResponse response = Invoke(req);
         WipeRequest(req);
-        asio::post(executor,
-                   [completion = std::move(completion), response = std::move(response)]() mutable {
-                     std::move(completion)(std::move(response));
-                   });
+        Deliver deliver = [pending](HttpResponse answer) {
+          asio::post(pending->executor, [pending, answer = std::move(answer)]() mutable {
+            std::move(pending->completion)(std::move(answer));
+          });
+        };
+        if (response.deferred) {
+          WipeString(response.body);  // the rest of a deferred response is ignored
+          Park(conn_id, std::move(response.deferred), std::move(deliver));
+        } else {
+          deliver(std::move(response));
+        }
       });
     };
     return asio::async_initiate<Token, void(HttpResponse)>(initiation, token, std::move(request));
@@ -252,8 +278,11 @@ class ServerImpl final : public HttpsServer {
 
   std::mutex mu_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
-  uint64_t next_id_ = 0;                                                 // guarded by mu_
-  bool stopped_ = false;                                                 // guarded by mu_
+  // Deferred responses awaited by a connection, by connection id, for Stop to answer. Weak, so
+  // that the handler dropping the last reference still answers 503.
+  std::unordered_map<uint64_t, std::weak_ptr<DeferredResponse>> parked_;  // guarded by mu_
+  uint64_t next_id_ = 0;                                                  // guarded by mu_
+  bool stopped_ = false;                                                  // guarded by mu_
   std::atomic<bool> stopping_{false};  // read lock-free by sessions
 
   asio::io_context io_context_;
@@ -321,6 +350,7 @@ Status ServerImpl::Start() {
 
 void ServerImpl::Stop() {
   std::vector<std::shared_ptr<Connection>> live;
+  std::vector<std::shared_ptr<DeferredResponse>> parked;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
@@ -329,7 +359,16 @@ void ServerImpl::Stop() {
     for (auto& [id, weak] : connections_) {
       if (auto conn = weak.lock()) live.push_back(std::move(conn));
     }
+    for (auto& [id, weak] : parked_) {
+      if (auto deferred = weak.lock()) parked.push_back(std::move(deferred));
+    }
   }
+  // Parked requests hold work on the io_context until answered, so answer them, or the joins
+  // below would wait for the handlers' own deadlines. Outside mu_: delivering takes it. Requests
+  // parked from now on are answered by Park itself (it reads stopped_ under mu_). One that
+  // vanished from parked_ is being answered by whoever completed or dropped it.
+  for (auto& deferred : parked) deferred->Complete(ShuttingDownProblem());
+  parked.clear();
   if (io_threads_.empty()) {
     beast::error_code ec;
     acceptor_.close(ec);
@@ -490,9 +529,11 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
     HttpResponse response =
-        co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert), kUseAwaitable);
+        co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert), conn.id, kUseAwaitable);
     keep_alive = keep_alive && !stopping_;
     Response out = ToBeastResponse(std::move(response), version, keep_alive, head);
+    // Also restarts the clock after a parked (deferred) request: the timer only runs while an
+    // operation is pending, so none fired while we waited, but the old deadline may have passed.
     tcp_stream.expires_after(request_timeout);
     co_await http::async_write(stream, out, asio::redirect_error(kUseAwaitable, ec));
     WipeString(out.body());
@@ -524,6 +565,34 @@ asio::awaitable<void> ServerImpl::RefuseAndLinger(Connection& conn, HttpResponse
     co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
     if (ec) co_return;
   }
+}
+
+void ServerImpl::Park(uint64_t conn_id, std::shared_ptr<DeferredResponse> deferred,
+                      Deliver deliver) {
+  // Runs on whichever thread completes the request (or drops it, or Stops the server), once.
+  // `this` is alive: Stop answers every parked request before it returns, and `deliver` holds
+  // the work guard that keeps Stop joining until then.
+  Deliver unpark = [this, conn_id, deliver = std::move(deliver)](HttpResponse answer) {
+    {
+      std::lock_guard lock(mu_);
+      parked_.erase(conn_id);
+    }
+    deliver(std::move(answer));
+  };
+  bool stopping = false;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stopped_;
+    // One request per connection is in flight, so the id names this parking alone.
+    if (!stopping) parked_[conn_id] = deferred;
+  }
+  if (!internal::DeferredAccess::Attach(*deferred, unpark)) {
+    log::Error("a handler returned one DeferredResponse for two requests");
+    unpark(InternalProblem());
+    return;
+  }
+  // Stop has already swept parked_: answer this one as it would have.
+  if (stopping) deferred->Complete(ShuttingDownProblem());
 }
 
 HttpResponse ServerImpl::Invoke(const HttpRequest& request) {

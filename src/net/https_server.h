@@ -2,7 +2,10 @@
 //
 // Handlers are plain functions of HttpRequest -> HttpResponse. They run on a worker pool, never on
 // the I/O threads, so a handler may block (database commits, RSA key generation) without stalling
-// other connections. The server enforces the limits in Options and answers violations itself with
+// other connections. A handler that answers later (long polling) returns a response with
+// `deferred` set (see DeferredResponse in http.h): the request then waits without holding a
+// worker or I/O thread, and without the request or idle timeout running, until it is completed
+// from any thread. The server enforces the limits in Options and answers violations itself with
 // an RFC 7807 problem document (413 for an oversize body, 431 for oversize headers, 400 for a
 // malformed request, 500 when the handler throws). A client slower than request_timeout_seconds
 // or idle longer than idle_timeout_seconds is disconnected without a response: the timed-out
@@ -56,7 +59,9 @@ class HttpsServer {
   // twice or after Stop.
   virtual Status Start() = 0;
   // Stops accepting, closes connections and joins all threads. Waits for handlers that are
-  // running (they cannot be interrupted); their responses are not sent. Idempotent; the
+  // running (they cannot be interrupted); their responses are not sent. Does not wait for
+  // deferred responses: it completes every parked one with a 503 itself (sent only if the
+  // connection still allows), so the handler's later Complete returns false. Idempotent; the
   // destructor calls it.
   virtual void Stop() = 0;
   virtual uint16_t port() const = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,5 +61,12 @@ HttpResponse Problem(int status, std::string_view type, std::string_view title,
                      std::string_view detail);
 // 500 with a generic detail: the cause is logged, never shown (CONVENTIONS.md #2).
 HttpResponse InternalProblem();
+
+// The server's access to DeferredResponse::Attach (see http.h); handlers have no use for it.
+struct DeferredAccess {
+  static bool Attach(DeferredResponse& deferred, std::function<void(HttpResponse)> deliver) {
+    return deferred.Attach(std::move(deliver));
+  }
+};
 
 }  // namespace certfleet::net::internal
