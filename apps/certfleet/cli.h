@@ -45,5 +45,8 @@ void RegisterPolicyCommands(CLI::App& root, CommandContext& ctx);
 void RegisterSecretCommands(CLI::App& root, CommandContext& ctx);
 void RegisterAuditCommands(CLI::App& root, CommandContext& ctx);
 void RegisterReportCommands(CLI::App& root, CommandContext& ctx);
+void RegisterAgentCommands(CLI::App& root, CommandContext& ctx);
+void RegisterDeployCommands(CLI::App& root, CommandContext& ctx);
+void RegisterInventoryCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

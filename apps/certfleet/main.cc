@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   certfleet::cli::RegisterSecretCommands(app, ctx);
   certfleet::cli::RegisterAuditCommands(app, ctx);
   certfleet::cli::RegisterReportCommands(app, ctx);
+  certfleet::cli::RegisterAgentCommands(app, ctx);
+  certfleet::cli::RegisterDeployCommands(app, ctx);
+  certfleet::cli::RegisterInventoryCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,166 @@
+// certfleet agent {token create,token list,list,show} (docs/agents.md, "Enrollment tokens" and
+// "Agents"). An enrollment token binds the agent that uses it to an account and to tags chosen
+// here, by an admin: the agent never chooses its own tags. The API shows a token only once, so
+// `agent token create` prints it alone on stdout (ready for "> token-file") and wipes it from
+// memory afterwards. The command and flag names are a pinned public surface.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "api_client.h"
+#include "args.h"
+#include "cli.h"
+#include "deployments.h"
+#include "output.h"
+#include "query.h"
+#include "responses.h"
+
+namespace certfleet::cli {
+namespace {
+
+struct TokenCreateArgs {
+  std::string account;
+  std::vector<std::string> tags;
+  std::string expires;
+};
+
+const std::vector<Column> kTokenColumns = {{"ID", "id"},           {"ACCOUNT", "account"},
+                                           {"TAGS", "tags"},       {"EXPIRES AT", "expires_at"},
+                                           {"USED AT", "used_at"}, {"USED BY", "used_by_agent"}};
+
+const std::vector<Column> kAgentFields = {{"id", "id"},
+                                          {"account", "account"},
+                                          {"principal", "principal"},
+                                          {"hostname", "hostname"},
+                                          {"tags", "tags"},
+                                          {"status", "status"},
+                                          {"cert serial", "cert_serial"},
+                                          {"cert not after", "cert_not_after"},
+                                          {"last seq", "last_seq"},
+                                          {"last seen at", "last_seen_at"},
+                                          {"created at", "created_at"}};
+const std::vector<Column> kAgentColumns = {{"ID", "id"},
+                                           {"HOSTNAME", "hostname"},
+                                           {"TAGS", "tags"},
+                                           {"STATUS", "status"},
+                                           {"CERT NOT AFTER", "cert_not_after"},
+                                           {"LAST SEEN", "last_seen_at"}};
+
+Status RunTokenCreate(const GlobalOptions& global, const TokenCreateArgs& args) {
+  CF_ASSIGN_OR_RETURN(auto tags, ParseTags(args.tags));  // already checked while parsing
+  nlohmann::json body = {{"tags", tags}};
+  if (!args.account.empty()) body["account"] = args.account;
+  if (!args.expires.empty()) body["expires"] = args.expires;
+
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto response, api->Post("/v1/agents/enrollment-tokens", body));
+  auto token = response.is_object() ? response.find("token") : response.end();
+  if (!response.is_object() || token == response.end() || !token->is_string() ||
+      token->get<std::string>().empty()) {
+    WipeStringMember(response, "token");
+    return Malformed("the enrollment token response has no \"token\"");
+  }
+  if (global.json) {
+    PrintJson(std::cout, response);
+  } else {
+    // The token alone on stdout (so "> file" captures just it); the rest is a note on stderr.
+    std::cout << token->get<std::string>() << '\n';
+    std::cerr << "created enrollment token " << Field(response, "id") << " for account "
+              << Field(response, "account") << " with tags " << Field(response, "tags")
+              << " (expires " << Field(response, "expires_at")
+              << "); it is shown only this once and works once\n";
+  }
+  std::cout.flush();
+  WipeStringMember(response, "token");
+  return Ok();
+}
+
+Status RunList(const GlobalOptions& global, const std::string& path, std::string_view what,
+               const std::vector<Column>& columns) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto list, api->Get(path));
+  if (global.json) {
+    PrintJson(std::cout, list);
+    return Ok();
+  }
+  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, what));
+  PrintItems(std::cout, *items, columns);
+  return Ok();
+}
+
+Status RunShow(const GlobalOptions& global, const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto agent, api->Get("/v1/agents/" + PathSegment(id)));
+  if (global.json) {
+    PrintJson(std::cout, agent);
+  } else {
+    PrintFields(std::cout, agent, kAgentFields);
+  }
+  return Ok();
+}
+
+void RegisterTokenSubcommands(CLI::App& agent, CommandContext& ctx) {
+  CLI::App* token = agent.add_subcommand("token", "Create and list one-time enrollment tokens");
+  token->require_subcommand(1);
+
+  auto args = std::make_shared<TokenCreateArgs>();
+  CLI::App* create = token->add_subcommand(
+      "create", "Create a one-time enrollment token (shown only once) for agents of an account");
+  create->add_option("--account", args->account, "Account id or name (default: the caller's)");
+  create
+      ->add_option("--tag", args->tags,
+                   "Tag KEY=VALUE the enrolled agent carries forever (repeatable, at least one)")
+      ->required()
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(CheckTagSpec, "KEY=VALUE"));
+  create->add_option("--expires", args->expires, "Lifetime, 1m to 30d (server default 1h)")
+      ->check(CLI::Validator(CheckEnrollmentExpiry, "DURATION"));
+  create->callback([&ctx, args] {
+    // Each --tag is checked on its own above; duplicates need the whole list.
+    if (auto tags = ParseTags(args->tags); !tags.ok()) {
+      throw CLI::ValidationError("--tag", tags.error().message());
+    }
+    ctx.action = [args](const GlobalOptions& g) { return RunTokenCreate(g, *args); };
+  });
+
+  auto list_account = std::make_shared<std::string>();
+  CLI::App* list = token->add_subcommand("list", "List enrollment tokens (never their values)");
+  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
+  list->callback([&ctx, list_account] {
+    ctx.action = [list_account](const GlobalOptions& g) {
+      return RunList(
+          g, QueryString().Add("account", *list_account).Append("/v1/agents/enrollment-tokens"),
+          "enrollment token list", kTokenColumns);
+    };
+  });
+}
+
+}  // namespace
+
+void RegisterAgentCommands(CLI::App& root, CommandContext& ctx) {
+  CLI::App* agent = root.add_subcommand("agent", "Enroll and inspect certfleet agents");
+  agent->require_subcommand(1);
+  RegisterTokenSubcommands(*agent, ctx);
+
+  auto list_account = std::make_shared<std::string>();
+  CLI::App* list = agent->add_subcommand("list", "List the agents of an account");
+  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
+  list->callback([&ctx, list_account] {
+    ctx.action = [list_account](const GlobalOptions& g) {
+      return RunList(g, QueryString().Add("account", *list_account).Append("/v1/agents"),
+                     "agent list", kAgentColumns);
+    };
+  });
+
+  auto show_id = std::make_shared<std::string>();
+  CLI::App* show = agent->add_subcommand("show", "Show one agent");
+  show->add_option("id", *show_id, "Agent id (agt_...)")->required();
+  show->callback([&ctx, show_id] {
+    ctx.action = [show_id](const GlobalOptions& g) { return RunShow(g, *show_id); };
+  });
+}
+
+}  // namespace certfleet::cli
