@@ -215,6 +215,7 @@ Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile& profile,
   active->paths_ = std::move(paths);
 
   Status applied = Ok();
+  if (options.failpoint) options.failpoint("reload");
   if (profile.installer == InstallerKind::kExec) {
     // Paths only, never secrets: the program reads the files itself.
     std::vector<std::string> argv = profile.exec;
@@ -223,7 +224,10 @@ Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile& profile,
   } else {
     applied = TestAndReload(profile);
   }
-  if (applied.ok()) applied = VerifySerial(profile, bundle.leaf.serial_hex(), options);
+  if (applied.ok()) {
+    if (options.failpoint) options.failpoint("verify");
+    applied = VerifySerial(profile, bundle.leaf.serial_hex(), options);
+  }
   if (!applied.ok()) {
     Error e = std::move(applied).error();
     Status rb = active->Rollback();
@@ -231,6 +235,7 @@ Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile& profile,
       return std::move(e).WithCause(
           Error(rb.error().code(), "rollback also failed: " + rb.error().message()));
     }
+    if (options.on_rolled_back) options.on_rolled_back();
     return e;
   }
   return active;

@@ -43,12 +43,19 @@ using FetchSerialFn =
     std::function<Result<std::string>(const std::string& address, const std::string& sni)>;
 
 struct InstallerOptions {
-  Failpoint failpoint;         // test-only, see atomic_install.h
+  // Test-only, see atomic_install.h. Besides the atomic-install steps it is called with
+  // "reload" after the commit, just before the exec/test/reload commands, and with "verify" just
+  // before the TLS serial check (both even when the profile has no such command or endpoint, so
+  // a crash test can rely on them).
+  Failpoint failpoint;
   Random* random = nullptr;    // default SystemRandomSource()
   FetchSerialFn fetch_serial;  // default FetchServedSerial
   int verify_attempts = 50;    // a reload is asynchronous: poll until the new serial appears
   std::chrono::milliseconds verify_interval{100};
   int verify_confirmations = 3;  // consecutive handshakes that must show the new serial
+  // Called when an install failed after its commit and the previous files were restored (the
+  // agent then reports "rolled_back" rather than "failed"). Optional.
+  std::function<void()> on_rolled_back;
 };
 
 // A committed install that can still be rolled back (e.g. when the server-side deadline passes).
