@@ -1,0 +1,370 @@
+// The protocol client's strict parsing (against a scripted transport), the backoff bounds and
+// the state directory.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent_client.h"
+#include "agent/agent_state.h"
+#include "agent/backoff.h"
+#include "agent/test_bundles.h"
+
+namespace certfleet::agent {
+namespace {
+
+using namespace testing;  // NOLINT
+using nlohmann::json;
+using x509::testing::TempDir;
+
+// ---------------------------------------------------------------- scripted transport
+
+struct Sent {
+  std::string method, url, body;
+};
+
+class ScriptedHttp final : public net::HttpsClient {
+ public:
+  explicit ScriptedHttp(std::deque<Result<net::HttpResponse>>* script, std::vector<Sent>* sent)
+      : script_(script), sent_(sent) {}
+  Result<net::HttpResponse> Do(const std::string& method, const std::string& url,
+                               const std::map<std::string, std::string>&,
+                               const std::string& body) override {
+    sent_->push_back({method, url, body});
+    if (script_->empty()) return Unavailable("script exhausted");
+    Result<net::HttpResponse> r = std::move(script_->front());
+    script_->pop_front();
+    return r;
+  }
+
+ private:
+  std::deque<Result<net::HttpResponse>>* script_;
+  std::vector<Sent>* sent_;
+};
+
+struct ClientFixture {
+  std::deque<Result<net::HttpResponse>> script;
+  std::vector<Sent> sent;
+  AgentClient client{"https://cf.test:8443", std::make_unique<ScriptedHttp>(&script, &sent),
+                     std::make_unique<ScriptedHttp>(&script, &sent)};
+  void Answer(int status, const std::string& body) {
+    net::HttpResponse r;
+    r.status = status;
+    r.body = body;
+    script.push_back(std::move(r));
+  }
+  void AnswerJson(int status, const json& body) { Answer(status, body.dump()); }
+};
+
+json GoodJob(int64_t seq) {
+  return {{"id", "dtg_01"},
+          {"deployment_id", "dep_01"},
+          {"seq", seq},
+          {"generation", 1},
+          {"certificate_id", "crt_01"},
+          {"certificate_name", "web"},
+          {"version_id", "crv_01"},
+          {"version", 2},
+          {"serial", "4F1C"},
+          {"not_after", "2026-12-01T00:00:00Z"},
+          {"profile", "web"},
+          {"secret_id", "sec_01"},
+          {"secret_version", 1}};
+}
+
+TEST(AgentClientTest, PollParsesSortsAndValidatesJobs) {
+  ClientFixture f;
+  f.AnswerJson(200, json{{"jobs", {GoodJob(9), GoodJob(7)}},
+                         {"cert_renew_after", "2026-12-01T00:00:00Z"},
+                         {"future_field", 1}});
+  auto r = f.client.Poll(std::chrono::seconds(25));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  ASSERT_EQ(r->jobs.size(), 2u);
+  EXPECT_EQ(r->jobs[0].seq, 7);
+  EXPECT_EQ(r->jobs[1].seq, 9);
+  EXPECT_EQ(r->jobs[0].serial, "4f1c");
+  EXPECT_EQ(r->jobs[0].profile, "web");
+  EXPECT_TRUE(r->cert_renew_after.has_value());
+  EXPECT_EQ(f.sent[0].method, "GET");
+  EXPECT_EQ(f.sent[0].url, "https://cf.test:8443/v1/agent/jobs?wait=25");
+  EXPECT_FALSE(f.client.Poll(std::chrono::seconds(61)).ok());
+}
+
+TEST(AgentClientTest, PollRefusesMalformedJobs) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> mutate;
+  };
+  const Case cases[] = {
+      {"seq zero", [](json& j) { j["seq"] = 0; }},
+      {"seq negative", [](json& j) { j["seq"] = -3; }},
+      {"seq float", [](json& j) { j["seq"] = 1.5; }},
+      {"seq string", [](json& j) { j["seq"] = "7"; }},
+      {"seq missing", [](json& j) { j.erase("seq"); }},
+      {"id with slash", [](json& j) { j["id"] = "../../v1/admin"; }},
+      {"id empty", [](json& j) { j["id"] = ""; }},
+      {"id missing", [](json& j) { j.erase("id"); }},
+      {"deployment missing", [](json& j) { j.erase("deployment_id"); }},
+      {"profile with space", [](json& j) { j["profile"] = "web server"; }},
+      {"profile too long", [](json& j) { j["profile"] = std::string(65, 'a'); }},
+      {"version zero", [](json& j) { j["version"] = 0; }},
+      {"secret id bad", [](json& j) { j["secret_id"] = "sec/1"; }},
+      {"secret version missing", [](json& j) { j.erase("secret_version"); }},
+      {"serial not hex", [](json& j) { j["serial"] = "zz"; }},
+      {"bad time", [](json& j) { j["not_after"] = "tomorrow"; }},
+  };
+  for (const Case& c : cases) {
+    ClientFixture f;
+    json job = GoodJob(3);
+    c.mutate(job);
+    f.AnswerJson(200, json{{"jobs", {job}}});
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << c.what;
+  }
+  for (const char* body : {"", "[]", "{\"jobs\": {}}", "{}", "{\"jobs\": [1]}", "{not json"}) {
+    ClientFixture f;
+    f.Answer(200, std::string(body));
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << body;
+  }
+  ClientFixture dup;
+  dup.AnswerJson(200, json{{"jobs", {GoodJob(4), GoodJob(4)}}});
+  EXPECT_EQ(dup.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kMalformed);
+}
+
+TEST(AgentClientTest, StatusCodesMapToErrors) {
+  ClientFixture f;
+  f.AnswerJson(401, json{{"title", "unauthorized"}, {"detail", "unknown client\x01 certificate"}});
+  f.Answer(403, "");
+  f.Answer(404, "");
+  f.Answer(409, "");
+  net::HttpResponse limited;
+  limited.status = 429;
+  limited.headers["retry-after"] = "7";
+  f.script.push_back(limited);
+  f.Answer(503, "<html>busy</html>");
+  f.script.push_back(Unavailable("connection refused").WithRetry());
+
+  auto r1 = f.client.Poll(std::chrono::seconds(0));
+  EXPECT_EQ(r1.error().code(), ErrorCode::kUnauthorized);
+  EXPECT_NE(r1.error().message().find("unknown client? certificate"), std::string::npos);
+  EXPECT_EQ(f.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kForbidden);
+  EXPECT_EQ(f.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(f.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kConflict);
+  auto rl = f.client.Poll(std::chrono::seconds(0));
+  EXPECT_EQ(rl.error().code(), ErrorCode::kRateLimited);
+  ASSERT_TRUE(rl.error().retry_after().has_value());
+  EXPECT_EQ(*rl.error().retry_after(), std::chrono::seconds(7));
+  auto r5 = f.client.Poll(std::chrono::seconds(0));
+  EXPECT_EQ(r5.error().code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(r5.error().retryable());
+  EXPECT_EQ(f.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kUnavailable);
+}
+
+TEST(AgentClientTest, BundleMustMatchTheJobSeq) {
+  AgentJob job;
+  job.id = "dtg_01";
+  job.seq = 7;
+  const json good = {
+      {"seq", 7},
+      {"certificate", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"},
+      {"chain", ""},
+      {"private_key",
+       "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA==\n"
+       "-----END ENCRYPTED PRIVATE KEY-----\n"}};
+  {
+    ClientFixture f;
+    f.AnswerJson(200, good);
+    auto b = f.client.FetchBundle(job);
+    ASSERT_TRUE(b.ok()) << b.error().ToString();
+    EXPECT_EQ(b->seq, 7);
+    EXPECT_NE(b->private_key.view().find("ENCRYPTED"), std::string_view::npos);
+    EXPECT_EQ(f.sent[0].url, "https://cf.test:8443/v1/agent/jobs/dtg_01/bundle");
+  }
+  for (auto mutate : std::vector<std::function<void(json&)>>{
+           [](json& j) { j["seq"] = 6; },
+           [](json& j) { j["certificate"] = ""; },
+           [](json& j) { j["private_key"] = ""; },
+           [](json& j) { j["certificate"] = "not pem"; },
+           [](json& j) { j.erase("private_key"); },
+       }) {
+    ClientFixture f;
+    json b = good;
+    mutate(b);
+    f.AnswerJson(200, b);
+    auto r = f.client.FetchBundle(job);
+    ASSERT_FALSE(r.ok()) << b.dump();
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  }
+}
+
+TEST(AgentClientTest, SecretReportRenewAndEnrollBodies) {
+  ClientFixture f;
+  f.AnswerJson(200, json{{"value", "s3cret-passphrase"}});
+  auto s = f.client.FetchSecret("sec_01", 2);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->view(), "s3cret-passphrase");
+  EXPECT_EQ(f.sent.back().url, "https://cf.test:8443/v1/agent/secrets/sec_01?version=2");
+  f.AnswerJson(200, json{{"value", ""}});
+  EXPECT_EQ(f.client.FetchSecret("sec_01", 2).error().code(), ErrorCode::kMalformed);
+  EXPECT_FALSE(f.client.FetchSecret("sec_01", 0).ok());
+
+  f.Answer(200, "{}");
+  JobReport rep{7, "failed", std::string(2000, 'x') + "\n", {"/srv/a.pem"}, "4f1c"};
+  ASSERT_TRUE(f.client.Report("dtg_01", rep).ok());
+  json body = json::parse(f.sent.back().body);
+  EXPECT_EQ(f.sent.back().url, "https://cf.test:8443/v1/agent/jobs/dtg_01/report");
+  EXPECT_EQ(body["seq"], 7);
+  EXPECT_EQ(body["state"], "failed");
+  EXPECT_EQ(body["reason"].get<std::string>().size(), 1024u);
+  EXPECT_EQ(body["paths"], json::array({"/srv/a.pem"}));
+  rep.state = "done";
+  EXPECT_EQ(f.client.Report("dtg_01", rep).error().code(), ErrorCode::kInvalidArgument);
+  f.Answer(409, "");
+  rep.state = "verified";
+  EXPECT_EQ(f.client.Report("dtg_01", rep).error().code(), ErrorCode::kConflict);
+
+  f.AnswerJson(
+      201, json{{"agent_id", "agt_01"},
+                {"account", "acc_01"},
+                {"tags", {{"env", "dev"}}},
+                {"certificate", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"},
+                {"chain", ""},
+                {"not_after", "2026-12-27T00:00:00Z"}});
+  auto e = f.client.Enroll(SecretBytes::FromView("cfe_abc-DEF.123"), "CSR", "web-1");
+  ASSERT_TRUE(e.ok()) << e.error().ToString();
+  EXPECT_EQ(e->agent_id, "agt_01");
+  EXPECT_EQ(e->tags.at("env"), "dev");
+  json sent = json::parse(f.sent.back().body);
+  EXPECT_EQ(sent["token"], "cfe_abc-DEF.123");
+  EXPECT_EQ(sent["hostname"], "web-1");
+  // A token that would break out of the JSON string is refused, and not echoed.
+  auto bad = f.client.Enroll(SecretBytes::FromView("cfe_\"x"), "CSR", "web-1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message().find("cfe_"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- backoff
+
+class FixedRandom final : public Random {
+ public:
+  explicit FixedRandom(uint64_t v) : v_(v) {}
+  void Fill(void* out, size_t n) override {
+    std::memset(out, 0, n);
+    std::memcpy(out, &v_, std::min(n, sizeof v_));
+  }
+
+ private:
+  uint64_t v_;
+};
+
+TEST(BackoffTest, CeilingDoublesFromOneSecondToSixty) {
+  BackoffPolicy p;
+  const int64_t want[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(BackoffCeiling(p, i).count(), want[i]) << i;
+  EXPECT_EQ(BackoffCeiling(p, 1000).count(), 60000);
+}
+
+TEST(BackoffTest, FullJitterStaysWithinBounds) {
+  BackoffPolicy p;
+  FixedRandom zero(0);
+  // Uniform(bound) = v % bound: pick v so that the result is the top of the range.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const int64_t ceiling = BackoffCeiling(p, attempt).count();
+    EXPECT_EQ(BackoffDelay(p, attempt, zero).count(), 0);
+    FixedRandom top{uint64_t(ceiling)};  // ceiling % (ceiling + 1) == ceiling
+    EXPECT_EQ(BackoffDelay(p, attempt, top).count(), ceiling);
+    FixedRandom huge(UINT64_MAX / 4);
+    const int64_t d = BackoffDelay(p, attempt, huge).count();
+    EXPECT_GE(d, 0);
+    EXPECT_LE(d, ceiling);
+  }
+  // Retry-After is a floor, capped at the maximum.
+  EXPECT_EQ(BackoffDelay(p, 0, zero, std::chrono::seconds(5)).count(), 5000);
+  EXPECT_EQ(BackoffDelay(p, 0, zero, std::chrono::seconds(3600)).count(), 60000);
+  EXPECT_EQ(BackoffDelay(p, -1, zero).count(), 0);
+}
+
+// ---------------------------------------------------------------- state dir
+
+TEST(StateDirTest, CreatesPrivateDirAndKeyWithExactModes) {
+  TempDir t;
+  const std::string dir = t.path() + "/state/nested";
+  // A permissive umask must not widen anything: every mode is set explicitly.
+  const mode_t old_umask = ::umask(0);
+  auto sd = StateDir::Open(dir);
+  ASSERT_TRUE(sd.ok()) << sd.error().ToString();
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  EXPECT_FALSE((*sd)->HasCertificate());
+  EXPECT_EQ((*sd)->LoadIdentity().error().code(), ErrorCode::kNotFound);
+
+  Pki pki;
+  Leaf leaf = MakeLeaf(pki, 3);
+  ASSERT_TRUE((*sd)->SaveIdentity(*leaf.key, leaf.cert.ToPem(), pki.inter.cert.ToPem()).ok());
+  ::umask(old_umask);
+  EXPECT_EQ(ModeOf(dir + "/agent.key"), 0600u);
+  EXPECT_EQ(ModeOf(dir + "/agent.crt"), 0644u);
+  EXPECT_FALSE(Exists(dir + "/agent.key.prev"));
+  auto id = (*sd)->LoadIdentity();
+  ASSERT_TRUE(id.ok()) << id.error().ToString();
+  EXPECT_EQ(id->certificate.serial_hex(), leaf.cert.serial_hex());
+
+  // A key that does not match the certificate is refused before anything is written.
+  Leaf other = MakeLeaf(pki, 4);
+  EXPECT_EQ((*sd)->SaveIdentity(*other.key, leaf.cert.ToPem(), "").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ((*sd)->LoadIdentity()->certificate.serial_hex(), leaf.cert.serial_hex());
+
+  // Replacing the identity keeps no copy of the old key around.
+  ASSERT_TRUE((*sd)->SaveIdentity(*other.key, other.cert.ToPem(), "").ok());
+  EXPECT_FALSE(Exists(dir + "/agent.key.prev"));
+  EXPECT_EQ((*sd)->LoadIdentity()->certificate.serial_hex(), other.cert.serial_hex());
+}
+
+TEST(StateDirTest, TightensAnExistingDirAndRefusesSymlinks) {
+  TempDir t;
+  const std::string dir = t.path() + "/wide";
+  std::filesystem::create_directory(dir);
+  ::chmod(dir.c_str(), 0755);
+  ASSERT_TRUE(StateDir::Open(dir).ok());
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  std::filesystem::create_directory_symlink(dir, t.path() + "/link");
+  auto r = StateDir::Open(t.path() + "/link");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kForbidden);
+}
+
+TEST(StateDirTest, StateRoundTripsWithPrivateMode) {
+  TempDir t;
+  auto sd = StateDir::Open(t.path() + "/s");
+  ASSERT_TRUE(sd.ok());
+  auto empty = (*sd)->LoadState();
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->last_seq, 0);
+  AgentState s;
+  s.agent_id = "agt_01";
+  s.last_seq = 7;
+  s.last_result = JobResult{"dtg_01", 7, "verified", "", {"/a", "/b"}, "4f1c"};
+  s.installed["dep_01"] = 3;
+  ASSERT_TRUE((*sd)->SaveState(s).ok());
+  EXPECT_EQ(ModeOf(t.path() + "/s/state.json"), 0600u);
+  auto back = (*sd)->LoadState();
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->agent_id, "agt_01");
+  EXPECT_EQ(back->last_seq, 7);
+  ASSERT_TRUE(back->last_result.has_value());
+  EXPECT_EQ(back->last_result->paths.size(), 2u);
+  EXPECT_EQ(back->last_result->state, "verified");
+  EXPECT_EQ(back->installed.at("dep_01"), 3);
+  EXPECT_FALSE(StateFromJson("{\"format\": 2}").ok());
+  EXPECT_FALSE(StateFromJson("{\"format\": 1, \"last_seq\": -1}").ok());
+  EXPECT_FALSE(StateFromJson("[]").ok());
+}
+
+}  // namespace
+}  // namespace certfleet::agent
