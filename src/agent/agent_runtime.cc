@@ -161,9 +161,11 @@ bool AgentRuntime::stop_requested() const {
   return stop_;
 }
 
-bool AgentRuntime::WaitUntilStoppable() {
+bool AgentRuntime::WaitUntilStoppable(std::chrono::milliseconds grace) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return stopped_ || (stop_ && !busy_); });
+  // No new disk work can begin now (BeginCritical refuses); a sleeping worker returns at once.
+  cv_.wait_for(lock, grace, [&] { return stopped_; });
   return stopped_;
 }
 

@@ -90,9 +90,10 @@ class AgentRuntime {
 
   void RequestStop();
   // Blocks until Run() has returned (true) or the worker is only waiting (long poll, backoff)
-  // and will begin no new disk work (false: the process may exit without joining it). Call
-  // after RequestStop().
-  bool WaitUntilStoppable();
+  // and will begin no new disk work; in that case it waits up to `grace` more for Run() to
+  // return (a backoff sleep ends at once) and returns false if it has not (the process may then
+  // exit without joining the worker). Call after RequestStop().
+  bool WaitUntilStoppable(std::chrono::milliseconds grace = std::chrono::milliseconds(200));
   bool stop_requested() const;
 
   // For tests and logs.
