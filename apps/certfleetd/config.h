@@ -22,6 +22,8 @@ struct Config {
   std::string pkcs11_token_label;
   std::string pkcs11_key_label = "certfleet-kek";
   std::string pkcs11_pin_file;
+  // Agents (issue #4): lifetime of agents' client certificates ("30d").
+  std::string agent_cert_validity = "30d";
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors.

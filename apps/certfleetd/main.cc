@@ -1,18 +1,27 @@
 // certfleetd: the control plane. Composition root: config -> objects -> run (ARCHITECTURE.md).
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "api/api_service.h"
+#include "api/poll_hub.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/time_util.h"
 #include "bootstrap.h"
 #include "ca/authority.h"
 #include "config.h"
+#include "jobs/engine.h"
+#include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/deployment_service.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
 #include "net/https_server.h"
@@ -63,6 +72,42 @@ Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random&
   return ring;
 }
 
+// Runs due jobs (deployments, and later renewals) on one background thread. A job's steps persist
+// every outcome, so stopping between steps loses nothing.
+class JobWorker {
+ public:
+  explicit JobWorker(jobs::JobEngine& engine) : engine_(engine), thread_([this] { Run(); }) {}
+  ~JobWorker() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+      lk.unlock();
+      auto n = engine_.RunOnce();
+      if (!n.ok()) log::Warn("job engine", {{"error", n.error().ToString()}});
+      lk.lock();
+      // Busy: go on at once. Idle: look again soon (steps that wait ask for 1 s).
+      if (n.ok() && *n > 0) continue;
+      cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stop_; });
+    }
+  }
+
+  jobs::JobEngine& engine_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 int Run(const Config& cfg, bool rotate_kek) {
   SystemClock clock;
   Random& random = SystemRandomSource();
@@ -112,8 +157,21 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::GovernanceService governance(**store, clock, random);
   lifecycle::SecretService secret_service(**store, secret_store);
   audit::AuditLog audit_log(**store, clock, random);
-  api::ApiService api(
-      {**store, clock, random, certificates, exports, governance, secret_service, audit_log});
+  auto agent_validity = ParseDuration(cfg.agent_cert_validity);
+  if (!agent_validity.ok()) return Fail(agent_validity.error());
+
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  jobs::JobEngine engine(**store, clock, random,
+                         {.owner = std::string(host) + ":" + std::to_string(::getpid())});
+  api::PollHub poll_hub;
+  lifecycle::DeploymentService deployments(**store, secret_store, engine, &poll_hub, clock, random,
+                                           {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
+  deployments.RegisterJobs();
+  lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
+                                 {.client_cert_validity = *agent_validity});
+  api::ApiService api({**store, clock, random, certificates, exports, governance, secret_service,
+                       audit_log, deployments, agents, &poll_hub});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());
@@ -123,6 +181,9 @@ int Run(const Config& cfg, bool rotate_kek) {
   opts.cert_chain_pem = tls->chain_pem;
   opts.key_pem = std::move(tls->key_pem);
   opts.worker_threads = cfg.worker_threads;
+  // Agents authenticate with client certificates from the internal CA (mutual TLS); people and
+  // services with bearer tokens on the same listener.
+  opts.client_ca_pem = (*ca)->root().ToPem() + (*ca)->intermediate().ToPem();
   auto server = net::HttpsServer::Create(
       std::move(opts), [&api](const net::HttpRequest& r) { return api.Handle(r); });
   if (!server.ok()) return Fail(server.error());
@@ -135,6 +196,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   Status started = (*server)->Start();
   if (!started.ok()) return Fail(started.error());
+  poll_hub.Start();
+  JobWorker worker(engine);
 
   const bool v6 = cfg.listen_address.find(':') != std::string::npos;
   const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +
@@ -151,6 +214,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   int sig = 0;
   sigwait(&stop, &sig);
   log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
+  worker.Stop();
+  poll_hub.Stop();
   (*server)->Stop();
   log::Info("certfleetd stopped");
   return 0;
@@ -179,6 +244,9 @@ int main(int argc, char** argv) {
   app.add_option("--pkcs11-token-label", p11_token, "PKCS#11 token label");
   app.add_option("--pkcs11-key-label", p11_key, "label of the AES key on the token");
   app.add_option("--pkcs11-pin-file", p11_pin, "file holding the token user PIN (mode 0600)");
+  std::string agent_validity;
+  app.add_option("--agent-cert-validity", agent_validity,
+                 "lifetime of agents' client certificates (default 30d)");
   app.add_flag("--rotate-kek", rotate_kek,
                "rotate the file KEK (or move to the configured provider), re-wrap every sealed "
                "record, and exit");
@@ -201,5 +269,6 @@ int main(int argc, char** argv) {
   if (!p11_token.empty()) cfg.pkcs11_token_label = p11_token;
   if (!p11_key.empty()) cfg.pkcs11_key_label = p11_key;
   if (!p11_pin.empty()) cfg.pkcs11_pin_file = p11_pin;
+  if (!agent_validity.empty()) cfg.agent_cert_validity = agent_validity;
   return certfleet::daemon::Run(cfg, rotate_kek);
 }

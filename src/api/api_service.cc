@@ -1,5 +1,7 @@
 #include "api/api_service.h"
 
+#include <charconv>
+
 #include "api/problem.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -25,6 +27,19 @@ void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::s
   spec.audit_success = method != "GET";
   spec.audit_reads = audit_reads;
   router.Add(method, pattern, std::move(spec));
+}
+
+Result<int64_t> QueryInt(const RequestContext& ctx, const std::string& name, int64_t fallback,
+                         int64_t max) {
+  auto v = ctx.request.query(name);
+  if (!v) return fallback;
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < 0 || n > max) {
+    return InvalidArgument("query parameter \"" + name + "\" must be a number from 0 to " +
+                           std::to_string(max));
+  }
+  return n;
 }
 
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
@@ -57,6 +72,8 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddCertificateRoutes(router_, deps_);
   AddGovernanceRoutes(router_, deps_);
   AddSecretAndAuditRoutes(router_, deps_);
+  AddAgentRoutes(router_, deps_);
+  AddDeploymentRoutes(router_, deps_);
 }
 
 void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
@@ -119,7 +136,20 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   }
   const RouteSpec& spec = match.route->handler;
   std::optional<lifecycle::Caller> caller;
-  if (spec.authenticated) {
+  std::optional<model::Agent> agent;
+  if (spec.agent_auth) {
+    auto who = deps_.agents.Authenticate(request.client_cert_der);
+    if (!who.ok()) {
+      net::HttpResponse r = problem(who.error());
+      log::Warn("agent authentication failed", {{"reason", who.error().message()},
+                                                {"remote", request.remote_address},
+                                                {"request_id", request_id}});
+      Audit(request, &spec, nullptr, nullptr, r, detail);
+      return finish(std::move(r));
+    }
+    agent = std::move(*who);
+    caller = deps_.agents.AgentCaller(*agent, request.remote_address);
+  } else if (spec.authenticated) {
     auto who = auth_.Authenticate(request.header("authorization"));
     if (!who.ok()) {
       net::HttpResponse r = problem(who.error());
@@ -132,9 +162,13 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
     caller = std::move(*who);
     caller->source_address = request.remote_address;
   }
-  RequestContext ctx{request, caller ? &*caller : nullptr, std::move(match.params), request_id};
+  RequestContext ctx{request, caller ? &*caller : nullptr, agent ? &*agent : nullptr,
+                     std::move(match.params), request_id};
   auto respond = [&](net::HttpResponse r) {
-    if (caller) Audit(request, &spec, &ctx, &*caller, r, detail);
+    // Public routes that change state (agent enrollment) are audited too.
+    if (caller || spec.audit_success) {
+      Audit(request, &spec, &ctx, caller ? &*caller : nullptr, r, detail);
+    }
     return finish(std::move(r));
   };
   if (spec.action) {

@@ -20,7 +20,9 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/random.h"
+#include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/deployment_service.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/governance_service.h"
 #include "lifecycle/secret_service.h"
@@ -32,7 +34,8 @@ namespace certfleet::api {
 
 struct RequestContext {
   const net::HttpRequest& request;
-  const lifecycle::Caller* caller;  // null on public routes
+  const lifecycle::Caller* caller;      // null on public routes
+  const model::Agent* agent = nullptr;  // set on agent (mutual TLS) routes
   PathParams params;
   std::string request_id;
   // Set by handlers for the audit record when the route's own view is not enough.
@@ -51,7 +54,12 @@ struct RouteSpec {
   bool authenticated = true;
   bool audit_success = false;  // audit every outcome (set for all non-GET routes)
   bool audit_reads = false;    // audit a GET route too (secret values, audit trail reads)
+  // Authenticated by the agent's TLS client certificate instead of a bearer token; the caller is
+  // the agent's principal and RequestContext::agent is set.
+  bool agent_auth = false;
 };
+
+class PollHub;
 
 struct ApiDeps {
   store::Store& store;
@@ -62,6 +70,9 @@ struct ApiDeps {
   lifecycle::GovernanceService& governance;
   lifecycle::SecretService& secrets;
   audit::AuditLog& audit;
+  lifecycle::DeploymentService& deployments;
+  lifecycle::AgentService& agents;
+  PollHub* poll_hub = nullptr;  // long polls; without one, agent polls answer at once
 };
 
 class ApiService {
@@ -84,6 +95,8 @@ class ApiService {
 void AddCertificateRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+void AddAgentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 
 // Helpers shared by the route files.
 net::HttpResponse JsonResponse(int status, const nlohmann::json& body);
@@ -91,6 +104,9 @@ net::HttpResponse JsonResponse(int status, const nlohmann::json& body);
 void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::string& pattern,
               std::optional<policy::Action> action, const std::string& audit_action,
               RouteHandler handler, bool audit_reads = false);
+// A query parameter as a number in [0, max]; `fallback` when absent.
+Result<int64_t> QueryInt(const RequestContext& ctx, const std::string& name, int64_t fallback,
+                         int64_t max);
 // Resolves the account a request acts on: `key` (id or name) if given, else the caller's own,
 // and checks `action` on it. A foreign account the caller may not act on answers NotFound.
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,

@@ -5,6 +5,7 @@
 
 #include "api/api_service.h"
 #include "fakes/pki_env.h"
+#include "jobs/engine.h"
 #include "lifecycle/issuers/internal_issuer.h"
 
 namespace certfleet::api {
@@ -22,8 +23,17 @@ struct ApiStack {
         std::make_unique<lifecycle::GovernanceService>(*env.store, env.clock, SystemRandomSource());
     secrets = std::make_unique<lifecycle::SecretService>(*env.store, *env.secret_store);
     audit = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource());
+    engine = std::make_unique<jobs::JobEngine>(*env.store, env.clock, SystemRandomSource(),
+                                               jobs::EngineOptions{.owner = "api-test"});
+    deployments = std::make_unique<lifecycle::DeploymentService>(
+        *env.store, *env.secret_store, *engine, nullptr, env.clock, SystemRandomSource(),
+        lifecycle::DeploymentOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+    deployments->RegisterJobs();
+    agents = std::make_unique<lifecycle::AgentService>(*env.store, env.Ca(), deployments.get(),
+                                                       nullptr, env.clock, SystemRandomSource());
     api = std::make_unique<ApiService>(ApiDeps{*env.store, env.clock, SystemRandomSource(), *certs,
-                                               *exports, *governance, *secrets, *audit});
+                                               *exports, *governance, *secrets, *audit,
+                                               *deployments, *agents});
   }
 
   testing::PkiEnv env;
@@ -33,6 +43,9 @@ struct ApiStack {
   std::unique_ptr<lifecycle::GovernanceService> governance;
   std::unique_ptr<lifecycle::SecretService> secrets;
   std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<jobs::JobEngine> engine;
+  std::unique_ptr<lifecycle::DeploymentService> deployments;
+  std::unique_ptr<lifecycle::AgentService> agents;
   std::unique_ptr<ApiService> api;
 };
 

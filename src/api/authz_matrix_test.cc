@@ -10,8 +10,10 @@
 
 #include "api/api_service.h"
 #include "api/api_test_env.h"
+#include "crypto/key.h"
 #include "fakes/pki_env.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "x509/csr.h"
 
 namespace certfleet::api {
 namespace {
@@ -52,6 +54,24 @@ class AuthzMatrixTest : public ::testing::Test {
     lifecycle::Caller sys{.principal_id = "prn_sys", .account_id = sys_.id};
     own_grant_ = gov_->CreateGrant(sys, beta_.id, alpha_.id)->id;
     foreign_grant_ = gov_->CreateGrant(sys, alpha_.id, beta_.id)->id;
+    own_agent_ = EnrollAgent(alpha_.id);
+    foreign_agent_ = EnrollAgent(beta_.id);
+    own_deployment_ = Post(tokens_["admin"], "/v1/deployments", DeployBody(own_cert_))["id"];
+    foreign_deployment_ = Post(beta_admin_, "/v1/deployments", DeployBody(foreign_cert_))["id"];
+  }
+
+  std::string EnrollAgent(const std::string& account) {
+    lifecycle::Caller admin{.principal_id = "prn_a", .account_id = account};
+    auto token = stack_.agents->CreateEnrollmentToken(admin, account, {{"env", "dev"}}, {});
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+    auto csr = x509::Csr::Build(*key, "", {"agent.example.test"});
+    auto creds = stack_.agents->Enroll({std::string(token->token.view()), csr->ToPem(), "h"});
+    EXPECT_TRUE(creds.ok()) << creds.error().ToString();
+    return creds->agent.id;
+  }
+
+  static std::string DeployBody(const std::string& cert) {
+    return json{{"certificate", cert}, {"selector", {{"env", "dev"}}}, {"profile", "nginx"}}.dump();
   }
 
   std::string Token(const std::string& account, const std::string& name, model::Role role,
@@ -169,6 +189,60 @@ class AuthzMatrixTest : public ::testing::Test {
     };
     b["GET /v1/audit"] = [=](Variant v) { return Call{"GET", "/v1/audit" + acct_q[v], ""}; };
     b["GET /v1/audit/verify"] = [](Variant) { return Call{"GET", "/v1/audit/verify", ""}; };
+    const std::string unknown_agt = "agt_00000000000000000000000000";
+    const std::string unknown_dep = "dep_00000000000000000000000000";
+    b["POST /v1/agents/enrollment-tokens"] = [=](Variant v) {
+      return Call{"POST", "/v1/agents/enrollment-tokens",
+                  json{{"account", acct[v]}, {"tags", {{"env", "dev"}}}}.dump()};
+    };
+    b["GET /v1/agents/enrollment-tokens"] = [=](Variant v) {
+      return Call{"GET", "/v1/agents/enrollment-tokens" + acct_q[v], ""};
+    };
+    b["GET /v1/agents"] = [=](Variant v) { return Call{"GET", "/v1/agents" + acct_q[v], ""}; };
+    b["GET /v1/agents/{id}"] = [=, this](Variant v) {
+      return Call{"GET", "/v1/agents/" + pick(v, own_agent_, foreign_agent_, unknown_agt), ""};
+    };
+    b["POST /v1/deployments"] = [=, this](Variant v) {
+      return Call{"POST", "/v1/deployments",
+                  DeployBody(pick(v, own_cert_, foreign_cert_, unknown_crt))};
+    };
+    b["GET /v1/deployments"] = [](Variant) { return Call{"GET", "/v1/deployments", ""}; };
+    b["GET /v1/deployments/{id}"] = [=, this](Variant v) {
+      return Call{"GET",
+                  "/v1/deployments/" + pick(v, own_deployment_, foreign_deployment_, unknown_dep),
+                  ""};
+    };
+    b["POST /v1/deployments/{id}/redeploy"] = [=, this](Variant v) {
+      return Call{"POST",
+                  "/v1/deployments/" + pick(v, own_deployment_, foreign_deployment_, unknown_dep) +
+                      "/redeploy",
+                  "{}"};
+    };
+    b["GET /v1/inventory"] = [=, this](Variant v) {
+      return Call{
+          "GET", "/v1/inventory?certificate=" + pick(v, own_cert_, foreign_cert_, unknown_crt), ""};
+    };
+    // The agent protocol: bearer tokens are never enough (mutual TLS or an enrollment token).
+    b["POST /v1/agent/enroll"] = [](Variant) {
+      return Call{
+          "POST", "/v1/agent/enroll",
+          json{{"token", "cfe_" + std::string(43, 'A')}, {"csr", "x"}, {"hostname", "h"}}.dump()};
+    };
+    b["GET /v1/agent/jobs"] = [](Variant) { return Call{"GET", "/v1/agent/jobs?wait=0", ""}; };
+    b["GET /v1/agent/jobs/{id}/bundle"] = [](Variant) {
+      return Call{"GET", "/v1/agent/jobs/dtg_00000000000000000000000000/bundle", ""};
+    };
+    b["POST /v1/agent/jobs/{id}/report"] = [](Variant) {
+      return Call{"POST", "/v1/agent/jobs/dtg_00000000000000000000000000/report",
+                  json{{"seq", 1}, {"state", "verified"}}.dump()};
+    };
+    b["GET /v1/agent/secrets/{id}"] = [=, this](Variant v) {
+      return Call{"GET", "/v1/agent/secrets/" + pick(v, own_secret_, foreign_secret_, unknown_sec),
+                  ""};
+    };
+    b["POST /v1/agent/renew"] = [](Variant) {
+      return Call{"POST", "/v1/agent/renew", json{{"csr", "x"}}.dump()};
+    };
     return b;
   }
 
@@ -182,6 +256,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string beta_admin_;
   std::string own_cert_, foreign_cert_, own_secret_, foreign_secret_;
   std::string own_principal_, foreign_principal_, own_grant_, foreign_grant_;
+  std::string own_agent_, foreign_agent_, own_deployment_, foreign_deployment_;
   int counter_ = 0;
 };
 
@@ -231,6 +306,36 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     {"GET /v1/audit", {"200 404 404", "403 403 403", "200 404 404", "403 403 403", "200 200 404"}},
     {"GET /v1/audit/verify",
      {"200 200 200", "403 403 403", "200 200 200", "403 403 403", "200 200 200"}},
+    {"POST /v1/agents/enrollment-tokens",
+     {"201 404 404", "403 403 403", "403 403 403", "403 403 403", "201 201 404"}},
+    {"GET /v1/agents/enrollment-tokens",
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "200 200 404"}},
+    {"GET /v1/agents", {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "200 200 404"}},
+    {"GET /v1/agents/{id}",
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
+    // Deployments act on the caller's own certificates; a system admin owns none in "alpha".
+    {"POST /v1/deployments",
+     {"201 404 404", "201 404 404", "403 403 403", "403 403 403", "404 404 404"}},
+    {"GET /v1/deployments",
+     {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
+    {"GET /v1/deployments/{id}",
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
+    {"POST /v1/deployments/{id}/redeploy",
+     {"202 404 404", "202 404 404", "403 403 403", "403 403 403", "404 404 404"}},
+    {"GET /v1/inventory",
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
+    {"POST /v1/agent/enroll",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"GET /v1/agent/jobs",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"GET /v1/agent/jobs/{id}/bundle",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"POST /v1/agent/jobs/{id}/report",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"GET /v1/agent/secrets/{id}",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"POST /v1/agent/renew",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
 };
 
 TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {

@@ -6,6 +6,7 @@
 
 #include "api/json_body.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/deployment_service.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/governance_service.h"
 
@@ -30,5 +31,17 @@ nlohmann::json PolicyJson(const model::PolicyDocument& d);
 nlohmann::json SecretJson(const model::Secret& s);
 nlohmann::json AuditJson(const model::AuditRecord& r);
 nlohmann::json ExportReportJson(const lifecycle::ExportReportRow& r);
+
+}  // namespace certfleet::api
+
+namespace certfleet::api {
+
+// Agents and deployments (docs/agents.md).
+nlohmann::json EnrollmentTokenJson(const model::EnrollmentToken& t);
+nlohmann::json AgentJson(const model::Agent& a);
+nlohmann::json DeploymentJson(const model::Deployment& d);  // without targets
+nlohmann::json DeploymentViewJson(const lifecycle::DeploymentView& v);
+nlohmann::json InventoryJson(const lifecycle::InventoryRow& r);
+nlohmann::json AgentJobJson(const lifecycle::AgentJob& j);
 
 }  // namespace certfleet::api

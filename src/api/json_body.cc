@@ -52,6 +52,21 @@ Result<std::optional<bool>> JsonBody::OptBool(const std::string& key) {
   return std::optional<bool>(it->get<bool>());
 }
 
+Result<std::optional<int64_t>> JsonBody::OptInt(const std::string& key, int64_t min, int64_t max) {
+  consumed_.insert(key);
+  auto it = j_.find(key);
+  if (it == j_.end() || it->is_null()) return std::optional<int64_t>();
+  if (!it->is_number_integer()) return InvalidArgument("field \"" + key + "\" must be an integer");
+  const bool too_big =
+      it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+  const int64_t v = too_big ? INT64_MAX : it->get<int64_t>();
+  if (too_big || v < min || v > max) {
+    return InvalidArgument("field \"" + key + "\" must be between " + std::to_string(min) +
+                           " and " + std::to_string(max));
+  }
+  return std::optional<int64_t>(v);
+}
+
 Result<std::optional<std::vector<std::string>>> JsonBody::OptStringArray(const std::string& key,
                                                                          size_t max_items,
                                                                          size_t max_len) {

@@ -3,6 +3,7 @@
 // exceptions stop here (CONVENTIONS.md #1).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,6 +27,8 @@ class JsonBody {
   // Reads a secret string and wipes it from the parsed document.
   Result<std::optional<SecretBytes>> OptSecret(const std::string& key, size_t max_len = 1024);
   Result<std::optional<bool>> OptBool(const std::string& key);
+  // An integer (no fraction, no string) within [min, max].
+  Result<std::optional<int64_t>> OptInt(const std::string& key, int64_t min, int64_t max);
   Result<std::optional<std::vector<std::string>>> OptStringArray(const std::string& key,
                                                                  size_t max_items,
                                                                  size_t max_len = 1024);

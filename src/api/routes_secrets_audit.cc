@@ -1,6 +1,4 @@
 // /v1/secrets (metadata; values for authorized readers only) and /v1/audit.
-#include <charconv>
-
 #include "api/api_service.h"
 #include "api/dto.h"
 #include "base/time_util.h"
@@ -9,19 +7,6 @@ namespace certfleet::api {
 namespace {
 
 using policy::Action;
-
-Result<int64_t> QueryInt(const RequestContext& ctx, const std::string& name, int64_t fallback,
-                         int64_t max) {
-  auto v = ctx.request.query(name);
-  if (!v) return fallback;
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 0 || n > max) {
-    return InvalidArgument("query parameter \"" + name + "\" must be a number from 0 to " +
-                           std::to_string(max));
-  }
-  return n;
-}
 
 Result<std::optional<TimePoint>> QueryTime(const RequestContext& ctx, const std::string& name) {
   auto v = ctx.request.query(name);

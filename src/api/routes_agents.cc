@@ -1,0 +1,207 @@
+// /v1/agents (management: enrollment tokens, agents) and /v1/agent (the agent protocol:
+// enrollment, long-poll, bundles, passphrases, reports, certificate renewal). docs/agents.md.
+#include "api/api_service.h"
+#include "api/dto.h"
+#include "api/json_body.h"
+#include "api/poll_hub.h"
+#include "base/time_util.h"
+
+namespace certfleet::api {
+namespace {
+
+using policy::Action;
+
+constexpr int64_t kMaxWaitSeconds = 60;
+constexpr int64_t kDefaultWaitSeconds = 25;
+constexpr size_t kMaxPemField = 16 << 10;
+
+// Agent routes authenticate with the client certificate; every one is audited except the poll.
+void AddAgentRoute(Router<RouteSpec>& router, const std::string& method, const std::string& pattern,
+                   const std::string& audit_action, RouteHandler handler, bool audit_reads) {
+  RouteSpec spec;
+  spec.handler = std::move(handler);
+  spec.audit_action = audit_action;
+  spec.audit_success = method != "GET";
+  spec.audit_reads = audit_reads;
+  spec.authenticated = false;
+  spec.agent_auth = true;
+  router.Add(method, pattern, std::move(spec));
+}
+
+Result<std::optional<Seconds>> OptDuration(JsonBody& body, const std::string& key) {
+  CF_ASSIGN_OR_RETURN(auto text, body.OptString(key, 32));
+  if (!text) return std::optional<Seconds>();
+  CF_ASSIGN_OR_RETURN(Seconds d, ParseDuration(*text));
+  return std::optional<Seconds>(d);
+}
+
+net::HttpResponse JobsResponse(const std::vector<lifecycle::AgentJob>& jobs) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& j : jobs) items.push_back(AgentJobJson(j));
+  return JsonResponse(200, {{"jobs", std::move(items)}});
+}
+
+nlohmann::json CredentialsJson(const lifecycle::AgentCredentials& c) {
+  return {{"agent_id", c.agent.id}, {"account", c.agent.account_id},
+          {"tags", c.agent.tags},   {"certificate", c.certificate_pem},
+          {"chain", c.chain_pem},   {"not_after", FormatRfc3339(c.not_after)}};
+}
+
+void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  AddRoute(router, "POST", "/v1/agents/enrollment-tokens", Action::kAgentWrite,
+           "agent.enrollment_token.create",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+             CF_ASSIGN_OR_RETURN(auto account_key, body.OptString("account", 128));
+             CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
+             CF_ASSIGN_OR_RETURN(auto ttl, OptDuration(body, "expires"));
+             CF_TRY(body.NoOtherFields());
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 TargetAccount(deps, ctx, account_key, Action::kAgentWrite));
+             CF_ASSIGN_OR_RETURN(
+                 auto issued, deps.agents.CreateEnrollmentToken(*ctx.caller, account.id,
+                                                                tags.value_or(model::Tags{}), ttl));
+             ctx.audit_resource = issued.record.id;
+             nlohmann::json j = EnrollmentTokenJson(issued.record);
+             j["token"] = std::string(issued.token.view());
+             return JsonResponse(201, j);
+           });
+  AddRoute(router, "GET", "/v1/agents/enrollment-tokens", Action::kAgentRead,
+           "agent.enrollment_token.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kAgentRead));
+             CF_ASSIGN_OR_RETURN(auto tokens, deps.agents.ListEnrollmentTokens(account.id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& t : tokens) items.push_back(EnrollmentTokenJson(t));
+             return JsonResponse(200, {{"items", std::move(items)}});
+           });
+  AddRoute(router, "GET", "/v1/agents", Action::kAgentRead, "agent.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kAgentRead));
+             CF_ASSIGN_OR_RETURN(auto agents, deps.agents.List(account.id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& a : agents) items.push_back(AgentJson(a));
+             return JsonResponse(200, {{"items", std::move(items)}});
+           });
+  AddRoute(router, "GET", "/v1/agents/{id}", Action::kAgentRead, "agent.read",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kAgentRead));
+             CF_ASSIGN_OR_RETURN(auto agent, deps.agents.Get(account.id, ctx.params.at("id")));
+             return JsonResponse(200, AgentJson(agent));
+           });
+}
+
+void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  // Enrollment: the one-time token is the credential. Audited whatever the outcome (a reused
+  // token is an alert).
+  RouteSpec enroll;
+  enroll.authenticated = false;
+  enroll.audit_success = true;
+  enroll.audit_action = "agent.enroll";
+  enroll.handler = [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+    CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+    CF_ASSIGN_OR_RETURN(auto token, body.OptSecret("token", 128));
+    CF_ASSIGN_OR_RETURN(std::string csr, body.String("csr", kMaxPemField));
+    CF_ASSIGN_OR_RETURN(std::string hostname, body.String("hostname", 253));
+    CF_TRY(body.NoOtherFields());
+    if (!token) return InvalidArgument("field \"token\" is required");
+    lifecycle::EnrollRequest req{std::string(token->view()), std::move(csr), std::move(hostname)};
+    auto creds = deps.agents.Enroll(req);
+    SecureWipe(req.token.data(), req.token.size());
+    if (!creds.ok()) return std::move(creds).error();
+    ctx.audit_resource = creds->agent.id;
+    ctx.audit_account = creds->agent.account_id;
+    return JsonResponse(201, CredentialsJson(*creds));
+  };
+  router.Add("POST", "/v1/agent/enroll", std::move(enroll));
+
+  AddAgentRoute(
+      router, "GET", "/v1/agent/jobs", "agent.poll",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(int64_t wait,
+                            QueryInt(ctx, "wait", kDefaultWaitSeconds, kMaxWaitSeconds));
+        const model::Agent agent = *ctx.agent;
+        CF_ASSIGN_OR_RETURN(auto jobs, deps.deployments.PendingJobs(agent));
+        if (!jobs.empty() || wait == 0 || deps.poll_hub == nullptr) return JobsResponse(jobs);
+        auto check = [&deps, agent]() -> std::optional<net::HttpResponse> {
+          auto found = deps.deployments.PendingJobs(agent);
+          if (!found.ok() || found->empty()) return std::nullopt;
+          return JobsResponse(*found);
+        };
+        return deps.poll_hub->Park(agent.id, std::chrono::seconds(wait), check,
+                                   [] { return JobsResponse({}); });
+      },
+      /*audit_reads=*/false);
+
+  AddAgentRoute(
+      router, "GET", "/v1/agent/jobs/{id}/bundle", "agent.bundle_read",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(auto bundle, deps.deployments.Bundle(*ctx.agent, ctx.params.at("id")));
+        return JsonResponse(200, {{"seq", bundle.seq},
+                                  {"certificate", bundle.certificate_pem},
+                                  {"chain", bundle.chain_pem},
+                                  {"private_key", std::string(bundle.encrypted_key_pem.view())}});
+      },
+      /*audit_reads=*/true);
+
+  AddAgentRoute(
+      router, "GET", "/v1/agent/secrets/{id}", "secret.read_value",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(int64_t version, QueryInt(ctx, "version", 0, 1 << 30));
+        CF_ASSIGN_OR_RETURN(SecretBytes value,
+                            deps.secrets.ReadValue(*ctx.caller, ctx.params.at("id"), int(version)));
+        return JsonResponse(200, {{"id", ctx.params.at("id")},
+                                  {"version", version},
+                                  {"value", std::string(value.view())}});
+      },
+      /*audit_reads=*/true);
+
+  AddAgentRoute(
+      router, "POST", "/v1/agent/jobs/{id}/report", "agent.report",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+        CF_ASSIGN_OR_RETURN(auto seq, body.OptInt("seq", 1, INT64_MAX));
+        CF_ASSIGN_OR_RETURN(std::string state, body.String("state", 32));
+        CF_ASSIGN_OR_RETURN(auto reason, body.OptString("reason", 1024));
+        CF_ASSIGN_OR_RETURN(auto paths, body.OptStringArray("paths", 32, 4096));
+        CF_ASSIGN_OR_RETURN(auto serial, body.OptString("serial", 128));
+        CF_TRY(body.NoOtherFields());
+        if (!seq) return InvalidArgument("field \"seq\" is required");
+        CF_ASSIGN_OR_RETURN(model::TargetState st, model::ParseTargetState(state));
+        lifecycle::AgentReport report{.seq = *seq,
+                                      .state = st,
+                                      .reason = reason.value_or(""),
+                                      .paths = paths.value_or(std::vector<std::string>{}),
+                                      .serial_hex = serial.value_or("")};
+        CF_TRY(deps.deployments.Report(*ctx.agent, ctx.params.at("id"), std::move(report)));
+        return JsonResponse(200, {{"accepted", true}});
+      },
+      /*audit_reads=*/false);
+
+  AddAgentRoute(
+      router, "POST", "/v1/agent/renew", "agent.renew",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+        CF_ASSIGN_OR_RETURN(std::string csr, body.String("csr", kMaxPemField));
+        CF_TRY(body.NoOtherFields());
+        CF_ASSIGN_OR_RETURN(auto creds, deps.agents.Renew(*ctx.agent, csr));
+        ctx.audit_resource = creds.agent.id;
+        return JsonResponse(200, CredentialsJson(creds));
+      },
+      /*audit_reads=*/false);
+}
+
+}  // namespace
+
+void AddAgentRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  AddManagementRoutes(router, deps);
+  AddProtocolRoutes(router, deps);
+}
+
+}  // namespace certfleet::api
