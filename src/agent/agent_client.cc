@@ -151,7 +151,6 @@ Result<std::map<std::string, std::string>> GetTags(const json& o, std::string_vi
     if (!val.is_string()) return BadField(what, key, "values must be strings");
     tags.emplace(k, val.get<std::string>());
   }
-  if (!ValidateTags(tags).ok()) return BadField(what, key, "holds an invalid tag");
   return tags;
 }
 
@@ -327,7 +326,10 @@ Result<Enrollment> AgentClient::Enroll(const SecretBytes& token, const std::stri
   CF_ASSIGN_OR_RETURN(json j, ParseObject(r->body, kWhat));
   Enrollment e;
   CF_ASSIGN_OR_RETURN(e.agent_id, GetName(j, kWhat, "agent_id", true));
-  CF_ASSIGN_OR_RETURN(e.account, GetName(j, kWhat, "account", false));
+  // Only agent_id and the certificate matter to the agent; the rest is checked for type but
+  // not for content, so that a cosmetic difference cannot waste a one-time token.
+  CF_ASSIGN_OR_RETURN(std::string account, GetString(j, kWhat, "account", false));
+  e.account = SanitizeText(account, 128);
   CF_ASSIGN_OR_RETURN(e.tags, GetTags(j, kWhat, "tags"));
   CF_ASSIGN_OR_RETURN(e.certificate, ParseIssued(j, kWhat));
   return e;

@@ -471,7 +471,11 @@ Result<JobResult> AgentRuntime::Execute(const AgentJob& job) {
   Result<CheckedBundle> checked = CheckBundle(input, roots_, clock_.Now());
   if (!checked.ok()) return Failed(job, ReasonFor("bundle check", checked.error()));
   const std::string serial = checked->leaf.serial_hex();
-  if (!job.serial.empty() && job.serial != serial) {
+  auto significant = [](std::string_view hex) {
+    while (hex.size() > 1 && hex.front() == '0') hex.remove_prefix(1);
+    return hex;
+  };
+  if (!job.serial.empty() && significant(job.serial) != significant(serial)) {
     return Failed(job, "bundle leaf serial " + serial + " is not the job's serial " + job.serial);
   }
 
