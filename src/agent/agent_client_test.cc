@@ -305,8 +305,25 @@ TEST(StateDirTest, CreatesPrivateDirAndKeyWithExactModes) {
 
   Pki pki;
   Leaf leaf = MakeLeaf(pki, 3);
+  // Once every new file is written, and before any is renamed into place, the one that becomes
+  // agent.key already exists with mode 0600: it was created so (O_CREAT|O_EXCL with 0600).
+  std::vector<std::pair<std::string, mode_t>> temps;
+  (*sd)->set_failpoint_for_testing([&](std::string_view step) {
+    if (step != "mark_pending") return;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      temps.emplace_back(e.path().filename().string(), ModeOf(e.path().string()));
+    }
+  });
   ASSERT_TRUE((*sd)->SaveIdentity(*leaf.key, leaf.cert.ToPem(), pki.inter.cert.ToPem()).ok());
   ::umask(old_umask);
+  bool saw_key_temp = false;
+  for (const auto& [name, mode] : temps) {
+    if (name.rfind(".agent.key.tmp-", 0) == 0) {
+      saw_key_temp = true;
+      EXPECT_EQ(mode, 0600u) << name;
+    }
+  }
+  EXPECT_TRUE(saw_key_temp);
   EXPECT_EQ(ModeOf(dir + "/agent.key"), 0600u);
   EXPECT_EQ(ModeOf(dir + "/agent.crt"), 0644u);
   EXPECT_FALSE(Exists(dir + "/agent.key.prev"));

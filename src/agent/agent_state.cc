@@ -184,6 +184,7 @@ Status StateDir::SaveIdentity(const crypto::PrivateKey& key, const std::string& 
   files[2] = {fd_.get(), kCertFile, SecretBytes::FromView(certificate_pem), 0644, {}, {}};
   AtomicInstallOptions options;
   options.journal = kJournal;
+  options.failpoint = failpoint_;
   CF_TRY(InstallTransaction::Commit(std::move(files), options));
   RemovePrevCopies();
   return Ok();

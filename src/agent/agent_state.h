@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/atomic_install.h"
 #include "agent/safe_path.h"
 #include "base/error.h"
 #include "base/secret_bytes.h"
@@ -84,12 +85,16 @@ class StateDir {
   Result<AgentState> LoadState() const;
   Status SaveState(const AgentState& state);
 
+  // Test-only: observes the steps of SaveIdentity (atomic_install.h step names).
+  void set_failpoint_for_testing(Failpoint failpoint) { failpoint_ = std::move(failpoint); }
+
  private:
   StateDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
   std::string File(const char* name) const { return path_ + "/" + name; }
   void RemovePrevCopies();
   std::string path_;
   UniqueFd fd_;
+  Failpoint failpoint_;
 };
 
 // state.json text and back; exposed for tests.
