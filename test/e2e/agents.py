@@ -488,10 +488,12 @@ class Agent:
 
     # --- mutual TLS as this agent ------------------------------------------------------------
 
-    def ssl_context(self):
+    def ssl_context(self, cert_path=None):
+        """Trusts the server's CA; presents `cert_path` (default the agent's certificate) with
+        the agent's chain and key."""
         ctx = ssl.create_default_context(cafile=self.server.ca_path)
         bundle = os.path.join(self.base, "client-bundle.pem")
-        with open(self.cert_path, "rb") as c, open(bundle, "wb") as out:
+        with open(cert_path or self.cert_path, "rb") as c, open(bundle, "wb") as out:
             out.write(c.read())
             if os.path.exists(self.chain_path):
                 with open(self.chain_path, "rb") as chain:
@@ -499,7 +501,7 @@ class Agent:
         ctx.load_cert_chain(bundle, self.key_path)
         return ctx
 
-    def request(self, method, path, body=None, timeout=30):
+    def request(self, method, path, body=None, timeout=30, cert_path=None):
         """An agent-protocol request with this agent's client certificate (no bearer token)."""
         from conftest import ApiResponse
         headers = {"Accept": "application/json"}
@@ -507,7 +509,7 @@ class Agent:
             body = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         conn = http.client.HTTPSConnection("127.0.0.1", self.server.port, timeout=timeout,
-                                           context=self.ssl_context())
+                                           context=self.ssl_context(cert_path))
         try:
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
