@@ -69,9 +69,12 @@ Status DeploymentOutcome(const nlohmann::json& deployment) {
     return Error(ErrorCode::kTimeout, "deployment " + id + " is still running");
   }
   std::string message = "deployment " + id + " " + state;
-  if (state == "no_targets") message += " (no agent matches the selector)";
   std::string detail = StringMember(deployment, "state_detail");
-  if (!detail.empty()) message += ": " + detail;
+  if (!detail.empty()) {
+    message += ": " + detail;
+  } else if (state == "no_targets") {
+    message += ": no agent matches the selector";
+  }
 
   auto targets = deployment.find("targets");
   if (targets != deployment.end() && targets->is_array()) {

@@ -66,7 +66,7 @@ TEST(DeploymentOutcome, FailedNamesTheTargetsThatDidNotSucceed) {
 TEST(DeploymentOutcome, NoTargetsAndRunningAreErrors) {
   Status none = DeploymentOutcome(json{{"id", "dep_2"}, {"state", "no_targets"}});
   ASSERT_FALSE(none.ok());
-  EXPECT_NE(none.error().message().find("dep_2 no_targets"), std::string::npos);
+  EXPECT_EQ(none.error().message(), "deployment dep_2 no_targets: no agent matches the selector");
   Status running = DeploymentOutcome(json{{"id", "dep_3"}, {"state", "running"}});
   ASSERT_FALSE(running.ok());
   EXPECT_EQ(running.error().code(), ErrorCode::kTimeout);
