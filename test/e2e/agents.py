@@ -153,6 +153,7 @@ class Nginx:
         self.port = None
         self.proc = None
         self.initial_serial = None
+        self.password_file = None  # ssl_password_file, for profiles with key_encrypted
         os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
         os.makedirs(cert_dir, exist_ok=True)
         os.makedirs(key_dir, mode=0o700, exist_ok=True)
@@ -220,6 +221,10 @@ class Nginx:
             f"    server_name {self.sni};",
             f"    ssl_certificate {cert_path or self.cert_path};",
             f"    ssl_certificate_key {key_path or self.key_path};",
+        ]
+        if self.password_file:
+            lines.append(f"    ssl_password_file {self.password_file};")
+        lines += [
             '    return 200 "ok";',
             "  }",
             "}",
@@ -231,6 +236,13 @@ class Nginx:
         with open(path or self.conf, "w") as f:
             f.write(self.config_text(**kw))
         return path or self.conf
+
+    def use_encrypted_key(self):
+        """Serve through ssl_password_file <key_dir>/app-passphrase (the key_encrypted layout).
+        The initial key stays unencrypted; nginx only needs the file to exist."""
+        self.password_file = os.path.join(self.key_dir, f"{FILE_NAME}-passphrase")
+        if not os.path.exists(self.password_file):
+            write_private_file(self.password_file, "initial-unused\n")
 
     def start(self):
         assert self.proc is None, "nginx already running"

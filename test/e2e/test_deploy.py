@@ -78,10 +78,11 @@ def deploy_args(cert_id, account, selector=None, profile="nginx", extra=()):
     return args + list(extra)
 
 
-def deploy_wait(cli, cert_id, account, selector=None, profile="nginx", check=True):
+def deploy_wait(cli, cert_id, account, selector=None, profile="nginx", check=True, extra=()):
     """`certfleet --json deploy create ... --wait`: (process, final deployment JSON or None)."""
     proc = cli.run("--json", *deploy_args(cert_id, account, selector, profile,
-                                          ["--wait", "--timeout", DEPLOY_TIMEOUT]), check=check)
+                                          ["--wait", "--timeout", DEPLOY_TIMEOUT, *extra]),
+                   check=check)
     doc = None
     if proc.stdout.strip():
         doc = json.loads(proc.stdout)
@@ -219,6 +220,11 @@ def test_deploy_to_dev_agents_only(server, tenant, agents):
     ok = dev1.request("GET", secret)
     assert ok.status == 200 and ok.json()["value"], ok
     assert_problem(prod.request("GET", secret), 403)
+    records = admin.cli.json("audit", "list", "--limit", "10000", "--resource",
+                             dep["secret_id"])["items"]
+    prod_principal = admin.cli.json("agent", "show", prod.id)["principal"]
+    assert any(r["principal"] == prod_principal and r["outcome"] == "denied"
+               and r["status"] == 403 for r in records), records
     # prod cannot fetch another agent's bundle either, and has no jobs.
     assert prod.request("GET", f"/v1/agent/jobs/{by_agent[dev1.id]['id']}/bundle").status == 404
     assert prod.request("GET", "/v1/agent/jobs?wait=0").json()["jobs"] == []
@@ -277,6 +283,145 @@ def test_zero_matching_agents_finish_at_once(tenant, agents):
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "no_targets" in proc.stderr, proc.stderr
     assert time.monotonic() - started < 20, "no_targets was not decided at once"
+
+
+def test_roles_and_accounts_for_deployments(server, tenant, make_account, make_principal,
+                                            agents):
+    """Operators deploy but do not enroll agents; auditors read but do not deploy; another
+    account sees nothing; an agent of another account gets neither the bundle nor the
+    passphrase."""
+    account, admin = tenant
+    operator = make_principal(account, "operator")
+    auditor = make_principal(account, "auditor")
+    other = make_account()
+    other_admin = make_principal(other, "admin")
+    mine = agents(account, {"env": "dev"})
+    theirs = agents(other, {"env": "dev"}, cli=other_admin.cli)
+    cert = request_cert(operator.cli)
+
+    assert_cli_denied(operator.cli("agent", "token", "create", "--account", account, "--tag",
+                                   "env=dev", check=False), 403)
+    assert_cli_denied(auditor.cli(*deploy_args(cert["id"], account), check=False), 403)
+    _, dep = deploy_wait(operator.cli, cert["id"], account)
+    assert dep["state"] == "succeeded" and set(targets_by_agent(dep)) == {mine.id}, dep
+    assert auditor.cli.json("deploy", "show", dep["id"])["state"] == "succeeded"
+    assert [r["agent"] for r in auditor.cli.json("inventory", "--cert", cert["id"])["items"]] \
+        == [mine.id]
+    expect_served(theirs, theirs.nginx.initial_serial, "the other account's agent")
+
+    # Another account: the deployment and the agent do not exist for it.
+    assert_cli_denied(other_admin.cli("deploy", "show", dep["id"], check=False), 404)
+    assert_cli_denied(other_admin.cli("agent", "show", mine.id, check=False), 404)
+    assert dep["id"] not in [d["id"] for d in
+                             other_admin.cli.json("deploy", "list")["items"]]
+    foreign_inventory = other_admin.cli("--json", "inventory", "--cert", cert["id"], check=False)
+    if foreign_inventory.returncode == 0:
+        assert json.loads(foreign_inventory.stdout)["items"] == []
+    else:
+        assert_cli_denied(foreign_inventory, 404)
+
+    # The other account's agent carries env=dev too, but neither the secret (of this account)
+    # nor this agent's bundle is its business.
+    secret = f"/v1/agent/secrets/{dep['secret_id']}?version={dep['secret_version']}"
+    assert theirs.request("GET", secret).status in (403, 404)
+    target = targets_by_agent(dep)[mine.id]["id"]
+    assert theirs.request("GET", f"/v1/agent/jobs/{target}/bundle").status == 404
+    report = theirs.request("POST", f"/v1/agent/jobs/{target}/report",
+                            {"seq": targets_by_agent(dep)[mine.id]["seq"], "state": "failed",
+                             "reason": "forged"})
+    assert report.status == 404, report
+    assert admin.cli.json("deploy", "show", dep["id"])["state"] == "succeeded"
+    # Without a client certificate the agent protocol is closed.
+    assert server.request("GET", "/v1/agent/jobs?wait=0", token=None).status == 401
+
+
+def test_deadline_fails_a_deployment_nobody_answers(tenant, agents):
+    """An agent that matches but never answers: the deployment fails when its deadline passes
+    (1m, the shortest allowed) instead of waiting forever."""
+    account, admin = tenant
+    agent = agents(account, {"env": "dev"})
+    assert agent.stop() == 0
+    cert = request_cert(admin.cli)
+    started = time.monotonic()
+    proc, dep = deploy_wait(admin.cli, cert["id"], account, check=False,
+                            extra=["--deadline", "1m"])
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert dep["state"] == "failed", dep
+    assert 55 <= elapsed < 150, elapsed
+    t = targets_by_agent(dep)[agent.id]
+    assert t["state"] != "verified", t
+    assert "deadline" in (dep.get("state_detail") or "") + proc.stderr, (dep, proc.stderr)
+
+
+def test_encrypted_key_with_nginx_password_file(tenant, agents):
+    """key_encrypted: nginx gets the encrypted PKCS#8 key plus a 0600 passphrase file (its
+    ssl_password_file), never a plaintext key, and serves the new certificate."""
+    account, admin = tenant
+    agent = agents(account, {"env": "dev"}, start=False)
+    agent.nginx.use_encrypted_key()
+    agent.profiles["nginx"]["key_encrypted"] = True
+    agent.start()
+    n = agent.nginx
+    cert = request_cert(admin.cli)
+    _, dep = deploy_wait(admin.cli, cert["id"], account)
+    assert dep["state"] == "succeeded", dep
+    assert n.password_file in targets_by_agent(dep)[agent.id]["paths"], dep
+    with open(n.key_path) as f:
+        assert f.read().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    for p in (n.key_path, n.password_file):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+    assert pair_matches(n.cert_path, n.key_path, passfile=n.password_file)
+    expect_served(agent, normalize_serial(cert["serial"]), "with an encrypted key")
+
+
+def test_haproxy_pkcs12_and_files_layouts(tenant, agents):
+    """The other installers write their documented layouts inside the root."""
+    account, admin = tenant
+    agent = agents(account, {"env": "dev"}, start=False, nginx=False, profiles={
+        "lb": {"installer": "haproxy", "name": "site"},
+        "java": {"installer": "pkcs12", "name": "site"},
+        "plain": {"installer": "files", "name": "site"},
+    })
+    for name in ("lb", "java", "plain"):
+        d = os.path.join(agent.root, name)
+        os.makedirs(os.path.join(d, "private"))
+        agent.profiles[name]["cert_dir"] = d
+        agent.profiles[name]["key_dir"] = os.path.join(d, "private")
+    agent.start()
+    cert = request_cert(admin.cli)
+    serial = normalize_serial(cert["serial"])
+    for name in ("lb", "java", "plain"):
+        _, dep = deploy_wait(admin.cli, cert["id"], account, profile=name)
+        assert dep["state"] == "succeeded", dep
+        assert targets_by_agent(dep)[agent.id]["state"] in ("installed", "verified"), dep
+
+    lb = os.path.join(agent.root, "lb", "site.pem")
+    assert stat.S_IMODE(os.stat(lb).st_mode) == 0o600
+    with open(lb) as f:
+        text = f.read()
+    assert text.count("BEGIN CERTIFICATE") >= 2 and "PRIVATE KEY" in text
+    assert file_serial(lb) == serial and pair_matches(lb, lb)
+
+    java = os.path.join(agent.root, "java")
+    p12, passfile = os.path.join(java, "site.p12"), os.path.join(java, "private",
+                                                                  "site-passphrase")
+    for p in (p12, passfile):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+    leaf = subprocess.run(["openssl", "pkcs12", "-in", p12, "-passin", f"file:{passfile}",
+                           "-clcerts", "-nokeys"], capture_output=True, check=True).stdout
+    out = os.path.join(agent.base, "p12-leaf.pem")
+    with open(out, "wb") as f:
+        f.write(leaf)
+    assert file_serial(out) == serial
+
+    plain = os.path.join(agent.root, "plain")
+    full, key = os.path.join(plain, "site-fullchain.pem"), os.path.join(plain, "private",
+                                                                       "site-privkey.pem")
+    assert file_serial(full) == serial and pair_matches(full, key)
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    with open(os.path.join(plain, "site-chain.pem")) as f:
+        assert "BEGIN CERTIFICATE" in f.read()
 
 
 # --- rollback ----------------------------------------------------------------------------------
