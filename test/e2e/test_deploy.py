@@ -424,6 +424,35 @@ def test_haproxy_pkcs12_and_files_layouts(tenant, agents):
         assert "BEGIN CERTIFICATE" in f.read()
 
 
+def test_refusals_before_and_at_the_agent(server, make_account, make_principal, agents):
+    """A certificate that is not exportable cannot be deployed (409); a revoked grant refuses
+    again; a profile the agent does not have fails that target with a reason."""
+    account_a, account_b = make_account(), make_account()
+    admin_a = make_principal(account_a, "admin")
+    admin_b = make_principal(account_b, "admin")
+    agent_a = agents(account_a, {"env": "dev"}, cli=admin_a.cli)
+
+    name = unique_name("sealed")
+    sealed = admin_a.cli.json("cert", "request", "--name", name, "--domain",
+                              f"{name}.example.test")
+    assert sealed["exportable"] is False, sealed
+    assert_cli_denied(admin_a.cli(*deploy_args(sealed["id"], account_a), check=False), 409)
+
+    cert = request_cert(admin_a.cli)
+    proc, dep = deploy_wait(admin_a.cli, cert["id"], account_a, profile="nosuchprofile",
+                            check=False)
+    assert proc.returncode == 1 and dep["state"] == "failed", (proc.stderr, dep)
+    t = targets_by_agent(dep)[agent_a.id]
+    assert t["state"] == "failed" and "nosuchprofile" in t["reason"], t
+    expect_served(agent_a, agent_a.nginx.initial_serial, "after an unknown profile")
+
+    grant = admin_b.cli.json("grant", "create", "--from", account_a, "--to", account_b)
+    admin_b.cli("grant", "revoke", grant["id"])
+    proc = admin_a.cli(*deploy_args(cert["id"], account_b), check=False)
+    assert_cli_denied(proc, 403)
+    assert "grant.missing" in proc.stderr, proc.stderr
+
+
 # --- rollback ----------------------------------------------------------------------------------
 
 def test_nginx_t_failure_rolls_back(tenant, agents):
