@@ -704,6 +704,7 @@ def test_redeploy_new_generation_new_secret_version(tenant, agents):
     cert = request_cert(admin.cli)
     _, first = deploy_wait(admin.cli, cert["id"], account)
     assert first["state"] == "succeeded" and first["generation"] == 1, first
+    first_target = targets_by_agent(first)[agent.id]
 
     proc = admin.cli.run("--json", "deploy", "redeploy", first["id"], "--wait", "--timeout",
                          DEPLOY_TIMEOUT)
@@ -715,6 +716,14 @@ def test_redeploy_new_generation_new_secret_version(tenant, agents):
     assert second["secret_version"] > first["secret_version"], second
     t = targets_by_agent(second)[agent.id]
     assert t["generation"] == 2 and t["state"] == "verified", t
+    assert t["seq"] > first_target["seq"], (t, first_target)
+    # A stale report (the first generation's seq) is refused and changes nothing.
+    stale = agent.request("POST", f"/v1/agent/jobs/{t['id']}/report",
+                          {"seq": first_target["seq"], "state": "failed", "reason": "replayed"})
+    assert_problem(stale, 409)
+    assert admin.cli.json("deploy", "show", first["id"])["state"] == "succeeded"
+    # Long polls are bounded: 0..60 seconds.
+    assert_problem(agent.request("GET", "/v1/agent/jobs?wait=61"), 400)
     expect_served(agent, normalize_serial(cert["serial"]), "after the redeploy")
     assert agent.live_pair_matches()
     rows = admin.cli.json("inventory", "--agent", agent.id)["items"]
@@ -852,6 +861,26 @@ def test_tags_come_from_the_token_only(server, tenant, cli, workdir):
         assert admin.cli.json("agent", "show", agent_id)["tags"] == {"env": "dev"}
     else:
         assert_problem(resp, 400)
+
+
+def test_hostile_hostname_is_data(server, tenant, workdir):
+    """The host name an agent sends is its own claim: stored as data or refused, never run,
+    and the CLI does not pass terminal escapes through."""
+    account, admin = tenant
+    marker = workdir.sub(f"pwned-{os.urandom(4).hex()}")
+    value = admin.cli("agent", "token", "create", "--account", account,
+                      "--tag", "env=dev").stdout.strip()
+    hostile = f"web-1; touch {marker} $(touch {marker}) \x1b[31mred\x1b[0m"
+    resp = server.request("POST", "/v1/agent/enroll",
+                          {"token": value, "csr": make_csr(workdir.path), "hostname": hostile},
+                          token=None)
+    if resp.status == 201:
+        agent_id = resp.json()["agent_id"]
+        human = admin.cli("agent", "show", agent_id).stdout + admin.cli("agent", "list").stdout
+        assert "\x1b" not in human, human
+    else:
+        assert_problem(resp, 400)
+    assert not os.path.exists(marker)
 
 
 def test_cli_validates_input(tenant):
