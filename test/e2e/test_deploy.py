@@ -466,6 +466,34 @@ def test_system_admin_lists_deployments_by_account(tenant, cli):
     assert dep["id"] in [d["id"] for d in listed], listed
 
 
+def test_no_secrets_left_outside_the_profile(server, tenant, agents):
+    """The seed left decrypted keys in /tmp and passed passphrases on command lines: here the
+    agent's TMPDIR stays empty, its state dir holds only its identity, and neither the
+    passphrase nor the deployed key appears in the agent's or the server's log."""
+    account, admin = tenant
+    agent = agents(account, {"env": "dev"}, start=False)
+    tmp = os.path.join(agent.base, "tmp")
+    os.makedirs(tmp)
+    agent.start(extra_env={"TMPDIR": tmp})
+    cert = request_cert(admin.cli)
+    _, dep = deploy_wait(admin.cli, cert["id"], account)
+    assert dep["state"] == "succeeded", dep
+
+    assert os.listdir(tmp) == []
+    assert stat.S_IMODE(os.stat(agent.state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(agent.key_path).st_mode) == 0o600
+    assert set(os.listdir(agent.state_dir)) <= {"agent.key", "agent.crt", "agent-chain.pem",
+                                                "state.json"}, os.listdir(agent.state_dir)
+    passphrase = admin.cli("secret", "show", dep["secret_id"], "--value").stdout.strip()
+    assert len(passphrase) >= 16
+    with open(agent.nginx.key_path) as f:
+        key_body = f.read().splitlines()[1]  # a line of the deployed key's base64
+    for name, text in (("agent log", agent.log_text()),
+                       ("server log", server.log_bytes().decode(errors="replace"))):
+        assert passphrase not in text, f"the passphrase is in the {name}"
+        assert key_body not in text, f"the deployed key is in the {name}"
+
+
 # --- rollback ----------------------------------------------------------------------------------
 
 def test_nginx_t_failure_rolls_back(tenant, agents):
