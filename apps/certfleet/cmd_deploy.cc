@@ -98,7 +98,7 @@ void PrintDeployment(std::ostream& out, const nlohmann::json& deployment) {
 }
 
 // Polls the deployment until it leaves "running" or `timeout` passes; returns the last state
-// seen (still "running" on timeout).
+// seen (still "running" on timeout). Transient errors are retried until then.
 Result<nlohmann::json> WaitForDeployment(ApiClient& api, nlohmann::json deployment,
                                          std::chrono::seconds timeout) {
   CF_ASSIGN_OR_RETURN(bool running, DeploymentRunning(deployment));
@@ -111,7 +111,14 @@ Result<nlohmann::json> WaitForDeployment(ApiClient& api, nlohmann::json deployme
     if (now >= deadline) break;
     std::this_thread::sleep_for(
         std::min<std::chrono::steady_clock::duration>(delay, deadline - now));
-    CF_ASSIGN_OR_RETURN(deployment, api.Get(path));
+    Result<nlohmann::json> polled = api.Get(path);
+    if (!polled.ok()) {
+      // A restarting server or a dropped connection does not end the wait; --timeout does.
+      if (!RetryableWhileWaiting(polled.error())) return polled.error();
+      std::cerr << "warning: " << polled.error().message() << "; still waiting\n";
+      continue;
+    }
+    deployment = std::move(polled).value();
     CF_ASSIGN_OR_RETURN(running, DeploymentRunning(deployment));
   }
   return deployment;

@@ -100,6 +100,17 @@ Status DeploymentOutcome(const nlohmann::json& deployment) {
   return FailedPrecondition(std::move(message));
 }
 
+bool RetryableWhileWaiting(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kRateLimited:
+      return true;
+    default:
+      return error.retryable();
+  }
+}
+
 std::chrono::milliseconds NextPollDelay(std::chrono::milliseconds previous) {
   if (previous < kFirstPoll) return kFirstPoll;
   return std::min(previous * 2, kMaxPoll);

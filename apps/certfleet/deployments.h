@@ -39,6 +39,10 @@ Result<bool> DeploymentRunning(const nlohmann::json& deployment);
 // Timeout when it is still "running" (the caller gave up waiting).
 Status DeploymentOutcome(const nlohmann::json& deployment);
 
+// Whether `--wait` keeps polling after this error (the server unreachable or restarting, a
+// timeout, rate limiting) instead of giving up before its --timeout.
+bool RetryableWhileWaiting(const Error& error);
+
 // The delay before the next poll of `--wait`: doubles from 250 ms up to 2 s.
 std::chrono::milliseconds NextPollDelay(std::chrono::milliseconds previous);
 

@@ -84,6 +84,15 @@ TEST(DeploymentOutcome, BoundsTheNumberOfTargetsListed) {
   EXPECT_NE(s.error().message().find("and 5 more targets"), std::string::npos);
 }
 
+TEST(RetryableWhileWaiting, OnlyTransientErrors) {
+  EXPECT_TRUE(RetryableWhileWaiting(Unavailable("connection refused")));
+  EXPECT_TRUE(RetryableWhileWaiting(Error(ErrorCode::kTimeout, "slow")));
+  EXPECT_TRUE(RetryableWhileWaiting(Error(ErrorCode::kRateLimited, "later")));
+  EXPECT_FALSE(RetryableWhileWaiting(NotFound("deployment not found")));
+  EXPECT_FALSE(RetryableWhileWaiting(Forbidden("no")));
+  EXPECT_FALSE(RetryableWhileWaiting(Malformed("garbage")));
+}
+
 TEST(NextPollDelay, BacksOffToACap) {
   milliseconds d = NextPollDelay(milliseconds(0));
   EXPECT_EQ(d, milliseconds(250));
