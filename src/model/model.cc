@@ -66,6 +66,11 @@ constexpr std::array<std::pair<TargetState, std::string_view>, 5> kTargetStates{
      {TargetState::kFailed, "failed"},
      {TargetState::kRolledBack, "rolled_back"}}};
 
+constexpr std::array<std::pair<DeliveryStatus, std::string_view>, 3> kDeliveryStatuses{
+    {{DeliveryStatus::kPending, "pending"},
+     {DeliveryStatus::kDelivered, "delivered"},
+     {DeliveryStatus::kFailed, "failed"}}};
+
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes{
     {{AuditOutcome::kSuccess, "success"},
      {AuditOutcome::kDenied, "denied"},
@@ -107,6 +112,11 @@ Result<DeploymentState> ParseDeploymentState(std::string_view s) {
 std::string_view TargetStateName(TargetState s) { return Name(kTargetStates, s); }
 Result<TargetState> ParseTargetState(std::string_view s) {
   return Lookup(kTargetStates, s, "target state");
+}
+
+std::string_view DeliveryStatusName(DeliveryStatus s) { return Name(kDeliveryStatuses, s); }
+Result<DeliveryStatus> ParseDeliveryStatus(std::string_view s) {
+  return Lookup(kDeliveryStatuses, s, "delivery status");
 }
 
 }  // namespace certfleet::model

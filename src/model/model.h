@@ -33,6 +33,9 @@ inline constexpr std::string_view kAgentPrefix = "agt";
 inline constexpr std::string_view kEnrollmentTokenPrefix = "enr";
 inline constexpr std::string_view kDeploymentPrefix = "dep";
 inline constexpr std::string_view kTargetPrefix = "dtg";
+inline constexpr std::string_view kEventPrefix = "evt";
+inline constexpr std::string_view kWebhookPrefix = "whk";
+inline constexpr std::string_view kDeliveryPrefix = "dlv";
 
 struct Account {
   std::string id;
@@ -332,6 +335,58 @@ struct DeploymentTarget {
   std::optional<TimePoint> delivered_at;
   std::optional<TimePoint> installed_at;
   std::optional<TimePoint> verified_at;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// A domain event (issue #5), written through the transactional outbox: in the same store
+// transaction as the state change it reports, so it exists exactly when the change does, and is
+// delivered at least once afterwards. Consumers deduplicate by id. Payloads never carry secrets.
+struct Event {
+  std::string id;   // stable; the CloudEvents "id"
+  int64_t seq = 0;  // assigned by the store on append: the delivery order
+  std::string account_id;
+  std::string type;              // "certificate.renewed"; CloudEvents type "io.certfleet." + type
+  std::string subject;           // the resource id, e.g. "crt_..."
+  std::string data_json = "{}";  // the CloudEvents "data" object
+  Tags tags;                     // the resource's tags, for subscription filters
+  TimePoint time;
+};
+
+// A webhook subscription of one account (docs/events.md). An event matches when its account is
+// the subscription's, its type matches one of `types` ("certificate.renewed", "certificate.*" or
+// "*"), and every tag in `tags` is present with the same value on the event.
+struct WebhookSubscription {
+  std::string id;
+  std::string account_id;
+  std::string url;  // https://, or http:// only with allow_private_address
+  std::vector<std::string> types;
+  Tags tags;                   // filter; empty matches every event
+  std::string secret_blob_id;  // the HMAC key, sealed by the secret store; never returned
+  // Delivery to loopback, private and link-local addresses is refused unless set.
+  bool allow_private_address = false;
+  bool active = true;
+  std::string created_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+enum class DeliveryStatus { kPending, kDelivered, kFailed };
+std::string_view DeliveryStatusName(DeliveryStatus s);
+Result<DeliveryStatus> ParseDeliveryStatus(std::string_view s);
+
+// The delivery of one event to one subscription: one row per (subscription, event), updated
+// after each attempt, so it is both the retry queue and the delivery log.
+struct WebhookDelivery {
+  std::string id;
+  std::string subscription_id;
+  std::string event_id;
+  int attempt = 0;  // attempts made so far
+  DeliveryStatus status = DeliveryStatus::kPending;
+  int http_status = 0;                       // of the last attempt; 0 when no response was received
+  std::string error;                         // of the last failed attempt
+  std::optional<TimePoint> next_attempt_at;  // set while pending
+  std::optional<TimePoint> delivered_at;
   TimePoint created_at;
   TimePoint updated_at;
 };

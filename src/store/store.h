@@ -338,6 +338,51 @@ class DeploymentTargetRepo {
   virtual Status Update(const model::DeploymentTarget& t) = 0;
 };
 
+// The transactional outbox (issue #5). Events are appended in the Tx of the change they report
+// and never updated or deleted by the lifecycle code.
+class EventRepo {
+ public:
+  virtual ~EventRepo() = default;
+  // Assigns and returns the next seq (strictly increasing in commit order for SQLite; a
+  // PostgreSQL backend must make a reader never skip a seq that commits later). Conflict on a
+  // duplicate id.
+  virtual Result<int64_t> Append(const model::Event& e) = 0;
+  virtual Result<model::Event> Get(const std::string& id) = 0;
+  // Events with seq > after_seq in seq order, at most `limit`.
+  virtual Result<std::vector<model::Event>> ListAfter(int64_t after_seq, size_t limit) = 0;
+};
+
+class WebhookRepo {
+ public:
+  virtual ~WebhookRepo() = default;
+  // Conflict on a duplicate id; FailedPrecondition for an unknown account.
+  virtual Status Insert(const model::WebhookSubscription& w) = 0;
+  virtual Result<model::WebhookSubscription> Get(const std::string& id) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::WebhookSubscription>> ListByAccount(
+      const std::string& account_id) = 0;
+  // Active subscriptions of every account, ordered by id (for the dispatcher).
+  virtual Result<std::vector<model::WebhookSubscription>> ListActive() = 0;
+  // Changes `active` and `updated_at` only. NotFound for an unknown id.
+  virtual Status SetActive(const std::string& id, bool active, TimePoint at) = 0;
+};
+
+class WebhookDeliveryRepo {
+ public:
+  virtual ~WebhookDeliveryRepo() = default;
+  // Conflict on a duplicate id or a second row for the same (subscription, event).
+  virtual Status Insert(const model::WebhookDelivery& d) = 0;
+  virtual Result<model::WebhookDelivery> Get(const std::string& id) = 0;
+  // Newest first (by id, descending), ids below `before_id` when it is non-empty, at most `limit`.
+  virtual Result<std::vector<model::WebhookDelivery>> ListBySubscription(
+      const std::string& subscription_id, const std::string& before_id, size_t limit) = 0;
+  // Pending deliveries with next_attempt_at <= now, oldest due first, at most `limit`.
+  virtual Result<std::vector<model::WebhookDelivery>> ListDue(TimePoint now, size_t limit) = 0;
+  // Changes attempt, status, http_status, error, next_attempt_at, delivered_at and updated_at.
+  // NotFound for an unknown id.
+  virtual Status Update(const model::WebhookDelivery& d) = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -363,6 +408,9 @@ class Tx {
   virtual EnrollmentTokenRepo& enrollment_tokens() = 0;
   virtual DeploymentRepo& deployments() = 0;
   virtual DeploymentTargetRepo& deployment_targets() = 0;
+  virtual EventRepo& events() = 0;
+  virtual WebhookRepo& webhooks() = 0;
+  virtual WebhookDeliveryRepo& webhook_deliveries() = 0;
 };
 
 class Store {

@@ -346,6 +346,54 @@ CREATE TABLE deployment_targets (
 CREATE INDEX deployment_targets_by_agent ON deployment_targets (agent_id, state, seq);
 )sql";
 
+// Migration 5 (issue #5): the transactional outbox, webhook subscriptions and their delivery
+// log (docs/events.md). `seq` is AUTOINCREMENT so that a seq is never reused, even after the
+// newest event is deleted by hand: the dispatcher's cursor (a setting) relies on it.
+constexpr std::string_view kMigration5 = R"sql(
+CREATE TABLE events (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  id         TEXT NOT NULL UNIQUE,
+  account_id TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  tags       TEXT NOT NULL DEFAULT '{}',
+  time       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE webhooks (
+  id                    TEXT PRIMARY KEY,
+  account_id            TEXT NOT NULL REFERENCES accounts(id),
+  url                   TEXT NOT NULL,
+  types                 TEXT NOT NULL DEFAULT '[]',
+  tags                  TEXT NOT NULL DEFAULT '{}',
+  secret_blob_id        TEXT NOT NULL,
+  allow_private_address INTEGER NOT NULL,
+  active                INTEGER NOT NULL,
+  created_by            TEXT NOT NULL,
+  created_at            INTEGER NOT NULL,
+  updated_at            INTEGER NOT NULL
+) STRICT;
+CREATE INDEX webhooks_by_account ON webhooks (account_id, id);
+
+CREATE TABLE webhook_deliveries (
+  id              TEXT PRIMARY KEY,
+  subscription_id TEXT NOT NULL REFERENCES webhooks(id),
+  event_id        TEXT NOT NULL REFERENCES events(id),
+  attempt         INTEGER NOT NULL,
+  status          TEXT NOT NULL,
+  http_status     INTEGER NOT NULL DEFAULT 0,
+  error           TEXT NOT NULL DEFAULT '',
+  next_attempt_at INTEGER,
+  delivered_at    INTEGER,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  UNIQUE (subscription_id, event_id)
+) STRICT;
+CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, id);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -388,8 +436,8 @@ Result<std::pair<int, bool>> Step(Db& db) {
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll =
-      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4};
+  static const auto* const kAll = new std::vector<std::string_view>{
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5};
   return *kAll;
 }
 

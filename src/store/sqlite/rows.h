@@ -287,4 +287,44 @@ class SqliteDeploymentTargets final : public DeploymentTargetRepo {
   Session& s_;
 };
 
+class SqliteEvents final : public EventRepo {
+ public:
+  explicit SqliteEvents(Session& s) : s_(s) {}
+  Result<int64_t> Append(const model::Event& e) override;
+  Result<model::Event> Get(const std::string& id) override;
+  Result<std::vector<model::Event>> ListAfter(int64_t after_seq, size_t limit) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteWebhooks final : public WebhookRepo {
+ public:
+  explicit SqliteWebhooks(Session& s) : s_(s) {}
+  Status Insert(const model::WebhookSubscription& w) override;
+  Result<model::WebhookSubscription> Get(const std::string& id) override;
+  Result<std::vector<model::WebhookSubscription>> ListByAccount(
+      const std::string& account_id) override;
+  Result<std::vector<model::WebhookSubscription>> ListActive() override;
+  Status SetActive(const std::string& id, bool active, TimePoint at) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteWebhookDeliveries final : public WebhookDeliveryRepo {
+ public:
+  explicit SqliteWebhookDeliveries(Session& s) : s_(s) {}
+  Status Insert(const model::WebhookDelivery& d) override;
+  Result<model::WebhookDelivery> Get(const std::string& id) override;
+  Result<std::vector<model::WebhookDelivery>> ListBySubscription(const std::string& subscription_id,
+                                                                 const std::string& before_id,
+                                                                 size_t limit) override;
+  Result<std::vector<model::WebhookDelivery>> ListDue(TimePoint now, size_t limit) override;
+  Status Update(const model::WebhookDelivery& d) override;
+
+ private:
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

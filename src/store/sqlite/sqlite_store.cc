@@ -103,7 +103,10 @@ class SqliteTx final : public Tx {
         agents_(session_),
         enrollment_tokens_(session_),
         deployments_(session_),
-        deployment_targets_(session_) {}
+        deployment_targets_(session_),
+        events_(session_),
+        webhooks_(session_),
+        webhook_deliveries_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -136,6 +139,9 @@ class SqliteTx final : public Tx {
   EnrollmentTokenRepo& enrollment_tokens() override { return enrollment_tokens_; }
   DeploymentRepo& deployments() override { return deployments_; }
   DeploymentTargetRepo& deployment_targets() override { return deployment_targets_; }
+  EventRepo& events() override { return events_; }
+  WebhookRepo& webhooks() override { return webhooks_; }
+  WebhookDeliveryRepo& webhook_deliveries() override { return webhook_deliveries_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -169,6 +175,9 @@ class SqliteTx final : public Tx {
   sqlite::SqliteEnrollmentTokens enrollment_tokens_;
   sqlite::SqliteDeployments deployments_;
   sqlite::SqliteDeploymentTargets deployment_targets_;
+  sqlite::SqliteEvents events_;
+  sqlite::SqliteWebhooks webhooks_;
+  sqlite::SqliteWebhookDeliveries webhook_deliveries_;
 };
 
 class SqliteStore final : public Store {
