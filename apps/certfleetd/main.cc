@@ -159,6 +159,10 @@ int Run(const Config& cfg, bool rotate_kek) {
   audit::AuditLog audit_log(**store, clock, random);
   auto agent_validity = ParseDuration(cfg.agent_cert_validity);
   if (!agent_validity.ok()) return Fail(agent_validity.error());
+  if (*agent_validity < std::chrono::minutes(5) || *agent_validity > std::chrono::days(398)) {
+    return Fail(InvalidArgument(
+        "agent_cert_validity must be between 5m and 398d (the tls-client profile's limits)"));
+  }
 
   char host[256] = {0};
   ::gethostname(host, sizeof(host) - 1);

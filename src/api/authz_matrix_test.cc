@@ -206,7 +206,9 @@ class AuthzMatrixTest : public ::testing::Test {
       return Call{"POST", "/v1/deployments",
                   DeployBody(pick(v, own_cert_, foreign_cert_, unknown_crt))};
     };
-    b["GET /v1/deployments"] = [](Variant) { return Call{"GET", "/v1/deployments", ""}; };
+    b["GET /v1/deployments"] = [=](Variant v) {
+      return Call{"GET", "/v1/deployments" + acct_q[v], ""};
+    };
     b["GET /v1/deployments/{id}"] = [=, this](Variant v) {
       return Call{"GET",
                   "/v1/deployments/" + pick(v, own_deployment_, foreign_deployment_, unknown_dep),
@@ -317,7 +319,7 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     {"POST /v1/deployments",
      {"201 404 404", "201 404 404", "403 403 403", "403 403 403", "404 404 404"}},
     {"GET /v1/deployments",
-     {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "200 200 404"}},
     {"GET /v1/deployments/{id}",
      {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
     {"POST /v1/deployments/{id}/redeploy",

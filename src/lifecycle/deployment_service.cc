@@ -226,10 +226,10 @@ Result<DeploymentView> DeploymentService::Get(const Caller& caller, const std::s
 }
 
 Result<std::vector<model::Deployment>> DeploymentService::List(
-    const Caller& caller, const std::optional<std::string>& certificate_id) {
+    const std::string& account_id, const std::optional<std::string>& certificate_id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  store::DeploymentFilter own{.account_id = caller.account_id, .certificate_id = certificate_id};
-  store::DeploymentFilter incoming{.target_account_id = caller.account_id,
+  store::DeploymentFilter own{.account_id = account_id, .certificate_id = certificate_id};
+  store::DeploymentFilter incoming{.target_account_id = account_id,
                                    .certificate_id = certificate_id};
   CF_ASSIGN_OR_RETURN(auto a, tx->deployments().List(own));
   CF_ASSIGN_OR_RETURN(auto b, tx->deployments().List(incoming));

@@ -125,8 +125,9 @@ class DeploymentService {
   Result<model::Deployment> Redeploy(const Caller& caller, const std::string& id);
   // Visible in the certificate's account and in the target account; NotFound otherwise.
   Result<DeploymentView> Get(const Caller& caller, const std::string& id);
-  // Deployments of the caller's account, or those targeting it; optionally of one certificate.
-  Result<std::vector<model::Deployment>> List(const Caller& caller,
+  // Deployments of `account_id` (its certificates), or those targeting it; optionally of one
+  // certificate. The caller's right to read that account is checked by the API.
+  Result<std::vector<model::Deployment>> List(const std::string& account_id,
                                               const std::optional<std::string>& certificate_id);
   // Where a certificate of the caller's account is placed.
   Result<std::vector<InventoryRow>> InventoryForCertificate(const Caller& caller,

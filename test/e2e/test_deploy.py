@@ -454,8 +454,6 @@ def test_refusals_before_and_at_the_agent(server, make_account, make_principal, 
     assert "grant.missing" in proc.stderr, proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: GET /v1/deployments ignores ?account= "
-                   "(routes_deployments.cc passes only ?certificate= to DeploymentService::List)")
 def test_system_admin_lists_deployments_by_account(tenant, cli):
     """docs/agents.md: GET /v1/deployments?account=A; docs/api.md: system admins act on any
     account by naming it, as `agent list --account` and `agent token list --account` do."""
@@ -854,9 +852,6 @@ def test_agent_certificate_renewal_over_mtls(server, tenant, agents, workdir):
     assert agent.request("GET", "/v1/agent/jobs?wait=0").status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: certfleetd starts with an "
-                   "--agent-cert-validity the tls-client profile refuses (< 5m); every "
-                   "enrollment then fails with HTTP 400")
 def test_server_refuses_unusable_agent_cert_validity(certfleetd_bin):
     ws = Workspace("certfleet-e2e-validity-")
     srv = Server(certfleetd_bin, ws.sub("data"))
