@@ -40,12 +40,11 @@ void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
   AddRoute(router, "GET", "/v1/deployments", Action::kDeploymentRead, "deployment.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(model::Account account,
-                                 TargetAccount(deps, ctx, ctx.request.query("account"),
-                                               Action::kDeploymentRead));
-             CF_ASSIGN_OR_RETURN(auto list,
-                                 deps.deployments.List(account.id,
-                                                       ctx.request.query("certificate")));
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kDeploymentRead));
+             CF_ASSIGN_OR_RETURN(
+                 auto list, deps.deployments.List(account.id, ctx.request.query("certificate")));
              nlohmann::json items = nlohmann::json::array();
              for (const auto& d : list) items.push_back(DeploymentJson(d));
              return JsonResponse(200, {{"items", std::move(items)}});
