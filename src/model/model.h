@@ -391,4 +391,35 @@ struct WebhookDelivery {
   TimePoint updated_at;
 };
 
+// Renewal bookkeeping of a certificate's current version (issue #5), kept by the renewal
+// scheduler: when to try next and how often it failed. A state for an older version is stale
+// and replaced when the scheduler next plans.
+struct RenewalState {
+  std::string certificate_id;
+  std::string version_id;  // the version this state plans to replace
+  TimePoint next_attempt_at;
+  int failures = 0;        // consecutive failed attempts for this version
+  std::string last_error;  // human readable, no secrets
+  std::string job_id;      // the renewal job last enqueued, if any
+  TimePoint updated_at;
+};
+
+// A named lease (e.g. the renewal scheduler's leader lock): held by `owner` until expires_at.
+struct Lease {
+  std::string name;
+  std::string owner;
+  TimePoint expires_at;
+};
+
+// A revoked certificate version as the issuing CA lists it in its CRL (RFC 5280 5.3.1 reason
+// code as its number, so the model does not depend on x509).
+struct Revocation {
+  std::string serial_hex;
+  std::string ca_id;  // the CA record that signed the version; empty for external issuers
+  std::string certificate_id;
+  std::string version_id;
+  int reason = 0;
+  TimePoint revoked_at;
+};
+
 }  // namespace certfleet::model

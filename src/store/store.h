@@ -383,6 +383,51 @@ class WebhookDeliveryRepo {
   virtual Status Update(const model::WebhookDelivery& d) = 0;
 };
 
+// Renewal bookkeeping (issue #5), one row per certificate.
+struct RenewalCandidate {
+  std::string certificate_id;
+  std::string version_id;  // the certificate's current version
+};
+
+class RenewalRepo {
+ public:
+  virtual ~RenewalRepo() = default;
+  // NotFound if the certificate has no state.
+  virtual Result<model::RenewalState> Get(const std::string& certificate_id) = 0;
+  // Inserts or replaces the certificate's state. FailedPrecondition if the certificate does not
+  // exist.
+  virtual Status Put(const model::RenewalState& s) = 0;
+  // Issued certificates whose current version has no state (none at all, or one for an older
+  // version), ordered by certificate id, at most `limit`.
+  virtual Result<std::vector<RenewalCandidate>> ListUnplanned(size_t limit) = 0;
+  // States with next_attempt_at <= now whose certificate is issued and still has that version
+  // current, ordered by next_attempt_at then certificate id, at most `limit`.
+  virtual Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) = 0;
+};
+
+// Named leases; the holder's logic lives above (lifecycle::StoreLeaseLock).
+class LeaseRepo {
+ public:
+  virtual ~LeaseRepo() = default;
+  virtual Result<std::optional<model::Lease>> Get(const std::string& name) = 0;
+  // Inserts or replaces.
+  virtual Status Put(const model::Lease& l) = 0;
+  // Deletes the lease if `owner` holds it; otherwise nothing changes (not an error).
+  virtual Status Delete(const std::string& name, const std::string& owner) = 0;
+};
+
+class RevocationRepo {
+ public:
+  virtual ~RevocationRepo() = default;
+  // serial_hex is unique: Conflict.
+  virtual Status Insert(const model::Revocation& r) = 0;
+  // Ordered by serial_hex.
+  virtual Result<std::vector<model::Revocation>> ListByCa(const std::string& ca_id) = 0;
+  // Ordered by serial_hex.
+  virtual Result<std::vector<model::Revocation>> ListByCertificate(
+      const std::string& certificate_id) = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -411,6 +456,9 @@ class Tx {
   virtual EventRepo& events() = 0;
   virtual WebhookRepo& webhooks() = 0;
   virtual WebhookDeliveryRepo& webhook_deliveries() = 0;
+  virtual RenewalRepo& renewals() = 0;
+  virtual LeaseRepo& leases() = 0;
+  virtual RevocationRepo& revocations() = 0;
 };
 
 class Store {

@@ -394,6 +394,39 @@ CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscript
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
+// Migration 6 (issue #5): renewal bookkeeping, named leases (the renewal scheduler's leader
+// lock) and revocations for the internal CA's CRL. Revocations carry no foreign key: like
+// serials they must outlive what they name.
+constexpr std::string_view kMigration6 = R"sql(
+CREATE TABLE renewal_states (
+  certificate_id  TEXT PRIMARY KEY REFERENCES certificates(id),
+  version_id      TEXT NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  failures        INTEGER NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT '',
+  job_id          TEXT NOT NULL DEFAULT '',
+  updated_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX renewal_states_due ON renewal_states (next_attempt_at, certificate_id);
+
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY,
+  owner      TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE revocations (
+  serial_hex     TEXT PRIMARY KEY,
+  ca_id          TEXT NOT NULL DEFAULT '',
+  certificate_id TEXT NOT NULL,
+  version_id     TEXT NOT NULL,
+  reason         INTEGER NOT NULL,
+  revoked_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX revocations_by_ca ON revocations (ca_id, serial_hex);
+CREATE INDEX revocations_by_certificate ON revocations (certificate_id, serial_hex);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -437,7 +470,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5};
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6};
   return *kAll;
 }
 

@@ -327,4 +327,39 @@ class SqliteWebhookDeliveries final : public WebhookDeliveryRepo {
   Session& s_;
 };
 
+class SqliteRenewals final : public RenewalRepo {
+ public:
+  explicit SqliteRenewals(Session& s) : s_(s) {}
+  Result<model::RenewalState> Get(const std::string& certificate_id) override;
+  Status Put(const model::RenewalState& r) override;
+  Result<std::vector<RenewalCandidate>> ListUnplanned(size_t limit) override;
+  Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteLeases final : public LeaseRepo {
+ public:
+  explicit SqliteLeases(Session& s) : s_(s) {}
+  Result<std::optional<model::Lease>> Get(const std::string& name) override;
+  Status Put(const model::Lease& l) override;
+  Status Delete(const std::string& name, const std::string& owner) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteRevocations final : public RevocationRepo {
+ public:
+  explicit SqliteRevocations(Session& s) : s_(s) {}
+  Status Insert(const model::Revocation& r) override;
+  Result<std::vector<model::Revocation>> ListByCa(const std::string& ca_id) override;
+  Result<std::vector<model::Revocation>> ListByCertificate(
+      const std::string& certificate_id) override;
+
+ private:
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

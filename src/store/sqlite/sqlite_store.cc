@@ -106,7 +106,10 @@ class SqliteTx final : public Tx {
         deployment_targets_(session_),
         events_(session_),
         webhooks_(session_),
-        webhook_deliveries_(session_) {}
+        webhook_deliveries_(session_),
+        renewals_(session_),
+        leases_(session_),
+        revocations_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -142,6 +145,9 @@ class SqliteTx final : public Tx {
   EventRepo& events() override { return events_; }
   WebhookRepo& webhooks() override { return webhooks_; }
   WebhookDeliveryRepo& webhook_deliveries() override { return webhook_deliveries_; }
+  RenewalRepo& renewals() override { return renewals_; }
+  LeaseRepo& leases() override { return leases_; }
+  RevocationRepo& revocations() override { return revocations_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -178,6 +184,9 @@ class SqliteTx final : public Tx {
   sqlite::SqliteEvents events_;
   sqlite::SqliteWebhooks webhooks_;
   sqlite::SqliteWebhookDeliveries webhook_deliveries_;
+  sqlite::SqliteRenewals renewals_;
+  sqlite::SqliteLeases leases_;
+  sqlite::SqliteRevocations revocations_;
 };
 
 class SqliteStore final : public Store {

@@ -1,0 +1,120 @@
+// Conformance: renewal states, leases and revocations (issue #5).
+#include "store/conformance_test.h"
+
+namespace certfleet::store::testing {
+namespace {
+
+// Account 1 with certificates 1 and 2, each issued with version 1 current.
+class RenewalsFixture {
+ public:
+  static void Seed(Tx& tx, int cert_n, model::CertificateStatus status) {
+    model::Certificate c = MakeCertificate(TestId("acc", 1), cert_n);
+    model::CertificateVersion v = MakeVersion(c.id, 1, cert_n * 10 + 1);
+    c.status = status;
+    c.current_version_id = v.id;
+    ASSERT_TRUE(IsOk(tx.certificates().Insert(c)));
+    ASSERT_TRUE(IsOk(tx.versions().Insert(v)));
+  }
+};
+
+TEST_P(StoreConformanceTest, RenewalStatesPlanAndDue) {
+  SeedAccounts();
+  Commit([](Tx& tx) {
+    RenewalsFixture::Seed(tx, 1, model::CertificateStatus::kIssued);
+    RenewalsFixture::Seed(tx, 2, model::CertificateStatus::kIssued);
+    RenewalsFixture::Seed(tx, 3, model::CertificateStatus::kRevoked);
+  });
+  auto tx = Begin();
+  const std::string c1 = TestId("crt", 1), c2 = TestId("crt", 2), c3 = TestId("crt", 3);
+  const std::string v1 = MakeVersion(c1, 1, 11).id, v2 = MakeVersion(c2, 1, 21).id;
+  EXPECT_TRUE(HasCode(tx->renewals().Get(c1), ErrorCode::kNotFound));
+  auto unplanned = tx->renewals().ListUnplanned(10);
+  ASSERT_TRUE(IsOk(unplanned));
+  ASSERT_EQ(unplanned->size(), 2u);  // the revoked one is not a candidate
+  EXPECT_EQ((*unplanned)[0].certificate_id, c1);
+  EXPECT_EQ((*unplanned)[0].version_id, v1);
+  EXPECT_EQ(tx->renewals().ListUnplanned(1)->size(), 1u);
+
+  model::RenewalState s1{.certificate_id = c1,
+                         .version_id = v1,
+                         .next_attempt_at = T(100),
+                         .failures = 2,
+                         .last_error = "down",
+                         .job_id = "job_1",
+                         .updated_at = T(1)};
+  ASSERT_TRUE(IsOk(tx->renewals().Put(s1)));
+  ASSERT_TRUE(IsOk(tx->renewals().Put(
+      {.certificate_id = c2, .version_id = v2, .next_attempt_at = T(50), .updated_at = T(1)})));
+  auto got = tx->renewals().Get(c1);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->failures, 2);
+  EXPECT_EQ(got->last_error, "down");
+  EXPECT_EQ(got->job_id, "job_1");
+  EXPECT_EQ(got->next_attempt_at, T(100));
+  EXPECT_TRUE(tx->renewals().ListUnplanned(10)->empty());
+
+  auto due = tx->renewals().ListDue(T(99), 10);
+  ASSERT_TRUE(IsOk(due));
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].certificate_id, c2);
+  due = tx->renewals().ListDue(T(100), 10);
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].certificate_id, c2);  // earliest first
+  EXPECT_EQ(tx->renewals().ListDue(T(100), 1)->size(), 1u);
+
+  // Put replaces; a state for an older version is neither due nor planned.
+  s1.version_id = "crv_old";
+  ASSERT_TRUE(IsOk(tx->renewals().Put(s1)));
+  EXPECT_EQ(tx->renewals().ListDue(T(1000), 10)->size(), 1u);
+  EXPECT_EQ(tx->renewals().ListUnplanned(10)->size(), 1u);
+  EXPECT_TRUE(HasCode(tx->renewals().Put({.certificate_id = c3 + "x", .version_id = "v"}),
+                      ErrorCode::kFailedPrecondition));
+}
+
+TEST_P(StoreConformanceTest, LeasesArePutReadAndDeletedByTheirOwner) {
+  auto tx = Begin();
+  auto none = tx->leases().Get("scheduler");
+  ASSERT_TRUE(IsOk(none));
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(IsOk(tx->leases().Put({"scheduler", "a", T(60)})));
+  ASSERT_TRUE(IsOk(tx->leases().Put({"scheduler", "b", T(120)})));
+  auto got = tx->leases().Get("scheduler");
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->owner, "b");
+  EXPECT_EQ((*got)->expires_at, T(120));
+  ASSERT_TRUE(IsOk(tx->leases().Delete("scheduler", "a")));  // not a's: nothing happens
+  EXPECT_TRUE(tx->leases().Get("scheduler")->has_value());
+  ASSERT_TRUE(IsOk(tx->leases().Delete("scheduler", "b")));
+  EXPECT_FALSE(tx->leases().Get("scheduler")->has_value());
+}
+
+TEST_P(StoreConformanceTest, RevocationsAreListedByCaAndCertificate) {
+  auto tx = Begin();
+  model::Revocation r{.serial_hex = "0b",
+                      .ca_id = "ca_1",
+                      .certificate_id = "crt_1",
+                      .version_id = "crv_1",
+                      .reason = 1,
+                      .revoked_at = T(5)};
+  ASSERT_TRUE(IsOk(tx->revocations().Insert(r)));
+  EXPECT_TRUE(HasCode(tx->revocations().Insert(r), ErrorCode::kConflict));
+  r.serial_hex = "0a";
+  r.version_id = "crv_2";
+  ASSERT_TRUE(IsOk(tx->revocations().Insert(r)));
+  r.serial_hex = "0c";
+  r.ca_id = "ca_2";
+  r.certificate_id = "crt_2";
+  ASSERT_TRUE(IsOk(tx->revocations().Insert(r)));
+  auto by_ca = tx->revocations().ListByCa("ca_1");
+  ASSERT_TRUE(IsOk(by_ca));
+  ASSERT_EQ(by_ca->size(), 2u);
+  EXPECT_EQ((*by_ca)[0].serial_hex, "0a");
+  EXPECT_EQ((*by_ca)[1].reason, 1);
+  EXPECT_EQ((*by_ca)[1].revoked_at, T(5));
+  EXPECT_EQ(tx->revocations().ListByCertificate("crt_2")->size(), 1u);
+  EXPECT_TRUE(tx->revocations().ListByCertificate("crt_3")->empty());
+}
+
+}  // namespace
+}  // namespace certfleet::store::testing

@@ -1,0 +1,153 @@
+// Renewal states, leases and revocations (issue #5, migration 6).
+#include "store/sqlite/codec.h"
+#include "store/sqlite/rows.h"
+
+namespace certfleet::store::sqlite {
+namespace {
+
+constexpr char kRenewalColumns[] =
+    "r.certificate_id, r.version_id, r.next_attempt_at, r.failures, r.last_error, r.job_id, "
+    "r.updated_at";
+
+Result<model::RenewalState> ReadRenewal(const Stmt& s) {
+  model::RenewalState r;
+  r.certificate_id = s.Text(0);
+  r.version_id = s.Text(1);
+  r.next_attempt_at = DecodeTime(s.Int(2));
+  r.failures = static_cast<int>(s.Int(3));
+  r.last_error = s.Text(4);
+  r.job_id = s.Text(5);
+  r.updated_at = DecodeTime(s.Int(6));
+  return r;
+}
+
+constexpr char kRevocationColumns[] =
+    "serial_hex, ca_id, certificate_id, version_id, reason, revoked_at";
+
+Result<model::Revocation> ReadRevocation(const Stmt& s) {
+  model::Revocation r;
+  r.serial_hex = s.Text(0);
+  r.ca_id = s.Text(1);
+  r.certificate_id = s.Text(2);
+  r.version_id = s.Text(3);
+  r.reason = static_cast<int>(s.Int(4));
+  r.revoked_at = DecodeTime(s.Int(5));
+  return r;
+}
+
+}  // namespace
+
+Result<model::RenewalState> SqliteRenewals::Get(const std::string& certificate_id) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(std::string("SELECT ") + kRenewalColumns +
+                                             " FROM renewal_states r WHERE r.certificate_id = ?1",
+                                         "renewal_states"));
+  s.Bind(1, certificate_id);
+  return SingleRow<model::RenewalState>(s, ReadRenewal,
+                                        "renewal state of " + certificate_id + " not found");
+}
+
+Status SqliteRenewals::Put(const model::RenewalState& r) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("INSERT INTO renewal_states (certificate_id, version_id, next_attempt_at, "
+                         "failures, last_error, job_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                         "?6, ?7) ON CONFLICT (certificate_id) DO UPDATE SET "
+                         "version_id = excluded.version_id, "
+                         "next_attempt_at = excluded.next_attempt_at, "
+                         "failures = excluded.failures, last_error = excluded.last_error, "
+                         "job_id = excluded.job_id, updated_at = excluded.updated_at",
+                         "renewal_states"));
+  return s.Bind(1, r.certificate_id)
+      .Bind(2, r.version_id)
+      .Bind(3, EncodeTime(r.next_attempt_at))
+      .Bind(4, r.failures)
+      .Bind(5, r.last_error)
+      .Bind(6, r.job_id)
+      .Bind(7, EncodeTime(r.updated_at))
+      .Run();
+}
+
+Result<std::vector<RenewalCandidate>> SqliteRenewals::ListUnplanned(size_t limit) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("SELECT c.id, c.current_version_id FROM certificates c "
+                         "LEFT JOIN renewal_states r ON r.certificate_id = c.id "
+                         "WHERE c.status = 'issued' AND c.current_version_id != '' "
+                         "AND (r.version_id IS NULL OR r.version_id != c.current_version_id) "
+                         "ORDER BY c.id LIMIT ?1",
+                         "renewal_states"));
+  s.Bind(1, EncodeLimit(limit));
+  return CollectRows<RenewalCandidate>(s, [](const Stmt& row) -> Result<RenewalCandidate> {
+    return RenewalCandidate{row.Text(0), row.Text(1)};
+  });
+}
+
+Result<std::vector<model::RenewalState>> SqliteRenewals::ListDue(TimePoint now, size_t limit) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare(std::string("SELECT ") + kRenewalColumns +
+                             " FROM renewal_states r JOIN certificates c ON c.id = "
+                             "r.certificate_id WHERE r.next_attempt_at <= ?1 AND c.status = "
+                             "'issued' AND c.current_version_id = r.version_id "
+                             "ORDER BY r.next_attempt_at, r.certificate_id LIMIT ?2",
+                         "renewal_states"));
+  s.Bind(1, EncodeTime(now)).Bind(2, EncodeLimit(limit));
+  return CollectRows<model::RenewalState>(s, ReadRenewal);
+}
+
+Result<std::optional<model::Lease>> SqliteLeases::Get(const std::string& name) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("SELECT name, owner, expires_at FROM leases WHERE name = ?1", "leases"));
+  s.Bind(1, name);
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<model::Lease>();
+  return std::optional<model::Lease>(
+      model::Lease{.name = s.Text(0), .owner = s.Text(1), .expires_at = DecodeTime(s.Int(2))});
+}
+
+Status SqliteLeases::Put(const model::Lease& l) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3) "
+                                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                                 "expires_at = excluded.expires_at",
+                                 "leases"));
+  return s.Bind(1, l.name).Bind(2, l.owner).Bind(3, EncodeTime(l.expires_at)).Run();
+}
+
+Status SqliteLeases::Delete(const std::string& name, const std::string& owner) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("DELETE FROM leases WHERE name = ?1 AND owner = ?2", "leases"));
+  return s.Bind(1, name).Bind(2, owner).Run();
+}
+
+Status SqliteRevocations::Insert(const model::Revocation& r) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO revocations (serial_hex, ca_id, "
+                                         "certificate_id, version_id, reason, revoked_at) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                         "revocations"));
+  return s.Bind(1, r.serial_hex)
+      .Bind(2, r.ca_id)
+      .Bind(3, r.certificate_id)
+      .Bind(4, r.version_id)
+      .Bind(5, r.reason)
+      .Bind(6, EncodeTime(r.revoked_at))
+      .Run();
+}
+
+Result<std::vector<model::Revocation>> SqliteRevocations::ListByCa(const std::string& ca_id) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(std::string("SELECT ") + kRevocationColumns +
+                                             " FROM revocations WHERE ca_id = ?1 ORDER BY "
+                                             "serial_hex",
+                                         "revocations"));
+  s.Bind(1, ca_id);
+  return CollectRows<model::Revocation>(s, ReadRevocation);
+}
+
+Result<std::vector<model::Revocation>> SqliteRevocations::ListByCertificate(
+    const std::string& certificate_id) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(std::string("SELECT ") + kRevocationColumns +
+                                             " FROM revocations WHERE certificate_id = ?1 "
+                                             "ORDER BY serial_hex",
+                                         "revocations"));
+  s.Bind(1, certificate_id);
+  return CollectRows<model::Revocation>(s, ReadRevocation);
+}
+
+}  // namespace certfleet::store::sqlite
