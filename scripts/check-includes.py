@@ -19,10 +19,12 @@ ALLOWED = {
     "policy": {"base", "model", "x509"},
     "ca": {"base", "model", "crypto", "x509", "store", "secrets", "policy"},
     "jobs": {"base", "model", "store"},
+    # Issue #5: the outbox, CloudEvents rendering and webhook delivery.
+    "events": {"base", "model", "crypto", "net", "store", "secrets"},
     "lifecycle": {"base", "model", "crypto", "x509", "net", "store", "secrets", "audit", "policy",
-                  "ca", "jobs"},
+                  "ca", "jobs", "events"},
     "api": {"base", "model", "crypto", "x509", "net", "store", "secrets", "audit", "policy", "ca",
-            "jobs", "lifecycle"},
+            "jobs", "events", "lifecycle"},
     # The agent runs on hosts: nothing server-side.
     "agent": {"base", "model", "crypto", "x509", "net"},
 }
