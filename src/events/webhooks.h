@@ -1,0 +1,60 @@
+// WebhookService: creating, listing and disabling webhook subscriptions, and reading their
+// delivery logs (docs/events.md). The signing secret is sealed by the secret store in the same
+// transaction as the subscription and is never returned. Authorization (which account the
+// caller may act on) is the caller's job: every call names the account it acts within, and a
+// subscription of another account is NotFound. Thread-safe (state lives in the store).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/random.h"
+#include "base/secret_bytes.h"
+#include "model/model.h"
+#include "secrets/secret_store.h"
+#include "store/store.h"
+
+namespace certfleet::events {
+
+struct NewWebhook {
+  std::string account_id;
+  std::string url;
+  std::vector<std::string> types;  // patterns (IsValidTypePattern); at least one
+  model::Tags tags;                // filter
+  SecretBytes secret;              // the HMAC key: 16 to 1024 bytes
+  bool allow_private_address = false;
+  std::string created_by;  // principal id
+};
+
+class WebhookService {
+ public:
+  WebhookService(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
+                 Random& random)
+      : store_(store), secrets_(secrets), clock_(clock), random_(random) {}
+
+  // InvalidArgument for a bad URL (https://, or http:// only with allow_private_address; no
+  // userinfo), no or bad type patterns, more than 32 types or tags, or a secret of the wrong
+  // size. NotFound for an unknown account.
+  Result<model::WebhookSubscription> Create(const NewWebhook& spec);
+  Result<std::vector<model::WebhookSubscription>> List(const std::string& account_id);
+  // NotFound unless the subscription exists in `account_id`.
+  Result<model::WebhookSubscription> Get(const std::string& account_id, const std::string& id);
+  // Stops deliveries (pending ones fail with "subscription disabled"). Idempotent.
+  Result<model::WebhookSubscription> Disable(const std::string& account_id, const std::string& id);
+  // The delivery log, newest first; `before_id` pages.
+  Result<std::vector<model::WebhookDelivery>> Deliveries(const std::string& account_id,
+                                                         const std::string& id,
+                                                         const std::string& before_id,
+                                                         size_t limit);
+
+ private:
+  store::Store& store_;
+  secrets::SecretStore& secrets_;
+  const Clock& clock_;
+  Random& random_;
+};
+
+}  // namespace certfleet::events
