@@ -190,11 +190,14 @@ Status LintUsage(const TbsSpec& spec, KeyKind key, const Certificate* issuer) {
   return Ok();
 }
 
-// BR 7.1.2.11.2: CRL distribution points are HTTP URLs.
-Status LintCrlDistributionPoints(const TbsSpec& spec) {
+// BR 7.1.2.11.2: CRL distribution points are HTTP URLs. A private CA may choose HTTPS
+// (LintOptions::allow_https_crl_url) when its CRL is served on its TLS listener only.
+Status LintCrlDistributionPoints(const TbsSpec& spec, const LintOptions& options) {
   for (const std::string& uri : spec.crl_distribution_points) {
     bool printable = IsPrintableAscii(uri) && uri.find(' ') == std::string::npos;
-    if (!printable || uri.size() > 2048 || uri.rfind("http://", 0) != 0 || uri.size() <= 7) {
+    bool http = uri.rfind("http://", 0) == 0 && uri.size() > 7;
+    bool https = options.allow_https_crl_url && uri.rfind("https://", 0) == 0 && uri.size() > 8;
+    if (!printable || uri.size() > 2048 || !(http || https)) {
       return Fail("crl.uri", "CRL distribution point must be an http:// URL (BR 7.1.2.11.2): " +
                                  QuoteForMessage(uri));
     }
@@ -238,7 +241,7 @@ Result<LintedTbs> Lint(TbsSpec spec, const LintOptions& options, const Certifica
                       internal::LintSubjectKey(spec.subject_public_key_der, options.allow_ed25519));
   CF_TRY(LintValidity(spec, options, issuer));
   CF_TRY(LintUsage(spec, key, issuer));
-  CF_TRY(LintCrlDistributionPoints(spec));
+  CF_TRY(LintCrlDistributionPoints(spec, options));
   CF_TRY(LintIssuer(spec, issuer));
   return LintedTbs(std::move(spec));
 }

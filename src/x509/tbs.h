@@ -41,6 +41,9 @@ struct LintOptions {
   bool require_dns_names = true;  // leaves need at least one SAN
   bool allow_wildcards = true;
   bool allow_ed25519 = false;  // only private profiles may issue Ed25519 leaves
+  // Accept https:// CRL distribution points too (a private CA serving its CRL on its TLS
+  // listener); BR 7.1.2.11.2 wants http:// for publicly trusted CAs.
+  bool allow_https_crl_url = false;
 };
 
 class LintedTbs {
