@@ -74,6 +74,7 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddSecretAndAuditRoutes(router_, deps_);
   AddAgentRoutes(router_, deps_);
   AddDeploymentRoutes(router_, deps_);
+  AddWebhookRoutes(router_, deps_);
 }
 
 void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,

@@ -60,6 +60,13 @@ struct RouteSpec {
 };
 
 class PollHub;
+}  // namespace certfleet::api
+
+namespace certfleet::events {
+class WebhookService;
+}  // namespace certfleet::events
+
+namespace certfleet::api {
 
 struct ApiDeps {
   store::Store& store;
@@ -73,6 +80,7 @@ struct ApiDeps {
   lifecycle::DeploymentService& deployments;
   lifecycle::AgentService& agents;
   PollHub* poll_hub = nullptr;  // long polls; without one, agent polls answer at once
+  events::WebhookService* webhooks = nullptr;  // without one, /v1/webhooks answers 503
 };
 
 class ApiService {
@@ -97,6 +105,7 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddAgentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 
 // Helpers shared by the route files.
 net::HttpResponse JsonResponse(int status, const nlohmann::json& body);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "api/api_service.h"
+#include "events/webhooks.h"
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
 #include "lifecycle/issuers/internal_issuer.h"
@@ -31,9 +32,11 @@ struct ApiStack {
     deployments->RegisterJobs();
     agents = std::make_unique<lifecycle::AgentService>(*env.store, env.Ca(), deployments.get(),
                                                        nullptr, env.clock, SystemRandomSource());
+    webhooks = std::make_unique<events::WebhookService>(*env.store, *env.secret_store, env.clock,
+                                                        SystemRandomSource());
     api = std::make_unique<ApiService>(ApiDeps{*env.store, env.clock, SystemRandomSource(), *certs,
                                                *exports, *governance, *secrets, *audit,
-                                               *deployments, *agents});
+                                               *deployments, *agents, nullptr, webhooks.get()});
   }
 
   testing::PkiEnv env;
@@ -46,6 +49,7 @@ struct ApiStack {
   std::unique_ptr<jobs::JobEngine> engine;
   std::unique_ptr<lifecycle::DeploymentService> deployments;
   std::unique_ptr<lifecycle::AgentService> agents;
+  std::unique_ptr<events::WebhookService> webhooks;
   std::unique_ptr<ApiService> api;
 };
 

@@ -58,6 +58,8 @@ class AuthzMatrixTest : public ::testing::Test {
     foreign_agent_ = EnrollAgent(beta_.id);
     own_deployment_ = Post(tokens_["admin"], "/v1/deployments", DeployBody(own_cert_))["id"];
     foreign_deployment_ = Post(beta_admin_, "/v1/deployments", DeployBody(foreign_cert_))["id"];
+    own_webhook_ = Post(tokens_["admin"], "/v1/webhooks", WebhookBody("alpha"))["id"];
+    foreign_webhook_ = Post(beta_admin_, "/v1/webhooks", WebhookBody("beta"))["id"];
   }
 
   std::string EnrollAgent(const std::string& account) {
@@ -68,6 +70,14 @@ class AuthzMatrixTest : public ::testing::Test {
     auto creds = stack_.agents->Enroll({std::string(token->token.view()), csr->ToPem(), "h"});
     EXPECT_TRUE(creds.ok()) << creds.error().ToString();
     return creds->agent.id;
+  }
+
+  static std::string WebhookBody(const std::string& account) {
+    return json{{"account", account},
+                {"url", "https://hooks.example.test/certfleet"},
+                {"types", {"certificate.*"}},
+                {"secret", "matrix-webhook-secret"}}
+        .dump();
   }
 
   static std::string DeployBody(const std::string& cert) {
@@ -245,6 +255,26 @@ class AuthzMatrixTest : public ::testing::Test {
     b["POST /v1/agent/renew"] = [](Variant) {
       return Call{"POST", "/v1/agent/renew", json{{"csr", "x"}}.dump()};
     };
+    const std::string unknown_whk = "whk_00000000000000000000000000";
+    b["POST /v1/webhooks"] = [=](Variant v) {
+      return Call{"POST", "/v1/webhooks", WebhookBody(acct[v])};
+    };
+    b["GET /v1/webhooks"] = [=](Variant v) { return Call{"GET", "/v1/webhooks" + acct_q[v], ""}; };
+    b["GET /v1/webhooks/{id}"] = [=, this](Variant v) {
+      return Call{"GET", "/v1/webhooks/" + pick(v, own_webhook_, foreign_webhook_, unknown_whk),
+                  ""};
+    };
+    b["POST /v1/webhooks/{id}/disable"] = [=, this](Variant v) {
+      return Call{
+          "POST",
+          "/v1/webhooks/" + pick(v, own_webhook_, foreign_webhook_, unknown_whk) + "/disable", ""};
+    };
+    b["GET /v1/webhooks/{id}/deliveries"] = [=, this](Variant v) {
+      return Call{
+          "GET",
+          "/v1/webhooks/" + pick(v, own_webhook_, foreign_webhook_, unknown_whk) + "/deliveries",
+          ""};
+    };
     return b;
   }
 
@@ -259,6 +289,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string own_cert_, foreign_cert_, own_secret_, foreign_secret_;
   std::string own_principal_, foreign_principal_, own_grant_, foreign_grant_;
   std::string own_agent_, foreign_agent_, own_deployment_, foreign_deployment_;
+  std::string own_webhook_, foreign_webhook_;
   int counter_ = 0;
 };
 
@@ -338,6 +369,17 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
     {"POST /v1/agent/renew",
      {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    // Webhooks (issue #5): admins write, admins, operators and auditors read.
+    {"POST /v1/webhooks",
+     {"201 404 404", "403 403 403", "403 403 403", "403 403 403", "201 201 404"}},
+    {"GET /v1/webhooks",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"GET /v1/webhooks/{id}",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"POST /v1/webhooks/{id}/disable",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
+    {"GET /v1/webhooks/{id}/deliveries",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
 };
 
 TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {
