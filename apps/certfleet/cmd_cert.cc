@@ -1,4 +1,4 @@
-// certfleet cert {request,list,show,export}: the certificate commands (docs/api.md,
+// certfleet cert {request,list,show,export,renew,revoke}: the certificate commands (docs/api.md,
 // "Certificates"). The command and flag names are a pinned public surface.
 #include <sys/stat.h>
 
@@ -31,6 +31,17 @@ struct RequestArgs {
   bool exportable = false;
   std::vector<std::string> tags;
   std::string validity;
+  std::string renew_before;
+};
+
+struct RenewArgs {
+  std::string id;
+  bool reuse_key = false;
+};
+
+struct RevokeArgs {
+  std::string id;
+  std::string reason = "unspecified";
 };
 
 struct ExportArgs {
@@ -78,6 +89,7 @@ Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
     body["tags"] = tags;
   }
   if (!args.validity.empty()) body["validity"] = args.validity;
+  if (!args.renew_before.empty()) body["renew_before"] = args.renew_before;
 
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
   CF_ASSIGN_OR_RETURN(auto cert, api->Post("/v1/certificates", body));
@@ -116,6 +128,42 @@ Status RunShow(const GlobalOptions& global, const std::string& id) {
     PrintJson(std::cout, cert);
   } else {
     PrintCertificate(std::cout, cert);
+  }
+  return Ok();
+}
+
+Status RunRenew(const GlobalOptions& global, const RenewArgs& args) {
+  nlohmann::json body = nlohmann::json::object();
+  if (args.reuse_key) body["reuse_key"] = true;
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto cert,
+                      api->Post("/v1/certificates/" + PathSegment(args.id) + "/renew", body));
+  if (global.json) {
+    PrintJson(std::cout, cert);
+  } else {
+    PrintCertificate(std::cout, cert);
+  }
+  return Ok();
+}
+
+Status RunRevoke(const GlobalOptions& global, const RevokeArgs& args) {
+  nlohmann::json body = {{"reason", args.reason}};
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto cert,
+                      api->Post("/v1/certificates/" + PathSegment(args.id) + "/revoke", body));
+  if (global.json) {
+    PrintJson(std::cout, cert);
+    return Ok();
+  }
+  PrintCertificate(std::cout, cert);
+  auto revoked = cert.find("revoked_versions");
+  if (revoked != cert.end() && revoked->is_array() && !revoked->empty()) {
+    Table table({"VERSION", "SERIAL", "REASON", "REVOKED AT"});
+    for (const auto& r : *revoked) {
+      table.AddRow(
+          {Field(r, "version_id"), Field(r, "serial"), Field(r, "reason"), Field(r, "revoked_at")});
+    }
+    table.Print(std::cout);
   }
   return Ok();
 }
@@ -225,6 +273,11 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
       ->add_option("--validity", request_args->validity,
                    "Validity such as 90d, 12h, 10m (capped by the profile)")
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
+  request
+      ->add_option("--renew-before", request_args->renew_before,
+                   "Renew this long before expiry, such as 30d or 1h (default: when a third of "
+                   "the lifetime remains, half for lifetimes up to 10 days)")
+      ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   request->callback([&ctx, request_args] {
     // Each --tag is checked on its own above; duplicates need the whole list.
     if (auto tags = ParseTags(request_args->tags); !tags.ok()) {
@@ -241,6 +294,26 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
   show->add_option("id", *show_id, "Certificate id (crt_...)")->required();
   show->callback([&ctx, show_id] {
     ctx.action = [show_id](const GlobalOptions& g) { return RunShow(g, *show_id); };
+  });
+
+  auto renew_args = std::make_shared<RenewArgs>();
+  CLI::App* renew = cert->add_subcommand("renew", "Renew a certificate now (a new version)");
+  renew->add_option("id", renew_args->id, "Certificate id (crt_...)")->required();
+  renew->add_flag("--reuse-key", renew_args->reuse_key,
+                  "Keep the current private key (default: generate a new one)");
+  renew->callback([&ctx, renew_args] {
+    ctx.action = [renew_args](const GlobalOptions& g) { return RunRenew(g, *renew_args); };
+  });
+
+  auto revoke_args = std::make_shared<RevokeArgs>();
+  CLI::App* revoke = cert->add_subcommand(
+      "revoke", "Revoke a certificate (every unexpired version); the CA lists it in its CRL");
+  revoke->add_option("id", revoke_args->id, "Certificate id (crt_...)")->required();
+  revoke->add_option("--reason", revoke_args->reason, "RFC 5280 reason (default unspecified)")
+      ->check(CLI::IsMember({"unspecified", "key-compromise", "affiliation-changed", "superseded",
+                             "cessation-of-operation", "privilege-withdrawn"}));
+  revoke->callback([&ctx, revoke_args] {
+    ctx.action = [revoke_args](const GlobalOptions& g) { return RunRevoke(g, *revoke_args); };
   });
 
   auto export_args = std::make_shared<ExportArgs>();

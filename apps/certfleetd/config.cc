@@ -44,9 +44,10 @@ Status LoadConfigFile(const std::string& path, Config& c) {
     return InvalidArgument("config " + path + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {
-      "data_dir",         "listen",          "log_level",          "pkcs8_iterations",
-      "worker_threads",   "kek_provider",    "pkcs11_module",      "pkcs11_token_label",
-      "pkcs11_key_label", "pkcs11_pin_file", "agent_cert_validity"};
+      "data_dir",         "listen",          "log_level",           "pkcs8_iterations",
+      "worker_threads",   "kek_provider",    "pkcs11_module",       "pkcs11_token_label",
+      "pkcs11_key_label", "pkcs11_pin_file", "agent_cert_validity", "scheduler_interval",
+      "crl_url"};
   for (const auto& [k, v] : t) {
     if (!kKnown.count(std::string(k.str()))) {
       return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");
@@ -63,6 +64,8 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["pkcs11_key_label"].value<std::string>()) c.pkcs11_key_label = *v;
   if (auto v = t["pkcs11_pin_file"].value<std::string>()) c.pkcs11_pin_file = *v;
   if (auto v = t["agent_cert_validity"].value<std::string>()) c.agent_cert_validity = *v;
+  if (auto v = t["scheduler_interval"].value<std::string>()) c.scheduler_interval = *v;
+  if (auto v = t["crl_url"].value<std::string>()) c.crl_url = *v;
   return Ok();
 }
 

@@ -24,6 +24,13 @@ struct Config {
   std::string pkcs11_pin_file;
   // Agents (issue #4): lifetime of agents' client certificates ("30d").
   std::string agent_cert_validity = "30d";
+  // Renewal (issue #5): how often the renewal scheduler looks for due certificates ("1m"; "1s"
+  // for tests and demos).
+  std::string scheduler_interval = "1m";
+  // URL of the internal CA's CRL, written into the certificates it issues. Empty: derived from
+  // the listener, https://ADDR:PORT/crl/intermediate.crl (set it when clients reach certfleetd
+  // by another name, or through an http:// proxy as BR 7.1.2.11.2 prefers).
+  std::string crl_url;
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors.

@@ -24,6 +24,7 @@
 #include "lifecycle/deployment_service.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/renewal_scheduler.h"
 #include "net/https_server.h"
 #include "secrets/kek.h"
 #include "secrets/keyring.h"
@@ -108,6 +109,45 @@ class JobWorker {
   std::thread thread_;
 };
 
+// Drives the renewal scheduler every `interval` on one background thread (issue #5). Ticks on
+// replicas that do not hold the scheduler's lock return at once.
+class SchedulerLoop {
+ public:
+  SchedulerLoop(lifecycle::RenewalScheduler& scheduler, std::chrono::milliseconds interval)
+      : scheduler_(scheduler), interval_(interval), thread_([this] { Run(); }) {}
+  ~SchedulerLoop() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    scheduler_.Stop();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+      lk.unlock();
+      auto n = scheduler_.RunOnce();
+      if (!n.ok()) log::Warn("renewal scheduler", {{"error", n.error().ToString()}});
+      if (n.ok() && *n > 0) log::Info("renewals enqueued", {{"count", std::to_string(*n)}});
+      lk.lock();
+      cv_.wait_for(lk, interval_, [this] { return stop_; });
+    }
+  }
+
+  lifecycle::RenewalScheduler& scheduler_;
+  std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 int Run(const Config& cfg, bool rotate_kek) {
   SystemClock clock;
   Random& random = SystemRandomSource();
@@ -142,7 +182,19 @@ int Run(const Config& cfg, bool rotate_kek) {
     return 0;
   }
   secrets::SecretStore secret_store(sealer, clock, random);
-  auto ca = ca::CertificateAuthority::LoadOrCreate(**store, secret_store, clock, random);
+  auto scheduler_interval = ParseDuration(cfg.scheduler_interval);
+  if (!scheduler_interval.ok()) return Fail(scheduler_interval.error());
+  if (scheduler_interval->count() <= 0) {
+    return Fail(InvalidArgument("scheduler_interval must be positive"));
+  }
+  const bool listen_v6 = cfg.listen_address.find(':') != std::string::npos;
+  const std::string crl_url =
+      !cfg.crl_url.empty()
+          ? cfg.crl_url
+          : "https://" + (listen_v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) + ":" +
+                std::to_string(cfg.listen_port) + "/crl/intermediate.crl";
+  auto ca = ca::CertificateAuthority::LoadOrCreate(**store, secret_store, clock, random,
+                                                   {.crl_url = crl_url});
   if (!ca.ok()) return Fail(ca.error());
   Status root_written = WriteFileAtomic(data + "/ca.pem", (*ca)->root().ToPem(), 0644);
   if (!root_written.ok()) return Fail(root_written.error());
@@ -172,6 +224,10 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::DeploymentService deployments(**store, secret_store, engine, &poll_hub, clock, random,
                                            {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   deployments.RegisterJobs();
+  lifecycle::RenewalScheduler scheduler(
+      **store, engine, certificates, &deployments, clock, random,
+      {.owner = std::string(host) + ":" + std::to_string(::getpid())});
+  scheduler.RegisterJobs();
   lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store, clock, random, certificates, exports, governance, secret_service,
@@ -202,6 +258,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   if (!started.ok()) return Fail(started.error());
   poll_hub.Start();
   JobWorker worker(engine);
+  SchedulerLoop scheduler_loop(
+      scheduler, std::chrono::duration_cast<std::chrono::milliseconds>(*scheduler_interval));
 
   const bool v6 = cfg.listen_address.find(':') != std::string::npos;
   const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +
@@ -218,6 +276,7 @@ int Run(const Config& cfg, bool rotate_kek) {
   int sig = 0;
   sigwait(&stop, &sig);
   log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
+  scheduler_loop.Stop();
   worker.Stop();
   poll_hub.Stop();
   (*server)->Stop();
@@ -251,6 +310,11 @@ int main(int argc, char** argv) {
   std::string agent_validity;
   app.add_option("--agent-cert-validity", agent_validity,
                  "lifetime of agents' client certificates (default 30d)");
+  std::string scheduler_interval, crl_url;
+  app.add_option("--scheduler-interval", scheduler_interval,
+                 "how often the renewal scheduler runs, e.g. 1s (default 1m)");
+  app.add_option("--crl-url", crl_url,
+                 "CRL URL written into issued certificates (default: from --listen)");
   app.add_flag("--rotate-kek", rotate_kek,
                "rotate the file KEK (or move to the configured provider), re-wrap every sealed "
                "record, and exit");
@@ -274,5 +338,7 @@ int main(int argc, char** argv) {
   if (!p11_key.empty()) cfg.pkcs11_key_label = p11_key;
   if (!p11_pin.empty()) cfg.pkcs11_pin_file = p11_pin;
   if (!agent_validity.empty()) cfg.agent_cert_validity = agent_validity;
+  if (!scheduler_interval.empty()) cfg.scheduler_interval = scheduler_interval;
+  if (!crl_url.empty()) cfg.crl_url = crl_url;
   return certfleet::daemon::Run(cfg, rotate_kek);
 }

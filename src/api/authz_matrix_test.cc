@@ -141,6 +141,24 @@ class AuthzMatrixTest : public ::testing::Test {
                   "/v1/certificates/" + pick(v, own_cert_, foreign_cert_, unknown_crt) + "/export",
                   json{{"passphrase", "matrix passphrase"}}.dump()};
     };
+    b["POST /v1/certificates/{id}/renew"] = [=, this](Variant v) {
+      return Call{"POST",
+                  "/v1/certificates/" + pick(v, own_cert_, foreign_cert_, unknown_crt) + "/renew",
+                  "{}"};
+    };
+    b["POST /v1/certificates/{id}/revoke"] = [=, this](Variant v) {
+      // A fresh certificate per call, so a revocation allowed once does not turn into 409.
+      std::string own =
+          v == kOwn ? Post(tokens_["admin"], "/v1/certificates", CertBody(Unique("rv")))["id"]
+                          .get<std::string>()
+                    : "";
+      return Call{"POST",
+                  "/v1/certificates/" + pick(v, own, foreign_cert_, unknown_crt) + "/revoke",
+                  json{{"reason", "superseded"}}.dump()};
+    };
+    b["GET /crl/intermediate.crl"] = [](Variant) {
+      return Call{"GET", "/crl/intermediate.crl", ""};
+    };
     b["GET /v1/accounts"] = [](Variant) { return Call{"GET", "/v1/accounts", ""}; };
     b["POST /v1/accounts"] = [&](Variant) {
       return Call{"POST", "/v1/accounts", json{{"name", Unique("acct")}}.dump()};
@@ -305,6 +323,12 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
     {"POST /v1/certificates/{id}/export",
      {"200 404 404", "200 404 404", "403 403 403", "403 403 403", "404 404 404"}},
+    {"POST /v1/certificates/{id}/renew",
+     {"200 404 404", "200 404 404", "403 403 403", "403 403 403", "404 404 404"}},
+    {"POST /v1/certificates/{id}/revoke",
+     {"200 404 404", "200 404 404", "403 403 403", "403 403 403", "404 404 404"}},
+    {"GET /crl/intermediate.crl",
+     {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
     {"GET /v1/accounts",
      {"200 200 200", "200 200 200", "200 200 200", "403 403 403", "200 200 200"}},
     {"POST /v1/accounts",

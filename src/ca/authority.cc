@@ -3,7 +3,9 @@
 #include "base/encoding.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "crypto/hash.h"
 #include "crypto/key.h"
+#include "x509/crl.h"
 
 namespace certfleet::ca {
 namespace {
@@ -106,9 +108,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
   if (!inter.ok()) return std::move(inter).error();
   CF_TRY(tx->Commit());
   CF_ASSIGN_OR_RETURN(x509::Signer signer, x509::Signer::Create(inter->cert, inter->key));
-  return std::unique_ptr<CertificateAuthority>(
-      new CertificateAuthority(store, clock, random, std::move(options), std::move(root->cert),
-                               std::move(inter->cert), inter->record.id, std::move(signer)));
+  return std::unique_ptr<CertificateAuthority>(new CertificateAuthority(
+      store, clock, random, std::move(options), std::move(root->cert), std::move(inter->cert),
+      inter->record.id, std::move(signer), inter->key));
 }
 
 Result<std::string> CertificateAuthority::ReserveSerial() {
@@ -171,11 +173,55 @@ Result<IssuedLeaf> CertificateAuthority::Issue(const LeafRequest& req) {
   x509::LintOptions lint{.max_validity = max,
                          .require_dns_names = req.ip_addresses.empty(),
                          .allow_wildcards = true,
-                         .allow_ed25519 = profile.allow_ed25519};
+                         .allow_ed25519 = profile.allow_ed25519,
+                         .allow_https_crl_url = true};
   CF_ASSIGN_OR_RETURN(spec.serial, ReserveSerial());
   CF_ASSIGN_OR_RETURN(x509::LintedTbs linted, x509::Lint(std::move(spec), lint, &intermediate_));
   CF_ASSIGN_OR_RETURN(x509::Certificate leaf, signer_.Sign(std::move(linted)));
   return IssuedLeaf{std::move(leaf), {intermediate_}, intermediate_id_};
+}
+
+Result<std::string> CertificateAuthority::CurrentCrl() {
+  std::lock_guard lk(crl_mu_);
+  const TimePoint now = Whole(clock_.Now());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto revocations, tx->revocations().ListByCa(intermediate_id_));
+  std::string listed;
+  for (const model::Revocation& r : revocations) {
+    listed += r.serial_hex + ":" + std::to_string(r.reason) + ":" +
+              std::to_string(std::chrono::system_clock::to_time_t(r.revoked_at)) + ";";
+  }
+  const std::string digest = crypto::Sha256Hex(listed);
+  if (crl_ && crl_->revocations_digest == digest && now - crl_->built_at < options_.crl_refresh) {
+    return crl_->der;
+  }
+  // The CRL number is persisted before the CRL is served, in the same transaction that read the
+  // revocations, so that two CRLs never share a number (RFC 5280 5.2.3).
+  const std::string key = "ca.crl_number." + intermediate_id_;
+  CF_ASSIGN_OR_RETURN(std::optional<std::string> stored, tx->settings().Get(key));
+  int64_t number = 1;
+  if (stored) {
+    try {
+      number = std::stoll(*stored) + 1;
+    } catch (const std::exception&) {
+      return Internal("setting " + key + " is not a number");
+    }
+  }
+  CF_TRY(tx->settings().Put(key, std::to_string(number)));
+  x509::CrlSpec spec{.number = number,
+                     .this_update = now - options_.backdate,
+                     .next_update = now + options_.crl_validity};
+  for (const model::Revocation& r : revocations) {
+    spec.revoked.push_back(
+        {r.serial_hex, r.revoked_at, static_cast<x509::RevocationReason>(r.reason)});
+  }
+  CF_ASSIGN_OR_RETURN(std::string der, x509::BuildCrl(spec, intermediate_, *intermediate_key_));
+  CF_TRY(tx->Commit());
+  crl_ = CachedCrl{der, digest, now};
+  log::Info("CRL signed", {{"ca_id", intermediate_id_},
+                           {"crl_number", std::to_string(number)},
+                           {"entries", std::to_string(revocations.size())}});
+  return der;
 }
 
 }  // namespace certfleet::ca

@@ -35,8 +35,14 @@ struct CaOptions {
   Seconds intermediate_validity = std::chrono::days(1825);
   // Backdating of notBefore to absorb clock skew of relying parties (kept small: BR 7.1.2.4).
   Seconds backdate = std::chrono::seconds(60);
-  // Base URL of the CRL, added as CRL Distribution Point when set (the renewal issue serves it).
+  // URL of the issuing CA's CRL, added as CRL Distribution Point of every leaf when set.
+  // http:// (BR 7.1.2.11.2) or, this being a private CA, https:// when the CRL is served on
+  // certfleetd's TLS listener.
   std::string crl_url;
+  // nextUpdate - thisUpdate of published CRLs (RFC 5280 5.1.2.5), and how long one built CRL is
+  // served before a new one (with the next CRL number) is signed if nothing was revoked.
+  Seconds crl_validity = std::chrono::hours(24);
+  Seconds crl_refresh = std::chrono::minutes(60);
 };
 
 struct LeafRequest {
@@ -69,11 +75,22 @@ class CertificateAuthority {
 
   const x509::Certificate& root() const { return root_; }
   const x509::Certificate& intermediate() const { return intermediate_; }
+  // The issuing intermediate's CaRecord id (IssuedLeaf::ca_id of everything it signs).
+  const std::string& intermediate_id() const { return intermediate_id_; }
+
+  // The issuing intermediate's current CRL, DER (x509::BuildCrl): every revocation the store
+  // holds for it, thisUpdate now (backdated like certificates), nextUpdate after crl_validity.
+  // A CRL is re-signed with the next CRL number (persisted in the store's settings, so numbers
+  // keep increasing across restarts and replicas sharing the store) when the revocations
+  // changed or crl_refresh has passed; otherwise the cached one is returned. Store and OpenSSL
+  // errors are returned. Thread-safe.
+  Result<std::string> CurrentCrl();
 
  private:
   CertificateAuthority(store::Store& store, const Clock& clock, Random& random, CaOptions options,
                        x509::Certificate root, x509::Certificate intermediate,
-                       std::string intermediate_id, x509::Signer signer)
+                       std::string intermediate_id, x509::Signer signer,
+                       std::shared_ptr<const crypto::PrivateKey> intermediate_key)
       : store_(store),
         clock_(clock),
         random_(random),
@@ -81,7 +98,8 @@ class CertificateAuthority {
         root_(std::move(root)),
         intermediate_(std::move(intermediate)),
         intermediate_id_(std::move(intermediate_id)),
-        signer_(std::move(signer)) {}
+        signer_(std::move(signer)),
+        intermediate_key_(std::move(intermediate_key)) {}
 
   Result<std::string> ReserveSerial();
 
@@ -93,6 +111,15 @@ class CertificateAuthority {
   x509::Certificate intermediate_;
   std::string intermediate_id_;
   x509::Signer signer_;
+  std::shared_ptr<const crypto::PrivateKey> intermediate_key_;
+
+  struct CachedCrl {
+    std::string der;
+    std::string revocations_digest;  // what the CRL lists
+    TimePoint built_at;
+  };
+  std::mutex crl_mu_;
+  std::optional<CachedCrl> crl_;  // guarded by crl_mu_
 };
 
 }  // namespace certfleet::ca

@@ -161,6 +161,184 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   return CertificateView{std::move(cert), std::move(v)};
 }
 
+Result<CertificateView> CertificateService::Renew(const Caller& caller, const std::string& id,
+                                                  const RenewOptions& options) {
+  CertificateView view;
+  std::optional<crypto::PrivateKey> reused;
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    CF_ASSIGN_OR_RETURN(view, LoadVisible(*tx, caller, id));
+    if (view.certificate.status != model::CertificateStatus::kIssued || !view.version) {
+      return FailedPrecondition("certificate " + id + " is " +
+                                std::string(model::CertificateStatusName(view.certificate.status)) +
+                                "; only issued certificates can be renewed");
+    }
+    if (options.reuse_key) {
+      CF_ASSIGN_OR_RETURN(SecretBytes der, secrets_.OpenBlob(*tx, view.version->key_blob_id));
+      CF_ASSIGN_OR_RETURN(reused, crypto::PrivateKey::FromPkcs8Der(der));
+    }
+  }
+  model::Certificate& cert = view.certificate;
+  const model::CertificateVersion previous = *view.version;
+
+  // The request as it was made, checked against today's account policy: a policy tightened since
+  // the first issuance applies to renewals too.
+  CertificateRequest r{.name = cert.name,
+                       .domains = cert.domains,
+                       .key_type = cert.key_type,
+                       .profile = cert.profile,
+                       .exportable = cert.exportable,
+                       .tags = cert.tags,
+                       .issuer = cert.issuer};
+  if (cert.validity_seconds) r.validity = Seconds(*cert.validity_seconds);
+  CF_ASSIGN_OR_RETURN(Issuer * issuer, issuers_.Find(cert.issuer));
+
+  auto issue = [&]() -> Result<CertificateView> {
+    CF_TRY(CheckPolicy(caller, r));
+    std::optional<crypto::PrivateKey> generated;
+    if (!reused) {
+      CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(cert.key_type));
+      CF_ASSIGN_OR_RETURN(generated, crypto::PrivateKey::Generate(key_type));
+    }
+    const crypto::PrivateKey& key = reused ? *reused : *generated;
+    const int next = previous.version + 1;
+    IssueInput input{.account_id = cert.account_id,
+                     .certificate_id = cert.id,
+                     .profile = cert.profile,
+                     .domains = cert.domains,
+                     .key = &key,
+                     .validity = r.validity};
+    CF_ASSIGN_OR_RETURN(IssueOutcome outcome,
+                        issuer->Issue(input, cert.id + "/" + std::to_string(next)));
+    if (outcome.pending) {
+      return Unavailable("issuer " + cert.issuer + " cannot issue asynchronously yet");
+    }
+    CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
+    if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");
+
+    TimePoint now = Whole(clock_.Now());
+    model::CertificateVersion v;
+    v.id = NewId(model::kVersionPrefix, clock_, random_);
+    v.certificate_id = cert.id;
+    v.version = next;
+    v.serial_hex = leaf.serial_hex();
+    v.not_before = leaf.not_before();
+    v.not_after = leaf.not_after();
+    v.leaf_pem = outcome.leaf_pem;
+    v.chain_pem = outcome.chain_pem;
+    v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
+    v.issuer_ca_id = outcome.issuer_ref;
+    v.created_at = now;
+
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    // Re-read under the write lock: a concurrent renewal or revocation wins, this one backs off.
+    CF_ASSIGN_OR_RETURN(model::Certificate fresh, tx->certificates().Get(cert.id));
+    if (fresh.current_version_id != previous.id ||
+        fresh.status != model::CertificateStatus::kIssued) {
+      return Conflict("certificate " + cert.id + " changed during the renewal");
+    }
+    if (options.reuse_key) {
+      v.key_blob_id = previous.key_blob_id;  // the same sealed key; blobs are immutable
+    } else {
+      CF_ASSIGN_OR_RETURN(v.key_blob_id,
+                          secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
+    }
+    CF_TRY(tx->versions().Insert(v));
+    fresh.current_version_id = v.id;
+    fresh.status_detail = outcome.detail.empty() ? "renewed" : outcome.detail;
+    fresh.updated_at = now;
+    CF_TRY(tx->certificates().Update(fresh));
+    CF_TRY(tx->Commit());
+    log::Info("certificate renewed", {{"event", "certificate.renewed"},
+                                      {"certificate_id", fresh.id},
+                                      {"account_id", fresh.account_id},
+                                      {"version", std::to_string(v.version)},
+                                      {"serial", v.serial_hex},
+                                      {"previous_serial", previous.serial_hex},
+                                      {"not_after", FormatRfc3339(v.not_after)}});
+    return CertificateView{std::move(fresh), std::move(v)};
+  };
+
+  Result<CertificateView> result = issue();
+  if (result.ok() || result.error().code() == ErrorCode::kConflict) return result;
+  RecordRenewalFailure(cert.id, result.error());
+  return result;
+}
+
+void CertificateService::RecordRenewalFailure(const std::string& id, const Error& error) {
+  std::string detail = "renewal failed: " + error.message();
+  if (detail.size() > 500) detail.resize(500);
+  auto record = [&]() -> Status {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    CF_ASSIGN_OR_RETURN(model::Certificate c, tx->certificates().Get(id));
+    c.status_detail = detail;
+    c.updated_at = Whole(clock_.Now());
+    CF_TRY(tx->certificates().Update(c));
+    return tx->Commit();
+  };
+  Status st = record();
+  log::Warn("certificate renewal failed", {{"event", "certificate.renewal_failed"},
+                                           {"certificate_id", id},
+                                           {"error", error.ToString()},
+                                           {"recorded", st.ok() ? "true" : st.error().ToString()}});
+}
+
+Result<RevocationView> CertificateService::Revoke(const Caller& caller, const std::string& id,
+                                                  x509::RevocationReason reason) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(CertificateView view, LoadVisible(*tx, caller, id));
+  model::Certificate& cert = view.certificate;
+  if (cert.status == model::CertificateStatus::kRevoked) {
+    return Conflict("certificate " + id + " is revoked already");
+  }
+  if (cert.current_version_id.empty()) {
+    return FailedPrecondition("certificate " + id + " has no issued version to revoke");
+  }
+  const TimePoint now = Whole(clock_.Now());
+  CF_ASSIGN_OR_RETURN(auto versions, tx->versions().ListByCertificate(id));
+  CF_ASSIGN_OR_RETURN(auto already, tx->revocations().ListByCertificate(id));
+  std::set<std::string> listed;
+  for (const model::Revocation& r : already) listed.insert(r.serial_hex);
+  RevocationView out;
+  for (const model::CertificateVersion& v : versions) {
+    // An expired certificate needs no CRL entry (RFC 5280 3.3: CRLs may drop expired ones).
+    if (v.not_after <= now || listed.count(v.serial_hex)) continue;
+    model::Revocation r{.serial_hex = v.serial_hex,
+                        .ca_id = v.issuer_ca_id,
+                        .certificate_id = id,
+                        .version_id = v.id,
+                        .reason = static_cast<int>(reason),
+                        .revoked_at = now};
+    CF_TRY(tx->revocations().Insert(r));
+    out.revoked.push_back(std::move(r));
+  }
+  cert.status = model::CertificateStatus::kRevoked;
+  cert.status_detail = "revoked: " + std::string(x509::RevocationReasonName(reason));
+  cert.updated_at = now;
+  CF_TRY(tx->certificates().Update(cert));
+  CF_TRY(tx->Commit());
+  std::string serials;
+  for (const model::Revocation& r : out.revoked)
+    serials += (serials.empty() ? "" : ",") + r.serial_hex;
+  log::Info("certificate revoked", {{"event", "certificate.revoked"},
+                                    {"certificate_id", id},
+                                    {"account_id", cert.account_id},
+                                    {"reason", std::string(x509::RevocationReasonName(reason))},
+                                    {"serials", serials}});
+  out.view = std::move(view);
+  return out;
+}
+
+Result<std::string> CertificateService::CurrentCrl(const std::string& issuer_name) {
+  auto issuer = issuers_.Find(issuer_name);
+  if (!issuer.ok()) return NotFound("no CRL for issuer " + QuoteForMessage(issuer_name));
+  auto* publisher = dynamic_cast<CrlPublisher*>(*issuer);
+  if (publisher == nullptr) {
+    return NotFound("issuer " + QuoteForMessage(issuer_name) + " publishes no CRL");
+  }
+  return publisher->CurrentCrl();
+}
+
 Result<CertificateView> CertificateService::Get(const Caller& caller, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   return LoadVisible(*tx, caller, id);

@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
+#include "x509/crl.h"
 
 namespace certfleet::lifecycle {
 
@@ -34,10 +35,22 @@ struct CertificateRequest {
   std::string issuer = "internal";
 };
 
+struct RenewOptions {
+  // Keep the current version's private key instead of generating a new one. A new key is the
+  // default: a renewal then also limits the damage of an undetected key compromise.
+  bool reuse_key = false;
+};
+
 // A certificate with its current version, if any.
 struct CertificateView {
   model::Certificate certificate;
   std::optional<model::CertificateVersion> version;
+};
+
+// The outcome of a revocation: the certificate (now revoked) and the versions it revoked.
+struct RevocationView {
+  CertificateView view;
+  std::vector<model::Revocation> revoked;
 };
 
 inline constexpr size_t kMaxDomains = 100;
@@ -54,11 +67,33 @@ class CertificateService {
   // NotFound for unknown ids and for certificates of other accounts.
   Result<CertificateView> Get(const Caller& caller, const std::string& id);
   Result<std::vector<CertificateView>> List(const Caller& caller);
+  // Issues a new version through the certificate's issuer (same names, profile, key type and
+  // requested validity; the account policy is checked again) and makes it current. Older versions
+  // are kept: they stay valid until they expire, so targets not yet redeployed keep working.
+  // NotFound as Get(); FailedPrecondition unless the certificate is issued (pending, failed,
+  // revoked); Conflict if another renewal made a new version meanwhile. When the issuer fails,
+  // status_detail records the failure (the status stays issued: the current version is still
+  // good) and the issuer's error is returned.
+  Result<CertificateView> Renew(const Caller& caller, const std::string& id,
+                                const RenewOptions& options = {});
+  // Revokes every version of the certificate that has not expired yet (a renewed certificate's
+  // older versions share its names, and with key reuse its key) and marks the certificate
+  // revoked, in one transaction: status, status_detail and one store::RevocationRepo row per
+  // version with `reason` and the time. The issuing CA lists them in its next CRL. Renewal stops
+  // for a revoked certificate. NotFound as Get(); Conflict if it is revoked already;
+  // FailedPrecondition if it was never issued.
+  Result<RevocationView> Revoke(const Caller& caller, const std::string& id,
+                                x509::RevocationReason reason);
+  // The CRL of issuer `issuer_name`, DER. NotFound for an unknown issuer or one that publishes
+  // no CRL.
+  Result<std::string> CurrentCrl(const std::string& issuer_name);
 
  private:
   Status Validate(CertificateRequest& request);
   // The account policy (src/policy); Forbidden naming the rule on denial.
   Status CheckPolicy(const Caller& caller, const CertificateRequest& request);
+  // Best effort: the renewal's error is what the caller needs; a store failure here is logged.
+  void RecordRenewalFailure(const std::string& id, const Error& error);
   store::Store& store_;
   secrets::SecretStore& secrets_;
   const IssuerRegistry& issuers_;

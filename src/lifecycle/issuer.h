@@ -44,6 +44,17 @@ class Issuer {
                                      const std::string& idempotency_key) = 0;
 };
 
+// An optional ability of an issuer (CONVENTIONS.md #11: separate small interfaces): it publishes
+// a CRL for what it issued. Revocations themselves are recorded in the store by the lifecycle
+// (store::RevocationRepo, keyed by the issuing CA record) in the transaction that marks the
+// certificate revoked; the publisher only renders them.
+class CrlPublisher {
+ public:
+  virtual ~CrlPublisher() = default;
+  // The current CRL, DER. Thread-safe.
+  virtual Result<std::string> CurrentCrl() = 0;
+};
+
 // Name -> issuer. Built once by the composition root, then read-only (thread-safe reads).
 class IssuerRegistry {
  public:

@@ -1,4 +1,4 @@
-// The internal CA as an Issuer: issues synchronously, never pending.
+// The internal CA as an Issuer: issues synchronously, never pending, and publishes a CRL.
 #pragma once
 
 #include <string>
@@ -10,12 +10,14 @@ namespace certfleet::lifecycle {
 
 inline constexpr char kInternalIssuerName[] = "internal";
 
-class InternalIssuer final : public Issuer {
+class InternalIssuer final : public Issuer, public CrlPublisher {
  public:
   // `ca` is borrowed and must outlive this object.
   explicit InternalIssuer(ca::CertificateAuthority& ca) : ca_(ca) {}
   const std::string& name() const override { return name_; }
   Result<IssueOutcome> Issue(const IssueInput& input, const std::string& idempotency_key) override;
+  // The issuing intermediate's CRL (ca::CertificateAuthority::CurrentCrl).
+  Result<std::string> CurrentCrl() override { return ca_.CurrentCrl(); }
 
  private:
   ca::CertificateAuthority& ca_;

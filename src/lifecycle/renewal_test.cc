@@ -1,0 +1,340 @@
+// Renewal (issue #5): CertificateService::Renew and the renewal scheduler.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "fakes/pki_env.h"
+#include "jobs/engine.h"
+#include "lifecycle/certificate_service.h"
+#include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/renewal_scheduler.h"
+#include "x509/certificate.h"
+
+namespace certfleet::lifecycle {
+namespace {
+
+// The internal issuer, failing on demand.
+class FlakyIssuer final : public Issuer {
+ public:
+  explicit FlakyIssuer(ca::CertificateAuthority& ca) : inner_(ca) {}
+  const std::string& name() const override { return inner_.name(); }
+  Result<IssueOutcome> Issue(const IssueInput& input, const std::string& key) override {
+    last_key = key;
+    if (fail) return Unavailable("the CA is down");
+    return inner_.Issue(input, key);
+  }
+  std::atomic<bool> fail{false};
+  std::string last_key;
+
+ private:
+  InternalIssuer inner_;
+};
+
+class RenewalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto issuer = std::make_unique<FlakyIssuer>(env_.Ca());
+    issuer_ = issuer.get();
+    issuers_.Register(std::move(issuer));
+    certs_ = std::make_unique<CertificateService>(*env_.store, *env_.secret_store, issuers_,
+                                                  env_.clock, SystemRandomSource());
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    for (const char* id : {"acc_a", "acc_b"}) {
+      ASSERT_TRUE((*tx)->accounts().Insert({id, id, env_.clock.Now()}).ok());
+    }
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+
+  CertificateView Issue(const std::string& name, std::optional<Seconds> validity = std::nullopt,
+                        std::optional<Seconds> renew_before = std::nullopt) {
+    CertificateRequest r;
+    r.name = name;
+    r.domains = {name + ".example.test"};
+    r.exportable = true;
+    r.validity = validity;
+    r.renew_before = renew_before;
+    auto view = certs_->Request(alice_, r);
+    EXPECT_TRUE(view.ok()) << view.error().ToString();
+    return *view;
+  }
+
+  testing::PkiEnv env_;
+  IssuerRegistry issuers_;
+  FlakyIssuer* issuer_ = nullptr;
+  std::unique_ptr<CertificateService> certs_;
+  Caller alice_{.principal_id = "prn_alice", .account_id = "acc_a"};
+  Caller bob_{.principal_id = "prn_bob", .account_id = "acc_b"};
+};
+
+std::string PublicKeyOf(const model::CertificateVersion& v) {
+  auto leaf = x509::Certificate::FromPem(v.leaf_pem);
+  CF_CHECK(leaf.ok());
+  auto key = leaf->public_key();
+  CF_CHECK(key.ok());
+  return key->ToPem();
+}
+
+TEST_F(RenewalTest, RenewMakesANewCurrentVersionWithANewKeyAndKeepsTheOld) {
+  CertificateView first = Issue("web");
+  env_.clock.Advance(std::chrono::hours(1));
+  auto renewed = certs_->Renew(alice_, first.certificate.id);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  EXPECT_EQ(renewed->version->version, 2);
+  EXPECT_NE(renewed->version->serial_hex, first.version->serial_hex);
+  EXPECT_NE(renewed->version->key_blob_id, first.version->key_blob_id);
+  EXPECT_NE(PublicKeyOf(*renewed->version), PublicKeyOf(*first.version));
+  EXPECT_EQ(issuer_->last_key, first.certificate.id + "/2");
+  auto got = certs_->Get(alice_, first.certificate.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version->id, renewed->version->id);
+  auto tx = env_.store->Begin();
+  ASSERT_TRUE(tx.ok());
+  auto versions = (*tx)->versions().ListByCertificate(first.certificate.id);
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].serial_hex, first.version->serial_hex);
+}
+
+TEST_F(RenewalTest, RenewCanReuseTheKey) {
+  CertificateView first = Issue("web");
+  auto renewed = certs_->Renew(alice_, first.certificate.id, {.reuse_key = true});
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  EXPECT_EQ(renewed->version->key_blob_id, first.version->key_blob_id);
+  EXPECT_EQ(PublicKeyOf(*renewed->version), PublicKeyOf(*first.version));
+  EXPECT_NE(renewed->version->serial_hex, first.version->serial_hex);
+}
+
+TEST_F(RenewalTest, RenewOfAForeignOrUnknownCertificateIsNotFound) {
+  CertificateView first = Issue("web");
+  EXPECT_EQ(certs_->Renew(bob_, first.certificate.id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(certs_->Renew(alice_, "crt_00000000000000000000000000").error().code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_F(RenewalTest, FailedRenewalRecordsTheReasonAndKeepsTheCurrentVersion) {
+  CertificateView first = Issue("web");
+  issuer_->fail = true;
+  auto renewed = certs_->Renew(alice_, first.certificate.id);
+  ASSERT_FALSE(renewed.ok());
+  EXPECT_EQ(renewed.error().code(), ErrorCode::kUnavailable);
+  auto got = certs_->Get(alice_, first.certificate.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->certificate.status, model::CertificateStatus::kIssued);
+  EXPECT_EQ(got->version->id, first.version->id);
+  EXPECT_NE(got->certificate.status_detail.find("renewal failed"), std::string::npos);
+  EXPECT_NE(got->certificate.status_detail.find("the CA is down"), std::string::npos);
+  issuer_->fail = false;
+  auto again = certs_->Renew(alice_, first.certificate.id);
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_EQ(again->version->version, 2);
+}
+
+// Uniform() draws (8-byte fills) answer 0, so jitter is none and backoff its full value; other
+// draws come from the system source.
+class ZeroJitter final : public Random {
+ public:
+  void Fill(void* out, size_t n) override {
+    if (n == sizeof(uint64_t)) {
+      std::memset(out, 0, n);
+    } else {
+      SystemRandomSource().Fill(out, n);
+    }
+  }
+};
+
+class SchedulerTest : public RenewalTest {
+ protected:
+  void SetUp() override {
+    RenewalTest::SetUp();
+    engine_ = std::make_unique<jobs::JobEngine>(*env_.store, env_.clock, SystemRandomSource(),
+                                                jobs::EngineOptions{.owner = "worker"});
+    scheduler_ = MakeScheduler("replica-a", zero_);
+    scheduler_->RegisterJobs();
+  }
+
+  std::unique_ptr<RenewalScheduler> MakeScheduler(const std::string& owner, Random& random) {
+    return std::make_unique<RenewalScheduler>(
+        *env_.store, *engine_, *certs_, nullptr, env_.clock, random,
+        RenewalSchedulerOptions{
+            .owner = owner, .lease = Seconds(120), .base_backoff = Seconds(60)});
+  }
+
+  // Runs the job engine until it has nothing due.
+  void Drain() {
+    for (int i = 0; i < 10; ++i) {
+      auto n = engine_->RunOnce();
+      ASSERT_TRUE(n.ok()) << n.error().ToString();
+      if (*n == 0) return;
+    }
+  }
+
+  int Tick() {
+    auto n = scheduler_->RunOnce();
+    EXPECT_TRUE(n.ok()) << n.error().ToString();
+    return n.ok() ? *n : -1;
+  }
+
+  int CurrentVersion(const std::string& id) {
+    auto got = certs_->Get(alice_, id);
+    EXPECT_TRUE(got.ok());
+    return got.ok() && got->version ? got->version->version : -1;
+  }
+
+  model::RenewalState State(const std::string& id) {
+    auto tx = env_.store->Begin();
+    CF_CHECK(tx.ok());
+    auto s = (*tx)->renewals().Get(id);
+    CF_CHECK(s.ok());
+    return *s;
+  }
+
+  void SetClock(TimePoint t) { env_.clock.Advance(t - env_.clock.Now()); }
+
+  ZeroJitter zero_;
+  std::unique_ptr<jobs::JobEngine> engine_;
+  std::unique_ptr<RenewalScheduler> scheduler_;
+};
+
+TEST(RenewalWindowTest, DefaultThirdHalfForShortLivedAndOverride) {
+  model::Certificate c;
+  model::CertificateVersion v;
+  v.not_before = UtcDate(2026, 1, 1);
+  v.not_after = v.not_before + std::chrono::days(90) - std::chrono::seconds(1);
+  EXPECT_EQ(RenewalWindowStart(c, v), v.not_after - std::chrono::days(30));
+  v.not_after = v.not_before + std::chrono::days(10) - std::chrono::seconds(1);
+  EXPECT_EQ(RenewalWindowStart(c, v), v.not_after - std::chrono::days(5));
+  v.not_after = v.not_before + std::chrono::minutes(5) - std::chrono::seconds(1);
+  EXPECT_EQ(RenewalWindowStart(c, v), v.not_after - std::chrono::seconds(150));
+  c.renew_before_seconds = 3600;
+  v.not_after = v.not_before + std::chrono::days(90) - std::chrono::seconds(1);
+  EXPECT_EQ(RenewalWindowStart(c, v), v.not_after - std::chrono::hours(1));
+  c.renew_before_seconds = 100 * 86400;  // longer than the lifetime: due at once
+  EXPECT_EQ(RenewalWindowStart(c, v), v.not_before);
+  EXPECT_EQ(MaxRenewalJitter(v.not_before, v.not_before + std::chrono::hours(1), Seconds(3600)),
+            Seconds(360));
+  EXPECT_EQ(MaxRenewalJitter(v.not_before, v.not_before + std::chrono::days(30), Seconds(3600)),
+            Seconds(3600));
+  EXPECT_EQ(MaxRenewalJitter(v.not_after, v.not_before, Seconds(3600)), Seconds(0));
+}
+
+TEST_F(SchedulerTest, NotDueBeforeTheWindowDueInsideAndRenewed) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  const TimePoint start = c.version->not_after - std::chrono::days(30);
+  SetClock(start - std::chrono::minutes(1));
+  EXPECT_EQ(Tick(), 0);
+  Drain();
+  EXPECT_EQ(CurrentVersion(c.certificate.id), 1);
+  EXPECT_EQ(State(c.certificate.id).next_attempt_at, start);  // zero jitter
+  SetClock(start);
+  EXPECT_EQ(Tick(), 1);
+  EXPECT_EQ(Tick(), 0);  // in flight: not enqueued twice
+  Drain();
+  EXPECT_EQ(CurrentVersion(c.certificate.id), 2);
+  // The new version is planned at its own window on the next tick.
+  EXPECT_EQ(Tick(), 0);
+  auto renewed = certs_->Get(alice_, c.certificate.id);
+  EXPECT_EQ(State(c.certificate.id).version_id, renewed->version->id);
+  EXPECT_EQ(State(c.certificate.id).next_attempt_at,
+            renewed->version->not_after - std::chrono::days(30));
+}
+
+TEST_F(SchedulerTest, RenewBeforeOverridesTheDefault) {
+  CertificateView c = Issue("web", std::chrono::days(90), std::chrono::days(10));
+  SetClock(c.version->not_after - std::chrono::days(11));
+  EXPECT_EQ(Tick(), 0);
+  SetClock(c.version->not_after - std::chrono::days(10));
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(c.certificate.id), 2);
+}
+
+TEST_F(SchedulerTest, ShortLivedCertificatesRenewAtHalfTheirLifetime) {
+  CertificateView c = Issue("short", std::chrono::hours(48));
+  const Seconds lifetime =
+      std::chrono::duration_cast<Seconds>(c.version->not_after - c.version->not_before) +
+      std::chrono::seconds(1);
+  const TimePoint start = c.version->not_after - lifetime / 2;
+  SetClock(start - std::chrono::seconds(1));
+  EXPECT_EQ(Tick(), 0);
+  SetClock(start);
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(c.certificate.id), 2);
+}
+
+TEST_F(SchedulerTest, JitterStaysInsideItsBound) {
+  scheduler_ = MakeScheduler("replica-a", SystemRandomSource());
+  std::vector<CertificateView> certs;
+  for (int i = 0; i < 8; ++i)
+    certs.push_back(Issue("c" + std::to_string(i), std::chrono::days(90)));
+  EXPECT_EQ(Tick(), 0);
+  bool any_jitter = false;
+  for (const CertificateView& c : certs) {
+    const TimePoint start = c.version->not_after - std::chrono::days(30);
+    const TimePoint next = State(c.certificate.id).next_attempt_at;
+    EXPECT_GE(next, start);
+    EXPECT_LE(next, start + std::chrono::hours(1));  // min(30 d / 10, max_jitter 1 h)
+    any_jitter = any_jitter || next != start;
+  }
+  EXPECT_TRUE(any_jitter);  // 8 draws of 3601 values all zero: practically impossible
+}
+
+TEST_F(SchedulerTest, FailureBacksOffExponentiallyAndRecovers) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  const TimePoint start = c.version->not_after - std::chrono::days(30);
+  SetClock(start);
+  issuer_->fail = true;
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  model::RenewalState s = State(c.certificate.id);
+  EXPECT_EQ(s.failures, 1);
+  EXPECT_NE(s.last_error.find("the CA is down"), std::string::npos);
+  EXPECT_EQ(s.next_attempt_at, start + Seconds(60));  // base backoff, no jitter drawn
+  EXPECT_NE(certs_->Get(alice_, c.certificate.id)->certificate.status_detail.find("renewal failed"),
+            std::string::npos);
+  EXPECT_EQ(Tick(), 0);  // backing off
+  SetClock(start + Seconds(60));
+  EXPECT_EQ(Tick(), 1);  // a new attempt (new idempotency key)
+  Drain();
+  s = State(c.certificate.id);
+  EXPECT_EQ(s.failures, 2);
+  EXPECT_EQ(s.next_attempt_at, start + Seconds(60) + Seconds(120));  // doubled
+  issuer_->fail = false;
+  SetClock(s.next_attempt_at);
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(c.certificate.id), 2);
+}
+
+TEST_F(SchedulerTest, OnlyOneSchedulerHoldsTheLock) {
+  StoreLeaseLock a(*env_.store, env_.clock, "renewal-scheduler", "a", Seconds(120));
+  StoreLeaseLock b(*env_.store, env_.clock, "renewal-scheduler", "b", Seconds(120));
+  EXPECT_TRUE(*a.TryAcquire());
+  EXPECT_FALSE(*b.TryAcquire());
+  EXPECT_TRUE(*a.TryAcquire());  // the holder extends
+  env_.clock.Advance(std::chrono::seconds(119));
+  EXPECT_FALSE(*b.TryAcquire());
+  env_.clock.Advance(std::chrono::seconds(2));  // a stopped ticking: its lease ran out
+  EXPECT_TRUE(*b.TryAcquire());
+  EXPECT_FALSE(*a.TryAcquire());
+  b.Release();
+  EXPECT_TRUE(*a.TryAcquire());
+
+  // Two schedulers: the second does nothing while the first leads.
+  CertificateView c = Issue("web", std::chrono::days(90));
+  a.Release();
+  auto other = MakeScheduler("replica-b", zero_);
+  SetClock(c.version->not_after - std::chrono::days(30));
+  EXPECT_EQ(Tick(), 1);
+  EXPECT_EQ(*other->RunOnce(), 0);
+  scheduler_->Stop();
+  Drain();
+  SetClock(c.version->not_after);  // version 2 is not due yet; b leads now and plans it
+  EXPECT_EQ(*other->RunOnce(), 0);
+  EXPECT_EQ(State(c.certificate.id).version_id, certs_->Get(alice_, c.certificate.id)->version->id);
+}
+
+}  // namespace
+}  // namespace certfleet::lifecycle

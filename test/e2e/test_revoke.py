@@ -1,0 +1,131 @@
+"""Renewal on demand, revocation and the internal CA's CRL through the real binaries (issue #5):
+`certfleet cert renew`, `certfleet cert revoke`, GET /crl/intermediate.crl without credentials,
+checked with `openssl crl` and `openssl verify -crl_check` as a relying party would."""
+
+import os
+
+import pytest
+
+from conftest import assert_problem, run_tool, unique_name
+
+CRL_PATH = "/crl/intermediate.crl"
+
+
+def request_cert(cli, *extra):
+    name = unique_name("rv")
+    cert = cli.json("cert", "request", "--name", name, "--domain", f"{name}.example.test",
+                    "--exportable", *extra)
+    assert cert["status"] == "issued", cert
+    return cert
+
+
+def export(cli, workdir, cert_id):
+    out = workdir.sub(f"export-{cert_id}")
+    cli("cert", "export", cert_id, "--out", out)
+    return out
+
+
+def fetch_crl(server, workdir, name="crl"):
+    resp = server.request("GET", CRL_PATH, token=None)
+    assert resp.status == 200, resp
+    assert resp.headers.get("content-type") == "application/pkix-crl", resp.headers
+    der = workdir.sub(f"{name}.der")
+    with open(der, "wb") as f:
+        f.write(resp.body)
+    pem = workdir.sub(f"{name}.pem")
+    run_tool("openssl", "crl", "-inform", "DER", "-in", der, "-out", pem)
+    text = run_tool("openssl", "crl", "-inform", "DER", "-noout", "-text", "-in", der).stdout
+    return pem, text.decode()
+
+
+def crl_number(text):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "X509v3 CRL Number" in line:
+            return int(lines[i + 1].strip())
+    pytest.fail(f"no CRL number in:\n{text}")
+
+
+def verify(server, out_dir, crl_pem):
+    return run_tool("openssl", "verify", "-crl_check", "-CAfile", server.ca_path,
+                    "-untrusted", os.path.join(out_dir, "chain.pem"), "-CRLfile", crl_pem,
+                    os.path.join(out_dir, "cert.pem"), check=False)
+
+
+def test_issued_certificates_name_the_crl(cli, server, workdir):
+    cert = request_cert(cli)
+    out = export(cli, workdir, cert["id"])
+    text = run_tool("openssl", "x509", "-noout", "-ext", "crlDistributionPoints",
+                    "-in", os.path.join(out, "cert.pem")).stdout.decode()
+    assert f"URI:{server.url}{CRL_PATH}" in text, text
+
+
+def test_crl_is_public_signed_and_verifies(server, workdir):
+    pem, text = fetch_crl(server, workdir)
+    assert "Next Update" in text and "Last Update" in text, text
+    assert "Issuer:" in text and "Issuing CA" in text, text
+    # Signed by the issuing intermediate, which chains to the root in ca.pem.
+    chain = server.request("GET", CRL_PATH, token="not-a-token")
+    assert chain.status == 200  # credentials are neither needed nor checked
+
+
+def test_revoked_certificate_is_in_the_crl_and_fails_verification(cli, server, workdir):
+    revoked = request_cert(cli)
+    kept = request_cert(cli)
+    revoked_out = export(cli, workdir, revoked["id"])
+    kept_out = export(cli, workdir, kept["id"])
+    before_pem, before = fetch_crl(server, workdir, "before")
+    assert verify(server, revoked_out, before_pem).returncode == 0
+
+    result = cli.json("cert", "revoke", revoked["id"], "--reason", "key-compromise")
+    assert result["status"] == "revoked", result
+    assert [v["serial"] for v in result["revoked_versions"]] == [revoked["serial"]]
+    assert result["revoked_versions"][0]["reason"] == "key-compromise"
+    assert cli.json("cert", "show", revoked["id"])["status"] == "revoked"
+
+    pem, text = fetch_crl(server, workdir, "after")
+    assert crl_number(text) > crl_number(before)
+    assert revoked["serial"].upper().lstrip("0") in text.upper(), text
+    assert "Key Compromise" in text, text
+    bad = verify(server, revoked_out, pem)
+    assert bad.returncode != 0
+    assert b"revoked" in bad.stdout + bad.stderr, bad
+    assert verify(server, kept_out, pem).returncode == 0
+
+    # A second revocation is a conflict; a revoked certificate cannot be renewed.
+    again = server.request("POST", f"/v1/certificates/{revoked['id']}/revoke",
+                           {"reason": "superseded"})
+    assert_problem(again, 409)
+    renew = server.request("POST", f"/v1/certificates/{revoked['id']}/renew", {})
+    assert_problem(renew, 409)
+
+
+def test_revocation_reasons_are_checked(cli, server):
+    cert = request_cert(cli)
+    bad = server.request("POST", f"/v1/certificates/{cert['id']}/revoke", {"reason": "ca-compromise"})
+    doc = assert_problem(bad, 400)
+    assert "key-compromise" in doc["detail"], doc
+    proc = cli("cert", "revoke", cert["id"], "--reason", "keyCompromise", check=False)
+    assert proc.returncode != 0
+    assert cli.json("cert", "show", cert["id"])["status"] == "issued"
+
+
+def test_renew_on_demand_makes_a_new_version_and_revocation_covers_all(cli, server, workdir):
+    cert = request_cert(cli, "--validity", "10m", "--renew-before", "2m", "--profile",
+                        "short-lived")
+    assert cert["renew_before"] == "2m", cert
+    assert cert["validity"] == "10m", cert
+    renewed = cli.json("cert", "renew", cert["id"])
+    assert renewed["version"] == cert["version"] + 1, renewed
+    assert renewed["serial"] != cert["serial"]
+    same_key = cli.json("cert", "renew", cert["id"], "--reuse-key")
+    assert same_key["version"] == cert["version"] + 2
+    out = export(cli, workdir, cert["id"])
+    assert "serial=" in run_tool("openssl", "x509", "-noout", "-serial", "-in",
+                                 os.path.join(out, "cert.pem")).stdout.decode()
+
+    result = cli.json("cert", "revoke", cert["id"], "--reason", "superseded")
+    assert sorted(v["serial"] for v in result["revoked_versions"]) == sorted(
+        [cert["serial"], renewed["serial"], same_key["serial"]])
+    pem, text = fetch_crl(server, workdir, "all")
+    assert verify(server, out, pem).returncode != 0
