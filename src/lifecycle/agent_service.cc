@@ -2,10 +2,14 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
+#include "events/events.h"
+#include "lifecycle/status_util.h"
 #include "lifecycle/tokens.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
@@ -124,12 +128,25 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
     }
     token = std::move(*t);
   }
-  auto reused = [&] {
-    log::Warn("enrollment token used twice", {{"token_id", token.id},
-                                              {"account_id", token.account_id},
-                                              {"used_by_agent_id", token.used_by_agent_id},
-                                              {"hostname", req.hostname},
-                                              {"event", "agent.enrollment_token_reused"}});
+  // The alert is an event of its own: the refused enrollment changes nothing else.
+  auto reused = [&]() -> Error {
+    nlohmann::json data = {{"token_id", token.id},
+                           {"used_by_agent_id", token.used_by_agent_id},
+                           {"hostname", req.hostname}};
+    Status emitted = [&]() -> Status {
+      CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+      CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
+                                   {.account_id = token.account_id,
+                                    .type = "agent.enrollment_token_reused",
+                                    .subject = token.id,
+                                    .data_json = data.dump(),
+                                    .tags = token.tags})));
+      return tx->Commit();
+    }();
+    if (!emitted.ok()) {
+      log::Error("enrollment token reuse could not be recorded",
+                 {{"token_id", token.id}, {"error", emitted.error().ToString()}});
+    }
     return Conflict("enrollment token already used");
   };
   if (token.used_at) return reused();
@@ -170,12 +187,23 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
       if (used.error().code() == ErrorCode::kConflict) {
         auto again = tx->enrollment_tokens().Get(token.id);
         if (again.ok()) token = std::move(*again);
+        tx.reset();  // roll back before the alert's own transaction
         return reused();
       }
       return std::move(used).error();
     }
     CF_TRY(tx->principals().Insert(principal));
     CF_TRY(tx->agents().Insert(agent));
+    nlohmann::json data = {{"agent_id", agent.id},
+                           {"hostname", agent.hostname},
+                           {"token_id", token.id},
+                           {"tags", agent.tags}};
+    CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
+                                 {.account_id = agent.account_id,
+                                  .type = "agent.enrolled",
+                                  .subject = agent.id,
+                                  .data_json = data.dump(),
+                                  .tags = agent.tags})));
     if (deployments_ != nullptr) {
       CF_ASSIGN_OR_RETURN(attached, deployments_->AttachAgent(*tx, agent));
     }
@@ -185,8 +213,7 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
   log::Info("agent enrolled", {{"agent_id", agent.id},
                                {"account_id", agent.account_id},
                                {"hostname", agent.hostname},
-                               {"token_id", token.id},
-                               {"event", "agent.enrolled"}});
+                               {"token_id", token.id}});
   AgentCredentials out;
   out.agent = std::move(agent);
   out.certificate_pem = leaf.leaf.ToPem();

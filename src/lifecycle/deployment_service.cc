@@ -9,7 +9,9 @@
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
+#include "events/events.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/status_util.h"
 #include "policy/authorize.h"
 #include "policy/tags.h"
 #include "secrets/passphrase.h"
@@ -39,6 +41,20 @@ std::string SelectorText(const model::Tags& selector) {
   return out;
 }
 
+std::string NoTargetsDetail(const model::Deployment& dep) {
+  return "no active agent in the target account matches selector " + SelectorText(dep.selector);
+}
+
+Result<bool> AnyActiveAgentMatches(store::Tx& tx, const model::Deployment& dep) {
+  CF_ASSIGN_OR_RETURN(auto agents, tx.agents().ListByAccount(dep.target_account_id));
+  for (const model::Agent& a : agents) {
+    if (a.status == model::AgentStatus::kActive && policy::SelectorMatches(dep.selector, a.tags)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string JobInput(const std::string& deployment_id, int generation) {
   return nlohmann::json{{"deployment_id", deployment_id}, {"generation", generation}}.dump();
 }
@@ -64,6 +80,29 @@ Status CheckDeployAllowed(store::Tx& tx, const Caller& caller, const std::string
   return policy::AuthorizeCrossAccountDeploy(ToSubject(caller), cert_account, target_account,
                                              active)
       .ToStatus();
+}
+
+// Emits a deployment event through the outbox, in `tx`, tagged like the certificate (so
+// subscriptions filter deployment events by certificate tags too).
+Status EmitDeploymentEvent(store::Tx& tx, const Clock& clock, Random& random,
+                           const model::Deployment& dep, const std::string& type,
+                           nlohmann::json extra = nlohmann::json::object()) {
+  CF_ASSIGN_OR_RETURN(auto cert, tx.certificates().Get(dep.certificate_id));
+  nlohmann::json data = {{"deployment_id", dep.id},
+                         {"certificate_id", dep.certificate_id},
+                         {"certificate_name", cert.name},
+                         {"target_account", dep.target_account_id},
+                         {"generation", dep.generation},
+                         {"version_id", dep.version_id},
+                         {"state", model::DeploymentStateName(dep.state)},
+                         {"state_detail", dep.state_detail}};
+  data.update(extra);
+  return AsStatus(events::Emit(tx, clock, random,
+                               {.account_id = dep.account_id,
+                                .type = type,
+                                .subject = dep.id,
+                                .data_json = data.dump(),
+                                .tags = cert.tags}));
 }
 
 }  // namespace
@@ -137,6 +176,19 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
   dep.created_at = Now();
   dep.updated_at = dep.created_at;
   dep.deadline = dep.created_at + deadline;
+  CF_ASSIGN_OR_RETURN(bool matched, AnyActiveAgentMatches(*tx, dep));
+  if (!matched) {
+    // Decided at once, and nothing is exported for nobody: an agent that enrolls later with
+    // matching tags starts the export (AttachAgent).
+    dep.state = model::DeploymentState::kNoTargets;
+    dep.state_detail = NoTargetsDetail(dep);
+    CF_TRY(tx->deployments().Insert(dep));
+    CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
+    CF_TRY(tx->Commit());
+    log::Info("deployment created without targets",
+              {{"deployment_id", dep.id}, {"selector", SelectorText(dep.selector)}});
+    return dep;
+  }
   CF_TRY(tx->deployments().Insert(dep));
   CF_ASSIGN_OR_RETURN(model::Job job,
                       engine_.Enqueue(*tx, {.account_id = dep.account_id,
@@ -180,6 +232,16 @@ Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, cons
   dep.state_detail = "exporting";
   dep.updated_at = Now();
   dep.deadline = dep.updated_at + span;
+  CF_ASSIGN_OR_RETURN(bool matched, AnyActiveAgentMatches(*tx, dep));
+  if (!matched) {
+    dep.state = model::DeploymentState::kNoTargets;
+    dep.state_detail = NoTargetsDetail(dep);
+    dep.job_id.clear();
+    CF_TRY(tx->deployments().Update(dep));
+    CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
+    CF_TRY(tx->Commit());
+    return dep;
+  }
   CF_ASSIGN_OR_RETURN(
       model::Job job,
       engine_.Enqueue(*tx, {.account_id = dep.account_id,
@@ -455,10 +517,10 @@ jobs::StepResult DeploymentService::StepTargets(const std::string& deployment_id
     }
     if (notify.empty()) {
       dep.state = model::DeploymentState::kNoTargets;
-      dep.state_detail =
-          "no active agent in the target account matches selector " + SelectorText(dep.selector);
+      dep.state_detail = NoTargetsDetail(dep);
       dep.updated_at = Now();
       CF_TRY(tx->deployments().Update(dep));
+      CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
       none = true;
     } else {
       CF_TRY(Settle(*tx, dep, false));
@@ -467,11 +529,7 @@ jobs::StepResult DeploymentService::StepTargets(const std::string& deployment_id
   };
   Status st = run();
   if (!st.ok()) return RetryOn(st.error());
-  if (none) {
-    log::Warn("deployment has no targets",
-              {{"deployment_id", deployment_id}, {"event", "deployment.failed"}});
-    return jobs::StepResult::Done(R"({"targets":0})");
-  }
+  if (none) return jobs::StepResult::Done(R"({"targets":0})");
   NotifyAll(notify);
   return jobs::StepResult::Next("wait");
 }
@@ -507,10 +565,9 @@ Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool dea
       t.reason = "deadline exceeded: the agent did not report";
       t.updated_at = now;
       CF_TRY(tx.deployment_targets().Update(t));
-      log::Warn("deployment target failed", {{"deployment_id", dep.id},
-                                             {"agent_id", t.agent_id},
-                                             {"reason", t.reason},
-                                             {"event", "deployment.target_failed"}});
+      CF_TRY(EmitDeploymentEvent(
+          tx, clock_, random_, dep, "deployment.target_failed",
+          {{"target_id", t.id}, {"agent_id", t.agent_id}, {"reason", t.reason}}));
     }
     if (IsSuccess(t.state)) ++ok;
     if (IsFailure(t.state)) ++bad;
@@ -533,11 +590,8 @@ Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool dea
   CF_TRY(tx.deployments().Update(dep));
   if (before != dep.state && dep.state != model::DeploymentState::kRunning) {
     const bool good = dep.state == model::DeploymentState::kSucceeded;
-    log::Info(good ? "deployment succeeded" : "deployment failed",
-              {{"deployment_id", dep.id},
-               {"generation", std::to_string(dep.generation)},
-               {"detail", dep.state_detail},
-               {"event", good ? "deployment.succeeded" : "deployment.failed"}});
+    CF_TRY(EmitDeploymentEvent(tx, clock_, random_, dep,
+                               good ? "deployment.succeeded" : "deployment.failed"));
   }
   (void)ok;
   return Ok();
@@ -552,8 +606,27 @@ Result<bool> DeploymentService::AttachAgent(store::Tx& tx, const model::Agent& a
   CF_ASSIGN_OR_RETURN(auto deps, tx.deployments().List({.target_account_id = agent.account_id}));
   bool any = false;
   for (model::Deployment& dep : deps) {
-    if (dep.version_id.empty()) continue;  // its targets step will see this agent
     if (!policy::SelectorMatches(dep.selector, agent.tags)) continue;
+    if (dep.version_id.empty()) {
+      // Running: its targets step will see this agent. No targets: nothing was exported yet, so
+      // this agent starts the generation's job.
+      if (dep.state != model::DeploymentState::kNoTargets) continue;
+      dep.state = model::DeploymentState::kRunning;
+      dep.state_detail = "exporting";
+      dep.deadline = Now() + options_.default_deadline;
+      dep.updated_at = Now();
+      CF_ASSIGN_OR_RETURN(
+          model::Job job,
+          engine_.Enqueue(tx, {.account_id = dep.account_id,
+                               .type = std::string(kDeploymentJobType),
+                               .input_json = JobInput(dep.id, dep.generation),
+                               .idempotency_key = dep.id + ":" + std::to_string(dep.generation),
+                               .max_attempts = 8,
+                               .deadline = *dep.deadline + std::chrono::minutes(5)}));
+      dep.job_id = job.id;
+      CF_TRY(tx.deployments().Update(dep));
+      continue;  // the job assigns and notifies
+    }
     CF_TRY(Assign(tx, dep, agent));
     // The late target gets a fresh deadline and a wait job to enforce it.
     dep.deadline = Now() + options_.default_deadline;
@@ -668,11 +741,11 @@ Status DeploymentService::Report(const model::Agent& agent, const std::string& t
   t->updated_at = now;
   CF_TRY(tx->deployment_targets().Update(*t));
   if (IsFailure(r.state)) {
-    log::Warn("deployment target failed", {{"deployment_id", dep.id},
-                                           {"agent_id", agent.id},
-                                           {"state", std::string(model::TargetStateName(r.state))},
-                                           {"reason", r.reason},
-                                           {"event", "deployment.target_failed"}});
+    CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.target_failed",
+                               {{"target_id", t->id},
+                                {"agent_id", agent.id},
+                                {"target_state", model::TargetStateName(r.state)},
+                                {"reason", r.reason}}));
   }
   if (dep.generation == t->generation) CF_TRY(Settle(*tx, dep, false));
   CF_TRY(tx->Commit());

@@ -2,6 +2,8 @@
 // store and a fake clock. The agent side is played by the test; test/e2e runs real agents.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "crypto/key.h"
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
@@ -76,6 +78,20 @@ class DeploymentTest : public ::testing::Test {
       ASSERT_TRUE(n.ok()) << n.error().ToString();
       if (*n == 0) return;
     }
+  }
+
+  // The types of the events in the outbox, in order.
+  std::vector<std::string> EventTypes() {
+    auto tx = env_.store->Begin();
+    auto events = (*tx)->events().ListAfter(0, 1000);
+    EXPECT_TRUE(events.ok());
+    std::vector<std::string> types;
+    for (const auto& e : *events) types.push_back(e.type);
+    return types;
+  }
+
+  static int Count(const std::vector<std::string>& v, const std::string& x) {
+    return static_cast<int>(std::count(v.begin(), v.end(), x));
   }
 
   DeploymentView View(const std::string& id) {
@@ -166,6 +182,10 @@ TEST_F(DeploymentTest, InstallsOnMatchingAgentsOnly) {
   Drain();  // the wait step sees the settled state and ends
   auto job = engine_->Get(v.deployment.job_id);
   EXPECT_EQ(job->state, model::JobState::kSucceeded);
+  auto types = EventTypes();
+  EXPECT_EQ(Count(types, "agent.enrolled"), 3);
+  EXPECT_EQ(Count(types, "deployment.succeeded"), 1);
+  EXPECT_EQ(Count(types, "deployment.failed"), 0);
 }
 
 TEST_F(DeploymentTest, NoMatchingAgentEndsAtOnce) {
@@ -173,11 +193,13 @@ TEST_F(DeploymentTest, NoMatchingAgentEndsAtOnce) {
   auto dep = deployments_->Create(
       alice_, {.certificate_id = cert_, .selector = {{"env", "dev"}}, .profile = "nginx"});
   ASSERT_TRUE(dep.ok());
-  Drain();
+  EXPECT_EQ(dep->state, model::DeploymentState::kNoTargets);  // decided at once
   DeploymentView v = View(dep->id);
   EXPECT_EQ(v.deployment.state, model::DeploymentState::kNoTargets);
+  EXPECT_TRUE(v.deployment.secret_id.empty());  // nothing exported for nobody
   EXPECT_NE(v.deployment.state_detail.find("env=dev"), std::string::npos);
   EXPECT_TRUE(v.targets.empty());
+  EXPECT_EQ(Count(EventTypes(), "deployment.failed"), 1);
 }
 
 TEST_F(DeploymentTest, LateAgentReceivesTheDeployment) {
@@ -188,6 +210,7 @@ TEST_F(DeploymentTest, LateAgentReceivesTheDeployment) {
   EXPECT_EQ(View(dep->id).deployment.state, model::DeploymentState::kNoTargets);
   model::Agent late = Enroll("acc_a", {{"env", "dev"}});
   EXPECT_EQ(View(dep->id).deployment.state, model::DeploymentState::kRunning);
+  Drain();  // the late agent started the export
   ActAsAgent(late, model::TargetState::kVerified);
   EXPECT_EQ(View(dep->id).deployment.state, model::DeploymentState::kSucceeded);
 }
@@ -246,6 +269,9 @@ TEST_F(DeploymentTest, FailuresAndDeadlineFailTheDeployment) {
       EXPECT_EQ(t.target.reason, "nginx -t");
     }
   }
+  auto types = EventTypes();
+  EXPECT_EQ(Count(types, "deployment.target_failed"), 2);  // the rollback, then the deadline
+  EXPECT_EQ(Count(types, "deployment.failed"), 1);
 }
 
 TEST_F(DeploymentTest, StaleReportsAndForeignTargetsAreRefused) {
@@ -340,6 +366,7 @@ TEST_F(DeploymentTest, EnrollmentTokensAreSingleUse) {
   auto second = agents_->Enroll({t, Csr(), "two"});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code(), ErrorCode::kConflict);
+  EXPECT_EQ(Count(EventTypes(), "agent.enrollment_token_reused"), 1);
   // Expired and unknown tokens, bad CSRs.
   auto old =
       agents_->CreateEnrollmentToken(admin, "acc_a", {{"env", "dev"}}, std::chrono::minutes(1));
