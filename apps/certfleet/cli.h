@@ -48,5 +48,6 @@ void RegisterReportCommands(CLI::App& root, CommandContext& ctx);
 void RegisterAgentCommands(CLI::App& root, CommandContext& ctx);
 void RegisterDeployCommands(CLI::App& root, CommandContext& ctx);
 void RegisterInventoryCommands(CLI::App& root, CommandContext& ctx);
+void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   certfleet::cli::RegisterAgentCommands(app, ctx);
   certfleet::cli::RegisterDeployCommands(app, ctx);
   certfleet::cli::RegisterInventoryCommands(app, ctx);
+  certfleet::cli::RegisterWebhookCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

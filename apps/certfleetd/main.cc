@@ -18,6 +18,8 @@
 #include "bootstrap.h"
 #include "ca/authority.h"
 #include "config.h"
+#include "events/dispatcher_loop.h"
+#include "events/webhooks.h"
 #include "jobs/engine.h"
 #include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
@@ -209,6 +211,15 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::GovernanceService governance(**store, clock, random);
   lifecycle::SecretService secret_service(**store, secret_store);
   audit::AuditLog audit_log(**store, clock, random);
+  // Webhooks (docs/events.md): the system trust store; http:// only where the subscription
+  // allows private addresses, which the dispatcher checks.
+  events::WebhookService webhooks(**store, secret_store, clock, random);
+  auto webhook_client = net::HttpsClient::Create(
+      {.timeout = std::chrono::milliseconds(10000), .allow_plain_http = true});
+  if (!webhook_client.ok()) return Fail(webhook_client.error());
+  auto dispatcher =
+      events::Dispatcher::Create(**store, secret_store, **webhook_client, clock, random, {});
+  if (!dispatcher.ok()) return Fail(dispatcher.error());
   auto agent_validity = ParseDuration(cfg.agent_cert_validity);
   if (!agent_validity.ok()) return Fail(agent_validity.error());
   if (*agent_validity < std::chrono::minutes(5) || *agent_validity > std::chrono::days(398)) {
@@ -231,7 +242,7 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store, clock, random, certificates, exports, governance, secret_service,
-                       audit_log, deployments, agents, &poll_hub});
+                       audit_log, deployments, agents, &poll_hub, &webhooks});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());
@@ -258,6 +269,7 @@ int Run(const Config& cfg, bool rotate_kek) {
   if (!started.ok()) return Fail(started.error());
   poll_hub.Start();
   JobWorker worker(engine);
+  events::DispatcherLoop dispatcher_loop(**dispatcher);
   SchedulerLoop scheduler_loop(
       scheduler, std::chrono::duration_cast<std::chrono::milliseconds>(*scheduler_interval));
 
@@ -277,6 +289,7 @@ int Run(const Config& cfg, bool rotate_kek) {
   sigwait(&stop, &sig);
   log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
   scheduler_loop.Stop();
+  dispatcher_loop.Stop();
   worker.Stop();
   poll_hub.Stop();
   (*server)->Stop();
