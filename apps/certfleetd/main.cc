@@ -18,6 +18,7 @@
 #include "bootstrap.h"
 #include "ca/authority.h"
 #include "config.h"
+#include "events/destination.h"
 #include "events/dispatcher_loop.h"
 #include "events/webhooks.h"
 #include "jobs/engine.h"
@@ -211,14 +212,18 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::GovernanceService governance(**store, clock, random);
   lifecycle::SecretService secret_service(**store, secret_store);
   audit::AuditLog audit_log(**store, clock, random);
-  // Webhooks (docs/events.md): the system trust store; http:// only where the subscription
-  // allows private addresses, which the dispatcher checks.
+  // Webhooks (docs/events.md): the system trust store; public addresses only (checked on
+  // connect), except for subscriptions that allow private ones, which may also use http://.
   events::WebhookService webhooks(**store, secret_store, clock, random);
-  auto webhook_client = net::HttpsClient::Create(
-      {.timeout = std::chrono::milliseconds(10000), .allow_plain_http = true});
+  auto webhook_client =
+      net::HttpsClient::Create({.timeout = std::chrono::milliseconds(10000),
+                                .address_allowed = events::PublicAddressesOnly()});
   if (!webhook_client.ok()) return Fail(webhook_client.error());
-  auto dispatcher =
-      events::Dispatcher::Create(**store, secret_store, **webhook_client, clock, random, {});
+  auto private_webhook_client = net::HttpsClient::Create(
+      {.timeout = std::chrono::milliseconds(10000), .allow_plain_http = true});
+  if (!private_webhook_client.ok()) return Fail(private_webhook_client.error());
+  auto dispatcher = events::Dispatcher::Create(**store, secret_store, **webhook_client,
+                                               **private_webhook_client, clock, random, {});
   if (!dispatcher.ok()) return Fail(dispatcher.error());
   auto agent_validity = ParseDuration(cfg.agent_cert_validity);
   if (!agent_validity.ok()) return Fail(agent_validity.error());

@@ -76,6 +76,10 @@ struct AddrInfoFree {
 
 }  // namespace
 
+std::function<bool(std::string_view ip)> PublicAddressesOnly() {
+  return [](std::string_view ip) { return !IsNonPublicAddress(ip); };
+}
+
 bool IsNonPublicAddress(std::string_view ip) {
   const std::string s(ip);
   unsigned char buf[16];

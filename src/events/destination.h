@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,11 +19,16 @@ namespace certfleet::events {
 // `ip` is a numeric IPv4 or IPv6 address; anything else is treated as not public (true).
 bool IsNonPublicAddress(std::string_view ip);
 
+// For net::ClientOptions::address_allowed: admits public addresses only. With it the client
+// checks the addresses it actually connects to, which closes the gap between CheckDestination's
+// lookup and the connection's own (DNS rebinding).
+std::function<bool(std::string_view ip)> PublicAddressesOnly();
+
 // Resolves `host` and fails with Forbidden if any resolved address is non-public, naming the
 // address; Unavailable (retryable) if the name does not resolve. A numeric host is checked
 // without a lookup. With `allow_private` the check is skipped.
-// TODO(#5): the HTTPS client resolves the name again, so a DNS answer that changes between
-// the two lookups (rebinding) is not caught; pin the checked address in the client.
+// This early check gives a clear error without connecting; the enforcement at connect time is
+// PublicAddressesOnly() in the client.
 Status CheckDestination(const std::string& host, bool allow_private);
 
 }  // namespace certfleet::events

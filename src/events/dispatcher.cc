@@ -54,15 +54,17 @@ std::string SignatureHeaderValue(const SecretBytes& secret, int64_t unix_time,
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::Create(store::Store& store,
                                                        secrets::SecretStore& secrets,
-                                                       net::HttpsClient& client, const Clock& clock,
-                                                       Random& random, DispatcherOptions options) {
+                                                       net::HttpsClient& client,
+                                                       net::HttpsClient& private_client,
+                                                       const Clock& clock, Random& random,
+                                                       DispatcherOptions options) {
   if (options.batch == 0) return InvalidArgument("dispatcher: batch must be positive");
   if (options.max_attempts <= 0) return InvalidArgument("dispatcher: max_attempts must be > 0");
   if (options.initial_backoff.count() <= 0 || options.max_backoff < options.initial_backoff) {
     return InvalidArgument("dispatcher: backoff must be positive and max >= initial");
   }
   return std::unique_ptr<Dispatcher>(
-      new Dispatcher(store, secrets, client, clock, random, options));
+      new Dispatcher(store, secrets, client, private_client, clock, random, options));
 }
 
 std::chrono::seconds Dispatcher::Backoff(int attempt) {
@@ -168,9 +170,12 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
         {"Certfleet-Delivery-Id", due.id},
         {"User-Agent", "certfleet-webhook/1"},
     };
-    auto resp = client_.Do("POST", sub.url, headers, *body);
+    net::HttpsClient& http = sub.allow_private_address ? private_client_ : client_;
+    auto resp = http.Do("POST", sub.url, headers, *body);
     if (!resp.ok()) {
-      out = {.error = resp.error().message()};
+      // Forbidden: the client's address filter refused what the name resolves to now.
+      out = {.permanent = resp.error().code() == ErrorCode::kForbidden,
+             .error = resp.error().message()};
       return;
     }
     out.http_status = resp->status;

@@ -54,14 +54,19 @@ struct RunStats {
 
 class Dispatcher {
  public:
-  // `client` must allow plain http:// (ClientOptions::allow_plain_http) if http:// webhooks are
-  // to work; the dispatcher itself sends http:// only to subscriptions with
-  // allow_private_address. All references are borrowed and must outlive the dispatcher.
-  // InvalidArgument for a zero batch or max_attempts, or a non-positive backoff.
+  // `client` serves ordinary subscriptions and should be created with
+  // ClientOptions::address_allowed = PublicAddressesOnly() (destination.h), so that the
+  // addresses it connects to are checked, not only those of an earlier lookup.
+  // `private_client` serves subscriptions with allow_private_address and must allow plain
+  // http:// (ClientOptions::allow_plain_http) if http:// webhooks are to work; the dispatcher
+  // sends http:// to no other subscription. All references are borrowed and must outlive the
+  // dispatcher. InvalidArgument for a zero batch or max_attempts, or a non-positive backoff.
   static Result<std::unique_ptr<Dispatcher>> Create(store::Store& store,
                                                     secrets::SecretStore& secrets,
-                                                    net::HttpsClient& client, const Clock& clock,
-                                                    Random& random, DispatcherOptions options);
+                                                    net::HttpsClient& client,
+                                                    net::HttpsClient& private_client,
+                                                    const Clock& clock, Random& random,
+                                                    DispatcherOptions options);
 
   // One pass: fan out new events, then attempt the deliveries that are due. Errors are store
   // errors; a failed delivery is not an error (it is recorded on its row).
@@ -73,10 +78,12 @@ class Dispatcher {
 
  private:
   Dispatcher(store::Store& store, secrets::SecretStore& secrets, net::HttpsClient& client,
-             const Clock& clock, Random& random, DispatcherOptions options)
+             net::HttpsClient& private_client, const Clock& clock, Random& random,
+             DispatcherOptions options)
       : store_(store),
         secrets_(secrets),
         client_(client),
+        private_client_(private_client),
         clock_(clock),
         random_(random),
         options_(options) {}
@@ -88,6 +95,7 @@ class Dispatcher {
   store::Store& store_;
   secrets::SecretStore& secrets_;
   net::HttpsClient& client_;
+  net::HttpsClient& private_client_;
   const Clock& clock_;
   Random& random_;
   DispatcherOptions options_;

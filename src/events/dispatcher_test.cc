@@ -13,6 +13,7 @@
 #include "base/ids.h"
 #include "base/time_util.h"
 #include "crypto/hash.h"
+#include "events/destination.h"
 #include "events/events.h"
 #include "net/https_server.h"
 #include "net/test_tls.h"
@@ -95,6 +96,11 @@ class DispatcherTest : public ::testing::Test {
                                        .allow_plain_http = true});
     CF_CHECK(c.ok());
     client_ = std::move(*c);
+    auto p = net::HttpsClient::Create({.trust_pem = ca_.cert_pem,
+                                       .timeout = std::chrono::milliseconds(5000),
+                                       .address_allowed = PublicAddressesOnly()});
+    CF_CHECK(p.ok());
+    public_client_ = std::move(*p);
     InTx([&](store::Tx& tx) {
       for (const auto& id : {kAcc, kAcc2}) {
         ASSERT_TRUE(tx.accounts().Insert({.id = id, .name = id, .created_at = clock_.Now()}).ok());
@@ -114,7 +120,8 @@ class DispatcherTest : public ::testing::Test {
   }
 
   std::unique_ptr<Dispatcher> MakeDispatcher(DispatcherOptions o = {}) {
-    auto d = Dispatcher::Create(*store_, *secrets_, *client_, clock_, SystemRandomSource(), o);
+    auto d = Dispatcher::Create(*store_, *secrets_, *public_client_, *client_, clock_,
+                                SystemRandomSource(), o);
     CF_CHECK(d.ok());
     return std::move(*d);
   }
@@ -180,7 +187,8 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<secrets::FileKek> kek_;
   std::unique_ptr<secrets::Sealer> sealer_;
   std::unique_ptr<secrets::SecretStore> secrets_;
-  std::unique_ptr<net::HttpsClient> client_;
+  std::unique_ptr<net::HttpsClient> client_;         // for allow_private_address
+  std::unique_ptr<net::HttpsClient> public_client_;  // the rest
 };
 
 // Verifies a Certfleet-Signature value the way a receiver would.

@@ -133,6 +133,15 @@ class Exchange {
     auto endpoints = co_await resolver_.async_resolve(url_.host, std::to_string(url_.port),
                                                       asio::redirect_error(kUseAwaitable, ec));
     if (ec) co_return TransportError(ec);
+    if (options_.address_allowed) {
+      for (const auto& entry : endpoints) {
+        const std::string ip = entry.endpoint().address().to_string();
+        if (!options_.address_allowed(ip)) {
+          co_return Forbidden("refusing to connect to " + url_.host + ": it resolves to " + ip +
+                              ", which is not allowed");
+        }
+      }
+    }
 
     beast::tcp_stream& tcp_stream = beast::get_lowest_layer(stream_);
     phase_ = "connecting to";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,11 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{30000};  // per request: connect + write + read
   size_t max_response_bytes = 4 << 20;
   bool allow_plain_http = false;  // "http://" URLs are refused unless set (tests, webhooks)
+  // When set, every address the host resolves to must pass (numeric form, e.g. "10.0.0.1",
+  // "::1"), or the call fails with Forbidden before connecting. Checked on the very addresses
+  // the connection uses, so a DNS answer cannot change in between (webhooks' SSRF guard).
+  // Called from the calling thread; must be thread-safe if the client is shared.
+  std::function<bool(std::string_view ip)> address_allowed;
 };
 
 struct Url {

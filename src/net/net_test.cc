@@ -121,6 +121,39 @@ TEST_F(NetTest, GetAndPostRoundTrip) {
   EXPECT_EQ(empty->body, "POST /e ");
 }
 
+TEST_F(NetTest, AddressFilterIsCheckedOnResolvedAddressesBeforeConnecting) {
+  std::atomic<int> handled{0};
+  auto server = StartServer([&handled](const HttpRequest& r) {
+    ++handled;
+    return Echo(r);
+  });
+  std::vector<std::string> seen;
+  std::mutex mu;
+  auto refusing = MakeClient([&](ClientOptions& o) {
+    o.address_allowed = [&](std::string_view ip) {
+      std::lock_guard lock(mu);
+      seen.emplace_back(ip);
+      return false;
+    };
+  });
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    auto r =
+        refusing->Do("GET", "https://" + host + ":" + std::to_string(server->port()) + "/", {}, "");
+    ASSERT_FALSE(r.ok()) << host;
+    EXPECT_EQ(r.error().code(), ErrorCode::kForbidden) << r.error().ToString();
+  }
+  EXPECT_EQ(handled.load(), 0);  // never connected
+  EXPECT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0], "127.0.0.1");
+
+  auto allowing = MakeClient([](ClientOptions& o) {
+    o.address_allowed = [](std::string_view ip) { return ip == "127.0.0.1"; };
+  });
+  auto ok = allowing->Do("GET", UrlFor(*server, "/"), {}, "");
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->status, 200);
+}
+
 TEST_F(NetTest, HeadAnswersWithLengthButNoBody) {
   auto server = StartServer([](const HttpRequest&) { return Text("twelve bytes"); });
   auto client = MakeClient();
