@@ -120,5 +120,64 @@ TEST_F(CaTest, RefusesWhatTheProfileForbids) {
   EXPECT_FALSE(ca->Issue(ip).ok());
 }
 
+TEST_F(CaTest, LeavesNameTheCrlUrl) {
+  auto ca = CertificateAuthority::LoadOrCreate(
+      *env_.store, *env_.secret_store, clock_, SystemRandomSource(),
+      {.crl_url = "https://127.0.0.1:8443/crl/intermediate.crl"});
+  ASSERT_TRUE(ca.ok()) << ca.error().ToString();
+  auto leaf = (*ca)->Issue(Request("tls-server"));
+  ASSERT_TRUE(leaf.ok()) << leaf.error().ToString();
+  EXPECT_EQ(leaf->leaf.crl_distribution_points(),
+            std::vector<std::string>{"https://127.0.0.1:8443/crl/intermediate.crl"});
+}
+
+TEST_F(CaTest, CrlListsRevocationsOfItsIntermediateWithIncreasingNumbers) {
+  auto ca = MakeCa();
+  ASSERT_TRUE(ca);
+  auto first = ca->CurrentCrl();
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  auto cached = ca->CurrentCrl();
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(*first, *cached);  // nothing changed: the same CRL
+
+  auto leaf = ca->Issue(Request("tls-server"));
+  ASSERT_TRUE(leaf.ok());
+  {
+    auto tx = store_->Begin();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)
+                    ->revocations()
+                    .Insert({.serial_hex = leaf->leaf.serial_hex(),
+                             .ca_id = ca->intermediate_id(),
+                             .certificate_id = "crt_x",
+                             .version_id = "crv_x",
+                             .reason = 1,
+                             .revoked_at = clock_.Now()})
+                    .ok());
+    ASSERT_TRUE(
+        (*tx)
+            ->revocations()
+            .Insert({.serial_hex = "0102030405060708090a0b0c", .ca_id = "ca_other", .reason = 1})
+            .ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  auto second = ca->CurrentCrl();
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(*first, *second);
+  EXPECT_NE(second->find(HexDecode(leaf->leaf.serial_hex()).value()), std::string::npos);
+  EXPECT_EQ(second->find(HexDecode("0102030405060708090a0b0c").value()), std::string::npos);
+
+  // Another CA object on the same store (a restart, a replica) continues the numbering.
+  clock_.Advance(std::chrono::hours(2));
+  auto again = MakeCa();
+  auto third = again->CurrentCrl();
+  ASSERT_TRUE(third.ok());
+  auto tx = store_->Begin();
+  ASSERT_TRUE(tx.ok());
+  auto number = (*tx)->settings().Get("ca.crl_number." + ca->intermediate_id());
+  ASSERT_TRUE(number.ok() && number->has_value());
+  EXPECT_EQ(**number, "3");
+}
+
 }  // namespace
 }  // namespace certfleet::ca

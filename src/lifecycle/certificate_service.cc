@@ -9,6 +9,7 @@
 #include "base/validate.h"
 #include "ca/profiles.h"
 #include "crypto/key.h"
+#include "events/events.h"
 #include "lifecycle/account_policy_loader.h"
 #include "x509/certificate.h"
 
@@ -24,6 +25,20 @@ std::string Lower(std::string s) {
 }
 
 }  // namespace
+
+Status CertificateService::EmitEvent(store::Tx& tx, const model::Certificate& cert,
+                                     const std::string& type, nlohmann::json data) {
+  data["certificate_id"] = cert.id;
+  data["name"] = cert.name;
+  auto e = events::Emit(tx, clock_, random_,
+                        {.account_id = cert.account_id,
+                         .type = type,
+                         .subject = cert.id,
+                         .data_json = data.dump(),
+                         .tags = cert.tags});
+  if (!e.ok()) return std::move(e).error();
+  return Ok();
+}
 
 Result<CertificateView> LoadVisible(store::Tx& tx, const Caller& caller, const std::string& id) {
   auto not_found = [&] { return NotFound("certificate " + QuoteForMessage(id) + " not found"); };
@@ -153,6 +168,11 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   CF_TRY(tx->certificates().Insert(cert));
   CF_ASSIGN_OR_RETURN(v.key_blob_id, secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
   CF_TRY(tx->versions().Insert(v));
+  CF_TRY(EmitEvent(*tx, cert, "certificate.issued",
+                   {{"version", v.version},
+                    {"version_id", v.id},
+                    {"serial", v.serial_hex},
+                    {"not_after", FormatRfc3339(v.not_after)}}));
   CF_TRY(tx->Commit());
   log::Info("certificate issued", {{"certificate_id", cert.id},
                                    {"account_id", cert.account_id},
@@ -248,9 +268,16 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
     fresh.status_detail = outcome.detail.empty() ? "renewed" : outcome.detail;
     fresh.updated_at = now;
     CF_TRY(tx->certificates().Update(fresh));
+    CF_TRY(EmitEvent(*tx, fresh, "certificate.renewed",
+                     {{"version", v.version},
+                      {"version_id", v.id},
+                      {"serial", v.serial_hex},
+                      {"previous_version_id", previous.id},
+                      {"previous_serial", previous.serial_hex},
+                      {"not_after", FormatRfc3339(v.not_after)},
+                      {"reused_key", options.reuse_key}}));
     CF_TRY(tx->Commit());
-    log::Info("certificate renewed", {{"event", "certificate.renewed"},
-                                      {"certificate_id", fresh.id},
+    log::Info("certificate renewed", {{"certificate_id", fresh.id},
                                       {"account_id", fresh.account_id},
                                       {"version", std::to_string(v.version)},
                                       {"serial", v.serial_hex},
@@ -274,6 +301,8 @@ void CertificateService::RecordRenewalFailure(const std::string& id, const Error
     c.status_detail = detail;
     c.updated_at = Whole(clock_.Now());
     CF_TRY(tx->certificates().Update(c));
+    CF_TRY(EmitEvent(*tx, c, "certificate.renewal_failed",
+                     {{"error", detail}, {"code", std::string(ErrorCodeName(error.code()))}}));
     return tx->Commit();
   };
   Status st = record();
@@ -316,12 +345,17 @@ Result<RevocationView> CertificateService::Revoke(const Caller& caller, const st
   cert.status_detail = "revoked: " + std::string(x509::RevocationReasonName(reason));
   cert.updated_at = now;
   CF_TRY(tx->certificates().Update(cert));
+  nlohmann::json serial_list = nlohmann::json::array();
+  for (const model::Revocation& r : out.revoked) serial_list.push_back(r.serial_hex);
+  CF_TRY(EmitEvent(*tx, cert, "certificate.revoked",
+                   {{"reason", std::string(x509::RevocationReasonName(reason))},
+                    {"serials", serial_list},
+                    {"revoked_at", FormatRfc3339(now)}}));
   CF_TRY(tx->Commit());
   std::string serials;
   for (const model::Revocation& r : out.revoked)
     serials += (serials.empty() ? "" : ",") + r.serial_hex;
-  log::Info("certificate revoked", {{"event", "certificate.revoked"},
-                                    {"certificate_id", id},
+  log::Info("certificate revoked", {{"certificate_id", id},
                                     {"account_id", cert.account_id},
                                     {"reason", std::string(x509::RevocationReasonName(reason))},
                                     {"serials", serials}});

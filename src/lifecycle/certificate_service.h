@@ -1,5 +1,8 @@
 // CertificateService: request, issue and look up certificates (ARCHITECTURE.md flow 1).
 //
+// Events (issue #5, src/events): certificate.issued, .renewed, .renewal_failed and .revoked are
+// appended to the outbox in the transaction of the change they report.
+//
 // Request() validates everything first (names, domains, key type, profile, validity, tags), then
 // generates the key, asks the issuer, seals the key and stores certificate, sealed key and version
 // in one transaction. Nothing is written for a request that fails validation. A crash before the
@@ -10,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "base/error.h"
@@ -92,6 +97,10 @@ class CertificateService {
   Status Validate(CertificateRequest& request);
   // The account policy (src/policy); Forbidden naming the rule on denial.
   Status CheckPolicy(const Caller& caller, const CertificateRequest& request);
+  // Appends a certificate.* event (events::Emit) to the outbox in `tx`: the change and its
+  // event commit together. `data` gets the certificate's id and name added.
+  Status EmitEvent(store::Tx& tx, const model::Certificate& cert, const std::string& type,
+                   nlohmann::json data);
   // Best effort: the renewal's error is what the caller needs; a store failure here is logged.
   void RecordRenewalFailure(const std::string& id, const Error& error);
   store::Store& store_;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "base/encoding.h"
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
 #include "lifecycle/certificate_service.h"
@@ -15,7 +16,7 @@ namespace certfleet::lifecycle {
 namespace {
 
 // The internal issuer, failing on demand.
-class FlakyIssuer final : public Issuer {
+class FlakyIssuer final : public Issuer, public CrlPublisher {
  public:
   explicit FlakyIssuer(ca::CertificateAuthority& ca) : inner_(ca) {}
   const std::string& name() const override { return inner_.name(); }
@@ -24,6 +25,7 @@ class FlakyIssuer final : public Issuer {
     if (fail) return Unavailable("the CA is down");
     return inner_.Issue(input, key);
   }
+  Result<std::string> CurrentCrl() override { return inner_.CurrentCrl(); }
   std::atomic<bool> fail{false};
   std::string last_key;
 
@@ -129,6 +131,57 @@ TEST_F(RenewalTest, FailedRenewalRecordsTheReasonAndKeepsTheCurrentVersion) {
   auto again = certs_->Renew(alice_, first.certificate.id);
   ASSERT_TRUE(again.ok()) << again.error().ToString();
   EXPECT_EQ(again->version->version, 2);
+}
+
+std::vector<std::string> EventTypes(store::Store& store, const std::string& subject) {
+  auto tx = store.Begin();
+  CF_CHECK(tx.ok());
+  auto events = (*tx)->events().ListAfter(0, 1000);
+  CF_CHECK(events.ok());
+  std::vector<std::string> out;
+  for (const model::Event& e : *events)
+    if (e.subject == subject) out.push_back(e.type);
+  return out;
+}
+
+TEST_F(RenewalTest, IssueRenewAndFailureEmitEvents) {
+  CertificateView first = Issue("web");
+  ASSERT_TRUE(certs_->Renew(alice_, first.certificate.id).ok());
+  issuer_->fail = true;
+  ASSERT_FALSE(certs_->Renew(alice_, first.certificate.id).ok());
+  EXPECT_EQ(EventTypes(*env_.store, first.certificate.id),
+            (std::vector<std::string>{"certificate.issued", "certificate.renewed",
+                                      "certificate.renewal_failed"}));
+}
+
+TEST_F(RenewalTest, RevokeListsEveryUnexpiredVersionInTheCrl) {
+  CertificateView first = Issue("web");
+  auto second = certs_->Renew(alice_, first.certificate.id);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(certs_->Revoke(bob_, first.certificate.id, x509::RevocationReason::kKeyCompromise)
+                .error()
+                .code(),
+            ErrorCode::kNotFound);
+  auto revoked =
+      certs_->Revoke(alice_, first.certificate.id, x509::RevocationReason::kKeyCompromise);
+  ASSERT_TRUE(revoked.ok()) << revoked.error().ToString();
+  EXPECT_EQ(revoked->view.certificate.status, model::CertificateStatus::kRevoked);
+  ASSERT_EQ(revoked->revoked.size(), 2u);
+  EXPECT_EQ(revoked->revoked[0].reason, 1);
+  EXPECT_EQ(revoked->revoked[0].ca_id, env_.Ca().intermediate_id());
+  EXPECT_EQ(certs_->Revoke(alice_, first.certificate.id, x509::RevocationReason::kSuperseded)
+                .error()
+                .code(),
+            ErrorCode::kConflict);
+  EXPECT_EQ(certs_->Renew(alice_, first.certificate.id).error().code(),
+            ErrorCode::kFailedPrecondition);
+  auto crl = certs_->CurrentCrl("internal");
+  ASSERT_TRUE(crl.ok()) << crl.error().ToString();
+  for (const auto& r : revoked->revoked) {
+    EXPECT_NE(crl->find(HexDecode(r.serial_hex).value()), std::string::npos) << r.serial_hex;
+  }
+  EXPECT_EQ(certs_->CurrentCrl("acme").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(EventTypes(*env_.store, first.certificate.id).back(), "certificate.revoked");
 }
 
 // Uniform() draws (8-byte fills) answer 0, so jitter is none and backoff its full value; other
