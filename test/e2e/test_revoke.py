@@ -2,11 +2,13 @@
 `certfleet cert renew`, `certfleet cert revoke`, GET /crl/intermediate.crl without credentials,
 checked with `openssl crl` and `openssl verify -crl_check` as a relying party would."""
 
+import json
 import os
+import time
 
 import pytest
 
-from conftest import assert_problem, run_tool, unique_name
+from conftest import Cli, Server, Workspace, assert_problem, run_tool, unique_name
 
 CRL_PATH = "/crl/intermediate.crl"
 
@@ -129,3 +131,41 @@ def test_renew_on_demand_makes_a_new_version_and_revocation_covers_all(cli, serv
         [cert["serial"], renewed["serial"], same_key["serial"]])
     pem, text = fetch_crl(server, workdir, "all")
     assert verify(server, out, pem).returncode != 0
+
+
+@pytest.fixture
+def fast_scheduler_server(certfleetd_bin):
+    """A certfleetd whose renewal scheduler runs every second."""
+    ws = Workspace("certfleet-e2e-sched-")
+    srv = Server(certfleetd_bin, ws.sub("data"))
+    os.mkdir(srv.data_dir, 0o700)
+    srv.extra_args = ["--scheduler-interval", "1s"]
+    try:
+        yield srv.start()
+    finally:
+        try:
+            srv.stop()
+        finally:
+            ws.cleanup()
+
+
+def test_scheduler_renews_a_certificate_inside_its_window(certfleet_bin, fast_scheduler_server):
+    """A 5-minute certificate that asks to be renewed 290 s before expiry is due at once (its
+    notBefore is backdated a minute; jitter is at most a tenth of the window): certfleetd's
+    scheduler, ticking every second, renews it on its own."""
+    srv = fast_scheduler_server
+    cli = Cli(certfleet_bin, srv)
+    cert = request_cert(cli, "--validity", "5m", "--renew-before", "290s", "--profile",
+                        "short-lived")
+    assert cert["version"] == 1
+    deadline = time.monotonic() + 90
+    current = cert
+    while time.monotonic() < deadline and current["version"] == 1:
+        time.sleep(1)  # bounded by the deadline above
+        current = cli.json("cert", "show", cert["id"])
+    assert current["version"] >= 2, (current, srv.log_tail())
+    assert current["serial"] != cert["serial"]
+    assert current["status"] == "issued"
+    lines = [json.loads(l) for l in srv.log_bytes().decode().splitlines() if l.startswith("{")]
+    renewed = [l for l in lines if l.get("event") == "certificate.renewed"]
+    assert renewed, srv.log_tail()
