@@ -5,12 +5,16 @@
 #include <cstring>
 
 #include "base/encoding.h"
+#include "crypto/key.h"
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
+#include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/deployment_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
 #include "lifecycle/renewal_scheduler.h"
 #include "x509/certificate.h"
+#include "x509/csr.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -387,6 +391,49 @@ TEST_F(SchedulerTest, OnlyOneSchedulerHoldsTheLock) {
   SetClock(c.version->not_after);  // version 2 is not due yet; b leads now and plans it
   EXPECT_EQ(*other->RunOnce(), 0);
   EXPECT_EQ(State(c.certificate.id).version_id, certs_->Get(alice_, c.certificate.id)->version->id);
+}
+
+// After a scheduled renewal, every deployment of the certificate starts a new generation that
+// exports the new version.
+TEST_F(SchedulerTest, RenewalRedeploysEveryDeploymentOfTheCertificate) {
+  DeploymentService deployments(*env_.store, *env_.secret_store, *engine_, nullptr, env_.clock,
+                                SystemRandomSource(),
+                                DeploymentOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+  deployments.RegisterJobs();
+  AgentService agents(*env_.store, env_.Ca(), &deployments, nullptr, env_.clock,
+                      SystemRandomSource());
+  RenewalScheduler scheduler(*env_.store, *engine_, *certs_, &deployments, env_.clock, zero_,
+                             {.owner = "replica-a"});
+  scheduler.RegisterJobs();
+
+  CertificateView c = Issue("web", std::chrono::days(90));
+  Caller admin{.principal_id = "prn_admin", .account_id = "acc_a", .role = model::Role::kAdmin};
+  auto token = agents.CreateEnrollmentToken(admin, "acc_a", {{"env", "dev"}}, std::nullopt);
+  ASSERT_TRUE(token.ok()) << token.error().ToString();
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  auto csr = x509::Csr::Build(*key, "", {"ignored.example.test"});
+  ASSERT_TRUE(agents.Enroll({std::string(token->token.view()), csr->ToPem(), "host"}).ok());
+  std::vector<std::string> ids;
+  for (const char* profile : {"nginx", "haproxy"}) {
+    auto dep = deployments.Create(
+        admin,
+        {.certificate_id = c.certificate.id, .selector = {{"env", "dev"}}, .profile = profile});
+    ASSERT_TRUE(dep.ok()) << dep.error().ToString();
+    ids.push_back(dep->id);
+  }
+  Drain();
+
+  SetClock(c.version->not_after - std::chrono::days(30));
+  EXPECT_EQ(scheduler.RunOnce().value(), 1);
+  Drain();
+  auto renewed = certs_->Get(alice_, c.certificate.id);
+  ASSERT_EQ(renewed->version->version, 2);
+  for (const std::string& id : ids) {
+    auto view = deployments.Get(admin, id);
+    ASSERT_TRUE(view.ok()) << view.error().ToString();
+    EXPECT_EQ(view->deployment.generation, 2) << id;
+    EXPECT_EQ(view->deployment.version_id, renewed->version->id) << id;
+  }
 }
 
 }  // namespace
