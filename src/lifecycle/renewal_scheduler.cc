@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "base/check.h"
 #include "base/log.h"
@@ -193,7 +194,7 @@ jobs::StepResult RenewalScheduler::RunStep(const model::Job& job) {
     if (!out.is_object() || !out.contains("new_version_id")) {
       return jobs::StepResult::Fail("renewal job has no new version to deploy");
     }
-    return StepRedeploy(id, out["new_version_id"].get<std::string>());
+    return StepRedeploy(id, std::move(out));
   }
   return jobs::StepResult::Fail("unknown renewal step " + job.step);
 }
@@ -252,9 +253,16 @@ Status RenewalScheduler::RecordFailure(const std::string& id, const std::string&
   return Ok();
 }
 
-jobs::StepResult RenewalScheduler::StepRedeploy(const std::string& id,
-                                                const std::string& new_version_id) {
+jobs::StepResult RenewalScheduler::StepRedeploy(const std::string& id, nlohmann::json out) {
   if (deployments_ == nullptr) return jobs::StepResult::Done();
+  const std::string new_version_id = out["new_version_id"].get<std::string>();
+  // Deployments an earlier try of this step redeployed (kept in the job's output), so a retry
+  // after a partial failure does not start their generation again.
+  std::set<std::string> done;
+  if (out.contains("redeployed") && out["redeployed"].is_array()) {
+    for (const auto& d : out["redeployed"])
+      if (d.is_string()) done.insert(d.get<std::string>());
+  }
   std::vector<model::Deployment> deps;
   std::string account_id;
   {
@@ -277,7 +285,7 @@ jobs::StepResult RenewalScheduler::StepRedeploy(const std::string& id,
   for (const model::Deployment& d : deps) {
     // A deployment already carrying the new version was redeployed by an earlier attempt of
     // this step (or created after the renewal): leave it alone.
-    if (d.version_id == new_version_id) continue;
+    if (d.version_id == new_version_id || done.count(d.id)) continue;
     auto r = deployments_->Redeploy(SystemCaller(account_id), d.id);
     if (!r.ok()) {
       ++failed;
@@ -286,11 +294,17 @@ jobs::StepResult RenewalScheduler::StepRedeploy(const std::string& id,
                 {{"certificate_id", id}, {"deployment_id", d.id}, {"error", r.error().ToString()}});
       continue;
     }
+    done.insert(d.id);
     log::Info("redeploying after renewal",
               {{"certificate_id", id}, {"deployment_id", d.id}, {"version_id", new_version_id}});
   }
-  if (failed > 0) return jobs::StepResult::Retry(last_error);
-  return jobs::StepResult::Done();
+  out["redeployed"] = done;
+  if (failed > 0) {
+    jobs::StepResult retry = jobs::StepResult::Retry(last_error);
+    retry.output_json = out.dump();
+    return retry;
+  }
+  return jobs::StepResult::Done(out.dump());
 }
 
 }  // namespace certfleet::lifecycle

@@ -25,7 +25,10 @@
 //             base_backoff * 2^(failures-1) capped by max_backoff (with jitter in its upper
 //             half), and the job fails; the next due tick enqueues a new attempt.
 //   redeploy  DeploymentService::Redeploy for every deployment of the certificate that does not
-//             yet carry the new version (so a repeated step does not redeploy twice).
+//             yet carry the new version and that an earlier try of the step did not redeploy
+//             (recorded in the job's output), so a retry does not redeploy twice; a crash
+//             between a Redeploy and the step's outcome may still start one extra generation,
+//             which supersedes the previous one harmlessly.
 // TODO(#5): trigger the redeploy from the certificate.renewed event once the outbox dispatcher
 // runs subscribers; it is called directly from the job step for now.
 //
@@ -34,6 +37,8 @@
 // leader lock lets one of them scan at a time, and idempotency keys make double enqueues
 // harmless even when a lease expires under a slow leader.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <optional>
@@ -130,7 +135,8 @@ class RenewalScheduler {
   Status Plan(TimePoint now);
   Result<int> EnqueueDue(TimePoint now);
   jobs::StepResult StepRenew(const std::string& certificate_id, const std::string& version_id);
-  jobs::StepResult StepRedeploy(const std::string& certificate_id, const std::string& version_id);
+  // `out` is the job's output: the new version and the deployments already redeployed.
+  jobs::StepResult StepRedeploy(const std::string& certificate_id, nlohmann::json out);
   Status RecordFailure(const std::string& certificate_id, const std::string& version_id,
                        const std::string& error);
 
