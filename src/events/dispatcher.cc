@@ -124,7 +124,9 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
   model::WebhookSubscription sub;
   model::Event event;
   SecretBytes secret;
-  {
+  // A delivery whose inputs cannot be loaded (e.g. its secret does not open under the current
+  // KEKs) counts as a failed attempt, so it backs off instead of blocking every later pass.
+  Status loaded = [&]() -> Status {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
     CF_ASSIGN_OR_RETURN(sub, tx->webhooks().Get(due.subscription_id));
     CF_ASSIGN_OR_RETURN(event, tx->events().Get(due.event_id));
@@ -132,10 +134,15 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
       CF_ASSIGN_OR_RETURN(secret, secrets_.OpenBlob(*tx, sub.secret_blob_id));
     }
     // Read-only: dropping the Tx rolls back and frees the writer slot before any network I/O.
-  }
+    return Ok();
+  }();
 
   Outcome out;
   auto attempt = [&]() {
+    if (!loaded.ok()) {
+      out = {.error = "cannot load the delivery: " + loaded.error().message()};
+      return;
+    }
     if (!sub.active) {
       out = {.permanent = true, .error = "subscription disabled"};
       return;
@@ -204,8 +211,8 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
     d.next_attempt_at = std::nullopt;
     ++stats.failed;
     log::Warn("webhook delivery failed", {{"delivery", d.id},
-                                          {"subscription", sub.id},
-                                          {"event_id", event.id},
+                                          {"subscription", due.subscription_id},
+                                          {"event_id", due.event_id},
                                           {"attempts", std::to_string(d.attempt)},
                                           {"error", d.error}});
   } else {

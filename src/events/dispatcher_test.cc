@@ -373,5 +373,32 @@ TEST_F(DispatcherTest, EventsBeforeAndAfterASubscriptionAndBatches) {
   EXPECT_EQ(receiver_.requests().size(), 5u);
 }
 
+TEST_F(DispatcherTest, UnloadableDeliveryBacksOffWithoutBlockingOthers) {
+  const auto good = Subscribe({"*"});
+  model::WebhookSubscription broken{.id = "whk_00000000000000000000000000",
+                                    .account_id = kAcc,
+                                    .url = receiver_.Url(),
+                                    .types = {"*"},
+                                    .secret_blob_id = "blb_missing",
+                                    .allow_private_address = true,
+                                    .active = true,
+                                    .created_by = "prn_test",
+                                    .created_at = clock_.Now(),
+                                    .updated_at = clock_.Now()};
+  InTx([&](store::Tx& tx) { ASSERT_TRUE(tx.webhooks().Insert(broken).ok()); });
+  EmitOne("certificate.issued");
+  auto d = MakeDispatcher();
+  auto stats = d->RunOnce();
+  ASSERT_TRUE(stats.ok()) << stats.error().ToString();
+  EXPECT_EQ(stats->attempted, 2u);
+  EXPECT_EQ(stats->delivered, 1u);
+  auto row = Deliveries(broken.id).at(0);
+  EXPECT_EQ(row.status, model::DeliveryStatus::kPending);
+  EXPECT_NE(row.error.find("cannot load"), std::string::npos) << row.error;
+  EXPECT_TRUE(row.next_attempt_at.has_value());
+  EXPECT_EQ(Deliveries(good).at(0).status, model::DeliveryStatus::kDelivered);
+  EXPECT_EQ(receiver_.requests().size(), 1u);
+}
+
 }  // namespace
 }  // namespace certfleet::events
