@@ -72,9 +72,9 @@ def main():
             a = agent_harness.Agent(agent_bin, server, os.path.join(work, f"a{i}"), "default",
                                     {"env": "bench"}, profiles=profiles,
                                     nginx=args.installer == "nginx")
+            fleet.append(a)  # before start, so teardown stops its nginx even if start fails
             a.create_token(cli)
             a.start(wait_enrolled=False)
-            fleet.append(a)
         for a in fleet:
             a.wait_enrolled(timeout=120)
         print(f"{args.agents} agents enrolled in {time.monotonic() - t0:.1f} s")
@@ -114,7 +114,8 @@ def main():
     finally:
         for a in fleet:
             try:
-                a.stop()
+                if a.proc is not None:
+                    a.stop()
             except BaseException:  # noqa: BLE001 - best effort teardown
                 a.kill()
             if a.nginx is not None:
