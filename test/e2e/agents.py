@@ -25,7 +25,8 @@ import time
 
 import pytest
 
-from conftest import _clean_env, _find_binary, _free_port, write_private_file
+from conftest import (_clean_env, _find_binary, _free_port, kill_process, stop_process,
+                      write_private_file)
 
 NGINX = "/usr/sbin/nginx"
 OPENSSL = "openssl"
@@ -468,24 +469,11 @@ class Agent:
 
     def stop(self):
         """SIGTERM and wait; returns the exit status (None if it was not running)."""
-        if self.proc is None:
-            return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT_S)
-                pytest.fail(f"certfleet-agent ignored SIGTERM for {STOP_TIMEOUT_S}s:\n"
-                            + self.log_tail(), pytrace=False)
-        return proc.returncode
+        return stop_process(proc, "certfleet-agent", self.log_tail)
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        kill_process(self.proc)
         self.proc = None
 
     def log_text(self):

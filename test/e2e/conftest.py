@@ -163,24 +163,11 @@ class Server:
 
     def stop(self):
         """SIGTERM, wait; returns the exit status (or None if it was not running)."""
-        if self.proc is None:
-            return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                return proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT_S)
-                pytest.fail(f"certfleetd ignored SIGTERM for {STOP_TIMEOUT_S}s; log:\n"
-                            + self.log_tail(), pytrace=False)
-        return proc.returncode
+        return stop_process(proc, "certfleetd", self.log_tail)
 
     def _kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        kill_process(self.proc)
         self.proc = None
 
     def ssl_context(self):
@@ -214,6 +201,30 @@ class Server:
             return ApiResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
         finally:
             conn.close()
+
+
+def stop_process(proc, name, log_tail):
+    """SIGTERM a process started with start_new_session and wait; its exit status, or None if
+    there was none. One that ignores SIGTERM is killed and fails the test."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+            pytest.fail(f"{name} ignored SIGTERM for {STOP_TIMEOUT_S}s; log:\n" + log_tail(),
+                        pytrace=False)
+    return proc.returncode
+
+
+def kill_process(proc):
+    """SIGKILL a process group started with start_new_session, if it still runs."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 def _clean_env():
