@@ -428,6 +428,69 @@ class RevocationRepo {
       const std::string& certificate_id) = 0;
 };
 
+// Notices already given (issue #5): which expiry warning, expiry or offline event was emitted
+// for which subject, so that the watchers emit each one once. One row per (kind, subject).
+struct Notice {
+  std::string kind;        // e.g. "certificate.approaching_expiration"
+  std::string subject_id;  // a certificate or agent id
+  std::string marker;      // what was noticed, e.g. "<version id>/<days left>"
+  TimePoint updated_at;
+};
+
+class NoticeRepo {
+ public:
+  virtual ~NoticeRepo() = default;
+  virtual Result<std::optional<Notice>> Get(const std::string& kind,
+                                            const std::string& subject_id) = 0;
+  // Inserts or replaces.
+  virtual Status Put(const Notice& n) = 0;
+};
+
+// Read-only aggregates for GET /metrics and the expiry watchers (issue #5). Cheap enough to run
+// on every scrape: counts use indexes, lists are paginated.
+struct CertificateExpiry {
+  std::string certificate_id;
+  std::string account_id;
+  std::string name;
+  std::string version_id;
+  model::Tags tags;
+  TimePoint not_after;  // the current version's
+};
+
+struct NamedCount {
+  std::string name;  // a state, status or type
+  int64_t count = 0;
+};
+
+struct JobQueueStats {
+  int64_t due = 0;      // pending jobs whose run_after has passed
+  int64_t waiting = 0;  // pending jobs not yet due
+  int64_t running = 0;
+  std::optional<TimePoint> oldest_due;  // the smallest run_after among due jobs
+};
+
+class StatsRepo {
+ public:
+  virtual ~StatsRepo() = default;
+  // Issued certificates with their current version, ids > after_id, ordered by id, at most
+  // `limit`; when `not_after_before` is set, only those whose current version ends before it.
+  virtual Result<std::vector<CertificateExpiry>> ListCertificateExpiry(
+      std::optional<TimePoint> not_after_before, const std::string& after_id, size_t limit) = 0;
+  // Certificates by status ("issued", "pending", ...).
+  virtual Result<std::vector<NamedCount>> CountCertificatesByStatus() = 0;
+  virtual Result<std::vector<NamedCount>> CountDeploymentsByState() = 0;
+  virtual Result<std::vector<NamedCount>> CountTargetsByState() = 0;
+  virtual Result<std::vector<NamedCount>> CountDeliveriesByStatus() = 0;
+  // Outbox events by type (renewals, renewal failures, ... since the store was created).
+  virtual Result<std::vector<NamedCount>> CountEventsByType() = 0;
+  // Sum over webhook deliveries of their failed attempts (attempts that did not deliver).
+  virtual Result<int64_t> CountFailedDeliveryAttempts() = 0;
+  virtual Result<JobQueueStats> JobQueue(TimePoint now) = 0;
+  // Active agents last seen at or after `since`.
+  virtual Result<int64_t> CountAgentsSeenSince(TimePoint since) = 0;
+  virtual Result<int64_t> CountAgents() = 0;
+};
+
 // The unit of work.
 class Tx {
  public:
@@ -459,6 +522,8 @@ class Tx {
   virtual RenewalRepo& renewals() = 0;
   virtual LeaseRepo& leases() = 0;
   virtual RevocationRepo& revocations() = 0;
+  virtual NoticeRepo& notices() = 0;
+  virtual StatsRepo& stats() = 0;
 };
 
 class Store {

@@ -427,6 +427,21 @@ CREATE INDEX revocations_by_ca ON revocations (ca_id, serial_hex);
 CREATE INDEX revocations_by_certificate ON revocations (certificate_id, serial_hex);
 )sql";
 
+// Migration 7 (issue #5): notices the expiry and agent watchers gave, and the indexes /metrics
+// and the watchers count and scan with.
+constexpr std::string_view kMigration7 = R"sql(
+CREATE TABLE notices (
+  kind       TEXT NOT NULL,
+  subject_id TEXT NOT NULL,
+  marker     TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, subject_id)
+) STRICT;
+CREATE INDEX events_by_type ON events (type);
+CREATE INDEX deployments_by_state ON deployments (state);
+CREATE INDEX deployment_targets_by_state ON deployment_targets (state);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -470,7 +485,8 @@ Result<std::pair<int, bool>> Step(Db& db) {
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6};
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6,
+      kMigration7};
   return *kAll;
 }
 

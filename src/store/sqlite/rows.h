@@ -362,4 +362,37 @@ class SqliteRevocations final : public RevocationRepo {
   Session& s_;
 };
 
+class SqliteNotices final : public NoticeRepo {
+ public:
+  explicit SqliteNotices(Session& s) : s_(s) {}
+  Result<std::optional<Notice>> Get(const std::string& kind,
+                                    const std::string& subject_id) override;
+  Status Put(const Notice& n) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteStats final : public StatsRepo {
+ public:
+  explicit SqliteStats(Session& s) : s_(s) {}
+  Result<std::vector<CertificateExpiry>> ListCertificateExpiry(
+      std::optional<TimePoint> not_after_before, const std::string& after_id,
+      size_t limit) override;
+  Result<std::vector<NamedCount>> CountCertificatesByStatus() override;
+  Result<std::vector<NamedCount>> CountDeploymentsByState() override;
+  Result<std::vector<NamedCount>> CountTargetsByState() override;
+  Result<std::vector<NamedCount>> CountDeliveriesByStatus() override;
+  Result<std::vector<NamedCount>> CountEventsByType() override;
+  Result<int64_t> CountFailedDeliveryAttempts() override;
+  Result<JobQueueStats> JobQueue(TimePoint now) override;
+  Result<int64_t> CountAgentsSeenSince(TimePoint since) override;
+  Result<int64_t> CountAgents() override;
+
+ private:
+  Result<std::vector<NamedCount>> Counts(const char* sql, const char* table);
+  Result<int64_t> Scalar(const char* sql, const char* table, std::optional<int64_t> arg);
+  Session& s_;
+};
+
 }  // namespace certfleet::store::sqlite

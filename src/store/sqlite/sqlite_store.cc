@@ -109,7 +109,9 @@ class SqliteTx final : public Tx {
         webhook_deliveries_(session_),
         renewals_(session_),
         leases_(session_),
-        revocations_(session_) {}
+        revocations_(session_),
+        notices_(session_),
+        stats_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -148,6 +150,8 @@ class SqliteTx final : public Tx {
   RenewalRepo& renewals() override { return renewals_; }
   LeaseRepo& leases() override { return leases_; }
   RevocationRepo& revocations() override { return revocations_; }
+  NoticeRepo& notices() override { return notices_; }
+  StatsRepo& stats() override { return stats_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -187,6 +191,8 @@ class SqliteTx final : public Tx {
   sqlite::SqliteRenewals renewals_;
   sqlite::SqliteLeases leases_;
   sqlite::SqliteRevocations revocations_;
+  sqlite::SqliteNotices notices_;
+  sqlite::SqliteStats stats_;
 };
 
 class SqliteStore final : public Store {

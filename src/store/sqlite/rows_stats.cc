@@ -1,0 +1,134 @@
+// Notices and the read-only aggregates behind GET /metrics and the expiry watchers (issue #5,
+// migration 7).
+#include "store/sqlite/codec.h"
+#include "store/sqlite/rows.h"
+
+namespace certfleet::store::sqlite {
+
+Result<std::optional<Notice>> SqliteNotices::Get(const std::string& kind,
+                                                 const std::string& subject_id) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT marker, updated_at FROM notices WHERE kind = ?1 "
+                                         "AND subject_id = ?2",
+                                         "notices"));
+  s.Bind(1, kind).Bind(2, subject_id);
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<Notice>();
+  return std::optional<Notice>(Notice{.kind = kind,
+                                      .subject_id = subject_id,
+                                      .marker = s.Text(0),
+                                      .updated_at = DecodeTime(s.Int(1))});
+}
+
+Status SqliteNotices::Put(const Notice& n) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO notices (kind, subject_id, marker, "
+                                         "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, "
+                                         "subject_id) DO UPDATE SET marker = excluded.marker, "
+                                         "updated_at = excluded.updated_at",
+                                         "notices"));
+  return s.Bind(1, n.kind).Bind(2, n.subject_id).Bind(3, n.marker).Bind(4, EncodeTime(n.updated_at))
+      .Run();
+}
+
+Result<std::vector<CertificateExpiry>> SqliteStats::ListCertificateExpiry(
+    std::optional<TimePoint> not_after_before, const std::string& after_id, size_t limit) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("SELECT c.id, c.account_id, c.name, v.id, c.tags, v.not_after "
+                         "FROM certificates c JOIN certificate_versions v ON v.id = "
+                         "c.current_version_id WHERE c.status = 'issued' AND c.id > ?1 "
+                         "AND (?2 IS NULL OR v.not_after < ?2) ORDER BY c.id LIMIT ?3",
+                         "certificates"));
+  s.Bind(1, after_id);
+  if (not_after_before) {
+    s.Bind(2, EncodeTime(*not_after_before));
+  } else {
+    s.BindNull(2);
+  }
+  s.Bind(3, EncodeLimit(limit));
+  return CollectRows<CertificateExpiry>(s, [](const Stmt& row) -> Result<CertificateExpiry> {
+    CertificateExpiry e{.certificate_id = row.Text(0),
+                        .account_id = row.Text(1),
+                        .name = row.Text(2),
+                        .version_id = row.Text(3),
+                        .not_after = DecodeTime(row.Int(5))};
+    CF_ASSIGN_OR_RETURN(e.tags, DecodeTags(row.Text(4), "certificates.tags"));
+    return e;
+  });
+}
+
+Result<std::vector<NamedCount>> SqliteStats::Counts(const char* sql, const char* table) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, table));
+  return CollectRows<NamedCount>(s, [](const Stmt& row) -> Result<NamedCount> {
+    return NamedCount{row.Text(0), row.Int(1)};
+  });
+}
+
+Result<int64_t> SqliteStats::Scalar(const char* sql, const char* table,
+                                    std::optional<int64_t> arg) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, table));
+  if (arg) s.Bind(1, *arg);
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row || s.IsNull(0)) return int64_t{0};
+  return s.Int(0);
+}
+
+Result<std::vector<NamedCount>> SqliteStats::CountCertificatesByStatus() {
+  return Counts("SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status",
+                "certificates");
+}
+
+Result<std::vector<NamedCount>> SqliteStats::CountDeploymentsByState() {
+  return Counts("SELECT state, COUNT(*) FROM deployments GROUP BY state ORDER BY state",
+                "deployments");
+}
+
+Result<std::vector<NamedCount>> SqliteStats::CountTargetsByState() {
+  return Counts("SELECT state, COUNT(*) FROM deployment_targets GROUP BY state ORDER BY state",
+                "deployment_targets");
+}
+
+Result<std::vector<NamedCount>> SqliteStats::CountDeliveriesByStatus() {
+  return Counts("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status ORDER BY status",
+                "webhook_deliveries");
+}
+
+Result<std::vector<NamedCount>> SqliteStats::CountEventsByType() {
+  return Counts("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type", "events");
+}
+
+Result<int64_t> SqliteStats::CountFailedDeliveryAttempts() {
+  // `attempt` counts attempts made; a delivered row's last attempt succeeded.
+  return Scalar("SELECT SUM(CASE WHEN status = 'delivered' THEN attempt - 1 ELSE attempt END) "
+                "FROM webhook_deliveries",
+                "webhook_deliveries", std::nullopt);
+}
+
+Result<JobQueueStats> SqliteStats::JobQueue(TimePoint now) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("SELECT "
+                         "COALESCE(SUM(state = 'pending' AND run_after <= ?1), 0), "
+                         "COALESCE(SUM(state = 'pending' AND run_after > ?1), 0), "
+                         "COALESCE(SUM(state = 'running'), 0), "
+                         "MIN(CASE WHEN state = 'pending' AND run_after <= ?1 THEN run_after END) "
+                         "FROM jobs WHERE state IN ('pending', 'running')",
+                         "jobs"));
+  s.Bind(1, EncodeTime(now));
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  JobQueueStats q;
+  if (!row) return q;
+  q.due = s.Int(0);
+  q.waiting = s.Int(1);
+  q.running = s.Int(2);
+  q.oldest_due = DecodeTime(s.OptInt(3));
+  return q;
+}
+
+Result<int64_t> SqliteStats::CountAgentsSeenSince(TimePoint since) {
+  return Scalar("SELECT COUNT(*) FROM agents WHERE status = 'active' AND last_seen_at >= ?1",
+                "agents", EncodeTime(since));
+}
+
+Result<int64_t> SqliteStats::CountAgents() {
+  return Scalar("SELECT COUNT(*) FROM agents", "agents", std::nullopt);
+}
+
+}  // namespace certfleet::store::sqlite
