@@ -1,6 +1,7 @@
 #include "api/api_service.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "api/problem.h"
 #include "base/ids.h"
@@ -75,6 +76,7 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddAgentRoutes(router_, deps_);
   AddDeploymentRoutes(router_, deps_);
   AddWebhookRoutes(router_, deps_);
+  AddMetricsRoutes(router_, deps_, http_metrics_);
 }
 
 void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
@@ -111,9 +113,20 @@ void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
 }
 
 net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
+  // Latency is measured on the monotonic clock, not the injected Clock: it is an observation of
+  // this process, not an input to any decision, and a FakeClock would make every request take 0 s.
+  const auto started = std::chrono::steady_clock::now();
   const std::string request_id = NewId("req", deps_.clock, deps_.random);
   std::string detail;
+  // The matched route PATTERN labels the request metrics, never the raw path, so ids in paths do
+  // not create series.
+  std::string_view route_label = "unmatched";
   auto finish = [&](net::HttpResponse r) {
+    // A long poll (r.deferred set) is recorded here, when the handler returns and parks it: its
+    // latency is the handler's, its code the placeholder's (200), not the later answer's.
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    http_metrics_.Observe(route_label, MetricMethod(request.method), r.status, seconds);
     r.headers["X-Request-Id"] = request_id;
     log::Info("request", {{"method", request.method},
                           {"path", std::string(request.path())},
@@ -128,6 +141,11 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   };
 
   auto match = router_.Find(request.method, request.path());
+  if (match.route != nullptr) {
+    route_label = match.route->pattern;
+  } else if (match.other_method_route != nullptr) {
+    route_label = match.other_method_route->pattern;
+  }
   if (match.route == nullptr) {
     if (match.path_matched_other_method) {
       return finish(

@@ -6,6 +6,9 @@
 // Auditing happens here, in one place: every state-changing request, every denial (401, 403),
 // every secret value read and every export is recorded after the handler returns, with the
 // route's audit action, the resource and the outcome. Records never carry request bodies.
+//
+// Every request is also counted and timed in HttpMetrics under its route pattern, for GET
+// /metrics (routes_metrics.cc, docs/metrics.md).
 #pragma once
 
 #include <functional>
@@ -16,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "api/router.h"
 #include "audit/audit_log.h"
 #include "base/clock.h"
@@ -68,6 +72,13 @@ class WebhookService;
 
 namespace certfleet::api {
 
+// GET /metrics (docs/metrics.md).
+struct MetricsOptions {
+  // An active agent counts as online in certfleet_agents_online when it was last seen this
+  // recently (its long polls refresh last_seen; agents poll well within the default).
+  Seconds agent_online_window{300};
+};
+
 struct ApiDeps {
   store::Store& store;
   const Clock& clock;
@@ -81,6 +92,7 @@ struct ApiDeps {
   lifecycle::AgentService& agents;
   PollHub* poll_hub = nullptr;  // long polls; without one, agent polls answer at once
   events::WebhookService* webhooks = nullptr;  // without one, /v1/webhooks answers 503
+  MetricsOptions metrics{};
 };
 
 class ApiService {
@@ -96,6 +108,7 @@ class ApiService {
 
   ApiDeps deps_;
   Authenticator auth_;
+  HttpMetrics http_metrics_;  // every request, recorded in Handle(); read by GET /metrics
   Router<RouteSpec> router_;
 };
 
@@ -106,6 +119,9 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddAgentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+// GET /metrics: the store's aggregates and `http`'s request metrics (borrowed; must outlive the
+// router).
+void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetrics& http);
 
 // Helpers shared by the route files.
 net::HttpResponse JsonResponse(int status, const nlohmann::json& body);

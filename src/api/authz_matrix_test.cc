@@ -293,6 +293,7 @@ class AuthzMatrixTest : public ::testing::Test {
           "/v1/webhooks/" + pick(v, own_webhook_, foreign_webhook_, unknown_whk) + "/deliveries",
           ""};
     };
+    b["GET /metrics"] = [](Variant) { return Call{"GET", "/metrics", ""}; };
     return b;
   }
 
@@ -404,6 +405,8 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
     {"GET /v1/webhooks/{id}/deliveries",
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    // Metrics (issue #5) cover every account: principals of the system account only.
+    {"GET /metrics", {"403 403 403", "403 403 403", "403 403 403", "403 403 403", "200 200 200"}},
 };
 
 TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {

@@ -26,6 +26,9 @@ class Router {
     const Route* route = nullptr;
     PathParams params;
     bool path_matched_other_method = false;  // for 405
+    // The first route whose pattern matched the path with another method: its pattern labels a
+    // 405 in the request metrics.
+    const Route* other_method_route = nullptr;
   };
 
   void Add(std::string method, std::string pattern, HandlerT handler) {
@@ -39,6 +42,7 @@ class Router {
       PathParams params;
       if (!MatchPattern(r.pattern, path, params)) continue;
       if (r.method != method) {
+        if (!m.path_matched_other_method) m.other_method_route = &r;
         m.path_matched_other_method = true;
         continue;
       }
