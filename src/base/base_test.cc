@@ -81,6 +81,17 @@ TEST(TimeTest, Rfc3339AndDurations) {
   EXPECT_EQ(FormatDuration(std::chrono::hours(48)), "2d");
 }
 
+TEST(ClockTest, OffsetClockMovesTheSystemClock) {
+  OffsetClock clock;
+  const TimePoint before = std::chrono::system_clock::now();
+  EXPECT_GE(clock.Now(), before);
+  clock.SetOffset(std::chrono::hours(-24 * 61));
+  EXPECT_EQ(clock.offset(), std::chrono::hours(-24 * 61));
+  EXPECT_LT(clock.Now(), before - std::chrono::hours(24 * 60));
+  clock.SetOffset(Seconds(3600));
+  EXPECT_GE(clock.Now(), before + Seconds(3600));
+}
+
 TEST(IdsTest, PrefixedSortableUnique) {
   FakeClock clock(UtcDate(2026, 1, 1));
   auto& rnd = SystemRandomSource();

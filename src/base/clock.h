@@ -35,4 +35,19 @@ class FakeClock final : public Clock {
   std::atomic<TimePoint::rep> now_;
 };
 
+// The system clock moved by an adjustable offset. certfleetd uses it for its test clock
+// (--test-clock-file): end-to-end tests move the whole control plane's time, days at a step,
+// instead of waiting. With a zero offset it is the system clock.
+class OffsetClock final : public Clock {
+ public:
+  TimePoint Now() const override {
+    return std::chrono::system_clock::now() + std::chrono::seconds(offset_.load());
+  }
+  void SetOffset(Seconds offset) { offset_ = offset.count(); }
+  Seconds offset() const { return Seconds(offset_.load()); }
+
+ private:
+  std::atomic<Seconds::rep> offset_{0};
+};
+
 }  // namespace certfleet

@@ -26,4 +26,14 @@ inline policy::Subject ToSubject(const Caller& c) {
                          .system_admin = c.system_admin};
 }
 
+// Work the platform schedules itself (renewals, redeploys after a renewal) runs as the system,
+// inside the resource's account: the API's roles do not apply to it, the account policy still
+// does. `principal_id` names the component, e.g. "system:renewal", in audit records and logs.
+inline Caller SystemCaller(const std::string& account_id, std::string principal_id) {
+  return Caller{.principal_id = std::move(principal_id),
+                .account_id = account_id,
+                .role = model::Role::kAdmin,
+                .source_address = "scheduler"};
+}
+
 }  // namespace certfleet::lifecycle

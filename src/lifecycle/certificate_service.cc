@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/ids.h"
+#include "base/failpoint.h"
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
@@ -277,6 +278,7 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
                       {"not_after", FormatRfc3339(v.not_after)},
                       {"reused_key", options.reuse_key}}));
     CF_TRY(tx->Commit());
+    Failpoint("renewal.committed");  // crash tests: the event is in the outbox, not yet sent
     log::Info("certificate renewed", {{"certificate_id", fresh.id},
                                       {"account_id", fresh.account_id},
                                       {"version", std::to_string(v.version)},

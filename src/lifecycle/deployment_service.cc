@@ -423,6 +423,13 @@ jobs::StepResult DeploymentService::StepExport(const std::string& deployment_id,
   if (!dep.ok()) return RetryOn(dep.error());
   if (dep->generation != generation) return jobs::StepResult::Done(R"({"superseded":true})");
   if (!dep->version_id.empty()) return jobs::StepResult::Next("targets");
+  // A renewal that committed while the key was being encrypted: export the new version instead.
+  // (RedeployOnRenewal leaves a generation that has not exported yet alone, counting on this.)
+  auto current = t.certificates().Get(dep->certificate_id);
+  if (!current.ok()) return RetryOn(current.error());
+  if (current->current_version_id != version.id) {
+    return jobs::StepResult::Retry("the certificate was renewed during the export");
+  }
   auto step = [&]() -> Status {
     if (dep->secret_id.empty()) {
       secrets::NewSecret spec{.account_id = dep->target_account_id,

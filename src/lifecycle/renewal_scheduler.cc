@@ -3,11 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <set>
 
 #include "base/check.h"
 #include "base/log.h"
 #include "base/time_util.h"
+#include "lifecycle/caller.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -15,15 +15,6 @@ namespace {
 using std::chrono::duration_cast;
 
 TimePoint Whole(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
-
-// Renewals run as the system, inside the certificate's account (the API's roles do not apply
-// to work the platform schedules itself; the account policy still does, in Renew()).
-Caller SystemCaller(const std::string& account_id) {
-  return Caller{.principal_id = "system:renewal",
-                .account_id = account_id,
-                .role = model::Role::kAdmin,
-                .source_address = "scheduler"};
-}
 
 Seconds RandomUpTo(Random& random, Seconds max) {
   if (max.count() <= 0) return Seconds(0);
@@ -75,14 +66,12 @@ void StoreLeaseLock::Release() {
 }
 
 RenewalScheduler::RenewalScheduler(store::Store& store, jobs::JobEngine& engine,
-                                   CertificateService& certificates, DeploymentService* deployments,
-                                   const Clock& clock, Random& random,
+                                   CertificateService& certificates, const Clock& clock, Random& random,
                                    RenewalSchedulerOptions options,
                                    std::unique_ptr<LeaderLock> lock)
     : store_(store),
       engine_(engine),
       certificates_(certificates),
-      deployments_(deployments),
       clock_(clock),
       random_(random),
       options_(std::move(options)),
@@ -189,13 +178,9 @@ jobs::StepResult RenewalScheduler::RunStep(const model::Job& job) {
   const std::string id = input["certificate_id"].get<std::string>();
   const std::string version_id = input["version_id"].get<std::string>();
   if (job.step == jobs::kFirstStep || job.step == "renew") return StepRenew(id, version_id);
-  if (job.step == "redeploy") {
-    nlohmann::json out = nlohmann::json::parse(job.output_json, nullptr, false);
-    if (!out.is_object() || !out.contains("new_version_id")) {
-      return jobs::StepResult::Fail("renewal job has no new version to deploy");
-    }
-    return StepRedeploy(id, std::move(out));
-  }
+  // Jobs written before redeploys moved to RedeployOnRenewal may sit at this step: their
+  // renewal committed its certificate.renewed event, which the subscriber acts on.
+  if (job.step == "redeploy") return jobs::StepResult::Done(job.output_json);
   return jobs::StepResult::Fail("unknown renewal step " + job.step);
 }
 
@@ -211,16 +196,17 @@ jobs::StepResult RenewalScheduler::StepRenew(const std::string& id, const std::s
     }
     if (cert->status != model::CertificateStatus::kIssued) return jobs::StepResult::Done();
     if (cert->current_version_id != version_id) {
-      // Renewed already (an earlier attempt of this step, or on demand): deploy what is current.
+      // Renewed already (an earlier attempt of this step, or on demand); that renewal's event
+      // drives the redeploy.
       nlohmann::json out = {{"new_version_id", cert->current_version_id}};
-      return jobs::StepResult::Next("redeploy", out.dump());
+      return jobs::StepResult::Done(out.dump());
     }
     account_id = cert->account_id;
   }
-  auto renewed = certificates_.Renew(SystemCaller(account_id), id);
+  auto renewed = certificates_.Renew(SystemCaller(account_id, "system:renewal"), id);
   if (renewed.ok()) {
     nlohmann::json out = {{"new_version_id", renewed->version->id}};
-    return jobs::StepResult::Next("redeploy", out.dump());
+    return jobs::StepResult::Done(out.dump());
   }
   if (renewed.error().code() == ErrorCode::kConflict) {
     return jobs::StepResult::Retry(renewed.error().message());  // look again: who won?
@@ -251,60 +237,6 @@ Status RenewalScheduler::RecordFailure(const std::string& id, const std::string&
              {"failures", std::to_string(s.failures)},
              {"next_attempt_at", FormatRfc3339(s.next_attempt_at)}});
   return Ok();
-}
-
-jobs::StepResult RenewalScheduler::StepRedeploy(const std::string& id, nlohmann::json out) {
-  if (deployments_ == nullptr) return jobs::StepResult::Done();
-  const std::string new_version_id = out["new_version_id"].get<std::string>();
-  // Deployments an earlier try of this step redeployed (kept in the job's output), so a retry
-  // after a partial failure does not start their generation again.
-  std::set<std::string> done;
-  if (out.contains("redeployed") && out["redeployed"].is_array()) {
-    for (const auto& d : out["redeployed"])
-      if (d.is_string()) done.insert(d.get<std::string>());
-  }
-  std::vector<model::Deployment> deps;
-  std::string account_id;
-  {
-    auto tx = store_.Begin();
-    if (!tx.ok()) return jobs::StepResult::Retry(tx.error().ToString());
-    auto cert = (*tx)->certificates().Get(id);
-    if (!cert.ok()) return jobs::StepResult::Retry(cert.error().ToString());
-    account_id = cert->account_id;
-    store::DeploymentFilter f{.certificate_id = id};
-    while (true) {
-      auto page = (*tx)->deployments().List(f);
-      if (!page.ok()) return jobs::StepResult::Retry(page.error().ToString());
-      if (page->empty()) break;
-      f.after_id = page->back().id;
-      for (model::Deployment& d : *page) deps.push_back(std::move(d));
-    }
-  }
-  int failed = 0;
-  std::string last_error;
-  for (const model::Deployment& d : deps) {
-    // A deployment already carrying the new version was redeployed by an earlier attempt of
-    // this step (or created after the renewal): leave it alone.
-    if (d.version_id == new_version_id || done.count(d.id)) continue;
-    auto r = deployments_->Redeploy(SystemCaller(account_id), d.id);
-    if (!r.ok()) {
-      ++failed;
-      last_error = d.id + ": " + r.error().ToString();
-      log::Warn("redeploy after renewal failed",
-                {{"certificate_id", id}, {"deployment_id", d.id}, {"error", r.error().ToString()}});
-      continue;
-    }
-    done.insert(d.id);
-    log::Info("redeploying after renewal",
-              {{"certificate_id", id}, {"deployment_id", d.id}, {"version_id", new_version_id}});
-  }
-  out["redeployed"] = done;
-  if (failed > 0) {
-    jobs::StepResult retry = jobs::StepResult::Retry(last_error);
-    retry.output_json = out.dump();
-    return retry;
-  }
-  return jobs::StepResult::Done(out.dump());
 }
 
 }  // namespace certfleet::lifecycle

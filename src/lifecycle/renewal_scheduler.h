@@ -18,19 +18,14 @@
 //      idempotency key "<certificate id>/<version id>/<failures>" in the same transaction that
 //      marks the state in flight, so a crash between the two neither loses nor doubles a renewal
 //      (the job engine resumes jobs after a crash; re-enqueueing returns the same job).
-// The job's steps (RunStep):
+// The job's step (RunStep):
 //   renew     CertificateService::Renew as the system; if the version named in the job is no
-//             longer current, an earlier attempt already renewed and this step moves on. On
-//             failure the state records the error, the failure count and the next attempt,
-//             base_backoff * 2^(failures-1) capped by max_backoff (with jitter in its upper
-//             half), and the job fails; the next due tick enqueues a new attempt.
-//   redeploy  DeploymentService::Redeploy for every deployment of the certificate that does not
-//             yet carry the new version and that an earlier try of the step did not redeploy
-//             (recorded in the job's output), so a retry does not redeploy twice; a crash
-//             between a Redeploy and the step's outcome may still start one extra generation,
-//             which supersedes the previous one harmlessly.
-// TODO(#5): trigger the redeploy from the certificate.renewed event once the outbox dispatcher
-// runs subscribers; it is called directly from the job step for now.
+//             longer current, an earlier attempt (or an on-demand renewal) already renewed and
+//             the job is done. On failure the state records the error, the failure count and
+//             the next attempt, base_backoff * 2^(failures-1) capped by max_backoff (with jitter
+//             in its upper half), and the job fails; the next due tick enqueues a new attempt.
+// A renewal commits its certificate.renewed event with the new version; RedeployOnRenewal
+// (redeploy_on_renewal.h), a subscriber to that event, re-runs the certificate's deployments.
 //
 // Thread safety: RunOnce() and RunStep() may be called from different threads; the scheduler
 // keeps no mutable state of its own. Several replicas may run schedulers against one store: the
@@ -49,7 +44,6 @@
 #include "base/random.h"
 #include "jobs/engine.h"
 #include "lifecycle/certificate_service.h"
-#include "lifecycle/deployment_service.h"
 #include "model/model.h"
 #include "store/store.h"
 
@@ -114,11 +108,11 @@ Seconds MaxRenewalJitter(TimePoint start, TimePoint not_after, Seconds max_jitte
 
 class RenewalScheduler {
  public:
-  // All references are borrowed and must outlive the scheduler; `deployments` may be null (no
-  // redeploy step). `lock` decides who scans; null means a StoreLeaseLock named
-  // kSchedulerLockName for options.owner. Call RegisterJobs() before the engine runs.
+  // All references are borrowed and must outlive the scheduler. `lock` decides who scans; null
+  // means a StoreLeaseLock named kSchedulerLockName for options.owner. Call RegisterJobs()
+  // before the engine runs.
   RenewalScheduler(store::Store& store, jobs::JobEngine& engine, CertificateService& certificates,
-                   DeploymentService* deployments, const Clock& clock, Random& random,
+                   const Clock& clock, Random& random,
                    RenewalSchedulerOptions options, std::unique_ptr<LeaderLock> lock = nullptr);
 
   void RegisterJobs();
@@ -135,15 +129,12 @@ class RenewalScheduler {
   Status Plan(TimePoint now);
   Result<int> EnqueueDue(TimePoint now);
   jobs::StepResult StepRenew(const std::string& certificate_id, const std::string& version_id);
-  // `out` is the job's output: the new version and the deployments already redeployed.
-  jobs::StepResult StepRedeploy(const std::string& certificate_id, nlohmann::json out);
   Status RecordFailure(const std::string& certificate_id, const std::string& version_id,
                        const std::string& error);
 
   store::Store& store_;
   jobs::JobEngine& engine_;
   CertificateService& certificates_;
-  DeploymentService* deployments_;
   const Clock& clock_;
   Random& random_;
   RenewalSchedulerOptions options_;

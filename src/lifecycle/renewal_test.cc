@@ -12,6 +12,7 @@
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/deployment_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/redeploy_on_renewal.h"
 #include "lifecycle/renewal_scheduler.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
@@ -213,7 +214,7 @@ class SchedulerTest : public RenewalTest {
 
   std::unique_ptr<RenewalScheduler> MakeScheduler(const std::string& owner, Random& random) {
     return std::make_unique<RenewalScheduler>(
-        *env_.store, *engine_, *certs_, nullptr, env_.clock, random,
+        *env_.store, *engine_, *certs_, env_.clock, random,
         RenewalSchedulerOptions{
             .owner = owner, .lease = Seconds(120), .base_backoff = Seconds(60)});
   }
@@ -393,47 +394,132 @@ TEST_F(SchedulerTest, OnlyOneSchedulerHoldsTheLock) {
   EXPECT_EQ(State(c.certificate.id).version_id, certs_->Get(alice_, c.certificate.id)->version->id);
 }
 
-// After a scheduled renewal, every deployment of the certificate starts a new generation that
-// exports the new version.
-TEST_F(SchedulerTest, RenewalRedeploysEveryDeploymentOfTheCertificate) {
-  DeploymentService deployments(*env_.store, *env_.secret_store, *engine_, nullptr, env_.clock,
-                                SystemRandomSource(),
-                                DeploymentOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
-  deployments.RegisterJobs();
-  AgentService agents(*env_.store, env_.Ca(), &deployments, nullptr, env_.clock,
-                      SystemRandomSource());
-  RenewalScheduler scheduler(*env_.store, *engine_, *certs_, &deployments, env_.clock, zero_,
-                             {.owner = "replica-a"});
-  scheduler.RegisterJobs();
-
-  CertificateView c = Issue("web", std::chrono::days(90));
-  Caller admin{.principal_id = "prn_admin", .account_id = "acc_a", .role = model::Role::kAdmin};
-  auto token = agents.CreateEnrollmentToken(admin, "acc_a", {{"env", "dev"}}, std::nullopt);
-  ASSERT_TRUE(token.ok()) << token.error().ToString();
-  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
-  auto csr = x509::Csr::Build(*key, "", {"ignored.example.test"});
-  ASSERT_TRUE(agents.Enroll({std::string(token->token.view()), csr->ToPem(), "host"}).ok());
-  std::vector<std::string> ids;
-  for (const char* profile : {"nginx", "haproxy"}) {
-    auto dep = deployments.Create(
-        admin,
-        {.certificate_id = c.certificate.id, .selector = {{"env", "dev"}}, .profile = profile});
-    ASSERT_TRUE(dep.ok()) << dep.error().ToString();
-    ids.push_back(dep->id);
+// Deployments of one certificate on an enrolled dev agent, with the subscriber that redeploys
+// them after a renewal.
+class RedeployTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    SchedulerTest::SetUp();
+    deployments_ = std::make_unique<DeploymentService>(
+        *env_.store, *env_.secret_store, *engine_, nullptr, env_.clock, SystemRandomSource(),
+        DeploymentOptions{.pkcs8 = {.pbkdf2_iterations = 10000}});
+    deployments_->RegisterJobs();
+    agents_ = std::make_unique<AgentService>(*env_.store, env_.Ca(), deployments_.get(), nullptr,
+                                             env_.clock, SystemRandomSource());
+    subscriber_ = std::make_unique<RedeployOnRenewal>(*env_.store, *engine_, *deployments_);
+    subscriber_->RegisterJobs();
+    auto token = agents_->CreateEnrollmentToken(admin_, "acc_a", {{"env", "dev"}}, std::nullopt);
+    ASSERT_TRUE(token.ok()) << token.error().ToString();
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+    auto csr = x509::Csr::Build(*key, "", {"ignored.example.test"});
+    ASSERT_TRUE(agents_->Enroll({std::string(token->token.view()), csr->ToPem(), "host"}).ok());
   }
+
+  std::vector<std::string> Deploy(const CertificateView& c) {
+    std::vector<std::string> ids;
+    for (const char* profile : {"nginx", "haproxy"}) {
+      auto dep = deployments_->Create(
+          admin_,
+          {.certificate_id = c.certificate.id, .selector = {{"env", "dev"}}, .profile = profile});
+      EXPECT_TRUE(dep.ok()) << dep.error().ToString();
+      if (dep.ok()) ids.push_back(dep->id);
+    }
+    return ids;
+  }
+
+  model::Deployment Dep(const std::string& id) {
+    auto view = deployments_->Get(admin_, id);
+    CF_CHECK(view.ok());
+    return view->deployment;
+  }
+
+  int RedeployJobs() {
+    auto tx = env_.store->Begin();
+    CF_CHECK(tx.ok());
+    auto jobs = (*tx)->jobs().List({.type = std::string(kRedeployJobType)});
+    CF_CHECK(jobs.ok());
+    return static_cast<int>(jobs->size());
+  }
+
+  Caller admin_{.principal_id = "prn_admin", .account_id = "acc_a", .role = model::Role::kAdmin};
+  std::unique_ptr<DeploymentService> deployments_;
+  std::unique_ptr<AgentService> agents_;
+  std::unique_ptr<RedeployOnRenewal> subscriber_;
+};
+
+// After a scheduled renewal, the certificate.renewed subscriber starts a new generation of every
+// deployment of the certificate, exporting the new version.
+TEST_F(RedeployTest, ScheduledRenewalRedeploysEveryDeploymentOfTheCertificate) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  std::vector<std::string> ids = Deploy(c);
   Drain();
+  ASSERT_TRUE(subscriber_->RunOnce().ok());  // certificate.issued: nothing to redeploy
+  EXPECT_EQ(RedeployJobs(), 0);
 
   SetClock(c.version->not_after - std::chrono::days(30));
-  EXPECT_EQ(scheduler.RunOnce().value(), 1);
+  EXPECT_EQ(scheduler_->RunOnce().value(), 1);
   Drain();
   auto renewed = certs_->Get(alice_, c.certificate.id);
   ASSERT_EQ(renewed->version->version, 2);
+  for (const std::string& id : ids) EXPECT_EQ(Dep(id).generation, 1) << "not before the event";
+  EXPECT_GE(subscriber_->RunOnce().value(), 1u);
+  EXPECT_EQ(RedeployJobs(), 1);
+  Drain();
   for (const std::string& id : ids) {
-    auto view = deployments.Get(admin, id);
-    ASSERT_TRUE(view.ok()) << view.error().ToString();
-    EXPECT_EQ(view->deployment.generation, 2) << id;
-    EXPECT_EQ(view->deployment.version_id, renewed->version->id) << id;
+    EXPECT_EQ(Dep(id).generation, 2) << id;
+    EXPECT_EQ(Dep(id).version_id, renewed->version->id) << id;
   }
+}
+
+// The subscriber acts once per event: reading the outbox again (a cursor moved back, as after a
+// crash before the cursor's commit, or a second replica) finds the job it enqueued before.
+TEST_F(RedeployTest, AnEventReadTwiceRedeploysOnce) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  std::vector<std::string> ids = Deploy(c);
+  Drain();
+  ASSERT_TRUE(certs_->Renew(alice_, c.certificate.id).ok());  // on demand
+  ASSERT_TRUE(subscriber_->RunOnce().ok());
+  Drain();
+  {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE((*tx)->settings().Put(std::string(kRedeployCursorSetting), "0").ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  EXPECT_GE(subscriber_->RunOnce().value(), 1u);
+  Drain();
+  EXPECT_EQ(RedeployJobs(), 1);
+  for (const std::string& id : ids) EXPECT_EQ(Dep(id).generation, 2) << id;
+  EXPECT_EQ(subscriber_->RunOnce().value(), 0u);  // the cursor is past everything
+}
+
+// Two renewals before the subscriber runs: the deployments get the newest version, once.
+TEST_F(RedeployTest, TwoRenewalsInARowDeployOnlyTheNewestVersion) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  std::vector<std::string> ids = Deploy(c);
+  Drain();
+  ASSERT_TRUE(certs_->Renew(alice_, c.certificate.id).ok());
+  auto third = certs_->Renew(alice_, c.certificate.id);
+  ASSERT_TRUE(third.ok());
+  ASSERT_TRUE(subscriber_->RunOnce().ok());
+  Drain();
+  EXPECT_EQ(RedeployJobs(), 2);
+  for (const std::string& id : ids) {
+    EXPECT_EQ(Dep(id).generation, 2) << id;
+    EXPECT_EQ(Dep(id).version_id, third->version->id) << id;
+  }
+}
+
+// A revoked certificate is not redeployed.
+TEST_F(RedeployTest, ARevokedCertificateIsNotRedeployed) {
+  CertificateView c = Issue("web", std::chrono::days(90));
+  std::vector<std::string> ids = Deploy(c);
+  Drain();
+  ASSERT_TRUE(certs_->Renew(alice_, c.certificate.id).ok());
+  ASSERT_TRUE(certs_->Revoke(alice_, c.certificate.id, x509::RevocationReason::kSuperseded).ok());
+  ASSERT_TRUE(subscriber_->RunOnce().ok());
+  Drain();
+  EXPECT_EQ(RedeployJobs(), 1);
+  for (const std::string& id : ids) EXPECT_EQ(Dep(id).generation, 1) << id;
 }
 
 }  // namespace

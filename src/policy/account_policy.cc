@@ -137,19 +137,38 @@ Status ApplyExportKey(std::string_view key, const toml::node& value, AccountPoli
   return InvalidArgument("unknown policy key " + QuoteForMessage("export." + std::string(key)));
 }
 
+Status ApplyNotifyKey(std::string_view key, const toml::node& value, AccountPolicy& policy) {
+  if (key == "expiry_warning_days") {
+    const toml::value<int64_t>* n = value.as_integer();
+    if (n == nullptr || n->get() < 1 || n->get() > kMaxExpiryWarningDays) {
+      return KeyError("notify.expiry_warning_days",
+                      "must be a whole number of days from 1 to " +
+                          std::to_string(kMaxExpiryWarningDays));
+    }
+    policy.expiry_warning_days = static_cast<int>(n->get());
+    return Ok();
+  }
+  return InvalidArgument("unknown policy key " + QuoteForMessage("notify." + std::string(key)));
+}
+
 Result<AccountPolicy> FromTable(const toml::table& root) {
   AccountPolicy policy;
   for (const auto& [section_key, section] : root) {
     const std::string_view name = section_key.str();
-    if (name != "request" && name != "export") {
+    if (name != "request" && name != "export" && name != "notify") {
       return InvalidArgument("unknown policy section or key " + QuoteForMessage(name) +
-                             "; valid sections: [request], [export]");
+                             "; valid sections: [request], [export], [notify]");
     }
     const toml::table* table = section.as_table();
     if (table == nullptr) return KeyError(name, "must be a table ([" + std::string(name) + "])");
     for (const auto& [key, value] : *table) {
-      CF_TRY(name == "request" ? ApplyRequestKey(key.str(), value, policy)
-                               : ApplyExportKey(key.str(), value, policy));
+      if (name == "request") {
+        CF_TRY(ApplyRequestKey(key.str(), value, policy));
+      } else if (name == "export") {
+        CF_TRY(ApplyExportKey(key.str(), value, policy));
+      } else {
+        CF_TRY(ApplyNotifyKey(key.str(), value, policy));
+      }
     }
   }
   return policy;
@@ -200,7 +219,8 @@ bool AccountPolicy::operator==(const AccountPolicy& o) const {
   return allowed_domains == o.allowed_domains && denied_domains == o.denied_domains &&
          allow_wildcards == o.allow_wildcards && allowed_key_types == o.allowed_key_types &&
          allowed_profiles == o.allowed_profiles && max_validity == o.max_validity &&
-         allow_exportable == o.allow_exportable && export_roles == o.export_roles;
+         allow_exportable == o.allow_exportable && export_roles == o.export_roles &&
+         expiry_warning_days == o.expiry_warning_days;
 }
 
 Result<AccountPolicy> ParseAccountPolicy(std::string_view toml_text) {
@@ -242,6 +262,8 @@ std::string PolicyToToml(const AccountPolicy& p) {
   out += "\n[export]\n";
   out +=
       "roles = " + Array(p.export_roles, [](model::Role r) { return model::RoleName(r); }) + "\n";
+  out += "\n[notify]\n";
+  out += "expiry_warning_days = " + std::to_string(p.expiry_warning_days) + "\n";
   return out;
 }
 

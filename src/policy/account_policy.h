@@ -16,6 +16,9 @@
 //   allow_exportable = true                   # may exportable certificates be requested
 //   [export]
 //   roles = ["admin", "operator"]             # roles that may export; this is the default
+//   [notify]
+//   expiry_warning_days = 30                  # certificate.approaching_expiration is emitted
+//                                             # daily from this many days before expiry
 //
 // An omitted key means "no restriction", except export.roles whose default is admin and operator.
 // Domain patterns are validated with ValidateDnsName and compared case-insensitively.
@@ -45,6 +48,9 @@ inline constexpr std::array<std::string_view, 3> kProfileNames{"tls-server", "tl
 
 // Policy documents above this size are refused (TooLarge) before parsing.
 inline constexpr size_t kMaxPolicyBytes = 64 * 1024;
+// notify.expiry_warning_days: the default and the largest value accepted.
+inline constexpr int kDefaultExpiryWarningDays = 30;
+inline constexpr int kMaxExpiryWarningDays = 365;
 // Each list in a policy holds at most this many entries (InvalidArgument beyond).
 inline constexpr size_t kMaxPolicyListEntries = 1000;
 
@@ -60,6 +66,7 @@ struct AccountPolicy {
   std::optional<Seconds> max_validity;                        // nullopt: no limit
   bool allow_exportable = true;
   std::vector<model::Role> export_roles{model::Role::kAdmin, model::Role::kOperator};
+  int expiry_warning_days = kDefaultExpiryWarningDays;
 
   // The document this policy was parsed from, verbatim (empty for a default-constructed policy).
   // Not part of the policy's meaning: operator== ignores it.

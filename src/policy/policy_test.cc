@@ -199,7 +199,26 @@ TEST(PolicyToTomlTest, CanonicalFormIsStable) {
             "allow_exportable = true\n"
             "\n"
             "[export]\n"
-            "roles = [\"admin\", \"operator\"]\n");
+            "roles = [\"admin\", \"operator\"]\n"
+            "\n"
+            "[notify]\n"
+            "expiry_warning_days = 30\n");
+}
+
+TEST(ParsePolicyTest, ExpiryWarningDaysDefaultsTo30AndIsBounded) {
+  EXPECT_EQ(ParseAccountPolicy("")->expiry_warning_days, 30);
+  Result<AccountPolicy> p = ParseAccountPolicy("[notify]\nexpiry_warning_days = 7\n");
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  EXPECT_EQ(p->expiry_warning_days, 7);
+  EXPECT_FALSE(*p == *ParseAccountPolicy(""));
+  for (std::string_view bad : {"[notify]\nexpiry_warning_days = 0\n",
+                               "[notify]\nexpiry_warning_days = 366\n",
+                               "[notify]\nexpiry_warning_days = \"30d\"\n"}) {
+    std::string message = ParseError(bad);
+    EXPECT_NE(message.find("notify.expiry_warning_days"), std::string::npos) << message;
+  }
+  EXPECT_NE(ParseError("[notify]\nexpiry_days = 3\n").find("\"notify.expiry_days\""),
+            std::string::npos);
 }
 
 TEST(PolicyToTomlTest, DefaultPolicyShowsWhatIsUnset) {
@@ -218,6 +237,7 @@ TEST(PolicyToTomlTest, RoundTripsEveryParsedPolicy) {
       "[request]\nmax_validity = \"3601s\"\ndenied_domains = [\"*.Internal.Example.com\"]\n",
       "[export]\nroles = [\"auditor\", \"agent\", \"operator\", \"admin\"]\n",
       "[request]\nallowed_profiles = [\"short-lived\"]\nallowed_key_types = [\"ed25519\"]\n",
+      "[notify]\nexpiry_warning_days = 365\n",
   };
   for (std::string_view doc : documents) {
     Result<AccountPolicy> first = ParseAccountPolicy(doc);
