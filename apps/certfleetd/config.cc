@@ -47,7 +47,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
       "data_dir",         "listen",          "log_level",           "pkcs8_iterations",
       "worker_threads",   "kek_provider",    "pkcs11_module",       "pkcs11_token_label",
       "pkcs11_key_label", "pkcs11_pin_file", "agent_cert_validity", "scheduler_interval",
-      "crl_url"};
+      "crl_url",          "agent_offline_after"};
   for (const auto& [k, v] : t) {
     if (!kKnown.count(std::string(k.str()))) {
       return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");
@@ -66,6 +66,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["agent_cert_validity"].value<std::string>()) c.agent_cert_validity = *v;
   if (auto v = t["scheduler_interval"].value<std::string>()) c.scheduler_interval = *v;
   if (auto v = t["crl_url"].value<std::string>()) c.crl_url = *v;
+  if (auto v = t["agent_offline_after"].value<std::string>()) c.agent_offline_after = *v;
   return Ok();
 }
 

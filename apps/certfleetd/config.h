@@ -31,6 +31,13 @@ struct Config {
   // the listener, https://ADDR:PORT/crl/intermediate.crl (set it when clients reach certfleetd
   // by another name, or through an http:// proxy as BR 7.1.2.11.2 prefers).
   std::string crl_url;
+  // An active agent not seen for this long is offline: agent.offline is emitted once, and
+  // /metrics stops counting it as online ("5m").
+  std::string agent_offline_after = "5m";
+  // Tests and demos only: a file holding a signed offset in seconds that is added to the system
+  // clock, re-read while running, so that tests move time instead of waiting (README, certfleetd).
+  // Empty: the system clock.
+  std::string test_clock_file;
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors.

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -19,7 +20,7 @@
 #include "ca/authority.h"
 #include "config.h"
 #include "events/destination.h"
-#include "events/dispatcher_loop.h"
+#include "events/dispatcher.h"
 #include "events/webhooks.h"
 #include "jobs/engine.h"
 #include "lifecycle/agent_service.h"
@@ -27,6 +28,8 @@
 #include "lifecycle/deployment_service.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/expiry_watcher.h"
+#include "lifecycle/redeploy_on_renewal.h"
 #include "lifecycle/renewal_scheduler.h"
 #include "net/https_server.h"
 #include "secrets/kek.h"
@@ -76,12 +79,21 @@ Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random&
   return ring;
 }
 
-// Runs due jobs (deployments, and later renewals) on one background thread. A job's steps persist
-// every outcome, so stopping between steps loses nothing.
-class JobWorker {
+// Runs `tick` on one background thread until stopped: again at once after a tick that found
+// work (returned > 0), otherwise after `interval` or at Stop(). A failed tick is logged and
+// retried after the interval. Every piece of background work in certfleetd is one of these; each
+// tick persists its outcome, so stopping between ticks loses nothing.
+class Periodic {
  public:
-  explicit JobWorker(jobs::JobEngine& engine) : engine_(engine), thread_([this] { Run(); }) {}
-  ~JobWorker() { Stop(); }
+  Periodic(std::string name, std::chrono::milliseconds interval,
+           std::function<Result<int64_t>()> tick)
+      : name_(std::move(name)),
+        interval_(interval),
+        tick_(std::move(tick)),
+        thread_([this] { Run(); }) {}
+  ~Periodic() { Stop(); }
+  Periodic(const Periodic&) = delete;
+  Periodic& operator=(const Periodic&) = delete;
   void Stop() {
     {
       std::lock_guard lk(mu_);
@@ -96,63 +108,50 @@ class JobWorker {
     std::unique_lock lk(mu_);
     while (!stop_) {
       lk.unlock();
-      auto n = engine_.RunOnce();
-      if (!n.ok()) log::Warn("job engine", {{"error", n.error().ToString()}});
+      Result<int64_t> n = tick_();
+      if (!n.ok()) log::Warn(name_, {{"error", n.error().ToString()}});
       lk.lock();
-      // Busy: go on at once. Idle: look again soon (steps that wait ask for 1 s).
       if (n.ok() && *n > 0) continue;
-      cv_.wait_for(lk, std::chrono::milliseconds(250), [this] { return stop_; });
-    }
-  }
-
-  jobs::JobEngine& engine_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-// Drives the renewal scheduler every `interval` on one background thread (issue #5). Ticks on
-// replicas that do not hold the scheduler's lock return at once.
-class SchedulerLoop {
- public:
-  SchedulerLoop(lifecycle::RenewalScheduler& scheduler, std::chrono::milliseconds interval)
-      : scheduler_(scheduler), interval_(interval), thread_([this] { Run(); }) {}
-  ~SchedulerLoop() { Stop(); }
-  void Stop() {
-    {
-      std::lock_guard lk(mu_);
-      if (stop_) return;
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    scheduler_.Stop();
-  }
-
- private:
-  void Run() {
-    std::unique_lock lk(mu_);
-    while (!stop_) {
-      lk.unlock();
-      auto n = scheduler_.RunOnce();
-      if (!n.ok()) log::Warn("renewal scheduler", {{"error", n.error().ToString()}});
-      if (n.ok() && *n > 0) log::Info("renewals enqueued", {{"count", std::to_string(*n)}});
-      lk.lock();
       cv_.wait_for(lk, interval_, [this] { return stop_; });
     }
   }
 
-  lifecycle::RenewalScheduler& scheduler_;
-  std::chrono::milliseconds interval_;
+  const std::string name_;
+  const std::chrono::milliseconds interval_;
+  const std::function<Result<int64_t>()> tick_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread thread_;
+  std::thread thread_;  // last: started once the members above exist
 };
 
+// The test clock (--test-clock-file): the file holds a signed offset in seconds, e.g. "-5270400"
+// for 61 days ago. Anything else is an error.
+Result<Seconds> ReadClockOffset(const std::string& path) {
+  CF_ASSIGN_OR_RETURN(std::string text, ReadFileLimited(path, 64));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.empty() || text.size() > 20) {
+    return InvalidArgument("test clock file " + path + " must hold an offset in seconds");
+  }
+  size_t i = text[0] == '-' || text[0] == '+' ? 1 : 0;
+  if (i == text.size()) return InvalidArgument("test clock file " + path + " holds no number");
+  for (size_t j = i; j < text.size(); ++j) {
+    if (text[j] < '0' || text[j] > '9') {
+      return InvalidArgument("test clock file " + path + " must hold an offset in seconds");
+    }
+  }
+  return Seconds(std::stoll(text));
+}
+
 int Run(const Config& cfg, bool rotate_kek) {
-  SystemClock clock;
+  OffsetClock clock;
+  if (!cfg.test_clock_file.empty()) {
+    auto offset = ReadClockOffset(cfg.test_clock_file);
+    if (!offset.ok()) return Fail(offset.error());
+    clock.SetOffset(*offset);
+    log::Warn("the test clock is in use: time is moved by the offset in the test clock file",
+              {{"file", cfg.test_clock_file}, {"offset_seconds", std::to_string(offset->count())}});
+  }
   Random& random = SystemRandomSource();
   auto level = ParseLevel(cfg.log_level);
   if (!level.ok()) return Fail(level.error());
@@ -240,14 +239,28 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::DeploymentService deployments(**store, secret_store, engine, &poll_hub, clock, random,
                                            {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   deployments.RegisterJobs();
-  lifecycle::RenewalScheduler scheduler(
-      **store, engine, certificates, &deployments, clock, random,
-      {.owner = std::string(host) + ":" + std::to_string(::getpid())});
+  const std::string owner = std::string(host) + ":" + std::to_string(::getpid());
+  lifecycle::RenewalScheduler scheduler(**store, engine, certificates, clock, random,
+                                        {.owner = owner});
   scheduler.RegisterJobs();
+  lifecycle::RedeployOnRenewal redeployer(**store, engine, deployments);
+  redeployer.RegisterJobs();
+  auto offline_after = ParseDuration(cfg.agent_offline_after);
+  if (!offline_after.ok()) return Fail(offline_after.error());
+  if (*offline_after < std::chrono::seconds(30)) {
+    return Fail(InvalidArgument("agent_offline_after must be at least 30s (agents poll every 25s)"));
+  }
+  lifecycle::ExpiryWatcher watcher(**store, clock, random,
+                                   {.owner = owner,
+                                    .agent_offline_after = *offline_after,
+                                    .certificate_sweep_interval = std::min<Seconds>(
+                                        Seconds(300), std::chrono::duration_cast<Seconds>(
+                                                          *scheduler_interval))});
   lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store, clock, random, certificates, exports, governance, secret_service,
-                       audit_log, deployments, agents, &poll_hub, &webhooks});
+                       audit_log, deployments, agents, &poll_hub, &webhooks,
+                       {.agent_online_window = *offline_after}});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());
@@ -273,10 +286,47 @@ int Run(const Config& cfg, bool rotate_kek) {
   Status started = (*server)->Start();
   if (!started.ok()) return Fail(started.error());
   poll_hub.Start();
-  JobWorker worker(engine);
-  events::DispatcherLoop dispatcher_loop(**dispatcher);
-  SchedulerLoop scheduler_loop(
-      scheduler, std::chrono::duration_cast<std::chrono::milliseconds>(*scheduler_interval));
+  using std::chrono::milliseconds;
+  std::unique_ptr<Periodic> test_clock;
+  if (!cfg.test_clock_file.empty()) {
+    test_clock = std::make_unique<Periodic>(
+        "test clock", milliseconds(50), [&clock, &cfg]() -> Result<int64_t> {
+          CF_ASSIGN_OR_RETURN(Seconds offset, ReadClockOffset(cfg.test_clock_file));
+          if (offset != clock.offset()) {
+            clock.SetOffset(offset);
+            log::Info("test clock moved", {{"offset_seconds", std::to_string(offset.count())}});
+          }
+          return 0;
+        });
+  }
+  // Steps that wait ask to run again in 1 s; an idle engine looks again every 250 ms.
+  Periodic worker("job engine", milliseconds(250), [&engine]() -> Result<int64_t> {
+    CF_ASSIGN_OR_RETURN(int n, engine.RunOnce());
+    return n;
+  });
+  // Webhook deliveries: each pass waits at most the HTTP client's timeout per delivery.
+  Periodic dispatcher_loop("event dispatcher", milliseconds(250),
+                           [&dispatcher]() -> Result<int64_t> {
+                             CF_ASSIGN_OR_RETURN(events::RunStats stats, (*dispatcher)->RunOnce());
+                             return stats.idle() ? 0 : 1;
+                           });
+  Periodic redeploy_loop("redeploy on renewal", milliseconds(250),
+                         [&redeployer]() -> Result<int64_t> {
+                           CF_ASSIGN_OR_RETURN(size_t n, redeployer.RunOnce());
+                           return static_cast<int64_t>(n);
+                         });
+  // The scheduler and the expiry watcher: each tick pages through everything due, so the next
+  // tick waits for the interval.
+  Periodic scheduler_loop(
+      "renewal scheduler", std::chrono::duration_cast<milliseconds>(*scheduler_interval),
+      [&scheduler, &watcher]() -> Result<int64_t> {
+        auto n = scheduler.RunOnce();
+        if (n.ok() && *n > 0) log::Info("renewals enqueued", {{"count", std::to_string(*n)}});
+        auto w = watcher.RunOnce();
+        if (!w.ok()) log::Warn("expiry watcher", {{"error", w.error().ToString()}});
+        if (!n.ok()) return std::move(n).error();
+        return 0;
+      });
 
   const bool v6 = cfg.listen_address.find(':') != std::string::npos;
   const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +
@@ -294,8 +344,12 @@ int Run(const Config& cfg, bool rotate_kek) {
   sigwait(&stop, &sig);
   log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
   scheduler_loop.Stop();
+  scheduler.Stop();
+  watcher.Stop();
+  redeploy_loop.Stop();
   dispatcher_loop.Stop();
   worker.Stop();
+  if (test_clock) test_clock->Stop();
   poll_hub.Stop();
   (*server)->Stop();
   log::Info("certfleetd stopped");
@@ -333,6 +387,12 @@ int main(int argc, char** argv) {
                  "how often the renewal scheduler runs, e.g. 1s (default 1m)");
   app.add_option("--crl-url", crl_url,
                  "CRL URL written into issued certificates (default: from --listen)");
+  std::string offline_after, test_clock_file;
+  app.add_option("--agent-offline-after", offline_after,
+                 "an agent not seen for this long is offline (default 5m)");
+  app.add_option("--test-clock-file", test_clock_file,
+                 "TESTS AND DEMOS ONLY: a file holding seconds to add to the clock, re-read "
+                 "while running");
   app.add_flag("--rotate-kek", rotate_kek,
                "rotate the file KEK (or move to the configured provider), re-wrap every sealed "
                "record, and exit");
@@ -358,5 +418,7 @@ int main(int argc, char** argv) {
   if (!agent_validity.empty()) cfg.agent_cert_validity = agent_validity;
   if (!scheduler_interval.empty()) cfg.scheduler_interval = scheduler_interval;
   if (!crl_url.empty()) cfg.crl_url = crl_url;
+  if (!offline_after.empty()) cfg.agent_offline_after = offline_after;
+  if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   return certfleet::daemon::Run(cfg, rotate_kek);
 }

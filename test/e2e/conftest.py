@@ -84,6 +84,8 @@ class Server:
         self.proc = None
         self.port = None
         self.extra_args = []  # more certfleetd flags, e.g. the KEK provider
+        self.extra_env = {}  # e.g. {"CERTFLEET_FAILPOINT": "renewal.committed"}
+        self.clock_file = None  # set by use_test_clock()
 
     # Paths the server creates on first start.
     @property
@@ -121,18 +123,50 @@ class Server:
             return "(no log)"
         return "\n".join(lines[-n:])
 
-    def start(self):
+    def use_test_clock(self, offset_seconds):
+        """Runs certfleetd on its test clock (--test-clock-file): the system clock plus an offset
+        in seconds that set_clock() moves while it runs. Call before start()."""
+        self.clock_file = os.path.join(os.path.dirname(self.data_dir), "test-clock")
+        self._write_clock(offset_seconds)
+        self.extra_args += ["--test-clock-file", self.clock_file]
+
+    def _write_clock(self, offset_seconds):
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{int(offset_seconds)}\n")
+        os.replace(tmp, self.clock_file)  # the server never reads half a number
+
+    def set_clock(self, offset_seconds):
+        """Moves the running server's clock to system time + offset_seconds and waits until it
+        has taken the new offset (it logs every move)."""
+        assert self.clock_file, "use_test_clock() first"
+        needle = f'"offset_seconds":"{int(offset_seconds)}"'.encode()
+        seen = self.log_bytes().count(needle)
+        self._write_clock(offset_seconds)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self.log_bytes().count(needle) <= seen:
+            if time.monotonic() > deadline:
+                pytest.fail("certfleetd did not take the test clock offset; log:\n"
+                            + self.log_tail(), pytrace=False)
+            time.sleep(READY_POLL_S)  # bounded poll: the server re-reads the file every 50 ms
+
+    def start(self, same_port=False):
+        """Starts certfleetd; `same_port` restarts it on the port of its previous run (agents
+        keep their server URL across a restart)."""
         assert self.proc is None, "server already running"
         last = ""
         for _ in range(PORT_ATTEMPTS):
-            self.port = _free_port()
+            if not (same_port and self.port):
+                self.port = _free_port()
+            env = _clean_env()
+            env.update(self.extra_env)
             # Appending keeps the log of earlier runs on the same data dir (restart tests).
             with open(self.log_path, "ab") as err, open(self.stdout_path, "ab") as out:
                 self.proc = subprocess.Popen(
                     [self.binary, "--data-dir", self.data_dir,
                      "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    env=_clean_env(), start_new_session=True)
+                    env=env, start_new_session=True)
             if self._wait_ready():
                 return self
             rc = self.proc.poll()
