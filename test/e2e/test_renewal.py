@@ -18,8 +18,7 @@ import time
 import pytest
 
 from agents import AgentFactory, normalize_serial, wait_until
-from conftest import (Cli, Server, Workspace, create_account, create_principal, unique_name,
-                      write_private_file)
+from conftest import Cli, Server, Workspace, create_account, create_principal, unique_name
 from receiver import Receiver, subscribe, verify
 
 DAY = 86400

@@ -8,11 +8,9 @@ import os
 import signal
 import time
 
-import pytest
-
 from conftest import unique_name
 from receiver import (DELIVERY_TIMEOUT_S, SECRET, Receiver, receiver,  # noqa: F401 (fixture)
-                      subscribe, verify)
+                      secret_file, subscribe, verify)
 
 
 def request_cert(cli, *extra):
