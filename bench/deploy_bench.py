@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Deployment benchmark (issue #4): wall time from `POST /v1/deployments` until every target has
-reported success, for N real certfleet-agent processes, each with its own real nginx (installer
+reported success (or, with --trigger renew, issue #5: from `POST /v1/certificates/{id}/renew`
+until the certificate.renewed subscriber's new generation is verified on every target), for N real certfleet-agent processes, each with its own real nginx (installer
 `nginx`: nginx -t, reload, TLS check of the served serial) or with the `files` installer; and the
 resident memory of the agents and of certfleetd.
 
@@ -31,11 +32,11 @@ def rss_kib(pid):
     return 0
 
 
-def wait_done(server, dep_id, timeout):
+def wait_done(server, dep_id, timeout, generation=0):
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         dep = server.request("GET", f"/v1/deployments/{dep_id}").json()
-        if dep["state"] != "running":
+        if dep["state"] != "running" and dep["generation"] >= generation:
             return dep
         time.sleep(0.02)
     raise SystemExit(f"deployment {dep_id} still running after {timeout}s")
@@ -46,6 +47,8 @@ def main():
     ap.add_argument("--agents", type=int, default=10)
     ap.add_argument("--installer", choices=["nginx", "files"], default="nginx")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--trigger", choices=["deploy", "renew"], default="deploy",
+                    help="time a (re)deployment, or a renewal through to every target verified")
     ap.add_argument("--pkcs8-iterations", type=int, default=600000)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -83,9 +86,21 @@ def main():
         profile = "nginx" if args.installer == "nginx" else "bench"
         times = []
         dep_id = None
+        if args.trigger == "renew":  # the deployment exists before the renewals are timed
+            resp = server.request("POST", "/v1/deployments",
+                                  {"certificate": cert["id"], "selector": {"env": "bench"},
+                                   "profile": profile})
+            assert resp.status == 201, resp
+            dep_id = resp.json()["id"]
+            wait_done(server, dep_id, timeout=600)
         for r in range(args.rounds):
             start = time.monotonic()
-            if dep_id is None:
+            if args.trigger == "renew":
+                before = server.request("GET", f"/v1/deployments/{dep_id}").json()["generation"]
+                resp = server.request("POST", f"/v1/certificates/{cert['id']}/renew", {})
+                assert resp.status in (200, 201), resp
+                dep = wait_done(server, dep_id, timeout=600, generation=before + 1)
+            elif dep_id is None:
                 resp = server.request("POST", "/v1/deployments",
                                       {"certificate": cert["id"], "selector": {"env": "bench"},
                                        "profile": profile})
@@ -94,7 +109,8 @@ def main():
             else:
                 resp = server.request("POST", f"/v1/deployments/{dep_id}/redeploy", {})
                 assert resp.status == 202, resp
-            dep = wait_done(server, dep_id, timeout=600)
+            if args.trigger == "deploy":
+                dep = wait_done(server, dep_id, timeout=600)
             elapsed = time.monotonic() - start
             ok = sum(1 for t in dep["targets"] if t["state"] in ("verified", "installed"))
             print(f"round {r + 1}: {dep['state']} {ok}/{len(dep['targets'])} targets in "
@@ -105,8 +121,9 @@ def main():
                         print("  ", t["agent"], t["state"], t["reason"])
             times.append(elapsed)
         rss = sorted(rss_kib(a.proc.pid) for a in fleet)
+        what = "renewal-to-all-verified" if args.trigger == "renew" else "deploy-to-all-verified"
         print(f"agents={args.agents} installer={args.installer} "
-              f"pbkdf2={args.pkcs8_iterations}: deploy-to-all-verified "
+              f"pbkdf2={args.pkcs8_iterations}: {what} "
               f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, "
               f"max {max(times):.2f} s over {len(times)} rounds")
         print(f"agent RSS: median {statistics.median(rss) / 1024:.1f} MiB, "
