@@ -57,7 +57,9 @@ Result<std::string> HttpsGet(const std::string& ca_pem, const std::string& url) 
 
 }  // namespace
 
-Result<std::unique_ptr<Pebble>> Pebble::Start(const std::map<std::string, std::string>& env) {
+Result<std::unique_ptr<Pebble>> Pebble::Start(
+    const std::map<std::string, std::string>& env,
+    const std::map<std::string, std::string>& eab_mac_keys) {
   std::string binary = FindOnPath("pebble");
   if (binary.empty()) {
     return FailedPrecondition(
@@ -72,6 +74,18 @@ Result<std::unique_ptr<Pebble>> Pebble::Start(const std::map<std::string, std::s
   net::testing::TestCert leaf =
       net::testing::MakeLeaf(ca, "localhost", "IP:127.0.0.1,DNS:localhost", /*server=*/true);
   p->listener_ca_pem_ = ca.cert_pem;
+  if (eab_mac_keys.empty()) {
+    p->eab_json_ = R"("externalAccountBindingRequired": false)";
+  } else {
+    // Test-chosen kids and base64url keys: nothing to escape.
+    p->eab_json_ = R"("externalAccountBindingRequired": true, "externalAccountMACKeys": {)";
+    const char* sep = "";
+    for (const auto& [kid, key] : eab_mac_keys) {
+      p->eab_json_ += std::string(sep) + "\"" + kid + "\": \"" + key + "\"";
+      sep = ", ";
+    }
+    p->eab_json_ += "}";
+  }
   CF_TRY(WriteFile(p->dir_ + "/cert.pem", leaf.cert_pem));
   CF_TRY(WriteFile(p->dir_ + "/key.pem", leaf.key_pem));
   chmod((p->dir_ + "/key.pem").c_str(), 0600);
@@ -96,7 +110,7 @@ Status Pebble::Launch(const std::map<std::string, std::string>& env, const std::
                        R"(", "certificate": ")" + dir_ + R"(/cert.pem", "privateKey": ")" + dir_ +
                        R"(/key.pem", "httpPort": )" + std::to_string(net::testing::UnusedPort()) +
                        R"(, "tlsPort": )" + std::to_string(net::testing::UnusedPort()) +
-                       R"(, "ocspResponderURL": "", "externalAccountBindingRequired": false}})";
+                       R"(, "ocspResponderURL": "", )" + eab_json_ + "}}";
   std::string config_path = dir_ + "/pebble-config.json";
   CF_TRY(WriteFile(config_path, config));
 

@@ -22,7 +22,11 @@ namespace certfleet::acme::testing {
 
 class Pebble {
  public:
-  static Result<std::unique_ptr<Pebble>> Start(const std::map<std::string, std::string>& env);
+  // With `eab_mac_keys` (kid -> base64url HMAC key) non-empty, Pebble requires external account
+  // binding and accepts those keys.
+  static Result<std::unique_ptr<Pebble>> Start(
+      const std::map<std::string, std::string>& env,
+      const std::map<std::string, std::string>& eab_mac_keys = {});
   ~Pebble();
   Pebble(const Pebble&) = delete;
   Pebble& operator=(const Pebble&) = delete;
@@ -38,6 +42,8 @@ class Pebble {
  private:
   Pebble() = default;
   Status Launch(const std::map<std::string, std::string>& env, const std::string& binary);
+
+  std::string eab_json_;  // the config's EAB members
   bool Stop();
 
   std::string dir_;

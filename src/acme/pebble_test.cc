@@ -11,6 +11,7 @@
 
 #include "acme/client.h"
 #include "acme/pebble.h"
+#include "base/encoding.h"
 #include "x509/csr.h"
 
 namespace certfleet::acme {
@@ -272,6 +273,48 @@ TEST_F(PebbleTest, RenewalInfoWhenOffered) {
     ASSERT_TRUE(info.ok()) << info.error().ToString();
     EXPECT_LT(info->window_start, info->window_end);
   }
+}
+
+// External account binding against a Pebble that requires it (RFC 8555 section 7.3.4).
+TEST(PebbleEabTest, AccountNeedsTheRightBinding) {
+  // Pebble's documented example key for kid-1 (base64url of the HMAC key).
+  const std::string mac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+  auto pebble = testing::Pebble::Start(
+      {{"PEBBLE_VA_ALWAYS_VALID", "1"}, {"PEBBLE_VA_NOSLEEP", "1"}}, {{"kid-1", mac}});
+  ASSERT_TRUE(pebble.ok()) << "Pebble could not be started: " << pebble.error().ToString();
+  SystemClock clock;
+  auto connect = [&]() {
+    ClientOptions opts;
+    opts.directory_url = (*pebble)->directory_url();
+    opts.trust_pem = (*pebble)->listener_ca_pem();
+    auto key = std::make_shared<const crypto::PrivateKey>(
+        std::move(crypto::PrivateKey::Generate(crypto::KeyType::kP256)).value());
+    auto client = Client::Create(
+        std::move(opts), clock, [](milliseconds) {}, key);
+    EXPECT_TRUE(client.ok()) << client.error().ToString();
+    return std::move(client).value();
+  };
+
+  auto client = connect();
+  EXPECT_TRUE(client->directory().external_account_required);
+  auto missing = client->NewAccount({.terms_of_service_agreed = true});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kFailedPrecondition);
+
+  NewAccountRequest wrong{.terms_of_service_agreed = true, .eab_kid = "kid-1"};
+  wrong.eab_hmac_key = SecretBytes::FromView("not the key at all, 32 bytes ok!");
+  auto refused = client->NewAccount(wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("the CA refused"), std::string::npos)
+      << refused.error().ToString();
+
+  auto raw = Base64UrlDecode(mac);
+  ASSERT_TRUE(raw.ok());
+  NewAccountRequest right{.terms_of_service_agreed = true, .eab_kid = "kid-1"};
+  right.eab_hmac_key = SecretBytes::FromString(std::move(raw).value());
+  auto account = connect()->NewAccount(right);
+  ASSERT_TRUE(account.ok()) << account.error().ToString();
+  EXPECT_EQ(account->status, "valid");
 }
 
 }  // namespace
