@@ -25,6 +25,7 @@ enum class Trick {
   kHttpUrlInDirectory,
   kTraversalToken,
   kPrivateKeyInChain,
+  kOversizeChain,
   kEndlessRetryAfter,
   kBadNonceTwice,
   kBadNonceAlways,
@@ -135,6 +136,7 @@ class HostileCa {
     if (path == "/cert/1") {
       auto r = Json(200, issued_.cert_pem + ca_.cert_pem +
                              (trick_ == Trick::kPrivateKeyInChain ? issued_.key_pem : ""));
+      if (trick_ == Trick::kOversizeChain) r.body.append(2 << 20, '\n');
       r.headers["Content-Type"] = "application/pem-certificate-chain";
       return r;
     }
@@ -254,6 +256,17 @@ TEST_F(HostileTest, ChainWithPrivateKeyIsRefused) {
   EXPECT_EQ(bad.error().code(), ErrorCode::kMalformed);
   EXPECT_NE(bad.error().message().find("PRIVATE KEY"), std::string::npos) << bad.error().ToString();
   EXPECT_EQ(bad.error().message().find("BEGIN"), std::string::npos);  // no key material echoed
+}
+
+TEST_F(HostileTest, OversizeChainIsRefused) {
+  HostileCa ca(Trick::kOversizeChain);
+  auto client = ConnectWithAccount(ca);
+  ASSERT_NE(client, nullptr);
+  auto chain = client->DownloadCertificate(ca.url("/cert/1"));
+  ASSERT_FALSE(chain.ok());
+  EXPECT_EQ(chain.error().code(), ErrorCode::kTooLarge);
+  EXPECT_NE(chain.error().message().find("exceeds 1048576 bytes"), std::string::npos)
+      << chain.error().ToString();
 }
 
 TEST_F(HostileTest, EndlessRetryAfterIsCappedAndBounded) {
