@@ -59,7 +59,8 @@ Result<std::string> HttpsGet(const std::string& ca_pem, const std::string& url) 
 
 Result<std::unique_ptr<Pebble>> Pebble::Start(
     const std::map<std::string, std::string>& env,
-    const std::map<std::string, std::string>& eab_mac_keys) {
+    const std::map<std::string, std::string>& eab_mac_keys,
+    const std::vector<std::string>& extra_args) {
   std::string binary = FindOnPath("pebble");
   if (binary.empty()) {
     return FailedPrecondition(
@@ -70,6 +71,7 @@ Result<std::unique_ptr<Pebble>> Pebble::Start(
   char tmpl[] = "/tmp/cf-acme-pebble-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return Internal("mkdtemp failed");
   p->dir_ = tmpl;
+  p->extra_args_ = extra_args;
   net::testing::TestCert ca = net::testing::MakeCa("certfleet acme_test Pebble listener CA");
   net::testing::TestCert leaf =
       net::testing::MakeLeaf(ca, "localhost", "IP:127.0.0.1,DNS:localhost", /*server=*/true);
@@ -125,6 +127,7 @@ Status Pebble::Launch(const std::map<std::string, std::string>& env, const std::
   envp.push_back(nullptr);
   std::string log_path = dir_ + "/pebble.log";
   std::vector<std::string> args = {binary, "-config", config_path};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

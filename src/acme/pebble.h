@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 
@@ -23,10 +24,12 @@ namespace certfleet::acme::testing {
 class Pebble {
  public:
   // With `eab_mac_keys` (kid -> base64url HMAC key) non-empty, Pebble requires external account
-  // binding and accepts those keys.
+  // binding and accepts those keys. `extra_args` go on pebble's command line after -config
+  // (e.g. {"-dnsserver", "127.0.0.1:5353"} so that its VA asks a test DNS server).
   static Result<std::unique_ptr<Pebble>> Start(
       const std::map<std::string, std::string>& env,
-      const std::map<std::string, std::string>& eab_mac_keys = {});
+      const std::map<std::string, std::string>& eab_mac_keys = {},
+      const std::vector<std::string>& extra_args = {});
   ~Pebble();
   Pebble(const Pebble&) = delete;
   Pebble& operator=(const Pebble&) = delete;
@@ -44,6 +47,7 @@ class Pebble {
   Status Launch(const std::map<std::string, std::string>& env, const std::string& binary);
 
   std::string eab_json_;  // the config's EAB members
+  std::vector<std::string> extra_args_;
   bool Stop();
 
   std::string dir_;
