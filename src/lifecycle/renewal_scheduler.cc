@@ -109,9 +109,10 @@ Result<int> RenewalScheduler::RunOnce() {
 }
 
 Status RenewalScheduler::Plan(TimePoint now) {
+  std::string after;
   while (true) {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-    CF_ASSIGN_OR_RETURN(auto unplanned, tx->renewals().ListUnplanned(options_.batch));
+    CF_ASSIGN_OR_RETURN(auto unplanned, tx->renewals().ListUnplanned(after, options_.batch));
     if (unplanned.empty()) return Ok();
     for (const store::RenewalCandidate& c : unplanned) {
       CF_ASSIGN_OR_RETURN(model::Certificate cert, tx->certificates().Get(c.certificate_id));
@@ -126,6 +127,7 @@ Status RenewalScheduler::Plan(TimePoint now) {
     }
     CF_TRY(tx->Commit());
     if (unplanned.size() < options_.batch) return Ok();
+    after = unplanned.back().certificate_id;
   }
 }
 

@@ -28,12 +28,16 @@ TEST_P(StoreConformanceTest, RenewalStatesPlanAndDue) {
   const std::string c1 = TestId("crt", 1), c2 = TestId("crt", 2), c3 = TestId("crt", 3);
   const std::string v1 = MakeVersion(c1, 1, 11).id, v2 = MakeVersion(c2, 1, 21).id;
   EXPECT_TRUE(HasCode(tx->renewals().Get(c1), ErrorCode::kNotFound));
-  auto unplanned = tx->renewals().ListUnplanned(10);
+  auto unplanned = tx->renewals().ListUnplanned("", 10);
   ASSERT_TRUE(IsOk(unplanned));
   ASSERT_EQ(unplanned->size(), 2u);  // the revoked one is not a candidate
   EXPECT_EQ((*unplanned)[0].certificate_id, c1);
   EXPECT_EQ((*unplanned)[0].version_id, v1);
-  EXPECT_EQ(tx->renewals().ListUnplanned(1)->size(), 1u);
+  EXPECT_EQ(tx->renewals().ListUnplanned("", 1)->size(), 1u);
+  auto next = tx->renewals().ListUnplanned((*unplanned)[0].certificate_id, 10);
+  ASSERT_TRUE(IsOk(next));
+  ASSERT_EQ(next->size(), 1u);  // keyset pagination: only ids after the first
+  EXPECT_EQ((*next)[0].certificate_id, c2);
 
   model::RenewalState s1{.certificate_id = c1,
                          .version_id = v1,
@@ -51,7 +55,7 @@ TEST_P(StoreConformanceTest, RenewalStatesPlanAndDue) {
   EXPECT_EQ(got->last_error, "down");
   EXPECT_EQ(got->job_id, "job_1");
   EXPECT_EQ(got->next_attempt_at, T(100));
-  EXPECT_TRUE(tx->renewals().ListUnplanned(10)->empty());
+  EXPECT_TRUE(tx->renewals().ListUnplanned("", 10)->empty());
 
   auto due = tx->renewals().ListDue(T(99), 10);
   ASSERT_TRUE(IsOk(due));
@@ -66,7 +70,7 @@ TEST_P(StoreConformanceTest, RenewalStatesPlanAndDue) {
   s1.version_id = "crv_old";
   ASSERT_TRUE(IsOk(tx->renewals().Put(s1)));
   EXPECT_EQ(tx->renewals().ListDue(T(1000), 10)->size(), 1u);
-  EXPECT_EQ(tx->renewals().ListUnplanned(10)->size(), 1u);
+  EXPECT_EQ(tx->renewals().ListUnplanned("", 10)->size(), 1u);
   EXPECT_TRUE(HasCode(tx->renewals().Put({.certificate_id = c3 + "x", .version_id = "v"}),
                       ErrorCode::kFailedPrecondition));
 }

@@ -398,8 +398,11 @@ class RenewalRepo {
   // exist.
   virtual Status Put(const model::RenewalState& s) = 0;
   // Issued certificates whose current version has no state (none at all, or one for an older
-  // version), ordered by certificate id, at most `limit`.
-  virtual Result<std::vector<RenewalCandidate>> ListUnplanned(size_t limit) = 0;
+  // version), with ids > after_id (keyset pagination: a sweep passes the last id of the previous
+  // page, so each page starts where the last ended instead of rescanning), ordered by
+  // certificate id, at most `limit`.
+  virtual Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
+                                                               size_t limit) = 0;
   // States with next_attempt_at <= now whose certificate is issued and still has that version
   // current, ordered by next_attempt_at then certificate id, at most `limit`.
   virtual Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) = 0;

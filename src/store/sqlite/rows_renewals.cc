@@ -66,15 +66,16 @@ Status SqliteRenewals::Put(const model::RenewalState& r) {
       .Run();
 }
 
-Result<std::vector<RenewalCandidate>> SqliteRenewals::ListUnplanned(size_t limit) {
+Result<std::vector<RenewalCandidate>> SqliteRenewals::ListUnplanned(const std::string& after_id,
+                                                                    size_t limit) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("SELECT c.id, c.current_version_id FROM certificates c "
                          "LEFT JOIN renewal_states r ON r.certificate_id = c.id "
-                         "WHERE c.status = 'issued' AND c.current_version_id != '' "
+                         "WHERE c.status = 'issued' AND c.id > ?1 AND c.current_version_id != '' "
                          "AND (r.version_id IS NULL OR r.version_id != c.current_version_id) "
-                         "ORDER BY c.id LIMIT ?1",
+                         "ORDER BY c.id LIMIT ?2",
                          "renewal_states"));
-  s.Bind(1, EncodeLimit(limit));
+  s.Bind(1, after_id).Bind(2, EncodeLimit(limit));
   return CollectRows<RenewalCandidate>(s, [](const Stmt& row) -> Result<RenewalCandidate> {
     return RenewalCandidate{row.Text(0), row.Text(1)};
   });
@@ -83,7 +84,10 @@ Result<std::vector<RenewalCandidate>> SqliteRenewals::ListUnplanned(size_t limit
 Result<std::vector<model::RenewalState>> SqliteRenewals::ListDue(TimePoint now, size_t limit) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(std::string("SELECT ") + kRenewalColumns +
-                             " FROM renewal_states r JOIN certificates c ON c.id = "
+                             // CROSS JOIN keeps renewal_states the outer loop, so the
+                             // range on renewal_states_due drives the query and no sort is
+                             // needed (the planner otherwise scans certificates_by_status).
+                             " FROM renewal_states r CROSS JOIN certificates c ON c.id = "
                              "r.certificate_id WHERE r.next_attempt_at <= ?1 AND c.status = "
                              "'issued' AND c.current_version_id = r.version_id "
                              "ORDER BY r.next_attempt_at, r.certificate_id LIMIT ?2",
