@@ -43,11 +43,20 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   } catch (const toml::parse_error& e) {
     return InvalidArgument("config " + path + ": " + std::string(e.description()));
   }
-  static const std::set<std::string> kKnown = {
-      "data_dir",         "listen",          "log_level",           "pkcs8_iterations",
-      "worker_threads",   "kek_provider",    "pkcs11_module",       "pkcs11_token_label",
-      "pkcs11_key_label", "pkcs11_pin_file", "agent_cert_validity", "scheduler_interval",
-      "crl_url",          "agent_offline_after"};
+  static const std::set<std::string> kKnown = {"data_dir",
+                                               "listen",
+                                               "log_level",
+                                               "pkcs8_iterations",
+                                               "worker_threads",
+                                               "kek_provider",
+                                               "pkcs11_module",
+                                               "pkcs11_token_label",
+                                               "pkcs11_key_label",
+                                               "pkcs11_pin_file",
+                                               "agent_cert_validity",
+                                               "scheduler_interval",
+                                               "crl_url",
+                                               "agent_offline_after"};
   for (const auto& [k, v] : t) {
     if (!kKnown.count(std::string(k.str()))) {
       return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");

@@ -26,9 +26,9 @@
 #include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/deployment_service.h"
+#include "lifecycle/expiry_watcher.h"
 #include "lifecycle/export_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
-#include "lifecycle/expiry_watcher.h"
 #include "lifecycle/redeploy_on_renewal.h"
 #include "lifecycle/renewal_scheduler.h"
 #include "net/https_server.h"
@@ -248,18 +248,29 @@ int Run(const Config& cfg, bool rotate_kek) {
   auto offline_after = ParseDuration(cfg.agent_offline_after);
   if (!offline_after.ok()) return Fail(offline_after.error());
   if (*offline_after < std::chrono::seconds(30)) {
-    return Fail(InvalidArgument("agent_offline_after must be at least 30s (agents poll every 25s)"));
+    return Fail(
+        InvalidArgument("agent_offline_after must be at least 30s (agents poll every 25s)"));
   }
-  lifecycle::ExpiryWatcher watcher(**store, clock, random,
-                                   {.owner = owner,
-                                    .agent_offline_after = *offline_after,
-                                    .certificate_sweep_interval = std::min<Seconds>(
-                                        Seconds(300), std::chrono::duration_cast<Seconds>(
-                                                          *scheduler_interval))});
+  lifecycle::ExpiryWatcher watcher(
+      **store, clock, random,
+      {.owner = owner,
+       .agent_offline_after = *offline_after,
+       .certificate_sweep_interval = std::min<Seconds>(
+           Seconds(300), std::chrono::duration_cast<Seconds>(*scheduler_interval))});
   lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
                                  {.client_cert_validity = *agent_validity});
-  api::ApiService api({**store, clock, random, certificates, exports, governance, secret_service,
-                       audit_log, deployments, agents, &poll_hub, &webhooks,
+  api::ApiService api({**store,
+                       clock,
+                       random,
+                       certificates,
+                       exports,
+                       governance,
+                       secret_service,
+                       audit_log,
+                       deployments,
+                       agents,
+                       &poll_hub,
+                       &webhooks,
                        {.agent_online_window = *offline_after}});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
@@ -317,16 +328,18 @@ int Run(const Config& cfg, bool rotate_kek) {
                          });
   // The scheduler and the expiry watcher: each tick pages through everything due, so the next
   // tick waits for the interval.
-  Periodic scheduler_loop(
-      "renewal scheduler", std::chrono::duration_cast<milliseconds>(*scheduler_interval),
-      [&scheduler, &watcher]() -> Result<int64_t> {
-        auto n = scheduler.RunOnce();
-        if (n.ok() && *n > 0) log::Info("renewals enqueued", {{"count", std::to_string(*n)}});
-        auto w = watcher.RunOnce();
-        if (!w.ok()) log::Warn("expiry watcher", {{"error", w.error().ToString()}});
-        if (!n.ok()) return std::move(n).error();
-        return 0;
-      });
+  Periodic scheduler_loop("renewal scheduler",
+                          std::chrono::duration_cast<milliseconds>(*scheduler_interval),
+                          [&scheduler, &watcher]() -> Result<int64_t> {
+                            auto n = scheduler.RunOnce();
+                            if (n.ok() && *n > 0)
+                              log::Info("renewals enqueued", {{"count", std::to_string(*n)}});
+                            auto w = watcher.RunOnce();
+                            if (!w.ok())
+                              log::Warn("expiry watcher", {{"error", w.error().ToString()}});
+                            if (!n.ok()) return std::move(n).error();
+                            return 0;
+                          });
 
   const bool v6 = cfg.listen_address.find(':') != std::string::npos;
   const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <set>
 
-#include "base/ids.h"
 #include "base/failpoint.h"
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"

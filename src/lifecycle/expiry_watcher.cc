@@ -97,13 +97,12 @@ Status ExpiryWatcher::SweepCertificates(TimePoint now, WatchStats& stats) {
         CF_ASSIGN_OR_RETURN(auto seen, tx->notices().Get(std::string(kExpired), c.certificate_id));
         if (seen && seen->marker == c.version_id) continue;
         CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
-                            {.account_id = c.account_id,
-                             .type = std::string(kExpired),
-                             .subject = c.certificate_id,
-                             .data_json = data.dump(),
-                             .tags = c.tags})));
-        CF_TRY(tx->notices().Put(
-            {std::string(kExpired), c.certificate_id, c.version_id, now}));
+                                     {.account_id = c.account_id,
+                                      .type = std::string(kExpired),
+                                      .subject = c.certificate_id,
+                                      .data_json = data.dump(),
+                                      .tags = c.tags})));
+        CF_TRY(tx->notices().Put({std::string(kExpired), c.certificate_id, c.version_id, now}));
         ++stats.expired;
         continue;
       }
@@ -120,11 +119,11 @@ Status ExpiryWatcher::SweepCertificates(TimePoint now, WatchStats& stats) {
       if (warned && *warned <= days) continue;  // already warned today
       data["days_remaining"] = days;
       CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
-                          {.account_id = c.account_id,
-                           .type = std::string(kApproaching),
-                           .subject = c.certificate_id,
-                           .data_json = data.dump(),
-                           .tags = c.tags})));
+                                   {.account_id = c.account_id,
+                                    .type = std::string(kApproaching),
+                                    .subject = c.certificate_id,
+                                    .data_json = data.dump(),
+                                    .tags = c.tags})));
       CF_TRY(tx->notices().Put({std::string(kApproaching), c.certificate_id,
                                 c.version_id + " " + std::to_string(days), now}));
       ++stats.approaching;
@@ -149,11 +148,11 @@ Status ExpiryWatcher::CheckAgents(TimePoint now, WatchStats& stats) {
                            {"last_seen_at", FormatRfc3339(*a.last_seen_at)},
                            {"offline_after_seconds", options_.agent_offline_after.count()}};
     CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
-                        {.account_id = a.account_id,
-                         .type = std::string(kOffline),
-                         .subject = a.id,
-                         .data_json = data.dump(),
-                         .tags = a.tags})));
+                                 {.account_id = a.account_id,
+                                  .type = std::string(kOffline),
+                                  .subject = a.id,
+                                  .data_json = data.dump(),
+                                  .tags = a.tags})));
     CF_TRY(tx->notices().Put({std::string(kOffline), a.id, marker, now}));
     ++stats.offline;
   }

@@ -107,7 +107,8 @@ TEST_F(ExpiryWatcherTest, WarnsOncePerDayInsideTheWindow) {
 TEST_F(ExpiryWatcherTest, TheWindowIsConfigurablePerAccount) {
   {
     auto tx = env_.store->Begin();
-    ASSERT_TRUE((*tx)->policies()
+    ASSERT_TRUE((*tx)
+                    ->policies()
                     .Put({.account_id = "acc_b",
                           .toml = "[notify]\nexpiry_warning_days = 7\n",
                           .updated_at = env_.clock.Now()})
@@ -149,9 +150,13 @@ TEST_F(ExpiryWatcherTest, AgentOfflineOnceUntilSeenAgain) {
   model::Agent a;
   {
     auto tx = env_.store->Begin();
-    ASSERT_TRUE((*tx)->principals()
-                    .Insert({.id = "prn_agent", .account_id = "acc_a", .name = "agent",
-                             .kind = model::PrincipalKind::kAgent, .role = model::Role::kAgent,
+    ASSERT_TRUE((*tx)
+                    ->principals()
+                    .Insert({.id = "prn_agent",
+                             .account_id = "acc_a",
+                             .name = "agent",
+                             .kind = model::PrincipalKind::kAgent,
+                             .role = model::Role::kAgent,
                              .created_at = env_.clock.Now()})
                     .ok());
     a.id = "agt_1";

@@ -55,8 +55,8 @@ Result<size_t> RedeployOnRenewal::RunOnce() {
     log::Info("redeploy after renewal enqueued",
               {{"certificate_id", e.subject}, {"event_id", e.id}, {"job_id", job.id}});
   }
-  CF_TRY(tx->settings().Put(std::string(kRedeployCursorSetting),
-                            std::to_string(events.back().seq)));
+  CF_TRY(
+      tx->settings().Put(std::string(kRedeployCursorSetting), std::to_string(events.back().seq)));
   CF_TRY(tx->Commit());
   return events.size();
 }

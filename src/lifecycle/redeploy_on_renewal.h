@@ -13,8 +13,9 @@
 // under a new passphrase, a new secret version, one target per matching agent). Deployments
 // that an earlier try of the step redeployed are recorded in the job's output and skipped on a
 // retry; deployments created after the renewal already carry the new version, and generations
-// that have not exported yet will export it, so both are left alone. When two renewals happen before the first job runs, the first job deploys the newest
-// version and the second finds nothing to do, so an offline agent gets only the newest version.
+// that have not exported yet will export it, so both are left alone. When two renewals happen
+// before the first job runs, the first job deploys the newest version and the second finds nothing
+// to do, so an offline agent gets only the newest version.
 //
 // Thread safety: RunOnce() and RunStep() may run on different threads; one RunOnce at a time
 // per process. The class keeps no mutable state.

@@ -66,8 +66,8 @@ void StoreLeaseLock::Release() {
 }
 
 RenewalScheduler::RenewalScheduler(store::Store& store, jobs::JobEngine& engine,
-                                   CertificateService& certificates, const Clock& clock, Random& random,
-                                   RenewalSchedulerOptions options,
+                                   CertificateService& certificates, const Clock& clock,
+                                   Random& random, RenewalSchedulerOptions options,
                                    std::unique_ptr<LeaderLock> lock)
     : store_(store),
       engine_(engine),

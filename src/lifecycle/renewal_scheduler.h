@@ -112,8 +112,8 @@ class RenewalScheduler {
   // means a StoreLeaseLock named kSchedulerLockName for options.owner. Call RegisterJobs()
   // before the engine runs.
   RenewalScheduler(store::Store& store, jobs::JobEngine& engine, CertificateService& certificates,
-                   const Clock& clock, Random& random,
-                   RenewalSchedulerOptions options, std::unique_ptr<LeaderLock> lock = nullptr);
+                   const Clock& clock, Random& random, RenewalSchedulerOptions options,
+                   std::unique_ptr<LeaderLock> lock = nullptr);
 
   void RegisterJobs();
   // One tick. Returns the number of renewal jobs enqueued (0 when another replica leads).

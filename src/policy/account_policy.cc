@@ -141,9 +141,8 @@ Status ApplyNotifyKey(std::string_view key, const toml::node& value, AccountPoli
   if (key == "expiry_warning_days") {
     const toml::value<int64_t>* n = value.as_integer();
     if (n == nullptr || n->get() < 1 || n->get() > kMaxExpiryWarningDays) {
-      return KeyError("notify.expiry_warning_days",
-                      "must be a whole number of days from 1 to " +
-                          std::to_string(kMaxExpiryWarningDays));
+      return KeyError("notify.expiry_warning_days", "must be a whole number of days from 1 to " +
+                                                        std::to_string(kMaxExpiryWarningDays));
     }
     policy.expiry_warning_days = static_cast<int>(n->get());
     return Ok();

@@ -211,9 +211,9 @@ TEST(ParsePolicyTest, ExpiryWarningDaysDefaultsTo30AndIsBounded) {
   ASSERT_TRUE(p.ok()) << p.error().message();
   EXPECT_EQ(p->expiry_warning_days, 7);
   EXPECT_FALSE(*p == *ParseAccountPolicy(""));
-  for (std::string_view bad : {"[notify]\nexpiry_warning_days = 0\n",
-                               "[notify]\nexpiry_warning_days = 366\n",
-                               "[notify]\nexpiry_warning_days = \"30d\"\n"}) {
+  for (std::string_view bad :
+       {"[notify]\nexpiry_warning_days = 0\n", "[notify]\nexpiry_warning_days = 366\n",
+        "[notify]\nexpiry_warning_days = \"30d\"\n"}) {
     std::string message = ParseError(bad);
     EXPECT_NE(message.find("notify.expiry_warning_days"), std::string::npos) << message;
   }

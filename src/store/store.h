@@ -402,7 +402,7 @@ class RenewalRepo {
   // page, so each page starts where the last ended instead of rescanning), ordered by
   // certificate id, at most `limit`.
   virtual Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
-                                                               size_t limit) = 0;
+                                                              size_t limit) = 0;
   // States with next_attempt_at <= now whose certificate is issued and still has that version
   // current, ordered by next_attempt_at then certificate id, at most `limit`.
   virtual Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) = 0;

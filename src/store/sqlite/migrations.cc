@@ -485,8 +485,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6,
-      kMigration7};
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6, kMigration7};
   return *kAll;
 }
 

@@ -333,7 +333,7 @@ class SqliteRenewals final : public RenewalRepo {
   Result<model::RenewalState> Get(const std::string& certificate_id) override;
   Status Put(const model::RenewalState& r) override;
   Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
-                                                       size_t limit) override;
+                                                      size_t limit) override;
   Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) override;
 
  private:

@@ -25,18 +25,21 @@ Status SqliteNotices::Put(const Notice& n) {
                                          "subject_id) DO UPDATE SET marker = excluded.marker, "
                                          "updated_at = excluded.updated_at",
                                          "notices"));
-  return s.Bind(1, n.kind).Bind(2, n.subject_id).Bind(3, n.marker).Bind(4, EncodeTime(n.updated_at))
+  return s.Bind(1, n.kind)
+      .Bind(2, n.subject_id)
+      .Bind(3, n.marker)
+      .Bind(4, EncodeTime(n.updated_at))
       .Run();
 }
 
 Result<std::vector<CertificateExpiry>> SqliteStats::ListCertificateExpiry(
     std::optional<TimePoint> not_after_before, const std::string& after_id, size_t limit) {
-  CF_ASSIGN_OR_RETURN(
-      auto s, s_.Prepare("SELECT c.id, c.account_id, c.name, v.id, c.tags, v.not_after "
-                         "FROM certificates c JOIN certificate_versions v ON v.id = "
-                         "c.current_version_id WHERE c.status = 'issued' AND c.id > ?1 "
-                         "AND (?2 IS NULL OR v.not_after < ?2) ORDER BY c.id LIMIT ?3",
-                         "certificates"));
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("SELECT c.id, c.account_id, c.name, v.id, c.tags, v.not_after "
+                                 "FROM certificates c JOIN certificate_versions v ON v.id = "
+                                 "c.current_version_id WHERE c.status = 'issued' AND c.id > ?1 "
+                                 "AND (?2 IS NULL OR v.not_after < ?2) ORDER BY c.id LIMIT ?3",
+                                 "certificates"));
   s.Bind(1, after_id);
   if (not_after_before) {
     s.Bind(2, EncodeTime(*not_after_before));
@@ -97,9 +100,10 @@ Result<std::vector<NamedCount>> SqliteStats::CountEventsByType() {
 
 Result<int64_t> SqliteStats::CountFailedDeliveryAttempts() {
   // `attempt` counts attempts made; a delivered row's last attempt succeeded.
-  return Scalar("SELECT SUM(CASE WHEN status = 'delivered' THEN attempt - 1 ELSE attempt END) "
-                "FROM webhook_deliveries",
-                "webhook_deliveries", std::nullopt);
+  return Scalar(
+      "SELECT SUM(CASE WHEN status = 'delivered' THEN attempt - 1 ELSE attempt END) "
+      "FROM webhook_deliveries",
+      "webhook_deliveries", std::nullopt);
 }
 
 Result<JobQueueStats> SqliteStats::JobQueue(TimePoint now) {
