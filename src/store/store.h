@@ -449,6 +449,59 @@ class NoticeRepo {
   virtual Status Put(const Notice& n) = 0;
 };
 
+// ACME configuration (issue #6, migration 8): per-account issuers and solvers. One table for
+// both kinds; `config_json` holds the non-secret settings, secrets are sealed blobs (an issuer's
+// ACME account key and EAB HMAC key, a solver's TSIG secret).
+struct AcmeConfig {
+  std::string id;  // "acm_..."
+  std::string account_id;
+  std::string kind;             // "issuer" or "solver"
+  std::string name;             // unique per (account, kind)
+  std::string type;             // issuer: "acme"; solver: "rfc2136", "http01", "exec"
+  std::string config_json;      // non-secret settings
+  std::string secret_blob_id;   // issuer: account key (PKCS#8); solver: TSIG secret; may be empty
+  std::string secret2_blob_id;  // issuer: EAB HMAC key; may be empty
+  std::string created_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+class AcmeConfigRepo {
+ public:
+  virtual ~AcmeConfigRepo() = default;
+  // Conflict if (account, kind, name) is taken.
+  virtual Status Insert(const AcmeConfig& c) = 0;
+  // NotFound.
+  virtual Result<AcmeConfig> GetByName(const std::string& account_id, const std::string& kind,
+                                       const std::string& name) = 0;
+  // Ordered by name.
+  virtual Result<std::vector<AcmeConfig>> List(const std::string& account_id,
+                                               const std::string& kind) = 0;
+  // Replaces config_json and updated_at (e.g. the ACME account URL once registered). NotFound.
+  virtual Status UpdateConfig(const std::string& id, const std::string& config_json,
+                              TimePoint updated_at) = 0;
+};
+
+// One ACME order per certificate version being issued (issue #6, migration 8): the order URL is
+// recorded before any challenge is answered, so a job resumed after a crash continues the same
+// order; the ARI window (RFC 9773) the CA suggested for the issued certificate is kept with it.
+struct AcmeOrder {
+  std::string order_key;  // "<certificate id>/<version>"
+  std::string certificate_id;
+  std::string order_url;
+  std::optional<TimePoint> ari_start;
+  std::optional<TimePoint> ari_end;
+  TimePoint updated_at;
+};
+
+class AcmeOrderRepo {
+ public:
+  virtual ~AcmeOrderRepo() = default;
+  virtual Result<std::optional<AcmeOrder>> Get(const std::string& order_key) = 0;
+  // Inserts or replaces.
+  virtual Status Put(const AcmeOrder& o) = 0;
+};
+
 // Read-only aggregates for GET /metrics and the expiry watchers (issue #5). Cheap enough to run
 // on every scrape: counts use indexes, lists are paginated.
 struct CertificateExpiry {
@@ -526,6 +579,8 @@ class Tx {
   virtual LeaseRepo& leases() = 0;
   virtual RevocationRepo& revocations() = 0;
   virtual NoticeRepo& notices() = 0;
+  virtual AcmeConfigRepo& acme_configs() = 0;
+  virtual AcmeOrderRepo& acme_orders() = 0;
   virtual StatsRepo& stats() = 0;
 };
 

@@ -442,6 +442,33 @@ CREATE INDEX deployments_by_state ON deployments (state);
 CREATE INDEX deployment_targets_by_state ON deployment_targets (state);
 )sql";
 
+// Migration 8 (issue #6): ACME issuers and solvers per account, and the ACME order of each
+// certificate version being issued (resumable after a crash; ARI window).
+constexpr std::string_view kMigration8 = R"sql(
+CREATE TABLE acme_configs (
+  id              TEXT PRIMARY KEY,
+  account_id      TEXT NOT NULL REFERENCES accounts(id),
+  kind            TEXT NOT NULL CHECK (kind IN ('issuer', 'solver')),
+  name            TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  config_json     TEXT NOT NULL,
+  secret_blob_id  TEXT REFERENCES sealed_blobs(id),
+  secret2_blob_id TEXT REFERENCES sealed_blobs(id),
+  created_by      TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  UNIQUE (account_id, kind, name)
+) STRICT;
+CREATE TABLE acme_orders (
+  order_key      TEXT PRIMARY KEY,
+  certificate_id TEXT NOT NULL REFERENCES certificates(id),
+  order_url      TEXT NOT NULL,
+  ari_start      INTEGER,
+  ari_end        INTEGER,
+  updated_at     INTEGER NOT NULL
+) STRICT;
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -484,8 +511,9 @@ Result<std::pair<int, bool>> Step(Db& db) {
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6, kMigration7};
+  static const auto* const kAll =
+      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4,
+                                        kMigration5, kMigration6, kMigration7, kMigration8};
   return *kAll;
 }
 

@@ -374,6 +374,31 @@ class SqliteNotices final : public NoticeRepo {
   Session& s_;
 };
 
+class SqliteAcmeConfigs final : public AcmeConfigRepo {
+ public:
+  explicit SqliteAcmeConfigs(Session& s) : s_(s) {}
+  Status Insert(const AcmeConfig& c) override;
+  Result<AcmeConfig> GetByName(const std::string& account_id, const std::string& kind,
+                               const std::string& name) override;
+  Result<std::vector<AcmeConfig>> List(const std::string& account_id,
+                                       const std::string& kind) override;
+  Status UpdateConfig(const std::string& id, const std::string& config_json,
+                      TimePoint updated_at) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteAcmeOrders final : public AcmeOrderRepo {
+ public:
+  explicit SqliteAcmeOrders(Session& s) : s_(s) {}
+  Result<std::optional<AcmeOrder>> Get(const std::string& order_key) override;
+  Status Put(const AcmeOrder& o) override;
+
+ private:
+  Session& s_;
+};
+
 class SqliteStats final : public StatsRepo {
  public:
   explicit SqliteStats(Session& s) : s_(s) {}

@@ -111,6 +111,8 @@ class SqliteTx final : public Tx {
         leases_(session_),
         revocations_(session_),
         notices_(session_),
+        acme_configs_(session_),
+        acme_orders_(session_),
         stats_(session_) {}
 
   ~SqliteTx() override { End(); }
@@ -151,6 +153,8 @@ class SqliteTx final : public Tx {
   LeaseRepo& leases() override { return leases_; }
   RevocationRepo& revocations() override { return revocations_; }
   NoticeRepo& notices() override { return notices_; }
+  AcmeConfigRepo& acme_configs() override { return acme_configs_; }
+  AcmeOrderRepo& acme_orders() override { return acme_orders_; }
   StatsRepo& stats() override { return stats_; }
 
  private:
@@ -192,6 +196,8 @@ class SqliteTx final : public Tx {
   sqlite::SqliteLeases leases_;
   sqlite::SqliteRevocations revocations_;
   sqlite::SqliteNotices notices_;
+  sqlite::SqliteAcmeConfigs acme_configs_;
+  sqlite::SqliteAcmeOrders acme_orders_;
   sqlite::SqliteStats stats_;
 };
 

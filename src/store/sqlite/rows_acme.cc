@@ -1,0 +1,111 @@
+// ACME issuers, solvers and orders (issue #6, migration 8).
+#include "store/sqlite/codec.h"
+#include "store/sqlite/rows.h"
+
+namespace certfleet::store::sqlite {
+namespace {
+
+constexpr std::string_view kConfigCols =
+    "id, account_id, kind, name, type, config_json, COALESCE(secret_blob_id, ''), "
+    "COALESCE(secret2_blob_id, ''), created_by, created_at, updated_at";
+
+Result<AcmeConfig> ReadConfig(const Stmt& s) {
+  return AcmeConfig{.id = s.Text(0),
+                    .account_id = s.Text(1),
+                    .kind = s.Text(2),
+                    .name = s.Text(3),
+                    .type = s.Text(4),
+                    .config_json = s.Text(5),
+                    .secret_blob_id = s.Text(6),
+                    .secret2_blob_id = s.Text(7),
+                    .created_by = s.Text(8),
+                    .created_at = DecodeTime(s.Int(9)),
+                    .updated_at = DecodeTime(s.Int(10))};
+}
+
+}  // namespace
+
+Status SqliteAcmeConfigs::Insert(const AcmeConfig& c) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("INSERT INTO acme_configs (id, account_id, kind, name, type, config_json, "
+                         "secret_blob_id, secret2_blob_id, created_by, created_at, updated_at) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, ''), NULLIF(?8, ''), ?9, "
+                         "?10, ?11)",
+                         "acme_configs"));
+  return s.Bind(1, c.id)
+      .Bind(2, c.account_id)
+      .Bind(3, c.kind)
+      .Bind(4, c.name)
+      .Bind(5, c.type)
+      .Bind(6, c.config_json)
+      .Bind(7, c.secret_blob_id)
+      .Bind(8, c.secret2_blob_id)
+      .Bind(9, c.created_by)
+      .Bind(10, EncodeTime(c.created_at))
+      .Bind(11, EncodeTime(c.updated_at))
+      .Run();
+}
+
+Result<AcmeConfig> SqliteAcmeConfigs::GetByName(const std::string& account_id,
+                                                const std::string& kind, const std::string& name) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kConfigCols) +
+                                             " FROM acme_configs WHERE account_id = ?1 AND kind "
+                                             "= ?2 AND name = ?3",
+                                         "acme_configs"));
+  s.Bind(1, account_id).Bind(2, kind).Bind(3, name);
+  return SingleRow<AcmeConfig>(s, ReadConfig, kind + " " + name + " not found");
+}
+
+Result<std::vector<AcmeConfig>> SqliteAcmeConfigs::List(const std::string& account_id,
+                                                        const std::string& kind) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kConfigCols) +
+                                             " FROM acme_configs WHERE account_id = ?1 AND kind "
+                                             "= ?2 ORDER BY name",
+                                         "acme_configs"));
+  s.Bind(1, account_id).Bind(2, kind);
+  return CollectRows<AcmeConfig>(s, ReadConfig);
+}
+
+Status SqliteAcmeConfigs::UpdateConfig(const std::string& id, const std::string& config_json,
+                                       TimePoint updated_at) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE acme_configs SET config_json = ?2, updated_at = "
+                                         "?3 WHERE id = ?1",
+                                         "acme_configs"));
+  CF_TRY(s.Bind(1, id).Bind(2, config_json).Bind(3, EncodeTime(updated_at)).Run());
+  if (s_.db().Changes() == 0) return NotFound("acme configuration " + id + " not found");
+  return Ok();
+}
+
+Result<std::optional<AcmeOrder>> SqliteAcmeOrders::Get(const std::string& order_key) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT certificate_id, order_url, ari_start, ari_end, "
+                                         "updated_at FROM acme_orders WHERE order_key = ?1",
+                                         "acme_orders"));
+  s.Bind(1, order_key);
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<AcmeOrder>();
+  return std::optional<AcmeOrder>(AcmeOrder{.order_key = order_key,
+                                            .certificate_id = s.Text(0),
+                                            .order_url = s.Text(1),
+                                            .ari_start = DecodeTime(s.OptInt(2)),
+                                            .ari_end = DecodeTime(s.OptInt(3)),
+                                            .updated_at = DecodeTime(s.Int(4))});
+}
+
+Status SqliteAcmeOrders::Put(const AcmeOrder& o) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("INSERT INTO acme_orders (order_key, certificate_id, order_url, "
+                         "ari_start, ari_end, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON "
+                         "CONFLICT (order_key) DO UPDATE SET order_url = excluded.order_url, "
+                         "ari_start = excluded.ari_start, ari_end = excluded.ari_end, "
+                         "updated_at = excluded.updated_at",
+                         "acme_orders"));
+  return s.Bind(1, o.order_key)
+      .Bind(2, o.certificate_id)
+      .Bind(3, o.order_url)
+      .Bind(4, EncodeTime(o.ari_start))
+      .Bind(5, EncodeTime(o.ari_end))
+      .Bind(6, EncodeTime(o.updated_at))
+      .Run();
+}
+
+}  // namespace certfleet::store::sqlite
