@@ -60,7 +60,7 @@ Result<std::string> HttpsGet(const std::string& ca_pem, const std::string& url) 
 Result<std::unique_ptr<Pebble>> Pebble::Start(
     const std::map<std::string, std::string>& env,
     const std::map<std::string, std::string>& eab_mac_keys,
-    const std::vector<std::string>& extra_args) {
+    const std::vector<std::string>& extra_args, uint16_t http_port) {
   std::string binary = FindOnPath("pebble");
   if (binary.empty()) {
     return FailedPrecondition(
@@ -72,6 +72,7 @@ Result<std::unique_ptr<Pebble>> Pebble::Start(
   if (mkdtemp(tmpl) == nullptr) return Internal("mkdtemp failed");
   p->dir_ = tmpl;
   p->extra_args_ = extra_args;
+  p->http_port_ = http_port;
   net::testing::TestCert ca = net::testing::MakeCa("certfleet acme_test Pebble listener CA");
   net::testing::TestCert leaf =
       net::testing::MakeLeaf(ca, "localhost", "IP:127.0.0.1,DNS:localhost", /*server=*/true);
@@ -110,7 +111,8 @@ Status Pebble::Launch(const std::map<std::string, std::string>& env, const std::
   std::string config = R"({"pebble": {"listenAddress": "127.0.0.1:)" + std::to_string(port_) +
                        R"(", "managementListenAddress": "127.0.0.1:)" + std::to_string(mgmt_port_) +
                        R"(", "certificate": ")" + dir_ + R"(/cert.pem", "privateKey": ")" + dir_ +
-                       R"(/key.pem", "httpPort": )" + std::to_string(net::testing::UnusedPort()) +
+                       R"(/key.pem", "httpPort": )" +
+                       std::to_string(http_port_ != 0 ? http_port_ : net::testing::UnusedPort()) +
                        R"(, "tlsPort": )" + std::to_string(net::testing::UnusedPort()) +
                        R"(, "ocspResponderURL": "", )" + eab_json_ + "}}";
   std::string config_path = dir_ + "/pebble-config.json";

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,10 +27,12 @@ class Pebble {
   // With `eab_mac_keys` (kid -> base64url HMAC key) non-empty, Pebble requires external account
   // binding and accepts those keys. `extra_args` go on pebble's command line after -config
   // (e.g. {"-dnsserver", "127.0.0.1:5353"} so that its VA asks a test DNS server).
+  // `http_port` is the port the VA fetches http-01 challenges from ("httpPort"); 0 picks an
+  // unused one (for tests that do not validate http-01).
   static Result<std::unique_ptr<Pebble>> Start(
       const std::map<std::string, std::string>& env,
       const std::map<std::string, std::string>& eab_mac_keys = {},
-      const std::vector<std::string>& extra_args = {});
+      const std::vector<std::string>& extra_args = {}, uint16_t http_port = 0);
   ~Pebble();
   Pebble(const Pebble&) = delete;
   Pebble& operator=(const Pebble&) = delete;
@@ -48,6 +51,7 @@ class Pebble {
 
   std::string eab_json_;  // the config's EAB members
   std::vector<std::string> extra_args_;
+  uint16_t http_port_ = 0;  // 0: a fresh unused port per launch
   bool Stop();
 
   std::string dir_;
