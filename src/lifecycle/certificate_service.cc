@@ -12,6 +12,7 @@
 #include "crypto/key.h"
 #include "events/events.h"
 #include "lifecycle/account_policy_loader.h"
+#include "lifecycle/issuers/acme_issuer.h"
 #include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
@@ -91,9 +92,165 @@ Status CertificateService::Validate(CertificateRequest& r) {
   }
   CF_TRY(ValidateTags(r.tags));
   if (r.issuer.empty()) r.issuer = "internal";
-  if (!issuers_.Find(r.issuer).ok()) {
-    return InvalidArgument("unknown issuer " + QuoteForMessage(r.issuer));
+  return Ok();
+}
+
+Result<Issuer*> CertificateService::ResolveIssuer(const std::string& account_id,
+                                                  const std::string& name) {
+  const Error unknown = InvalidArgument("unknown issuer " + QuoteForMessage(name));
+  if (name.empty() || name.size() > 64) return unknown;
+  auto registered = issuers_.Find(name);
+  if (registered.ok() && name != kAcmeIssuerType) return *registered;
+  auto acme = issuers_.Find(std::string(kAcmeIssuerType));
+  if (!acme.ok()) return unknown;
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto config = tx->acme_configs().GetByName(account_id, "issuer", name);
+  if (!config.ok()) {
+    if (config.error().code() == ErrorCode::kNotFound) return unknown;
+    return std::move(config).error();
   }
+  return *acme;
+}
+
+void CertificateService::EnableAsyncIssuance(jobs::JobEngine& engine) {
+  engine_ = &engine;
+  engine.Register(std::string(kIssueJobType),
+                  [this](const model::Job& job) { return RunIssueJob(job); });
+}
+
+void CertificateService::RecordStep(const std::string& id, std::string_view step) {
+  auto record = [&]() -> Status {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    CF_ASSIGN_OR_RETURN(model::Certificate c, tx->certificates().Get(id));
+    if (c.status != model::CertificateStatus::kPending) return Ok();
+    c.status_detail = std::string(step);
+    c.updated_at = Whole(clock_.Now());
+    CF_TRY(tx->certificates().Update(c));
+    return tx->Commit();
+  };
+  Status st = record();
+  if (!st.ok()) {
+    log::Warn("could not record the issuance step",
+              {{"certificate_id", id}, {"error", st.error().ToString()}});
+  }
+}
+
+jobs::StepResult CertificateService::RunIssueJob(const model::Job& job) {
+  nlohmann::json in = nlohmann::json::parse(job.input_json, nullptr, false);
+  if (!in.is_object()) return jobs::StepResult::Fail("job input is not JSON");
+  const std::string id = in.value("certificate_id", "");
+  const std::string key_blob_id = in.value("key_blob_id", "");
+  model::Certificate cert;
+  SecretBytes der;
+  {
+    auto tx = store_.Begin();
+    if (!tx.ok()) return jobs::StepResult::Retry(tx.error().ToString());
+    auto c = (*tx)->certificates().Get(id);
+    if (!c.ok()) return jobs::StepResult::Fail(c.error().ToString());
+    cert = std::move(*c);
+    if (cert.status != model::CertificateStatus::kPending) {
+      return jobs::StepResult::Done();  // issued (a previous attempt committed) or given up
+    }
+    auto opened = secrets_.OpenBlob(**tx, key_blob_id);
+    if (!opened.ok()) return jobs::StepResult::Retry(opened.error().ToString());
+    der = std::move(*opened);
+  }
+  auto key = crypto::PrivateKey::FromPkcs8Der(der);
+  if (!key.ok()) return jobs::StepResult::Fail(key.error().ToString());
+  auto issuer = ResolveIssuer(cert.account_id, cert.issuer);
+  Result<IssueOutcome> outcome = Internal("not issued");
+  if (!issuer.ok()) {
+    outcome = issuer.error();
+  } else {
+    IssueInput input{.account_id = cert.account_id,
+                     .certificate_id = cert.id,
+                     .profile = cert.profile,
+                     .domains = cert.domains,
+                     .key = &*key,
+                     .validity = cert.validity_seconds
+                                     ? std::optional<Seconds>(Seconds(*cert.validity_seconds))
+                                     : std::nullopt,
+                     .issuer_config = cert.issuer,
+                     .on_step = [this, &id](std::string_view step) { RecordStep(id, step); }};
+    outcome = (*issuer)->Issue(input, cert.id + "/1");
+  }
+  if (outcome.ok()) {
+    Status st = CompleteIssue(id, *key, key_blob_id, *outcome);
+    if (!st.ok()) return jobs::StepResult::Retry(st.error().ToString());
+    return jobs::StepResult::Done();
+  }
+  const Error& e = outcome.error();
+  // Network trouble and a busy CA are worth another try (the same order is resumed); a refusal
+  // by the CA (a failed validation, a rejected identifier, ...) is final.
+  const bool transient = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
+  if (transient && job.attempts < job.max_attempts) {
+    RecordStep(id, "retrying after: " + e.message().substr(0, 300));
+    return jobs::StepResult::Retry(e.ToString(), e.retry_after());
+  }
+  Status st = FailIssue(id, e);
+  if (!st.ok()) return jobs::StepResult::Retry(st.error().ToString());
+  return jobs::StepResult::Fail(e.ToString());
+}
+
+Status CertificateService::CompleteIssue(const std::string& id, const crypto::PrivateKey& key,
+                                         const std::string& key_blob_id,
+                                         const IssueOutcome& outcome) {
+  CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
+  if (!leaf.MatchesKey(key)) return Internal("the CA returned a certificate for another key");
+  const TimePoint now = Whole(clock_.Now());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Certificate cert, tx->certificates().Get(id));
+  if (cert.status != model::CertificateStatus::kPending) return Ok();  // done meanwhile
+  model::CertificateVersion v;
+  v.id = NewId(model::kVersionPrefix, clock_, random_);
+  v.certificate_id = cert.id;
+  v.version = 1;
+  v.serial_hex = leaf.serial_hex();
+  v.not_before = leaf.not_before();
+  v.not_after = leaf.not_after();
+  v.leaf_pem = outcome.leaf_pem;
+  v.chain_pem = outcome.chain_pem;
+  v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
+  v.issuer_ca_id = outcome.issuer_ref;
+  v.key_blob_id = key_blob_id;
+  v.created_at = now;
+  CF_TRY(tx->versions().Insert(v));
+  cert.status = model::CertificateStatus::kIssued;
+  cert.status_detail = outcome.detail;
+  cert.current_version_id = v.id;
+  cert.updated_at = now;
+  CF_TRY(tx->certificates().Update(cert));
+  CF_TRY(EmitEvent(*tx, cert, "certificate.issued",
+                   {{"version", v.version},
+                    {"version_id", v.id},
+                    {"serial", v.serial_hex},
+                    {"not_after", FormatRfc3339(v.not_after)}}));
+  CF_TRY(tx->Commit());
+  log::Info("certificate issued", {{"certificate_id", cert.id},
+                                   {"account_id", cert.account_id},
+                                   {"issuer", cert.issuer},
+                                   {"serial", v.serial_hex},
+                                   {"not_after", FormatRfc3339(v.not_after)}});
+  return Ok();
+}
+
+Status CertificateService::FailIssue(const std::string& id, const Error& error) {
+  std::string detail = "issuance failed: " + error.message();
+  if (detail.size() > 1000) detail.resize(1000);
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Certificate cert, tx->certificates().Get(id));
+  if (cert.status != model::CertificateStatus::kPending) return Ok();
+  cert.status = model::CertificateStatus::kFailed;
+  cert.status_detail = detail;
+  cert.updated_at = Whole(clock_.Now());
+  CF_TRY(tx->certificates().Update(cert));
+  CF_TRY(EmitEvent(*tx, cert, "certificate.issue_failed",
+                   {{"error", detail}, {"code", std::string(ErrorCodeName(error.code()))}}));
+  CF_TRY(tx->Commit());
+  log::Warn("certificate issuance failed", {{"event", "certificate.issue_failed"},
+                                            {"certificate_id", id},
+                                            {"issuer", cert.issuer},
+                                            {"error", error.ToString()}});
   return Ok();
 }
 
@@ -114,8 +271,11 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
                                                     const CertificateRequest& request) {
   CertificateRequest r = request;
   CF_TRY(Validate(r));
+  CF_ASSIGN_OR_RETURN(Issuer * issuer, ResolveIssuer(caller.account_id, r.issuer));
   CF_TRY(CheckPolicy(caller, r));
-  CF_ASSIGN_OR_RETURN(Issuer * issuer, issuers_.Find(r.issuer));
+  if (issuer->asynchronous() && engine_ == nullptr) {
+    return Unavailable("issuer " + r.issuer + " needs the job engine, which is not running");
+  }
   CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(r.key_type));
   CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(key_type));
 
@@ -136,6 +296,28 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   cert.created_at = now;
   cert.updated_at = now;
 
+  if (issuer->asynchronous()) {
+    // The key is sealed now and the job issues with it: a crash loses nothing, and the job
+    // resumes the same ACME order.
+    cert.status = model::CertificateStatus::kPending;
+    cert.status_detail = "queued for issuance by " + r.issuer;
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    CF_TRY(tx->certificates().Insert(cert));
+    CF_ASSIGN_OR_RETURN(std::string blob,
+                        secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
+    nlohmann::json job_input = {{"certificate_id", cert.id}, {"key_blob_id", blob}};
+    auto job = engine_->Enqueue(*tx, {.account_id = cert.account_id,
+                                      .type = std::string(kIssueJobType),
+                                      .input_json = job_input.dump(),
+                                      .idempotency_key = cert.id + "/1",
+                                      .max_attempts = 8});
+    if (!job.ok()) return std::move(job).error();
+    CF_TRY(tx->Commit());
+    log::Info(
+        "certificate requested",
+        {{"certificate_id", cert.id}, {"account_id", cert.account_id}, {"issuer", cert.issuer}});
+    return CertificateView{std::move(cert), std::nullopt};
+  }
   IssueInput input{.account_id = cert.account_id,
                    .certificate_id = cert.id,
                    .profile = r.profile,
@@ -212,7 +394,7 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
                        .tags = cert.tags,
                        .issuer = cert.issuer};
   if (cert.validity_seconds) r.validity = Seconds(*cert.validity_seconds);
-  CF_ASSIGN_OR_RETURN(Issuer * issuer, issuers_.Find(cert.issuer));
+  CF_ASSIGN_OR_RETURN(Issuer * issuer, ResolveIssuer(cert.account_id, cert.issuer));
 
   auto issue = [&]() -> Result<CertificateView> {
     CF_TRY(CheckPolicy(caller, r));
@@ -228,7 +410,10 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
                      .profile = cert.profile,
                      .domains = cert.domains,
                      .key = &key,
-                     .validity = r.validity};
+                     .validity = r.validity,
+                     .issuer_config = cert.issuer,
+                     .previous_leaf_pem = previous.leaf_pem,
+                     .on_step = {}};
     CF_ASSIGN_OR_RETURN(IssueOutcome outcome,
                         issuer->Issue(input, cert.id + "/" + std::to_string(next)));
     if (outcome.pending) {
@@ -290,6 +475,7 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
 
   Result<CertificateView> result = issue();
   if (result.ok() || result.error().code() == ErrorCode::kConflict) return result;
+  // A step that ran out of time (a slow CA) is retried by the renewal job; it is a failure too.
   RecordRenewalFailure(cert.id, result.error());
   return result;
 }

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/random.h"
+#include "jobs/engine.h"
 #include "lifecycle/caller.h"
 #include "lifecycle/issuer.h"
 #include "model/model.h"
@@ -60,14 +61,26 @@ struct RevocationView {
 
 inline constexpr size_t kMaxDomains = 100;
 
+// The durable job that issues a certificate requested from an asynchronous issuer (ACME).
+inline constexpr std::string_view kIssueJobType = "certificate.issue";
+
 class CertificateService {
  public:
   CertificateService(store::Store& store, secrets::SecretStore& secrets,
                      const IssuerRegistry& issuers, const Clock& clock, Random& random)
       : store_(store), secrets_(secrets), issuers_(issuers), clock_(clock), random_(random) {}
 
+  // Lets Request() take asynchronous issuers (ACME): registers the kIssueJobType step with
+  // `engine` (borrowed; must outlive this service). Call before the engine runs.
+  void EnableAsyncIssuance(jobs::JobEngine& engine);
+
   // InvalidArgument for bad input (message names the field), Forbidden naming the policy rule
   // that denied, Conflict if the name is taken in the caller's account.
+  // `request.issuer` is "internal" or the name of an ACME issuer of the caller's account. With an
+  // asynchronous issuer the certificate is stored `pending` with its key sealed and a durable
+  // kIssueJobType job enqueued in the same transaction; the job's steps show in status_detail,
+  // and it ends `issued` (certificate.issued) or `failed` with the CA's problem
+  // (certificate.issue_failed).
   Result<CertificateView> Request(const Caller& caller, const CertificateRequest& request);
   // NotFound for unknown ids and for certificates of other accounts.
   Result<CertificateView> Get(const Caller& caller, const std::string& id);
@@ -95,6 +108,17 @@ class CertificateService {
 
  private:
   Status Validate(CertificateRequest& request);
+  // The issuer for `name` in `account_id`: a registered issuer ("internal"), or the ACME issuer
+  // when the account has an issuer configuration of that name. InvalidArgument otherwise.
+  Result<Issuer*> ResolveIssuer(const std::string& account_id, const std::string& name);
+  // The kIssueJobType step.
+  jobs::StepResult RunIssueJob(const model::Job& job);
+  // Stores the issued first version of a pending certificate (or marks it failed).
+  Status CompleteIssue(const std::string& id, const crypto::PrivateKey& key,
+                       const std::string& key_blob_id, const IssueOutcome& outcome);
+  Status FailIssue(const std::string& id, const Error& error);
+  // Best effort, for progress only: sets status_detail of a pending certificate.
+  void RecordStep(const std::string& id, std::string_view step);
   // The account policy (src/policy); Forbidden naming the rule on denial.
   Status CheckPolicy(const Caller& caller, const CertificateRequest& request);
   // Appends a certificate.* event (events::Emit) to the outbox in `tx`: the change and its
@@ -108,6 +132,7 @@ class CertificateService {
   const IssuerRegistry& issuers_;
   const Clock& clock_;
   Random& random_;
+  jobs::JobEngine* engine_ = nullptr;
 };
 
 // Loads a certificate visible to `caller` (same account) with its current version.

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -23,6 +25,12 @@ struct IssueInput {
   std::vector<std::string> domains;         // first is the subject CN
   const crypto::PrivateKey* key = nullptr;  // borrowed; issuers needing a CSR build one from it
   std::optional<Seconds> validity;
+  // The account-scoped issuer configuration to use (ACME issuers: the issuer's name).
+  std::string issuer_config;
+  // Renewals: the current version's leaf, for ARI's `replaces` (RFC 9773 section 5).
+  std::string previous_leaf_pem;
+  // Called with a short description of each step as it starts (optional).
+  std::function<void(std::string_view step)> on_step;
 };
 
 struct IssueOutcome {
@@ -38,6 +46,9 @@ class Issuer {
  public:
   virtual ~Issuer() = default;
   virtual const std::string& name() const = 0;
+  // True for issuers that talk to a remote CA and may take minutes (ACME): a request then
+  // returns the certificate pending and a durable job issues it.
+  virtual bool asynchronous() const { return false; }
   // Repeating a call with the same idempotency_key must not issue twice where the issuer can
   // tell (ACME orders); the internal CA issues synchronously, so a retry simply issues anew.
   virtual Result<IssueOutcome> Issue(const IssueInput& input,

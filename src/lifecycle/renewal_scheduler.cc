@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/time_util.h"
 #include "lifecycle/caller.h"
+#include "lifecycle/issuers/acme_issuer.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -120,9 +121,20 @@ Status RenewalScheduler::Plan(TimePoint now) {
       const TimePoint start = RenewalWindowStart(cert, v);
       const Seconds jitter =
           RandomUpTo(random_, MaxRenewalJitter(start, v.not_after, options_.max_jitter));
+      TimePoint at = start + jitter;
+      // ARI (RFC 9773 section 4.2): a uniformly random time inside the window the CA suggested
+      // for this version, when it is earlier (a CA asking for early renewal, e.g. before a
+      // mass revocation, always wins; a later window does not stretch the configured one).
+      CF_ASSIGN_OR_RETURN(auto ari,
+                          StoredAriWindow(*tx, cert.id + "/" + std::to_string(v.version)));
+      if (ari && ari->second > ari->first) {
+        const TimePoint suggested =
+            ari->first + RandomUpTo(random_, duration_cast<Seconds>(ari->second - ari->first));
+        at = std::min(at, suggested);
+      }
       CF_TRY(tx->renewals().Put({.certificate_id = cert.id,
                                  .version_id = v.id,
-                                 .next_attempt_at = Whole(start + jitter),
+                                 .next_attempt_at = Whole(at),
                                  .updated_at = now}));
     }
     CF_TRY(tx->Commit());

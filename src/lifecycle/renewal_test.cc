@@ -322,6 +322,54 @@ TEST_F(SchedulerTest, ShortLivedCertificatesRenewAtHalfTheirLifetime) {
   EXPECT_EQ(CurrentVersion(c.certificate.id), 2);
 }
 
+// ARI (RFC 9773): the window the CA suggested for a version (recorded by the ACME issuer in
+// store::AcmeOrder) moves the renewal earlier, to a random time inside it; a suggested window
+// later than the configured one does not delay the renewal.
+TEST_F(SchedulerTest, AriWindowFromTheCaMovesTheRenewalEarlier) {
+  CertificateView early = Issue("ari-early", std::chrono::days(90));
+  CertificateView late = Issue("ari-late", std::chrono::days(90));
+  const TimePoint issued = early.version->not_before;
+  const TimePoint early_start = issued + std::chrono::days(3);
+  const TimePoint early_end = early_start + std::chrono::hours(6);
+  {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)
+                    ->acme_orders()
+                    .Put({.order_key = early.certificate.id + "/1",
+                          .certificate_id = early.certificate.id,
+                          .order_url = "https://ca.test/order/1",
+                          .ari_start = early_start,
+                          .ari_end = early_end,
+                          .updated_at = issued})
+                    .ok());
+    ASSERT_TRUE((*tx)
+                    ->acme_orders()
+                    .Put({.order_key = late.certificate.id + "/1",
+                          .certificate_id = late.certificate.id,
+                          .order_url = "https://ca.test/order/2",
+                          .ari_start = late.version->not_after,
+                          .ari_end = late.version->not_after + std::chrono::days(1),
+                          .updated_at = issued})
+                    .ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  scheduler_ = MakeScheduler("replica-a", SystemRandomSource());
+  scheduler_->RegisterJobs();  // the engine must not call the replaced scheduler
+  EXPECT_EQ(Tick(), 0);
+  const TimePoint at = State(early.certificate.id).next_attempt_at;
+  EXPECT_GE(at, early_start);
+  EXPECT_LT(at, early_end);
+  const TimePoint late_at = State(late.certificate.id).next_attempt_at;
+  EXPECT_GE(late_at, late.version->not_after - std::chrono::days(30));
+  EXPECT_LE(late_at, late.version->not_after - std::chrono::days(30) + std::chrono::hours(1));
+  SetClock(early_end);
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(early.certificate.id), 2);
+  EXPECT_EQ(CurrentVersion(late.certificate.id), 1);
+}
+
 TEST_F(SchedulerTest, JitterStaysInsideItsBound) {
   scheduler_ = MakeScheduler("replica-a", SystemRandomSource());
   std::vector<CertificateView> certs;

@@ -1,0 +1,49 @@
+#include "lifecycle/acme_clients.h"
+
+#include <thread>
+
+namespace certfleet::lifecycle {
+
+Result<std::unique_ptr<acme::Client>> NewAcmeClient(const nlohmann::json& config,
+                                                    std::shared_ptr<const crypto::PrivateKey> key,
+                                                    const Clock& clock,
+                                                    const AcmeConfigOptions& options) {
+  acme::ClientOptions o;
+  o.directory_url = config.value("directory_url", "");
+  o.trust_pem = config.value("trust_pem", "");
+  o.allow_plain_http = options.allow_plain_http;
+  o.request_timeout = options.request_timeout;
+  // A job step should not hold its lease for long: a CA that takes longer than this is retried
+  // by the job (the order is resumed, not re-created).
+  o.poll_timeout = std::chrono::seconds(300);
+  auto client = acme::Client::Create(
+      std::move(o), clock, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
+      std::move(key));
+  if (!client.ok()) {
+    return Error(client.error().code(), "ACME directory " + config.value("directory_url", "") +
+                                            ": " + client.error().message());
+  }
+  return std::move(client).value();
+}
+
+Result<std::unique_ptr<acme::Client>> OpenIssuerClient(store::Store& store,
+                                                       secrets::SecretStore& secrets,
+                                                       const store::AcmeConfig& issuer,
+                                                       const Clock& clock,
+                                                       const AcmeConfigOptions& options) {
+  nlohmann::json config = nlohmann::json::parse(issuer.config_json, nullptr, false);
+  if (!config.is_object()) return Internal("issuer " + issuer.name + ": stored config is not JSON");
+  SecretBytes der;
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
+    CF_ASSIGN_OR_RETURN(der, secrets.OpenBlob(*tx, issuer.secret_blob_id));
+  }
+  CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::FromPkcs8Der(der));
+  CF_ASSIGN_OR_RETURN(
+      auto client, NewAcmeClient(config, std::make_shared<const crypto::PrivateKey>(std::move(key)),
+                                 clock, options));
+  client->set_account_url(config.value("account_url", ""));
+  return client;
+}
+
+}  // namespace certfleet::lifecycle

@@ -1,0 +1,123 @@
+// ACME issuers and solvers, configured per account (issue #6; docs/acme.md).
+//
+// An issuer names an ACME directory and how to answer its challenges:
+//  - CreateIssuer generates the ACME account key (ES256) itself, seals it, and registers the
+//    account with the CA right away (newAccount, with external account binding when given), so a
+//    wrong directory URL, trust bundle or EAB key is reported at creation and nothing is stored.
+//    The EAB HMAC key is sealed too; neither key is ever returned or logged.
+//  - `solvers` are rules "SOLVER[:DOMAIN_SUFFIX]": for each identifier the first rule whose suffix
+//    matches (the name itself or a subdomain; a wildcard "*.x" matches as "x") picks the solver;
+//    a rule without a suffix matches everything. The built-in solver "http01" is certfleetd's own
+//    challenge listener (certfleetd --http01-listen); other names refer to solvers of the account.
+// A solver is a way to answer a challenge:
+//  - rfc2136: DNS UPDATE with TSIG to `server` (HOST:PORT), the key from a BIND key file (the
+//    format `tsig-keygen` writes; the secret is sealed), optionally restricted to `zone`.
+//  - exec: a local program speaking the JSON protocol of docs/exec-solver.md (dns-01).
+// Names follow base/validate ValidateName. Reading needs kIssuerRead, writing kIssuerWrite, in
+// the target account (the API layer authorizes; this service scopes by caller.account_id).
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/random.h"
+#include "base/secret_bytes.h"
+#include "lifecycle/caller.h"
+#include "secrets/secret_store.h"
+#include "store/store.h"
+
+namespace certfleet::lifecycle {
+
+// The name of the built-in http-01 solver (certfleetd's challenge listener).
+inline constexpr char kBuiltinHttp01Solver[] = "http01";
+
+struct SolverRule {
+  std::string solver;         // a solver name of the account, or "http01"
+  std::string domain_suffix;  // empty: any name
+};
+
+struct AcmeIssuerSpec {
+  std::string name;
+  std::string directory_url;          // https:// (http:// only when the service allows it)
+  std::string trust_pem;              // CA certificates for the directory's TLS; empty: system
+  std::vector<std::string> contacts;  // e-mail addresses or mailto: URLs
+  std::string eab_kid;
+  SecretBytes eab_hmac_key;     // as given by the CA: base64url text; both or neither with eab_kid
+  std::string preferred_chain;  // issuer CN of the preferred chain's top certificate
+  std::string profile;          // an ACME profile (draft-ietf-acme-profiles); empty: default
+  std::vector<SolverRule> solvers;
+};
+
+struct SolverSpec {
+  std::string name;
+  std::string type;  // "rfc2136" or "exec"
+  // rfc2136
+  std::string server;         // HOST:PORT
+  std::string zone;           // optional
+  SecretBytes tsig_key_file;  // the BIND key file's content
+  // exec
+  std::string program;  // absolute path
+  std::vector<std::string> args;
+  std::optional<Seconds> timeout;
+};
+
+// What the API shows: the configuration without secrets.
+struct AcmeConfigView {
+  std::string id;
+  std::string account_id;
+  std::string kind;  // "issuer" / "solver"
+  std::string name;
+  std::string type;
+  nlohmann::json config;  // non-secret settings (issuer: directory_url, account_url, ...)
+  bool has_eab = false;
+  std::string created_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// Builds and registers ACME accounts; tests point it at Pebble.
+struct AcmeConfigOptions {
+  bool allow_plain_http = false;  // tests only
+  std::chrono::milliseconds request_timeout{30000};
+};
+
+class AcmeConfigService {
+ public:
+  AcmeConfigService(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
+                    Random& random, AcmeConfigOptions options = {})
+      : store_(store), secrets_(secrets), clock_(clock), random_(random), options_(options) {}
+
+  // InvalidArgument naming the field; Conflict if the name is taken; the CA's error (with its
+  // problem document) if the account cannot be registered.
+  Result<AcmeConfigView> CreateIssuer(const Caller& caller, const AcmeIssuerSpec& spec);
+  Result<AcmeConfigView> CreateSolver(const Caller& caller, const SolverSpec& spec);
+  // NotFound for unknown names.
+  Result<AcmeConfigView> Get(const Caller& caller, const std::string& kind,
+                             const std::string& name);
+  Result<std::vector<AcmeConfigView>> List(const Caller& caller, const std::string& kind);
+
+  const AcmeConfigOptions& options() const { return options_; }
+
+ private:
+  Status CheckSolverRules(store::Tx& tx, const std::string& account_id,
+                          const std::vector<SolverRule>& rules);
+
+  store::Store& store_;
+  secrets::SecretStore& secrets_;
+  const Clock& clock_;
+  Random& random_;
+  AcmeConfigOptions options_;
+};
+
+// "SOLVER[:DOMAIN_SUFFIX]" as given on the command line or in the API. InvalidArgument.
+Result<SolverRule> ParseSolverRule(std::string_view text);
+
+}  // namespace certfleet::lifecycle
