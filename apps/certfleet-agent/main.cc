@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_config.h"
 #include "agent/agent_runtime.h"
@@ -31,7 +32,13 @@ struct Flags {
   std::string enroll_token_file;
   std::string log_level = "info";
   int poll_wait = 25;
+  std::vector<std::string> bundle_roots;
+  bool no_system_roots = false;
 };
+
+// Debian's bundle of the public CAs' roots (package ca-certificates).
+constexpr char kSystemRoots[] = "/etc/ssl/certs/ca-certificates.crt";
+constexpr size_t kMaxRootsBytes = 4 << 20;
 
 Result<log::Level> ParseLevel(const std::string& s) {
   if (s == "debug") return log::Level::kDebug;
@@ -80,6 +87,17 @@ int Run(const Flags& flags) {
   agent::RuntimeOptions options;
   options.server_url = flags.server;
   options.ca_pem = std::move(*ca);
+  // Deployed certificates may chain to certfleet's CA (--ca), to a public CA (ACME: the system
+  // bundle, unless --no-system-roots) or to roots given with --bundle-roots.
+  std::vector<std::string> root_files = flags.bundle_roots;
+  if (!flags.no_system_roots && ::access(kSystemRoots, R_OK) == 0) {
+    root_files.push_back(kSystemRoots);
+  }
+  for (const std::string& f : root_files) {
+    auto pem = ReadFileLimited(f, kMaxRootsBytes);
+    if (!pem.ok()) return Fail(pem.error());
+    options.bundle_roots_pem += *pem + "\n";
+  }
   options.state_dir = flags.state_dir;
   options.config = std::move(*config);
   options.enroll_token_file = flags.enroll_token_file;
@@ -158,6 +176,12 @@ int main(int argc, char** argv) {
                  "file holding the one-time enrollment token; read only when not enrolled yet");
   app.add_option("--log-level", flags.log_level, "debug, info, warn or error (default info)");
   app.add_option("--poll-wait", flags.poll_wait, "long-poll wait in seconds, 0..60 (default 25)");
+  app.add_option("--bundle-roots", flags.bundle_roots,
+                 "PEM file of more roots deployed certificates may chain to (repeatable; e.g. a "
+                 "private ACME CA's root)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--no-system-roots", flags.no_system_roots,
+               "do not accept deployed certificates that chain to the system's public roots");
   CLI11_PARSE(app, argc, argv);
   return certfleet::agent_app::Run(flags);
 }

@@ -82,6 +82,14 @@ Result<std::unique_ptr<AgentRuntime>> AgentRuntime::Create(RuntimeOptions option
   if (!roots.ok() || roots->empty()) {
     return InvalidArgument("the CA file must hold at least one PEM certificate");
   }
+  if (!options.bundle_roots_pem.empty()) {
+    auto more = x509::Certificate::ParsePemChain(options.bundle_roots_pem);
+    if (!more.ok()) {
+      return InvalidArgument("the bundle roots are not PEM certificates: " +
+                             more.error().message());
+    }
+    for (auto& c : *more) roots->push_back(std::move(c));
+  }
   if (options.hostname.empty()) options.hostname = LocalHostname();
   return std::unique_ptr<AgentRuntime>(
       new AgentRuntime(std::move(options), clock, random, std::move(*roots)));

@@ -50,6 +50,9 @@ namespace certfleet::agent {
 struct RuntimeOptions {
   std::string server_url;  // https://host:port
   std::string ca_pem;      // the --ca file: trust for certfleetd and the roots bundles chain to
+  // More roots deployed certificates may chain to (public CAs' roots for ACME certificates, a
+  // private ACME CA's root): --bundle-roots files, by default the system bundle. PEM.
+  std::string bundle_roots_pem;
   std::string state_dir;
   AgentConfig config;
   std::string enroll_token_file;       // read only when the state dir has no certificate yet
