@@ -500,8 +500,34 @@ void CertificateService::RecordRenewalFailure(const std::string& id, const Error
                                            {"recorded", st.ok() ? "true" : st.error().ToString()}});
 }
 
+Status CertificateService::RevokeAtCa(const Caller& caller, const std::string& id,
+                                      x509::RevocationReason reason) {
+  CertificateView view;
+  std::vector<model::CertificateVersion> versions;
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    CF_ASSIGN_OR_RETURN(view, LoadVisible(*tx, caller, id));
+    if (view.certificate.status == model::CertificateStatus::kRevoked) return Ok();
+    CF_ASSIGN_OR_RETURN(versions, tx->versions().ListByCertificate(id));
+  }
+  auto issuer = ResolveIssuer(view.certificate.account_id, view.certificate.issuer);
+  if (!issuer.ok()) return Ok();  // e.g. an ACME issuer deleted since: nothing to ask
+  auto* revoker = dynamic_cast<RemoteRevoker*>(*issuer);
+  if (revoker == nullptr) return Ok();
+  const TimePoint now = clock_.Now();
+  for (const model::CertificateVersion& v : versions) {
+    if (v.not_after <= now) continue;
+    CF_TRY(revoker->RevokeAtCa(view.certificate.account_id, view.certificate.issuer, v.leaf_pem,
+                               static_cast<int>(reason)));
+  }
+  return Ok();
+}
+
 Result<RevocationView> CertificateService::Revoke(const Caller& caller, const std::string& id,
                                                   x509::RevocationReason reason) {
+  // A remote CA (ACME) is asked first, outside any transaction; if it refuses, nothing changes
+  // here and the error says why.
+  CF_TRY(RevokeAtCa(caller, id, reason));
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_ASSIGN_OR_RETURN(CertificateView view, LoadVisible(*tx, caller, id));
   model::Certificate& cert = view.certificate;

@@ -99,7 +99,8 @@ class CertificateService {
   // revoked, in one transaction: status, status_detail and one store::RevocationRepo row per
   // version with `reason` and the time. The issuing CA lists them in its next CRL. Renewal stops
   // for a revoked certificate. NotFound as Get(); Conflict if it is revoked already;
-  // FailedPrecondition if it was never issued.
+  // FailedPrecondition if it was never issued. For an ACME certificate the CA is asked to revoke
+  // first (revokeCert); when it refuses, nothing changes and its error is returned.
   Result<RevocationView> Revoke(const Caller& caller, const std::string& id,
                                 x509::RevocationReason reason);
   // The CRL of issuer `issuer_name`, DER. NotFound for an unknown issuer or one that publishes
@@ -125,6 +126,9 @@ class CertificateService {
   // event commit together. `data` gets the certificate's id and name added.
   Status EmitEvent(store::Tx& tx, const model::Certificate& cert, const std::string& type,
                    nlohmann::json data);
+  // Asks the certificate's CA to revoke its unexpired versions when the issuer can
+  // (RemoteRevoker: ACME); Ok for the internal CA, which lists revocations in its CRL.
+  Status RevokeAtCa(const Caller& caller, const std::string& id, x509::RevocationReason reason);
   // Best effort: the renewal's error is what the caller needs; a store failure here is logged.
   void RecordRenewalFailure(const std::string& id, const Error& error);
   store::Store& store_;

@@ -66,6 +66,18 @@ class CrlPublisher {
   virtual Result<std::string> CurrentCrl() = 0;
 };
 
+// An optional ability of an issuer: its CA revokes certificates on request (ACME, RFC 8555
+// section 7.6). The lifecycle asks the CA first, then records the revocation; a CA that refuses
+// leaves the certificate as it was.
+class RemoteRevoker {
+ public:
+  virtual ~RemoteRevoker() = default;
+  // `leaf_pem` was issued through `issuer_config` of `account_id`; `reason` is an RFC 5280
+  // CRLReason code. A certificate the CA reports as already revoked is Ok.
+  virtual Status RevokeAtCa(const std::string& account_id, const std::string& issuer_config,
+                            const std::string& leaf_pem, int reason) = 0;
+};
+
 // Name -> issuer. Built once by the composition root, then read-only (thread-safe reads).
 class IssuerRegistry {
  public:

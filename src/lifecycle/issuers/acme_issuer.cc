@@ -151,6 +151,38 @@ Result<std::optional<std::pair<TimePoint, TimePoint>>> StoredAriWindow(
       std::make_pair(*order->ari_start, *order->ari_end));
 }
 
+Result<store::AcmeConfig> AcmeIssuer::LoadIssuer(const std::string& account_id,
+                                                 const std::string& name) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto found = tx->acme_configs().GetByName(account_id, "issuer", name);
+  if (!found.ok() && found.error().code() == ErrorCode::kNotFound) {
+    return FailedPrecondition("issuer " + QuoteForMessage(name) +
+                              " does not exist in the certificate's account");
+  }
+  return found;
+}
+
+Status AcmeIssuer::RevokeAtCa(const std::string& account_id, const std::string& issuer_config,
+                              const std::string& leaf_pem, int reason) {
+  CF_ASSIGN_OR_RETURN(store::AcmeConfig issuer, LoadIssuer(account_id, issuer_config));
+  CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(leaf_pem));
+  CF_ASSIGN_OR_RETURN(auto client,
+                      OpenIssuerClient(store_, secrets_, issuer, clock_, options_.client));
+  Status revoked = client->RevokeCertificate(leaf.der(), reason);
+  if (!revoked.ok() && revoked.error().message().find("alreadyRevoked") != std::string::npos) {
+    return Ok();
+  }
+  if (!revoked.ok()) {
+    return Error(revoked.error().code(), "the CA refused to revoke serial " + leaf.serial_hex() +
+                                             ": " + revoked.error().message());
+  }
+  log::Info("certificate revoked at the CA", {{"issuer", issuer.name},
+                                              {"account_id", account_id},
+                                              {"serial", leaf.serial_hex()},
+                                              {"reason", std::to_string(reason)}});
+  return Ok();
+}
+
 Result<IssueOutcome> AcmeIssuer::Issue(const IssueInput& input,
                                        const std::string& idempotency_key) {
   if (input.key == nullptr) return Internal("ACME issuance without a key");
@@ -158,19 +190,10 @@ Result<IssueOutcome> AcmeIssuer::Issue(const IssueInput& input,
     if (input.on_step) input.on_step(s);
   };
   step("loading the issuer");
-  store::AcmeConfig issuer;
+  CF_ASSIGN_OR_RETURN(store::AcmeConfig issuer, LoadIssuer(input.account_id, input.issuer_config));
   std::optional<store::AcmeOrder> previous_order;
   {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-    auto found = tx->acme_configs().GetByName(input.account_id, "issuer", input.issuer_config);
-    if (!found.ok()) {
-      if (found.error().code() == ErrorCode::kNotFound) {
-        return FailedPrecondition("issuer " + QuoteForMessage(input.issuer_config) +
-                                  " does not exist in the certificate's account");
-      }
-      return std::move(found).error();
-    }
-    issuer = std::move(*found);
     CF_ASSIGN_OR_RETURN(previous_order, tx->acme_orders().Get(idempotency_key));
   }
   nlohmann::json config = nlohmann::json::parse(issuer.config_json, nullptr, false);

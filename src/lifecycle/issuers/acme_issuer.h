@@ -36,7 +36,7 @@ struct AcmeIssuerOptions {
   std::chrono::milliseconds propagation_poll{500};
 };
 
-class AcmeIssuer final : public Issuer {
+class AcmeIssuer final : public Issuer, public RemoteRevoker {
  public:
   AcmeIssuer(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
              AcmeIssuerOptions options)
@@ -44,8 +44,12 @@ class AcmeIssuer final : public Issuer {
   const std::string& name() const override { return name_; }
   bool asynchronous() const override { return true; }
   Result<IssueOutcome> Issue(const IssueInput& input, const std::string& idempotency_key) override;
+  // revokeCert signed by the issuer's account key.
+  Status RevokeAtCa(const std::string& account_id, const std::string& issuer_config,
+                    const std::string& leaf_pem, int reason) override;
 
  private:
+  Result<store::AcmeConfig> LoadIssuer(const std::string& account_id, const std::string& name);
   store::Store& store_;
   secrets::SecretStore& secrets_;
   const Clock& clock_;
