@@ -11,6 +11,7 @@
 #include "acme/dns01_solver.h"
 #include "acme/exec_solver.h"
 #include "acme/order_flow.h"
+#include "base/failpoint.h"
 #include "base/log.h"
 #include "base/validate.h"
 #include "dns/server.h"
@@ -229,6 +230,9 @@ Result<IssueOutcome> AcmeIssuer::Issue(const IssueInput& input,
       return tx->Commit();
     };
     recorded = put();
+    // Crash tests: the order is recorded, no challenge answered yet; a restarted certfleetd must
+    // continue this same order.
+    if (recorded.ok()) Failpoint("acme.order_recorded");
     if (!recorded.ok()) {
       log::Warn("could not record the ACME order",
                 {{"certificate_id", input.certificate_id}, {"error", recorded.error().ToString()}});
