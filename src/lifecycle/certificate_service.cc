@@ -28,6 +28,23 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
+model::CertificateVersion CertificateService::NewVersion(const std::string& certificate_id,
+                                                         int version, const x509::Certificate& leaf,
+                                                         const IssueOutcome& outcome) {
+  model::CertificateVersion v;
+  v.id = NewId(model::kVersionPrefix, clock_, random_);
+  v.certificate_id = certificate_id;
+  v.version = version;
+  v.serial_hex = leaf.serial_hex();
+  v.not_before = leaf.not_before();
+  v.not_after = leaf.not_after();
+  v.leaf_pem = outcome.leaf_pem;
+  v.chain_pem = outcome.chain_pem;
+  v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
+  v.issuer_ca_id = outcome.issuer_ref;
+  return v;
+}
+
 Status CertificateService::EmitEvent(store::Tx& tx, const model::Certificate& cert,
                                      const std::string& type, nlohmann::json data) {
   data["certificate_id"] = cert.id;
@@ -201,17 +218,7 @@ Status CertificateService::CompleteIssue(const std::string& id, const crypto::Pr
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_ASSIGN_OR_RETURN(model::Certificate cert, tx->certificates().Get(id));
   if (cert.status != model::CertificateStatus::kPending) return Ok();  // done meanwhile
-  model::CertificateVersion v;
-  v.id = NewId(model::kVersionPrefix, clock_, random_);
-  v.certificate_id = cert.id;
-  v.version = 1;
-  v.serial_hex = leaf.serial_hex();
-  v.not_before = leaf.not_before();
-  v.not_after = leaf.not_after();
-  v.leaf_pem = outcome.leaf_pem;
-  v.chain_pem = outcome.chain_pem;
-  v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
-  v.issuer_ca_id = outcome.issuer_ref;
+  model::CertificateVersion v = NewVersion(cert.id, 1, leaf, outcome);
   v.key_blob_id = key_blob_id;
   v.created_at = now;
   CF_TRY(tx->versions().Insert(v));
@@ -331,17 +338,7 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
   if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");
 
-  model::CertificateVersion v;
-  v.id = NewId(model::kVersionPrefix, clock_, random_);
-  v.certificate_id = cert.id;
-  v.version = 1;
-  v.serial_hex = leaf.serial_hex();
-  v.not_before = leaf.not_before();
-  v.not_after = leaf.not_after();
-  v.leaf_pem = outcome.leaf_pem;
-  v.chain_pem = outcome.chain_pem;
-  v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
-  v.issuer_ca_id = outcome.issuer_ref;
+  model::CertificateVersion v = NewVersion(cert.id, 1, leaf, outcome);
   v.created_at = now;
   cert.status = model::CertificateStatus::kIssued;
   cert.status_detail = outcome.detail;
@@ -423,17 +420,7 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
     if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");
 
     TimePoint now = Whole(clock_.Now());
-    model::CertificateVersion v;
-    v.id = NewId(model::kVersionPrefix, clock_, random_);
-    v.certificate_id = cert.id;
-    v.version = next;
-    v.serial_hex = leaf.serial_hex();
-    v.not_before = leaf.not_before();
-    v.not_after = leaf.not_after();
-    v.leaf_pem = outcome.leaf_pem;
-    v.chain_pem = outcome.chain_pem;
-    v.fingerprint_sha256 = leaf.fingerprint_sha256_hex();
-    v.issuer_ca_id = outcome.issuer_ref;
+    model::CertificateVersion v = NewVersion(cert.id, next, leaf, outcome);
     v.created_at = now;
 
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());

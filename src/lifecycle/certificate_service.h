@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
+#include "x509/certificate.h"
 #include "x509/crl.h"
 
 namespace certfleet::lifecycle {
@@ -112,6 +113,10 @@ class CertificateService {
   // The issuer for `name` in `account_id`: a registered issuer ("internal"), or the ACME issuer
   // when the account has an issuer configuration of that name. InvalidArgument otherwise.
   Result<Issuer*> ResolveIssuer(const std::string& account_id, const std::string& name);
+  // A new version row for `leaf` as `outcome` brought it (id, serial, validity, PEMs); the
+  // caller sets key_blob_id and created_at.
+  model::CertificateVersion NewVersion(const std::string& certificate_id, int version,
+                                       const x509::Certificate& leaf, const IssueOutcome& outcome);
   // The kIssueJobType step.
   jobs::StepResult RunIssueJob(const model::Job& job);
   // Stores the issued first version of a pending certificate (or marks it failed).
