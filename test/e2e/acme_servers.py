@@ -33,7 +33,7 @@ import subprocess
 import time
 
 from conftest import _free_port as free_port  # noqa: F401 (re-exported for harness users)
-from conftest import kill_process, stop_process
+from conftest import Workspace, kill_process, stop_process
 
 NAMED = "named"
 PEBBLE = "pebble"
@@ -352,8 +352,12 @@ class Pebble:
     NAME:`tls_port`: ports where the ACME client under test listens, so they are only chosen
     free here, not bound. State is in memory and dies with the process."""
 
-    def __init__(self, directory, dns_port, env=None, http_port=None, tls_port=None):
+    def __init__(self, directory, dns_port, env=None, http_port=None, tls_port=None,
+                 validity_seconds=None):
         self.dir = os.path.abspath(directory)
+        # Lifetime of the certificates it issues (Pebble's default is five years); short ones
+        # let a renewal test reach the renewal window with a small move of the test clock.
+        self.validity_seconds = validity_seconds
         self.dns_port = dns_port
         self.env = _pebble_env(env)
         self.http_port = http_port or free_port()
@@ -371,7 +375,7 @@ class Pebble:
         return f"https://127.0.0.1:{self.port}/dir"
 
     def config_text(self):
-        return json.dumps({"pebble": {
+        conf = {
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
             "certificate": self.cert_path,
@@ -380,7 +384,10 @@ class Pebble:
             "tlsPort": self.tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
-        }}, indent=2) + "\n"
+        }
+        if self.validity_seconds:
+            conf["certificateValidityPeriod"] = int(self.validity_seconds)
+        return json.dumps({"pebble": conf}, indent=2) + "\n"
 
     def start(self):
         assert self.proc is None, "pebble already running"
@@ -510,3 +517,55 @@ def certbot_command(pebble, bind, domain, workdir, challenge="http-01"):
     live = os.path.join(workdir, "config", "live", domain.lstrip("*."))
     env = _client_env({"REQUESTS_CA_BUNDLE": pebble.ca_file})
     return argv, env, os.path.join(live, "cert.pem"), os.path.join(live, "chain.pem")
+
+
+# --- pytest fixture bodies --------------------------------------------------------------------
+
+SERVER_TOOLS = ("named", "named-checkconf", "tsig-keygen", "nsupdate", "dig", "pebble", "openssl")
+
+
+def skip_unless(*names):
+    import pytest
+    missing = missing_binaries(*names)
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (scripts/install-deps.sh test)")
+
+
+def running_bind9(prefix):
+    """Generator for a fixture: a started Bind9 in a workspace of its own (named takes the
+    directory over as user `bind` when the tests run as root); stopped and removed after."""
+    import pytest
+    skip_unless(*SERVER_TOOLS)
+    ws = Workspace(prefix)
+    server = Bind9(ws.path)
+    try:
+        try:
+            server.start()
+        except HarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            ws.cleanup()
+
+
+def running_pebble(prefix, bind9, **kw):
+    """Generator for a fixture: a started Pebble resolving through `bind9`; `kw` goes to
+    Pebble() (env, validity_seconds, ...)."""
+    import pytest
+    ws = Workspace(prefix)
+    server = None
+    try:
+        try:
+            server = Pebble(ws.path, bind9.port, **kw).start()
+        except HarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield server
+    finally:
+        try:
+            if server is not None:
+                server.stop()
+        finally:
+            ws.cleanup()

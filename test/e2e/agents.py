@@ -325,6 +325,7 @@ class Agent:
         self.token_path = os.path.join(base, "enroll.token")
         self.log_path = os.path.join(base, "agent.log")
         self.cwd = os.path.join(base, "cwd")  # where the agent runs; must stay empty
+        self.extra_args = []  # more certfleet-agent flags, e.g. ["--bundle-roots", path]
         self.proc = None
         self.token = None
         self.enrollment = None  # the JSON of `certfleet agent token create --json`
@@ -392,7 +393,7 @@ class Agent:
     def argv(self):
         return [self.binary, "--server", self.server.url, "--ca", self.server.ca_path,
                 "--state-dir", self.state_dir, "--config", self.config_path,
-                "--enroll-token-file", self.token_path]
+                "--enroll-token-file", self.token_path] + list(self.extra_args)
 
     def start(self, failpoint=None, wait_enrolled=True, extra_env=None):
         assert self.proc is None, "agent already running"

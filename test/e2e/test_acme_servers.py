@@ -10,58 +10,23 @@ import subprocess
 import pytest
 
 import acme_servers
-from acme_servers import Bind9, HarnessError, Pebble
-from conftest import Workspace
 
-SERVER_TOOLS = ("named", "named-checkconf", "tsig-keygen", "nsupdate", "dig", "pebble", "openssl")
 CLIENT_TIMEOUT_S = 120.0
-
-
-def _skip_unless(*names):
-    missing = acme_servers.missing_binaries(*names)
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (scripts/install-deps.sh test)")
 
 
 @pytest.fixture(scope="module")
 def bind9():
-    _skip_unless(*SERVER_TOOLS)
-    # Its own directory: named takes it over as user `bind` when the tests run as root.
-    ws = Workspace("certfleet-e2e-bind-")
-    server = Bind9(ws.path)
-    try:
-        try:
-            server.start()
-        except HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
-        yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            ws.cleanup()
+    yield from acme_servers.running_bind9("certfleet-e2e-bind-")
 
 
 @pytest.fixture(scope="module")
 def pebble(bind9):
-    ws = Workspace("certfleet-e2e-pebble-")
-    server = None
-    try:
-        try:
-            # No deliberate badNonce here: certbot 2.1.0 (Debian 12) on Python 3.11 crashes with
-            # "AttributeError: can't set attribute" when an ACME error reaches its error path
-            # (certbot/certbot#9539), which made this harness check flaky. certfleet's own client
-            # is tested with Pebble's 5% nonce rejection on (src/acme/pebble_test.cc).
-            server = Pebble(ws.path, bind9.port, env={"PEBBLE_WFE_NONCEREJECT": "0"}).start()
-        except HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
-        yield server
-    finally:
-        try:
-            if server is not None:
-                server.stop()
-        finally:
-            ws.cleanup()
+    # No deliberate badNonce here: certbot 2.1.0 (Debian 12) on Python 3.11 crashes with
+    # "AttributeError: can't set attribute" when an ACME error reaches its error path
+    # (certbot/certbot#9539), which made this harness check flaky. certfleet's own client
+    # is tested with Pebble's 5% nonce rejection on (src/acme/pebble_test.cc).
+    yield from acme_servers.running_pebble("certfleet-e2e-pebble-", bind9,
+                                           env={"PEBBLE_WFE_NONCEREJECT": "0"})
 
 
 def _name(label, zone="example.test"):
@@ -133,7 +98,7 @@ def test_bind9_accepts_tsig_updates_and_refuses_others(bind9, workdir):
 
 
 def test_lego_dns01_rfc2136(bind9, pebble, workdir):
-    _skip_unless("lego")
+    acme_servers.skip_unless("lego")
     domain = _name("lego-dns")
     argv, env, cert, issuer = acme_servers.lego_command(pebble, bind9, domain,
                                                         workdir.sub("lego-dns"), "dns-01")
@@ -143,7 +108,7 @@ def test_lego_dns01_rfc2136(bind9, pebble, workdir):
 
 
 def test_lego_dns01_follows_cname_into_delegated_zone(bind9, pebble, workdir):
-    _skip_unless("lego")
+    acme_servers.skip_unless("lego")
     domain = _name("lego-cname")
     target = _name("_acme-challenge.cname", "delegated.test")
     bind9.add_record("example.test", f"_acme-challenge.{domain}", "CNAME", target + ".")
@@ -154,7 +119,7 @@ def test_lego_dns01_follows_cname_into_delegated_zone(bind9, pebble, workdir):
 
 
 def test_certbot_http01_standalone(bind9, pebble, workdir):
-    _skip_unless("certbot")
+    acme_servers.skip_unless("certbot")
     domain = _name("certbot-http")
     argv, env, cert, chain = acme_servers.certbot_command(pebble, bind9, domain,
                                                           workdir.sub("certbot-http"), "http-01")
