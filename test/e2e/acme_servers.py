@@ -353,8 +353,10 @@ class Pebble:
     free here, not bound. State is in memory and dies with the process."""
 
     def __init__(self, directory, dns_port, env=None, http_port=None, tls_port=None,
-                 validity_seconds=None):
+                 validity_seconds=None, eab_keys=None):
         self.dir = os.path.abspath(directory)
+        # kid -> base64url HMAC key: external account binding required with these keys.
+        self.eab_keys = dict(eab_keys or {})
         # Lifetime of the certificates it issues (Pebble's default is five years); short ones
         # let a renewal test reach the renewal window with a small move of the test clock.
         self.validity_seconds = validity_seconds
@@ -383,8 +385,10 @@ class Pebble:
             "httpPort": self.http_port,
             "tlsPort": self.tls_port,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": bool(self.eab_keys),
         }
+        if self.eab_keys:
+            conf["externalAccountMACKeys"] = self.eab_keys
         if self.validity_seconds:
             conf["certificateValidityPeriod"] = int(self.validity_seconds)
         return json.dumps({"pebble": conf}, indent=2) + "\n"
