@@ -49,5 +49,7 @@ void RegisterAgentCommands(CLI::App& root, CommandContext& ctx);
 void RegisterDeployCommands(CLI::App& root, CommandContext& ctx);
 void RegisterInventoryCommands(CLI::App& root, CommandContext& ctx);
 void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx);
+// `issuer` and `solver` (cmd_issuer.cc): ACME issuers and their challenge solvers.
+void RegisterIssuerCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

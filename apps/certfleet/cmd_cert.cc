@@ -2,17 +2,21 @@
 // "Certificates"). The command and flag names are a pinned public surface.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "acme_views.h"
 #include "api_client.h"
 #include "args.h"
+#include "base/time_util.h"
 #include "cli.h"
 #include "files.h"
 #include "output.h"
@@ -32,7 +36,14 @@ struct RequestArgs {
   std::vector<std::string> tags;
   std::string validity;
   std::string renew_before;
+  std::string issuer;
+  bool wait = false;
+  std::string wait_timeout = "10m";
 };
+
+// `--wait` polls once a second: issuance through ACME takes seconds to minutes, and one GET per
+// second is nothing for the server.
+constexpr std::chrono::seconds kWaitPollInterval{1};
 
 struct RenewArgs {
   std::string id;
@@ -79,6 +90,31 @@ void PrintCertificate(std::ostream& out, const nlohmann::json& c) {
   PrintKeyValues(out, lines);
 }
 
+// Polls GET /v1/certificates/{id} until the certificate is no longer pending or `timeout` has
+// passed, leaving the last answer in `cert`. Ok() once issued; FailedPrecondition with the
+// server's status_detail if issuance failed; Timeout if it is still pending at the deadline.
+Status WaitForIssuance(ApiClient& api, nlohmann::json& cert, std::chrono::seconds timeout) {
+  const std::string id = cert.is_object() ? cert.value("id", "") : "";
+  if (id.empty()) return Malformed("the server's certificate has no \"id\"");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    CF_ASSIGN_OR_RETURN(IssuanceState state, IssuanceStateOf(cert));
+    if (state == IssuanceState::kDone) return Ok();
+    if (state == IssuanceState::kFailed) {
+      return FailedPrecondition("issuance of " + SanitizeForTerminal(id) +
+                                " failed: " + Field(cert, "status_detail"));
+    }
+    if (std::chrono::steady_clock::now() + kWaitPollInterval > deadline) {
+      return Error(ErrorCode::kTimeout, "certificate " + SanitizeForTerminal(id) +
+                                            " is still pending after " + FormatDuration(timeout) +
+                                            " (see: certfleet cert show " +
+                                            SanitizeForTerminal(id) + ")");
+    }
+    std::this_thread::sleep_for(kWaitPollInterval);
+    CF_ASSIGN_OR_RETURN(cert, api.Get("/v1/certificates/" + PathSegment(id)));
+  }
+}
+
 Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
   nlohmann::json body = {
       {"name", args.name}, {"domains", args.domains}, {"exportable", args.exportable}};
@@ -90,15 +126,20 @@ Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
   }
   if (!args.validity.empty()) body["validity"] = args.validity;
   if (!args.renew_before.empty()) body["renew_before"] = args.renew_before;
+  if (!args.issuer.empty()) body["issuer"] = args.issuer;
+  // Checked while parsing; parsed before the POST so a bad value cannot follow a request.
+  CF_ASSIGN_OR_RETURN(std::chrono::seconds wait_timeout, ParseDuration(args.wait_timeout));
 
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
   CF_ASSIGN_OR_RETURN(auto cert, api->Post("/v1/certificates", body));
+  Status outcome = Ok();
+  if (args.wait) outcome = WaitForIssuance(*api, cert, wait_timeout);
   if (global.json) {
     PrintJson(std::cout, cert);
   } else {
     PrintCertificate(std::cout, cert);
   }
-  return Ok();
+  return outcome;
 }
 
 Status RunList(const GlobalOptions& global) {
@@ -277,6 +318,17 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
       ->add_option("--renew-before", request_args->renew_before,
                    "Renew this long before expiry, such as 30d or 1h (default: when a third of "
                    "the lifetime remains, half for lifetimes up to 10 days)")
+      ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
+  request->add_option("--issuer", request_args->issuer,
+                      "Issuer: \"internal\" (default) or an ACME issuer of the account "
+                      "(certfleet issuer list)");
+  request->add_flag("--wait", request_args->wait,
+                    "Wait until the certificate is issued or failed (ACME issuers issue in the "
+                    "background); exit status 1 if it failed or is still pending at the timeout");
+  request
+      ->add_option("--wait-timeout", request_args->wait_timeout,
+                   "How long --wait waits, such as 10m or 1h")
+      ->capture_default_str()
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   request->callback([&ctx, request_args] {
     // Each --tag is checked on its own above; duplicates need the whole list.

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   certfleet::cli::RegisterDeployCommands(app, ctx);
   certfleet::cli::RegisterInventoryCommands(app, ctx);
   certfleet::cli::RegisterWebhookCommands(app, ctx);
+  certfleet::cli::RegisterIssuerCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

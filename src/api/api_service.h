@@ -70,6 +70,10 @@ namespace certfleet::events {
 class WebhookService;
 }  // namespace certfleet::events
 
+namespace certfleet::lifecycle {
+class AcmeConfigService;
+}  // namespace certfleet::lifecycle
+
 namespace certfleet::api {
 
 // GET /metrics (docs/metrics.md).
@@ -93,6 +97,9 @@ struct ApiDeps {
   PollHub* poll_hub = nullptr;  // long polls; without one, agent polls answer at once
   events::WebhookService* webhooks = nullptr;  // without one, /v1/webhooks answers 503
   MetricsOptions metrics{};
+  // ACME issuers and solvers (issue #6); without one, /v1/issuers and /v1/solvers answer 503.
+  // Last, so that aggregate initializations that predate it keep compiling.
+  lifecycle::AcmeConfigService* acme = nullptr;
 };
 
 class ApiService {
@@ -119,6 +126,8 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddAgentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+// /v1/issuers and /v1/solvers (routes_acme.cc).
+void AddAcmeRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // GET /metrics: the store's aggregates and `http`'s request metrics (borrowed; must outlive the
 // router).
 void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetrics& http);

@@ -12,6 +12,7 @@
 #include "api/api_test_env.h"
 #include "crypto/key.h"
 #include "fakes/pki_env.h"
+#include "lifecycle/acme_config_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
 #include "x509/csr.h"
 
@@ -33,6 +34,13 @@ struct Call {
 class AuthzMatrixTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The stack's ApiService has no ACME service; this one does.
+    acme_ = std::make_unique<lifecycle::AcmeConfigService>(*env_.store, *env_.secret_store,
+                                                           env_.clock, SystemRandomSource());
+    api_ = std::make_unique<ApiService>(
+        ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *stack_.certs, *stack_.exports,
+                *gov_, *stack_.secrets, *audit_, *stack_.deployments, *stack_.agents, nullptr,
+                stack_.webhooks.get(), MetricsOptions{}, acme_.get()});
     sys_ = *gov_->CreateAccount("default");
     alpha_ = *gov_->CreateAccount("alpha");
     beta_ = *gov_->CreateAccount("beta");
@@ -60,6 +68,44 @@ class AuthzMatrixTest : public ::testing::Test {
     foreign_deployment_ = Post(beta_admin_, "/v1/deployments", DeployBody(foreign_cert_))["id"];
     own_webhook_ = Post(tokens_["admin"], "/v1/webhooks", WebhookBody("alpha"))["id"];
     foreign_webhook_ = Post(beta_admin_, "/v1/webhooks", WebhookBody("beta"))["id"];
+    Post(tokens_["admin"], "/v1/solvers", SolverBody("alpha", "hook"));
+    Post(beta_admin_, "/v1/solvers", SolverBody("beta", "hook"));
+    // Creating an issuer registers an ACME account with a CA, which these tests do not run:
+    // the existing issuers are stored directly.
+    InsertIssuer(alpha_.id, "le");
+    InsertIssuer(beta_.id, "le");
+  }
+
+  static std::string SolverBody(const std::string& account, const std::string& name) {
+    return json{{"account", account}, {"name", name}, {"type", "exec"}, {"program", "/bin/true"}}
+        .dump();
+  }
+
+  // An unreachable directory: an authorized creation gets as far as contacting the CA and fails
+  // there (503), which tells it apart from the denials (403, 404).
+  static std::string IssuerBody(const std::string& account, const std::string& name) {
+    return json{{"account", account},
+                {"name", name},
+                {"type", "acme"},
+                {"directory_url", "https://127.0.0.1:1/dir"}}
+        .dump();
+  }
+
+  void InsertIssuer(const std::string& account, const std::string& name) {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    store::AcmeConfig c{
+        .id = "acm_" + account + "_" + name,
+        .account_id = account,
+        .kind = "issuer",
+        .name = name,
+        .type = "acme",
+        .config_json = json{{"directory_url", "https://acme.example.test/dir"}}.dump(),
+        .created_by = "prn_matrix",
+        .created_at = env_.clock.Now(),
+        .updated_at = env_.clock.Now()};
+    ASSERT_TRUE((*tx)->acme_configs().Insert(c).ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
   }
 
   std::string EnrollAgent(const std::string& account) {
@@ -294,6 +340,22 @@ class AuthzMatrixTest : public ::testing::Test {
           ""};
     };
     b["GET /metrics"] = [](Variant) { return Call{"GET", "/metrics", ""}; };
+    // ACME issuers and solvers (issue #6): "le" and "hook" exist in alpha and beta.
+    for (const std::string kind : {"issuers", "solvers"}) {
+      const std::string existing = kind == "issuers" ? "le" : "hook";
+      b["POST /v1/" + kind] = [=, this](Variant v) {
+        const std::string name = Unique("n");
+        return Call{"POST", "/v1/" + kind,
+                    kind == "issuers" ? IssuerBody(acct[v], name) : SolverBody(acct[v], name)};
+      };
+      b["GET /v1/" + kind] = [=](Variant v) { return Call{"GET", "/v1/" + kind + acct_q[v], ""}; };
+      b["GET /v1/" + kind + "/{name}"] = [=](Variant v) {
+        return Call{"GET",
+                    "/v1/" + kind + "/" + pick(v, existing, existing, "nosuch") +
+                        (v == kForeign ? acct_q[kForeign] : acct_q[kOwn]),
+                    ""};
+      };
+    }
     return b;
   }
 
@@ -309,6 +371,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string own_principal_, foreign_principal_, own_grant_, foreign_grant_;
   std::string own_agent_, foreign_agent_, own_deployment_, foreign_deployment_;
   std::string own_webhook_, foreign_webhook_;
+  std::unique_ptr<lifecycle::AcmeConfigService> acme_;
   int counter_ = 0;
 };
 
@@ -407,6 +470,20 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
     // Metrics (issue #5) cover every account: principals of the system account only.
     {"GET /metrics", {"403 403 403", "403 403 403", "403 403 403", "403 403 403", "200 200 200"}},
+    // ACME issuers and solvers (issue #6): admins write, admins, operators and auditors read.
+    // Creating an issuer reaches the (unreachable) CA only once authorized: 503.
+    {"POST /v1/issuers",
+     {"503 404 404", "403 403 403", "403 403 403", "403 403 403", "503 503 404"}},
+    {"GET /v1/issuers",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"GET /v1/issuers/{name}",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"POST /v1/solvers",
+     {"201 404 404", "403 403 403", "403 403 403", "403 403 403", "201 201 404"}},
+    {"GET /v1/solvers",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"GET /v1/solvers/{name}",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
 };
 
 TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {
