@@ -56,7 +56,8 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "agent_cert_validity",
                                                "scheduler_interval",
                                                "crl_url",
-                                               "agent_offline_after"};
+                                               "agent_offline_after",
+                                               "http01_listen"};
   for (const auto& [k, v] : t) {
     if (!kKnown.count(std::string(k.str()))) {
       return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");
@@ -76,6 +77,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["scheduler_interval"].value<std::string>()) c.scheduler_interval = *v;
   if (auto v = t["crl_url"].value<std::string>()) c.crl_url = *v;
   if (auto v = t["agent_offline_after"].value<std::string>()) c.agent_offline_after = *v;
+  if (auto v = t["http01_listen"].value<std::string>()) c.http01_listen = *v;
   return Ok();
 }
 

@@ -34,6 +34,9 @@ struct Config {
   // An active agent not seen for this long is offline: agent.offline is emitted once, and
   // /metrics stops counting it as online ("5m").
   std::string agent_offline_after = "5m";
+  // ACME http-01 (issue #6): "ADDR:PORT" of certfleetd's plain-HTTP challenge listener, which
+  // serves /.well-known/acme-challenge/ for the built-in "http01" solver. Empty: off.
+  std::string http01_listen;
   // Tests and demos only: a file holding a signed offset in seconds that is added to the system
   // clock, re-read while running, so that tests move time instead of waiting (README, certfleetd).
   // Empty: the system clock.

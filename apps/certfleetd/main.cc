@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "acme/http01.h"
 #include "api/api_service.h"
 #include "api/poll_hub.h"
 #include "base/files.h"
@@ -23,11 +24,13 @@
 #include "events/dispatcher.h"
 #include "events/webhooks.h"
 #include "jobs/engine.h"
+#include "lifecycle/acme_config_service.h"
 #include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/deployment_service.h"
 #include "lifecycle/expiry_watcher.h"
 #include "lifecycle/export_service.h"
+#include "lifecycle/issuers/acme_issuer.h"
 #include "lifecycle/issuers/internal_issuer.h"
 #include "lifecycle/redeploy_on_renewal.h"
 #include "lifecycle/renewal_scheduler.h"
@@ -203,8 +206,26 @@ int Run(const Config& cfg, bool rotate_kek) {
   Status admin = EnsureDefaultAdmin(**store, clock, random, data + "/admin.token");
   if (!admin.ok()) return Fail(admin.error());
 
+  // ACME (issue #6): issuers and solvers are configured per account through the API; the
+  // http-01 listener is the built-in "http01" solver.
+  acme::Http01TokenMap http01_tokens;
+  std::unique_ptr<acme::Http01Responder> http01;
+  if (!cfg.http01_listen.empty()) {
+    Config http01_cfg;
+    Status parsed = ParseListen(cfg.http01_listen, http01_cfg);
+    if (!parsed.ok()) return Fail(InvalidArgument("http01_listen: " + parsed.error().message()));
+    auto responder = acme::Http01Responder::Create(
+        {.address = http01_cfg.listen_address, .port = http01_cfg.listen_port}, http01_tokens);
+    if (!responder.ok()) return Fail(responder.error());
+    http01 = std::move(*responder);
+  }
+  lifecycle::AcmeConfigService acme_config(**store, secret_store, clock, random);
   lifecycle::IssuerRegistry issuers;
   issuers.Register(std::make_unique<lifecycle::InternalIssuer>(**ca));
+  issuers.Register(std::make_unique<lifecycle::AcmeIssuer>(
+      **store, secret_store, clock,
+      lifecycle::AcmeIssuerOptions{.client = acme_config.options(),
+                                   .http01 = http01 ? &http01_tokens : nullptr}));
   lifecycle::CertificateService certificates(**store, secret_store, issuers, clock, random);
   lifecycle::ExportService exports(**store, secret_store, clock, random,
                                    {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
@@ -243,6 +264,7 @@ int Run(const Config& cfg, bool rotate_kek) {
   lifecycle::RenewalScheduler scheduler(**store, engine, certificates, clock, random,
                                         {.owner = owner});
   scheduler.RegisterJobs();
+  certificates.EnableAsyncIssuance(engine);
   lifecycle::RedeployOnRenewal redeployer(**store, engine, deployments);
   redeployer.RegisterJobs();
   auto offline_after = ParseDuration(cfg.agent_offline_after);
@@ -271,7 +293,8 @@ int Run(const Config& cfg, bool rotate_kek) {
                        agents,
                        &poll_hub,
                        &webhooks,
-                       {.agent_online_window = *offline_after}});
+                       {.agent_online_window = *offline_after},
+                       &acme_config});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());
@@ -297,6 +320,12 @@ int Run(const Config& cfg, bool rotate_kek) {
   Status started = (*server)->Start();
   if (!started.ok()) return Fail(started.error());
   poll_hub.Start();
+  if (http01) {
+    Status http01_started = http01->Start();
+    if (!http01_started.ok()) return Fail(http01_started.error());
+    log::Info("http-01 challenge listener started",
+              {{"address", cfg.http01_listen}, {"port", std::to_string(http01->port())}});
+  }
   using std::chrono::milliseconds;
   std::unique_ptr<Periodic> test_clock;
   if (!cfg.test_clock_file.empty()) {
@@ -400,7 +429,9 @@ int main(int argc, char** argv) {
                  "how often the renewal scheduler runs, e.g. 1s (default 1m)");
   app.add_option("--crl-url", crl_url,
                  "CRL URL written into issued certificates (default: from --listen)");
-  std::string offline_after, test_clock_file;
+  std::string offline_after, test_clock_file, http01_listen;
+  app.add_option("--http01-listen", http01_listen,
+                 "ADDR:PORT for the ACME http-01 challenge listener (plain HTTP; default off)");
   app.add_option("--agent-offline-after", offline_after,
                  "an agent not seen for this long is offline (default 5m)");
   app.add_option("--test-clock-file", test_clock_file,
@@ -433,5 +464,6 @@ int main(int argc, char** argv) {
   if (!crl_url.empty()) cfg.crl_url = crl_url;
   if (!offline_after.empty()) cfg.agent_offline_after = offline_after;
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
+  if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
   return certfleet::daemon::Run(cfg, rotate_kek);
 }
