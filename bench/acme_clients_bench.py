@@ -15,8 +15,15 @@ Usage (no build needed):
 It prints figures; it asserts nothing about them (docs/PERFORMANCE.md records them).
 
 A client is one ClientRunner in RUNNERS: its name, the challenge, the binaries it needs and a
-function that returns (argv, env, cert_path, chain_path) for one issuance. The certfleet ACME
-issuer (issue #6) gets its rows by adding runners here.
+function that returns (argv, env, cert_path, chain_path) for one issuance.
+
+certfleet (issue #6) is measured after the others, because its http-01 listener holds Pebble's
+httpPort for as long as certfleetd runs (lego's and certbot's standalone servers need it too):
+one certfleetd (CERTFLEET_BIN_DIR, default build/release) with an rfc2136 solver on the BIND9
+and an issuer per challenge; one issuance is `certfleet cert request --issuer ...` (a process,
+like the other clients) until the certificate reads `issued` through the API (polled every
+20 ms, so the figure is certfleet's own time, not the CLI's 1 s --wait interval). The job
+worker picks new jobs up within 250 ms, which is part of the figure.
 """
 import argparse
 import collections
@@ -62,6 +69,52 @@ def issue_once(runner, pebble, bind, work, round_no):
     return elapsed
 
 
+def certfleet_rounds(runs, pebble, bind, challenges, times, failures):
+    """Starts certfleetd, configures it, and runs `runs` issuances per challenge."""
+    import conftest  # needs CERTFLEET_BIN_DIR
+    os.environ.setdefault("CERTFLEET_BIN_DIR", ":".join(
+        os.path.join(HERE, "..", "build", "release", "apps", d)
+        for d in ("certfleetd", "certfleet", "certfleet-agent")))
+    ws = Workspace("cf-acme-bench-certfleet-")
+    server = conftest.Server(conftest._find_binary("certfleetd"), ws.sub("data"))
+    os.mkdir(server.data_dir, 0o700)
+    server.extra_args = ["--http01-listen", f"127.0.0.1:{pebble.http_port}"]
+    try:
+        server.start()
+        cli = conftest.Cli(conftest._find_binary("certfleet"), server)
+        trust = ws.sub("pebble-ca.pem")
+        with open(pebble.ca_file) as src, open(trust, "w") as dst:
+            dst.write(src.read())
+        cli.json("solver", "create", "rfc2136", "--name", "bind", "--server",
+                 f"127.0.0.1:{bind.port}", "--tsig-key-file", bind.tsig_key_path)
+        for challenge, solver in (("dns-01", "bind"), ("http-01", "http01")):
+            cli.json("issuer", "create", "acme", "--name", challenge.replace("-", ""),
+                     "--directory", pebble.directory_url, "--trust", trust, "--solver", solver)
+        for round_no in range(runs):
+            for challenge in challenges:
+                domain = f"cf-{challenge.replace('-', '')}-{round_no}-{secrets.token_hex(3)}" \
+                         ".example.test"
+                t0 = time.monotonic()
+                cert = cli.json("cert", "request", "--name", f"b{round_no}{secrets.token_hex(3)}",
+                                "--domain", domain, "--issuer", challenge.replace("-", ""))
+                status = cert["status"]
+                while status == "pending" and time.monotonic() - t0 < ISSUE_TIMEOUT_S:
+                    time.sleep(0.02)
+                    status = server.request("GET", "/v1/certificates/" + cert["id"]).json()[
+                        "status"]
+                elapsed = time.monotonic() - t0
+                key = ("certfleet", challenge)
+                if status == "issued":
+                    times.setdefault(key, []).append(elapsed)
+                else:
+                    failures[key] += 1
+                    print(f"  certfleet {challenge}: {status}\n{server.log_tail(10)}",
+                          file=sys.stderr)
+    finally:
+        server.stop()
+        ws.cleanup()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="issuances per client and challenge")
@@ -70,6 +123,7 @@ def main():
     ap.add_argument("--nonce-reject", type=int, default=None,
                     help="PEBBLE_WFE_NONCEREJECT percentage (default: Pebble's own, 5)")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
+    ap.add_argument("--no-certfleet", action="store_true", help="skip the certfleet rows")
     args = ap.parse_args()
 
     runners = [r for r in RUNNERS
@@ -80,8 +134,10 @@ def main():
         if missing:
             print(f"skipping {r.client} {r.challenge}: not installed: {', '.join(missing)}")
             runners.remove(r)
+    with_certfleet = not args.no_certfleet and (not args.clients or "certfleet" in
+                                                args.clients.split(","))
     missing = acme_servers.missing_binaries("named", "tsig-keygen", "dig", "pebble", "openssl")
-    if missing or not runners:
+    if missing or not (runners or with_certfleet):
         raise SystemExit(f"nothing to measure (missing: {', '.join(missing) or 'clients'})")
 
     env = {}
@@ -91,6 +147,7 @@ def main():
     bind = acme_servers.Bind9(spaces[0].path)
     pebble = None
     times = {r: [] for r in runners}
+    cf_times = {}
     failures = collections.Counter()
     try:
         bind.start()
@@ -105,6 +162,10 @@ def main():
                     failures[r] += 1
                 else:
                     times[r].append(t)
+        if with_certfleet:
+            challenges = [c for c in ("dns-01", "http-01")
+                          if not args.challenges or c in args.challenges.split(",")]
+            certfleet_rounds(args.runs, pebble, bind, challenges, cf_times, failures)
     finally:
         try:
             if pebble is not None:
@@ -128,6 +189,10 @@ def main():
                   f"{min(t):.2f} | {max(t):.2f} |")
         else:
             print(f"| {r.client} | {r.challenge} | {ok} | - | - | - |")
+    for (client, challenge), t in cf_times.items():
+        ok = f"{len(t)}/{len(t) + failures[(client, challenge)]}"
+        print(f"| {client} | {challenge} | {ok} | {statistics.median(t):.2f} | "
+              f"{min(t):.2f} | {max(t):.2f} |")
     print("\nper run (s): " + "; ".join(
         f"{r.client} {r.challenge}: " + " ".join(f"{x:.2f}" for x in times[r]) for r in runners))
     return 1 if failures else 0
