@@ -27,6 +27,15 @@ std::string RulesCell(const nlohmann::json& rules) {
 
 std::string ConfigValueCell(std::string_view key, const nlohmann::json& value) {
   if (key == "solvers" && value.is_array()) return RulesCell(value);
+  if (key == "selector" && value.is_object()) {  // agent-http01: the serving agents' tags
+    std::string out;
+    for (const auto& [k, v] : value.items()) {
+      if (!out.empty()) out += ",";
+      out += SanitizeForTerminal(k) + "=" +
+             (v.is_string() ? SanitizeForTerminal(v.get<std::string>()) : Cell(v));
+    }
+    return out.empty() ? "-" : out;
+  }
   if (value.is_string()) {
     const std::string& s = value.get_ref<const std::string&>();
     if (s.empty()) return "-";

@@ -66,6 +66,9 @@ TEST(AcmeViewLines, SolverHasNoEabLineAndSanitizes) {
   EXPECT_EQ(ConfigCell(view, "program").find('\x1b'), std::string::npos);
   EXPECT_EQ(ConfigCell(view, "server"), "-");
   EXPECT_EQ(ConfigCell(IssuerView(), "solvers"), "dns:example.com, http01");
+  const json agents = {{"config", {{"selector", {{"role", "web"}, {"site", "b\x1b"}}}}}};
+  EXPECT_EQ(ConfigCell(agents, "selector").find('\x1b'), std::string::npos);
+  EXPECT_EQ(ConfigCell(agents, "selector").rfind("role=web,site=b", 0), 0u);
 }
 
 TEST(IssuanceStateOf, ReadsStatus) {

@@ -1,6 +1,7 @@
-// certfleet issuer {create acme,list,show} and certfleet solver {create rfc2136,create exec,list,
-// show}: the ACME issuers of an account and the solvers that answer their challenges (docs/api.md,
-// "ACME issuers and solvers"). The command and flag names are a pinned public surface.
+// certfleet issuer {create acme,list,show} and certfleet solver {create rfc2136,create exec,
+// create agent-http01,list,show}: the ACME issuers of an account and the solvers that answer their
+// challenges (docs/api.md, "ACME issuers and solvers"). The command and flag names are a pinned
+// public surface.
 //
 // Secrets (the EAB HMAC key, a TSIG key file) are read from files, never argv, and sent with
 // ApiClient::PostSecret, so they sit only in SecretBytes on this side; the server never shows
@@ -44,7 +45,7 @@ struct IssuerArgs {
 };
 
 struct SolverArgs {
-  std::string type;  // "rfc2136" or "exec"
+  std::string type;  // "rfc2136", "exec" or "agent-http01"
   std::string name;
   std::string account;
   // rfc2136
@@ -54,7 +55,9 @@ struct SolverArgs {
   // exec
   std::string program;
   std::vector<std::string> args;
-  std::string timeout;
+  std::string timeout;  // exec, agent-http01
+  // agent-http01
+  std::vector<std::string> selector;
 };
 
 void PrintView(const GlobalOptions& global, const nlohmann::json& view) {
@@ -123,9 +126,14 @@ Status RunCreateSolver(const GlobalOptions& global, const SolverArgs& args) {
     CF_ASSIGN_OR_RETURN(SecretBytes key, ReadSecretFlag("--tsig-key-file", args.tsig_key_file));
     CF_ASSIGN_OR_RETURN(
         view, api->PostSecret("/v1/solvers", JsonWithSecretMember(body, "tsig_key", key)));
-  } else {
+  } else if (args.type == "exec") {
     body["program"] = args.program;
     if (!args.args.empty()) body["args"] = args.args;
+    if (!args.timeout.empty()) body["timeout"] = args.timeout;
+    CF_ASSIGN_OR_RETURN(view, api->Post("/v1/solvers", body));
+  } else {
+    CF_ASSIGN_OR_RETURN(auto selector, ParseTags(args.selector));  // checked while parsing
+    body["selector"] = selector;
     if (!args.timeout.empty()) body["timeout"] = args.timeout;
     CF_ASSIGN_OR_RETURN(view, api->Post("/v1/solvers", body));
   }
@@ -282,6 +290,32 @@ void RegisterSolver(CLI::App& root, CommandContext& ctx) {
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   exec->callback([&ctx, ex] {
     ctx.action = [ex](const GlobalOptions& g) { return RunCreateSolver(g, *ex); };
+  });
+
+  auto agent = std::make_shared<SolverArgs>();
+  agent->type = "agent-http01";
+  CLI::App* agent_http01 = create->add_subcommand(
+      "agent-http01",
+      "http-01 served by the account's agents that match the selector (their [http01] "
+      "webroot or listener)");
+  agent_http01->add_option("--name", agent->name, "Solver name, unique per account")->required();
+  agent_http01->add_option("--account", agent->account,
+                           "Account id or name (default: the caller's)");
+  agent_http01
+      ->add_option("--selector", agent->selector,
+                   "Tag KEY=VALUE the serving agents carry (repeatable, at least one)")
+      ->required()
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(CheckTagSpec, "KEY=VALUE"));
+  agent_http01
+      ->add_option("--timeout", agent->timeout,
+                   "How long to wait for every agent to serve the token (default 60s)")
+      ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
+  agent_http01->callback([&ctx, agent] {
+    if (auto tags = ParseTags(agent->selector); !tags.ok()) {
+      throw CLI::ValidationError("--selector", tags.error().message());
+    }
+    ctx.action = [agent](const GlobalOptions& g) { return RunCreateSolver(g, *agent); };
   });
 
   AddReadCommands(*solver, ctx, "/v1/solvers", "solver");

@@ -215,17 +215,21 @@ int Run(const Config& cfg, bool rotate_kek) {
     Status parsed = ParseListen(cfg.http01_listen, http01_cfg);
     if (!parsed.ok()) return Fail(InvalidArgument("http01_listen: " + parsed.error().message()));
     auto responder = acme::Http01Responder::Create(
-        {.address = http01_cfg.listen_address, .port = http01_cfg.listen_port}, http01_tokens);
+        {.address = http01_cfg.listen_address, .port = http01_cfg.listen_port},
+        [&tokens = http01_tokens](std::string_view t) { return tokens.Find(t); });
     if (!responder.ok()) return Fail(responder.error());
     http01 = std::move(*responder);
   }
+  // Wakes agents' long polls: for deployments, and for http-01 challenges they serve.
+  api::PollHub poll_hub;
   lifecycle::AcmeConfigService acme_config(**store, secret_store, clock, random);
   lifecycle::IssuerRegistry issuers;
   issuers.Register(std::make_unique<lifecycle::InternalIssuer>(**ca));
   issuers.Register(std::make_unique<lifecycle::AcmeIssuer>(
       **store, secret_store, clock,
       lifecycle::AcmeIssuerOptions{.client = acme_config.options(),
-                                   .http01 = http01 ? &http01_tokens : nullptr}));
+                                   .http01 = http01 ? &http01_tokens : nullptr,
+                                   .agent_notifier = &poll_hub}));
   lifecycle::CertificateService certificates(**store, secret_store, issuers, clock, random);
   lifecycle::ExportService exports(**store, secret_store, clock, random,
                                    {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
@@ -256,7 +260,6 @@ int Run(const Config& cfg, bool rotate_kek) {
   ::gethostname(host, sizeof(host) - 1);
   jobs::JobEngine engine(**store, clock, random,
                          {.owner = std::string(host) + ":" + std::to_string(::getpid())});
-  api::PollHub poll_hub;
   lifecycle::DeploymentService deployments(**store, secret_store, engine, &poll_hub, clock, random,
                                            {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   deployments.RegisterJobs();

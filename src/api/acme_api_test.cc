@@ -216,7 +216,27 @@ TEST_F(AcmeApiTest, SolverValidation) {
   const Case cases[] = {
       {"no name", without(Exec(), "name"), "field \"name\" is required"},
       {"no type", without(Exec(), "type"), "field \"type\" is required"},
-      {"wrong type", with(Exec(), "type", "route53"), "must be \"rfc2136\" or \"exec\""},
+      {"wrong type", with(Exec(), "type", "route53"),
+       "must be \"rfc2136\", \"exec\" or \"agent-http01\""},
+      {"selector on exec", with(Exec(), "selector", json{{"role", "web"}}),
+       "field \"selector\" does not apply to solver type \"exec\""},
+      {"agent-http01 without selector", json{{"name", "agents"}, {"type", "agent-http01"}},
+       "field \"selector\" (the tags of the agents that serve the token) is required"},
+      {"agent-http01 empty selector",
+       json{{"name", "agents"}, {"type", "agent-http01"}, {"selector", json::object()}},
+       "field \"selector\""},
+      {"agent-http01 with a program",
+       json{{"name", "agents"},
+            {"type", "agent-http01"},
+            {"selector", json{{"role", "web"}}},
+            {"program", "/bin/true"}},
+       "field \"program\" does not apply to solver type \"agent-http01\""},
+      {"agent-http01 long timeout",
+       json{{"name", "agents"},
+            {"type", "agent-http01"},
+            {"selector", json{{"role", "web"}}},
+            {"timeout", "1h"}},
+       "timeout must be between 1s and 10m"},
       {"unknown field", with(Exec(), "env", "X=1"), "unknown field \"env\""},
       {"no server", without(Rfc2136(), "server"), "field \"server\" (HOST:PORT) is required"},
       {"no key", without(Rfc2136(), "tsig_key"), "field \"tsig_key\""},
@@ -245,6 +265,23 @@ TEST_F(AcmeApiTest, SolverValidation) {
   auto list = Call("GET", "/v1/solvers");
   ASSERT_EQ(list.status, 200) << list.body;
   EXPECT_TRUE(json::parse(list.body)["items"].empty());
+}
+
+TEST_F(AcmeApiTest, AgentHttp01SolverKeepsItsSelector) {
+  auto r = Call("POST", "/v1/solvers",
+                json{{"name", "agents"},
+                     {"type", "agent-http01"},
+                     {"selector", json{{"role", "web"}, {"site", "b"}}},
+                     {"timeout", "2m"}}
+                    .dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json v = json::parse(r.body);
+  EXPECT_EQ(v["type"], "agent-http01");
+  EXPECT_EQ(v["config"]["selector"], (json{{"role", "web"}, {"site", "b"}}));
+  EXPECT_EQ(v["config"]["timeout_seconds"], 120);
+  auto shown = Call("GET", "/v1/solvers/agents");
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_EQ(json::parse(shown.body)["config"]["selector"]["role"], "web");
 }
 
 TEST_F(AcmeApiTest, SolversAreCreatedListedAndShownWithoutSecrets) {

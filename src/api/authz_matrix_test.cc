@@ -316,6 +316,9 @@ class AuthzMatrixTest : public ::testing::Test {
       return Call{"GET", "/v1/agent/secrets/" + pick(v, own_secret_, foreign_secret_, unknown_sec),
                   ""};
     };
+    b["POST /v1/agent/challenges/{token}"] = [](Variant) {
+      return Call{"POST", "/v1/agent/challenges/tok1", json{{"state", "presented"}}.dump()};
+    };
     b["POST /v1/agent/renew"] = [](Variant) {
       return Call{"POST", "/v1/agent/renew", json{{"csr", "x"}}.dump()};
     };
@@ -454,6 +457,8 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     {"POST /v1/agent/jobs/{id}/report",
      {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
     {"GET /v1/agent/secrets/{id}",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"POST /v1/agent/challenges/{token}",
      {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
     {"POST /v1/agent/renew",
      {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},

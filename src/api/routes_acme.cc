@@ -121,7 +121,20 @@ Result<lifecycle::SolverSpec> ParseSolver(JsonBody& body) {
   CF_ASSIGN_OR_RETURN(auto program, body.OptString("program", kMaxProgramLen));
   CF_ASSIGN_OR_RETURN(auto args, body.OptStringArray("args", kMaxArgs, kMaxArgLen));
   CF_ASSIGN_OR_RETURN(auto timeout, body.OptString("timeout", 32));
+  CF_ASSIGN_OR_RETURN(auto selector, body.OptStringMap("selector"));
   CF_TRY(body.NoOtherFields());
+  if (spec.type != lifecycle::kAgentHttp01SolverType) {
+    CF_TRY(RejectUnused(selector.has_value(), "selector", spec.type));
+  }
+  if (timeout) {
+    auto t = ParseDuration(*timeout);
+    if (!t.ok() || t->count() <= 0) {
+      return InvalidArgument(
+          "field \"timeout\" must be a positive duration such as 60s or 2m, not " +
+          QuoteForMessage(*timeout));
+    }
+    spec.timeout = *t;
+  }
   if (spec.type == "rfc2136") {
     CF_TRY(RejectUnused(program.has_value(), "program", spec.type));
     CF_TRY(RejectUnused(args.has_value(), "args", spec.type));
@@ -150,19 +163,22 @@ Result<lifecycle::SolverSpec> ParseSolver(JsonBody& body) {
     }
     spec.program = std::move(*program);
     if (args) spec.args = std::move(*args);
-    if (timeout) {
-      auto t = ParseDuration(*timeout);
-      if (!t.ok() || t->count() <= 0) {
-        return InvalidArgument(
-            "field \"timeout\" must be a positive duration such as 60s or 2m, "
-            "not " +
-            QuoteForMessage(*timeout));
-      }
-      spec.timeout = *t;
+  } else if (spec.type == lifecycle::kAgentHttp01SolverType) {
+    CF_TRY(RejectUnused(server.has_value(), "server", spec.type));
+    CF_TRY(RejectUnused(zone.has_value(), "zone", spec.type));
+    CF_TRY(RejectUnused(tsig_key.has_value(), "tsig_key", spec.type));
+    CF_TRY(RejectUnused(program.has_value(), "program", spec.type));
+    CF_TRY(RejectUnused(args.has_value(), "args", spec.type));
+    if (!selector || selector->empty()) {
+      return InvalidArgument(
+          "field \"selector\" (the tags of the agents that serve the token) is required for "
+          "type \"agent-http01\"");
     }
+    spec.selector = std::move(*selector);
   } else {
-    return InvalidArgument("field \"type\" must be \"rfc2136\" or \"exec\", not " +
-                           QuoteForMessage(spec.type));
+    return InvalidArgument(
+        "field \"type\" must be \"rfc2136\", \"exec\" or \"agent-http01\", not " +
+        QuoteForMessage(spec.type));
   }
   return spec;
 }

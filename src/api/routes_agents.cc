@@ -5,6 +5,7 @@
 #include "api/json_body.h"
 #include "api/poll_hub.h"
 #include "base/time_util.h"
+#include "lifecycle/agent_http01.h"
 
 namespace certfleet::api {
 namespace {
@@ -35,10 +36,30 @@ Result<std::optional<Seconds>> OptDuration(JsonBody& body, const std::string& ke
   return std::optional<Seconds>(d);
 }
 
-net::HttpResponse JobsResponse(const std::vector<lifecycle::AgentJob>& jobs) {
+// What a poll hands the agent: install assignments and http-01 challenges (docs/agents.md).
+struct AgentWork {
+  std::vector<lifecycle::AgentJob> jobs;
+  std::vector<store::AgentChallenge> challenges;
+  bool empty() const { return jobs.empty() && challenges.empty(); }
+};
+
+Result<AgentWork> PendingWork(ApiDeps& deps, const model::Agent& agent) {
+  AgentWork work;
+  CF_ASSIGN_OR_RETURN(work.jobs, deps.deployments.PendingJobs(agent));
+  CF_ASSIGN_OR_RETURN(work.challenges, lifecycle::PendingAgentChallenges(deps.store, agent));
+  return work;
+}
+
+net::HttpResponse JobsResponse(const AgentWork& work) {
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& j : jobs) items.push_back(AgentJobJson(j));
-  return JsonResponse(200, {{"jobs", std::move(items)}});
+  for (const auto& j : work.jobs) items.push_back(AgentJobJson(j));
+  nlohmann::json challenges = nlohmann::json::array();
+  for (const auto& c : work.challenges) {
+    challenges.push_back({{"token", c.token},
+                          {"key_authorization", c.key_authorization},
+                          {"action", c.state == "remove" ? "remove" : "present"}});
+  }
+  return JsonResponse(200, {{"jobs", std::move(items)}, {"challenges", std::move(challenges)}});
 }
 
 nlohmann::json CredentialsJson(const lifecycle::AgentCredentials& c) {
@@ -127,15 +148,15 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         CF_ASSIGN_OR_RETURN(int64_t wait,
                             QueryInt(ctx, "wait", kDefaultWaitSeconds, kMaxWaitSeconds));
         const model::Agent agent = *ctx.agent;
-        CF_ASSIGN_OR_RETURN(auto jobs, deps.deployments.PendingJobs(agent));
-        if (!jobs.empty() || wait == 0 || deps.poll_hub == nullptr) return JobsResponse(jobs);
+        CF_ASSIGN_OR_RETURN(AgentWork work, PendingWork(deps, agent));
+        if (!work.empty() || wait == 0 || deps.poll_hub == nullptr) return JobsResponse(work);
         auto check = [&deps, agent]() -> std::optional<net::HttpResponse> {
-          auto found = deps.deployments.PendingJobs(agent);
+          auto found = PendingWork(deps, agent);
           if (!found.ok() || found->empty()) return std::nullopt;
           return JobsResponse(*found);
         };
         return deps.poll_hub->Park(agent.id, std::chrono::seconds(wait), check,
-                                   [] { return JobsResponse({}); });
+                                   [] { return JobsResponse(AgentWork{}); });
       },
       /*audit_reads=*/false);
 
@@ -180,6 +201,21 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                       .paths = paths.value_or(std::vector<std::string>{}),
                                       .serial_hex = serial.value_or("")};
         CF_TRY(deps.deployments.Report(*ctx.agent, ctx.params.at("id"), std::move(report)));
+        return JsonResponse(200, {{"accepted", true}});
+      },
+      /*audit_reads=*/false);
+
+  // The agent's answer to an http-01 challenge of its poll (lifecycle/agent_http01.h).
+  AddAgentRoute(
+      router, "POST", "/v1/agent/challenges/{token}", "agent.challenge_ack",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
+        CF_ASSIGN_OR_RETURN(std::string state, body.String("state", 32));
+        CF_ASSIGN_OR_RETURN(auto reason, body.OptString("reason", 1024));
+        CF_TRY(body.NoOtherFields());
+        CF_TRY(lifecycle::AcknowledgeAgentChallenge(deps.store, deps.clock, *ctx.agent,
+                                                    ctx.params.at("token"), state,
+                                                    reason.value_or("")));
         return JsonResponse(200, {{"accepted", true}});
       },
       /*audit_reads=*/false);

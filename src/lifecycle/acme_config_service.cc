@@ -18,6 +18,7 @@ constexpr size_t kMaxSolverRules = 32;
 constexpr size_t kMaxContacts = 8;
 constexpr size_t kMaxTrustBytes = 1 << 20;
 constexpr size_t kMaxExecArgs = 16;
+constexpr size_t kMaxSelectorTags = 32;
 
 TimePoint Whole(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
 
@@ -260,9 +261,22 @@ Result<AcmeConfigView> AcmeConfigService::CreateSolver(const Caller& caller,
       return InvalidArgument("timeout must be between 1s and 10m");
     }
     config = {{"program", spec.program}, {"args", spec.args}, {"timeout_seconds", timeout.count()}};
+  } else if (spec.type == kAgentHttp01SolverType) {
+    if (spec.selector.empty()) {
+      return InvalidArgument("selector must name at least one tag (which agents serve the token)");
+    }
+    if (spec.selector.size() > kMaxSelectorTags) {
+      return InvalidArgument("selector has more than 32 tags");
+    }
+    CF_TRY(ValidateTags(spec.selector));
+    const Seconds timeout = spec.timeout.value_or(Seconds(60));
+    if (timeout < Seconds(1) || timeout > Seconds(600)) {
+      return InvalidArgument("timeout must be between 1s and 10m");
+    }
+    config = {{"selector", spec.selector}, {"timeout_seconds", timeout.count()}};
   } else {
     return InvalidArgument("unknown solver type " + QuoteForMessage(spec.type) +
-                           " (rfc2136 or exec)");
+                           " (rfc2136, exec or agent-http01)");
   }
   const TimePoint now = Whole(clock_.Now());
   store::AcmeConfig row{.id = NewId("acm", clock_, random_),

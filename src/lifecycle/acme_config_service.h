@@ -13,6 +13,8 @@
 //  - rfc2136: DNS UPDATE with TSIG to `server` (HOST:PORT), the key from a BIND key file (the
 //    format `tsig-keygen` writes; the secret is sealed), optionally restricted to `zone`.
 //  - exec: a local program speaking the JSON protocol of docs/exec-solver.md (dns-01).
+//  - agent-http01: http-01 answered by the account's agents whose tags match `selector`
+//    (agent_http01.h; each agent serves from the webroot or listener of its [http01] config).
 // Names follow base/validate ValidateName. Reading needs kIssuerRead, writing kIssuerWrite, in
 // the target account (the API layer authorizes; this service scopes by caller.account_id).
 // Thread-safe.
@@ -31,6 +33,7 @@
 #include "base/random.h"
 #include "base/secret_bytes.h"
 #include "lifecycle/caller.h"
+#include "model/model.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
 
@@ -38,6 +41,8 @@ namespace certfleet::lifecycle {
 
 // The name of the built-in http-01 solver (certfleetd's challenge listener).
 inline constexpr char kBuiltinHttp01Solver[] = "http01";
+// The solver type whose http-01 tokens the account's agents serve (agent_http01.h).
+inline constexpr char kAgentHttp01SolverType[] = "agent-http01";
 
 struct SolverRule {
   std::string solver;         // a solver name of the account, or "http01"
@@ -58,7 +63,7 @@ struct AcmeIssuerSpec {
 
 struct SolverSpec {
   std::string name;
-  std::string type;  // "rfc2136" or "exec"
+  std::string type;  // "rfc2136", "exec" or "agent-http01"
   // rfc2136
   std::string server;         // HOST:PORT
   std::string zone;           // optional
@@ -66,7 +71,9 @@ struct SolverSpec {
   // exec
   std::string program;  // absolute path
   std::vector<std::string> args;
-  std::optional<Seconds> timeout;
+  std::optional<Seconds> timeout;  // exec: the program's; agent-http01: the wait for the agents
+  // agent-http01
+  model::Tags selector;
 };
 
 // What the API shows: the configuration without secrets.

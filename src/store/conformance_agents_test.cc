@@ -867,5 +867,75 @@ TEST_P(StoreConformanceTest, AgentAndDeploymentStringsMustBeValidUtf8) {
   EXPECT_TRUE(HasCode(tx->agents().Get(Agt(3)), ErrorCode::kNotFound));
 }
 
+// ---- http-01 challenges handed to agents (migration 9)
+
+AgentChallenge MakeChallenge(const std::string& agent_id, const std::string& token,
+                             const std::string& state, int t) {
+  return {.agent_id = agent_id,
+          .token = token,
+          .account_id = kAcc1,
+          .key_authorization = token + ".thumb",
+          .state = state,
+          .reason = "",
+          .created_at = T(t),
+          .updated_at = T(t)};
+}
+
+TEST_P(StoreConformanceTest, AgentChallengesAreWorkUntilAcknowledged) {
+  Commit(InsertOwners);
+  Commit([&](Tx& tx) {
+    ASSERT_TRUE(IsOk(tx.agents().Insert(MakeAgent(1))));
+    ASSERT_TRUE(IsOk(tx.agents().Insert(MakeAgent(2))));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(MakeChallenge(Agt(1), "tokB", "present", 20))));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(MakeChallenge(Agt(1), "tokA", "present", 10))));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(MakeChallenge(Agt(2), "tokA", "present", 10))));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(MakeChallenge(Agt(1), "tokC", "presented", 5))));
+  });
+  {
+    auto tx = Begin();
+    auto work = tx->agent_challenges().ListWork(Agt(1), 10);
+    ASSERT_TRUE(IsOk(work));
+    ASSERT_EQ(work->size(), 2u);  // tokC is acknowledged already
+    EXPECT_EQ((*work)[0].token, "tokA");
+    EXPECT_EQ((*work)[0].key_authorization, "tokA.thumb");
+    EXPECT_EQ((*work)[1].token, "tokB");
+    auto limited = tx->agent_challenges().ListWork(Agt(1), 1);
+    ASSERT_TRUE(IsOk(limited));
+    EXPECT_EQ(limited->size(), 1u);
+    auto by_token = tx->agent_challenges().ListByToken(kAcc1, "tokA");
+    ASSERT_TRUE(IsOk(by_token));
+    ASSERT_EQ(by_token->size(), 2u);
+    EXPECT_EQ((*by_token)[0].agent_id, Agt(1));
+    EXPECT_EQ((*by_token)[1].agent_id, Agt(2));
+    auto other_account = tx->agent_challenges().ListByToken(kAcc2, "tokA");
+    ASSERT_TRUE(IsOk(other_account));
+    EXPECT_TRUE(other_account->empty());
+  }
+  // Acknowledge: replace keeps created_at; remove; delete.
+  Commit([&](Tx& tx) {
+    auto ack = MakeChallenge(Agt(1), "tokA", "failed", 30);
+    ack.reason = "no webroot";
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(ack)));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Put(MakeChallenge(Agt(1), "tokB", "remove", 40))));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Delete(Agt(2), "tokA")));
+    ASSERT_TRUE(IsOk(tx.agent_challenges().Delete(Agt(2), "absent")));
+  });
+  auto tx = Begin();
+  auto a = tx->agent_challenges().Get(Agt(1), "tokA");
+  ASSERT_TRUE(IsOk(a) && a->has_value());
+  EXPECT_EQ((*a)->state, "failed");
+  EXPECT_EQ((*a)->reason, "no webroot");
+  EXPECT_EQ((*a)->created_at, T(10));
+  EXPECT_EQ((*a)->updated_at, T(30));
+  auto gone = tx->agent_challenges().Get(Agt(2), "tokA");
+  ASSERT_TRUE(IsOk(gone));
+  EXPECT_FALSE(gone->has_value());
+  auto work = tx->agent_challenges().ListWork(Agt(1), 10);
+  ASSERT_TRUE(IsOk(work));
+  ASSERT_EQ(work->size(), 1u);
+  EXPECT_EQ((*work)[0].token, "tokB");
+  EXPECT_EQ((*work)[0].state, "remove");
+}
+
 }  // namespace
 }  // namespace certfleet::store::testing

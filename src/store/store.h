@@ -502,6 +502,39 @@ class AcmeOrderRepo {
   virtual Status Put(const AcmeOrder& o) = 0;
 };
 
+// http-01 challenges answered by agents (issue #6, migration 9): one row per (agent, token).
+// certfleetd writes "present" (the agent should serve the token) or "remove" (it should withdraw
+// it); the agent's acknowledgement moves "present" to "presented" or "failed" and deletes the row
+// on "removed". Key authorizations are not secret (the CA reads them over plain HTTP).
+struct AgentChallenge {
+  std::string agent_id;
+  std::string token;
+  std::string account_id;
+  std::string key_authorization;
+  std::string state;   // "present", "presented", "failed", "remove"
+  std::string reason;  // the agent's words for "failed"
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+class AgentChallengeRepo {
+ public:
+  virtual ~AgentChallengeRepo() = default;
+  virtual Result<std::optional<AgentChallenge>> Get(const std::string& agent_id,
+                                                    const std::string& token) = 0;
+  // Inserts or replaces (agent_id, token); created_at is kept on replace.
+  virtual Status Put(const AgentChallenge& c) = 0;
+  // The agent's rows in state "present" or "remove" (work to hand out), oldest first, at most
+  // `limit`.
+  virtual Result<std::vector<AgentChallenge>> ListWork(const std::string& agent_id,
+                                                       size_t limit) = 0;
+  // Every agent's row for `token` in `account_id`, ordered by agent id.
+  virtual Result<std::vector<AgentChallenge>> ListByToken(const std::string& account_id,
+                                                          const std::string& token) = 0;
+  // Absent is Ok.
+  virtual Status Delete(const std::string& agent_id, const std::string& token) = 0;
+};
+
 // Read-only aggregates for GET /metrics and the expiry watchers (issue #5). Cheap enough to run
 // on every scrape: counts use indexes, lists are paginated.
 struct CertificateExpiry {
@@ -581,6 +614,7 @@ class Tx {
   virtual NoticeRepo& notices() = 0;
   virtual AcmeConfigRepo& acme_configs() = 0;
   virtual AcmeOrderRepo& acme_orders() = 0;
+  virtual AgentChallengeRepo& agent_challenges() = 0;
   virtual StatsRepo& stats() = 0;
 };
 

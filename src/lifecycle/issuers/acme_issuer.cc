@@ -17,6 +17,7 @@
 #include "dns/server.h"
 #include "dns/tsig_key.h"
 #include "lifecycle/acme_clients.h"
+#include "lifecycle/agent_http01.h"
 #include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
@@ -56,16 +57,27 @@ class Solvers {
                               QuoteForMessage(identifier));
   }
 
+  // A solver of the account, built once per issuance however many rules name it.
+  struct Built {
+    std::unique_ptr<acme::Dns01Solver> dns01;
+    std::unique_ptr<acme::Http01Solver> http01;
+  };
   std::vector<std::pair<SolverRule, acme::ChallengeSolvers>> rules_;
-  std::map<std::string, std::unique_ptr<acme::Dns01Solver>> dns01_;
+  std::map<std::string, Built> built_;
 };
 
-Result<std::unique_ptr<acme::Dns01Solver>> BuildDns01Solver(const store::AcmeConfig& row,
-                                                            const SecretBytes& secret,
-                                                            const AcmeIssuerOptions& options,
-                                                            const Clock& clock) {
+struct SolverContext {
+  store::Store& store;
+  const std::string& account_id;
+  const AcmeIssuerOptions& options;
+  const Clock& clock;
+};
+
+Result<Solvers::Built> BuildSolver(const store::AcmeConfig& row, const SecretBytes& secret,
+                                   const SolverContext& ctx) {
   nlohmann::json config = nlohmann::json::parse(row.config_json, nullptr, false);
   if (!config.is_object()) return Internal("solver " + row.name + ": stored config is not JSON");
+  Solvers::Built out;
   if (row.type == "rfc2136") {
     CF_ASSIGN_OR_RETURN(dns::DnsServer server,
                         dns::ParseDnsServer(config.value("server", std::string())));
@@ -73,11 +85,11 @@ Result<std::unique_ptr<acme::Dns01Solver>> BuildDns01Solver(const store::AcmeCon
     acme::Rfc2136SolverOptions o;
     o.update.server = server;
     o.zone = config.value("zone", std::string());
-    o.propagation.timeout = options.propagation_timeout;
-    o.propagation.poll = options.propagation_poll;
-    o.propagation.clock = &clock;
-    CF_ASSIGN_OR_RETURN(auto solver, acme::Rfc2136Solver::Create(std::move(o), std::move(key)));
-    return std::unique_ptr<acme::Dns01Solver>(std::move(solver));
+    o.propagation.timeout = ctx.options.propagation_timeout;
+    o.propagation.poll = ctx.options.propagation_poll;
+    o.propagation.clock = &ctx.clock;
+    CF_ASSIGN_OR_RETURN(out.dns01, acme::Rfc2136Solver::Create(std::move(o), std::move(key)));
+    return out;
   }
   if (row.type == "exec") {
     acme::ExecSolverOptions o;
@@ -85,8 +97,17 @@ Result<std::unique_ptr<acme::Dns01Solver>> BuildDns01Solver(const store::AcmeCon
     o.args = config.value("args", std::vector<std::string>());
     o.timeout = std::chrono::seconds(config.value("timeout_seconds", 60));
     o.zone = config.value("zone", std::string());
-    CF_ASSIGN_OR_RETURN(auto solver, acme::ExecSolver::Create(std::move(o)));
-    return std::unique_ptr<acme::Dns01Solver>(std::move(solver));
+    CF_ASSIGN_OR_RETURN(out.dns01, acme::ExecSolver::Create(std::move(o)));
+    return out;
+  }
+  if (row.type == kAgentHttp01SolverType) {
+    AgentHttp01Options o;
+    o.selector = config.value("selector", model::Tags());
+    o.timeout = std::chrono::seconds(config.value("timeout_seconds", 60));
+    o.poll = ctx.options.agent_http01_poll;
+    out.http01 = std::make_unique<AgentHttp01Solver>(
+        ctx.store, ctx.clock, ctx.options.agent_notifier, ctx.account_id, std::move(o));
+    return out;
   }
   return Internal("solver " + row.name + " has unknown type " + row.type);
 }
@@ -105,8 +126,8 @@ Result<Solvers> BuildSolvers(store::Store& store, secrets::SecretStore& secrets,
     if (rule.solver == kBuiltinHttp01Solver) {
       choice.http01 = options.http01;  // null when off: an error only for names it would serve
     } else {
-      auto it = out.dns01_.find(rule.solver);
-      if (it == out.dns01_.end()) {
+      auto it = out.built_.find(rule.solver);
+      if (it == out.built_.end()) {
         store::AcmeConfig row;
         SecretBytes secret;
         {
@@ -124,10 +145,13 @@ Result<Solvers> BuildSolvers(store::Store& store, secrets::SecretStore& secrets,
             CF_ASSIGN_OR_RETURN(secret, secrets.OpenBlob(*tx, row.secret_blob_id));
           }
         }
-        CF_ASSIGN_OR_RETURN(auto solver, BuildDns01Solver(row, secret, options, clock));
-        it = out.dns01_.emplace(rule.solver, std::move(solver)).first;
+        CF_ASSIGN_OR_RETURN(
+            auto solver,
+            BuildSolver(row, secret, SolverContext{store, account_id, options, clock}));
+        it = out.built_.emplace(rule.solver, std::move(solver)).first;
       }
-      choice.dns01 = it->second.get();
+      choice.dns01 = it->second.dns01.get();
+      choice.http01 = it->second.http01.get();
     }
     out.rules_.emplace_back(std::move(rule), choice);
   }

@@ -19,6 +19,7 @@
 #include "acme/http01.h"
 #include "dns/query.h"
 #include "lifecycle/acme_config_service.h"
+#include "lifecycle/deployment_service.h"
 #include "lifecycle/issuer.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
@@ -34,6 +35,10 @@ struct AcmeIssuerOptions {
   // DNS propagation check of the rfc2136 solvers.
   std::chrono::milliseconds propagation_timeout{120000};
   std::chrono::milliseconds propagation_poll{500};
+  // agent-http01 solvers: wakes the agents' long polls when a challenge is handed out (the API's
+  // poll hub); null: agents see it at their next poll.
+  AgentNotifier* agent_notifier = nullptr;
+  std::chrono::milliseconds agent_http01_poll{200};
 };
 
 class AcmeIssuer final : public Issuer, public RemoteRevoker {

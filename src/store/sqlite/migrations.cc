@@ -469,6 +469,22 @@ CREATE TABLE acme_orders (
 ) STRICT;
 )sql";
 
+// Migration 9 (issue #6): http-01 challenges handed to agents through the long poll.
+constexpr std::string_view kMigration9 = R"sql(
+CREATE TABLE agent_challenges (
+  agent_id          TEXT NOT NULL REFERENCES agents(id),
+  token             TEXT NOT NULL,
+  account_id        TEXT NOT NULL REFERENCES accounts(id),
+  key_authorization TEXT NOT NULL,
+  state             TEXT NOT NULL CHECK (state IN ('present', 'presented', 'failed', 'remove')),
+  reason            TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  PRIMARY KEY (agent_id, token)
+) STRICT;
+CREATE INDEX agent_challenges_by_token ON agent_challenges (account_id, token);
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -513,7 +529,8 @@ Result<std::pair<int, bool>> Step(Db& db) {
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll =
       new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4,
-                                        kMigration5, kMigration6, kMigration7, kMigration8};
+                                        kMigration5, kMigration6, kMigration7, kMigration8,
+                                        kMigration9};
   return *kAll;
 }
 

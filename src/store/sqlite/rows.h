@@ -389,6 +389,21 @@ class SqliteAcmeConfigs final : public AcmeConfigRepo {
   Session& s_;
 };
 
+class SqliteAgentChallenges final : public AgentChallengeRepo {
+ public:
+  explicit SqliteAgentChallenges(Session& s) : s_(s) {}
+  Result<std::optional<AgentChallenge>> Get(const std::string& agent_id,
+                                            const std::string& token) override;
+  Status Put(const AgentChallenge& c) override;
+  Result<std::vector<AgentChallenge>> ListWork(const std::string& agent_id, size_t limit) override;
+  Result<std::vector<AgentChallenge>> ListByToken(const std::string& account_id,
+                                                  const std::string& token) override;
+  Status Delete(const std::string& agent_id, const std::string& token) override;
+
+ private:
+  Session& s_;
+};
+
 class SqliteAcmeOrders final : public AcmeOrderRepo {
  public:
   explicit SqliteAcmeOrders(Session& s) : s_(s) {}

@@ -1,4 +1,5 @@
-// ACME issuers, solvers and orders (issue #6, migration 8).
+// ACME issuers, solvers and orders (issue #6, migration 8); http-01 challenges handed to agents
+// (migration 9).
 #include "store/sqlite/codec.h"
 #include "store/sqlite/rows.h"
 
@@ -21,6 +22,20 @@ Result<AcmeConfig> ReadConfig(const Stmt& s) {
                     .created_by = s.Text(8),
                     .created_at = DecodeTime(s.Int(9)),
                     .updated_at = DecodeTime(s.Int(10))};
+}
+
+constexpr std::string_view kChallengeCols =
+    "agent_id, token, account_id, key_authorization, state, reason, created_at, updated_at";
+
+Result<AgentChallenge> ReadChallenge(const Stmt& s) {
+  return AgentChallenge{.agent_id = s.Text(0),
+                        .token = s.Text(1),
+                        .account_id = s.Text(2),
+                        .key_authorization = s.Text(3),
+                        .state = s.Text(4),
+                        .reason = s.Text(5),
+                        .created_at = DecodeTime(s.Int(6)),
+                        .updated_at = DecodeTime(s.Int(7))};
 }
 
 }  // namespace
@@ -106,6 +121,66 @@ Status SqliteAcmeOrders::Put(const AcmeOrder& o) {
       .Bind(5, EncodeTime(o.ari_end))
       .Bind(6, EncodeTime(o.updated_at))
       .Run();
+}
+
+Result<std::optional<AgentChallenge>> SqliteAgentChallenges::Get(const std::string& agent_id,
+                                                                 const std::string& token) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
+                                             " FROM agent_challenges WHERE agent_id = ?1 AND "
+                                             "token = ?2",
+                                         "agent_challenges"));
+  s.Bind(1, agent_id).Bind(2, token);
+  CF_ASSIGN_OR_RETURN(auto rows, CollectRows<AgentChallenge>(s, ReadChallenge));
+  if (rows.empty()) return std::optional<AgentChallenge>();
+  return std::optional<AgentChallenge>(std::move(rows.front()));
+}
+
+Status SqliteAgentChallenges::Put(const AgentChallenge& c) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare("INSERT INTO agent_challenges (" + std::string(kChallengeCols) +
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent_id, "
+                             "token) DO UPDATE SET account_id = excluded.account_id, "
+                             "key_authorization = excluded.key_authorization, state = "
+                             "excluded.state, reason = excluded.reason, updated_at = "
+                             "excluded.updated_at",
+                         "agent_challenges"));
+  return s.Bind(1, c.agent_id)
+      .Bind(2, c.token)
+      .Bind(3, c.account_id)
+      .Bind(4, c.key_authorization)
+      .Bind(5, c.state)
+      .Bind(6, c.reason)
+      .Bind(7, EncodeTime(c.created_at))
+      .Bind(8, EncodeTime(c.updated_at))
+      .Run();
+}
+
+Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListWork(const std::string& agent_id,
+                                                                    size_t limit) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
+                                             " FROM agent_challenges WHERE agent_id = ?1 AND "
+                                             "state IN ('present', 'remove') ORDER BY "
+                                             "updated_at, token LIMIT ?2",
+                                         "agent_challenges"));
+  s.Bind(1, agent_id).Bind(2, static_cast<int64_t>(limit));
+  return CollectRows<AgentChallenge>(s, ReadChallenge);
+}
+
+Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListByToken(
+    const std::string& account_id, const std::string& token) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
+                                             " FROM agent_challenges WHERE account_id = ?1 AND "
+                                             "token = ?2 ORDER BY agent_id",
+                                         "agent_challenges"));
+  s.Bind(1, account_id).Bind(2, token);
+  return CollectRows<AgentChallenge>(s, ReadChallenge);
+}
+
+Status SqliteAgentChallenges::Delete(const std::string& agent_id, const std::string& token) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("DELETE FROM agent_challenges WHERE agent_id = ?1 AND token = ?2",
+                                 "agent_challenges"));
+  return s.Bind(1, agent_id).Bind(2, token).Run();
 }
 
 }  // namespace certfleet::store::sqlite

@@ -113,6 +113,7 @@ class SqliteTx final : public Tx {
         notices_(session_),
         acme_configs_(session_),
         acme_orders_(session_),
+        agent_challenges_(session_),
         stats_(session_) {}
 
   ~SqliteTx() override { End(); }
@@ -155,6 +156,7 @@ class SqliteTx final : public Tx {
   NoticeRepo& notices() override { return notices_; }
   AcmeConfigRepo& acme_configs() override { return acme_configs_; }
   AcmeOrderRepo& acme_orders() override { return acme_orders_; }
+  AgentChallengeRepo& agent_challenges() override { return agent_challenges_; }
   StatsRepo& stats() override { return stats_; }
 
  private:
@@ -198,6 +200,7 @@ class SqliteTx final : public Tx {
   sqlite::SqliteNotices notices_;
   sqlite::SqliteAcmeConfigs acme_configs_;
   sqlite::SqliteAcmeOrders acme_orders_;
+  sqlite::SqliteAgentChallenges agent_challenges_;
   sqlite::SqliteStats stats_;
 };
 
