@@ -6,8 +6,8 @@
 //  - Http01Solver: what the order flow (order_flow.h) calls to publish and withdraw a token.
 //  - Http01TokenMap: an in-process Http01Solver that only remembers token -> key authorization;
 //    an Http01Responder (or any other front end) serves from it.
-//  - Http01Responder: a small plain-HTTP/1.1 listener that answers exactly
-//    `GET /.well-known/acme-challenge/<token>` from a lookup function.
+//  - Http01Responder (net/http01_responder.h, aliased here): a small plain-HTTP/1.1 listener
+//    that answers exactly `GET /.well-known/acme-challenge/<token>` from a lookup function.
 //
 // Key authorizations are not secret (the CA reads them over plain HTTP), but they are tied to the
 // account key and nothing here logs them or puts them into an Error.
@@ -25,10 +25,11 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "net/http01_responder.h"
 
 namespace certfleet::acme {
 
-inline constexpr std::string_view kHttp01PathPrefix = "/.well-known/acme-challenge/";
+inline constexpr std::string_view kHttp01PathPrefix = net::kHttp01PathPrefix;
 
 // Contract of Http01Solver:
 //  - Present(token, key_authorization) returns Ok only once a GET for the token's path on every
@@ -72,56 +73,10 @@ class Http01TokenMap : public Http01Solver {
   std::map<std::string, std::string, std::less<>> entries_;  // guarded by mu_
 };
 
-struct Http01ResponderOptions {
-  // http-01 is always port 80 on the CA's side (section 8.3); tests bind 127.0.0.1:0.
-  std::string address = "0.0.0.0";
-  uint16_t port = 80;  // 0 picks a free port; see Http01Responder::port()
-  // The whole request head (request line and header fields); a larger one gets 431.
-  size_t max_request_bytes = 4096;
-  // Deadline for one connection from accept to close (reading the request, writing the answer):
-  // a slow or idle peer is disconnected without an answer.
-  std::chrono::milliseconds read_timeout{10000};
-  // Connections beyond this are accepted and closed at once.
-  size_t max_connections = 128;
-};
-
-// Plain HTTP/1.1 (no TLS: section 8.3 requires the CA to start on http://) listener for the
-// http-01 path. One request per connection (answers carry "Connection: close"):
-//  - GET /.well-known/acme-challenge/<token> with a known token: 200, body = the key
-//    authorization, Content-Type: application/octet-stream;
-//  - GET of anything else (unknown or malformed token, other paths, a query string): 404;
-//  - any other method: 405 with "Allow: GET";
-//  - a request with a body, a malformed request line or header, a version other than HTTP/1.0
-//    or 1.1: 400; a request head over max_request_bytes: 431.
-// Never logs key authorizations or tokens' values. Thread-safe: the lookup is called from the
-// responder's own I/O thread; Start/Stop from the owner thread.
-class Http01Responder {
- public:
-  // Returns the key authorization for a token (already checked with IsValidToken), or nullopt.
-  using Lookup = std::function<std::optional<std::string>(std::string_view token)>;
-
-  // Validates options and binds the socket (so port() is known once this returns).
-  // InvalidArgument for a bad address or limits outside: max_request_bytes 256..65536,
-  // read_timeout 1 ms..5 min, max_connections 1..65536; Unavailable if the address cannot be bound.
-  static Result<std::unique_ptr<Http01Responder>> Create(Http01ResponderOptions options,
-                                                         Lookup lookup);
-  // Serves from `tokens`, which is borrowed and must outlive the responder.
-  static Result<std::unique_ptr<Http01Responder>> Create(Http01ResponderOptions options,
-                                                         const Http01TokenMap& tokens);
-  ~Http01Responder();  // Stop()s
-  Http01Responder(const Http01Responder&) = delete;
-  Http01Responder& operator=(const Http01Responder&) = delete;
-
-  // Starts the I/O thread and returns at once. FailedPrecondition if called twice or after Stop.
-  Status Start();
-  // Closes the listener and every connection and joins the thread. Idempotent.
-  void Stop();
-  uint16_t port() const;
-
- private:
-  struct Impl;
-  explicit Http01Responder(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
+// The listener moved to net (the agent serves http-01 too and may not depend on acme); these
+// names keep acme callers unchanged. Serve an Http01TokenMap with
+// `Http01Responder::Create(options, [&map](std::string_view t) { return map.Find(t); })`.
+using Http01ResponderOptions = net::Http01ResponderOptions;
+using Http01Responder = net::Http01Responder;
 
 }  // namespace certfleet::acme

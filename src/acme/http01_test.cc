@@ -173,7 +173,8 @@ class Http01ResponderTest : public ::testing::Test {
     opts.port = 0;
     opts.read_timeout = milliseconds(500);
     opts.max_request_bytes = 1024;
-    auto responder = Http01Responder::Create(opts, map_);
+    auto responder =
+        Http01Responder::Create(opts, [this](std::string_view t) { return map_.Find(t); });
     ASSERT_TRUE(responder.ok()) << responder.error().ToString();
     responder_ = std::move(responder).value();
     ASSERT_NE(responder_->port(), 0);
@@ -305,7 +306,7 @@ TEST(Http01ResponderCreateTest, ValidatesOptions) {
     opts.address = "127.0.0.1";
     opts.port = 0;
     change(opts);
-    return Http01Responder::Create(opts, map);
+    return Http01Responder::Create(opts, [&map](std::string_view t) { return map.Find(t); });
   };
   EXPECT_EQ(make([](auto& o) { o.address = "not an address"; }).error().code(),
             ErrorCode::kInvalidArgument);
@@ -366,7 +367,8 @@ class Http01PebbleTest : public ::testing::Test {
     Http01ResponderOptions opts;
     opts.address = "127.0.0.1";
     opts.port = 0;
-    auto responder = Http01Responder::Create(opts, *tokens_);
+    auto responder = Http01Responder::Create(
+        opts, [tokens = tokens_](std::string_view t) { return tokens->Find(t); });
     if (!responder.ok() || !(*responder)->Start().ok()) {
       start_error_ = new std::string("responder did not start");
       return;
