@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "net/http.h"
@@ -18,6 +19,11 @@ constexpr size_t kMaxPemBytes = 64 << 10;
 constexpr size_t kMaxJobsPerPoll = 1000;
 constexpr size_t kMaxReasonChars = 1024;  // docs/agents.md: reason up to 1024 characters
 constexpr int kMaxPollWaitSeconds = 60;
+// Issue #6: http-01 tasks per poll, token and key authorization lengths (RFC 8555 section 8.1:
+// keyAuthorization = token || '.' || base64url(thumbprint)).
+constexpr size_t kMaxChallengesPerPoll = 100;
+constexpr size_t kMaxChallengeTokenChars = 256;
+constexpr size_t kMaxKeyAuthorizationBytes = 512;
 
 // Overwrites a string member in place, so a secret parsed into a json value does not linger.
 void WipeStringMember(json& object, const char* key) {
@@ -183,6 +189,42 @@ Result<AgentJob> ParseJob(const json& j) {
   return job;
 }
 
+bool IsChallengeToken(std::string_view token) {
+  return !token.empty() && token.size() <= kMaxChallengeTokenChars && IsBase64Url(token);
+}
+
+// One entry of "challenges". The key authorization is never quoted in an error.
+Result<Http01Task> ParseChallenge(const json& j) {
+  constexpr std::string_view kWhat = "challenge";
+  if (!j.is_object()) return Malformed("jobs response: a challenge is not an object");
+  Http01Task task;
+  CF_ASSIGN_OR_RETURN(task.token, GetString(j, kWhat, "token", true));
+  if (!IsChallengeToken(task.token)) {
+    return BadField(kWhat, "token", "is not 1 to 256 base64url characters");
+  }
+  CF_ASSIGN_OR_RETURN(std::string action, GetString(j, kWhat, "action", true));
+  if (action == "present") {
+    task.action = Http01Action::kPresent;
+  } else if (action == "remove") {
+    task.action = Http01Action::kRemove;
+  } else {
+    return BadField(kWhat, "action", "must be \"present\" or \"remove\"");
+  }
+  // Required to present; a remove needs only the token, but what it carries is checked alike.
+  CF_ASSIGN_OR_RETURN(task.key_authorization, GetString(j, kWhat, "key_authorization",
+                                                        task.action == Http01Action::kPresent));
+  if (task.action == Http01Action::kPresent || !task.key_authorization.empty()) {
+    const std::string& ka = task.key_authorization;
+    const size_t n = task.token.size();
+    if (ka.size() > kMaxKeyAuthorizationBytes || ka.size() <= n + 1 ||
+        ka.compare(0, n, task.token) != 0 || ka[n] != '.' ||
+        !IsBase64Url(std::string_view(ka).substr(n + 1))) {
+      return BadField(kWhat, "key_authorization", "is not \"<token>.<thumbprint>\"");
+    }
+  }
+  return task;
+}
+
 bool IsTokenChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '~' || c == '-';
@@ -199,6 +241,16 @@ Result<std::string> DumpString(std::string_view field, const std::string& s) {
 }
 
 }  // namespace
+
+std::string_view Http01ActionName(Http01Action action) {
+  switch (action) {
+    case Http01Action::kPresent:
+      return "present";
+    case Http01Action::kRemove:
+      return "remove";
+  }
+  return "?";
+}
 
 std::string SanitizeText(std::string_view s, size_t max) {
   std::string out;
@@ -360,6 +412,17 @@ Result<PollResult> AgentClient::Poll(std::chrono::seconds wait) {
     }
   }
   CF_ASSIGN_OR_RETURN(out.cert_renew_after, GetTime(j, kWhat, "cert_renew_after"));
+  // Optional (issue #6): absent or null means no http-01 work.
+  if (const json* challenges = Find(j, "challenges")) {
+    if (!challenges->is_array()) return BadField(kWhat, "challenges", "must be an array");
+    if (challenges->size() > kMaxChallengesPerPoll) {
+      return BadField(kWhat, "challenges", "holds too many challenges");
+    }
+    for (const json& item : *challenges) {
+      CF_ASSIGN_OR_RETURN(Http01Task task, ParseChallenge(item));
+      out.challenges.push_back(std::move(task));
+    }
+  }
   return out;
 }
 
@@ -430,6 +493,24 @@ Status AgentClient::Report(const std::string& job_id, const JobReport& report) {
   CF_ASSIGN_OR_RETURN(net::HttpResponse r,
                       Call(*http_, "POST", "/v1/agent/jobs/" + net::UrlEncode(job_id) + "/report",
                            body.dump(), {200, 201, 202, 204}));
+  (void)r;
+  return Ok();
+}
+
+Status AgentClient::AckChallenge(const std::string& token, const std::string& state,
+                                 const std::string& reason) {
+  if (!IsChallengeToken(token)) {
+    return InvalidArgument("challenge token is not 1 to 256 base64url characters");
+  }
+  if (state != "presented" && state != "removed" && state != "failed") {
+    return InvalidArgument("challenge state must be presented, removed or failed");
+  }
+  json body = {{"state", state}};
+  if (!reason.empty()) body["reason"] = SanitizeText(reason, kMaxReasonChars);
+  // Base64url needs no escaping in a path; every string above is printable ASCII, so dump()
+  // cannot throw.
+  CF_ASSIGN_OR_RETURN(net::HttpResponse r, Call(*http_, "POST", "/v1/agent/challenges/" + token,
+                                                body.dump(), {200, 204}));
   (void)r;
   return Ok();
 }

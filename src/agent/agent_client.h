@@ -51,8 +51,22 @@ struct AgentJob {
   int64_t secret_version = 0;
 };
 
+// One http-01 challenge task from GET /v1/agent/jobs ("challenges", issue #6): certfleetd asks
+// the agent to publish (present) or withdraw (remove) a key authorization at
+// /.well-known/acme-challenge/<token> and waits for AckChallenge before it answers the CA.
+enum class Http01Action { kPresent, kRemove };
+std::string_view Http01ActionName(Http01Action action);  // "present", "remove"
+
+struct Http01Task {
+  std::string token;              // base64url, 1..256 characters
+  std::string key_authorization;  // "<token>.<base64url>", <= 512 bytes; may be empty for remove
+  Http01Action action = Http01Action::kPresent;
+};
+
 struct PollResult {
-  std::vector<AgentJob> jobs;  // sorted by seq, ascending
+  // Challenges come first in the agent's work: the CA is waiting on them.
+  std::vector<Http01Task> challenges;  // in the server's order, at most 100
+  std::vector<AgentJob> jobs;          // sorted by seq, ascending
   std::optional<TimePoint> cert_renew_after;
 };
 
@@ -128,6 +142,13 @@ class AgentClient {
   Status Report(const std::string& job_id, const JobReport& report);
   // POST /v1/agent/renew.
   Result<IssuedCertificate> Renew(const std::string& csr_pem);
+  // POST /v1/agent/challenges/{token} with {"state": state, "reason": reason}: tells certfleetd
+  // that an http-01 task is done. `state` is "presented", "removed" or "failed" and `token`
+  // base64url of 1..256 characters (InvalidArgument otherwise, before any request). `reason` is
+  // cut to 1024 printable characters and left out when empty. Ok on 200 (or 204); NotFound (404)
+  // when the server no longer knows the token; other errors as in the table above.
+  Status AckChallenge(const std::string& token, const std::string& state,
+                      const std::string& reason);
 
  private:
   Result<net::HttpResponse> Call(net::HttpsClient& client, const std::string& method,

@@ -137,6 +137,131 @@ TEST(AgentClientTest, PollRefusesMalformedJobs) {
   EXPECT_EQ(dup.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kMalformed);
 }
 
+constexpr char kChToken[] = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+constexpr char kChKeyAuthz[] =
+    "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
+
+json GoodChallenge(const std::string& action = "present") {
+  return {{"token", kChToken}, {"key_authorization", kChKeyAuthz}, {"action", action}};
+}
+
+TEST(AgentClientTest, PollParsesChallenges) {
+  {
+    ClientFixture f;
+    f.AnswerJson(200, json{{"jobs", {GoodJob(1)}},
+                           {"challenges",
+                            {GoodChallenge(), json{{"token", kChToken}, {"action", "remove"}}}}});
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    ASSERT_EQ(r->challenges.size(), 2u);
+    EXPECT_EQ(r->challenges[0].token, kChToken);
+    EXPECT_EQ(r->challenges[0].key_authorization, kChKeyAuthz);
+    EXPECT_EQ(r->challenges[0].action, Http01Action::kPresent);
+    EXPECT_EQ(r->challenges[1].action, Http01Action::kRemove);
+    EXPECT_EQ(r->challenges[1].key_authorization, "");
+    EXPECT_EQ(r->jobs.size(), 1u);
+  }
+  for (const json& body :
+       {json{{"jobs", json::array()}}, json{{"jobs", json::array()}, {"challenges", nullptr}},
+        json{{"jobs", json::array()}, {"challenges", json::array()}}}) {
+    ClientFixture f;
+    f.AnswerJson(200, body);
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_TRUE(r.ok()) << body.dump();
+    EXPECT_TRUE(r->challenges.empty());
+  }
+  {
+    ClientFixture f;  // 100 is the most a poll may carry
+    f.AnswerJson(200, json{{"jobs", json::array()},
+                           {"challenges", json(std::vector<json>(100, GoodChallenge()))}});
+    ASSERT_TRUE(f.client.Poll(std::chrono::seconds(0)).ok());
+  }
+}
+
+TEST(AgentClientTest, PollRefusesMalformedChallenges) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> mutate;
+  };
+  const Case cases[] = {
+      {"token missing", [](json& c) { c.erase("token"); }},
+      {"token empty", [](json& c) { c["token"] = ""; }},
+      {"token with slash", [](json& c) { c["token"] = "../../etc/passwd"; }},
+      {"token with padding", [](json& c) { c["token"] = "abc="; }},
+      {"token too long", [](json& c) { c["token"] = std::string(257, 'a'); }},
+      {"token a number", [](json& c) { c["token"] = 5; }},
+      {"action missing", [](json& c) { c.erase("action"); }},
+      {"action unknown", [](json& c) { c["action"] = "publish"; }},
+      {"key authorization missing", [](json& c) { c.erase("key_authorization"); }},
+      {"key authorization for another token",
+       [](json& c) { c["key_authorization"] = "otherToken.9jg46WB3rR"; }},
+      {"key authorization without thumbprint",
+       [](json& c) { c["key_authorization"] = std::string(kChToken) + "."; }},
+      {"key authorization not base64url",
+       [](json& c) { c["key_authorization"] = std::string(kChToken) + ".a+b/c"; }},
+      {"key authorization too long",
+       [](json& c) {
+         c["key_authorization"] = std::string(kChToken) + "." + std::string(470, 'a');
+       }},
+      {"remove with a bad key authorization",
+       [](json& c) {
+         c["action"] = "remove";
+         c["key_authorization"] = "x";
+       }},
+      {"not an object", [](json& c) { c = "present"; }},
+  };
+  for (const Case& c : cases) {
+    ClientFixture f;
+    json ch = GoodChallenge();
+    c.mutate(ch);
+    f.AnswerJson(200, json{{"jobs", json::array()}, {"challenges", {ch}}});
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << c.what;
+    EXPECT_EQ(r.error().message().find(kChKeyAuthz), std::string::npos) << c.what;
+  }
+  for (const json& challenges :
+       {json(json::object()), json("x"), json(std::vector<json>(101, GoodChallenge()))}) {
+    ClientFixture f;
+    f.AnswerJson(200, json{{"jobs", json::array()}, {"challenges", challenges}});
+    auto r = f.client.Poll(std::chrono::seconds(0));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  }
+}
+
+TEST(AgentClientTest, AckChallengeSendsStateAndReason) {
+  ClientFixture f;
+  f.AnswerJson(200, json::object());
+  f.AnswerJson(200, json::object());
+  f.Answer(404, "");
+  f.Answer(503, "");
+  ASSERT_TRUE(f.client.AckChallenge(kChToken, "presented", "").ok());
+  ASSERT_EQ(f.sent.size(), 1u);
+  EXPECT_EQ(f.sent[0].method, "POST");
+  EXPECT_EQ(f.sent[0].url, std::string("https://cf.test:8443/v1/agent/challenges/") + kChToken);
+  EXPECT_EQ(json::parse(f.sent[0].body), (json{{"state", "presented"}}));
+
+  ASSERT_TRUE(
+      f.client.AckChallenge(kChToken, "failed", "cannot write\n" + std::string(2000, 'x')).ok());
+  json sent = json::parse(f.sent[1].body);
+  EXPECT_EQ(sent["state"], "failed");
+  const std::string reason = sent["reason"].get<std::string>();
+  EXPECT_EQ(reason.size(), 1024u);
+  EXPECT_EQ(reason.substr(0, 13), "cannot write?");
+
+  EXPECT_EQ(f.client.AckChallenge(kChToken, "removed", "").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(f.client.AckChallenge(kChToken, "removed", "").error().code(), ErrorCode::kUnavailable);
+
+  // Refused before any request.
+  EXPECT_EQ(f.client.AckChallenge("../jobs", "removed", "").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.client.AckChallenge("", "removed", "").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.client.AckChallenge(kChToken, "done", "").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.sent.size(), 4u);
+}
+
 TEST(AgentClientTest, StatusCodesMapToErrors) {
   ClientFixture f;
   f.AnswerJson(401, json{{"title", "unauthorized"}, {"detail", "unknown client\x01 certificate"}});

@@ -167,9 +167,70 @@ Result<Profile> ParseProfile(const std::string& pname, const toml::table& t,
   return p;
 }
 
+// "host:port": IPv4 or a name before the last colon, or "[IPv6]:port". The host is resolved (or
+// refused) when the listener starts; here only its shape is checked.
+Status ParseHostPort(const std::string& field, const std::string& text, std::string& host,
+                     uint16_t& port) {
+  const Error bad = InvalidArgument(field + " must be \"host:port\" with a port 1..65535");
+  if (text.empty() || !IsPrintableAscii(text) || text.find(' ') != std::string::npos) return bad;
+  size_t colon = std::string::npos;
+  if (text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close < 2 || close + 1 >= text.size() ||
+        text[close + 1] != ':') {
+      return bad;
+    }
+    host = text.substr(1, close - 1);
+    if (host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) return bad;
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return bad;
+    host = text.substr(0, colon);
+    if (host.find(':') != std::string::npos) return bad;  // IPv6 needs brackets
+    if (host.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+        std::string::npos) {
+      return bad;
+    }
+  }
+  const std::string digits = text.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || digits.size() > 5 || ec != std::errc() ||
+      end != digits.data() + digits.size() || value < 1 || value > 65535) {
+    return bad;
+  }
+  port = static_cast<uint16_t>(value);
+  return Ok();
+}
+
+Result<Http01Config> ParseHttp01(const toml::table& t, const std::vector<std::string>& roots) {
+  Http01Config h;
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    const std::string field = "http01." + key;
+    if (key == "webroot") {
+      CF_ASSIGN_OR_RETURN(h.webroot, GetString(v, field));
+      if (h.webroot.empty()) return InvalidArgument(field + " must not be empty");
+      CF_ASSIGN_OR_RETURN(h.webroot_root, RootFor(field, h.webroot, roots));
+    } else if (key == "listen") {
+      CF_ASSIGN_OR_RETURN(h.listen, GetString(v, field));
+      CF_TRY(ParseHostPort(field, h.listen, h.listen_host, h.listen_port));
+    } else {
+      return InvalidArgument("unknown key " + QuoteForMessage(field));
+    }
+  }
+  if (h.webroot.empty() && h.listen.empty()) {
+    return InvalidArgument("http01 needs webroot, listen or both");
+  }
+  return h;
+}
+
 Result<AgentConfig> ParseTable(const toml::table& root) {
   AgentConfig cfg;
   const toml::table* profiles = nullptr;
+  const toml::table* http01 = nullptr;
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
     if (key == "allowed_roots") {
@@ -183,6 +244,9 @@ Result<AgentConfig> ParseTable(const toml::table& root) {
     } else if (key == "profiles") {
       profiles = v.as_table();
       if (!profiles) return InvalidArgument("profiles must be a table");
+    } else if (key == "http01") {
+      http01 = v.as_table();
+      if (!http01) return InvalidArgument("http01 must be a table");
     } else {
       return InvalidArgument("unknown key " + QuoteForMessage(key));
     }
@@ -196,6 +260,10 @@ Result<AgentConfig> ParseTable(const toml::table& root) {
       CF_ASSIGN_OR_RETURN(Profile p, ParseProfile(name, *t, cfg.allowed_roots));
       cfg.profiles.emplace(name, std::move(p));
     }
+  }
+  if (http01) {
+    CF_ASSIGN_OR_RETURN(Http01Config h, ParseHttp01(*http01, cfg.allowed_roots));
+    cfg.http01 = std::move(h);
   }
   return cfg;
 }

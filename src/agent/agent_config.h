@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,9 +41,24 @@ struct Profile {
   std::string name;  // file base name, defaults to profile_name
 };
 
+// [http01] (issue #6): how this host answers http-01 challenges that certfleetd hands to the
+// agent. At least one of the two is set.
+struct Http01Config {
+  // Files go to <webroot>/.well-known/acme-challenge/<token>, for a web server that already
+  // serves port 80. Absolute, normalized, beneath one allowed root; empty: unset.
+  std::string webroot;
+  std::string webroot_root;  // the allowed root that contains webroot
+  // A short-lived listener started while tokens are held: "host:port" as written (IPv4,
+  // [IPv6] or a name; port 1..65535). Empty: unset.
+  std::string listen;
+  std::string listen_host;  // without brackets
+  uint16_t listen_port = 0;
+};
+
 struct AgentConfig {
   std::vector<std::string> allowed_roots;
   std::map<std::string, Profile> profiles;
+  std::optional<Http01Config> http01;
   // NotFound naming the profile if absent.
   Result<const Profile*> FindProfile(std::string_view name) const;
 };

@@ -1,5 +1,6 @@
-// The job half of AgentRuntime (agent_runtime.h): refusing replays and downgrades, fetching,
-// checking, installing, persisting and reporting one job.
+// The work half of AgentRuntime (agent_runtime.h): refusing replays and downgrades, fetching,
+// checking, installing, persisting and reporting one job; carrying out and acknowledging one
+// http-01 challenge task.
 #include "agent/agent_runtime.h"
 
 #include "base/log.h"
@@ -50,6 +51,29 @@ void LogResult(log::Level level, std::string_view msg, const std::string& agent_
 }
 
 }  // namespace
+
+bool AgentRuntime::HandleChallenge(const Http01Task& task) {
+  const std::string action(Http01ActionName(task.action));
+  Status done = task.action == Http01Action::kPresent
+                    ? http01_.Present(task.token, task.key_authorization)
+                    : http01_.Remove(task.token);
+  std::string state = task.action == Http01Action::kPresent ? "presented" : "removed";
+  std::string reason;
+  if (!done.ok()) {
+    state = "failed";
+    // The errors name the token and paths, never the key authorization (http01_challenges.h).
+    reason = SanitizeText(done.error().message(), 1024);
+  }
+  Status acked = client_->AckChallenge(task.token, state, reason);
+  log::Write(done.ok() && acked.ok() ? log::Level::kInfo : log::Level::kWarn, "http-01 challenge",
+             {{"agent_id", state_.agent_id},
+              {"token", task.token},
+              {"action", action},
+              {"outcome", state},
+              {"reason", reason},
+              {"ack", acked.ok() ? "sent" : "failed: " + acked.error().ToString()}});
+  return acked.ok();
+}
 
 Status AgentRuntime::SendReport(const AgentJob& job, const JobResult& result) {
   if (options_.installer.failpoint) options_.installer.failpoint("report");

@@ -319,6 +319,14 @@ Result<bool> AgentRuntime::RunOnce() {
   CF_ASSIGN_OR_RETURN(PollResult poll, client_->Poll(options_.poll_wait));
   if (poll.cert_renew_after) server_renew_after_ = poll.cert_renew_after;
   bool progress = false;
+  for (const Http01Task& task : poll.challenges) {
+    if (!BeginCritical()) return progress;  // stop requested: the server re-sends the rest
+    const bool acked = HandleChallenge(task);
+    EndCritical();
+    // Only an acknowledged task is progress: one whose ack keeps failing must not make the
+    // loop poll without pause.
+    if (acked) progress = true;
+  }
   bool only_replays = !poll.jobs.empty();
   for (const AgentJob& job : poll.jobs) {
     if (!BeginCritical()) break;  // stop requested: leave the rest for the next run

@@ -6,7 +6,12 @@
 // Then, until RequestStop():
 //   - the client certificate is renewed (new key, POST /v1/agent/renew, crash-safe swap) once a
 //     third of its lifetime remains, or earlier when the server's cert_renew_after says so;
-//   - the agent long-polls for jobs and handles them in seq order:
+//   - the agent long-polls for jobs. http-01 challenge tasks in the answer (issue #6) are handled
+//     first, since the CA is waiting on them: each is carried out by Http01Challenges
+//     (http01_challenges.h) per the [http01] section and acknowledged (presented, removed, or
+//     failed with a reason); an ack that does not arrive is logged, and the server re-sends the
+//     task on the next poll. A poll that brought an acknowledged challenge counts as new work,
+//     so the next poll (which brings the remove) follows at once. Then the jobs, in seq order:
 //       seq <  last completed  refused as a replay (reported failed, state unchanged)
 //       seq == last completed  the stored final result is re-reported, nothing is installed
 //       unknown profile        failed "unknown profile NAME"
@@ -41,6 +46,7 @@
 #include "agent/agent_config.h"
 #include "agent/agent_state.h"
 #include "agent/backoff.h"
+#include "agent/http01_challenges.h"
 #include "agent/installers.h"
 #include "base/clock.h"
 #include "base/random.h"
@@ -104,11 +110,17 @@ class AgentRuntime {
   const std::string& agent_id() const { return state_.agent_id; }
   // When the client certificate is due for renewal.
   std::optional<TimePoint> renew_at() const;
+  // The http-01 listener's port while it runs (tests).
+  std::optional<uint16_t> http01_listen_port() const { return http01_.listen_port(); }
 
  private:
   AgentRuntime(RuntimeOptions options, const Clock& clock, Random& random,
                std::vector<x509::Certificate> roots)
-      : options_(std::move(options)), clock_(clock), random_(random), roots_(std::move(roots)) {}
+      : options_(std::move(options)),
+        clock_(clock),
+        random_(random),
+        roots_(std::move(roots)),
+        http01_(options_.config.http01) {}
 
   Status Enroll();
   Status ConnectWithIdentity();
@@ -118,6 +130,8 @@ class AgentRuntime {
   // The final result of a new job, or a retryable error that leaves it uncompleted.
   Result<JobResult> Execute(const AgentJob& job);
   Status SendReport(const AgentJob& job, const JobResult& result);
+  // Carries out and acknowledges one http-01 task; true if the ack reached the server.
+  bool HandleChallenge(const Http01Task& task);
 
   // Critical sections: disk work that must not be cut short by a stop request.
   bool BeginCritical();
@@ -136,6 +150,7 @@ class AgentRuntime {
   std::optional<TimePoint> server_renew_after_;
   std::optional<TimePoint> next_renew_attempt_;
   int renew_failures_ = 0;
+  Http01Challenges http01_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -131,6 +131,66 @@ TEST(AgentConfigTest, RejectsBadTopLevel) {
           .ok());
 }
 
+TEST(AgentConfigTest, Http01Section) {
+  const std::string roots = "allowed_roots = [\"/etc/certfleet\", \"/var/www\"]\n";
+  auto none = ParseAgentConfig(roots);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->http01.has_value());
+
+  auto both =
+      ParseAgentConfig(roots + "[http01]\nwebroot = \"/var/www/acme\"\nlisten = \"0.0.0.0:80\"\n");
+  ASSERT_TRUE(both.ok()) << both.error().ToString();
+  ASSERT_TRUE(both->http01.has_value());
+  EXPECT_EQ(both->http01->webroot, "/var/www/acme");
+  EXPECT_EQ(both->http01->webroot_root, "/var/www");
+  EXPECT_EQ(both->http01->listen, "0.0.0.0:80");
+  EXPECT_EQ(both->http01->listen_host, "0.0.0.0");
+  EXPECT_EQ(both->http01->listen_port, 80);
+
+  auto webroot_only = ParseAgentConfig(roots + "[http01]\nwebroot = \"/var/www\"\n");
+  ASSERT_TRUE(webroot_only.ok()) << webroot_only.error().ToString();
+  EXPECT_TRUE(webroot_only->http01->listen.empty());
+
+  auto v6 = ParseAgentConfig(roots + "[http01]\nlisten = \"[::]:8080\"\n");
+  ASSERT_TRUE(v6.ok()) << v6.error().ToString();
+  EXPECT_EQ(v6->http01->listen_host, "::");
+  EXPECT_EQ(v6->http01->listen_port, 8080);
+  EXPECT_TRUE(v6->http01->webroot.empty());
+
+  auto name = ParseAgentConfig(roots + "[http01]\nlisten = \"web-1.example:65535\"\n");
+  ASSERT_TRUE(name.ok()) << name.error().ToString();
+  EXPECT_EQ(name->http01->listen_host, "web-1.example");
+  EXPECT_EQ(name->http01->listen_port, 65535);
+
+  const char* bad[] = {
+      "",                                      // neither key
+      "webroot = \"/srv/acme\"\n",             // outside the allowed roots
+      "webroot = \"var/www\"\n",               // relative
+      "webroot = \"/var/www/../etc\"\n",       // not normalized
+      "webroot = \"/var/www/\"\n",             // trailing slash
+      "webroot = \"\"\n",                      // empty
+      "webroot = 1\n",                         // not a string
+      "listen = \"0.0.0.0\"\n",                // no port
+      "listen = \"0.0.0.0:0\"\n",              // port 0
+      "listen = \"0.0.0.0:65536\"\n",          // port too large
+      "listen = \"0.0.0.0:80x\"\n",            // not a number
+      "listen = \":80\"\n",                    // no host
+      "listen = \"::1:80\"\n",                 // IPv6 without brackets
+      "listen = \"[::1]80\"\n",                // no colon after the bracket
+      "listen = \"[zz]:80\"\n",                // not IPv6
+      "listen = \"a b:80\"\n",                 // space
+      "listen = \"0.0.0.0:80\"\nport = 80\n",  // unknown key
+  };
+  for (const char* body : bad) {
+    auto cfg = ParseAgentConfig(roots + "[http01]\n" + body);
+    EXPECT_FALSE(cfg.ok()) << body;
+    if (!cfg.ok()) {
+      EXPECT_EQ(cfg.error().code(), ErrorCode::kInvalidArgument) << body;
+    }
+  }
+  EXPECT_FALSE(ParseAgentConfig(roots + "http01 = \"/var/www\"\n").ok());  // not a table
+}
+
 TEST(AgentConfigTest, ExampleFileParses) {
   auto cfg = LoadAgentConfig(std::string(CERTFLEET_SOURCE_DIR) + "/examples/agent.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();

@@ -65,6 +65,26 @@ class FakeAgentServer {
     std::lock_guard lock(mu_);
     secrets_[id] = {status, value};
   }
+  // Queues an http-01 task ({"token", "key_authorization", "action"}); it is served on every
+  // poll until an ack for its token arrives (issue #6).
+  void AddChallenge(const json& task) {
+    std::lock_guard lock(mu_);
+    challenges_.push_back(task);
+  }
+  // When set, challenge acks are answered 503 and the task stays pending.
+  void SetLoseAcks(bool lose) {
+    std::lock_guard lock(mu_);
+    lose_acks_ = lose;
+  }
+  // Every ack received, as {"token": ..., plus the body}.
+  std::vector<json> acks() const {
+    std::lock_guard lock(mu_);
+    return acks_;
+  }
+  size_t pending_challenges() const {
+    std::lock_guard lock(mu_);
+    return challenges_.size();
+  }
   // When set, reports are answered 503 and the job stays pending (a lost report).
   void SetLoseReports(bool lose) {
     std::lock_guard lock(mu_);
@@ -81,6 +101,11 @@ class FakeAgentServer {
   size_t pending() const {
     std::lock_guard lock(mu_);
     return jobs_.size();
+  }
+  // The calls counted above, in the order they arrived.
+  std::vector<std::string> order() const {
+    std::lock_guard lock(mu_);
+    return order_;
   }
   std::string last_client_serial() const {
     std::lock_guard lock(mu_);
@@ -130,6 +155,11 @@ class FakeAgentServer {
                          {"not_after", FormatRfc3339(c.not_after())}});
   }
 
+  void Count(const std::string& what) {  // mu_ held
+    ++counts_[what];
+    order_.push_back(what);
+  }
+
   net::HttpResponse Handle(const net::HttpRequest& req) {
     std::lock_guard lock(mu_);
     const std::string path(req.path());
@@ -139,7 +169,7 @@ class FakeAgentServer {
       if (body.is_discarded()) return Problem(400, "bad json");
     }
     if (req.method == "POST" && path == "/v1/agent/enroll") {
-      ++counts_["enroll"];
+      Count("enroll");
       if (!body.contains("token") || body["token"] != token) return Problem(401, "bad token");
       if (token_used_) return Problem(409, "enrollment token already used");
       token_used_ = true;
@@ -153,11 +183,13 @@ class FakeAgentServer {
     }
     last_client_serial_ = cert->serial_hex();
     if (req.method == "GET" && path == "/v1/agent/jobs") {
-      ++counts_["poll"];
-      return Json(200, {{"jobs", jobs_}});
+      Count("poll");
+      json answer = {{"jobs", jobs_}};
+      if (!challenges_.empty()) answer["challenges"] = challenges_;
+      return Json(200, answer);
     }
     if (req.method == "POST" && path == "/v1/agent/renew") {
-      ++counts_["renew"];
+      Count("renew");
       return IssueFromCsr(body, 200);
     }
     const std::string jobs_prefix = "/v1/agent/jobs/";
@@ -168,13 +200,13 @@ class FakeAgentServer {
       const std::string id = rest.substr(0, slash);
       const std::string action = rest.substr(slash + 1);
       if (req.method == "GET" && action == "bundle") {
-        ++counts_["bundle"];
+        Count("bundle");
         auto it = bundles_.find(id);
         if (it == bundles_.end()) return Problem(404, "no such target");
         return Json(200, it->second);
       }
       if (req.method == "POST" && action == "report") {
-        ++counts_["report"];
+        Count("report");
         json rec = body;
         rec["job_id"] = id;
         reports_.push_back(rec);
@@ -188,9 +220,25 @@ class FakeAgentServer {
         return Problem(409, "stale report");
       }
     }
+    const std::string challenges_prefix = "/v1/agent/challenges/";
+    if (req.method == "POST" && path.rfind(challenges_prefix, 0) == 0) {
+      Count("ack");
+      const std::string tok = path.substr(challenges_prefix.size());
+      json rec = body;
+      rec["token"] = tok;
+      acks_.push_back(rec);
+      if (lose_acks_) return Problem(503, "try again");
+      for (auto it = challenges_.begin(); it != challenges_.end(); ++it) {
+        if ((*it)["token"] == tok) {
+          challenges_.erase(it);
+          return Json(200, json::object());
+        }
+      }
+      return Problem(404, "no such challenge");
+    }
     const std::string secrets_prefix = "/v1/agent/secrets/";
     if (req.method == "GET" && path.rfind(secrets_prefix, 0) == 0) {
-      ++counts_["secret"];
+      Count("secret");
       auto it = secrets_.find(path.substr(secrets_prefix.size()));
       if (it == secrets_.end()) return Problem(404, "no such secret");
       if (it->second.first != 200) return Problem(it->second.first, "refused");
@@ -207,6 +255,9 @@ class FakeAgentServer {
   mutable std::mutex mu_;
   bool token_used_ = false;
   bool lose_reports_ = false;
+  bool lose_acks_ = false;
+  std::vector<json> challenges_;
+  std::vector<json> acks_;
   uint64_t next_serial_ = 0;
   std::set<std::string> known_serials_;
   std::vector<json> jobs_;
@@ -214,6 +265,7 @@ class FakeAgentServer {
   std::map<std::string, std::pair<int, std::string>> secrets_;
   std::vector<json> reports_;
   std::map<std::string, int> counts_;
+  std::vector<std::string> order_;
   std::string last_client_serial_;
 };
 
