@@ -91,8 +91,10 @@ void PrintCertificate(std::ostream& out, const nlohmann::json& c) {
 }
 
 // Polls GET /v1/certificates/{id} until the certificate is no longer pending or `timeout` has
-// passed, leaving the last answer in `cert`. Ok() once issued; FailedPrecondition with the
-// server's status_detail if issuance failed; Timeout if it is still pending at the deadline.
+// passed, leaving the last answer in `cert`; a poll that fails for a transient reason
+// (Unavailable, Timeout, RateLimited: e.g. certfleetd restarting) is retried until then. Ok() once
+// issued; FailedPrecondition with the server's status_detail if issuance failed; Timeout if it is
+// still pending at the deadline.
 Status WaitForIssuance(ApiClient& api, nlohmann::json& cert, std::chrono::seconds timeout) {
   const std::string id = cert.is_object() ? cert.value("id", "") : "";
   if (id.empty()) return Malformed("the server's certificate has no \"id\"");
@@ -111,7 +113,19 @@ Status WaitForIssuance(ApiClient& api, nlohmann::json& cert, std::chrono::second
                                             SanitizeForTerminal(id) + ")");
     }
     std::this_thread::sleep_for(kWaitPollInterval);
-    CF_ASSIGN_OR_RETURN(cert, api.Get("/v1/certificates/" + PathSegment(id)));
+    auto fresh = api.Get("/v1/certificates/" + PathSegment(id));
+    if (fresh.ok()) {
+      cert = std::move(*fresh);
+      continue;
+    }
+    // A server restarting or a proxy hiccup is not the issuance's outcome: keep polling until
+    // the deadline. Anything else (401, 404, ...) ends the wait.
+    const ErrorCode code = fresh.error().code();
+    if (code != ErrorCode::kUnavailable && code != ErrorCode::kTimeout &&
+        code != ErrorCode::kRateLimited) {
+      return std::move(fresh).error();
+    }
+    std::cerr << "certfleet: " << fresh.error().message() << "; still waiting\n";
   }
 }
 

@@ -45,6 +45,22 @@ model::CertificateVersion CertificateService::NewVersion(const std::string& cert
   return v;
 }
 
+Status CertificateService::CommitIssued(store::Tx& tx, const model::Certificate& cert,
+                                        const model::CertificateVersion& v) {
+  CF_TRY(EmitEvent(tx, cert, "certificate.issued",
+                   {{"version", v.version},
+                    {"version_id", v.id},
+                    {"serial", v.serial_hex},
+                    {"not_after", FormatRfc3339(v.not_after)}}));
+  CF_TRY(tx.Commit());
+  log::Info("certificate issued", {{"certificate_id", cert.id},
+                                   {"account_id", cert.account_id},
+                                   {"issuer", cert.issuer},
+                                   {"serial", v.serial_hex},
+                                   {"not_after", FormatRfc3339(v.not_after)}});
+  return Ok();
+}
+
 Status CertificateService::EmitEvent(store::Tx& tx, const model::Certificate& cert,
                                      const std::string& type, nlohmann::json data) {
   data["certificate_id"] = cert.id;
@@ -227,18 +243,7 @@ Status CertificateService::CompleteIssue(const std::string& id, const crypto::Pr
   cert.current_version_id = v.id;
   cert.updated_at = now;
   CF_TRY(tx->certificates().Update(cert));
-  CF_TRY(EmitEvent(*tx, cert, "certificate.issued",
-                   {{"version", v.version},
-                    {"version_id", v.id},
-                    {"serial", v.serial_hex},
-                    {"not_after", FormatRfc3339(v.not_after)}}));
-  CF_TRY(tx->Commit());
-  log::Info("certificate issued", {{"certificate_id", cert.id},
-                                   {"account_id", cert.account_id},
-                                   {"issuer", cert.issuer},
-                                   {"serial", v.serial_hex},
-                                   {"not_after", FormatRfc3339(v.not_after)}});
-  return Ok();
+  return CommitIssued(*tx, cert, v);
 }
 
 Status CertificateService::FailIssue(const std::string& id, const Error& error) {
@@ -348,16 +353,7 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   CF_TRY(tx->certificates().Insert(cert));
   CF_ASSIGN_OR_RETURN(v.key_blob_id, secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
   CF_TRY(tx->versions().Insert(v));
-  CF_TRY(EmitEvent(*tx, cert, "certificate.issued",
-                   {{"version", v.version},
-                    {"version_id", v.id},
-                    {"serial", v.serial_hex},
-                    {"not_after", FormatRfc3339(v.not_after)}}));
-  CF_TRY(tx->Commit());
-  log::Info("certificate issued", {{"certificate_id", cert.id},
-                                   {"account_id", cert.account_id},
-                                   {"serial", v.serial_hex},
-                                   {"not_after", FormatRfc3339(v.not_after)}});
+  CF_TRY(CommitIssued(*tx, cert, v));
   return CertificateView{std::move(cert), std::move(v)};
 }
 

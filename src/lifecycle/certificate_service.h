@@ -131,6 +131,9 @@ class CertificateService {
   // event commit together. `data` gets the certificate's id and name added.
   Status EmitEvent(store::Tx& tx, const model::Certificate& cert, const std::string& type,
                    nlohmann::json data);
+  // A first version is stored in `tx`: emits certificate.issued, commits, logs.
+  Status CommitIssued(store::Tx& tx, const model::Certificate& cert,
+                      const model::CertificateVersion& v);
   // Asks the certificate's CA to revoke its unexpired versions when the issuer can
   // (RemoteRevoker: ACME); Ok for the internal CA, which lists revocations in its CRL.
   Status RevokeAtCa(const Caller& caller, const std::string& id, x509::RevocationReason reason);
