@@ -41,6 +41,7 @@ Result<UniqueFd> OpenChallengeDir(const Http01Config& c, bool create) {
   OpenBeneathOptions o;
   o.create = create;
   o.create_mode = 0755;
+  o.exact_mode = true;  // the web server, another user, must traverse them
   return OpenDirBeneath(root.get(), dir, o);
 }
 

@@ -94,10 +94,17 @@ TEST(Http01ChallengesTest, WebrootFileIsWrittenExactlyAndRemoved) {
   const std::string dir = root + "/www/.well-known/acme-challenge";
   const std::string file = dir + "/" + kToken;
 
-  ASSERT_TRUE(h.Present(kToken, kKeyAuthz).ok());
+  // The agent runs with a tight umask; the web server (another user) must still traverse the
+  // directories it creates and read the file.
+  const mode_t old_umask = ::umask(077);
+  const Status presented = h.Present(kToken, kKeyAuthz);
+  ::umask(old_umask);
+  ASSERT_TRUE(presented.ok()) << presented.error().ToString();
   EXPECT_EQ(ReadAll(file), kKeyAuthz);  // no trailing newline
   EXPECT_EQ(ModeOf(file), 0644u);
   EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_EQ(ModeOf(dir), 0755u);
+  EXPECT_EQ(ModeOf(root + "/www/.well-known"), 0755u);
   EXPECT_FALSE(h.listen_port().has_value());
   // Nothing but the file is left in the directory (no temp file).
   size_t entries = 0;

@@ -105,10 +105,20 @@ Result<UniqueFd> WalkBeneath(int root_fd, std::string_view rel, const OpenBeneat
     std::string c(comp);
     int next = ::openat(fd.get(), c.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC);
     if (next < 0 && errno == ENOENT && o.create) {
-      if (::mkdirat(fd.get(), c.c_str(), o.create_mode) != 0 && errno != EEXIST) {
-        return Unavailable(ErrnoMessage("mkdir " + QuoteForMessage(c), errno));
+      bool created = true;
+      if (::mkdirat(fd.get(), c.c_str(), o.create_mode) != 0) {
+        if (errno != EEXIST) {
+          return Unavailable(ErrnoMessage("mkdir " + QuoteForMessage(c), errno));
+        }
+        created = false;
       }
       next = ::openat(fd.get(), c.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC);
+      // The umask can only have narrowed the mode; make it exact on what we created.
+      if (next >= 0 && created && o.exact_mode && ::fchmod(next, o.create_mode) != 0) {
+        const int err = errno;
+        ::close(next);
+        return Unavailable(ErrnoMessage("chmod " + QuoteForMessage(c), err));
+      }
     }
     if (next < 0) {
       int err = errno;

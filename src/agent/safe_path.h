@@ -46,6 +46,9 @@ Result<UniqueFd> OpenRootDir(const std::string& root);
 struct OpenBeneathOptions {
   bool create = false;  // mkdirat missing components with `create_mode`
   mode_t create_mode = 0755;
+  // Directories it creates get exactly create_mode (fchmod), whatever the umask: for trees
+  // another user must read (an http-01 webroot served by the web server).
+  bool exact_mode = false;
   bool force_walk = false;  // skip openat2 (tests exercise the fallback)
 };
 

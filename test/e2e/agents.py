@@ -128,12 +128,18 @@ def _toml_value(value):
     return json.dumps(str(value))
 
 
-def agent_toml(allowed_roots, profiles):
-    """The agent configuration text: allowed_roots and one [profiles.NAME] table per entry."""
+def agent_toml(allowed_roots, profiles, http01=None):
+    """The agent configuration text: allowed_roots, one [profiles.NAME] table per entry and,
+    with `http01` (a dict: webroot and/or listen), an [http01] table."""
     lines = [f"allowed_roots = {_toml_value(allowed_roots)}", ""]
     for name, keys in profiles.items():
         lines.append(f"[profiles.{_toml_value(name)}]")
         for key, value in keys.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    if http01:
+        lines.append("[http01]")
+        for key, value in http01.items():
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
@@ -326,6 +332,7 @@ class Agent:
         self.log_path = os.path.join(base, "agent.log")
         self.cwd = os.path.join(base, "cwd")  # where the agent runs; must stay empty
         self.extra_args = []  # more certfleet-agent flags, e.g. ["--bundle-roots", path]
+        self.http01 = None  # the [http01] table of the configuration, e.g. {"webroot": path}
         self.proc = None
         self.token = None
         self.enrollment = None  # the JSON of `certfleet agent token create --json`
@@ -367,7 +374,7 @@ class Agent:
                 keys["verify_address"] = self.nginx.address
             profiles[name] = {k: v for k, v in keys.items() if v is not None}
         with open(self.config_path, "w") as f:
-            f.write(agent_toml(self.allowed_roots, profiles))
+            f.write(agent_toml(self.allowed_roots, profiles, self.http01))
         os.chmod(self.config_path, 0o600)
 
     # --- enrollment ---------------------------------------------------------------------------
