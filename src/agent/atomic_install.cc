@@ -33,16 +33,6 @@ Status FsyncDirs(const std::vector<FileRef>& files) {
   return Ok();
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Unavailable(ErrnoMessage("write", errno));
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Ok();
-}
-
 std::string TempName(const std::string& name, Random& random) {
   std::string r = random.Bytes(8);
   static constexpr char kHex[] = "0123456789abcdef";

@@ -45,16 +45,6 @@ Result<UniqueFd> OpenChallengeDir(const Http01Config& c, bool create) {
   return OpenDirBeneath(root.get(), dir, o);
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Unavailable(ErrnoMessage("write http-01 file", errno));
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Ok();
-}
-
 }  // namespace
 
 Result<std::string> ResolveListenHost(const std::string& host) {
@@ -154,7 +144,7 @@ Status Http01Challenges::WriteWebrootFile(std::string_view token,
   };
   // The web server (another user) must read it: 0644 whatever the umask.
   if (::fchmod(fd.get(), 0644) != 0) return fail(Unavailable(ErrnoMessage("fchmod", errno)));
-  if (Status st = WriteAll(fd.get(), key_authorization); !st.ok()) {
+  if (Status st = WriteAll(fd.get(), key_authorization, "write http-01 file"); !st.ok()) {
     return fail(std::move(st).error());
   }
   if (::fsync(fd.get()) != 0) return fail(Unavailable(ErrnoMessage("fsync", errno)));

@@ -138,6 +138,16 @@ Result<UniqueFd> WalkBeneath(int root_fd, std::string_view rel, const OpenBeneat
 
 }  // namespace
 
+Status WriteAll(int fd, std::string_view data, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Unavailable(ErrnoMessage(std::string(what), errno));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Ok();
+}
+
 Result<UniqueFd> OpenDirBeneath(int root_fd, std::string_view rel, const OpenBeneathOptions& o) {
   CF_TRY(ValidateRelative(rel));
   if (!o.force_walk && !o.create && !rel.empty()) {

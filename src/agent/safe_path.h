@@ -40,6 +40,9 @@ Status ValidateAbsolutePath(std::string_view field, std::string_view path);
 // relative remainder ("" for the root itself); otherwise nullopt-like NotFound.
 Result<std::string> RelativeBeneath(std::string_view root, std::string_view path);
 
+// Writes all of `data` to `fd` (retrying short writes and EINTR). Unavailable naming `what`.
+Status WriteAll(int fd, std::string_view data, std::string_view what = "write");
+
 // Opens a trusted, configured root directory (the admin's allowed_roots entry).
 Result<UniqueFd> OpenRootDir(const std::string& root);
 
