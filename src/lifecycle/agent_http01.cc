@@ -7,6 +7,7 @@
 #include "acme/jws.h"
 #include "base/log.h"
 #include "base/validate.h"
+#include "lifecycle/status_util.h"
 #include "policy/tags.h"
 
 namespace certfleet::lifecycle {
@@ -17,15 +18,6 @@ constexpr char kPresented[] = "presented";
 constexpr char kFailed[] = "failed";
 constexpr char kRemove[] = "remove";
 constexpr size_t kMaxReason = 1024;
-
-std::string SelectorWords(const model::Tags& selector) {
-  std::string out;
-  for (const auto& [k, v] : selector) {
-    if (!out.empty()) out += ",";
-    out += k + "=" + v;
-  }
-  return out;
-}
 
 std::string AgentWords(const model::Agent& a) {
   return "agent " + QuoteForMessage(a.hostname) + " (" + a.id + ")";
@@ -53,7 +45,7 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
     }
     if (agents.empty()) {
       return FailedPrecondition("no active agent of the account matches the http-01 selector " +
-                                SelectorWords(options_.selector));
+                                SelectorText(options_.selector));
     }
     const TimePoint now = clock_.Now();
     for (const auto& a : agents) {
@@ -74,7 +66,7 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
   log::Info("http-01 token handed to agents", {{"account_id", account_id_},
                                                {"token", token},
                                                {"agents", std::to_string(agents.size())},
-                                               {"selector", SelectorWords(options_.selector)}});
+                                               {"selector", SelectorText(options_.selector)}});
   return WaitForAcknowledgements(token, agents);
 }
 

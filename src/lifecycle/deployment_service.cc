@@ -32,15 +32,6 @@ bool IsFailure(model::TargetState s) {
   return s == model::TargetState::kFailed || s == model::TargetState::kRolledBack;
 }
 
-std::string SelectorText(const model::Tags& selector) {
-  std::string out;
-  for (const auto& [k, v] : selector) {
-    if (!out.empty()) out += ",";
-    out += k + "=" + v;
-  }
-  return out;
-}
-
 std::string NoTargetsDetail(const model::Deployment& dep) {
   return "no active agent in the target account matches selector " + SelectorText(dep.selector);
 }

@@ -9,7 +9,6 @@ listener on that Pebble's httpPort.
 """
 
 import os
-import socket
 import sqlite3
 import subprocess
 import time
@@ -17,7 +16,7 @@ import time
 import pytest
 
 import acme_servers
-from agents import NGINX, AgentFactory, wait_until
+from agents import NGINX, AgentFactory, _listening, wait_until
 from test_acme_issuer import AcmeEnv, _label
 
 START_TIMEOUT_S = 30.0
@@ -63,14 +62,6 @@ def _challenge_rows(server):
         db.close()
 
 
-def _port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def test_http01_answered_by_the_agents_short_lived_listener(env, pebble):
     """The agent's [http01] listen address is Pebble's httpPort: the listener runs only while a
     token is held. The certificate chains to Pebble's root; afterwards the listener is closed and
@@ -79,12 +70,12 @@ def test_http01_answered_by_the_agents_short_lived_listener(env, pebble):
     agent.http01 = {"listen": f"127.0.0.1:{pebble.http_port}"}
     agent.start()
     issuer = _agent_issuer(env, "edge", {"role": "edge"}, "edge.example.test")
-    assert not _port_open(pebble.http_port), "the listener must not run without a token"
+    assert not _listening(pebble.http_port), "the listener must not run without a token"
     domain = f"{_label('lsn')}.edge.example.test"
     cert = env.request([domain], issuer=issuer)
     assert cert["status"] == "issued", cert
     env.assert_chains_to_pebble(cert["id"], [domain])
-    wait_until(lambda: not _challenge_rows(env.server) and not _port_open(pebble.http_port),
+    wait_until(lambda: not _challenge_rows(env.server) and not _listening(pebble.http_port),
                60, "challenge withdrawn and listener closed", agent.log_tail)
     log = open(agent.log_path, errors="replace").read()
     assert "http-01" in log, log[-2000:]
@@ -122,7 +113,7 @@ class WebrootNginx:
                                          start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and self.proc.poll() is None:
-            if _port_open(self.port):
+            if _listening(self.port):
                 return self
             time.sleep(0.05)  # bounded poll for the listener
         self.stop()
