@@ -34,6 +34,7 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
   }
   const std::string token(token_view);
   std::vector<model::Agent> agents;
+  std::vector<std::string> agents_to_wake;
   {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
     CF_ASSIGN_OR_RETURN(auto all, tx->agents().ListByAccount(account_id_));
@@ -48,6 +49,15 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
                                 SelectorText(options_.selector));
     }
     const TimePoint now = clock_.Now();
+    CF_ASSIGN_OR_RETURN(
+        auto stale, tx->agent_challenges().ListStale(account_id_, now - kStaleChallengeAfter, 100));
+    for (auto& r : stale) {
+      r.state = kRemove;
+      r.reason.clear();
+      r.updated_at = now;
+      CF_TRY(tx->agent_challenges().Put(r));
+      agents_to_wake.push_back(r.agent_id);
+    }
     for (const auto& a : agents) {
       CF_TRY(tx->agent_challenges().Put({.agent_id = a.id,
                                          .token = token,
@@ -60,8 +70,12 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
     }
     CF_TRY(tx->Commit());
   }
+  for (const auto& a : agents) agents_to_wake.push_back(a.id);
   if (notifier_ != nullptr) {
-    for (const auto& a : agents) notifier_->Notify(a.id);
+    std::sort(agents_to_wake.begin(), agents_to_wake.end());
+    agents_to_wake.erase(std::unique(agents_to_wake.begin(), agents_to_wake.end()),
+                         agents_to_wake.end());
+    for (const auto& id : agents_to_wake) notifier_->Notify(id);
   }
   log::Info("http-01 token handed to agents", {{"account_id", account_id_},
                                                {"token", token},

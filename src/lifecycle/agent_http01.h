@@ -11,7 +11,8 @@
 //    reason; an agent that stays silent past the timeout is named in a Timeout error. No
 //    matching agent is FailedPrecondition.
 //  - AgentHttp01Solver::CleanUp marks the token's rows "remove"; the agents withdraw the token
-//    and acknowledge "removed", which deletes the row.
+//    and acknowledge "removed", which deletes the row. Rows a crashed issuance left behind are
+//    withdrawn the same way by the account's next Present (kStaleChallengeAfter).
 //  - PendingAgentChallenges is what the poll hands an agent; AcknowledgeAgentChallenge takes its
 //    answer.
 // Key authorizations are not secret (the CA fetches them over plain HTTP); still, none is
@@ -34,6 +35,9 @@
 namespace certfleet::lifecycle {
 
 inline constexpr size_t kMaxChallengesPerPoll = 100;
+// A challenge not withdrawn after this long was left by an issuance that died (certfleetd killed
+// between Present and CleanUp); the next Present in the account withdraws it.
+inline constexpr Seconds kStaleChallengeAfter = std::chrono::hours(1);
 
 struct AgentHttp01Options {
   model::Tags selector;  // which of the account's agents answer for the names; not empty

@@ -194,6 +194,47 @@ TEST_F(AgentHttp01Test, NoMatchingAgentOrABadTokenIsRefusedBeforeAnythingIsStore
   EXPECT_TRUE(Pending(web1_).empty());
 }
 
+TEST_F(AgentHttp01Test, ChallengesACrashedIssuanceLeftBehindAreWithdrawnByTheNextOne) {
+  // A row "presented" two hours ago whose CleanUp never came (certfleetd was killed), and one
+  // from a few minutes ago that may still be in use.
+  auto put = [&](const std::string& token, std::chrono::minutes age) {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    const TimePoint at = env_.clock.Now() - age;
+    ASSERT_TRUE((*tx)
+                    ->agent_challenges()
+                    .Put({.agent_id = web1_.id,
+                          .token = token,
+                          .account_id = "acc_a",
+                          .key_authorization = token + ".thumb",
+                          .state = "presented",
+                          .reason = "",
+                          .created_at = at,
+                          .updated_at = at})
+                    .ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  };
+  put("leftover", std::chrono::minutes(120));
+  put("recent", std::chrono::minutes(10));
+  AgentHttp01Solver solver = Solver([&] {
+    if (sleeps_ == 1) {
+      EXPECT_TRUE(Ack(web1_, "presented").ok());
+      EXPECT_TRUE(Ack(web2_, "presented").ok());
+    }
+  });
+  ASSERT_TRUE(solver.Present(kToken, kKeyAuth).ok());
+  auto work = Pending(web1_);
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(work[0].token, "leftover");
+  EXPECT_EQ(work[0].state, "remove");
+  ASSERT_TRUE(Ack(web1_, "removed", "", "leftover").ok());
+  auto tx = env_.store->Begin();
+  ASSERT_TRUE(tx.ok());
+  auto recent = (*tx)->agent_challenges().Get(web1_.id, "recent");
+  ASSERT_TRUE(recent.ok() && recent->has_value());
+  EXPECT_EQ((*recent)->state, "presented");
+}
+
 TEST_F(AgentHttp01Test, AcknowledgementsAreValidated) {
   EXPECT_EQ(Ack(web1_, "presented").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(Ack(web1_, "presented", "", "../x").error().code(), ErrorCode::kInvalidArgument);

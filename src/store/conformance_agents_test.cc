@@ -927,6 +927,19 @@ TEST_P(StoreConformanceTest, AgentChallengesAreWorkUntilAcknowledged) {
   EXPECT_EQ((*a)->reason, "no webroot");
   EXPECT_EQ((*a)->created_at, T(10));
   EXPECT_EQ((*a)->updated_at, T(30));
+  // Stale: not being withdrawn and older than the cut-off (tokC at T(5); tokA updated at T(30)).
+  auto stale = tx->agent_challenges().ListStale(kAcc1, T(31), 10);
+  ASSERT_TRUE(IsOk(stale));
+  ASSERT_EQ(stale->size(), 2u);
+  EXPECT_EQ((*stale)[0].token, "tokC");
+  EXPECT_EQ((*stale)[1].token, "tokA");
+  auto older = tx->agent_challenges().ListStale(kAcc1, T(30), 10);
+  ASSERT_TRUE(IsOk(older));
+  ASSERT_EQ(older->size(), 1u);
+  EXPECT_EQ((*older)[0].token, "tokC");
+  auto other = tx->agent_challenges().ListStale(kAcc2, T(1000), 10);
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_TRUE(other->empty());
   auto gone = tx->agent_challenges().Get(Agt(2), "tokA");
   ASSERT_TRUE(IsOk(gone));
   EXPECT_FALSE(gone->has_value());

@@ -531,6 +531,10 @@ class AgentChallengeRepo {
   // Every agent's row for `token` in `account_id`, ordered by agent id.
   virtual Result<std::vector<AgentChallenge>> ListByToken(const std::string& account_id,
                                                           const std::string& token) = 0;
+  // Rows of `account_id` not being withdrawn (state other than "remove") last updated before
+  // `updated_before`, oldest first, at most `limit`: challenges a crashed issuance left behind.
+  virtual Result<std::vector<AgentChallenge>> ListStale(const std::string& account_id,
+                                                        TimePoint updated_before, size_t limit) = 0;
   // Absent is Ok.
   virtual Status Delete(const std::string& agent_id, const std::string& token) = 0;
 };

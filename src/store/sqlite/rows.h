@@ -398,6 +398,8 @@ class SqliteAgentChallenges final : public AgentChallengeRepo {
   Result<std::vector<AgentChallenge>> ListWork(const std::string& agent_id, size_t limit) override;
   Result<std::vector<AgentChallenge>> ListByToken(const std::string& account_id,
                                                   const std::string& token) override;
+  Result<std::vector<AgentChallenge>> ListStale(const std::string& account_id,
+                                                TimePoint updated_before, size_t limit) override;
   Status Delete(const std::string& agent_id, const std::string& token) override;
 
  private:

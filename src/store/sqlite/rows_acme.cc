@@ -176,6 +176,18 @@ Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListByToken(
   return CollectRows<AgentChallenge>(s, ReadChallenge);
 }
 
+Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListStale(const std::string& account_id,
+                                                                     TimePoint updated_before,
+                                                                     size_t limit) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
+                                             " FROM agent_challenges WHERE account_id = ?1 AND "
+                                             "state <> 'remove' AND updated_at < ?2 ORDER BY "
+                                             "updated_at, agent_id, token LIMIT ?3",
+                                         "agent_challenges"));
+  s.Bind(1, account_id).Bind(2, EncodeTime(updated_before)).Bind(3, static_cast<int64_t>(limit));
+  return CollectRows<AgentChallenge>(s, ReadChallenge);
+}
+
 Status SqliteAgentChallenges::Delete(const std::string& agent_id, const std::string& token) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("DELETE FROM agent_challenges WHERE agent_id = ?1 AND token = ?2",
