@@ -23,7 +23,10 @@ one certfleetd (CERTFLEET_BIN_DIR, default build/release) with an rfc2136 solver
 and an issuer per challenge; one issuance is `certfleet cert request --issuer ...` (a process,
 like the other clients) until the certificate reads `issued` through the API (polled every
 20 ms, so the figure is certfleet's own time, not the CLI's 1 s --wait interval). The job
-worker picks new jobs up within 250 ms, which is part of the figure.
+worker picks new jobs up within 250 ms, which is part of the figure. The `certfleet+agent` row
+is http-01 answered by a certfleet-agent (a second certfleetd without its own listener; the
+agent's [http01] listener on Pebble's httpPort): the hand-over through the agent's long poll
+and its acknowledgement are part of that figure.
 """
 import argparse
 import collections
@@ -69,8 +72,9 @@ def issue_once(runner, pebble, bind, work, round_no):
     return elapsed
 
 
-def certfleet_rounds(runs, pebble, bind, challenges, times, failures):
-    """Starts certfleetd, configures it, and runs `runs` issuances per challenge."""
+def _certfleet_rounds(runs, pebble, challenges, times, failures, client, extra_args, setup):
+    """Starts a certfleetd with `extra_args`, lets `setup(cli, server, ws)` create the solvers
+    and return {challenge: issuer}, and runs `runs` issuances per challenge under `client`."""
     import conftest  # needs CERTFLEET_BIN_DIR
     os.environ.setdefault("CERTFLEET_BIN_DIR", ":".join(
         os.path.join(HERE, "..", "build", "release", "apps", d)
@@ -78,20 +82,20 @@ def certfleet_rounds(runs, pebble, bind, challenges, times, failures):
     ws = Workspace("cf-acme-bench-certfleet-")
     server = conftest.Server(conftest._find_binary("certfleetd"), ws.sub("data"))
     os.mkdir(server.data_dir, 0o700)
-    server.extra_args = ["--http01-listen", f"127.0.0.1:{pebble.http_port}"]
+    server.extra_args = list(extra_args)
+    teardown = None
     try:
         server.start()
         cli = conftest.Cli(conftest._find_binary("certfleet"), server)
         trust = ws.sub("pebble-ca.pem")
         with open(pebble.ca_file) as src, open(trust, "w") as dst:
             dst.write(src.read())
-        cli.json("solver", "create", "rfc2136", "--name", "bind", "--server",
-                 f"127.0.0.1:{bind.port}", "--tsig-key-file", bind.tsig_key_path)
-        for challenge, solver in (("dns-01", "bind"), ("http-01", "http01")):
+        solvers, teardown = setup(cli, server, ws)
+        for challenge, solver in solvers.items():
             cli.json("issuer", "create", "acme", "--name", challenge.replace("-", ""),
                      "--directory", pebble.directory_url, "--trust", trust, "--solver", solver)
         for round_no in range(runs):
-            for challenge in challenges:
+            for challenge in [c for c in challenges if c in solvers]:
                 domain = f"cf-{challenge.replace('-', '')}-{round_no}-{secrets.token_hex(3)}" \
                          ".example.test"
                 t0 = time.monotonic()
@@ -103,16 +107,48 @@ def certfleet_rounds(runs, pebble, bind, challenges, times, failures):
                     status = server.request("GET", "/v1/certificates/" + cert["id"]).json()[
                         "status"]
                 elapsed = time.monotonic() - t0
-                key = ("certfleet", challenge)
+                key = (client, challenge)
                 if status == "issued":
                     times.setdefault(key, []).append(elapsed)
                 else:
                     failures[key] += 1
-                    print(f"  certfleet {challenge}: {status}\n{server.log_tail(10)}",
+                    print(f"  {client} {challenge}: {status}\n{server.log_tail(10)}",
                           file=sys.stderr)
     finally:
-        server.stop()
-        ws.cleanup()
+        try:
+            if teardown is not None:
+                teardown()
+        finally:
+            server.stop()
+            ws.cleanup()
+
+
+def certfleet_rounds(runs, pebble, bind, challenges, times, failures):
+    """certfleetd alone: dns-01 through BIND9, http-01 through its own listener."""
+    def setup(cli, server, ws):
+        cli.json("solver", "create", "rfc2136", "--name", "bind", "--server",
+                 f"127.0.0.1:{bind.port}", "--tsig-key-file", bind.tsig_key_path)
+        return {"dns-01": "bind", "http-01": "http01"}, None
+    _certfleet_rounds(runs, pebble, challenges, times, failures, "certfleet",
+                      ["--http01-listen", f"127.0.0.1:{pebble.http_port}"], setup)
+
+
+def certfleet_agent_rounds(runs, pebble, challenges, times, failures):
+    """http-01 answered by a certfleet-agent: its [http01] listener on Pebble's httpPort, the
+    challenge handed over through the agent's long poll and acknowledged before Pebble is told
+    to validate."""
+    from agents import AgentFactory
+
+    def setup(cli, server, ws):
+        factory = AgentFactory(server, cli, ws)
+        account = cli.json("account", "list")["items"][0]["id"]  # the bootstrap admin's
+        agent = factory(account, {"role": "bench"}, start=False, nginx=False)
+        agent.http01 = {"listen": f"127.0.0.1:{pebble.http_port}"}
+        agent.start()
+        cli.json("solver", "create", "agent-http01", "--name", "agents", "--selector",
+                 "role=bench")
+        return {"http-01": "agents"}, factory.teardown
+    _certfleet_rounds(runs, pebble, challenges, times, failures, "certfleet+agent", [], setup)
 
 
 def main():
@@ -166,6 +202,7 @@ def main():
             challenges = [c for c in ("dns-01", "http-01")
                           if not args.challenges or c in args.challenges.split(",")]
             certfleet_rounds(args.runs, pebble, bind, challenges, cf_times, failures)
+            certfleet_agent_rounds(args.runs, pebble, challenges, cf_times, failures)
     finally:
         try:
             if pebble is not None:
