@@ -4,6 +4,10 @@ BUILD_REL  := build/release
 BUILD_ASAN := build/asan
 DATA_DIR   ?= var
 LISTEN     ?= 127.0.0.1:8443
+# ccache (CMakeLists.txt): paths below the clone are hashed relative to it, so every clone of the
+# repository on this machine shares one cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: run test deps test-deps build build-asan test-release test-asan bench format format-check include-check clean
 
