@@ -45,21 +45,13 @@ Result<int64_t> QueryInt(const RequestContext& ctx, const std::string& name, int
 
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
                                      const std::optional<std::string>& key, policy::Action action) {
-  const lifecycle::Caller& caller = *ctx.caller;
-  std::string wanted = key && !key->empty() ? *key : caller.account_id;
-  auto account = deps.governance.ResolveAccount(wanted);
-  if (!account.ok()) return account;
-  policy::Decision d =
-      policy::Authorize(lifecycle::ToSubject(caller), action, {.account_id = account->id});
-  if (!d.allowed) {
-    // Whether another account exists is not the caller's business.
-    if (d.rule == "account.foreign") {
-      return NotFound("account " + QuoteForMessage(wanted) + " not found");
-    }
-    return d.ToStatus().error();
-  }
-  ctx.audit_account = account->id;
-  return account;
+  const std::string wanted = key && !key->empty() ? *key : ctx.caller->account_id;
+  // Whether another account exists is not the caller's business: the ownership check answers a
+  // foreign account like an unknown one.
+  return LoadForAction(
+      ctx, "account", wanted, "", action,
+      [&](const std::string& k) { return deps.governance.ResolveAccount(k); },
+      [](const model::Account& a) { return a.id; });
 }
 
 ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) {

@@ -32,6 +32,7 @@
 #include "lifecycle/secret_service.h"
 #include "net/http.h"
 #include "policy/authorize.h"
+#include "store/owned.h"
 #include "store/store.h"
 
 namespace certfleet::api {
@@ -141,6 +142,28 @@ void AddRoute(Router<RouteSpec>& router, const std::string& method, const std::s
 // A query parameter as a number in [0, max]; `fallback` when absent.
 Result<int64_t> QueryInt(const RequestContext& ctx, const std::string& name, int64_t fallback,
                          int64_t max);
+// Loads a resource whose account the caller must be allowed `action` on (its own account; every
+// account for a system admin), through the one ownership check (store/owned.h): an unknown,
+// malformed or foreign resource answers the same NotFound; a role that may not perform `action`
+// there answers 403. `account_of(resource)` names the resource's account; on success it becomes
+// the audit record's account.
+template <typename Load, typename AccountOf>
+auto LoadForAction(const RequestContext& ctx, std::string_view kind, const std::string& key,
+                   std::string_view id_prefix, policy::Action action, Load&& load,
+                   AccountOf&& account_of) -> std::invoke_result_t<Load, const std::string&> {
+  const policy::Subject subject = lifecycle::ToSubject(*ctx.caller);
+  auto decide = [&](const auto& resource) {
+    return policy::Authorize(subject, action, {.account_id = account_of(resource)});
+  };
+  auto loaded = store::LoadVisible(
+      kind, key, id_prefix, std::forward<Load>(load),
+      [&](const auto& resource) { return decide(resource).rule != "account.foreign"; });
+  if (!loaded.ok()) return loaded;
+  CF_TRY(decide(*loaded).ToStatus());
+  ctx.audit_account = account_of(*loaded);
+  return loaded;
+}
+
 // Resolves the account a request acts on: `key` (id or name) if given, else the caller's own,
 // and checks `action` on it. A foreign account the caller may not act on answers NotFound.
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,

@@ -24,12 +24,18 @@ using nlohmann::json;
 enum Variant { kOwn, kForeign, kUnknown };
 const char* kVariantNames[] = {"own", "foreign", "unknown"};
 // Subjects, in the column order of the expectations below. All but the last live in "alpha";
-// the last is an admin of "default", i.e. a system administrator.
+// the last is an admin of "default", i.e. a system administrator. The tenant rows run a second
+// time from the other account's side (kBetaSubjects, with "own" and "foreign" swapped), so the
+// matrix covers an admin, an operator and an auditor of two accounts.
 const char* kSubjects[] = {"admin", "operator", "auditor", "agent", "sysadmin"};
+const char* kBetaSubjects[] = {"beta-admin", "beta-operator", "beta-auditor"};
 
 struct Call {
   std::string method, target, body;
 };
+
+// The expected statuses, defined after the fixture (kExpected).
+const std::map<std::string, std::vector<std::string>>& Expected();
 
 class AuthzMatrixTest : public ::testing::Test {
  protected:
@@ -50,6 +56,9 @@ class AuthzMatrixTest : public ::testing::Test {
     tokens_["agent"] = Token(alpha_.id, "agent", model::Role::kAgent, {{"env", "dev"}});
     tokens_["sysadmin"] = Token(sys_.id, "root", model::Role::kAdmin, {});
     beta_admin_ = Token(beta_.id, "admin", model::Role::kAdmin, {});
+    tokens_["beta-admin"] = beta_admin_;
+    tokens_["beta-operator"] = Token(beta_.id, "operator", model::Role::kOperator, {});
+    tokens_["beta-auditor"] = Token(beta_.id, "auditor", model::Role::kAuditor, {});
 
     own_cert_ = Post(tokens_["admin"], "/v1/certificates", CertBody("own"))["id"];
     foreign_cert_ = Post(beta_admin_, "/v1/certificates", CertBody("foreign"))["id"];
@@ -165,13 +174,75 @@ class AuthzMatrixTest : public ::testing::Test {
 
   std::string Unique(const std::string& base) { return base + std::to_string(++counter_); }
 
+  // Looks at the matrix from beta's side: beta's resources become "own", alpha's "foreign".
+  void SwapSides() {
+    swapped_ = !swapped_;
+    std::swap(own_cert_, foreign_cert_);
+    std::swap(own_secret_, foreign_secret_);
+    std::swap(own_principal_, foreign_principal_);
+    std::swap(own_grant_, foreign_grant_);
+    std::swap(own_agent_, foreign_agent_);
+    std::swap(own_deployment_, foreign_deployment_);
+    std::swap(own_webhook_, foreign_webhook_);
+  }
+  std::string OwnAdmin() { return swapped_ ? beta_admin_ : tokens_["admin"]; }
+
+  // Runs every route for `subjects`, whose expectations are the columns `columns` of kExpected.
+  // Each answer that names a resource (a path parameter or ?account=) and gets as far as
+  // finding it or not (2xx, 404) must have gone through the one ownership check
+  // (store/owned.h): a route that answered 404 by hand, or served a resource without the check,
+  // fails here.
+  int RunMatrix(const std::vector<std::string>& subjects, const std::vector<int>& columns) {
+    auto builders = Builders();
+    builders["GET /healthz"] = [](Variant) { return Call{"GET", "/healthz", ""}; };
+    int checked = 0;
+    for (const auto& route : api_->router().routes()) {
+      const std::string key = route.method + " " + route.pattern;
+      auto expected = Expected().find(key);
+      auto builder = builders.find(key);
+      if (expected == Expected().end() || builder == builders.end()) {
+        ADD_FAILURE() << "route " << key << " has no entry in the authorization matrix";
+        continue;
+      }
+      for (size_t s = 0; s < subjects.size(); ++s) {
+        std::istringstream want(expected->second[columns[s]]);
+        for (int v = 0; v < 3; ++v) {
+          int status = 0;
+          want >> status;
+          Call call = builder->second(static_cast<Variant>(v));
+          const uint64_t checks_before = store::OwnershipChecks();
+          auto r = Do(tokens_[subjects[s]], call);
+          EXPECT_EQ(r.status, status) << key << " as " << subjects[s] << " on " << kVariantNames[v]
+                                      << " resource: " << r.body;
+          if (r.status == 403 || r.status == 404) {
+            // Denials are problem documents; foreign and unknown look the same.
+            EXPECT_EQ(r.headers.at("Content-Type"), "application/problem+json");
+          }
+          const bool names_resource = route.pattern.find('{') != std::string::npos ||
+                                      call.target.find("?account=") != std::string::npos;
+          const bool found_or_not = (r.status >= 200 && r.status < 300) || r.status == 404;
+          if (names_resource && found_or_not && route.pattern.rfind("/v1/agent/", 0) != 0 &&
+              route.pattern != "/crl/intermediate.crl") {
+            EXPECT_GT(store::OwnershipChecks(), checks_before)
+                << key << " as " << subjects[s] << " on " << kVariantNames[v]
+                << " resource answered " << r.status << " without the ownership check";
+          }
+          ++checked;
+        }
+      }
+    }
+    return checked;
+  }
+
   // One request per route and variant.
   std::map<std::string, std::function<Call(Variant)>> Builders() {
     auto pick = [](Variant v, std::string own, std::string foreign, std::string unknown) {
       return v == kOwn ? own : v == kForeign ? foreign : unknown;
     };
-    const std::string acct_q[] = {"?account=alpha", "?account=beta", "?account=nope"};
-    const std::string acct[] = {"alpha", "beta", "nope"};
+    const std::string own = swapped_ ? "beta" : "alpha";
+    const std::string foreign = swapped_ ? "alpha" : "beta";
+    const std::string acct_q[] = {"?account=" + own, "?account=" + foreign, "?account=nope"};
+    const std::string acct[] = {own, foreign, "nope"};
     const std::string unknown_crt = "crt_00000000000000000000000000";
     const std::string unknown_sec = "sec_00000000000000000000000000";
     std::map<std::string, std::function<Call(Variant)>> b;
@@ -194,10 +265,10 @@ class AuthzMatrixTest : public ::testing::Test {
     };
     b["POST /v1/certificates/{id}/revoke"] = [=, this](Variant v) {
       // A fresh certificate per call, so a revocation allowed once does not turn into 409.
-      std::string own =
-          v == kOwn ? Post(tokens_["admin"], "/v1/certificates", CertBody(Unique("rv")))["id"]
-                          .get<std::string>()
-                    : "";
+      std::string own = v == kOwn
+                            ? Post(OwnAdmin(), "/v1/certificates", CertBody(Unique("rv")))["id"]
+                                  .get<std::string>()
+                            : "";
       return Call{"POST",
                   "/v1/certificates/" + pick(v, own, foreign_cert_, unknown_crt) + "/revoke",
                   json{{"reason", "superseded"}}.dump()};
@@ -227,7 +298,7 @@ class AuthzMatrixTest : public ::testing::Test {
     b["POST /v1/tokens"] = [=, this](Variant v) {
       return Call{"POST", "/v1/tokens",
                   json{{"principal", pick(v, own_principal_, foreign_principal_, "nobody")},
-                       {"account", v == kForeign ? "beta" : "alpha"}}
+                       {"account", v == kForeign ? foreign : own}}
                       .dump()};
     };
     b["GET /v1/grants"] = [=](Variant v) { return Call{"GET", "/v1/grants" + acct_q[v], ""}; };
@@ -376,6 +447,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string own_webhook_, foreign_webhook_;
   std::unique_ptr<lifecycle::AcmeConfigService> acme_;
   int counter_ = 0;
+  bool swapped_ = false;
 };
 
 // Expected statuses: for each subject (admin, operator, auditor, agent of "alpha", then a system
@@ -491,36 +563,40 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
 };
 
+const std::map<std::string, std::vector<std::string>>& Expected() { return kExpected; }
+
 TEST_F(AuthzMatrixTest, EveryRouteRoleAndResource) {
-  auto builders = Builders();
-  builders["GET /healthz"] = [](Variant) { return Call{"GET", "/healthz", ""}; };
-  int checked = 0;
-  for (const auto& route : api_->router().routes()) {
-    const std::string key = route.method + " " + route.pattern;
-    auto expected = kExpected.find(key);
-    auto builder = builders.find(key);
-    if (expected == kExpected.end() || builder == builders.end()) {
-      ADD_FAILURE() << "route " << key << " has no entry in the authorization matrix";
-      continue;
-    }
-    for (int s = 0; s < 5; ++s) {
-      std::istringstream want(expected->second[s]);
-      for (int v = 0; v < 3; ++v) {
-        int status = 0;
-        want >> status;
-        Call call = builder->second(static_cast<Variant>(v));
-        auto r = Do(tokens_[kSubjects[s]], call);
-        EXPECT_EQ(r.status, status) << key << " as " << kSubjects[s] << " on " << kVariantNames[v]
-                                    << " resource: " << r.body;
-        if (r.status == 403 || r.status == 404) {
-          // Denials are problem documents; foreign and unknown look the same.
-          EXPECT_EQ(r.headers.at("Content-Type"), "application/problem+json");
-        }
-        ++checked;
-      }
-    }
-  }
+  int checked = RunMatrix({std::begin(kSubjects), std::end(kSubjects)}, {0, 1, 2, 3, 4});
   EXPECT_EQ(checked, int(kExpected.size()) * 15);
+}
+
+// The same routes from the other tenant's side: beta's admin, operator and auditor get exactly
+// what alpha's got, on beta's resources.
+TEST_F(AuthzMatrixTest, EveryRouteFromTheOtherAccount) {
+  SwapSides();
+  int checked = RunMatrix({std::begin(kBetaSubjects), std::end(kBetaSubjects)}, {0, 1, 2});
+  EXPECT_EQ(checked, int(kExpected.size()) * 9);
+}
+
+// Deployment routes do not tell whether another account exists: a target account without a grant
+// and one that does not exist are refused with the same words.
+TEST_F(AuthzMatrixTest, DeploymentTargetsDoNotRevealAccounts) {
+  auto body = [&](const std::string& target) {
+    return json{{"certificate", own_cert_},
+                {"target_account", target},
+                {"selector", {{"env", "dev"}}},
+                {"profile", "nginx"}}
+        .dump();
+  };
+  auto c = gov_->CreateAccount("gamma");
+  ASSERT_TRUE(c.ok());
+  auto existing = Do(tokens_["admin"], {"POST", "/v1/deployments", body("gamma")});
+  auto missing = Do(tokens_["admin"], {"POST", "/v1/deployments", body("no-such-account")});
+  ASSERT_EQ(existing.status, 403) << existing.body;
+  ASSERT_EQ(missing.status, 403) << missing.body;
+  auto detail = [](const std::string& b) { return json::parse(b)["detail"].get<std::string>(); };
+  EXPECT_EQ(detail(existing.body), detail(missing.body));
+  EXPECT_NE(detail(existing.body).find("grant.missing"), std::string::npos);
 }
 
 TEST_F(AuthzMatrixTest, ForeignAndUnknownAreIndistinguishable) {

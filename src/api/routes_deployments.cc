@@ -26,10 +26,13 @@ void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                spec.deadline = d;
              }
              if (target && !target->empty()) {
-               // Resolve the name without checking the caller's rights on it: the grant decides.
+               // Resolve the name without checking the caller's rights on it: the grant decides,
+               // and an unknown account is refused with the same words as one without a grant.
                auto account = deps.governance.ResolveAccount(*target);
-               if (!account.ok()) return std::move(account).error();
-               spec.target_account_id = account->id;
+               if (!account.ok() && account.error().code() != ErrorCode::kNotFound) {
+                 return std::move(account).error();
+               }
+               spec.target_account_id = account.ok() ? account->id : "unknown:" + *target;
              }
              CF_ASSIGN_OR_RETURN(model::Deployment dep, deps.deployments.Create(*ctx.caller, spec));
              ctx.audit_resource = dep.id;

@@ -151,20 +151,15 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
   AddRoute(router, "POST", "/v1/grants/{id}/revoke", Action::kGrantWrite, "grant.revoke",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             const std::string& id = ctx.params.at("id");
-             auto not_found = [&] {
-               return NotFound("grant " + QuoteForMessage(id) + " not found");
-             };
-             auto g = deps.governance.GetGrant(id);
-             if (!g.ok()) return not_found();
              // Only the granting (`to`) account may revoke; to anyone else the grant does not
              // exist, exactly like an unknown id.
-             auto to_account = TargetAccount(deps, ctx, g->to_account_id, Action::kGrantWrite);
-             if (!to_account.ok()) {
-               if (to_account.error().code() == ErrorCode::kNotFound) return not_found();
-               return std::move(to_account).error();
-             }
-             CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g->id));
+             CF_ASSIGN_OR_RETURN(
+                 model::Grant g,
+                 LoadForAction(
+                     ctx, "grant", ctx.params.at("id"), model::kGrantPrefix, Action::kGrantWrite,
+                     [&](const std::string& k) { return deps.governance.GetGrant(k); },
+                     [](const model::Grant& grant) { return grant.to_account_id; }));
+             CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g.id));
              return JsonResponse(200, GrantJson(revoked));
            });
 

@@ -50,16 +50,13 @@ Result<events::WebhookService*> Service(ApiDeps& deps) {
 // same NotFound.
 Result<std::string> WebhookAccount(ApiDeps& deps, const RequestContext& ctx, const std::string& id,
                                    Action action) {
-  const Error not_found = NotFound("webhook " + id + " not found");
   CF_ASSIGN_OR_RETURN(auto tx, deps.store.Begin());
-  auto w = tx->webhooks().Get(id);
-  tx.reset();
-  if (!w.ok()) return w.error().code() == ErrorCode::kNotFound ? not_found : w.error();
-  auto account = TargetAccount(deps, ctx, w->account_id, action);
-  if (!account.ok()) {
-    return account.error().code() == ErrorCode::kNotFound ? not_found : account.error();
-  }
-  return account->id;
+  CF_ASSIGN_OR_RETURN(model::WebhookSubscription w,
+                      LoadForAction(
+                          ctx, "webhook", id, model::kWebhookPrefix, action,
+                          [&](const std::string& k) { return tx->webhooks().Get(k); },
+                          [](const model::WebhookSubscription& s) { return s.account_id; }));
+  return w.account_id;
 }
 
 }  // namespace

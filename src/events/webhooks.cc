@@ -3,6 +3,7 @@
 #include "base/ids.h"
 #include "events/events.h"
 #include "net/https_client.h"
+#include "store/owned.h"
 
 namespace certfleet::events {
 namespace {
@@ -74,17 +75,17 @@ Result<std::vector<model::WebhookSubscription>> WebhookService::List(
 Result<model::WebhookSubscription> WebhookService::Get(const std::string& account_id,
                                                        const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(auto w, tx->webhooks().Get(id));
   // Another account's subscription looks exactly like a missing one.
-  if (w.account_id != account_id) return NotFound("webhook " + id + " not found");
-  return w;
+  return store::LoadOwned("webhook", id, model::kWebhookPrefix, account_id,
+                          [&](const std::string& k) { return tx->webhooks().Get(k); });
 }
 
 Result<model::WebhookSubscription> WebhookService::Disable(const std::string& account_id,
                                                            const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(auto w, tx->webhooks().Get(id));
-  if (w.account_id != account_id) return NotFound("webhook " + id + " not found");
+  CF_ASSIGN_OR_RETURN(
+      auto w, store::LoadOwned("webhook", id, model::kWebhookPrefix, account_id,
+                               [&](const std::string& k) { return tx->webhooks().Get(k); }));
   if (!w.active) return w;
   w.active = false;
   w.updated_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
@@ -97,8 +98,8 @@ Result<std::vector<model::WebhookDelivery>> WebhookService::Deliveries(
     const std::string& account_id, const std::string& id, const std::string& before_id,
     size_t limit) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(auto w, tx->webhooks().Get(id));
-  if (w.account_id != account_id) return NotFound("webhook " + id + " not found");
+  CF_TRY(store::LoadOwned("webhook", id, model::kWebhookPrefix, account_id,
+                          [&](const std::string& k) { return tx->webhooks().Get(k); }));
   return tx->webhook_deliveries().ListBySubscription(id, before_id, limit);
 }
 

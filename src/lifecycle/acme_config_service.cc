@@ -9,6 +9,7 @@
 #include "dns/server.h"
 #include "dns/tsig_key.h"
 #include "lifecycle/acme_clients.h"
+#include "store/owned.h"
 #include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
@@ -309,14 +310,13 @@ Result<AcmeConfigView> AcmeConfigService::Get(const Caller& caller, const std::s
                                               const std::string& name) {
   CF_TRY(ValidateName("name", name));
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  auto row = tx->acme_configs().GetByName(caller.account_id, kind, name);
-  if (!row.ok()) {
-    if (row.error().code() == ErrorCode::kNotFound) {
-      return NotFound(kind + " " + QuoteForMessage(name) + " not found");
-    }
-    return std::move(row).error();
-  }
-  return View(*row);
+  // Looked up by name inside the caller's account; the ownership check still runs so that the
+  // answer for another account's name is the one for an unknown name.
+  CF_ASSIGN_OR_RETURN(
+      auto row, store::LoadOwned(kind, name, "", caller.account_id, [&](const std::string& k) {
+        return tx->acme_configs().GetByName(caller.account_id, kind, k);
+      }));
+  return View(row);
 }
 
 Result<std::vector<AcmeConfigView>> AcmeConfigService::List(const Caller& caller,

@@ -11,6 +11,7 @@
 #include "events/events.h"
 #include "lifecycle/status_util.h"
 #include "lifecycle/tokens.h"
+#include "store/owned.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
 
@@ -280,16 +281,9 @@ Result<std::vector<model::Agent>> AgentService::List(const std::string& account_
 }
 
 Result<model::Agent> AgentService::Get(const std::string& account_id, const std::string& id) {
-  auto not_found = [&] { return NotFound("agent " + QuoteForMessage(id) + " not found"); };
-  if (!IsValidId(id, model::kAgentPrefix)) return not_found();
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  auto agent = tx->agents().Get(id);
-  if (!agent.ok()) {
-    if (agent.error().code() == ErrorCode::kNotFound) return not_found();
-    return std::move(agent).error();
-  }
-  if (agent->account_id != account_id) return not_found();
-  return std::move(*agent);
+  return store::LoadOwned("agent", id, model::kAgentPrefix, account_id,
+                          [&](const std::string& k) { return tx->agents().Get(k); });
 }
 
 }  // namespace certfleet::lifecycle

@@ -13,6 +13,7 @@
 #include "events/events.h"
 #include "lifecycle/account_policy_loader.h"
 #include "lifecycle/issuers/acme_issuer.h"
+#include "store/owned.h"
 #include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
@@ -76,16 +77,12 @@ Status CertificateService::EmitEvent(store::Tx& tx, const model::Certificate& ce
 }
 
 Result<CertificateView> LoadVisible(store::Tx& tx, const Caller& caller, const std::string& id) {
-  auto not_found = [&] { return NotFound("certificate " + QuoteForMessage(id) + " not found"); };
-  if (!IsValidId(id, model::kCertificatePrefix)) return not_found();
-  auto cert = tx.certificates().Get(id);
-  if (!cert.ok()) {
-    if (cert.error().code() == ErrorCode::kNotFound) return not_found();
-    return std::move(cert).error();
-  }
   // Another account's certificate answers exactly like a missing one: existence must not leak.
-  if (cert->account_id != caller.account_id) return not_found();
-  CertificateView view{std::move(*cert), std::nullopt};
+  CF_ASSIGN_OR_RETURN(
+      model::Certificate cert,
+      store::LoadOwned("certificate", id, model::kCertificatePrefix, caller.account_id,
+                       [&](const std::string& k) { return tx.certificates().Get(k); }));
+  CertificateView view{std::move(cert), std::nullopt};
   if (!view.certificate.current_version_id.empty()) {
     CF_ASSIGN_OR_RETURN(view.version, tx.versions().Get(view.certificate.current_version_id));
   }

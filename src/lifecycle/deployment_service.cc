@@ -15,6 +15,7 @@
 #include "policy/authorize.h"
 #include "policy/tags.h"
 #include "secrets/passphrase.h"
+#include "store/owned.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -50,15 +51,17 @@ std::string JobInput(const std::string& deployment_id, int generation) {
   return nlohmann::json{{"deployment_id", deployment_id}, {"generation", generation}}.dump();
 }
 
-Result<model::Deployment> LoadDeployment(store::Tx& tx, const std::string& id) {
-  if (!IsValidId(id, model::kDeploymentPrefix)) {
-    return NotFound("deployment " + QuoteForMessage(id) + " not found");
-  }
-  auto dep = tx.deployments().Get(id);
-  if (!dep.ok() && dep.error().code() == ErrorCode::kNotFound) {
-    return NotFound("deployment " + QuoteForMessage(id) + " not found");
-  }
-  return dep;
+// A deployment as `caller` may see it: its certificate's account always, the target account too
+// when `target_may_see` (reads); anyone else gets the NotFound of an unknown id.
+Result<model::Deployment> LoadDeployment(store::Tx& tx, const Caller& caller, const std::string& id,
+                                         bool target_may_see) {
+  return store::LoadVisible(
+      "deployment", id, model::kDeploymentPrefix,
+      [&](const std::string& k) { return tx.deployments().Get(k); },
+      [&](const model::Deployment& d) {
+        return d.account_id == caller.account_id ||
+               (target_may_see && d.target_account_id == caller.account_id);
+      });
 }
 
 Status CheckDeployAllowed(store::Tx& tx, const Caller& caller, const std::string& cert_account,
@@ -139,8 +142,13 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
       spec.target_account_id.empty() ? cert.account_id : spec.target_account_id;
   auto target_account = tx->accounts().Get(target);
   if (!target_account.ok()) {
+    // An unknown target answers like a known one without a grant: whether another account
+    // exists is not the caller's business.
     if (target_account.error().code() == ErrorCode::kNotFound) {
-      return NotFound("account " + QuoteForMessage(target) + " not found");
+      CF_TRY(policy::Authorize(ToSubject(caller), policy::Action::kDeploymentWrite,
+                               {.account_id = cert.account_id})
+                 .ToStatus());
+      return policy::GrantMissing(cert.account_id).ToStatus().error();
     }
     return std::move(target_account).error();
   }
@@ -202,10 +210,8 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
 
 Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(model::Deployment dep, LoadDeployment(*tx, id));
-  if (dep.account_id != caller.account_id) {
-    return NotFound("deployment " + QuoteForMessage(id) + " not found");
-  }
+  CF_ASSIGN_OR_RETURN(model::Deployment dep,
+                      LoadDeployment(*tx, caller, id, /*target_may_see=*/false));
   CF_ASSIGN_OR_RETURN(CertificateView view, LoadVisible(*tx, caller, dep.certificate_id));
   CF_TRY(CheckDeployAllowed(*tx, caller, dep.account_id, dep.target_account_id));
   if (!view.version) {
@@ -252,10 +258,8 @@ Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, cons
 
 Result<DeploymentView> DeploymentService::Get(const Caller& caller, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(model::Deployment dep, LoadDeployment(*tx, id));
-  if (dep.account_id != caller.account_id && dep.target_account_id != caller.account_id) {
-    return NotFound("deployment " + QuoteForMessage(id) + " not found");
-  }
+  CF_ASSIGN_OR_RETURN(model::Deployment dep,
+                      LoadDeployment(*tx, caller, id, /*target_may_see=*/true));
   DeploymentView view;
   if (!dep.version_id.empty()) {
     CF_ASSIGN_OR_RETURN(auto v, tx->versions().Get(dep.version_id));
@@ -336,14 +340,8 @@ Result<std::vector<InventoryRow>> DeploymentService::InventoryForCertificate(
 Result<std::vector<InventoryRow>> DeploymentService::InventoryForAgent(
     const Caller& caller, const std::string& agent_id) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  auto not_found = [&] { return NotFound("agent " + QuoteForMessage(agent_id) + " not found"); };
-  if (!IsValidId(agent_id, model::kAgentPrefix)) return not_found();
-  auto agent = tx->agents().Get(agent_id);
-  if (!agent.ok()) {
-    if (agent.error().code() == ErrorCode::kNotFound) return not_found();
-    return std::move(agent).error();
-  }
-  if (agent->account_id != caller.account_id) return not_found();
+  CF_TRY(store::LoadOwned("agent", agent_id, model::kAgentPrefix, caller.account_id,
+                          [&](const std::string& k) { return tx->agents().Get(k); }));
   CF_ASSIGN_OR_RETURN(auto targets, tx->deployment_targets().ListByAgent(agent_id));
   return Inventory(*tx, std::move(targets));
 }

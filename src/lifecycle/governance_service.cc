@@ -5,6 +5,7 @@
 #include "base/ids.h"
 #include "base/validate.h"
 #include "policy/account_policy.h"
+#include "store/owned.h"
 
 namespace certfleet::lifecycle {
 
@@ -89,15 +90,11 @@ Result<model::Principal> GovernanceService::SetPrincipalTags(const Caller& calle
 Result<model::Principal> GovernanceService::ResolvePrincipal(const std::string& account_id,
                                                              const std::string& key) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  Result<model::Principal> p = IsValidId(key, model::kPrincipalPrefix)
-                                   ? tx->principals().Get(key)
-                                   : tx->principals().GetByName(account_id, key);
-  // Another account's principal answers like a missing one.
-  if ((p.ok() && p->account_id != account_id) ||
-      (!p.ok() && p.error().code() == ErrorCode::kNotFound)) {
-    return NotFound("principal " + QuoteForMessage(key) + " not found");
-  }
-  return p;
+  // By id or by name; another account's principal answers like a missing one.
+  return store::LoadOwned("principal", key, "", account_id, [&](const std::string& k) {
+    return IsValidId(k, model::kPrincipalPrefix) ? tx->principals().Get(k)
+                                                 : tx->principals().GetByName(account_id, k);
+  });
 }
 
 Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& principal,

@@ -2,21 +2,15 @@
 
 #include "base/ids.h"
 #include "base/validate.h"
+#include "store/owned.h"
 
 namespace certfleet::lifecycle {
 namespace {
 
 Result<model::Secret> LoadVisibleSecret(store::Tx& tx, const Caller& caller,
                                         const std::string& id) {
-  auto not_found = [&] { return NotFound("secret " + QuoteForMessage(id) + " not found"); };
-  if (!IsValidId(id, model::kSecretPrefix)) return not_found();
-  auto s = tx.secrets().Get(id);
-  if (!s.ok()) {
-    if (s.error().code() == ErrorCode::kNotFound) return not_found();
-    return std::move(s).error();
-  }
-  if (s->account_id != caller.account_id) return not_found();
-  return std::move(s).value();
+  return store::LoadOwned("secret", id, model::kSecretPrefix, caller.account_id,
+                          [&](const std::string& k) { return tx.secrets().Get(k); });
 }
 
 }  // namespace

@@ -154,9 +154,15 @@ Decision AuthorizeCrossAccountDeploy(const Subject& subject, const std::string& 
     return g.from_account == cert_account && g.to_account == target_account;
   });
   if (granted) return Decision::Allow();
-  return Decision::Deny("grant.missing",
-                        "account " + QuoteForMessage(target_account) + " has not granted account " +
-                            QuoteForMessage(cert_account) + " deployments onto its hosts");
+  return GrantMissing(cert_account);
+}
+
+Decision GrantMissing(const std::string& cert_account) {
+  // The target account is not named: the same words must answer for an account that does not
+  // exist, so that a deployment request cannot probe which accounts exist (issue #13).
+  return Decision::Deny("grant.missing", "the target account has not granted account " +
+                                             QuoteForMessage(cert_account) +
+                                             " deployments onto its hosts");
 }
 
 }  // namespace certfleet::policy

@@ -96,5 +96,8 @@ Decision Authorize(const Subject& subject, Action action, const Target& target);
 Decision AuthorizeCrossAccountDeploy(const Subject& subject, const std::string& cert_account,
                                      const std::string& target_account,
                                      const std::vector<Grant>& grants);
+// The "grant.missing" denial, worded without the target account so that it also answers a
+// deployment into an account that does not exist.
+Decision GrantMissing(const std::string& cert_account);
 
 }  // namespace certfleet::policy
