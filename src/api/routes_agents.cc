@@ -4,7 +4,9 @@
 #include "api/dto.h"
 #include "api/json_body.h"
 #include "api/poll_hub.h"
+#include "api/problem.h"
 #include "base/time_util.h"
+#include "base/validate.h"
 #include "lifecycle/agent_http01.h"
 
 namespace certfleet::api {
@@ -68,7 +70,45 @@ nlohmann::json CredentialsJson(const lifecycle::AgentCredentials& c) {
           {"chain", c.chain_pem},   {"not_after", FormatRfc3339(c.not_after)}};
 }
 
+// Resolves the account of a resource named by id alone (agents, enrollment tokens) and checks
+// `action` on it: a resource of an account the caller may not act on answers NotFound, exactly
+// like an unknown id.
+Result<model::Account> OwningAccount(ApiDeps& deps, const RequestContext& ctx,
+                                     const Result<std::string>& owner, const std::string& what) {
+  auto not_found = [&] {
+    return NotFound(what + " " + QuoteForMessage(ctx.params.at("id")) + " not found");
+  };
+  if (!owner.ok()) {
+    if (owner.error().code() == ErrorCode::kNotFound) return not_found();
+    return owner.error();
+  }
+  auto account = TargetAccount(deps, ctx, *owner, Action::kAgentWrite);
+  if (!account.ok() && account.error().code() == ErrorCode::kNotFound) return not_found();
+  return account;
+}
+
 void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  // Revocation (issue #13): by an admin of the agent's (token's) account or a system admin.
+  AddRoute(router, "POST", "/v1/agents/enrollment-tokens/{id}/revoke", Action::kAgentWrite,
+           "agent.enrollment_token.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             const std::string& id = ctx.params.at("id");
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 OwningAccount(deps, ctx, deps.agents.EnrollmentTokenAccount(id),
+                                               "enrollment token"));
+             ctx.audit_resource = id;
+             CF_ASSIGN_OR_RETURN(auto t, deps.agents.RevokeEnrollmentToken(account.id, id));
+             return JsonResponse(200, EnrollmentTokenJson(t));
+           });
+  AddRoute(router, "POST", "/v1/agents/{id}/revoke", Action::kAgentWrite, "agent.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             const std::string& id = ctx.params.at("id");
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 OwningAccount(deps, ctx, deps.agents.AgentAccount(id), "agent"));
+             ctx.audit_resource = id;
+             CF_ASSIGN_OR_RETURN(auto agent, deps.agents.Revoke(*ctx.caller, account.id, id));
+             return JsonResponse(200, AgentJson(agent));
+           });
   AddRoute(router, "POST", "/v1/agents/enrollment-tokens", Action::kAgentWrite,
            "agent.enrollment_token.create",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
@@ -151,6 +191,12 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         CF_ASSIGN_OR_RETURN(AgentWork work, PendingWork(deps, agent));
         if (!work.empty() || wait == 0 || deps.poll_hub == nullptr) return JobsResponse(work);
         auto check = [&deps, agent]() -> std::optional<net::HttpResponse> {
+          // A poll parked before the agent was revoked (or disabled) ends now, refused like
+          // its next request would be: AgentService::Revoke wakes it through the notifier.
+          auto active = deps.agents.IsActive(agent.id);
+          if (active.ok() && !*active) {
+            return ProblemResponse(Unauthorized("agent has been revoked or disabled"));
+          }
           auto found = PendingWork(deps, agent);
           if (!found.ok() || found->empty()) return std::nullopt;
           return JobsResponse(*found);
@@ -226,7 +272,8 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
         CF_ASSIGN_OR_RETURN(std::string csr, body.String("csr", kMaxPemField));
         CF_TRY(body.NoOtherFields());
-        CF_ASSIGN_OR_RETURN(auto creds, deps.agents.Renew(*ctx.agent, csr));
+        CF_ASSIGN_OR_RETURN(auto creds,
+                            deps.agents.Renew(*ctx.agent, csr, ctx.request.client_cert_der));
         ctx.audit_resource = creds.agent.id;
         return JsonResponse(200, CredentialsJson(creds));
       },

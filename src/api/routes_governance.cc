@@ -14,6 +14,33 @@ Result<net::HttpResponse> ListJson(const nlohmann::json& items) {
   return JsonResponse(200, {{"items", items}});
 }
 
+// A token's metadata; the hash is never rendered (it is what a stolen database would need).
+nlohmann::json TokenJson(const model::ApiToken& t, const std::string& account_id) {
+  return {{"id", t.id},
+          {"principal", t.principal_id},
+          {"account", account_id},
+          {"created_at", FormatRfc3339(t.created_at)},
+          {"expires_at",
+           t.expires_at ? nlohmann::json(FormatRfc3339(*t.expires_at)) : nlohmann::json(nullptr)},
+          {"revoked", t.revoked}};
+}
+
+// POST /v1/principals/{id}/disable and /enable. The principal is resolved inside the account
+// the caller may write (its own, or any for a system admin), so another account's principal
+// answers 404 like a missing one.
+RouteHandler SetDisabledHandler(ApiDeps& deps, bool disabled) {
+  return [&deps, disabled](const RequestContext& ctx) -> Result<net::HttpResponse> {
+    CF_ASSIGN_OR_RETURN(
+        model::Account account,
+        TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalWrite));
+    CF_ASSIGN_OR_RETURN(model::Principal p,
+                        deps.governance.ResolvePrincipal(account.id, ctx.params.at("id")));
+    ctx.audit_resource = p.id;
+    CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalDisabled(*ctx.caller, p.id, disabled));
+    return JsonResponse(200, PrincipalJson(p));
+  };
+}
+
 }  // namespace
 
 void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
@@ -123,6 +150,51 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         return JsonResponse(201, j);
       });
 
+  AddRoute(router, "POST", "/v1/principals/{id}/disable", Action::kPrincipalWrite,
+           "principal.disable", SetDisabledHandler(deps, true));
+  AddRoute(router, "POST", "/v1/principals/{id}/enable", Action::kPrincipalWrite,
+           "principal.enable", SetDisabledHandler(deps, false));
+
+  AddRoute(router, "GET", "/v1/tokens", Action::kPrincipalRead, "token.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalRead));
+             std::optional<std::string> principal_id;
+             if (auto key = ctx.request.query("principal")) {
+               CF_ASSIGN_OR_RETURN(model::Principal p,
+                                   deps.governance.ResolvePrincipal(account.id, *key));
+               principal_id = p.id;
+             }
+             CF_ASSIGN_OR_RETURN(auto tokens, deps.governance.ListTokens(account.id, principal_id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& t : tokens) items.push_back(TokenJson(t, account.id));
+             return ListJson(items);
+           });
+  // An admin of the token's account (or a system admin) revokes it; to anyone else another
+  // account's token does not exist, exactly like an unknown id.
+  AddRoute(
+      router, "POST", "/v1/tokens/{id}/revoke", Action::kTokenWrite, "token.revoke",
+      [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+        const std::string& id = ctx.params.at("id");
+        auto not_found = [&] { return NotFound("token " + QuoteForMessage(id) + " not found"); };
+        auto t = deps.governance.GetToken(id);
+        if (!t.ok()) {
+          if (t.error().code() == ErrorCode::kNotFound) return not_found();
+          return std::move(t).error();
+        }
+        CF_ASSIGN_OR_RETURN(model::Principal owner, deps.governance.GetPrincipal(t->principal_id));
+        auto account = TargetAccount(deps, ctx, owner.account_id, Action::kTokenWrite);
+        if (!account.ok()) {
+          if (account.error().code() == ErrorCode::kNotFound) return not_found();
+          return std::move(account).error();
+        }
+        ctx.audit_resource = t->id;
+        ctx.audit_account = owner.account_id;
+        CF_ASSIGN_OR_RETURN(model::ApiToken revoked, deps.governance.RevokeToken(t->id));
+        return JsonResponse(200, TokenJson(revoked, owner.account_id));
+      });
+
   AddRoute(router, "GET", "/v1/grants", Action::kGrantRead, "grant.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(
@@ -165,6 +237,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                return std::move(to_account).error();
              }
              CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g->id));
+             // Targets not yet delivered under the grant are cancelled (issue #13).
+             CF_TRY(deps.deployments.OnGrantRevoked(revoked));
              return JsonResponse(200, GrantJson(revoked));
            });
 
