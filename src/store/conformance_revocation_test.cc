@@ -31,8 +31,8 @@ model::Agent MakeAgent(int n) {
 
 model::AgentCertificate MakeCert(const std::string& serial, const std::string& agent_id,
                                  int not_after) {
-  return {.serial_hex = serial, .agent_id = agent_id, .not_after = T(not_after),
-          .created_at = T(1)};
+  return {
+      .serial_hex = serial, .agent_id = agent_id, .not_after = T(not_after), .created_at = T(1)};
 }
 
 void InsertOwners(Tx& tx) {
@@ -63,8 +63,8 @@ TEST_P(StoreConformanceTest, AgentCertificatesRoundTripAndOrder) {
   EXPECT_EQ((*list)[1].serial_hex, "c3");
   EXPECT_TRUE(tx->agent_certificates().ListByAgent(Agt(9))->empty());
   // A serial is issued once; an unknown agent cannot own one. Failed calls leave the Tx usable.
-  EXPECT_TRUE(HasCode(tx->agent_certificates().Insert(MakeCert("c1", Agt(2), 1)),
-                      ErrorCode::kConflict));
+  EXPECT_TRUE(
+      HasCode(tx->agent_certificates().Insert(MakeCert("c1", Agt(2), 1)), ErrorCode::kConflict));
   EXPECT_TRUE(HasCode(tx->agent_certificates().Insert(MakeCert("c9", "agt_missing", 1)),
                       ErrorCode::kFailedPrecondition));
   EXPECT_TRUE(IsOk(tx->agent_certificates().Insert(MakeCert("c4", Agt(2), 400))));
@@ -89,10 +89,9 @@ TEST_P(StoreConformanceTest, EnrollmentTokenRevokeAndUsedKey) {
     ASSERT_TRUE(IsOk(tx->enrollment_tokens().SetUsedKey(Enr(1), "keyhash")));
     ASSERT_TRUE(IsOk(tx->enrollment_tokens().Revoke(Enr(1), T(10))));
     ASSERT_TRUE(IsOk(tx->enrollment_tokens().Revoke(Enr(1), T(20))));  // first time kept
-    EXPECT_TRUE(HasCode(tx->enrollment_tokens().Revoke("enr_missing", T(1)),
-                        ErrorCode::kNotFound));
-    EXPECT_TRUE(HasCode(tx->enrollment_tokens().SetUsedKey("enr_missing", "k"),
-                        ErrorCode::kNotFound));
+    EXPECT_TRUE(HasCode(tx->enrollment_tokens().Revoke("enr_missing", T(1)), ErrorCode::kNotFound));
+    EXPECT_TRUE(
+        HasCode(tx->enrollment_tokens().SetUsedKey("enr_missing", "k"), ErrorCode::kNotFound));
     ASSERT_TRUE(IsOk(tx->Commit()));
   }
   auto tx = Begin();

@@ -259,10 +259,10 @@ Status SqliteEnrollmentTokens::Revoke(const std::string& id, TimePoint at) {
 // ---- agent certificates
 
 Status SqliteAgentCertificates::Insert(const model::AgentCertificate& c) {
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO agent_certificates (" +
-                                             std::string(kAgentCertCols) +
-                                             ") VALUES (?1, ?2, ?3, ?4)",
-                                         "agent_certificates"));
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("INSERT INTO agent_certificates (" + std::string(kAgentCertCols) +
+                                     ") VALUES (?1, ?2, ?3, ?4)",
+                                 "agent_certificates"));
   return s.Bind(1, c.serial_hex)
       .Bind(2, c.agent_id)
       .Bind(3, EncodeTime(c.not_after))

@@ -170,7 +170,8 @@ Result<std::vector<model::ApiToken>> SqliteTokens::ListByPrincipal(
 }
 
 Result<model::ApiToken> SqliteTokens::Get(const std::string& id) {
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kTokenCols, "FROM tokens WHERE id = ?1"), "tokens"));
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare(Select(kTokenCols, "FROM tokens WHERE id = ?1"), "tokens"));
   s.Bind(1, id);
   return SingleRow<model::ApiToken>(s, ReadToken, "token " + id + " not found");
 }
