@@ -1,8 +1,8 @@
-// certfleet agent {token create,token list,list,show} (docs/agents.md, "Enrollment tokens" and
-// "Agents"). An enrollment token binds the agent that uses it to an account and to tags chosen
-// here, by an admin: the agent never chooses its own tags. The API shows a token only once, so
-// `agent token create` prints it alone on stdout (ready for "> token-file") and wipes it from
-// memory afterwards. The command and flag names are a pinned public surface.
+// certfleet agent {token create,token list,token revoke,list,show,revoke} (docs/agents.md,
+// "Enrollment tokens" and "Agents"). An enrollment token binds the agent that uses it to an account
+// and to tags chosen here, by an admin: the agent never chooses its own tags. The API shows a token
+// only once, so `agent token create` prints it alone on stdout (ready for "> token-file") and wipes
+// it from memory afterwards. The command and flag names are a pinned public surface.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -27,9 +27,13 @@ struct TokenCreateArgs {
   std::string expires;
 };
 
-const std::vector<Column> kTokenColumns = {{"ID", "id"},           {"ACCOUNT", "account"},
-                                           {"TAGS", "tags"},       {"EXPIRES AT", "expires_at"},
-                                           {"USED AT", "used_at"}, {"USED BY", "used_by_agent"}};
+const std::vector<Column> kTokenColumns = {{"ID", "id"},
+                                           {"ACCOUNT", "account"},
+                                           {"TAGS", "tags"},
+                                           {"EXPIRES AT", "expires_at"},
+                                           {"USED AT", "used_at"},
+                                           {"USED BY", "used_by_agent"},
+                                           {"REVOKED AT", "revoked_at"}};
 
 const std::vector<Column> kAgentFields = {{"id", "id"},
                                           {"account", "account"},
@@ -102,6 +106,18 @@ Status RunShow(const GlobalOptions& global, const std::string& id) {
   return Ok();
 }
 
+// POST .../revoke for an agent or an enrollment token; prints the resource afterwards.
+Status RunRevoke(const GlobalOptions& global, const std::string& path, const std::string& what) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(auto revoked, api->Post(path, nlohmann::json::object()));
+  if (global.json) {
+    PrintJson(std::cout, revoked);
+  } else {
+    std::cout << "revoked " << what << " " << Field(revoked, "id") << '\n';
+  }
+  return Ok();
+}
+
 void RegisterTokenSubcommands(CLI::App& agent, CommandContext& ctx) {
   CLI::App* token = agent.add_subcommand("token", "Create and list one-time enrollment tokens");
   token->require_subcommand(1);
@@ -136,6 +152,17 @@ void RegisterTokenSubcommands(CLI::App& agent, CommandContext& ctx) {
           "enrollment token list", kTokenColumns);
     };
   });
+
+  auto revoke_id = std::make_shared<std::string>();
+  CLI::App* revoke = token->add_subcommand(
+      "revoke", "Revoke an enrollment token: it can no longer enroll an agent");
+  revoke->add_option("id", *revoke_id, "Enrollment token id (enr_...)")->required();
+  revoke->callback([&ctx, revoke_id] {
+    ctx.action = [revoke_id](const GlobalOptions& g) {
+      return RunRevoke(g, "/v1/agents/enrollment-tokens/" + PathSegment(*revoke_id) + "/revoke",
+                       "enrollment token");
+    };
+  });
 }
 
 }  // namespace
@@ -160,6 +187,18 @@ void RegisterAgentCommands(CLI::App& root, CommandContext& ctx) {
   show->add_option("id", *show_id, "Agent id (agt_...)")->required();
   show->callback([&ctx, show_id] {
     ctx.action = [show_id](const GlobalOptions& g) { return RunShow(g, *show_id); };
+  });
+
+  auto revoke_id = std::make_shared<std::string>();
+  CLI::App* revoke = agent->add_subcommand(
+      "revoke",
+      "Revoke an agent for good: its certificates are refused at once, its pending jobs "
+      "cancelled");
+  revoke->add_option("id", *revoke_id, "Agent id (agt_...)")->required();
+  revoke->callback([&ctx, revoke_id] {
+    ctx.action = [revoke_id](const GlobalOptions& g) {
+      return RunRevoke(g, "/v1/agents/" + PathSegment(*revoke_id) + "/revoke", "agent");
+    };
   });
 }
 

@@ -1,6 +1,6 @@
-// certfleet principal {create,list,tag} (docs/api.md, "Accounts, principals, tokens"). Tags are
-// assigned by administrators only; a principal cannot set its own (rule tags.self_assign). The
-// command and flag names are a pinned public surface.
+// certfleet principal {create,list,tag,disable,enable} (docs/api.md, "Accounts, principals,
+// tokens"). Tags are assigned by administrators only; a principal cannot set its own (rule
+// tags.self_assign). The command and flag names are a pinned public surface.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -89,6 +89,19 @@ Status RunTag(const GlobalOptions& global, const TagArgs& args) {
   return Ok();
 }
 
+// POST /v1/principals/{id}/disable|enable: every token of a disabled principal answers 401.
+Status RunSetDisabled(const GlobalOptions& global, const std::string& account,
+                      const std::string& name, bool disabled) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  const std::string path =
+      QueryString()
+          .Add("account", account)
+          .Append("/v1/principals/" + PathSegment(name) + (disabled ? "/disable" : "/enable"));
+  CF_ASSIGN_OR_RETURN(auto principal, api->Post(path, nlohmann::json::object()));
+  PrintPrincipal(global, principal);
+  return Ok();
+}
+
 // Each --tag is checked on its own by CheckTagSpec; a key given twice needs the whole list.
 void CheckTagList(const std::vector<std::string>& specs) {
   if (auto tags = ParseTags(specs); !tags.ok()) {
@@ -140,6 +153,25 @@ void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx) {
     CheckTagList(tag_args->tags);
     ctx.action = [tag_args](const GlobalOptions& g) { return RunTag(g, *tag_args); };
   });
+
+  for (bool disabled : {true, false}) {
+    struct Args {
+      std::string name;
+      std::string account;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = principal->add_subcommand(
+        disabled ? "disable" : "enable",
+        disabled ? "Disable a principal: all of its tokens answer 401 at once (not oneself)"
+                 : "Enable a disabled principal again (its unexpired tokens work again)");
+    cmd->add_option("name", args->name, "Principal id or name")->required();
+    cmd->add_option("--account", args->account, "Account id or name (default: the caller's)");
+    cmd->callback([&ctx, args, disabled] {
+      ctx.action = [args, disabled](const GlobalOptions& g) {
+        return RunSetDisabled(g, args->account, args->name, disabled);
+      };
+    });
+  }
 }
 
 }  // namespace certfleet::cli

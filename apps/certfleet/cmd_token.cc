@@ -1,7 +1,7 @@
-// certfleet token create (docs/api.md, "Accounts, principals, tokens"). The API shows a token
-// only once, in the creation response, so this command either prints it once or writes it to a
-// new 0600 file (--out, created with O_EXCL: an existing file, perhaps another principal's token,
-// is never overwritten). The command and flag names are a pinned public surface.
+// certfleet token {create,list,revoke} (docs/api.md, "Accounts, principals, tokens"). The API shows
+// a token only once, in the creation response, so this command either prints it once or writes it
+// to a new 0600 file (--out, created with O_EXCL: an existing file, perhaps another principal's
+// token, is never overwritten). The command and flag names are a pinned public surface.
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -16,6 +16,8 @@
 #include "base/files.h"
 #include "cli.h"
 #include "output.h"
+#include "query.h"
+#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -85,10 +87,45 @@ Status RunCreate(const GlobalOptions& global, const CreateArgs& args) {
   return Ok();
 }
 
+const std::vector<Column> kTokenColumns = {{"ID", "id"},
+                                           {"PRINCIPAL", "principal"},
+                                           {"CREATED AT", "created_at"},
+                                           {"EXPIRES AT", "expires_at"},
+                                           {"REVOKED", "revoked"}};
+
+Status RunList(const GlobalOptions& global, const std::string& account,
+               const std::string& principal) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(
+      auto list,
+      api->Get(
+          QueryString().Add("account", account).Add("principal", principal).Append("/v1/tokens")));
+  if (global.json) {
+    PrintJson(std::cout, list);
+    return Ok();
+  }
+  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "token list"));
+  PrintItems(std::cout, *items, kTokenColumns);
+  return Ok();
+}
+
+Status RunRevoke(const GlobalOptions& global, const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
+  CF_ASSIGN_OR_RETURN(
+      auto token, api->Post("/v1/tokens/" + PathSegment(id) + "/revoke", nlohmann::json::object()));
+  if (global.json) {
+    PrintJson(std::cout, token);
+  } else {
+    std::cout << "revoked token " << Field(token, "id") << " of principal "
+              << Field(token, "principal") << '\n';
+  }
+  return Ok();
+}
+
 }  // namespace
 
 void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
-  CLI::App* token = root.add_subcommand("token", "Create API tokens for principals");
+  CLI::App* token = root.add_subcommand("token", "Create, list and revoke API tokens");
   token->require_subcommand(1);
 
   auto args = std::make_shared<CreateArgs>();
@@ -103,6 +140,28 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
                      "only the token id");
   create->callback([&ctx, args] {
     ctx.action = [args](const GlobalOptions& g) { return RunCreate(g, *args); };
+  });
+
+  struct ListArgs {
+    std::string account;
+    std::string principal;
+  };
+  auto list_args = std::make_shared<ListArgs>();
+  CLI::App* list = token->add_subcommand("list", "List API tokens (never their values)");
+  list->add_option("--account", list_args->account, "Account id or name (default: the caller's)");
+  list->add_option("--principal", list_args->principal, "Only this principal's (id or name)");
+  list->callback([&ctx, list_args] {
+    ctx.action = [list_args](const GlobalOptions& g) {
+      return RunList(g, list_args->account, list_args->principal);
+    };
+  });
+
+  auto revoke_id = std::make_shared<std::string>();
+  CLI::App* revoke =
+      token->add_subcommand("revoke", "Revoke an API token: it answers 401 from its next request");
+  revoke->add_option("id", *revoke_id, "Token id (tok_...)")->required();
+  revoke->callback([&ctx, revoke_id] {
+    ctx.action = [revoke_id](const GlobalOptions& g) { return RunRevoke(g, *revoke_id); };
   });
 }
 

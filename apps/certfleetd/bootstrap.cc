@@ -21,7 +21,7 @@ bool IsIpLiteral(const std::string& s) {
 }  // namespace
 
 Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& random,
-                          const std::string& token_path) {
+                          const std::string& token_path, Seconds validity) {
   CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
   CF_ASSIGN_OR_RETURN(auto accounts, tx->accounts().List());
   if (!accounts.empty()) return Ok();
@@ -43,6 +43,9 @@ Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& rando
   rec.principal_id = admin.id;
   rec.hash_hex = token.hash_hex;
   rec.created_at = now;
+  // The bootstrap token is the master key of a fresh install: it expires like any other
+  // (issue #13); --rotate-admin-token replaces it.
+  rec.expires_at = now + validity;
   CF_TRY(tx->tokens().Insert(rec));
   // Write the token file before committing: if the write fails nothing is committed, and if the
   // commit fails the next start finds no account and replaces the file.
@@ -54,6 +57,45 @@ Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& rando
   log::Info("created default account and admin",
             {{"account_id", account.id}, {"principal_id", admin.id}, {"token_file", token_path}});
   return Ok();
+}
+
+Result<std::string> RotateAdminToken(store::Store& store, const Clock& clock, Random& random,
+                                     const std::string& token_path, Seconds validity) {
+  CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
+  auto account = tx->accounts().GetByName(kDefaultAccount);
+  if (!account.ok() && account.error().code() == ErrorCode::kNotFound) {
+    return FailedPrecondition("no bootstrap admin yet: start certfleetd once to create it");
+  }
+  if (!account.ok()) return std::move(account).error();
+  auto admin = tx->principals().GetByName(account->id, kAdminPrincipal);
+  if (!admin.ok() && admin.error().code() == ErrorCode::kNotFound) {
+    return FailedPrecondition("the default account has no principal named \"admin\"");
+  }
+  if (!admin.ok()) return std::move(admin).error();
+  CF_ASSIGN_OR_RETURN(auto old_tokens, tx->tokens().ListByPrincipal(admin->id));
+  for (const model::ApiToken& t : old_tokens) {
+    if (!t.revoked) CF_TRY(tx->tokens().Revoke(t.id));
+  }
+  const TimePoint now = std::chrono::floor<std::chrono::seconds>(clock.Now());
+  lifecycle::NewToken token = lifecycle::GenerateApiToken(random);
+  model::ApiToken rec;
+  rec.id = NewId(model::kTokenPrefix, clock, random);
+  rec.principal_id = admin->id;
+  rec.hash_hex = token.hash_hex;
+  rec.created_at = now;
+  rec.expires_at = now + validity;
+  CF_TRY(tx->tokens().Insert(rec));
+  // As at first start: the file first (a temporary 0600 file renamed over admin.token), then the
+  // commit. A failed write leaves the old token working; a failed commit leaves a file whose
+  // token does not work yet, and running the rotation again fixes both.
+  SecretBytes line = token.token.Clone();
+  line.Append("\n");
+  CF_TRY(WriteFileAtomic(token_path, line.view(), 0600));
+  CF_TRY(tx->Commit());
+  log::Info("bootstrap admin token rotated", {{"token_id", rec.id},
+                                              {"revoked", std::to_string(old_tokens.size())},
+                                              {"token_file", token_path}});
+  return rec.id;
 }
 
 Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca,

@@ -146,7 +146,13 @@ Result<Seconds> ReadClockOffset(const std::string& path) {
   return Seconds(std::stoll(text));
 }
 
-int Run(const Config& cfg, bool rotate_kek) {
+// Bootstrap admin token flags (issue #13; bootstrap.h).
+struct AdminTokenFlags {
+  std::string validity;  // --admin-token-validity, default 30d
+  bool rotate = false;   // --rotate-admin-token
+};
+
+int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) {
   OffsetClock clock;
   if (!cfg.test_clock_file.empty()) {
     auto offset = ReadClockOffset(cfg.test_clock_file);
@@ -176,6 +182,22 @@ int Run(const Config& cfg, bool rotate_kek) {
   if (!ring.ok()) return Fail(ring.error());
   auto store = store::OpenSqliteStore({.path = data + "/certfleet.db"});
   if (!store.ok()) return Fail(store.error());
+  Seconds admin_token_validity = kDefaultAdminTokenValidity;
+  if (!admin_token.validity.empty()) {
+    auto v = ParseDuration(admin_token.validity);
+    if (!v.ok()) return Fail(v.error());
+    if (*v < std::chrono::minutes(1) || *v > std::chrono::days(3650)) {
+      return Fail(InvalidArgument("--admin-token-validity must be between 1m and 3650d"));
+    }
+    admin_token_validity = *v;
+  }
+  if (admin_token.rotate) {
+    auto id = RotateAdminToken(**store, clock, random, data + "/admin.token", admin_token_validity);
+    if (!id.ok()) return Fail(id.error());
+    std::printf("revoked the previous bootstrap admin token(s); new token %s written to %s\n",
+                id->c_str(), (data + "/admin.token").c_str());
+    return 0;
+  }
   secrets::Sealer sealer((*ring)->active(), (*ring)->retired(), clock, random);
   if (rotate_kek) {
     auto n = secrets::RewrapAll(**store, sealer);
@@ -203,7 +225,8 @@ int Run(const Config& cfg, bool rotate_kek) {
   if (!ca.ok()) return Fail(ca.error());
   Status root_written = WriteFileAtomic(data + "/ca.pem", (*ca)->root().ToPem(), 0644);
   if (!root_written.ok()) return Fail(root_written.error());
-  Status admin = EnsureDefaultAdmin(**store, clock, random, data + "/admin.token");
+  Status admin =
+      EnsureDefaultAdmin(**store, clock, random, data + "/admin.token", admin_token_validity);
   if (!admin.ok()) return Fail(admin.error());
 
   // ACME (issue #6): issuers and solvers are configured per account through the API; the
@@ -443,6 +466,11 @@ int main(int argc, char** argv) {
   app.add_flag("--rotate-kek", rotate_kek,
                "rotate the file KEK (or move to the configured provider), re-wrap every sealed "
                "record, and exit");
+  certfleet::daemon::AdminTokenFlags admin_token;
+  app.add_option("--admin-token-validity", admin_token.validity,
+                 "lifetime of the bootstrap admin token written to admin.token (default 30d)");
+  app.add_flag("--rotate-admin-token", admin_token.rotate,
+               "revoke the bootstrap admin token(s), write a fresh admin.token (0600), and exit");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -468,5 +496,5 @@ int main(int argc, char** argv) {
   if (!offline_after.empty()) cfg.agent_offline_after = offline_after;
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
-  return certfleet::daemon::Run(cfg, rotate_kek);
+  return certfleet::daemon::Run(cfg, rotate_kek, admin_token);
 }

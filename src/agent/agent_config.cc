@@ -124,6 +124,9 @@ Result<Profile> ParseProfile(const std::string& pname, const toml::table& t,
     } else if (key == "key_encrypted") {
       if (!v.is_boolean()) return InvalidArgument(field + " must be a boolean");
       p.key_encrypted = *v.value<bool>();
+    } else if (key == "keep_previous") {
+      if (!v.is_boolean()) return InvalidArgument(field + " must be a boolean");
+      p.keep_previous = *v.value<bool>();
     } else if (key == "reload") {
       CF_ASSIGN_OR_RETURN(p.reload, GetArgv(v, field));
     } else if (key == "test") {

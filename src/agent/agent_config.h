@@ -39,6 +39,10 @@ struct Profile {
   std::string verify_address;  // "host:port", optional
   std::string verify_sni;
   std::string name;  // file base name, defaults to profile_name
+  // After an install whose reload and verification succeeded, the previous private key files
+  // (<file>.prev of every 0600 file: keys, passphrases, combined PEMs, PKCS#12) are removed, so
+  // a replaced key does not linger on disk. `keep_previous = true` keeps them.
+  bool keep_previous = false;
 };
 
 // [http01] (issue #6): how this host answers http-01 challenges that certfleetd hands to the

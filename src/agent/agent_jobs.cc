@@ -195,6 +195,9 @@ Result<JobResult> AgentRuntime::Execute(const AgentJob& job) {
     r.state = StateName(profile.verify_address.empty() ? model::TargetState::kInstalled
                                                        : model::TargetState::kVerified);
     r.paths = (*active)->paths();
+    // Reloaded and verified: the agent never rolls this install back any more, so the previous
+    // key need not stay on disk (unless the profile keeps it).
+    (*active)->RemovePreviousKeys();
     return r;
   }
   if (rolled_back) {

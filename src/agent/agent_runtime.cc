@@ -219,7 +219,9 @@ Status AgentRuntime::ConnectWithIdentity() {
 std::optional<TimePoint> AgentRuntime::renew_at() const {
   if (!client_cert_) return std::nullopt;
   TimePoint at = RenewPoint(*client_cert_);
-  if (server_renew_after_) at = std::min(at, *server_renew_after_);
+  // The server accepts a renewal only in the last third (issue #13), so its hint can postpone
+  // renewal but never bring it forward; every certificate it issued stays valid meanwhile.
+  if (server_renew_after_) at = std::max(at, *server_renew_after_);
   return at;
 }
 

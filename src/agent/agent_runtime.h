@@ -5,7 +5,8 @@
 // P-256 key is generated and the agent enrolls with the token from enroll_token_file.
 // Then, until RequestStop():
 //   - the client certificate is renewed (new key, POST /v1/agent/renew, crash-safe swap) once a
-//     third of its lifetime remains, or earlier when the server's cert_renew_after says so;
+//     third of its lifetime remains (the server refuses earlier renewals, rule
+//     agent.renew_early; a later cert_renew_after from the server postpones it);
 //   - the agent long-polls for jobs. http-01 challenge tasks in the answer (issue #6) are handled
 //     first, since the CA is waiting on them: each is carried out by Http01Challenges
 //     (http01_challenges.h) per the [http01] section and acknowledged (presented, removed, or

@@ -1,10 +1,17 @@
 #include "agent/installers.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "agent/run_command.h"
 #include "agent/tls_verify.h"
 #include "base/encoding.h"
+#include "base/log.h"
 #include "crypto/pkcs12.h"
 
 namespace certfleet::agent {
@@ -86,6 +93,24 @@ Status VerifySerial(const Profile& p, const std::string& want, const InstallerOp
   }
   return FailedPrecondition("verify " + p.verify_address + ": expected serial " + want + ", got " +
                             last);
+}
+
+// Removes <name>.prev of each file and syncs the directories; a failure is logged, not fatal (the
+// install itself succeeded, and the next install replaces the .prev anyway).
+void RemovePrevious(const std::vector<FileRef>& files) {
+  std::vector<int> dirs;
+  for (const FileRef& f : files) {
+    const std::string prev = f.name + ".prev";
+    if (::unlinkat(f.dir_fd, prev.c_str(), 0) != 0) {
+      if (errno != ENOENT) {
+        log::Warn("could not remove the previous key file",
+                  {{"file", prev}, {"error", std::strerror(errno)}});
+      }
+      continue;
+    }
+    if (std::find(dirs.begin(), dirs.end(), f.dir_fd) == dirs.end()) dirs.push_back(f.dir_fd);
+  }
+  for (int fd : dirs) (void)::fsync(fd);
 }
 
 }  // namespace
@@ -173,6 +198,12 @@ Result<bool> RecoverProfile(const Profile& profile) {
   return RecoverInterrupted(Refs(profile, dirs), profile.profile_name);
 }
 
+void ActiveInstall::RemovePreviousKeys() {
+  if (profile_.keep_previous) return;
+  RemovePrevious(secret_files_);
+  secret_files_.clear();
+}
+
 Status ActiveInstall::Rollback() {
   CF_TRY(txn_.Rollback());
   if (profile_.installer == InstallerKind::kExec) {
@@ -194,9 +225,11 @@ Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile& profile,
 
   std::vector<InstallFile> files;
   std::vector<std::string> paths;
+  std::vector<FileRef> secret_files;  // whose .prev holds the previous key material
   for (PlannedFile& f : planned) {
     InstallFile i;
     i.dir_fd = f.in_key_dir ? dirs.key_fd() : dirs.cert.get();
+    if (f.mode == kPrivate) secret_files.push_back({i.dir_fd, f.name});
     i.name = f.name;
     i.content = std::move(f.content);
     i.mode = f.mode;
@@ -238,6 +271,8 @@ Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile& profile,
     if (options.on_rolled_back) options.on_rolled_back();
     return e;
   }
+  // The directory fds are the ones `active` owns now (moving a UniqueFd keeps the descriptor).
+  active->secret_files_ = std::move(secret_files);
   return active;
 }
 

@@ -64,6 +64,10 @@ class ActiveInstall {
   // Restores the previous files, then runs test and reload again. Safe to call twice.
   Status Rollback();
   const std::vector<std::string>& paths() const { return paths_; }
+  // Once the install is final (reloaded and verified, reported): removes the previous private
+  // key material, i.e. <file>.prev of every 0600 file, unless the profile says keep_previous
+  // (issue #13). Rollback() cannot restore those files afterwards. Failures are logged only.
+  void RemovePreviousKeys();
 
  private:
   friend Result<std::unique_ptr<ActiveInstall>> InstallBundle(const Profile&, const CheckedBundle&,
@@ -79,6 +83,7 @@ class ActiveInstall {
   UniqueFd key_dir_;
   InstallTransaction txn_;
   std::vector<std::string> paths_;
+  std::vector<FileRef> secret_files_;  // 0600 files, whose .prev hold the previous key
 };
 
 // Recovers an interrupted install of `profile` (atomic_install.h), then plans, commits, runs the

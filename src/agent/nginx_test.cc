@@ -87,10 +87,11 @@ TEST(NginxInstallTest, ReloadVerifyAndRollBack) {
   const std::string base = "installer = \"nginx\"\ncert_dir = \"" + dir + "/tls\"\nkey_dir = \"" +
                            dir + "/tls/private\"\nname = \"app\"\ntest = [\"" + kNginx +
                            "\", \"-t\", \"-q\", " + nginx_args + "]\n";
-  auto cfg = ConfigWith(dir, "[profiles.first]\n" + base + "\n[profiles.web]\n" + base +
-                                 "reload = [\"" + kNginx + "\", \"-s\", \"reload\", " + nginx_args +
-                                 "]\nreload_timeout = \"20s\"\nverify_address = \"" + address +
-                                 "\"\nverify_sni = \"app.example.test\"\n");
+  const std::string web = base + "reload = [\"" + kNginx + "\", \"-s\", \"reload\", " + nginx_args +
+                          "]\nreload_timeout = \"20s\"\nverify_address = \"" + address +
+                          "\"\nverify_sni = \"app.example.test\"\n";
+  auto cfg = ConfigWith(dir, "[profiles.first]\n" + base + "\n[profiles.web]\n" + web +
+                                 "\n[profiles.keep]\n" + web + "keep_previous = true\n");
   ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
 
   // First install (nothing to reload yet), then start nginx on it.
@@ -115,6 +116,22 @@ TEST(NginxInstallTest, ReloadVerifyAndRollBack) {
   ASSERT_TRUE((*second)->Rollback().ok());
   auto back = WaitForSerial(address, v1.cert.serial_hex());
   EXPECT_TRUE(back.ok()) << back.error().ToString();
+
+  // Issue #13: once an install is final, the previous private key goes (certificates stay)...
+  const std::string prev_key = dir + "/tls/private/app-privkey.pem.prev";
+  auto third = InstallBundle(cfg->profiles.at("web"), MustCheck(pki, v2), InputFor(v2));
+  ASSERT_TRUE(third.ok()) << third.error().ToString();
+  ASSERT_TRUE(fs::exists(prev_key));  // still there while a rollback may come
+  (*third)->RemovePreviousKeys();
+  EXPECT_FALSE(fs::exists(prev_key));
+  EXPECT_TRUE(fs::exists(dir + "/tls/app-fullchain.pem.prev"));
+  // ... unless the profile keeps it; then a rollback still restores the old pair.
+  auto fourth = InstallBundle(cfg->profiles.at("keep"), MustCheck(pki, v1), InputFor(v1));
+  ASSERT_TRUE(fourth.ok()) << fourth.error().ToString();
+  (*fourth)->RemovePreviousKeys();
+  EXPECT_TRUE(fs::exists(prev_key));
+  ASSERT_TRUE((*fourth)->Rollback().ok());
+  EXPECT_TRUE(WaitForSerial(address, v2.cert.serial_hex()).ok());
 }
 
 }  // namespace

@@ -186,6 +186,8 @@ class AuthzMatrixTest : public ::testing::Test {
     std::swap(own_webhook_, foreign_webhook_);
   }
   std::string OwnAdmin() { return swapped_ ? beta_admin_ : tokens_["admin"]; }
+  const model::Account& OwnAccount() const { return swapped_ ? beta_ : alpha_; }
+  const model::Account& ForeignAccount() const { return swapped_ ? alpha_ : beta_; }
 
   // Runs every route for `subjects`, whose expectations are the columns `columns` of kExpected.
   // Each answer that names a resource (a path parameter or ?account=) and gets as far as
@@ -346,6 +348,45 @@ class AuthzMatrixTest : public ::testing::Test {
     b["GET /v1/agents"] = [=](Variant v) { return Call{"GET", "/v1/agents" + acct_q[v], ""}; };
     b["GET /v1/agents/{id}"] = [=, this](Variant v) {
       return Call{"GET", "/v1/agents/" + pick(v, own_agent_, foreign_agent_, unknown_agt), ""};
+    };
+    // Revocation (issue #13). Fresh resources per call, so that what one call revokes does not
+    // change what the next one sees.
+    b["POST /v1/agents/{id}/revoke"] = [=, this](Variant v) {
+      std::string id = v == kOwn       ? EnrollAgent(OwnAccount().id)
+                       : v == kForeign ? EnrollAgent(ForeignAccount().id)
+                                       : unknown_agt;
+      return Call{"POST", "/v1/agents/" + id + "/revoke", "{}"};
+    };
+    b["POST /v1/agents/enrollment-tokens/{id}/revoke"] = [=, this](Variant v) {
+      auto fresh = [&](const std::string& account) {
+        lifecycle::Caller admin{.principal_id = "prn_a", .account_id = account};
+        return stack_.agents->CreateEnrollmentToken(admin, account, {{"env", "dev"}}, {})
+            ->record.id;
+      };
+      std::string id = v == kOwn       ? fresh(OwnAccount().id)
+                       : v == kForeign ? fresh(ForeignAccount().id)
+                                       : "enr_00000000000000000000000000";
+      return Call{"POST", "/v1/agents/enrollment-tokens/" + id + "/revoke", "{}"};
+    };
+    for (const char* verb : {"disable", "enable"}) {
+      b[std::string("POST /v1/principals/{id}/") + verb] = [=, this](Variant v) {
+        return Call{
+            "POST",
+            "/v1/principals/" +
+                pick(v, own_principal_, foreign_principal_, "prn_00000000000000000000000000") +
+                "/" + verb + (v == kForeign ? acct_q[kForeign] : acct_q[kOwn]),
+            "{}"};
+      };
+    }
+    b["GET /v1/tokens"] = [=](Variant v) { return Call{"GET", "/v1/tokens" + acct_q[v], ""}; };
+    b["POST /v1/tokens/{id}/revoke"] = [=, this](Variant v) {
+      auto fresh = [&](const std::string& principal) {
+        return gov_->CreateToken(*gov_->GetPrincipal(principal), std::nullopt)->record.id;
+      };
+      std::string id = v == kOwn       ? fresh(own_principal_)
+                       : v == kForeign ? fresh(foreign_principal_)
+                                       : "tok_00000000000000000000000000";
+      return Call{"POST", "/v1/tokens/" + id + "/revoke", "{}"};
     };
     b["POST /v1/deployments"] = [=, this](Variant v) {
       return Call{"POST", "/v1/deployments",
@@ -509,6 +550,19 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     {"GET /v1/agents", {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "200 200 404"}},
     {"GET /v1/agents/{id}",
      {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
+    // Revocation (issue #13): admins of the resource's account and system admins; another
+    // account's resource answers like an unknown one.
+    {"POST /v1/agents/{id}/revoke",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
+    {"POST /v1/agents/enrollment-tokens/{id}/revoke",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
+    {"POST /v1/principals/{id}/disable",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
+    {"POST /v1/principals/{id}/enable",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
+    {"GET /v1/tokens", {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"POST /v1/tokens/{id}/revoke",
+     {"200 404 404", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
     // Deployments act on the caller's own certificates; a system admin owns none in "alpha".
     {"POST /v1/deployments",
      {"201 404 404", "201 404 404", "403 403 403", "403 403 403", "404 404 404"}},

@@ -20,7 +20,8 @@ nlohmann::json EnrollmentTokenJson(const model::EnrollmentToken& t) {
           {"expires_at", FormatRfc3339(t.expires_at)},
           {"used_at", OptTime(t.used_at)},
           {"used_by_agent", t.used_by_agent_id.empty() ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(t.used_by_agent_id)}};
+                                                       : nlohmann::json(t.used_by_agent_id)},
+          {"revoked_at", OptTime(t.revoked_at)}};
 }
 
 nlohmann::json AgentJson(const model::Agent& a) {

@@ -79,6 +79,8 @@ net::HttpResponse PollHub::Park(const std::string& agent_id, std::chrono::second
     dirty_.insert(agent_id);
   }
   cv_.notify_one();
+  // At debug level only (one line per idle poll); the e2e tests wait for it before revoking.
+  log::Debug("long poll parked", {{"agent_id", agent_id}});
   if (old) {
     auto r = Guarded([&] { return old->timeout(); }, "timeout");
     old->deferred->Complete(r ? std::move(*r) : Unavailable());

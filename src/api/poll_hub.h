@@ -4,7 +4,8 @@
 // agent has new work (AgentNotifier::Notify, called after the commit), when its wait runs out,
 // or at the latest every recheck interval (work queued by another replica, or a notification
 // lost in a crash, is found that way). One parked poll per agent: a newer one answers the older
-// with no jobs. Thread-safe.
+// with no jobs. A revoked or disabled agent's parked poll is answered at once too: revocation
+// notifies the hub, and the route's check answers 401 (routes_agents.cc). Thread-safe.
 #pragma once
 
 #include <chrono>

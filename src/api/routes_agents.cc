@@ -1,10 +1,14 @@
 // /v1/agents (management: enrollment tokens, agents) and /v1/agent (the agent protocol:
 // enrollment, long-poll, bundles, passphrases, reports, certificate renewal). docs/agents.md.
+#include <functional>
+
 #include "api/api_service.h"
 #include "api/dto.h"
 #include "api/json_body.h"
 #include "api/poll_hub.h"
+#include "api/problem.h"
 #include "base/time_util.h"
+#include "base/validate.h"
 #include "lifecycle/agent_http01.h"
 
 namespace certfleet::api {
@@ -68,7 +72,52 @@ nlohmann::json CredentialsJson(const lifecycle::AgentCredentials& c) {
           {"chain", c.chain_pem},   {"not_after", FormatRfc3339(c.not_after)}};
 }
 
+// Resolves the account of a resource named by id alone (agents, enrollment tokens) and checks
+// `action` on it: a resource of an account the caller may not act on answers NotFound, exactly
+// like an unknown id.
+Result<model::Account> OwningAccount(
+    ApiDeps& deps, const RequestContext& ctx, std::string_view what, std::string_view id_prefix,
+    const std::function<Result<std::string>(const std::string&)>& account_of_id) {
+  struct Owner {
+    std::string account_id;
+  };
+  CF_ASSIGN_OR_RETURN(Owner owner,
+                      LoadForAction(
+                          ctx, what, ctx.params.at("id"), id_prefix, Action::kAgentWrite,
+                          [&](const std::string& id) -> Result<Owner> {
+                            CF_ASSIGN_OR_RETURN(std::string account_id, account_of_id(id));
+                            return Owner{std::move(account_id)};
+                          },
+                          [](const Owner& o) { return o.account_id; }));
+  return deps.governance.ResolveAccount(owner.account_id);
+}
+
 void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
+  // Revocation (issue #13): by an admin of the agent's (token's) account or a system admin.
+  AddRoute(router, "POST", "/v1/agents/enrollment-tokens/{id}/revoke", Action::kAgentWrite,
+           "agent.enrollment_token.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             const std::string& id = ctx.params.at("id");
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 OwningAccount(
+                     deps, ctx, "enrollment token", model::kEnrollmentTokenPrefix,
+                     [&](const std::string& k) { return deps.agents.EnrollmentTokenAccount(k); }));
+             ctx.audit_resource = id;
+             CF_ASSIGN_OR_RETURN(auto t, deps.agents.RevokeEnrollmentToken(account.id, id));
+             return JsonResponse(200, EnrollmentTokenJson(t));
+           });
+  AddRoute(router, "POST", "/v1/agents/{id}/revoke", Action::kAgentWrite, "agent.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             const std::string& id = ctx.params.at("id");
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 OwningAccount(deps, ctx, "agent", model::kAgentPrefix,
+                               [&](const std::string& k) { return deps.agents.AgentAccount(k); }));
+             ctx.audit_resource = id;
+             CF_ASSIGN_OR_RETURN(auto agent, deps.agents.Revoke(*ctx.caller, account.id, id));
+             return JsonResponse(200, AgentJson(agent));
+           });
   AddRoute(router, "POST", "/v1/agents/enrollment-tokens", Action::kAgentWrite,
            "agent.enrollment_token.create",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
@@ -151,6 +200,12 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         CF_ASSIGN_OR_RETURN(AgentWork work, PendingWork(deps, agent));
         if (!work.empty() || wait == 0 || deps.poll_hub == nullptr) return JobsResponse(work);
         auto check = [&deps, agent]() -> std::optional<net::HttpResponse> {
+          // A poll parked before the agent was revoked (or disabled) ends now, refused like
+          // its next request would be: AgentService::Revoke wakes it through the notifier.
+          auto active = deps.agents.IsActive(agent.id);
+          if (active.ok() && !*active) {
+            return ProblemResponse(Unauthorized("agent has been revoked or disabled"));
+          }
           auto found = PendingWork(deps, agent);
           if (!found.ok() || found->empty()) return std::nullopt;
           return JobsResponse(*found);
@@ -226,7 +281,8 @@ void AddProtocolRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
         CF_ASSIGN_OR_RETURN(std::string csr, body.String("csr", kMaxPemField));
         CF_TRY(body.NoOtherFields());
-        CF_ASSIGN_OR_RETURN(auto creds, deps.agents.Renew(*ctx.agent, csr));
+        CF_ASSIGN_OR_RETURN(auto creds,
+                            deps.agents.Renew(*ctx.agent, csr, ctx.request.client_cert_der));
         ctx.audit_resource = creds.agent.id;
         return JsonResponse(200, CredentialsJson(creds));
       },

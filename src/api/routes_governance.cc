@@ -14,6 +14,33 @@ Result<net::HttpResponse> ListJson(const nlohmann::json& items) {
   return JsonResponse(200, {{"items", items}});
 }
 
+// A token's metadata; the hash is never rendered (it is what a stolen database would need).
+nlohmann::json TokenJson(const model::ApiToken& t, const std::string& account_id) {
+  return {{"id", t.id},
+          {"principal", t.principal_id},
+          {"account", account_id},
+          {"created_at", FormatRfc3339(t.created_at)},
+          {"expires_at",
+           t.expires_at ? nlohmann::json(FormatRfc3339(*t.expires_at)) : nlohmann::json(nullptr)},
+          {"revoked", t.revoked}};
+}
+
+// POST /v1/principals/{id}/disable and /enable. The principal is resolved inside the account
+// the caller may write (its own, or any for a system admin), so another account's principal
+// answers 404 like a missing one.
+RouteHandler SetDisabledHandler(ApiDeps& deps, bool disabled) {
+  return [&deps, disabled](const RequestContext& ctx) -> Result<net::HttpResponse> {
+    CF_ASSIGN_OR_RETURN(
+        model::Account account,
+        TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalWrite));
+    CF_ASSIGN_OR_RETURN(model::Principal p,
+                        deps.governance.ResolvePrincipal(account.id, ctx.params.at("id")));
+    ctx.audit_resource = p.id;
+    CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalDisabled(*ctx.caller, p.id, disabled));
+    return JsonResponse(200, PrincipalJson(p));
+  };
+}
+
 }  // namespace
 
 void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
@@ -123,6 +150,52 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         return JsonResponse(201, j);
       });
 
+  AddRoute(router, "POST", "/v1/principals/{id}/disable", Action::kPrincipalWrite,
+           "principal.disable", SetDisabledHandler(deps, true));
+  AddRoute(router, "POST", "/v1/principals/{id}/enable", Action::kPrincipalWrite,
+           "principal.enable", SetDisabledHandler(deps, false));
+
+  AddRoute(router, "GET", "/v1/tokens", Action::kPrincipalRead, "token.list",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(
+                 model::Account account,
+                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalRead));
+             std::optional<std::string> principal_id;
+             if (auto key = ctx.request.query("principal")) {
+               CF_ASSIGN_OR_RETURN(model::Principal p,
+                                   deps.governance.ResolvePrincipal(account.id, *key));
+               principal_id = p.id;
+             }
+             CF_ASSIGN_OR_RETURN(auto tokens, deps.governance.ListTokens(account.id, principal_id));
+             nlohmann::json items = nlohmann::json::array();
+             for (const auto& t : tokens) items.push_back(TokenJson(t, account.id));
+             return ListJson(items);
+           });
+  // An admin of the token's account (or a system admin) revokes it; to anyone else another
+  // account's token does not exist, exactly like an unknown id.
+  AddRoute(router, "POST", "/v1/tokens/{id}/revoke", Action::kTokenWrite, "token.revoke",
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             // A token belongs to its principal's account.
+             struct OwnedToken {
+               model::ApiToken token;
+               std::string account_id;
+             };
+             CF_ASSIGN_OR_RETURN(
+                 OwnedToken t,
+                 LoadForAction(
+                     ctx, "token", ctx.params.at("id"), model::kTokenPrefix, Action::kTokenWrite,
+                     [&](const std::string& k) -> Result<OwnedToken> {
+                       CF_ASSIGN_OR_RETURN(model::ApiToken token, deps.governance.GetToken(k));
+                       CF_ASSIGN_OR_RETURN(model::Principal owner,
+                                           deps.governance.GetPrincipal(token.principal_id));
+                       return OwnedToken{std::move(token), owner.account_id};
+                     },
+                     [](const OwnedToken& o) { return o.account_id; }));
+             ctx.audit_resource = t.token.id;
+             CF_ASSIGN_OR_RETURN(model::ApiToken revoked, deps.governance.RevokeToken(t.token.id));
+             return JsonResponse(200, TokenJson(revoked, t.account_id));
+           });
+
   AddRoute(router, "GET", "/v1/grants", Action::kGrantRead, "grant.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(
@@ -160,6 +233,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                      [&](const std::string& k) { return deps.governance.GetGrant(k); },
                      [](const model::Grant& grant) { return grant.to_account_id; }));
              CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g.id));
+             // Targets not yet delivered under the grant are cancelled (issue #13).
+             CF_TRY(deps.deployments.OnGrantRevoked(revoked));
              return JsonResponse(200, GrantJson(revoked));
            });
 

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
+#include "crypto/hash.h"
 #include "events/events.h"
 #include "lifecycle/status_util.h"
 #include "lifecycle/tokens.h"
@@ -32,6 +33,24 @@ Status ValidateHostname(const std::string& h) {
     if (!ok) return InvalidArgument("hostname may contain only letters, digits, '-', '.', '_'");
   }
   return Ok();
+}
+
+// The SHA-256 of a CSR's public key: what binds a retried enrollment to the first one.
+Result<std::string> CsrKeyHash(const std::string& csr_pem) {
+  if (csr_pem.empty() || csr_pem.size() > kMaxCsrPem) {
+    return InvalidArgument("csr must be a PEM certificate request of at most 16 KiB");
+  }
+  CF_ASSIGN_OR_RETURN(x509::Csr csr, x509::Csr::FromPem(csr_pem));
+  return crypto::Sha256Hex(csr.public_key().spki_der());
+}
+
+AgentCredentials Credentials(model::Agent agent, const ca::IssuedLeaf& leaf) {
+  AgentCredentials out;
+  out.agent = std::move(agent);
+  out.certificate_pem = leaf.leaf.ToPem();
+  for (const x509::Certificate& c : leaf.chain) out.chain_pem += c.ToPem();
+  out.not_after = leaf.leaf.not_after();
+  return out;
 }
 
 }  // namespace
@@ -150,11 +169,19 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
     }
     return Conflict("enrollment token already used");
   };
-  if (token.used_at) return reused();
+  if (token.revoked_at) return Unauthorized("enrollment token has been revoked");
+  if (token.used_at) {
+    // The same key within the retry window is the same agent whose response was lost; anything
+    // else is a second use of a one-time credential.
+    auto retried = RetryEnrollment(token, req);
+    if (retried.ok() || retried.error().code() != ErrorCode::kConflict) return retried;
+    return reused();
+  }
   if (Now() >= token.expires_at) return Unauthorized("enrollment token has expired");
 
   const std::string agent_id = NewId(model::kAgentPrefix, clock_, random_);
   CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent_id, req.csr_pem));
+  CF_ASSIGN_OR_RETURN(std::string key_hash, CsrKeyHash(req.csr_pem));
 
   const TimePoint now = Now();
   model::Principal principal;
@@ -193,8 +220,10 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
       }
       return std::move(used).error();
     }
+    CF_TRY(tx->enrollment_tokens().SetUsedKey(token.id, key_hash));
     CF_TRY(tx->principals().Insert(principal));
     CF_TRY(tx->agents().Insert(agent));
+    CF_TRY(tx->agent_certificates().Insert(CertificateRow(agent.id, leaf, now)));
     nlohmann::json data = {{"agent_id", agent.id},
                            {"hostname", agent.hostname},
                            {"token_id", token.id},
@@ -215,33 +244,97 @@ Result<AgentCredentials> AgentService::Enroll(const EnrollRequest& req) {
                                {"account_id", agent.account_id},
                                {"hostname", agent.hostname},
                                {"token_id", token.id}});
-  AgentCredentials out;
-  out.agent = std::move(agent);
-  out.certificate_pem = leaf.leaf.ToPem();
-  for (const x509::Certificate& c : leaf.chain) out.chain_pem += c.ToPem();
-  out.not_after = leaf.leaf.not_after();
-  return out;
+  return Credentials(std::move(agent), leaf);
 }
 
-Result<AgentCredentials> AgentService::Renew(const model::Agent& agent,
-                                             const std::string& csr_pem) {
-  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent.id, csr_pem));
+model::AgentCertificate AgentService::CertificateRow(const std::string& agent_id,
+                                                     const ca::IssuedLeaf& leaf, TimePoint now) {
+  return model::AgentCertificate{.serial_hex = leaf.leaf.serial_hex(),
+                                 .agent_id = agent_id,
+                                 .not_after = leaf.leaf.not_after(),
+                                 .created_at = now};
+}
+
+Result<AgentCredentials> AgentService::RetryEnrollment(const model::EnrollmentToken& token,
+                                                       const EnrollRequest& req) {
+  const Error not_a_retry = Conflict("enrollment token already used");
+  auto key_hash = CsrKeyHash(req.csr_pem);
+  if (!key_hash.ok() || token.used_key_sha256.empty() || *key_hash != token.used_key_sha256) {
+    return not_a_retry;
+  }
+  if (!token.used_at || Now() >= *token.used_at + options_.enrollment_retry_window) {
+    return not_a_retry;
+  }
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    auto agent = tx->agents().Get(token.used_by_agent_id);
+    // A revoked or disabled agent does not come back through its old token.
+    if (!agent.ok() || agent->status != model::AgentStatus::kActive) return not_a_retry;
+  }
+  // The CSR's signature proves possession of the key that used the token.
+  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf,
+                      IssueClientCertificate(token.used_by_agent_id, req.csr_pem));
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(agent.id));
+  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(token.used_by_agent_id));
+  if (fresh.status != model::AgentStatus::kActive) return not_a_retry;
+  const TimePoint now = Now();
   fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
   fresh.cert_serial_hex = leaf.leaf.serial_hex();
   fresh.cert_not_after = leaf.leaf.not_after();
-  fresh.updated_at = Now();
+  fresh.updated_at = now;
   CF_TRY(tx->agents().Update(fresh));
+  CF_TRY(tx->agent_certificates().Insert(CertificateRow(fresh.id, leaf, now)));
+  CF_TRY(tx->Commit());
+  log::Info("agent enrollment retried by the same key",
+            {{"agent_id", fresh.id}, {"token_id", token.id}});
+  return Credentials(std::move(fresh), leaf);
+}
+
+Result<AgentCredentials> AgentService::Renew(const model::Agent& agent, const std::string& csr_pem,
+                                             const std::optional<std::string>& presented_cert_der) {
+  // Renewal only in the last third of the presented certificate's life (issue #13): a stolen
+  // key cannot mint itself fresh certificates at will, and the agent renews at exactly that
+  // point (agent_runtime.cc RenewPoint).
+  TimePoint not_before, not_after;
+  if (presented_cert_der) {
+    CF_ASSIGN_OR_RETURN(x509::Certificate presented,
+                        x509::Certificate::FromDer(*presented_cert_der));
+    not_before = presented.not_before();
+    not_after = presented.not_after();
+  } else {
+    CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    auto row = tx->agent_certificates().Get(agent.cert_serial_hex);
+    if (row.ok()) {
+      not_before = row->created_at;
+      not_after = row->not_after;
+    } else {
+      not_after = agent.cert_not_after;
+      not_before = not_after - options_.client_cert_validity;
+    }
+  }
+  const TimePoint renew_from = not_after - (not_after - not_before) / 3;
+  if (Now() < renew_from) {
+    return Conflict(
+        "client certificate renewal is too early: a certificate renews only in the last third "
+        "of its lifetime, from " +
+        FormatRfc3339(std::chrono::floor<std::chrono::seconds>(renew_from)) +
+        " (rule agent.renew_early)");
+  }
+  CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent.id, csr_pem));
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(agent.id));
+  if (fresh.status != model::AgentStatus::kActive) return Unauthorized("agent is not active");
+  const TimePoint now = Now();
+  fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
+  fresh.cert_serial_hex = leaf.leaf.serial_hex();
+  fresh.cert_not_after = leaf.leaf.not_after();
+  fresh.updated_at = now;
+  CF_TRY(tx->agents().Update(fresh));
+  CF_TRY(tx->agent_certificates().Insert(CertificateRow(fresh.id, leaf, now)));
   CF_TRY(tx->Commit());
   log::Info("agent certificate renewed",
             {{"agent_id", fresh.id}, {"serial", fresh.cert_serial_hex}});
-  AgentCredentials out;
-  out.agent = std::move(fresh);
-  out.certificate_pem = leaf.leaf.ToPem();
-  for (const x509::Certificate& c : leaf.chain) out.chain_pem += c.ToPem();
-  out.not_after = leaf.leaf.not_after();
-  return out;
+  return Credentials(std::move(fresh), leaf);
 }
 
 Result<model::Agent> AgentService::Authenticate(const std::optional<std::string>& client_cert_der) {
@@ -252,12 +345,19 @@ Result<model::Agent> AgentService::Authenticate(const std::optional<std::string>
   if (Now() > cert.not_after()) return Unauthorized("client certificate has expired");
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   auto agent = tx->agents().GetByCertSerial(cert.serial_hex());
+  if (!agent.ok() && agent.error().code() == ErrorCode::kNotFound) {
+    // Not the current or previous one: any other unexpired certificate issued to the agent
+    // (e.g. one whose renewal response never arrived) still identifies it.
+    auto issued = tx->agent_certificates().Get(cert.serial_hex());
+    if (issued.ok()) agent = tx->agents().Get(issued->agent_id);
+  }
   if (!agent.ok()) {
     if (agent.error().code() == ErrorCode::kNotFound) {
       return Unauthorized("client certificate does not belong to an enrolled agent");
     }
     return std::move(agent).error();
   }
+  if (agent->status == model::AgentStatus::kRevoked) return Unauthorized("agent has been revoked");
   if (agent->status != model::AgentStatus::kActive) return Unauthorized("agent is disabled");
   CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(agent->principal_id));
   if (p.disabled) return Unauthorized("agent is disabled");
@@ -284,6 +384,87 @@ Result<model::Agent> AgentService::Get(const std::string& account_id, const std:
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   return store::LoadOwned("agent", id, model::kAgentPrefix, account_id,
                           [&](const std::string& k) { return tx->agents().Get(k); });
+}
+
+Result<std::string> AgentService::AgentAccount(const std::string& id) {
+  if (!IsValidId(id, model::kAgentPrefix)) {
+    return NotFound("agent " + QuoteForMessage(id) + " not found");
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Agent a, tx->agents().Get(id));
+  return a.account_id;
+}
+
+Result<std::string> AgentService::EnrollmentTokenAccount(const std::string& id) {
+  if (!IsValidId(id, model::kEnrollmentTokenPrefix)) {
+    return NotFound("enrollment token " + QuoteForMessage(id) + " not found");
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::EnrollmentToken t, tx->enrollment_tokens().Get(id));
+  return t.account_id;
+}
+
+Result<bool> AgentService::IsActive(const std::string& agent_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Agent a, tx->agents().Get(agent_id));
+  if (a.status != model::AgentStatus::kActive) return false;
+  CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(a.principal_id));
+  return !p.disabled;
+}
+
+Result<model::Agent> AgentService::Revoke(const Caller& caller, const std::string& account_id,
+                                          const std::string& id) {
+  CF_ASSIGN_OR_RETURN(model::Agent agent, Get(account_id, id));
+  if (agent.status == model::AgentStatus::kRevoked) return agent;
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(agent, tx->agents().Get(id));
+  const TimePoint now = Now();
+  agent.status = model::AgentStatus::kRevoked;
+  agent.updated_at = now;
+  CF_TRY(tx->agents().Update(agent));
+  // Its principal too: the agent's identity is refused everywhere, not only on mTLS routes.
+  CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(agent.principal_id));
+  if (!p.disabled) {
+    p.disabled = true;
+    CF_TRY(tx->principals().Update(p));
+  }
+  if (deployments_ != nullptr) {
+    CF_TRY(deployments_->CancelAgentTargets(*tx, agent.id, "the agent has been revoked"));
+  }
+  nlohmann::json data = {
+      {"agent_id", agent.id}, {"hostname", agent.hostname}, {"revoked_by", caller.principal_id}};
+  CF_TRY(AsStatus(events::Emit(*tx, clock_, random_,
+                               {.account_id = agent.account_id,
+                                .type = "agent.revoked",
+                                .subject = agent.id,
+                                .data_json = data.dump(),
+                                .tags = agent.tags})));
+  CF_TRY(tx->Commit());
+  // Wakes a parked long poll, which re-checks the agent and answers 401 (routes_agents.cc).
+  if (notifier_ != nullptr) notifier_->Notify(agent.id);
+  log::Info("agent revoked", {{"agent_id", agent.id},
+                              {"account_id", agent.account_id},
+                              {"principal_id", caller.principal_id}});
+  return agent;
+}
+
+Result<model::EnrollmentToken> AgentService::RevokeEnrollmentToken(const std::string& account_id,
+                                                                   const std::string& id) {
+  auto not_found = [&] {
+    return NotFound("enrollment token " + QuoteForMessage(id) + " not found");
+  };
+  if (!IsValidId(id, model::kEnrollmentTokenPrefix)) return not_found();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto t = tx->enrollment_tokens().Get(id);
+  if (!t.ok()) {
+    if (t.error().code() == ErrorCode::kNotFound) return not_found();
+    return std::move(t).error();
+  }
+  if (t->account_id != account_id) return not_found();
+  CF_TRY(tx->enrollment_tokens().Revoke(id, Now()));
+  CF_ASSIGN_OR_RETURN(model::EnrollmentToken revoked, tx->enrollment_tokens().Get(id));
+  CF_TRY(tx->Commit());
+  return revoked;
 }
 
 }  // namespace certfleet::lifecycle

@@ -33,6 +33,14 @@ bool IsFailure(model::TargetState s) {
   return s == model::TargetState::kFailed || s == model::TargetState::kRolledBack;
 }
 
+// A deployment into another account assigns agents only while that account's grant is active
+// (issue #13: revoking a grant stops the assignment of its agents, also to existing deployments).
+Result<bool> GrantActive(store::Tx& tx, const model::Deployment& dep) {
+  if (dep.account_id == dep.target_account_id) return true;
+  CF_ASSIGN_OR_RETURN(auto grants, tx.grants().ListActive(dep.account_id, dep.target_account_id));
+  return !grants.empty();
+}
+
 std::string NoTargetsDetail(const model::Deployment& dep) {
   return "no active agent in the target account matches selector " + SelectorText(dep.selector);
 }
@@ -504,8 +512,10 @@ jobs::StepResult DeploymentService::StepTargets(const std::string& deployment_id
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
     CF_ASSIGN_OR_RETURN(model::Deployment dep, tx->deployments().Get(deployment_id));
     if (dep.generation != generation) return Ok();
+    CF_ASSIGN_OR_RETURN(bool granted, GrantActive(*tx, dep));
     CF_ASSIGN_OR_RETURN(auto agents, tx->agents().ListByAccount(dep.target_account_id));
     for (const model::Agent& a : agents) {
+      if (!granted) break;
       if (a.status != model::AgentStatus::kActive) continue;
       if (!policy::SelectorMatches(dep.selector, a.tags)) continue;
       CF_TRY(Assign(*tx, dep, a));
@@ -513,7 +523,8 @@ jobs::StepResult DeploymentService::StepTargets(const std::string& deployment_id
     }
     if (notify.empty()) {
       dep.state = model::DeploymentState::kNoTargets;
-      dep.state_detail = NoTargetsDetail(dep);
+      dep.state_detail =
+          granted ? NoTargetsDetail(dep) : "the grant from the target account has been revoked";
       dep.updated_at = Now();
       CF_TRY(tx->deployments().Update(dep));
       CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
@@ -551,10 +562,15 @@ jobs::StepResult DeploymentService::StepWait(const std::string& deployment_id, i
 
 Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool deadline_passed) {
   CF_ASSIGN_OR_RETURN(auto targets, tx.deployment_targets().ListByDeployment(dep.id));
-  int total = 0, ok = 0, bad = 0, pending = 0;
+  int total = 0, ok = 0, bad = 0, pending = 0, cancelled = 0;
   const TimePoint now = Now();
   for (model::DeploymentTarget& t : targets) {
     if (t.generation != dep.generation) continue;
+    // A cancelled target (revoked agent or grant) is not waited on and decides nothing.
+    if (t.state == model::TargetState::kCancelled) {
+      ++cancelled;
+      continue;
+    }
     ++total;
     if (t.state == model::TargetState::kPending && deadline_passed) {
       t.state = model::TargetState::kFailed;
@@ -569,9 +585,12 @@ Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool dea
     if (IsFailure(t.state)) ++bad;
     if (t.state == model::TargetState::kPending) ++pending;
   }
-  if (total == 0) return Ok();
+  if (total == 0 && cancelled == 0) return Ok();
   const model::DeploymentState before = dep.state;
-  if (pending > 0) {
+  if (total == 0) {
+    dep.state = model::DeploymentState::kFailed;
+    dep.state_detail = "all " + std::to_string(cancelled) + " targets were cancelled";
+  } else if (pending > 0) {
     dep.state = model::DeploymentState::kRunning;
     dep.state_detail =
         std::to_string(total - pending) + " of " + std::to_string(total) + " targets reported";
@@ -581,6 +600,9 @@ Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool dea
   } else {
     dep.state = model::DeploymentState::kFailed;
     dep.state_detail = std::to_string(bad) + " of " + std::to_string(total) + " targets failed";
+  }
+  if (total > 0 && cancelled > 0) {
+    dep.state_detail += " (" + std::to_string(cancelled) + " cancelled)";
   }
   dep.updated_at = now;
   CF_TRY(tx.deployments().Update(dep));
@@ -603,6 +625,8 @@ Result<bool> DeploymentService::AttachAgent(store::Tx& tx, const model::Agent& a
   bool any = false;
   for (model::Deployment& dep : deps) {
     if (!policy::SelectorMatches(dep.selector, agent.tags)) continue;
+    CF_ASSIGN_OR_RETURN(bool granted, GrantActive(tx, dep));
+    if (!granted) continue;  // revoked grant: late agents get nothing
     if (dep.version_id.empty()) {
       // Running: its targets step will see this agent. No targets: nothing was exported yet, so
       // this agent starts the generation's job.
@@ -688,6 +712,9 @@ Result<AgentBundle> DeploymentService::Bundle(const model::Agent& agent,
     return std::move(t).error();
   }
   if (t->agent_id != agent.id) return not_found();
+  if (t->state == model::TargetState::kCancelled) {
+    return Conflict("job " + target_id + " has been cancelled: " + t->reason);
+  }
   CF_ASSIGN_OR_RETURN(model::Deployment dep, tx->deployments().Get(t->deployment_id));
   if (dep.generation != t->generation || dep.version_id != t->version_id ||
       dep.key_blob_id.empty()) {
@@ -704,7 +731,7 @@ Result<AgentBundle> DeploymentService::Bundle(const model::Agent& agent,
 
 Status DeploymentService::Report(const model::Agent& agent, const std::string& target_id,
                                  AgentReport r) {
-  if (r.state == model::TargetState::kPending) {
+  if (r.state == model::TargetState::kPending || r.state == model::TargetState::kCancelled) {
     return InvalidArgument("state must be installed, verified, failed or rolled_back");
   }
   if (r.reason.size() > kMaxReason) return InvalidArgument("reason is longer than 1024 bytes");
@@ -723,6 +750,9 @@ Status DeploymentService::Report(const model::Agent& agent, const std::string& t
     return std::move(t).error();
   }
   if (t->agent_id != agent.id) return not_found();
+  if (t->state == model::TargetState::kCancelled) {
+    return Conflict("job " + target_id + " has been cancelled: " + t->reason);
+  }
   if (r.seq != t->seq) {
     return Conflict("stale report: job " + target_id + " is at sequence " + std::to_string(t->seq) +
                     ", the report is for " + std::to_string(r.seq));
@@ -751,6 +781,55 @@ Status DeploymentService::Report(const model::Agent& agent, const std::string& t
              {"seq", std::to_string(r.seq)},
              {"state", std::string(model::TargetStateName(r.state))}});
   return Ok();
+}
+
+// ---- Revocation (issue #13) -----------------------------------------------------------------
+
+Status DeploymentService::CancelAgentTargets(store::Tx& tx, const std::string& agent_id,
+                                             const std::string& reason) {
+  CF_ASSIGN_OR_RETURN(auto targets, tx.deployment_targets().ListPendingByAgent(agent_id));
+  const TimePoint now = Now();
+  for (model::DeploymentTarget& t : targets) {
+    t.state = model::TargetState::kCancelled;
+    t.reason = reason;
+    t.updated_at = now;
+    CF_TRY(tx.deployment_targets().Update(t));
+    CF_ASSIGN_OR_RETURN(model::Deployment dep, tx.deployments().Get(t.deployment_id));
+    // Settling now ends a deployment that was waiting only on this agent.
+    if (dep.generation == t.generation && dep.state == model::DeploymentState::kRunning) {
+      CF_TRY(Settle(tx, dep, false));
+    }
+  }
+  return Ok();
+}
+
+Status DeploymentService::OnGrantRevoked(const model::Grant& grant) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  // Another grant between the same accounts may be active again (revoke, then grant anew).
+  CF_ASSIGN_OR_RETURN(auto active,
+                      tx->grants().ListActive(grant.from_account_id, grant.to_account_id));
+  if (!active.empty()) return Ok();
+  CF_ASSIGN_OR_RETURN(auto deps,
+                      tx->deployments().List({.account_id = grant.from_account_id,
+                                              .target_account_id = grant.to_account_id}));
+  const TimePoint now = Now();
+  for (model::Deployment& dep : deps) {
+    CF_ASSIGN_OR_RETURN(auto targets, tx->deployment_targets().ListByDeployment(dep.id));
+    bool changed = false;
+    for (model::DeploymentTarget& t : targets) {
+      // A delivered target is the agent's already: it may finish and report.
+      if (t.state != model::TargetState::kPending || t.delivered_at) continue;
+      t.state = model::TargetState::kCancelled;
+      t.reason = "the grant it was assigned under has been revoked";
+      t.updated_at = now;
+      CF_TRY(tx->deployment_targets().Update(t));
+      changed = true;
+    }
+    if (changed && dep.state == model::DeploymentState::kRunning) {
+      CF_TRY(Settle(*tx, dep, false));
+    }
+  }
+  return tx->Commit();
 }
 
 }  // namespace certfleet::lifecycle

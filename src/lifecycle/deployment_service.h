@@ -148,6 +148,14 @@ class DeploymentService {
   // matches and that has been exported; returns whether it got any (notify after commit).
   Result<bool> AttachAgent(store::Tx& tx, const model::Agent& agent);
 
+  // Revocation (issue #13). CancelAgentTargets cancels, in `tx`, every pending target of
+  // `agent_id` (state cancelled, `reason` recorded on the target) and settles its deployments,
+  // which then finish without waiting on it. OnGrantRevoked cancels the targets not yet
+  // delivered to the agents of the grant's `to` account under the grant's deployments; agents
+  // of that account that enroll or match later get nothing while no grant is active.
+  Status CancelAgentTargets(store::Tx& tx, const std::string& agent_id, const std::string& reason);
+  Status OnGrantRevoked(const model::Grant& grant);
+
   // The job step function (public for tests).
   jobs::StepResult RunStep(const model::Job& job);
 

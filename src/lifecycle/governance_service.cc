@@ -1,5 +1,6 @@
 #include "lifecycle/governance_service.h"
 
+#include <algorithm>
 #include <map>
 
 #include "base/ids.h"
@@ -8,6 +9,12 @@
 #include "store/owned.h"
 
 namespace certfleet::lifecycle {
+namespace {
+
+// The system account (api::kSystemAccountName; lifecycle cannot include api).
+constexpr char kSystemAccount[] = "default";
+
+}  // namespace
 
 Result<model::Account> GovernanceService::CreateAccount(const std::string& name) {
   CF_TRY(ValidateName("account name", name));
@@ -87,6 +94,38 @@ Result<model::Principal> GovernanceService::SetPrincipalTags(const Caller& calle
   return p;
 }
 
+Result<model::Principal> GovernanceService::SetPrincipalDisabled(const Caller& caller,
+                                                                 const std::string& principal_id,
+                                                                 bool disabled) {
+  // Disabling oneself is refused whatever the role: it is either a mistake or an attempt to
+  // dodge the last-admin rule below by a principal that would then be locked out with no one
+  // to undo it.
+  if (caller.principal_id == principal_id) {
+    return Forbidden("a principal cannot enable or disable itself (rule principal.self_disable)");
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(principal_id));
+  if (p.disabled == disabled) return p;
+  if (disabled && p.role == model::Role::kAdmin) {
+    CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(p.account_id));
+    if (account.name == kSystemAccount) {
+      CF_ASSIGN_OR_RETURN(auto all, tx->principals().ListByAccount(p.account_id));
+      const bool another = std::any_of(all.begin(), all.end(), [&](const model::Principal& o) {
+        return o.id != p.id && o.role == model::Role::kAdmin && !o.disabled;
+      });
+      if (!another) {
+        return Conflict("principal " + QuoteForMessage(p.name) +
+                        " is the last active admin of the system account; disabling it would "
+                        "lock every system admin out");
+      }
+    }
+  }
+  p.disabled = disabled;
+  CF_TRY(tx->principals().Update(p));
+  CF_TRY(tx->Commit());
+  return p;
+}
+
 Result<model::Principal> GovernanceService::ResolvePrincipal(const std::string& account_id,
                                                              const std::string& key) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
@@ -116,6 +155,35 @@ Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& princ
   CF_TRY(tx->Commit());
   out.token = std::move(t.token);
   return out;
+}
+
+Result<model::ApiToken> GovernanceService::GetToken(const std::string& id) {
+  if (!IsValidId(id, model::kTokenPrefix)) {
+    return NotFound("token " + QuoteForMessage(id) + " not found");
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  return tx->tokens().Get(id);
+}
+
+Result<std::vector<model::ApiToken>> GovernanceService::ListTokens(
+    const std::string& account_id, const std::optional<std::string>& principal_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  std::vector<model::ApiToken> out;
+  CF_ASSIGN_OR_RETURN(auto principals, tx->principals().ListByAccount(account_id));
+  for (const model::Principal& p : principals) {
+    if (principal_id && p.id != *principal_id) continue;
+    CF_ASSIGN_OR_RETURN(auto tokens, tx->tokens().ListByPrincipal(p.id));
+    for (model::ApiToken& t : tokens) out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<model::ApiToken> GovernanceService::RevokeToken(const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->tokens().Revoke(id));
+  CF_ASSIGN_OR_RETURN(model::ApiToken t, tx->tokens().Get(id));
+  CF_TRY(tx->Commit());
+  return t;
 }
 
 Result<model::Grant> GovernanceService::CreateGrant(const Caller& caller,

@@ -66,8 +66,24 @@ class GovernanceService {
   Result<model::Principal> SetPrincipalTags(const Caller& caller, const std::string& principal_id,
                                             const model::Tags& tags);
 
+  // Enables or disables a principal (issue #13): every token of a disabled principal answers 401
+  // on its next request (the authenticator reads the principal on every request), and a disabled
+  // agent principal's client certificates are refused too. Forbidden (rule
+  // principal.self_disable) when the caller is that principal; Conflict when the change would
+  // leave the system account without an active admin (the platform would lock itself out).
+  Result<model::Principal> SetPrincipalDisabled(const Caller& caller,
+                                                const std::string& principal_id, bool disabled);
+
   // Tokens. `ttl` unset means kDefaultTokenTtl; every token expires.
   Result<IssuedToken> CreateToken(const model::Principal& principal, std::optional<Seconds> ttl);
+  // NotFound for an unknown id.
+  Result<model::ApiToken> GetToken(const std::string& id);
+  // Tokens of the principals of `account_id` (one principal if `principal_id` is set), ordered
+  // by principal, then id. Hashes are never part of what the API renders.
+  Result<std::vector<model::ApiToken>> ListTokens(const std::string& account_id,
+                                                  const std::optional<std::string>& principal_id);
+  // Marks the token revoked: it answers 401 from the next request on. Revoking twice succeeds.
+  Result<model::ApiToken> RevokeToken(const std::string& id);
 
   // Grants: `to_account_id` lets `from_account_id` deploy into its hosts.
   Result<model::Grant> CreateGrant(const Caller& caller, const std::string& from_account_id,

@@ -50,8 +50,10 @@ constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStates{
      {JobState::kFailed, "failed"},
      {JobState::kCancelled, "cancelled"}}};
 
-constexpr std::array<std::pair<AgentStatus, std::string_view>, 2> kAgentStatuses{
-    {{AgentStatus::kActive, "active"}, {AgentStatus::kDisabled, "disabled"}}};
+constexpr std::array<std::pair<AgentStatus, std::string_view>, 3> kAgentStatuses{
+    {{AgentStatus::kActive, "active"},
+     {AgentStatus::kDisabled, "disabled"},
+     {AgentStatus::kRevoked, "revoked"}}};
 
 constexpr std::array<std::pair<DeploymentState, std::string_view>, 4> kDeploymentStates{
     {{DeploymentState::kRunning, "running"},
@@ -59,12 +61,13 @@ constexpr std::array<std::pair<DeploymentState, std::string_view>, 4> kDeploymen
      {DeploymentState::kFailed, "failed"},
      {DeploymentState::kNoTargets, "no_targets"}}};
 
-constexpr std::array<std::pair<TargetState, std::string_view>, 5> kTargetStates{
+constexpr std::array<std::pair<TargetState, std::string_view>, 6> kTargetStates{
     {{TargetState::kPending, "pending"},
      {TargetState::kInstalled, "installed"},
      {TargetState::kVerified, "verified"},
      {TargetState::kFailed, "failed"},
-     {TargetState::kRolledBack, "rolled_back"}}};
+     {TargetState::kRolledBack, "rolled_back"},
+     {TargetState::kCancelled, "cancelled"}}};
 
 constexpr std::array<std::pair<DeliveryStatus, std::string_view>, 3> kDeliveryStatuses{
     {{DeliveryStatus::kPending, "pending"},

@@ -248,7 +248,9 @@ struct Job {
   TimePoint updated_at;
 };
 
-enum class AgentStatus { kActive, kDisabled };
+// kRevoked is permanent (POST /v1/agents/{id}/revoke): every certificate issued to the agent is
+// refused from then on, and nothing brings it back.
+enum class AgentStatus { kActive, kDisabled, kRevoked };
 std::string_view AgentStatusName(AgentStatus s);
 Result<AgentStatus> ParseAgentStatus(std::string_view s);
 
@@ -284,6 +286,21 @@ struct EnrollmentToken {
   TimePoint expires_at;
   std::optional<TimePoint> used_at;
   std::string used_by_agent_id;
+  // Set by POST /v1/agents/enrollment-tokens/{id}/revoke: an unused token can no longer enroll.
+  std::optional<TimePoint> revoked_at;
+  // SHA-256 (hex) of the SubjectPublicKeyInfo of the CSR that used the token: a retry by the
+  // same key within the retry window gets a certificate for the same agent (lost response).
+  std::string used_key_sha256;
+};
+
+// One client certificate issued to an agent (enrollment or renewal). The server accepts every
+// unexpired certificate of an active agent, so a renewal whose response was lost does not lock
+// the agent out; revoking the agent refuses all of them.
+struct AgentCertificate {
+  std::string serial_hex;
+  std::string agent_id;
+  TimePoint not_after;
+  TimePoint created_at;
 };
 
 enum class DeploymentState { kRunning, kSucceeded, kFailed, kNoTargets };
@@ -314,7 +331,9 @@ struct Deployment {
   TimePoint updated_at;
 };
 
-enum class TargetState { kPending, kInstalled, kVerified, kFailed, kRolledBack };
+// kCancelled: the server withdrew the assignment before the agent finished it (the agent was
+// revoked, or the grant it was assigned under was revoked); the deployment does not wait on it.
+enum class TargetState { kPending, kInstalled, kVerified, kFailed, kRolledBack, kCancelled };
 std::string_view TargetStateName(TargetState s);
 Result<TargetState> ParseTargetState(std::string_view s);
 

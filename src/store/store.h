@@ -70,6 +70,8 @@ class TokenRepo {
   virtual Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) = 0;
   // NotFound if absent; revoking a revoked token succeeds.
   virtual Status Revoke(const std::string& id) = 0;
+  // NotFound if absent.
+  virtual Result<model::ApiToken> Get(const std::string& id) = 0;
 };
 
 struct CertificateFilter {
@@ -291,6 +293,22 @@ class EnrollmentTokenRepo {
   // Sets used_at and used_by_agent_id, only if the token is unused: Conflict if it was used
   // already (so two racing enrollments cannot both win), NotFound if absent.
   virtual Status MarkUsed(const std::string& id, const std::string& agent_id, TimePoint at) = 0;
+  // Records the SHA-256 (hex) of the public key that used the token. NotFound if absent.
+  virtual Status SetUsedKey(const std::string& id, const std::string& key_sha256) = 0;
+  // Sets revoked_at unless it is set already (the first time is kept). NotFound if absent.
+  virtual Status Revoke(const std::string& id, TimePoint at) = 0;
+};
+
+// Every client certificate issued to an agent (kMigrationAgentCertificates).
+class AgentCertificateRepo {
+ public:
+  virtual ~AgentCertificateRepo() = default;
+  // serial_hex is unique: Conflict. FailedPrecondition if the agent does not exist.
+  virtual Status Insert(const model::AgentCertificate& c) = 0;
+  // NotFound if no certificate has this serial.
+  virtual Result<model::AgentCertificate> Get(const std::string& serial_hex) = 0;
+  // Ordered by not_after, then serial.
+  virtual Result<std::vector<model::AgentCertificate>> ListByAgent(const std::string& agent_id) = 0;
 };
 
 struct DeploymentFilter {
@@ -620,6 +638,7 @@ class Tx {
   virtual AcmeOrderRepo& acme_orders() = 0;
   virtual AgentChallengeRepo& agent_challenges() = 0;
   virtual StatsRepo& stats() = 0;
+  virtual AgentCertificateRepo& agent_certificates() = 0;
 };
 
 class Store {

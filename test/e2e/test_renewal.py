@@ -36,8 +36,11 @@ class Env:
         self.ws = Workspace("certfleet-e2e-renewal-")
         self.server = Server(certfleetd_bin, self.ws.sub("data"))
         os.mkdir(self.server.data_dir, 0o700)
+        # The clock starts up to 61 days back and moves forward: the bootstrap admin token
+        # (30 days by default, issue #13) must outlive that.
         self.server.extra_args = ["--pkcs8-iterations", "10000", "--scheduler-interval", "1s",
-                                  "--agent-cert-validity", "398d"]
+                                  "--agent-cert-validity", "398d",
+                                  "--admin-token-validity", "3650d"]
         self.server.extra_env = dict(extra_env or {})
         self.server.use_test_clock(offset)
         self.offset = offset

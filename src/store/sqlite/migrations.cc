@@ -485,6 +485,24 @@ CREATE TABLE agent_challenges (
 CREATE INDEX agent_challenges_by_token ON agent_challenges (account_id, token);
 )sql";
 
+// Agent certificates (issue #13, revocation): every client certificate issued to an agent, so
+// that each unexpired one of an active agent is accepted (a renewal whose response was lost does
+// not lock the agent out). Existing agents' current certificates are copied in. Enrollment
+// tokens gain a revocation time and the public key that used them (lost-response retries).
+constexpr std::string_view kMigrationAgentCertificates = R"sql(
+CREATE TABLE agent_certificates (
+  serial_hex TEXT PRIMARY KEY,
+  agent_id   TEXT NOT NULL REFERENCES agents(id),
+  not_after  INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX agent_certificates_by_agent ON agent_certificates (agent_id, not_after);
+INSERT INTO agent_certificates (serial_hex, agent_id, not_after, created_at)
+  SELECT cert_serial_hex, id, cert_not_after, updated_at FROM agents;
+ALTER TABLE enrollment_tokens ADD COLUMN revoked_at INTEGER;
+ALTER TABLE enrollment_tokens ADD COLUMN used_key_sha256 TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -529,7 +547,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
       kMigration1, kMigration2, kMigration3, kMigration4, kMigration5,
-      kMigration6, kMigration7, kMigration8, kMigration9};
+      kMigration6, kMigration7, kMigration8, kMigration9, kMigrationAgentCertificates};
   return *kAll;
 }
 

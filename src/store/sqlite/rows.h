@@ -81,6 +81,7 @@ class SqliteTokens final : public TokenRepo {
   Result<model::ApiToken> GetByHash(const std::string& hash_hex) override;
   Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) override;
   Status Revoke(const std::string& id) override;
+  Result<model::ApiToken> Get(const std::string& id) override;
 
  private:
   Session& s_;
@@ -252,6 +253,19 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepo {
   Result<model::EnrollmentToken> GetByHash(const std::string& hash_hex) override;
   Result<std::vector<model::EnrollmentToken>> ListByAccount(const std::string& account_id) override;
   Status MarkUsed(const std::string& id, const std::string& agent_id, TimePoint at) override;
+  Status SetUsedKey(const std::string& id, const std::string& key_sha256) override;
+  Status Revoke(const std::string& id, TimePoint at) override;
+
+ private:
+  Session& s_;
+};
+
+class SqliteAgentCertificates final : public AgentCertificateRepo {
+ public:
+  explicit SqliteAgentCertificates(Session& s) : s_(s) {}
+  Status Insert(const model::AgentCertificate& c) override;
+  Result<model::AgentCertificate> Get(const std::string& serial_hex) override;
+  Result<std::vector<model::AgentCertificate>> ListByAgent(const std::string& agent_id) override;
 
  private:
   Session& s_;

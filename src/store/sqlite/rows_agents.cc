@@ -30,7 +30,7 @@ Result<model::Agent> ReadAgent(const Stmt& s) {
 
 constexpr std::string_view kEnrollmentCols =
     "id, account_id, hash_hex, tags, created_by, created_at, expires_at, used_at, "
-    "used_by_agent_id";
+    "used_by_agent_id, revoked_at, used_key_sha256";
 
 Result<model::EnrollmentToken> ReadEnrollmentToken(const Stmt& s) {
   model::EnrollmentToken t;
@@ -43,7 +43,20 @@ Result<model::EnrollmentToken> ReadEnrollmentToken(const Stmt& s) {
   t.expires_at = DecodeTime(s.Int(6));
   t.used_at = DecodeTime(s.OptInt(7));
   t.used_by_agent_id = s.Text(8);
+  t.revoked_at = DecodeTime(s.OptInt(9));
+  t.used_key_sha256 = s.Text(10);
   return t;
+}
+
+constexpr std::string_view kAgentCertCols = "serial_hex, agent_id, not_after, created_at";
+
+Result<model::AgentCertificate> ReadAgentCertificate(const Stmt& s) {
+  model::AgentCertificate c;
+  c.serial_hex = s.Text(0);
+  c.agent_id = s.Text(1);
+  c.not_after = DecodeTime(s.Int(2));
+  c.created_at = DecodeTime(s.Int(3));
+  return c;
 }
 
 std::string Select(std::string_view cols, std::string_view rest) {
@@ -159,7 +172,7 @@ Status SqliteEnrollmentTokens::Insert(const model::EnrollmentToken& t) {
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(t.tags, "enrollment_tokens.tags"));
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("INSERT INTO enrollment_tokens (" + std::string(kEnrollmentCols) +
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                                  "enrollment_tokens"));
   return s.Bind(1, t.id)
       .Bind(2, t.account_id)
@@ -170,6 +183,8 @@ Status SqliteEnrollmentTokens::Insert(const model::EnrollmentToken& t) {
       .Bind(7, EncodeTime(t.expires_at))
       .Bind(8, EncodeTime(t.used_at))
       .Bind(9, t.used_by_agent_id)
+      .Bind(10, EncodeTime(t.revoked_at))
+      .Bind(11, t.used_key_sha256)
       .Run();
 }
 
@@ -219,6 +234,59 @@ Status SqliteEnrollmentTokens::MarkUsed(const std::string& id, const std::string
   CF_ASSIGN_OR_RETURN(bool found, exists.Step());
   if (!found) return NotFound("enrollment token " + id + " not found");
   return Conflict("enrollment token " + id + " already used");
+}
+
+Status SqliteEnrollmentTokens::SetUsedKey(const std::string& id, const std::string& key_sha256) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE enrollment_tokens SET used_key_sha256 = ?2 "
+                                         "WHERE id = ?1",
+                                         "enrollment_tokens"));
+  CF_TRY(s.Bind(1, id).Bind(2, key_sha256).Run());
+  if (s_.db().Changes() == 0) return NotFound("enrollment token " + id + " not found");
+  return Ok();
+}
+
+Status SqliteEnrollmentTokens::Revoke(const std::string& id, TimePoint at) {
+  // COALESCE keeps the first revocation time; Changes() counts matched rows, so a second
+  // revocation is not an error.
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE enrollment_tokens SET revoked_at = "
+                                         "COALESCE(revoked_at, ?2) WHERE id = ?1",
+                                         "enrollment_tokens"));
+  CF_TRY(s.Bind(1, id).Bind(2, EncodeTime(at)).Run());
+  if (s_.db().Changes() == 0) return NotFound("enrollment token " + id + " not found");
+  return Ok();
+}
+
+// ---- agent certificates
+
+Status SqliteAgentCertificates::Insert(const model::AgentCertificate& c) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("INSERT INTO agent_certificates (" + std::string(kAgentCertCols) +
+                                     ") VALUES (?1, ?2, ?3, ?4)",
+                                 "agent_certificates"));
+  return s.Bind(1, c.serial_hex)
+      .Bind(2, c.agent_id)
+      .Bind(3, EncodeTime(c.not_after))
+      .Bind(4, EncodeTime(c.created_at))
+      .Run();
+}
+
+Result<model::AgentCertificate> SqliteAgentCertificates::Get(const std::string& serial_hex) {
+  CF_ASSIGN_OR_RETURN(
+      auto s, s_.Prepare(Select(kAgentCertCols, "FROM agent_certificates WHERE serial_hex = ?1"),
+                         "agent_certificates"));
+  s.Bind(1, serial_hex);
+  return SingleRow<model::AgentCertificate>(s, ReadAgentCertificate,
+                                            "agent certificate " + serial_hex + " not found");
+}
+
+Result<std::vector<model::AgentCertificate>> SqliteAgentCertificates::ListByAgent(
+    const std::string& agent_id) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kAgentCertCols,
+                                                "FROM agent_certificates WHERE agent_id = ?1 "
+                                                "ORDER BY not_after, serial_hex"),
+                                         "agent_certificates"));
+  s.Bind(1, agent_id);
+  return CollectRows<model::AgentCertificate>(s, ReadAgentCertificate);
 }
 
 }  // namespace certfleet::store::sqlite

@@ -169,6 +169,13 @@ Result<std::vector<model::ApiToken>> SqliteTokens::ListByPrincipal(
   return CollectRows<model::ApiToken>(s, ReadToken);
 }
 
+Result<model::ApiToken> SqliteTokens::Get(const std::string& id) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare(Select(kTokenCols, "FROM tokens WHERE id = ?1"), "tokens"));
+  s.Bind(1, id);
+  return SingleRow<model::ApiToken>(s, ReadToken, "token " + id + " not found");
+}
+
 Status SqliteTokens::Revoke(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?1", "tokens"));
   CF_TRY(s.Bind(1, id).Run());
