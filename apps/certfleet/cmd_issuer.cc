@@ -182,11 +182,6 @@ Status RunList(const GlobalOptions& global, const std::string& collection,
   return Ok();
 }
 
-std::string CheckAbsolutePath(const std::string& path) {
-  return !path.empty() && path.front() == '/' ? std::string()
-                                              : QuoteForMessage(path) + " is not an absolute path";
-}
-
 // `list` and `show NAME` for one collection.
 void AddReadCommands(CLI::App& group, CommandContext& ctx, const std::string& collection,
                      const std::string& noun) {
@@ -278,15 +273,20 @@ void RegisterSolver(CLI::App& root, CommandContext& ctx) {
       "exec", "dns-01 through a local program (JSON protocol of docs/exec-solver.md)");
   exec->add_option("--name", ex->name, "Solver name, unique per account")->required();
   exec->add_option("--account", ex->account, "Account id or name (default: the caller's)");
-  exec->add_option("--program", ex->program, "Absolute path of the program")
-      ->required()
-      ->check(CLI::Validator(CheckAbsolutePath, "/ABS/PATH"));
+  // Issue #13: programs, their arguments and timeouts are named only in certfleetd's
+  // configuration ([exec_solvers.NAME]); --program picks one by name. A path, --arg or
+  // --timeout is sent as given and refused by the server with its reason.
+  exec->add_option("--program", ex->program,
+                   "Name of a program configured in certfleetd's configuration "
+                   "([exec_solvers.NAME]); not a path")
+      ->required();
   exec->add_option("--arg", ex->args,
-                   "Argument for the program (repeatable; write --arg=-x for values starting "
-                   "with '-')")
+                   "Refused: arguments are configured with the program in certfleetd's "
+                   "configuration")
       ->allow_extra_args(false);
   exec->add_option("--timeout", ex->timeout,
-                   "How long one call may take, such as 60s (default 60s)")
+                   "Refused: the timeout is configured with the program in certfleetd's "
+                   "configuration")
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   exec->callback([&ctx, ex] {
     ctx.action = [ex](const GlobalOptions& g) { return RunCreateSolver(g, *ex); };

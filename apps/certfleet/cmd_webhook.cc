@@ -139,7 +139,9 @@ void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx) {
                    "File holding the signing secret (16 to 1024 bytes)")
       ->required();
   create->add_flag("--allow-private-address", args->allow_private_address,
-                   "Allow loopback, private and link-local receivers (and http://)");
+                   "Allow loopback, private and link-local receivers (and http://), within "
+                   "the networks certfleetd's configuration ([[outbound.allow]]) gives the "
+                   "account; refused (403) when it gives none");
   create->callback([&ctx, args] {
     if (auto tags = ParseTags(args->tags); !tags.ok()) {
       throw CLI::ValidationError("--tag", tags.error().message());

@@ -1,11 +1,23 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <cstring>
 #include <set>
 
+#include "base/time_util.h"
+#include "base/validate.h"
+
 namespace certfleet::daemon {
+namespace {
+constexpr off_t kMaxConfigBytes = 1 << 20;
+}  // namespace
 
 Status ParseListen(const std::string& text, Config& c) {
   std::string host;
@@ -35,11 +47,172 @@ Status ParseListen(const std::string& text, Config& c) {
   return Ok();
 }
 
+Status CheckConfigFilePermissions(const std::string& path, unsigned mode, unsigned uid,
+                                  unsigned euid) {
+  if (!S_ISREG(mode)) return InvalidArgument("config " + path + " is not a regular file");
+  // Whoever can write this file chooses the programs certfleetd runs and the networks it
+  // reaches (issue #13): only root or certfleetd's own user may.
+  if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return InvalidArgument("config " + path +
+                           " is writable by group or others; it names the programs certfleetd "
+                           "runs, so only its owner may write it (chmod go-w " +
+                           path + ")");
+  }
+  if (uid != 0 && uid != euid) {
+    return InvalidArgument("config " + path + " is owned by uid " + std::to_string(uid) +
+                           "; it must be owned by root or by the user certfleetd runs as (uid " +
+                           std::to_string(euid) + ")");
+  }
+  return Ok();
+}
+
+namespace {
+
+Result<std::string> ReadConfigText(const std::string& path) {
+  // Checked and read through one descriptor, so the file judged is the file parsed.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return InvalidArgument("config " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return InvalidArgument("config " + path + ": " + std::strerror(err));
+  }
+  Status perms = CheckConfigFilePermissions(path, st.st_mode, st.st_uid, ::geteuid());
+  if (!perms.ok()) {
+    ::close(fd);
+    return std::move(perms).error();
+  }
+  if (st.st_size > kMaxConfigBytes) {
+    ::close(fd);
+    return InvalidArgument("config " + path + " is larger than 1 MiB");
+  }
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return InvalidArgument("config " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > static_cast<size_t>(kMaxConfigBytes)) {
+      ::close(fd);
+      return InvalidArgument("config " + path + " is larger than 1 MiB");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+Status UnknownKeys(const toml::table& t, const std::set<std::string>& known,
+                   const std::string& where) {
+  for (const auto& [k, v] : t) {
+    if (!known.count(std::string(k.str()))) {
+      return InvalidArgument(where + ": unknown key \"" + std::string(k.str()) + "\"");
+    }
+  }
+  return Ok();
+}
+
+template <typename View>
+Result<std::vector<std::string>> StringArray(const View& node, const std::string& where,
+                                             bool required) {
+  std::vector<std::string> out;
+  if (!node) {
+    if (required) return InvalidArgument(where + " is required");
+    return out;
+  }
+  const toml::array* a = node.as_array();
+  if (a == nullptr) return InvalidArgument(where + " must be an array of strings");
+  for (const auto& e : *a) {
+    auto v = e.value<std::string>();
+    if (!v) return InvalidArgument(where + " must be an array of strings");
+    out.push_back(*v);
+  }
+  return out;
+}
+
+template <typename View>
+Result<size_t> Count(const View& node, const std::string& key) {
+  auto v = node.template value<int64_t>();
+  if (!v || *v < 1 || *v > 1000000) {
+    return InvalidArgument(key + " must be a number from 1 to 1000000");
+  }
+  return static_cast<size_t>(*v);
+}
+
+Status ParseExecSolvers(const toml::table& t, const std::string& where, Config& c) {
+  for (const auto& [k, v] : t) {
+    const std::string name(k.str());
+    const std::string at = where + ": [exec_solvers." + name + "]";
+    CF_TRY(ValidateName("exec solver name", name));
+    const toml::table* e = v.as_table();
+    if (e == nullptr) return InvalidArgument(at + " must be a table");
+    CF_TRY(UnknownKeys(*e, {"program", "args", "timeout", "accounts"}, at));
+    const toml::table& et = *e;
+    acme::ExecProgram p;
+    p.name = name;
+    auto program = et["program"].value<std::string>();
+    if (!program || program->empty() || program->front() != '/') {
+      return InvalidArgument(at + " program must be an absolute path");
+    }
+    p.program = *program;
+    CF_ASSIGN_OR_RETURN(p.args, StringArray(et["args"], at + " args", false));
+    if (auto timeout = et["timeout"].value<std::string>()) {
+      auto d = ParseDuration(*timeout);
+      if (!d.ok()) return InvalidArgument(at + " timeout: " + d.error().message());
+      p.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    } else if (et["timeout"]) {
+      return InvalidArgument(at + " timeout must be a duration such as \"60s\"");
+    }
+    CF_ASSIGN_OR_RETURN(p.accounts, StringArray(et["accounts"], at + " accounts", true));
+    if (p.accounts.empty()) {
+      return InvalidArgument(at + " accounts must name at least one account (or \"*\")");
+    }
+    c.exec_solvers[name] = std::move(p);
+  }
+  return Ok();
+}
+
+Status ParseOutbound(const toml::table& t, const std::string& where, Config& c) {
+  CF_TRY(UnknownKeys(t, {"allow"}, where + ": [outbound]"));
+  if (!t["allow"]) return Ok();
+  const toml::array* rules = t["allow"].as_array();
+  if (rules == nullptr)
+    return InvalidArgument(where + ": outbound.allow must be [[outbound.allow]]");
+  for (const auto& r : *rules) {
+    const toml::table* rt = r.as_table();
+    const std::string at = where + ": [[outbound.allow]]";
+    if (rt == nullptr) return InvalidArgument(at + " entries must be tables");
+    CF_TRY(UnknownKeys(*rt, {"accounts", "networks"}, at));
+    net::OutboundRule rule;
+    CF_ASSIGN_OR_RETURN(rule.accounts, StringArray((*rt)["accounts"], at + " accounts", true));
+    CF_ASSIGN_OR_RETURN(auto networks, StringArray((*rt)["networks"], at + " networks", true));
+    if (rule.accounts.empty() || networks.empty()) {
+      return InvalidArgument(at + " needs at least one account and one network");
+    }
+    for (const std::string& n : networks) {
+      auto cidr = net::Cidr::Parse(n);
+      if (!cidr.ok()) return InvalidArgument(at + " networks: " + cidr.error().message());
+      rule.networks.push_back(*cidr);
+    }
+    c.outbound_allow.push_back(std::move(rule));
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Status LoadConfigFile(const std::string& path, Config& c) {
+  CF_ASSIGN_OR_RETURN(std::string text, ReadConfigText(path));
   // Debian's toml++ is a shared library built with exceptions; they stop here (CONVENTIONS.md #1).
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     return InvalidArgument("config " + path + ": " + std::string(e.description()));
   }
@@ -57,12 +230,13 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "scheduler_interval",
                                                "crl_url",
                                                "agent_offline_after",
-                                               "http01_listen"};
-  for (const auto& [k, v] : t) {
-    if (!kKnown.count(std::string(k.str()))) {
-      return InvalidArgument("config " + path + ": unknown key \"" + std::string(k.str()) + "\"");
-    }
-  }
+                                               "http01_listen",
+                                               "test_clock_file",
+                                               "max_connections",
+                                               "max_connections_per_address",
+                                               "exec_solvers",
+                                               "outbound"};
+  CF_TRY(UnknownKeys(t, kKnown, "config " + path));
   if (auto v = t["data_dir"].value<std::string>()) c.data_dir = *v;
   if (auto v = t["listen"].value<std::string>()) CF_TRY(ParseListen(*v, c));
   if (auto v = t["log_level"].value<std::string>()) c.log_level = *v;
@@ -78,6 +252,24 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["crl_url"].value<std::string>()) c.crl_url = *v;
   if (auto v = t["agent_offline_after"].value<std::string>()) c.agent_offline_after = *v;
   if (auto v = t["http01_listen"].value<std::string>()) c.http01_listen = *v;
+  if (auto v = t["test_clock_file"].value<std::string>()) c.test_clock_file = *v;
+  if (t["max_connections"]) {
+    CF_ASSIGN_OR_RETURN(c.max_connections, Count(t["max_connections"], "max_connections"));
+  }
+  if (t["max_connections_per_address"]) {
+    CF_ASSIGN_OR_RETURN(c.max_connections_per_address,
+                        Count(t["max_connections_per_address"], "max_connections_per_address"));
+  }
+  if (t["exec_solvers"]) {
+    const toml::table* e = t["exec_solvers"].as_table();
+    if (e == nullptr) return InvalidArgument("config " + path + ": exec_solvers must be a table");
+    CF_TRY(ParseExecSolvers(*e, "config " + path, c));
+  }
+  if (t["outbound"]) {
+    const toml::table* o = t["outbound"].as_table();
+    if (o == nullptr) return InvalidArgument("config " + path + ": outbound must be a table");
+    CF_TRY(ParseOutbound(*o, "config " + path, c));
+  }
   return Ok();
 }
 

@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "acme/exec_solver.h"
 #include "base/error.h"
+#include "net/address_policy.h"
 
 namespace certfleet::daemon {
 
@@ -41,10 +44,28 @@ struct Config {
   // clock, re-read while running, so that tests move time instead of waiting (README, certfleetd).
   // Empty: the system clock.
   std::string test_clock_file;
+  // Connection limits of the HTTPS listener (issue #13): connections beyond them are closed at
+  // accept and counted (certfleet_connections_refused_total).
+  size_t max_connections = 4096;
+  size_t max_connections_per_address = 256;
+
+  // Server-side settings no API call can change (issue #13; docs/security.md "Server
+  // configuration"). File only: they are structured.
+  // [exec_solvers.NAME]: the only programs exec solvers may run, with the accounts allowed each.
+  acme::ExecPrograms exec_solvers;
+  // [[outbound.allow]]: the private, loopback and reserved networks each account's outbound
+  // connections (ACME directories, RFC 2136 servers, webhooks) may reach. Default: none.
+  std::vector<net::OutboundRule> outbound_allow;
 };
 
-// Reads the TOML file at `path` over `config`. Unknown keys are errors.
+// Reads the TOML file at `path` over `config`. Unknown keys are errors. The file is refused
+// (InvalidArgument) unless it is a regular file owned by root or by certfleetd's effective user
+// and not writable by group or others: it decides which programs certfleetd runs and which
+// networks it reaches, so whoever can write it owns the server (CheckConfigFilePermissions).
 Status LoadConfigFile(const std::string& path, Config& config);
+// The ownership and mode rule above, on an open file's status (`euid`: certfleetd's).
+Status CheckConfigFilePermissions(const std::string& path, unsigned mode, unsigned uid,
+                                  unsigned euid);
 // "ADDR:PORT" or "[v6]:PORT".
 Status ParseListen(const std::string& text, Config& config);
 

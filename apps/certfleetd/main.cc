@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "acme/exec_solver.h"
 #include "acme/http01.h"
 #include "api/api_service.h"
 #include "api/poll_hub.h"
@@ -34,6 +35,7 @@
 #include "lifecycle/issuers/internal_issuer.h"
 #include "lifecycle/redeploy_on_renewal.h"
 #include "lifecycle/renewal_scheduler.h"
+#include "net/address_policy.h"
 #include "net/https_server.h"
 #include "secrets/kek.h"
 #include "secrets/keyring.h"
@@ -229,6 +231,25 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
       EnsureDefaultAdmin(**store, clock, random, data + "/admin.token", admin_token_validity);
   if (!admin.ok()) return Fail(admin.error());
 
+  // Issue #13: what certfleetd runs and which private networks it reaches come only from this
+  // configuration. Each configured program is checked now (exists, executable, not writable by
+  // everyone), so a broken entry stops start-up instead of a first issuance.
+  for (const auto& [name, program] : cfg.exec_solvers) {
+    auto checked = acme::ExecSolver::Create(program.ToOptions());
+    if (!checked.ok()) {
+      return Fail(InvalidArgument("[exec_solvers." + name + "]: " + checked.error().message()));
+    }
+  }
+  const net::OutboundPolicy outbound(cfg.outbound_allow);
+  for (const auto& rule : cfg.outbound_allow) {
+    std::string networks;
+    for (const auto& n : rule.networks) networks += (networks.empty() ? "" : ",") + n.ToString();
+    std::string accounts;
+    for (const auto& a : rule.accounts) accounts += (accounts.empty() ? "" : ",") + a;
+    log::Info("outbound private networks allowed",
+              {{"accounts", accounts}, {"networks", networks}});
+  }
+
   // ACME (issue #6): issuers and solvers are configured per account through the API; the
   // http-01 listener is the built-in "http01" solver.
   acme::Http01TokenMap http01_tokens;
@@ -245,7 +266,9 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   }
   // Wakes agents' long polls: for deployments, and for http-01 challenges they serve.
   api::PollHub poll_hub;
-  lifecycle::AcmeConfigService acme_config(**store, secret_store, clock, random);
+  lifecycle::AcmeConfigService acme_config(
+      **store, secret_store, clock, random,
+      lifecycle::AcmeConfigOptions{.outbound = &outbound, .exec_programs = &cfg.exec_solvers});
   lifecycle::IssuerRegistry issuers;
   issuers.Register(std::make_unique<lifecycle::InternalIssuer>(**ca));
   issuers.Register(std::make_unique<lifecycle::AcmeIssuer>(
@@ -260,17 +283,28 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   lifecycle::SecretService secret_service(**store, secret_store);
   audit::AuditLog audit_log(**store, clock, random);
   // Webhooks (docs/events.md): the system trust store; public addresses only (checked on
-  // connect), except for subscriptions that allow private ones, which may also use http://.
-  events::WebhookService webhooks(**store, secret_store, clock, random);
+  // connect), except for subscriptions that allow private ones, which may also use http:// and
+  // reach the networks [[outbound.allow]] gives their account (issue #13), checked on connect.
+  events::WebhookService webhooks(**store, secret_store, clock, random, &outbound);
   auto webhook_client =
       net::HttpsClient::Create({.timeout = std::chrono::milliseconds(10000),
                                 .address_allowed = events::PublicAddressesOnly()});
   if (!webhook_client.ok()) return Fail(webhook_client.error());
-  auto private_webhook_client = net::HttpsClient::Create(
-      {.timeout = std::chrono::milliseconds(10000), .allow_plain_http = true});
+  // Only used without an outbound policy, which certfleetd always has: refuses everything.
+  auto private_webhook_client =
+      net::HttpsClient::Create({.timeout = std::chrono::milliseconds(10000),
+                                .address_allowed = [](std::string_view) { return false; }});
   if (!private_webhook_client.ok()) return Fail(private_webhook_client.error());
-  auto dispatcher = events::Dispatcher::Create(**store, secret_store, **webhook_client,
-                                               **private_webhook_client, clock, random, {});
+  events::DispatcherOptions dispatch_options;
+  dispatch_options.outbound = &outbound;
+  dispatch_options.make_private_client = [](net::AddressFilter filter) {
+    return net::HttpsClient::Create({.timeout = std::chrono::milliseconds(10000),
+                                     .allow_plain_http = true,
+                                     .address_allowed = std::move(filter)});
+  };
+  auto dispatcher =
+      events::Dispatcher::Create(**store, secret_store, **webhook_client, **private_webhook_client,
+                                 clock, random, std::move(dispatch_options));
   if (!dispatcher.ok()) return Fail(dispatcher.error());
   auto agent_validity = ParseDuration(cfg.agent_cert_validity);
   if (!agent_validity.ok()) return Fail(agent_validity.error());
@@ -305,6 +339,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
        .agent_offline_after = *offline_after,
        .certificate_sweep_interval = std::min<Seconds>(
            Seconds(300), std::chrono::duration_cast<Seconds>(*scheduler_interval))});
+  net::ConnectionCounters connection_counters;  // read by GET /metrics
   lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store,
@@ -319,7 +354,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                        agents,
                        &poll_hub,
                        &webhooks,
-                       {.agent_online_window = *offline_after},
+                       {.agent_online_window = *offline_after, .connections = &connection_counters},
                        &acme_config});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
@@ -330,6 +365,9 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   opts.cert_chain_pem = tls->chain_pem;
   opts.key_pem = std::move(tls->key_pem);
   opts.worker_threads = cfg.worker_threads;
+  opts.max_connections = cfg.max_connections;
+  opts.max_connections_per_address = cfg.max_connections_per_address;
+  opts.counters = &connection_counters;
   // Agents authenticate with client certificates from the internal CA (mutual TLS); people and
   // services with bearer tokens on the same listener.
   opts.client_ca_pem = (*ca)->root().ToPem() + (*ca)->intermediate().ToPem();
@@ -435,7 +473,10 @@ int main(int argc, char** argv) {
   int iterations = 0, workers = 0;
   bool rotate_kek = false;
   std::string kek_provider, p11_module, p11_token, p11_key, p11_pin;
-  app.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--config", config_file,
+                 "TOML configuration file (owned by root or certfleetd's user, not writable by "
+                 "group or others); exec_solvers and outbound.allow are set only there")
+      ->check(CLI::ExistingFile);
   app.add_option("--data-dir", data_dir, "data directory (default ./var)");
   app.add_option("--listen", listen, "listen address ADDR:PORT (default 127.0.0.1:8443)");
   app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
@@ -456,6 +497,13 @@ int main(int argc, char** argv) {
   app.add_option("--crl-url", crl_url,
                  "CRL URL written into issued certificates (default: from --listen)");
   std::string offline_after, test_clock_file, http01_listen;
+  size_t max_connections = 0, max_connections_per_address = 0;
+  app.add_option("--max-connections", max_connections,
+                 "connections served at once; more are closed at accept (default 4096)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  app.add_option("--max-connections-per-address", max_connections_per_address,
+                 "connections from one client address; more are closed at accept (default 256)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
   app.add_option("--http01-listen", http01_listen,
                  "ADDR:PORT for the ACME http-01 challenge listener (plain HTTP; default off)");
   app.add_option("--agent-offline-after", offline_after,
@@ -496,5 +544,9 @@ int main(int argc, char** argv) {
   if (!offline_after.empty()) cfg.agent_offline_after = offline_after;
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
+  if (max_connections != 0) cfg.max_connections = max_connections;
+  if (max_connections_per_address != 0) {
+    cfg.max_connections_per_address = max_connections_per_address;
+  }
   return certfleet::daemon::Run(cfg, rotate_kek, admin_token);
 }

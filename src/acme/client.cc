@@ -31,6 +31,7 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options, const Cloc
   t.http.trust_pem = options.trust_pem;
   t.http.allow_plain_http = options.allow_plain_http;
   t.http.timeout = options.request_timeout;
+  t.http.address_allowed = options.address_allowed;
   t.json_cap = options.max_json_bytes;
   t.certificate_cap = options.max_certificate_bytes;
   t.bad_nonce_retries = options.bad_nonce_retries;

@@ -47,6 +47,10 @@ struct ClientOptions {
   std::string directory_url;
   std::string trust_pem;          // PEM roots for the CA's TLS listener; empty = system store
   bool allow_plain_http = false;  // tests only: accept http:// from the CA
+  // Every connection (the directory and every URL it leads to) is checked on the addresses it
+  // actually uses (net::ClientOptions::address_allowed); empty: no check (tests). certfleetd
+  // passes the account's net::OutboundPolicy filter (issue #13).
+  std::function<bool(std::string_view ip)> address_allowed;
   std::chrono::milliseconds request_timeout{30000};
   size_t max_json_bytes = 64 << 10;
   size_t max_certificate_bytes = 1 << 20;

@@ -262,6 +262,43 @@ Error Prefixed(const Error& e, const std::string& prefix) {
 
 }  // namespace
 
+bool ExecProgram::AllowsAccount(std::string_view account_name) const {
+  return std::any_of(accounts.begin(), accounts.end(),
+                     [&](const std::string& a) { return a == "*" || a == account_name; });
+}
+
+bool LooksLikePath(std::string_view text) {
+  return text.find('/') != std::string_view::npos ||
+         (!text.empty() && (text.front() == '.' || text.front() == '~'));
+}
+
+Result<const ExecProgram*> ResolveExecProgram(const ExecPrograms& programs, std::string_view stored,
+                                              const std::vector<std::string>& stored_args,
+                                              std::string_view account_name) {
+  const ExecProgram* found = nullptr;
+  if (!stored.empty() && stored.front() == '/') {
+    // A row from before issue #13 names a path: it runs only as the configured entry it equals.
+    for (const auto& [name, p] : programs) {
+      if (p.program == stored && p.args == stored_args && p.AllowsAccount(account_name)) {
+        found = &p;
+        break;
+      }
+    }
+  } else if (stored_args.empty()) {
+    auto it = programs.find(stored);
+    if (it != programs.end() && it->second.AllowsAccount(account_name)) found = &it->second;
+  }
+  if (found == nullptr) {
+    std::string shown(stored.substr(0, 128));
+    return Forbidden("exec program \"" + Sanitize(shown, "", false) +
+                     "\" is not configured for this account: exec solver programs are named in "
+                     "certfleetd's configuration ([exec_solvers.NAME], with the accounts that may "
+                     "use each) (rule " +
+                     kExecNotAllowedRule + ")");
+  }
+  return found;
+}
+
 Result<std::unique_ptr<ExecSolver>> ExecSolver::Create(ExecSolverOptions options) {
   const std::string& program = options.program;
   if (program.empty() || program[0] != '/') {

@@ -32,6 +32,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,6 +68,41 @@ struct ExecSolverOptions {
   // Per call, 1 s..10 min.
   std::chrono::milliseconds timeout = kExecSolverDefaultTimeout;
 };
+
+// Programs are named only in certfleetd's own configuration (issue #13; docs/exec-solver.md,
+// "Configuring programs"): an [exec_solvers.NAME] table gives the path, the fixed arguments, the
+// timeout and the accounts that may use it. API callers, whatever their role, pick a program by
+// NAME; no API call can make certfleetd run a path or arguments of its choosing.
+inline constexpr char kExecNotAllowedRule[] = "exec.not_allowed";
+
+struct ExecProgram {
+  std::string name;
+  std::string program;  // absolute path
+  std::vector<std::string> args;
+  std::chrono::milliseconds timeout = kExecSolverDefaultTimeout;
+  std::vector<std::string> accounts;  // account names; "*" = every account
+
+  bool AllowsAccount(std::string_view account_name) const;
+  ExecSolverOptions ToOptions() const {
+    return {.program = program, .args = args, .timeout = timeout};
+  }
+};
+using ExecPrograms = std::map<std::string, ExecProgram, std::less<>>;
+
+// Whether `text` (an API caller's "program" value) looks like a path rather than a configured
+// name: it holds a '/' or starts with '.' or '~'. Such values are refused outright.
+bool LooksLikePath(std::string_view text);
+
+// The configured program that an exec solver of account `account_name` runs. `stored` is the
+// solver's stored "program": a configured name, or, for solver rows written before issue #13, an
+// absolute path, which runs only if a configured entry has exactly that path and `stored_args`
+// (and lists the account). Checked at every use, not only at creation: the configuration may
+// change between restarts. Forbidden (rule exec.not_allowed) when nothing configured matches or
+// the entry does not list the account; the message is the same in both cases, so it does not
+// tell another account which programs exist.
+Result<const ExecProgram*> ResolveExecProgram(const ExecPrograms& programs, std::string_view stored,
+                                              const std::vector<std::string>& stored_args,
+                                              std::string_view account_name);
 
 class ExecSolver : public Dns01Solver {
  public:

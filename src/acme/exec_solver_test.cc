@@ -385,5 +385,60 @@ TEST_F(ExecSolverTest, BadInputDoesNotRunTheProgram) {
   EXPECT_FALSE(fs::exists(Path("requests")));
 }
 
+// --- programs named in certfleetd's configuration (issue #13) -----------------------------------
+
+ExecPrograms Configured() {
+  ExecPrograms p;
+  p["corp-dns"] = {.name = "corp-dns",
+                   .program = "/usr/local/lib/certfleet/dns-hook",
+                   .args = {"--zone", "example.com"},
+                   .accounts = {"team-a", "team-b"}};
+  p["shared"] = {.name = "shared", .program = "/usr/lib/certfleet/shared-hook", .accounts = {"*"}};
+  return p;
+}
+
+TEST(ExecProgramsTest, ResolvesConfiguredNamesForListedAccountsOnly) {
+  const ExecPrograms programs = Configured();
+  auto a = ResolveExecProgram(programs, "corp-dns", {}, "team-a");
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ((*a)->program, "/usr/local/lib/certfleet/dns-hook");
+  EXPECT_EQ((*a)->args, (std::vector<std::string>{"--zone", "example.com"}));
+  EXPECT_TRUE(ResolveExecProgram(programs, "corp-dns", {}, "team-b").ok());
+  EXPECT_TRUE(ResolveExecProgram(programs, "shared", {}, "anyone").ok());
+
+  auto other = ResolveExecProgram(programs, "corp-dns", {}, "team-c");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(other.error().message().find("rule exec.not_allowed"), std::string::npos);
+  // An unknown name answers exactly like a program the account may not use.
+  auto unknown = ResolveExecProgram(programs, "nope", {}, "team-c");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kForbidden);
+  // Arguments never come from the caller.
+  EXPECT_FALSE(ResolveExecProgram(programs, "corp-dns", {"--evil"}, "team-a").ok());
+}
+
+TEST(ExecProgramsTest, LegacyPathRowsRunOnlyAsAnEqualConfiguredEntry) {
+  const ExecPrograms programs = Configured();
+  // A row stored before issue #13 with a path: runs only if an entry has that path and args.
+  EXPECT_TRUE(ResolveExecProgram(programs, "/usr/local/lib/certfleet/dns-hook",
+                                 {"--zone", "example.com"}, "team-a")
+                  .ok());
+  EXPECT_FALSE(
+      ResolveExecProgram(programs, "/usr/local/lib/certfleet/dns-hook", {}, "team-a").ok());
+  EXPECT_FALSE(ResolveExecProgram(programs, "/usr/local/lib/certfleet/dns-hook",
+                                  {"--zone", "example.com"}, "team-c")
+                   .ok());
+  EXPECT_FALSE(ResolveExecProgram(programs, "/bin/sh", {"-c", "id"}, "team-a").ok());
+  EXPECT_FALSE(ResolveExecProgram({}, "/bin/sh", {}, "default").ok());
+}
+
+TEST(ExecProgramsTest, PathLikeValuesAreRecognised) {
+  for (const char* p : {"/bin/sh", "bin/sh", "./hook", "../hook", "~/hook", "."}) {
+    EXPECT_TRUE(LooksLikePath(p)) << p;
+  }
+  for (const char* n : {"corp-dns", "dns_hook", "hook1"}) EXPECT_FALSE(LooksLikePath(n)) << n;
+}
+
 }  // namespace
 }  // namespace certfleet::acme

@@ -8,6 +8,7 @@
 #include "acme/problem.h"
 #include "acme/resources.h"
 #include "base/encoding.h"
+#include "net/address_policy.h"
 
 namespace certfleet::acme {
 namespace {
@@ -139,6 +140,12 @@ Result<Response> Transport::Send(const std::string& method, const std::string& u
       size_t cap = kind == BodyKind::kJson ? options_.json_cap : options_.certificate_cap;
       return TooLarge("the CA's answer to " + std::string(what) + " exceeds " +
                       std::to_string(cap) + " bytes");
+    }
+    // A destination refused by the account's outbound policy keeps its one generic message
+    // (net/address_policy.h): the tenant learns no more than that.
+    if (e.code() == ErrorCode::kForbidden &&
+        e.message().find(net::kPrivateNetworkRule) != std::string::npos) {
+      return e;
     }
     return Error(e.code(), "ACME " + std::string(what) + " request failed").WithCause(e);
   }

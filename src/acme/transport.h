@@ -13,6 +13,9 @@
 //  - A non-2xx answer becomes an Error: ProblemError for a problem document, otherwise one that
 //    names the HTTP status. Success means 2xx only.
 //  - A Location header is checked with CheckServerUrl before it is returned.
+//  - With http.address_allowed set (certfleetd: the account's net::OutboundPolicy filter), every
+//    connection is checked on the addresses it uses; a refusal is net::PrivateDestinationRefused,
+//    passed up unchanged (one generic message, no address or connection detail).
 // Not thread-safe (the nonce pool is unguarded): one Transport per Client, used by one thread at
 // a time.
 #pragma once

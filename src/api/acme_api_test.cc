@@ -27,9 +27,17 @@ constexpr char kUnreachableDirectory[] = "https://127.0.0.1:1/dir";
 class AcmeApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // certfleetd's configuration names the programs (issue #13): "hook" for alpha, "beta-hook"
+    // for beta only.
+    programs_["hook"] = {.name = "hook",
+                         .program = "/bin/true",
+                         .args = {"--zone", "example.test"},
+                         .accounts = {"alpha"}};
+    programs_["beta-hook"] = {.name = "beta-hook", .program = "/bin/true", .accounts = {"beta"}};
     acme_ = std::make_unique<lifecycle::AcmeConfigService>(
         *stack_.env.store, *stack_.env.secret_store, stack_.env.clock, SystemRandomSource(),
-        lifecycle::AcmeConfigOptions{.request_timeout = std::chrono::milliseconds(5000)});
+        lifecycle::AcmeConfigOptions{.request_timeout = std::chrono::milliseconds(5000),
+                                     .exec_programs = &programs_});
     stack_.api = std::make_unique<ApiService>(ApiDeps{
         *stack_.env.store, stack_.env.clock, SystemRandomSource(), *stack_.certs, *stack_.exports,
         *stack_.governance, *stack_.secrets, *stack_.audit, *stack_.deployments, *stack_.agents,
@@ -73,14 +81,9 @@ class AcmeApiTest : public ::testing::Test {
             {"server", "127.0.0.1:53"},
             {"tsig_key", kTsigKeyFile}};
   }
-  static json Exec() {
-    return {{"name", "hook"},
-            {"type", "exec"},
-            {"program", "/bin/true"},
-            {"args", {"--zone", "example.test"}},
-            {"timeout", "30s"}};
-  }
+  static json Exec() { return {{"name", "hook"}, {"type", "exec"}, {"program", "hook"}}; }
 
+  acme::ExecPrograms programs_;
   ApiStack stack_;
   std::unique_ptr<lifecycle::AcmeConfigService> acme_;
   model::Account alpha_;
@@ -249,8 +252,14 @@ TEST_F(AcmeApiTest, SolverValidation) {
        "field \"server\" does not apply to solver type \"exec\""},
       {"key on exec", with(Exec(), "tsig_key", kTsigKeyFile),
        "field \"tsig_key\" does not apply to solver type \"exec\""},
-      {"no program", without(Exec(), "program"), "field \"program\" (an absolute path)"},
-      {"relative program", with(Exec(), "program", "bin/hook"), "must be an absolute path"},
+      {"no program", without(Exec(), "program"), "field \"program\" (the name of an exec program"},
+      // Issue #13: no path and no argument ever comes from the API.
+      {"relative program", with(Exec(), "program", "bin/hook"), "not a path"},
+      {"absolute program", with(Exec(), "program", "/bin/sh"), "programs are named only there"},
+      {"args", with(Exec(), "args", json{"-c", "touch /tmp/pwned"}),
+       "programs and their arguments are named in certfleetd's configuration"},
+      {"timeout on exec", with(Exec(), "timeout", "30s"),
+       "timeout is set with the program in certfleetd's configuration"},
       {"bad timeout", with(Exec(), "timeout", "soon"), "field \"timeout\" must be a positive"},
       {"numeric timeout", with(Exec(), "timeout", 60), "field \"timeout\" must be a string"},
       {"too many args", with(Exec(), "args", json(std::vector<std::string>(65, "x"))),
@@ -265,6 +274,22 @@ TEST_F(AcmeApiTest, SolverValidation) {
   auto list = Call("GET", "/v1/solvers");
   ASSERT_EQ(list.status, 200) << list.body;
   EXPECT_TRUE(json::parse(list.body)["items"].empty());
+}
+
+// Issue #13: a configured program is used only by the accounts it names; an unknown name
+// answers the same (no list of configured programs leaks to other accounts).
+TEST_F(AcmeApiTest, ExecProgramsOnlyForTheAccountsTheConfigurationNames) {
+  auto other = Call("POST", "/v1/solvers",
+                    json{{"name", "h2"}, {"type", "exec"}, {"program", "beta-hook"}}.dump());
+  ExpectProblem(other, 403, "rule exec.not_allowed");
+  auto unknown = Call("POST", "/v1/solvers",
+                      json{{"name", "h3"}, {"type", "exec"}, {"program", "nope"}}.dump());
+  ExpectProblem(unknown, 403, "rule exec.not_allowed");
+  auto ok = Call("POST", "/v1/solvers", Exec().dump());
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  const json v = json::parse(ok.body);
+  EXPECT_EQ(v["config"]["program"], "hook");
+  EXPECT_FALSE(v["config"].contains("args"));  // the arguments live in the configuration
 }
 
 TEST_F(AcmeApiTest, AgentHttp01SolverKeepsItsSelector) {

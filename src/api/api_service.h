@@ -31,6 +31,7 @@
 #include "lifecycle/governance_service.h"
 #include "lifecycle/secret_service.h"
 #include "net/http.h"
+#include "net/https_server.h"
 #include "policy/authorize.h"
 #include "store/owned.h"
 #include "store/store.h"
@@ -82,6 +83,9 @@ struct MetricsOptions {
   // An active agent counts as online in certfleet_agents_online when it was last seen this
   // recently (its long polls refresh last_seen; agents poll well within the default).
   Seconds agent_online_window{300};
+  // The HTTPS listener's connection counters (issue #13: refusals at the connection limits);
+  // null: the connection families are not written.
+  const net::ConnectionCounters* connections = nullptr;
 };
 
 struct ApiDeps {

@@ -41,8 +41,12 @@ class AuthzMatrixTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // The stack's ApiService has no ACME service; this one does.
-    acme_ = std::make_unique<lifecycle::AcmeConfigService>(*env_.store, *env_.secret_store,
-                                                           env_.clock, SystemRandomSource());
+    // Exec programs are named in certfleetd's configuration (issue #13).
+    exec_programs_["hook-program"] = {
+        .name = "hook-program", .program = "/bin/true", .accounts = {"*"}};
+    acme_ = std::make_unique<lifecycle::AcmeConfigService>(
+        *env_.store, *env_.secret_store, env_.clock, SystemRandomSource(),
+        lifecycle::AcmeConfigOptions{.exec_programs = &exec_programs_});
     api_ = std::make_unique<ApiService>(
         ApiDeps{*env_.store, env_.clock, SystemRandomSource(), *stack_.certs, *stack_.exports,
                 *gov_, *stack_.secrets, *audit_, *stack_.deployments, *stack_.agents, nullptr,
@@ -86,7 +90,7 @@ class AuthzMatrixTest : public ::testing::Test {
   }
 
   static std::string SolverBody(const std::string& account, const std::string& name) {
-    return json{{"account", account}, {"name", name}, {"type", "exec"}, {"program", "/bin/true"}}
+    return json{{"account", account}, {"name", name}, {"type", "exec"}, {"program", "hook-program"}}
         .dump();
   }
 
@@ -486,6 +490,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string own_principal_, foreign_principal_, own_grant_, foreign_grant_;
   std::string own_agent_, foreign_agent_, own_deployment_, foreign_deployment_;
   std::string own_webhook_, foreign_webhook_;
+  acme::ExecPrograms exec_programs_;  // outlives acme_
   std::unique_ptr<lifecycle::AcmeConfigService> acme_;
   int counter_ = 0;
   bool swapped_ = false;

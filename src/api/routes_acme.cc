@@ -155,12 +155,12 @@ Result<lifecycle::SolverSpec> ParseSolver(JsonBody& body) {
     CF_TRY(RejectUnused(zone.has_value(), "zone", spec.type));
     CF_TRY(RejectUnused(tsig_key.has_value(), "tsig_key", spec.type));
     if (!program || program->empty()) {
-      return InvalidArgument("field \"program\" (an absolute path) is required for type \"exec\"");
+      return InvalidArgument(
+          "field \"program\" (the name of an exec program configured in certfleetd's "
+          "configuration) is required for type \"exec\"");
     }
-    if (program->front() != '/') {
-      return InvalidArgument("field \"program\" must be an absolute path, not " +
-                             QuoteForMessage(*program));
-    }
+    // Issue #13: the service refuses a path or any argument (programs are named only in
+    // certfleetd's configuration); passed on so that the refusal is one message, in one place.
     spec.program = std::move(*program);
     if (args) spec.args = std::move(*args);
   } else if (spec.type == lifecycle::kAgentHttp01SolverType) {

@@ -104,7 +104,8 @@ std::vector<std::string_view> Names(const Enum (&values)[N], std::string_view (*
   return out;
 }
 
-std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& http) {
+std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& http,
+                   const net::ConnectionCounters* connections) {
   using model::CertificateStatus;
   using model::DeliveryStatus;
   using model::DeploymentState;
@@ -197,6 +198,18 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
              "Webhook delivery attempts that did not deliver.");
   out.Sample("certfleet_event_delivery_failures_total", double(s.failed_delivery_attempts));
 
+  if (connections != nullptr) {
+    // Issue #13: connections closed at accept by max_connections / max_connections_per_address.
+    out.Family("certfleet_connections_open", Type::kGauge,
+               "Connections the HTTPS listener is serving now.");
+    out.Sample("certfleet_connections_open", double(connections->open.load()));
+    out.Family("certfleet_connections_refused_total", Type::kCounter,
+               "Connections closed at accept because a connection limit was reached.");
+    out.Sample("certfleet_connections_refused_total", {{"limit", "max_connections"}},
+               double(connections->refused_max_connections.load()));
+    out.Sample("certfleet_connections_refused_total", {{"limit", "max_connections_per_address"}},
+               double(connections->refused_per_address.load()));
+  }
   http.Write(out);
   return std::move(out).Take();
 }
@@ -217,7 +230,7 @@ void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetric
              net::HttpResponse r;
              r.status = 200;
              r.headers["Content-Type"] = kMetricsContentType;
-             r.body = Render(snapshot, now, http);
+             r.body = Render(snapshot, now, http, deps.metrics.connections);
              return r;
            });
 }

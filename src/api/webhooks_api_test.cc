@@ -7,6 +7,8 @@
 #include "api/api_service.h"
 #include "api/api_test_env.h"
 #include "events/events.h"
+#include "events/webhooks.h"
+#include "net/address_policy.h"
 
 namespace certfleet::api {
 namespace {
@@ -50,6 +52,34 @@ class WebhooksApiTest : public ::testing::Test {
   model::Account account_;
   std::string token_;
 };
+
+// Issue #13: allow_private_address is decided by certfleetd's configuration ([[outbound.allow]]),
+// whatever the caller's role: 403 naming the rule unless the account is allowed a network.
+TEST_F(WebhooksApiTest, PrivateAddressNeedsTheServerConfiguration) {
+  auto rebuild = [this](const net::OutboundPolicy* policy) {
+    stack_.webhooks =
+        std::make_unique<events::WebhookService>(*stack_.env.store, *stack_.env.secret_store,
+                                                 stack_.env.clock, SystemRandomSource(), policy);
+    stack_.api = std::make_unique<ApiService>(
+        ApiDeps{*stack_.env.store, stack_.env.clock, SystemRandomSource(), *stack_.certs,
+                *stack_.exports, *stack_.governance, *stack_.secrets, *stack_.audit,
+                *stack_.deployments, *stack_.agents, nullptr, stack_.webhooks.get()});
+  };
+  json body = Valid();
+  body["url"] = "http://127.0.0.1:9/hook";
+  body["allow_private_address"] = true;
+  const net::OutboundPolicy none;
+  rebuild(&none);
+  auto refused = Call("POST", "/v1/webhooks", body.dump());
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("rule network.private_not_allowed"), std::string::npos);
+  const net::OutboundPolicy loopback(
+      {{.accounts = {"alpha"}, .networks = {*net::Cidr::Parse("127.0.0.0/8")}}});
+  rebuild(&loopback);
+  auto created = Call("POST", "/v1/webhooks", body.dump());
+  EXPECT_EQ(created.status, 201) << created.body;
+  rebuild(nullptr);  // the policies above end with this test
+}
 
 TEST_F(WebhooksApiTest, SecretIsWriteOnly) {
   auto created = Call("POST", "/v1/webhooks", Valid().dump());

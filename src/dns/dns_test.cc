@@ -2,6 +2,7 @@
 // CNAME delegation, zone discovery and propagation waits against a real BIND9 named started by
 // TestingNamed (one per suite). Without named installed the suite fails, by design.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -128,6 +129,37 @@ TEST(DnsNames, RecordNamesZonesAndValues) {
   EXPECT_TRUE(IsAtOrBelow("example.test", "example.test"));
   EXPECT_FALSE(IsAtOrBelow("badexample.test", "example.test"));
   EXPECT_FALSE(IsAtOrBelow("example.test", "a.example.test"));
+}
+
+// Issue #13: with an address filter, nothing is sent to a refused address, and the error is
+// the generic one (no address, no connection detail). A listening socket that never sees a
+// connection proves nothing was attempted.
+TEST(DnsServerAddress, FilterRefusesBeforeConnecting) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto server = ParseDnsServer("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  ASSERT_TRUE(server.ok());
+  std::vector<std::string> seen;
+  server->address_allowed = [&seen](std::string_view ip) {
+    seen.emplace_back(ip);
+    return false;
+  };
+  auto txt = QueryTxt(*server, "_acme-challenge.app.example.test", std::chrono::milliseconds(500));
+  ASSERT_FALSE(txt.ok());
+  EXPECT_EQ(txt.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(txt.error().message().find("rule network.private_not_allowed"), std::string::npos);
+  EXPECT_EQ(seen, std::vector<std::string>{"127.0.0.1"});
+  // No connection reached the listener.
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  EXPECT_LT(::accept(fd, nullptr, nullptr), 0);
+  ::close(fd);
 }
 
 TEST(DnsServerAddress, Parses) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,12 @@ namespace certfleet::dns {
 struct DnsServer {
   std::string host;
   uint16_t port = 53;
+  // When set, every address `host` resolves to must pass (numeric form, e.g. "10.0.0.1") before
+  // anything is sent, or the exchange fails with Forbidden (rule network.private_not_allowed)
+  // and a message that names no address. certfleetd sets the account's outbound filter
+  // (net::OutboundPolicy, issue #13); checked on the addresses actually connected to, so a DNS
+  // answer that changes after an earlier check gains nothing. Empty: no check.
+  std::function<bool(std::string_view ip)> address_allowed;
 
   // "127.0.0.1:5353", "[::1]:53": for messages.
   std::string ToString() const;

@@ -1,5 +1,6 @@
 #include "dns/transport.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -73,6 +74,29 @@ Result<Response> Exchange(const DnsServer& server, const ldns_pkt& query,
         .WithRetry();
   }
   std::unique_ptr<addrinfo, AddrInfoFree> addrs(raw);
+  if (server.address_allowed) {
+    // All addresses first, before anything is sent to any of them. The message is the same
+    // generic one as net::PrivateDestinationRefused (dns does not depend on net): no resolved
+    // address, no connection detail, so a tenant cannot scan the private network through it.
+    for (addrinfo* ai = addrs.get(); ai != nullptr; ai = ai->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      if (ai->ai_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr, text,
+                  sizeof text);
+      } else if (ai->ai_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr, text,
+                  sizeof text);
+      } else {
+        continue;
+      }
+      if (!server.address_allowed(text)) {
+        return Forbidden("DNS server " + QuoteForMessage(server.host) +
+                         ": refused: certfleetd reaches private, loopback and reserved networks "
+                         "only where its own configuration allows them for the account "
+                         "([[outbound.allow]]) (rule network.private_not_allowed)");
+      }
+    }
+  }
 
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);

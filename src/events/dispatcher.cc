@@ -120,7 +120,19 @@ Result<size_t> Dispatcher::FanOut() {
   return created;
 }
 
+Result<net::HttpsClient*> Dispatcher::PrivateClientFor(const std::string& account_name) {
+  auto it = private_clients_.find(account_name);
+  if (it == private_clients_.end()) {
+    if (!options_.make_private_client) return Internal("no client factory for private webhooks");
+    CF_ASSIGN_OR_RETURN(auto client,
+                        options_.make_private_client(options_.outbound->FilterFor(account_name)));
+    it = private_clients_.emplace(account_name, std::move(client)).first;
+  }
+  return it->second.get();
+}
+
 Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
+  std::string account_name;  // read when the outbound policy decides
   model::WebhookSubscription sub;
   model::Event event;
   SecretBytes secret;
@@ -132,6 +144,10 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
     CF_ASSIGN_OR_RETURN(event, tx->events().Get(due.event_id));
     if (sub.active) {
       CF_ASSIGN_OR_RETURN(secret, secrets_.OpenBlob(*tx, sub.secret_blob_id));
+    }
+    if (options_.outbound != nullptr && sub.allow_private_address) {
+      CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(sub.account_id));
+      account_name = account.name;
     }
     // Read-only: dropping the Tx rolls back and frees the writer slot before any network I/O.
     return Ok();
@@ -159,7 +175,28 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
       out = {.permanent = true, .error = "http:// requires allow_private_address"};
       return;
     }
-    if (Status dest = CheckDestination(url->host, sub.allow_private_address); !dest.ok()) {
+    // Issue #13: with an outbound policy, a private subscription reaches only the networks the
+    // policy allows its account, judged now (the configuration may have changed since it was
+    // created) and again on connect by the account's client.
+    net::HttpsClient* http = sub.allow_private_address ? &private_client_ : &client_;
+    net::AddressFilter filter;
+    if (!sub.allow_private_address) {
+      filter = PublicAddressesOnly();
+    } else if (options_.outbound != nullptr) {
+      if (!options_.outbound->AllowsPrivate(account_name)) {
+        out = {.permanent = true,
+               .error = net::PrivateDestinationRefused("webhook host " + url->host).message()};
+        return;
+      }
+      filter = options_.outbound->FilterFor(account_name);
+      auto client = PrivateClientFor(account_name);
+      if (!client.ok()) {
+        out = {.error = client.error().message()};
+        return;
+      }
+      http = *client;
+    }
+    if (Status dest = CheckDestination(url->host, filter); !dest.ok()) {
       out = {.permanent = dest.error().code() == ErrorCode::kForbidden,
              .error = dest.error().message()};
       return;
@@ -177,8 +214,7 @@ Status Dispatcher::Deliver(const model::WebhookDelivery& due, RunStats& stats) {
         {"Certfleet-Delivery-Id", due.id},
         {"User-Agent", "certfleet-webhook/1"},
     };
-    net::HttpsClient& http = sub.allow_private_address ? private_client_ : client_;
-    auto resp = http.Do("POST", sub.url, headers, *body);
+    auto resp = http->Do("POST", sub.url, headers, *body);
     if (!resp.ok()) {
       // Forbidden: the client's address filter refused what the name resolves to now.
       out = {.permanent = resp.error().code() == ErrorCode::kForbidden,

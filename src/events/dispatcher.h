@@ -14,6 +14,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,7 @@
 #include "base/random.h"
 #include "base/secret_bytes.h"
 #include "model/model.h"
+#include "net/address_policy.h"
 #include "net/https_client.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
@@ -42,6 +45,13 @@ struct DispatcherOptions {
   int max_attempts = 8;  // then the delivery is marked failed
   std::chrono::seconds initial_backoff{10};
   std::chrono::seconds max_backoff{std::chrono::hours(1)};
+  // Issue #13: certfleetd's [[outbound.allow]] (borrowed). When set, a subscription with
+  // allow_private_address is delivered only if the policy allows its account a private network,
+  // through a client made by `make_private_client` with the account's filter (one per account,
+  // kept), so that only the configured networks are reached, checked at connect time. Null:
+  // `private_client` serves every such subscription unfiltered (unit tests).
+  const net::OutboundPolicy* outbound = nullptr;
+  std::function<Result<std::unique_ptr<net::HttpsClient>>(net::AddressFilter)> make_private_client;
 };
 
 struct RunStats {
@@ -91,6 +101,8 @@ class Dispatcher {
   Result<size_t> FanOut();
   // Attempts one due delivery and records the outcome.
   Status Deliver(const model::WebhookDelivery& due, RunStats& stats);
+  // The client for `account_name`'s private deliveries (outbound policy set).
+  Result<net::HttpsClient*> PrivateClientFor(const std::string& account_name);
 
   store::Store& store_;
   secrets::SecretStore& secrets_;
@@ -99,6 +111,7 @@ class Dispatcher {
   const Clock& clock_;
   Random& random_;
   DispatcherOptions options_;
+  std::map<std::string, std::unique_ptr<net::HttpsClient>> private_clients_;  // by account name
 };
 
 }  // namespace certfleet::events

@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "events/destination.h"
 #include "events/events.h"
+#include "net/address_policy.h"
 #include "net/https_server.h"
 #include "net/test_tls.h"
 #include "secrets/kek.h"
@@ -351,9 +352,56 @@ TEST_F(DispatcherTest, RefusesPrivateAddressesUnlessAllowed) {
   for (const auto& sub : {by_ip, by_name}) {
     auto row = Deliveries(sub).at(0);
     EXPECT_EQ(row.status, model::DeliveryStatus::kFailed);
-    EXPECT_NE(row.error.find("non-public address"), std::string::npos) << row.error;
+    EXPECT_NE(row.error.find("rule network.private_not_allowed"), std::string::npos) << row.error;
   }
+  // One generic answer: the address a name resolved to is not reported back (issue #13).
+  EXPECT_EQ(Deliveries(by_name).at(0).error.find("127.0.0.1"), std::string::npos);
   EXPECT_NE(Deliveries(plain).at(0).error.find("allow_private_address"), std::string::npos);
+}
+
+// Issue #13: with certfleetd's outbound policy, a subscription with allow_private_address is
+// delivered only for an account the policy allows, through a client limited to its networks.
+TEST_F(DispatcherTest, OutboundPolicyDecidesPrivateDeliveriesPerAccount) {
+  const auto allowed = Subscribe({"*"}, {}, /*allow_private=*/true, "", kAcc);
+  const auto refused = Subscribe({"*"}, {}, /*allow_private=*/true, "", kAcc2);
+  std::vector<net::Cidr> loop = {*net::Cidr::Parse("127.0.0.0/8")};
+  net::OutboundPolicy policy({{.accounts = {kAcc}, .networks = loop}});
+  int made = 0;
+  DispatcherOptions o;
+  o.outbound = &policy;
+  o.make_private_client = [&](net::AddressFilter filter) {
+    ++made;
+    return net::HttpsClient::Create({.trust_pem = ca_.cert_pem,
+                                     .timeout = std::chrono::milliseconds(5000),
+                                     .allow_plain_http = true,
+                                     .address_allowed = std::move(filter)});
+  };
+  EmitOne("agent.offline", {}, kAcc);
+  EmitOne("agent.offline", {}, kAcc2);
+  auto d = MakeDispatcher(o);
+  auto stats = Run(*d);
+  EXPECT_EQ(stats.delivered, 1u);
+  EXPECT_EQ(stats.failed, 1u);
+  EXPECT_EQ(receiver_.requests().size(), 1u);
+  EXPECT_EQ(made, 1);  // only for the allowed account
+  EXPECT_EQ(Deliveries(allowed).at(0).status, model::DeliveryStatus::kDelivered);
+  auto row = Deliveries(refused).at(0);
+  EXPECT_EQ(row.status, model::DeliveryStatus::kFailed);
+  EXPECT_NE(row.error.find("rule network.private_not_allowed"), std::string::npos) << row.error;
+
+  // Allowed, but only its networks: 127/8 does not cover ::1 (localhost may resolve to both, so
+  // use the IPv6 literal).
+  std::vector<net::Cidr> other = {*net::Cidr::Parse("10.9.0.0/16")};
+  net::OutboundPolicy narrow({{.accounts = {kAcc}, .networks = other}});
+  o.outbound = &narrow;
+  const auto outside = Subscribe({"*"}, {}, true, "", kAcc);
+  EmitOne("agent.offline", {}, kAcc);
+  auto d2 = MakeDispatcher(o);
+  Run(*d2);
+  auto out_row = Deliveries(outside).at(0);
+  EXPECT_EQ(out_row.status, model::DeliveryStatus::kFailed);
+  EXPECT_NE(out_row.error.find("rule network.private_not_allowed"), std::string::npos)
+      << out_row.error;
 }
 
 TEST_F(DispatcherTest, EventsBeforeAndAfterASubscriptionAndBatches) {

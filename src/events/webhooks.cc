@@ -57,6 +57,25 @@ Result<model::WebhookSubscription> WebhookService::Create(const NewWebhook& spec
                                .created_by = spec.created_by,
                                .created_at = now,
                                .updated_at = now};
+  if (spec.allow_private_address && outbound_ != nullptr) {
+    // Issue #13: private networks are server configuration, not the tenant's choice.
+    std::string account_name;
+    {
+      CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+      CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(spec.account_id));
+      account_name = account.name;
+    }
+    if (!outbound_->AllowsPrivate(account_name)) {
+      return Forbidden(
+          "allow_private_address is refused: certfleetd's configuration allows this account no "
+          "private network ([[outbound.allow]]) (rule " +
+          std::string(net::kPrivateNetworkRule) + ")");
+    }
+    // Outside the tx: a lookup may take a while. Deliveries check again on connect.
+    CF_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(spec.url));
+    CF_TRY(
+        net::CheckHost(url.host, outbound_->FilterFor(account_name), "webhook host " + url.host));
+  }
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   auto account = tx->accounts().Get(spec.account_id);
   if (!account.ok()) return std::move(account).error();

@@ -14,6 +14,7 @@
 #include "base/random.h"
 #include "base/secret_bytes.h"
 #include "model/model.h"
+#include "net/address_policy.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
 
@@ -31,13 +32,18 @@ struct NewWebhook {
 
 class WebhookService {
  public:
+  // `outbound` (borrowed; certfleetd's [[outbound.allow]], issue #13) decides which accounts may
+  // have subscriptions with allow_private_address, and which networks those may reach. Null:
+  // any account may (unit tests only).
   WebhookService(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
-                 Random& random)
-      : store_(store), secrets_(secrets), clock_(clock), random_(random) {}
+                 Random& random, const net::OutboundPolicy* outbound = nullptr)
+      : store_(store), secrets_(secrets), clock_(clock), random_(random), outbound_(outbound) {}
 
   // InvalidArgument for a bad URL (https://, or http:// only with allow_private_address; no
   // userinfo), no or bad type patterns, more than 32 types or tags, or a secret of the wrong
-  // size. NotFound for an unknown account.
+  // size. NotFound for an unknown account. Forbidden (rule network.private_not_allowed) for
+  // allow_private_address when the outbound policy allows the account no private network, or
+  // when the URL's host resolves outside the networks it allows (one generic message).
   Result<model::WebhookSubscription> Create(const NewWebhook& spec);
   Result<std::vector<model::WebhookSubscription>> List(const std::string& account_id);
   // NotFound unless the subscription exists in `account_id`.
@@ -55,6 +61,7 @@ class WebhookService {
   secrets::SecretStore& secrets_;
   const Clock& clock_;
   Random& random_;
+  const net::OutboundPolicy* outbound_;
 };
 
 }  // namespace certfleet::events

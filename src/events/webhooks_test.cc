@@ -131,5 +131,37 @@ TEST_F(WebhookServiceTest, Validation) {
   EXPECT_EQ(service_->Create(std::move(s)).error().code(), ErrorCode::kNotFound);
 }
 
+// Issue #13: allow_private_address is server configuration ([[outbound.allow]]), per account.
+TEST_F(WebhookServiceTest, PrivateAddressesNeedTheServerPolicy) {
+  net::OutboundPolicy policy(
+      {{.accounts = {kAcc}, .networks = {*net::Cidr::Parse("127.0.0.0/8")}}});
+  WebhookService guarded(*store_, *secrets_, clock_, SystemRandomSource(), &policy);
+  NewWebhook spec = Spec();
+  spec.allow_private_address = true;
+  spec.url = "http://127.0.0.1:9/hook";
+  auto ok = guarded.Create(spec);
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+
+  spec.account_id = kOther;  // not named by the policy
+  auto refused = guarded.Create(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(refused.error().message().find("rule network.private_not_allowed"), std::string::npos);
+
+  spec.account_id = kAcc;  // allowed, but only its networks
+  spec.url = "http://10.1.2.3/hook";
+  auto outside = guarded.Create(spec);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.error().code(), ErrorCode::kForbidden);
+
+  net::OutboundPolicy empty;
+  WebhookService closed(*store_, *secrets_, clock_, SystemRandomSource(), &empty);
+  spec.url = "http://127.0.0.1:9/hook";
+  EXPECT_FALSE(closed.Create(spec).ok());
+  spec.allow_private_address = false;
+  spec.url = "https://hooks.example.com/x";
+  EXPECT_TRUE(closed.Create(spec).ok());  // public destinations need nothing
+}
+
 }  // namespace
 }  // namespace certfleet::events

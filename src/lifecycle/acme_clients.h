@@ -17,15 +17,18 @@
 namespace certfleet::lifecycle {
 
 // A client for the directory in `config` (an issuer's config_json), signing with `key`. Fetches
-// the directory: Unavailable/InvalidArgument errors name the directory URL.
+// the directory: Unavailable/InvalidArgument errors name the directory URL. Every connection it
+// makes is checked with `address_allowed` (the account's outbound filter, AccountAddressFilter;
+// empty: none); a refusal is the generic net::PrivateDestinationRefused.
 Result<std::unique_ptr<acme::Client>> NewAcmeClient(const nlohmann::json& config,
                                                     std::shared_ptr<const crypto::PrivateKey> key,
                                                     const Clock& clock,
-                                                    const AcmeConfigOptions& options);
+                                                    const AcmeConfigOptions& options,
+                                                    net::AddressFilter address_allowed);
 
 // The client of a stored issuer, with its account URL set (no request to the CA beyond the
-// directory). Opens the sealed account key in a short transaction of its own, before any network
-// call.
+// directory), checked against the issuer's account's outbound filter. Opens the sealed account key
+// in a short transaction of its own, before any network call.
 Result<std::unique_ptr<acme::Client>> OpenIssuerClient(store::Store& store,
                                                        secrets::SecretStore& secrets,
                                                        const store::AcmeConfig& issuer,

@@ -9,6 +9,7 @@
 #include "dns/server.h"
 #include "dns/tsig_key.h"
 #include "lifecycle/acme_clients.h"
+#include "net/https_client.h"
 #include "store/owned.h"
 #include "x509/certificate.h"
 
@@ -18,7 +19,6 @@ namespace {
 constexpr size_t kMaxSolverRules = 32;
 constexpr size_t kMaxContacts = 8;
 constexpr size_t kMaxTrustBytes = 1 << 20;
-constexpr size_t kMaxExecArgs = 16;
 constexpr size_t kMaxSelectorTags = 32;
 
 TimePoint Whole(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
@@ -58,6 +58,13 @@ AcmeConfigView View(const store::AcmeConfig& c) {
 }
 
 }  // namespace
+
+Result<net::AddressFilter> AccountAddressFilter(store::Tx& tx, const std::string& account_id,
+                                                const AcmeConfigOptions& options) {
+  if (options.outbound == nullptr) return net::AddressFilter();
+  CF_ASSIGN_OR_RETURN(model::Account account, tx.accounts().Get(account_id));
+  return options.outbound->FilterFor(account.name);
+}
 
 Result<SolverRule> ParseSolverRule(std::string_view text) {
   SolverRule rule;
@@ -150,12 +157,18 @@ Result<AcmeConfigView> AcmeConfigService::CreateIssuer(const Caller& caller,
     return InvalidArgument("preferred_chain is not a certificate name");
   }
   if (!spec.profile.empty()) CF_TRY(ValidateName("profile", spec.profile));
+  net::AddressFilter filter;
   {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
     CF_TRY(CheckSolverRules(*tx, caller.account_id, spec.solvers));
     auto existing = tx->acme_configs().GetByName(caller.account_id, "issuer", spec.name);
     if (existing.ok()) return Conflict("issuer " + QuoteForMessage(spec.name) + " exists");
+    CF_ASSIGN_OR_RETURN(filter, AccountAddressFilter(*tx, caller.account_id, options_));
   }
+  // Issue #13: a directory on a network the account may not reach is refused before any
+  // connection, with one generic message (the client checks again at connect time).
+  CF_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(spec.directory_url));
+  CF_TRY(net::CheckHost(url.host, filter, "ACME directory host " + QuoteForMessage(url.host)));
 
   nlohmann::json rules = nlohmann::json::array();
   for (const SolverRule& r : spec.solvers) {
@@ -174,7 +187,7 @@ Result<AcmeConfigView> AcmeConfigService::CreateIssuer(const Caller& caller,
   CF_ASSIGN_OR_RETURN(crypto::PrivateKey generated,
                       crypto::PrivateKey::Generate(crypto::KeyType::kP256));
   auto key = std::make_shared<const crypto::PrivateKey>(std::move(generated));
-  CF_ASSIGN_OR_RETURN(auto client, NewAcmeClient(config, key, clock_, options_));
+  CF_ASSIGN_OR_RETURN(auto client, NewAcmeClient(config, key, clock_, options_, filter));
   if (!spec.profile.empty()) {
     const auto& profiles = client->directory().profiles;
     if (profiles.find(spec.profile) == profiles.end()) {
@@ -186,6 +199,10 @@ Result<AcmeConfigView> AcmeConfigService::CreateIssuer(const Caller& caller,
                                   .eab_kid = spec.eab_kid,
                                   .eab_hmac_key = eab_key.Clone()};
   auto account = client->NewAccount(request);
+  if (!account.ok() &&
+      account.error().message().find(net::kPrivateNetworkRule) != std::string::npos) {
+    return std::move(account).error();  // the generic refusal, unadorned
+  }
   if (!account.ok()) {
     return Error(account.error().code(), "registering the ACME account at " + spec.directory_url +
                                              " failed: " + account.error().message());
@@ -233,7 +250,16 @@ Result<AcmeConfigView> AcmeConfigService::CreateSolver(const Caller& caller,
   SecretBytes secret;
   if (spec.type == "rfc2136") {
     CF_ASSIGN_OR_RETURN(dns::DnsServer server, dns::ParseDnsServer(spec.server));
-    (void)server;
+    {
+      // Issue #13: a server on a network the account may not reach is refused now; the solver
+      // checks again on the addresses it connects to.
+      CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+      CF_ASSIGN_OR_RETURN(net::AddressFilter filter,
+                          AccountAddressFilter(*tx, caller.account_id, options_));
+      tx.reset();
+      CF_TRY(
+          net::CheckHost(server.host, filter, "DNS server host " + QuoteForMessage(server.host)));
+    }
     if (!spec.zone.empty()) {
       auto st = dns::ValidateZoneName(spec.zone);
       if (!st.ok()) return InvalidArgument("zone: " + st.error().message());
@@ -247,21 +273,34 @@ Result<AcmeConfigView> AcmeConfigService::CreateSolver(const Caller& caller,
               {"tsig_algorithm", std::string(dns::TsigAlgorithmName(key->algorithm))}};
     secret = spec.tsig_key_file.Clone();
   } else if (spec.type == "exec") {
-    if (spec.program.empty() || spec.program.front() != '/' || spec.program.size() > 1024 ||
-        !Printable(spec.program) || spec.program.find("/../") != std::string::npos) {
-      return InvalidArgument("program must be an absolute path");
+    // Issue #13: the program is a NAME from certfleetd's configuration. A path or arguments from
+    // the API are refused whatever the caller's role: only the host's root, writing the config
+    // file, decides what certfleetd runs.
+    if (!spec.args.empty()) {
+      return InvalidArgument(
+          "exec solver arguments cannot be given through the API: programs and their arguments "
+          "are named in certfleetd's configuration ([exec_solvers.NAME]); pass a configured "
+          "program's name");
     }
-    if (spec.args.size() > kMaxExecArgs) {
-      return InvalidArgument("at most " + std::to_string(kMaxExecArgs) + " arguments");
+    if (spec.program.empty() || acme::LooksLikePath(spec.program)) {
+      return InvalidArgument(
+          "program must be the name of an exec program configured in certfleetd's configuration "
+          "([exec_solvers.NAME]), not a path; programs are named only there");
     }
-    for (const std::string& a : spec.args) {
-      if (a.size() > 1024 || !Printable(a)) return InvalidArgument("an argument is not printable");
+    if (spec.timeout) {
+      return InvalidArgument(
+          "an exec program's timeout is set with the program in certfleetd's configuration");
     }
-    const Seconds timeout = spec.timeout.value_or(Seconds(60));
-    if (timeout < Seconds(1) || timeout > Seconds(600)) {
-      return InvalidArgument("timeout must be between 1s and 10m");
+    CF_TRY(ValidateName("program", spec.program));
+    {
+      CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+      CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(caller.account_id));
+      static const acme::ExecPrograms kNone;
+      CF_TRY(acme::ResolveExecProgram(
+          options_.exec_programs != nullptr ? *options_.exec_programs : kNone, spec.program, {},
+          account.name));
     }
-    config = {{"program", spec.program}, {"args", spec.args}, {"timeout_seconds", timeout.count()}};
+    config = {{"program", spec.program}};
   } else if (spec.type == kAgentHttp01SolverType) {
     if (spec.selector.empty()) {
       return InvalidArgument("selector must name at least one tag (which agents serve the token)");

@@ -12,7 +12,14 @@
 // A solver is a way to answer a challenge:
 //  - rfc2136: DNS UPDATE with TSIG to `server` (HOST:PORT), the key from a BIND key file (the
 //    format `tsig-keygen` writes; the secret is sealed), optionally restricted to `zone`.
-//  - exec: a local program speaking the JSON protocol of docs/exec-solver.md (dns-01).
+//  - exec: a local program speaking the JSON protocol of docs/exec-solver.md (dns-01). `program`
+//    is the NAME of a program configured in certfleetd's configuration ([exec_solvers.NAME]),
+//    never a path, and arguments never come from the API (issue #13): a path-like value or any
+//    argument is InvalidArgument; a name not configured for the account is Forbidden (rule
+//    exec.not_allowed). The issuer checks again at every use.
+//  Outbound reach (issue #13): a directory URL or RFC 2136 server on a private, loopback or
+//  reserved network is Forbidden (rule network.private_not_allowed, one generic message) unless
+//  options.outbound allows that network for the account; enforced again at connect time.
 //  - agent-http01: http-01 answered by the account's agents whose tags match `selector`
 //    (agent_http01.h; each agent serves from the webroot or listener of its [http01] config).
 // Names follow base/validate ValidateName. Reading needs kIssuerRead, writing kIssuerWrite, in
@@ -28,12 +35,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acme/exec_solver.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/random.h"
 #include "base/secret_bytes.h"
 #include "lifecycle/caller.h"
 #include "model/model.h"
+#include "net/address_policy.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
 
@@ -69,8 +78,8 @@ struct SolverSpec {
   std::string zone;           // optional
   SecretBytes tsig_key_file;  // the BIND key file's content
   // exec
-  std::string program;  // absolute path
-  std::vector<std::string> args;
+  std::string program;             // the name of a configured program (not a path)
+  std::vector<std::string> args;   // must be empty: arguments are configured with the program
   std::optional<Seconds> timeout;  // exec: the program's; agent-http01: the wait for the agents
   // agent-http01
   model::Tags selector;
@@ -94,7 +103,19 @@ struct AcmeConfigView {
 struct AcmeConfigOptions {
   bool allow_plain_http = false;  // tests only
   std::chrono::milliseconds request_timeout{30000};
+  // certfleetd's configuration (issue #13; borrowed, must outlive the service and the issuer).
+  // `outbound`: which non-public networks each account's ACME directories and RFC 2136 servers
+  // may reach, enforced on the addresses connected to. Null: no address check (unit tests
+  // only; certfleetd always passes one, by default allowing no private network).
+  const net::OutboundPolicy* outbound = nullptr;
+  // The only programs exec solvers may run, by name, with the accounts allowed each. Null: none.
+  const acme::ExecPrograms* exec_programs = nullptr;
 };
+
+// The address filter for `account_id`'s outbound connections under options.outbound (empty
+// function when there is no policy). Reads the account's name in `tx`.
+Result<net::AddressFilter> AccountAddressFilter(store::Tx& tx, const std::string& account_id,
+                                                const AcmeConfigOptions& options);
 
 class AcmeConfigService {
  public:

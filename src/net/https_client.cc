@@ -23,6 +23,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "net/address_policy.h"
 #include "net/internal.h"
 #include "net/tls_context.h"
 
@@ -137,8 +138,9 @@ class Exchange {
       for (const auto& entry : endpoints) {
         const std::string ip = entry.endpoint().address().to_string();
         if (!options_.address_allowed(ip)) {
-          co_return Forbidden("refusing to connect to " + url_.host + ": it resolves to " + ip +
-                              ", which is not allowed");
+          // One generic answer: which address the name resolved to is not the caller's to
+          // learn (address_policy.h).
+          co_return PrivateDestinationRefused("connecting to " + url_.host);
         }
       }
     }

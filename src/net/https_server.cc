@@ -79,6 +79,7 @@ struct Connection {
   Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
   Stream stream;
   uint64_t id = 0;
+  std::string peer_ip;  // for the per-address limit
 };
 
 // Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
@@ -224,7 +225,7 @@ class ServerImpl final : public HttpsServer {
   Status Bind();
   void RunIo();
   std::shared_ptr<Connection> Register(tcp::socket socket);
-  void Unregister(uint64_t id);
+  void Unregister(uint64_t id, const std::string& peer_ip);
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Session(std::shared_ptr<Connection> conn);
   asio::awaitable<void> Serve(Connection& conn);
@@ -278,6 +279,9 @@ class ServerImpl final : public HttpsServer {
 
   std::mutex mu_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
+  std::unordered_map<std::string, size_t> per_address_;  // open connections by IP; guarded by mu_
+  uint64_t refused_total_ = 0;                           // guarded by mu_
+  uint64_t refused_per_address_ = 0;                     // guarded by mu_
   // Deferred responses awaited by a connection, by connection id, for Stop to answer. Weak, so
   // that the handler dropping the last reference still answers 503.
   std::unordered_map<uint64_t, std::weak_ptr<DeferredResponse>> parked_;  // guarded by mu_
@@ -301,7 +305,8 @@ Status ServerImpl::Init() {
     return InvalidArgument("io_threads and worker_threads must be at least 1");
   }
   if (options_.max_body_bytes == 0 || options_.max_header_bytes == 0 ||
-      options_.max_header_bytes > UINT32_MAX || options_.max_connections == 0) {
+      options_.max_header_bytes > UINT32_MAX || options_.max_connections == 0 ||
+      options_.max_connections_per_address == 0) {
     return InvalidArgument("server limits must be positive");
   }
   if (options_.request_timeout_seconds < 1 || options_.idle_timeout_seconds < 1) {
@@ -409,16 +414,41 @@ std::shared_ptr<Connection> ServerImpl::Register(tcp::socket socket) {
     socket.close(ec);
     return nullptr;
   }
+  // Limits are checked at accept, before any TLS work: a refused client costs one accept and
+  // one close. Logged once per burst (every 1000th refusal), counted always.
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  std::string ip = ec ? std::string() : peer.address().to_string();
+  auto refuse = [&](std::atomic<uint64_t>* counter, uint64_t& local, const char* which,
+                    size_t limit) {
+    const uint64_t n = ++local;
+    if (counter != nullptr) ++*counter;
+    if (n % 1000 == 1) {
+      log::Warn(
+          "connection limit reached; closing new connections",
+          {{"limit", which}, {"value", std::to_string(limit)}, {"refused", std::to_string(n)}});
+    }
+    beast::error_code ignored;
+    socket.close(ignored);
+  };
   if (connections_.size() >= options_.max_connections) {
-    log::Warn("connection limit reached; closing a new connection",
-              {{"limit", std::to_string(options_.max_connections)}});
-    socket.close(ec);
+    refuse(options_.counters ? &options_.counters->refused_max_connections : nullptr,
+           refused_total_, "max_connections", options_.max_connections);
+    return nullptr;
+  }
+  size_t& from_peer = per_address_[ip];
+  if (from_peer >= options_.max_connections_per_address) {
+    refuse(options_.counters ? &options_.counters->refused_per_address : nullptr,
+           refused_per_address_, "max_connections_per_address",
+           options_.max_connections_per_address);
     return nullptr;
   }
   try {
     auto conn = std::make_shared<Connection>(std::move(socket), ssl_context_);
     conn->id = ++next_id_;
+    conn->peer_ip = ip;
     connections_.emplace(conn->id, conn);
+    ++from_peer;
+    if (options_.counters) ++options_.counters->open;
     return conn;
   } catch (const std::exception& e) {  // SSL_new or allocation failed
     ERR_clear_error();
@@ -427,9 +457,12 @@ std::shared_ptr<Connection> ServerImpl::Register(tcp::socket socket) {
   }
 }
 
-void ServerImpl::Unregister(uint64_t id) {
+void ServerImpl::Unregister(uint64_t id, const std::string& peer_ip) {
   std::lock_guard lock(mu_);
-  connections_.erase(id);
+  if (connections_.erase(id) == 0) return;
+  if (options_.counters) --options_.counters->open;
+  auto it = per_address_.find(peer_ip);
+  if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
 }
 
 asio::awaitable<void> ServerImpl::AcceptLoop() {
@@ -457,7 +490,7 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
 }
 
 asio::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn) {
-  ScopeExit unregister([this, id = conn->id] { Unregister(id); });
+  ScopeExit unregister([this, id = conn->id, ip = conn->peer_ip] { Unregister(id, ip); });
   try {
     co_await Serve(*conn);
   } catch (const std::exception& e) {

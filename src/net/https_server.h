@@ -15,6 +15,7 @@
 // joins the workers); the handler is called concurrently from worker threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,13 @@
 namespace certfleet::net {
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Connection accounting for metrics (docs/metrics.md): read from any thread.
+struct ConnectionCounters {
+  std::atomic<int64_t> open{0};                      // connections being served now
+  std::atomic<uint64_t> refused_max_connections{0};  // closed at accept: the total limit
+  std::atomic<uint64_t> refused_per_address{0};      // closed at accept: the per-address limit
+};
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
@@ -44,8 +52,13 @@ struct ServerOptions {
   int worker_threads = 4;
   int request_timeout_seconds = 30;  // whole request read deadline
   int idle_timeout_seconds = 60;     // keep-alive idle
-  // Connections beyond this are accepted and closed at once, before the TLS handshake.
-  size_t max_connections = 1024;
+  // Connections beyond these limits (in all, and from one client IP address) are accepted and
+  // closed at once, before the TLS handshake, and counted in `counters` (issue #13: one client
+  // cannot take every connection slot).
+  size_t max_connections = 4096;
+  size_t max_connections_per_address = 256;
+  // Borrowed; may be null. Must outlive the server.
+  ConnectionCounters* counters = nullptr;
 };
 
 class HttpsServer {

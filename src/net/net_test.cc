@@ -528,6 +528,30 @@ TEST_F(NetTest, ConnectionsBeyondTheLimitAreClosed) {
   EXPECT_TRUE(a.ReadResponse());
 }
 
+// Issue #13: one client address cannot take every slot; refusals are counted for /metrics, and
+// the connections already open keep working.
+TEST_F(NetTest, ConnectionsBeyondThePerAddressLimitAreClosedAndCounted) {
+  ConnectionCounters counters;
+  auto server = StartServer(Echo, [&](ServerOptions& o) {
+    o.max_connections = 100;
+    o.max_connections_per_address = 2;
+    o.counters = &counters;
+  });
+  RawTlsClient a;
+  RawTlsClient b;
+  ASSERT_TRUE(a.Connect(server->port()));
+  ASSERT_TRUE(b.Connect(server->port()));
+  EXPECT_EQ(counters.open.load(), 2);
+  RawTlsClient c;
+  EXPECT_FALSE(c.Connect(server->port()));
+  EXPECT_EQ(counters.refused_per_address.load(), 1u);
+  EXPECT_EQ(counters.refused_max_connections.load(), 0u);
+  ASSERT_TRUE(a.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(a.ReadResponse());
+  ASSERT_TRUE(b.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(b.ReadResponse());
+}
+
 TEST_F(NetTest, StopClosesOpenConnectionsAndWaitsForHandlers) {
   std::atomic<bool> in_handler{false};
   auto server = StartServer([&](const HttpRequest& req) {

@@ -30,6 +30,16 @@ STOP_TIMEOUT_S = 30.0
 CLI_TIMEOUT_S = 180.0  # RSA-4096 generation happens inside the request
 PORT_ATTEMPTS = 5
 
+# certfleetd.toml that Server writes into its data dir (0600) before every start (issue #13:
+# private networks are server configuration). The tests' Pebble, BIND9 and webhook receivers
+# listen on loopback, so every account may reach loopback; tests that check the policy set
+# Server.config themselves (None: no --config at all).
+DEFAULT_SERVER_CONFIG = """\
+[[outbound.allow]]
+accounts = ["*"]
+networks = ["127.0.0.0/8", "::1/128"]
+"""
+
 
 def _find_binary(name):
     dirs = [d for d in os.environ.get("CERTFLEET_BIN_DIR", "").split(os.pathsep) if d]
@@ -86,6 +96,20 @@ class Server:
         self.extra_args = []  # more certfleetd flags, e.g. the KEK provider
         self.extra_env = {}  # e.g. {"CERTFLEET_FAILPOINT": "renewal.committed"}
         self.clock_file = None  # set by use_test_clock()
+        self.config = DEFAULT_SERVER_CONFIG  # certfleetd.toml text; None: no --config
+
+    @property
+    def config_path(self):
+        return os.path.join(self.data_dir, "certfleetd.toml")
+
+    def _config_args(self):
+        if self.config is None:
+            return []
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.config)
+        return ["--config", self.config_path]
 
     # Paths the server creates on first start.
     @property
@@ -164,7 +188,8 @@ class Server:
             with open(self.log_path, "ab") as err, open(self.stdout_path, "ab") as out:
                 self.proc = subprocess.Popen(
                     [self.binary, "--data-dir", self.data_dir,
-                     "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
+                     "--listen", f"127.0.0.1:{self.port}", *self._config_args(),
+                     *self.extra_args],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     env=env, start_new_session=True)
             if self._wait_ready():

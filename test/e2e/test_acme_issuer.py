@@ -58,6 +58,8 @@ class AcmeEnv:
             self.server.extra_args += ["--http01-listen", f"127.0.0.1:{pebble.http_port}"]
         if clock_offset is not None:
             self.server.use_test_clock(clock_offset)
+        # Exec solver programs are named in certfleetd's configuration (issue #13).
+        self.server.config += _exec_programs_config(self.ws, bind9)
         self.server.start()
         self.cli = Cli(certfleet_bin, self.server)
         self.account = create_account(self.cli)["id"]
@@ -252,24 +254,9 @@ def test_twenty_issuances_with_nonce_rejection_on(acme_env, pebble):
 
 # --- failures ---------------------------------------------------------------------------------
 
-def _exec_solver(env, name, script_text):
-    path = env.ws.sub(f"{name}.sh")
-    with open(path, "w") as f:
-        f.write(script_text)
-    os.chmod(path, stat.S_IRWXU)
-    env.admin.cli.json("solver", "create", "exec", "--name", name, "--account", env.account,
-                       "--program", path, "--timeout", "30s")
-    return path
-
-
-def test_failed_validation_is_a_clear_error_and_an_event(acme_env, bind9):
-    """No TXT record (a solver that plants nothing), then a wrong one (a solver that plants
-    another value): both end `failed` with Pebble's problem in clear words and a
-    certificate.issue_failed event; the command does not hang."""
-    env = acme_env
-    subscribe(env.cli, env.ws, env.receiver.url, ["certificate.issue_failed"],
-              account=env.account)
-    _exec_solver(env, "noop", "#!/bin/sh\ncat >/dev/null\necho '{\"ok\":true}'\n")
+# The failure tests' programs: "noop" plants nothing, "wrong" plants another value. They are
+# configured in certfleetd.toml for every account; a solver picks one by name.
+def _exec_programs_config(ws, bind9):
     wrong = (
         "#!/bin/sh\n"
         "req=$(cat)\n"
@@ -281,7 +268,32 @@ def test_failed_validation_is_a_clear_error_and_an_event(acme_env, bind9):
         f"nsupdate -k {bind9.tsig_key_path} >&2 || exit 3\n"
         "fi\n"
         "echo '{\"ok\":true}'\n")
-    _exec_solver(env, "wrong", wrong)
+    scripts = {"noop": "#!/bin/sh\ncat >/dev/null\necho '{\"ok\":true}'\n", "wrong": wrong}
+    text = ""
+    for name, script in scripts.items():
+        path = ws.sub(f"{name}.sh")
+        with open(path, "w") as f:
+            f.write(script)
+        os.chmod(path, stat.S_IRWXU)
+        text += (f'\n[exec_solvers.{name}]\nprogram = "{path}"\ntimeout = "30s"\n'
+                 'accounts = ["*"]\n')
+    return text
+
+
+def _exec_solver(env, name):
+    env.admin.cli.json("solver", "create", "exec", "--name", name, "--account", env.account,
+                       "--program", name)
+
+
+def test_failed_validation_is_a_clear_error_and_an_event(acme_env, bind9):
+    """No TXT record (a solver that plants nothing), then a wrong one (a solver that plants
+    another value): both end `failed` with Pebble's problem in clear words and a
+    certificate.issue_failed event; the command does not hang."""
+    env = acme_env
+    subscribe(env.cli, env.ws, env.receiver.url, ["certificate.issue_failed"],
+              account=env.account)
+    _exec_solver(env, "noop")
+    _exec_solver(env, "wrong")
     env.create_issuer("noop-ca", ["--solver", "noop"])
     env.create_issuer("wrong-ca", ["--solver", "wrong"])
 

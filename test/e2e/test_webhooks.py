@@ -66,7 +66,8 @@ def test_private_addresses_need_explicit_permission(cli, workdir, receiver):
             break
         time.sleep(0.2)  # bounded poll of the delivery log
     assert log and log[0]["status"] == "failed", log
-    assert "non-public address" in log[0]["error"], log
+    # One generic refusal naming the rule, not the address (issue #13: no port scanner).
+    assert "rule network.private_not_allowed" in log[0]["error"], log
     assert not [e for e in receiver.events() if e["subject"] == cert["id"]]
 
 

@@ -71,6 +71,10 @@ struct SolverContext {
   const std::string& account_id;
   const AcmeIssuerOptions& options;
   const Clock& clock;
+  // Issue #13, read at every issuance: the account's name (exec programs list account names)
+  // and its outbound filter (empty without a policy).
+  std::string account_name;
+  net::AddressFilter address_allowed;
 };
 
 Result<Solvers::Built> BuildSolver(const store::AcmeConfig& row, const SecretBytes& secret,
@@ -81,6 +85,7 @@ Result<Solvers::Built> BuildSolver(const store::AcmeConfig& row, const SecretByt
   if (row.type == "rfc2136") {
     CF_ASSIGN_OR_RETURN(dns::DnsServer server,
                         dns::ParseDnsServer(config.value("server", std::string())));
+    server.address_allowed = ctx.address_allowed;
     CF_ASSIGN_OR_RETURN(dns::TsigKey key, dns::ParseBindKeyFile(secret.view()));
     acme::Rfc2136SolverOptions o;
     o.update.server = server;
@@ -92,10 +97,17 @@ Result<Solvers::Built> BuildSolver(const store::AcmeConfig& row, const SecretByt
     return out;
   }
   if (row.type == "exec") {
-    acme::ExecSolverOptions o;
-    o.program = config.value("program", std::string());
-    o.args = config.value("args", std::vector<std::string>());
-    o.timeout = std::chrono::seconds(config.value("timeout_seconds", 60));
+    // Issue #13: only a program of certfleetd's configuration runs, and only for an account it
+    // lists, checked now (the configuration may have changed since the solver was created). A
+    // row stored before with a path and arguments runs only if it equals a configured entry.
+    static const acme::ExecPrograms kNone;
+    const acme::ExecPrograms& programs =
+        ctx.options.client.exec_programs != nullptr ? *ctx.options.client.exec_programs : kNone;
+    CF_ASSIGN_OR_RETURN(const acme::ExecProgram* program,
+                        acme::ResolveExecProgram(programs, config.value("program", std::string()),
+                                                 config.value("args", std::vector<std::string>()),
+                                                 ctx.account_name));
+    acme::ExecSolverOptions o = program->ToOptions();
     o.zone = config.value("zone", std::string());
     CF_ASSIGN_OR_RETURN(out.dns01, acme::ExecSolver::Create(std::move(o)));
     return out;
@@ -118,6 +130,13 @@ Result<Solvers> BuildSolvers(store::Store& store, secrets::SecretStore& secrets,
   Solvers out;
   if (!rules.is_array() || rules.empty()) {
     return FailedPrecondition("the issuer has no solver rules (--solver)");
+  }
+  SolverContext ctx{store, account_id, options, clock, {}, {}};
+  {
+    CF_ASSIGN_OR_RETURN(auto tx, store.Begin());
+    CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(account_id));
+    ctx.account_name = account.name;
+    CF_ASSIGN_OR_RETURN(ctx.address_allowed, AccountAddressFilter(*tx, account_id, options.client));
   }
   for (const auto& r : rules) {
     SolverRule rule{.solver = r.value("solver", std::string()),
@@ -145,9 +164,7 @@ Result<Solvers> BuildSolvers(store::Store& store, secrets::SecretStore& secrets,
             CF_ASSIGN_OR_RETURN(secret, secrets.OpenBlob(*tx, row.secret_blob_id));
           }
         }
-        CF_ASSIGN_OR_RETURN(
-            auto solver,
-            BuildSolver(row, secret, SolverContext{store, account_id, options, clock}));
+        CF_ASSIGN_OR_RETURN(auto solver, BuildSolver(row, secret, ctx));
         it = out.built_.emplace(rule.solver, std::move(solver)).first;
       }
       choice.dns01 = it->second.dns01.get();
