@@ -485,6 +485,24 @@ CREATE TABLE agent_challenges (
 CREATE INDEX agent_challenges_by_token ON agent_challenges (account_id, token);
 )sql";
 
+// Domain claims (issue #13): which names each account may hold, assigned by a system admin; and
+// the identifier of each http-01 challenge handed to an agent, so that the agent answers the
+// token only for that Host.
+constexpr const char* kMigrationDomainClaims = R"sql(
+CREATE TABLE domain_claims (
+  id                 TEXT PRIMARY KEY,
+  account_id         TEXT NOT NULL REFERENCES accounts(id),
+  domain             TEXT NOT NULL,
+  include_subdomains INTEGER NOT NULL CHECK (include_subdomains IN (0, 1)),
+  shared             INTEGER NOT NULL CHECK (shared IN (0, 1)),
+  created_by         TEXT NOT NULL,
+  created_at         INTEGER NOT NULL,
+  UNIQUE (account_id, domain)
+) STRICT;
+CREATE INDEX domain_claims_by_domain ON domain_claims (domain);
+ALTER TABLE agent_challenges ADD COLUMN identifier TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -529,7 +547,7 @@ Result<std::pair<int, bool>> Step(Db& db) {
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
       kMigration1, kMigration2, kMigration3, kMigration4, kMigration5,
-      kMigration6, kMigration7, kMigration8, kMigration9};
+      kMigration6, kMigration7, kMigration8, kMigration9, kMigrationDomainClaims};
   return *kAll;
 }
 

@@ -114,7 +114,8 @@ class SqliteTx final : public Tx {
         acme_configs_(session_),
         acme_orders_(session_),
         agent_challenges_(session_),
-        stats_(session_) {}
+        stats_(session_),
+        domain_claims_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -158,6 +159,7 @@ class SqliteTx final : public Tx {
   AcmeOrderRepo& acme_orders() override { return acme_orders_; }
   AgentChallengeRepo& agent_challenges() override { return agent_challenges_; }
   StatsRepo& stats() override { return stats_; }
+  DomainClaimRepo& domain_claims() override { return domain_claims_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -202,6 +204,7 @@ class SqliteTx final : public Tx {
   sqlite::SqliteAcmeOrders acme_orders_;
   sqlite::SqliteAgentChallenges agent_challenges_;
   sqlite::SqliteStats stats_;
+  sqlite::SqliteDomainClaims domain_claims_;
 };
 
 class SqliteStore final : public Store {
