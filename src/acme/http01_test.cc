@@ -229,14 +229,14 @@ TEST_F(Http01ResponderTest, TokenAnswersOnlyForItsIdentifiersHost) {
   auto with_host = [&](const std::string& host_line) {
     return Exchange(port(), "GET " + path + " HTTP/1.1\r\n" + host_line + "\r\n");
   };
-  for (const std::string& ok : {"Host: a.example.test\r\n", "Host: A.Example.TEST:80\r\n",
-                                "host: a.example.test.\r\n", "Host: a.example.test:5002\r\n"}) {
+  for (const char* ok : {"Host: a.example.test\r\n", "Host: A.Example.TEST:80\r\n",
+                         "host: a.example.test.\r\n", "Host: a.example.test:5002\r\n"}) {
     std::string response = with_host(ok);
     EXPECT_EQ(StatusOf(response), 200) << ok << response;
     EXPECT_EQ(BodyOf(response), kKeyAuthz);
   }
-  for (const std::string& other : {"Host: b.example.test\r\n", "Host: 127.0.0.1\r\n",
-                                   "Host: x.a.example.test\r\n", "Host: example.test\r\n", ""}) {
+  for (const char* other : {"Host: b.example.test\r\n", "Host: 127.0.0.1\r\n",
+                            "Host: x.a.example.test\r\n", "Host: example.test\r\n", ""}) {
     std::string response = with_host(other);
     EXPECT_EQ(StatusOf(response), 404) << other << response;
     EXPECT_EQ(response.find(kKeyAuthz), std::string::npos);
