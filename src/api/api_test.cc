@@ -211,21 +211,17 @@ TEST_F(ApiTest, DomainClaims) {
   ExpectProblem(claim("nope", "x.example.org", false, false, root), 404, "not found");
 
   // Issuance: B is refused A's names (any depth, wildcard too), A gets them.
-  auto request = [&](const std::string& name, const std::string& domain,
-                     const std::string& token) {
+  auto request = [&](const std::string& name, const std::string& domain, const std::string& token) {
     return Call("POST", "/v1/certificates",
                 json{{"name", name}, {"domains", {domain}}, {"exportable", true}}.dump(), token);
   };
-  ExpectProblem(request("b1", "www.claimed.example.org", token_b_), 403,
-                "(rule domain.unclaimed)");
-  ExpectProblem(request("b2", "*.claimed.example.org", token_b_), 403,
-                "\"*.claimed.example.org\"");
+  ExpectProblem(request("b1", "www.claimed.example.org", token_b_), 403, "(rule domain.unclaimed)");
+  ExpectProblem(request("b2", "*.claimed.example.org", token_b_), 403, "\"*.claimed.example.org\"");
   auto issued = request("a1", "www.claimed.example.org", token_a_);
   ASSERT_EQ(issued.status, 201) << issued.body;
 
   // Overlaps: 409 naming the other claim, unless both are shared.
-  ExpectProblem(claim("acc_b", "deep.www.claimed.example.org", false, true, root), 409,
-                "shared");
+  ExpectProblem(claim("acc_b", "deep.www.claimed.example.org", false, true, root), 409, "shared");
   ExpectProblem(claim("acc_b", "example.org", true, true, root), 409, id);
   auto both_shared = claim("acc_b", "x.a.test", false, true, root);  // a.test is shared by both
   EXPECT_EQ(both_shared.status, 201) << both_shared.body;
@@ -245,9 +241,8 @@ TEST_F(ApiTest, DomainClaims) {
   ASSERT_EQ(released.status, 200) << released.body;
   EXPECT_EQ(Body(released)["id"], id);
   ExpectProblem(Call("POST", "/v1/domains/" + id + "/release", "", root), 404, "not found");
-  ExpectProblem(Call("POST",
-                     "/v1/certificates/" + Body(issued)["id"].get<std::string>() + "/renew", "{}",
-                     token_a_),
+  ExpectProblem(Call("POST", "/v1/certificates/" + Body(issued)["id"].get<std::string>() + "/renew",
+                     "{}", token_a_),
                 403, "domain.unclaimed");
 }
 
