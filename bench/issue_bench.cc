@@ -25,6 +25,7 @@ struct Stack {
     CF_CHECK(tx.ok());
     CF_CHECK((*tx)->accounts().Insert({"acc_bench", "bench", env.clock.Now()}).ok());
     CF_CHECK((*tx)->Commit().ok());
+    env.ClaimDomain("acc_bench", "example.test");  // issue #13: names need a claim
   }
   testing::PkiEnv env;
   lifecycle::IssuerRegistry issuers;

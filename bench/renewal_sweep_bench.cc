@@ -202,6 +202,7 @@ Shapes IssueOneRealCertificate() {
     Must(tx->accounts().Insert({"acc_shape", "shape", env.clock.Now()}), "insert account");
     Must(tx->Commit(), "commit");
   }
+  env.ClaimDomain("acc_shape", "example.test");  // issue #13: names need a claim
   lifecycle::CertificateRequest r;
   r.name = "shape";
   r.domains = {"h000000.sweep.example.test"};
@@ -281,6 +282,7 @@ int Run(const Flags& flags) {
     Must(tx->accounts().Insert({"acc_bench", "bench", t0}), "insert account");
     Must(tx->Commit(), "commit");
   }
+  env.ClaimDomain("acc_bench", "example.test");  // issue #13: renewals need the claim too
 
   // Windows open evenly over `spread`, the first due_fraction of them at or before t0. With a
   // 90-day lifetime the window is the last 30 days, so nothing has expired and every notBefore

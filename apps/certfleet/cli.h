@@ -51,5 +51,7 @@ void RegisterInventoryCommands(CLI::App& root, CommandContext& ctx);
 void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx);
 // `issuer` and `solver` (cmd_issuer.cc): ACME issuers and their challenge solvers.
 void RegisterIssuerCommands(CLI::App& root, CommandContext& ctx);
+// `domain` (cmd_domain.cc): domain claims, assigned by system admins (issue #13).
+void RegisterDomainCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   certfleet::cli::RegisterInventoryCommands(app, ctx);
   certfleet::cli::RegisterWebhookCommands(app, ctx);
   certfleet::cli::RegisterIssuerCommands(app, ctx);
+  certfleet::cli::RegisterDomainCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

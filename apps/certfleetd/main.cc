@@ -260,7 +260,9 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     if (!parsed.ok()) return Fail(InvalidArgument("http01_listen: " + parsed.error().message()));
     auto responder = acme::Http01Responder::Create(
         {.address = http01_cfg.listen_address, .port = http01_cfg.listen_port},
-        [&tokens = http01_tokens](std::string_view t) { return tokens.Find(t); });
+        [&tokens = http01_tokens](std::string_view host, std::string_view t) {
+          return tokens.Find(host, t);
+        });
     if (!responder.ok()) return Fail(responder.error());
     http01 = std::move(*responder);
   }

@@ -1,10 +1,12 @@
 // The http-01 token map. The responder that serves it lives in net/http01_responder.cc.
 #include "acme/http01.h"
 
+#include <cctype>
 #include <string>
 
 #include "acme/jws.h"
 #include "base/encoding.h"
+#include "base/validate.h"
 
 namespace certfleet::acme {
 
@@ -12,8 +14,54 @@ Http01Solver::~Http01Solver() = default;
 
 // --- Http01TokenMap ---
 
-Status Http01TokenMap::Present(std::string_view token, std::string_view key_authorization) {
+namespace {
+
+// The identifier as the map keys it (lower case, no trailing dot), or "" when it is no DNS name.
+std::string MapIdentifier(std::string_view identifier) {
+  std::string id(identifier);
+  for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!id.empty() && id.back() == '.') id.pop_back();
+  if (!ValidateDnsName(id, /*allow_wildcard=*/false).ok()) return "";
+  return id;
+}
+
+// One account's view of the shared map.
+class AccountSolver final : public Http01Solver {
+ public:
+  AccountSolver(Http01TokenMap& map, std::string owner) : map_(map), owner_(std::move(owner)) {}
+  Status Present(std::string_view identifier, std::string_view token,
+                 std::string_view key_authorization) override {
+    return map_.Put(owner_, identifier, token, key_authorization);
+  }
+  Status CleanUp(std::string_view identifier, std::string_view token) override {
+    return map_.Remove(owner_, identifier, token);
+  }
+
+ private:
+  Http01TokenMap& map_;
+  const std::string owner_;
+};
+
+}  // namespace
+
+Status Http01TokenMap::Present(std::string_view identifier, std::string_view token,
+                               std::string_view key_authorization) {
+  return Put("", identifier, token, key_authorization);
+}
+
+Status Http01TokenMap::CleanUp(std::string_view identifier, std::string_view token) {
+  return Remove("", identifier, token);
+}
+
+std::unique_ptr<Http01Solver> Http01TokenMap::ForAccount(std::string owner) {
+  return std::make_unique<AccountSolver>(*this, std::move(owner));
+}
+
+Status Http01TokenMap::Put(std::string_view owner, std::string_view identifier,
+                           std::string_view token, std::string_view key_authorization) {
   if (!IsValidToken(token)) return InvalidArgument("http-01 token is not a valid ACME token");
+  const std::string id = MapIdentifier(identifier);
+  if (id.empty()) return InvalidArgument("http-01 identifier is not a DNS name");
   // Section 8.1: keyAuthorization = token || '.' || base64url(Thumbprint(accountKey)).
   if (key_authorization.size() > kMaxKeyAuthorizationBytes ||
       key_authorization.size() <= token.size() + 1 ||
@@ -23,31 +71,51 @@ Status Http01TokenMap::Present(std::string_view token, std::string_view key_auth
     return InvalidArgument("http-01 key authorization is not \"<token>.<thumbprint>\"");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(token);
+  auto key = std::make_pair(id, std::string(token));
+  auto it = entries_.find(key);
   if (it != entries_.end()) {
-    it->second = std::string(key_authorization);
+    // Tokens are random per authorization; the same (name, token) from another account is
+    // either a collision or an attempt to take over the name's answer. Neither is served.
+    if (it->second.owner != owner) {
+      return Conflict("http-01 token for " + id + " is held by another account");
+    }
+    it->second.key_authorization = std::string(key_authorization);
     return Ok();
   }
   if (entries_.size() >= max_entries_) {
     return TooLarge("http-01 token map is full (" + std::to_string(max_entries_) + " tokens)");
   }
-  entries_.emplace(std::string(token), std::string(key_authorization));
+  entries_.emplace(std::move(key), Entry{std::string(owner), std::string(key_authorization)});
   return Ok();
 }
 
-Status Http01TokenMap::CleanUp(std::string_view token) {
+Status Http01TokenMap::Remove(std::string_view owner, std::string_view identifier,
+                              std::string_view token) {
+  const std::string id = MapIdentifier(identifier);
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(token);
-  if (it != entries_.end()) entries_.erase(it);
+  auto it = entries_.find(std::make_pair(id, std::string(token)));
+  if (it != entries_.end() && it->second.owner == owner) entries_.erase(it);
   return Ok();
 }
 
-std::optional<std::string> Http01TokenMap::Find(std::string_view token) const {
+std::optional<std::string> Http01TokenMap::Find(std::string_view host,
+                                                std::string_view token) const {
   if (!IsValidToken(token)) return std::nullopt;
+  const std::string id = net::NormalizeHttp01Host(host);
+  if (id.empty()) return std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(token);
+  auto it = entries_.find(std::make_pair(id, std::string(token)));
   if (it == entries_.end()) return std::nullopt;
-  return it->second;
+  return it->second.key_authorization;
+}
+
+std::optional<std::string> Http01TokenMap::OwnerOf(std::string_view identifier,
+                                                   std::string_view token) const {
+  const std::string id = MapIdentifier(identifier);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(std::make_pair(id, std::string(token)));
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.owner;
 }
 
 size_t Http01TokenMap::size() const {

@@ -4,8 +4,10 @@
 //
 // Three pieces:
 //  - Http01Solver: what the order flow (order_flow.h) calls to publish and withdraw a token.
-//  - Http01TokenMap: an in-process Http01Solver that only remembers token -> key authorization;
-//    an Http01Responder (or any other front end) serves from it.
+//  - Http01TokenMap: an in-process store of (identifier, token) -> key authorization, each entry
+//    owned by the account whose order presented it; an Http01Responder (or any other front end)
+//    serves from it, answering a token only for a request whose Host is its identifier (issue
+//    #13: a token answers only for the name and account that ordered it).
 //  - Http01Responder (net/http01_responder.h, aliased here): a small plain-HTTP/1.1 listener
 //    that answers exactly `GET /.well-known/acme-challenge/<token>` from a lookup function.
 //
@@ -23,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/error.h"
 #include "net/http01_responder.h"
@@ -32,25 +35,29 @@ namespace certfleet::acme {
 inline constexpr std::string_view kHttp01PathPrefix = net::kHttp01PathPrefix;
 
 // Contract of Http01Solver:
-//  - Present(token, key_authorization) returns Ok only once a GET for the token's path on every
-//    address the CA may use would answer `key_authorization`. Presenting a token again replaces
-//    its value.
-//  - CleanUp(token) withdraws the token; withdrawing a token that is not there is Ok, so callers
-//    may clean up after a Present that failed half-way.
+//  - Present(identifier, token, key_authorization) returns Ok only once a GET for the token's
+//    path with Host `identifier` (the authorization's DNS name) on every address the CA may use
+//    would answer `key_authorization`. Presenting a token again replaces its value.
+//  - CleanUp(identifier, token) withdraws the token; withdrawing a token that is not there is
+//    Ok, so callers may clean up after a Present that failed half-way.
 //  - Errors are base Errors; their messages never carry the key authorization.
 // Thread safety is per implementation; Http01TokenMap is thread-safe.
 class Http01Solver {
  public:
   virtual ~Http01Solver();
-  virtual Status Present(std::string_view token, std::string_view key_authorization) = 0;
-  virtual Status CleanUp(std::string_view token) = 0;
+  virtual Status Present(std::string_view identifier, std::string_view token,
+                         std::string_view key_authorization) = 0;
+  virtual Status CleanUp(std::string_view identifier, std::string_view token) = 0;
 };
 
-// Thread-safe in-process token -> key authorization map. Present refuses (InvalidArgument) a token
-// that fails IsValidToken (jws.h: base64url, 1..256 characters) and a key authorization that is
-// not "<token>.<base64url>" or is longer than kMaxKeyAuthorizationBytes; it refuses
-// (TooLarge) a new token once `max_entries` tokens are held, so a runaway caller cannot grow the
-// map without bound. CleanUp of an invalid or absent token is Ok.
+// Thread-safe in-process (identifier, token) -> key authorization map. Each entry has an owner
+// (the account whose order presented it; ForAccount gives an account its view). Put refuses
+// (InvalidArgument) a token that fails IsValidToken (jws.h: base64url, 1..256 characters), an
+// identifier that is not a DNS name, and a key authorization that is not "<token>.<base64url>" or
+// is longer than kMaxKeyAuthorizationBytes; it refuses (TooLarge) a new entry once `max_entries`
+// are held, so a runaway caller cannot grow the map without bound, and (Conflict) an entry held
+// by another owner. Remove of an invalid, absent or foreign entry is Ok and changes nothing.
+// Present/CleanUp are Put/Remove with the empty owner.
 class Http01TokenMap : public Http01Solver {
  public:
   static constexpr size_t kDefaultMaxEntries = 10000;
@@ -60,22 +67,41 @@ class Http01TokenMap : public Http01Solver {
   Http01TokenMap(const Http01TokenMap&) = delete;
   Http01TokenMap& operator=(const Http01TokenMap&) = delete;
 
-  Status Present(std::string_view token, std::string_view key_authorization) override;
-  Status CleanUp(std::string_view token) override;
+  Status Present(std::string_view identifier, std::string_view token,
+                 std::string_view key_authorization) override;
+  Status CleanUp(std::string_view identifier, std::string_view token) override;
 
-  // The key authorization presented for `token`, or nullopt (also for an invalid token).
-  std::optional<std::string> Find(std::string_view token) const;
+  Status Put(std::string_view owner, std::string_view identifier, std::string_view token,
+             std::string_view key_authorization);
+  Status Remove(std::string_view owner, std::string_view identifier, std::string_view token);
+
+  // The solver an account's orders use: entries it presents are owned by `owner`, and it can
+  // withdraw only those. Borrows the map, which must outlive it.
+  std::unique_ptr<Http01Solver> ForAccount(std::string owner);
+
+  // The key authorization presented for `token` under the name `host` (compared
+  // case-insensitively, a trailing dot ignored: net::NormalizeHttp01Host), or nullopt (also for
+  // an invalid token or an empty host).
+  std::optional<std::string> Find(std::string_view host, std::string_view token) const;
+  // The owner of the entry, or nullopt (tests, logs).
+  std::optional<std::string> OwnerOf(std::string_view identifier, std::string_view token) const;
   size_t size() const;
 
  private:
+  struct Entry {
+    std::string owner;
+    std::string key_authorization;
+  };
   const size_t max_entries_;
   mutable std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> entries_;  // guarded by mu_
+  // Keyed by (normalized identifier, token); guarded by mu_.
+  std::map<std::pair<std::string, std::string>, Entry, std::less<>> entries_;
 };
 
 // The listener moved to net (the agent serves http-01 too and may not depend on acme); these
 // names keep acme callers unchanged. Serve an Http01TokenMap with
-// `Http01Responder::Create(options, [&map](std::string_view t) { return map.Find(t); })`.
+// `Http01Responder::Create(options, [&map](std::string_view h, std::string_view t) {
+// return map.Find(h, t); })`.
 using Http01ResponderOptions = net::Http01ResponderOptions;
 using Http01Responder = net::Http01Responder;
 

@@ -94,30 +94,32 @@ std::string BodyOf(std::string_view response) {
 
 TEST(Http01TokenMapTest, PresentFindReplaceCleanUp) {
   Http01TokenMap map;
-  EXPECT_FALSE(map.Find(kToken).has_value());
-  ASSERT_TRUE(map.Present(kToken, kKeyAuthz).ok());
-  EXPECT_EQ(map.Find(kToken), std::string(kKeyAuthz));
-  ASSERT_TRUE(map.Present(kToken, "tok_en-123.b3RoZXI").ok());
-  EXPECT_EQ(map.Find(kToken), "tok_en-123.b3RoZXI");
+  EXPECT_FALSE(map.Find("a.example.test", kToken).has_value());
+  ASSERT_TRUE(map.Present("a.example.test", kToken, kKeyAuthz).ok());
+  EXPECT_EQ(map.Find("a.example.test", kToken), std::string(kKeyAuthz));
+  ASSERT_TRUE(map.Present("a.example.test", kToken, "tok_en-123.b3RoZXI").ok());
+  EXPECT_EQ(map.Find("a.example.test", kToken), "tok_en-123.b3RoZXI");
   EXPECT_EQ(map.size(), 1u);
-  EXPECT_TRUE(map.CleanUp(kToken).ok());
-  EXPECT_FALSE(map.Find(kToken).has_value());
-  EXPECT_TRUE(map.CleanUp(kToken).ok());    // absent: Ok by contract
-  EXPECT_TRUE(map.CleanUp("../bad").ok());  // invalid: nothing to remove
-  EXPECT_FALSE(map.Find("../bad").has_value());
+  EXPECT_TRUE(map.CleanUp("a.example.test", kToken).ok());
+  EXPECT_FALSE(map.Find("a.example.test", kToken).has_value());
+  EXPECT_TRUE(map.CleanUp("a.example.test", kToken).ok());    // absent: Ok by contract
+  EXPECT_TRUE(map.CleanUp("a.example.test", "../bad").ok());  // invalid: nothing to remove
+  EXPECT_FALSE(map.Find("a.example.test", "../bad").has_value());
 }
 
 TEST(Http01TokenMapTest, RefusesBadTokensAndKeyAuthorizations) {
   Http01TokenMap map;
   for (std::string_view token : {"", "a/b", "a.b", "tok en", "tok%2f", "tok\n"}) {
-    Status s = map.Present(token, std::string(token) + ".dGh1bWI");
+    Status s = map.Present("a.example.test", token, std::string(token) + ".dGh1bWI");
     ASSERT_FALSE(s.ok()) << token;
     EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
   }
-  EXPECT_FALSE(map.Present(std::string(257, 'a'), std::string(257, 'a') + ".dGh1bWI").ok());
+  EXPECT_FALSE(
+      map.Present("a.example.test", std::string(257, 'a'), std::string(257, 'a') + ".dGh1bWI")
+          .ok());
   for (std::string_view ka : {"", "tok_en-123", "tok_en-123.", "other.dGh1bWI", "tok_en-123.a b",
                               "tok_en-123.a\r\nX: y", "tok_en-123x.dGh1bWI"}) {
-    Status s = map.Present(kToken, ka);
+    Status s = map.Present("a.example.test", kToken, ka);
     ASSERT_FALSE(s.ok()) << ka;
     EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
     // The message never carries the key authorization.
@@ -126,20 +128,21 @@ TEST(Http01TokenMapTest, RefusesBadTokensAndKeyAuthorizations) {
     }
   }
   std::string too_long = std::string(kToken) + "." + std::string(600, 'x');
-  EXPECT_EQ(map.Present(kToken, too_long).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(map.Present("a.example.test", kToken, too_long).error().code(),
+            ErrorCode::kInvalidArgument);
   EXPECT_EQ(map.size(), 0u);
 }
 
 TEST(Http01TokenMapTest, EntriesAreCapped) {
   Http01TokenMap map(2);
-  ASSERT_TRUE(map.Present("a", "a.x").ok());
-  ASSERT_TRUE(map.Present("b", "b.x").ok());
-  Status full = map.Present("c", "c.x");
+  ASSERT_TRUE(map.Present("a.example.test", "a", "a.x").ok());
+  ASSERT_TRUE(map.Present("a.example.test", "b", "b.x").ok());
+  Status full = map.Present("a.example.test", "c", "c.x");
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().code(), ErrorCode::kTooLarge);
-  EXPECT_TRUE(map.Present("b", "b.y").ok());  // replacing is not growing
-  ASSERT_TRUE(map.CleanUp("a").ok());
-  EXPECT_TRUE(map.Present("c", "c.x").ok());
+  EXPECT_TRUE(map.Present("a.example.test", "b", "b.y").ok());  // replacing is not growing
+  ASSERT_TRUE(map.CleanUp("a.example.test", "a").ok());
+  EXPECT_TRUE(map.Present("a.example.test", "c", "c.x").ok());
   EXPECT_EQ(Http01TokenMap::kDefaultMaxEntries, 10000u);
 }
 
@@ -150,10 +153,10 @@ TEST(Http01TokenMapTest, ConcurrentUse) {
     threads.emplace_back([&map, t] {
       for (int i = 0; i < 500; ++i) {
         std::string token = "t" + std::to_string(t) + "-" + std::to_string(i);
-        EXPECT_TRUE(map.Present(token, token + ".dGh1bWI").ok());
-        EXPECT_EQ(map.Find(token), token + ".dGh1bWI");
+        EXPECT_TRUE(map.Present("a.example.test", token, token + ".dGh1bWI").ok());
+        EXPECT_EQ(map.Find("a.example.test", token), token + ".dGh1bWI");
         if (i % 2 == 0) {
-          EXPECT_TRUE(map.CleanUp(token).ok());
+          EXPECT_TRUE(map.CleanUp("a.example.test", token).ok());
         }
       }
     });
@@ -167,14 +170,14 @@ TEST(Http01TokenMapTest, ConcurrentUse) {
 class Http01ResponderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(map_.Present(kToken, kKeyAuthz).ok());
+    ASSERT_TRUE(map_.Present("a.example.test", kToken, kKeyAuthz).ok());
     Http01ResponderOptions opts;
     opts.address = "127.0.0.1";
     opts.port = 0;
     opts.read_timeout = milliseconds(500);
     opts.max_request_bytes = 1024;
-    auto responder =
-        Http01Responder::Create(opts, [this](std::string_view t) { return map_.Find(t); });
+    auto responder = Http01Responder::Create(
+        opts, [this](std::string_view h, std::string_view t) { return map_.Find(h, t); });
     ASSERT_TRUE(responder.ok()) << responder.error().ToString();
     responder_ = std::move(responder).value();
     ASSERT_NE(responder_->port(), 0);
@@ -195,10 +198,12 @@ TEST_F(Http01ResponderTest, ServesThePresentedKeyAuthorization) {
   EXPECT_NE(response.find("\r\nContent-Length: " + std::to_string(kKeyAuthz.size()) + "\r\n"),
             std::string::npos);
   EXPECT_NE(response.find("\r\nConnection: close\r\n"), std::string::npos);
-  // HTTP/1.0 is served too; after CleanUp the token is gone.
-  response = Exchange(port(), "GET /.well-known/acme-challenge/tok_en-123 HTTP/1.0\r\n\r\n");
+  // HTTP/1.0 is served too (with a Host); after CleanUp the token is gone.
+  response = Exchange(port(),
+                      "GET /.well-known/acme-challenge/tok_en-123 HTTP/1.0\r\nHost: "
+                      "a.example.test\r\n\r\n");
   EXPECT_EQ(BodyOf(response), kKeyAuthz);
-  ASSERT_TRUE(map_.CleanUp(kToken).ok());
+  ASSERT_TRUE(map_.CleanUp("a.example.test", kToken).ok());
   EXPECT_EQ(StatusOf(Get(port(), "/.well-known/acme-challenge/tok_en-123")), 404);
 }
 
@@ -213,6 +218,58 @@ TEST_F(Http01ResponderTest, UnknownTokensAndOtherPathsAre404) {
     std::string response = Get(port(), target);
     EXPECT_EQ(StatusOf(response), 404) << target << "\n" << response;
     EXPECT_EQ(response.find(kKeyAuthz), std::string::npos) << target;
+  }
+}
+
+// Issue #13: a token answers only for the name it was presented for. The CA fetches
+// http://<identifier>/.well-known/acme-challenge/<token>, so another Host (another name routed
+// to the same listener, a bare address, none at all) must not get it.
+TEST_F(Http01ResponderTest, TokenAnswersOnlyForItsIdentifiersHost) {
+  const std::string path = "/.well-known/acme-challenge/tok_en-123";
+  auto with_host = [&](const std::string& host_line) {
+    return Exchange(port(), "GET " + path + " HTTP/1.1\r\n" + host_line + "\r\n");
+  };
+  for (const char* ok : {"Host: a.example.test\r\n", "Host: A.Example.TEST:80\r\n",
+                         "host: a.example.test.\r\n", "Host: a.example.test:5002\r\n"}) {
+    std::string response = with_host(ok);
+    EXPECT_EQ(StatusOf(response), 200) << ok << response;
+    EXPECT_EQ(BodyOf(response), kKeyAuthz);
+  }
+  for (const char* other : {"Host: b.example.test\r\n", "Host: 127.0.0.1\r\n",
+                            "Host: x.a.example.test\r\n", "Host: example.test\r\n", ""}) {
+    std::string response = with_host(other);
+    EXPECT_EQ(StatusOf(response), 404) << other << response;
+    EXPECT_EQ(response.find(kKeyAuthz), std::string::npos);
+  }
+  // Two Host fields are malformed (RFC 9112 section 3.2).
+  EXPECT_EQ(StatusOf(with_host("Host: a.example.test\r\nHost: b.example.test\r\n")), 400);
+}
+
+TEST(Http01TokenMapTest, EntriesBelongToTheAccountThatPresentedThem) {
+  Http01TokenMap map;
+  auto alpha = map.ForAccount("acc_alpha");
+  auto beta = map.ForAccount("acc_beta");
+  ASSERT_TRUE(alpha->Present("App.Example.test", kToken, kKeyAuthz).ok());
+  EXPECT_EQ(map.OwnerOf("app.example.test", kToken), "acc_alpha");
+  EXPECT_EQ(map.Find("app.example.test", kToken), std::string(kKeyAuthz));
+  EXPECT_FALSE(map.Find("other.example.test", kToken).has_value());
+  EXPECT_FALSE(map.Find("", kToken).has_value());
+  // Another account can neither replace nor withdraw it.
+  Status taken = beta->Present("app.example.test", kToken, "tok_en-123.b3RoZXI");
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code(), ErrorCode::kConflict);
+  EXPECT_TRUE(beta->CleanUp("app.example.test", kToken).ok());
+  EXPECT_EQ(map.Find("app.example.test", kToken), std::string(kKeyAuthz));
+  // The same token under another name is a separate entry.
+  ASSERT_TRUE(beta->Present("b.example.test", kToken, "tok_en-123.b3RoZXI").ok());
+  EXPECT_EQ(map.Find("b.example.test", kToken), "tok_en-123.b3RoZXI");
+  EXPECT_EQ(map.Find("app.example.test", kToken), std::string(kKeyAuthz));
+  ASSERT_TRUE(alpha->CleanUp("app.example.test", kToken).ok());
+  EXPECT_FALSE(map.Find("app.example.test", kToken).has_value());
+  // Identifiers are DNS names.
+  for (std::string_view bad : {"", "*.example.test", "127.0.0.1", "a b.example.test"}) {
+    EXPECT_EQ(alpha->Present(bad, kToken, kKeyAuthz).error().code(), ErrorCode::kInvalidArgument)
+        << bad;
   }
 }
 
@@ -306,7 +363,8 @@ TEST(Http01ResponderCreateTest, ValidatesOptions) {
     opts.address = "127.0.0.1";
     opts.port = 0;
     change(opts);
-    return Http01Responder::Create(opts, [&map](std::string_view t) { return map.Find(t); });
+    return Http01Responder::Create(
+        opts, [&map](std::string_view h, std::string_view t) { return map.Find(h, t); });
   };
   EXPECT_EQ(make([](auto& o) { o.address = "not an address"; }).error().code(),
             ErrorCode::kInvalidArgument);
@@ -332,10 +390,12 @@ TEST(Http01ResponderCreateTest, ValidatesOptions) {
 class WrongHttp01Solver : public Http01Solver {
  public:
   explicit WrongHttp01Solver(Http01Solver& inner) : inner_(inner) {}
-  Status Present(std::string_view token, std::string_view) override {
-    return inner_.Present(token, std::string(token) + ".bm90LXRoZS10aHVtYnByaW50");
+  Status Present(std::string_view identifier, std::string_view token, std::string_view) override {
+    return inner_.Present(identifier, token, std::string(token) + ".bm90LXRoZS10aHVtYnByaW50");
   }
-  Status CleanUp(std::string_view token) override { return inner_.CleanUp(token); }
+  Status CleanUp(std::string_view identifier, std::string_view token) override {
+    return inner_.CleanUp(identifier, token);
+  }
 
  private:
   Http01Solver& inner_;
@@ -343,11 +403,11 @@ class WrongHttp01Solver : public Http01Solver {
 
 class FailingHttp01Solver : public Http01Solver {
  public:
-  Status Present(std::string_view, std::string_view) override {
+  Status Present(std::string_view, std::string_view, std::string_view) override {
     ++presents_;
     return Unavailable("web server down");
   }
-  Status CleanUp(std::string_view) override {
+  Status CleanUp(std::string_view, std::string_view) override {
     ++cleanups_;
     return Ok();
   }
@@ -368,7 +428,8 @@ class Http01PebbleTest : public ::testing::Test {
     opts.address = "127.0.0.1";
     opts.port = 0;
     auto responder = Http01Responder::Create(
-        opts, [tokens = tokens_](std::string_view t) { return tokens->Find(t); });
+        opts,
+        [tokens = tokens_](std::string_view h, std::string_view t) { return tokens->Find(h, t); });
     if (!responder.ok() || !(*responder)->Start().ok()) {
       start_error_ = new std::string("responder did not start");
       return;
@@ -594,11 +655,11 @@ TEST_F(Http01PebbleTest, ResumeOfAReadyOrderFinalizesWithoutChallenges) {
     ASSERT_NE(challenge, nullptr);
     auto ka = client_->KeyAuthorization(challenge->token);
     ASSERT_TRUE(ka.ok());
-    ASSERT_TRUE(tokens_->Present(challenge->token, *ka).ok());
+    ASSERT_TRUE(tokens_->Present(authz->identifier.value, challenge->token, *ka).ok());
     ASSERT_TRUE(client_->RespondToChallenge(*challenge).ok());
     auto done = client_->WaitAuthorization(url);
     ASSERT_TRUE(done.ok()) << done.error().ToString();
-    ASSERT_TRUE(tokens_->CleanUp(challenge->token).ok());
+    ASSERT_TRUE(tokens_->CleanUp(authz->identifier.value, challenge->token).ok());
   }
   auto ready = client_->WaitOrder(order->url);
   ASSERT_TRUE(ready.ok());

@@ -109,7 +109,8 @@ Status PresentOne(const PendingChallenge& p) {
     if (!s.ok()) return InStep(s.error(), "presenting dns-01 record for " + p.identifier);
     return Ok();
   }
-  Status s = p.http01->Present(p.challenge.token, p.value);
+  // http-01 never serves a wildcard, so the identifier is the authorization's DNS name.
+  Status s = p.http01->Present(p.identifier, p.challenge.token, p.value);
   if (!s.ok()) return InStep(s.error(), "presenting http-01 resource for " + p.identifier);
   return Ok();
 }
@@ -179,7 +180,7 @@ void CleanUpAll(const std::vector<PendingChallenge>& presented, const StepReport
         announced = true;
       }
       Status s = kind == Kind::kDns01 ? p.dns01->CleanUp(p.fqdn, p.value)
-                                      : p.http01->CleanUp(p.challenge.token);
+                                      : p.http01->CleanUp(p.identifier, p.challenge.token);
       // Logged, not returned: a leftover value is harmless to the next order and must not hide
       // why this one failed. The key authorization is never logged.
       if (!s.ok()) {

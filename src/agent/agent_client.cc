@@ -202,6 +202,13 @@ Result<Http01Task> ParseChallenge(const json& j) {
   if (!IsChallengeToken(task.token)) {
     return BadField(kWhat, "token", "is not 1 to 256 base64url characters");
   }
+  CF_ASSIGN_OR_RETURN(task.identifier, GetString(j, kWhat, "identifier", false));
+  for (char& c : task.identifier) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (!task.identifier.empty() && !ValidateDnsName(task.identifier, false).ok()) {
+    return BadField(kWhat, "identifier", "is not a DNS name");
+  }
   CF_ASSIGN_OR_RETURN(std::string action, GetString(j, kWhat, "action", true));
   if (action == "present") {
     task.action = Http01Action::kPresent;

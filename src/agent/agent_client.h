@@ -61,6 +61,9 @@ struct Http01Task {
   std::string token;              // base64url, 1..256 characters
   std::string key_authorization;  // "<token>.<base64url>", <= 512 bytes; may be empty for remove
   Http01Action action = Http01Action::kPresent;
+  // The DNS name the token is for (issue #13): the agent's listener answers it only for this
+  // Host. Lower case; empty when certfleetd sent none.
+  std::string identifier;
 };
 
 struct PollResult {

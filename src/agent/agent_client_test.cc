@@ -142,7 +142,10 @@ constexpr char kChKeyAuthz[] =
     "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
 
 json GoodChallenge(const std::string& action = "present") {
-  return {{"token", kChToken}, {"key_authorization", kChKeyAuthz}, {"action", action}};
+  return {{"token", kChToken},
+          {"key_authorization", kChKeyAuthz},
+          {"action", action},
+          {"identifier", "Web.Example.test"}};
 }
 
 TEST(AgentClientTest, PollParsesChallenges) {
@@ -157,6 +160,8 @@ TEST(AgentClientTest, PollParsesChallenges) {
     EXPECT_EQ(r->challenges[0].token, kChToken);
     EXPECT_EQ(r->challenges[0].key_authorization, kChKeyAuthz);
     EXPECT_EQ(r->challenges[0].action, Http01Action::kPresent);
+    EXPECT_EQ(r->challenges[0].identifier, "web.example.test");  // lower-cased
+    EXPECT_EQ(r->challenges[1].identifier, "");                  // optional
     EXPECT_EQ(r->challenges[1].action, Http01Action::kRemove);
     EXPECT_EQ(r->challenges[1].key_authorization, "");
     EXPECT_EQ(r->jobs.size(), 1u);
@@ -208,6 +213,8 @@ TEST(AgentClientTest, PollRefusesMalformedChallenges) {
          c["action"] = "remove";
          c["key_authorization"] = "x";
        }},
+      {"identifier not a DNS name", [](json& c) { c["identifier"] = "../x"; }},
+      {"identifier a wildcard", [](json& c) { c["identifier"] = "*.example.test"; }},
       {"not an object", [](json& c) { c = "present"; }},
   };
   for (const Case& c : cases) {

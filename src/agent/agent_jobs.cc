@@ -55,7 +55,7 @@ void LogResult(log::Level level, std::string_view msg, const std::string& agent_
 bool AgentRuntime::HandleChallenge(const Http01Task& task) {
   const std::string action(Http01ActionName(task.action));
   Status done = task.action == Http01Action::kPresent
-                    ? http01_.Present(task.token, task.key_authorization)
+                    ? http01_.Present(task.identifier, task.token, task.key_authorization)
                     : http01_.Remove(task.token);
   std::string state = task.action == Http01Action::kPresent ? "presented" : "removed";
   std::string reason;

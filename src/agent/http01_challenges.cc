@@ -77,13 +77,21 @@ Result<std::string> ResolveListenHost(const std::string& host) {
 
 Http01Challenges::~Http01Challenges() { StopListener(); }
 
-Status Http01Challenges::Present(std::string_view token, std::string_view key_authorization) {
+Status Http01Challenges::Present(std::string_view identifier_view, std::string_view token,
+                                 std::string_view key_authorization) {
   if (!config_) {
     return FailedPrecondition("this agent has no [http01] section in its configuration");
   }
   if (!IsToken(token)) return InvalidArgument("http-01 token is not 1 to 256 base64url characters");
   if (!IsKeyAuthorization(token, key_authorization)) {
     return InvalidArgument("http-01 key authorization is not \"<token>.<thumbprint>\"");
+  }
+  std::string identifier = net::NormalizeHttp01Host(identifier_view);
+  if (!config_->listen.empty() &&
+      (identifier.empty() || !ValidateDnsName(identifier, /*allow_wildcard=*/false).ok())) {
+    return InvalidArgument(
+        "http-01 token comes without a valid identifier; the listener answers only for a named "
+        "host");
   }
   if (!config_->webroot.empty()) CF_TRY(WriteWebrootFile(token, key_authorization));
   if (!config_->listen.empty()) {
@@ -92,12 +100,12 @@ Status Http01Challenges::Present(std::string_view token, std::string_view key_au
       std::lock_guard lock(mu_);
       auto it = tokens_.find(token);
       if (it != tokens_.end()) {
-        it->second = std::string(key_authorization);
+        it->second = Held{identifier, std::string(key_authorization)};
       } else if (tokens_.size() >= kMaxTokens) {
         held =
             TooLarge("the agent already holds " + std::to_string(kMaxTokens) + " http-01 tokens");
       } else {
-        tokens_.emplace(std::string(token), std::string(key_authorization));
+        tokens_.emplace(std::string(token), Held{identifier, std::string(key_authorization)});
       }
     }
     if (held.ok()) held = StartListener();
@@ -175,11 +183,16 @@ Status Http01Challenges::StartListener() {
   o.address = address;
   o.port = config_->listen_port;
   auto responder = net::Http01Responder::Create(
-      std::move(o), [this](std::string_view t) -> std::optional<std::string> {
+      std::move(o),
+      [this](std::string_view host, std::string_view t) -> std::optional<std::string> {
         std::lock_guard lock(mu_);
         auto it = tokens_.find(t);
-        if (it == tokens_.end()) return std::nullopt;
-        return it->second;
+        // The CA asks for the token under the name it validates; any other Host (another name
+        // routed here, a bare IP) gets 404.
+        if (it == tokens_.end() || host.empty() || it->second.identifier != host) {
+          return std::nullopt;
+        }
+        return it->second.key_authorization;
       });
   if (!responder.ok()) return std::move(responder).error();
   CF_TRY((*responder)->Start());

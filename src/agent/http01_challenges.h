@@ -6,8 +6,11 @@
 //    <webroot>/.well-known/acme-challenge/<token> (mode 0644, missing directories created 0755,
 //    never through a symlink: safe_path.h), atomically (a temp file in the same directory renamed
 //    over the final name), for a web server that already serves port 80;
-//  - listen: the token is held in memory and a net::Http01Responder is started on the listen
-//    address while at least one token is held, and stopped when the last one is removed.
+//  - listen: the token is held in memory with its identifier and a net::Http01Responder is
+//    started on the listen address while at least one token is held, and stopped when the last
+//    one is removed. The listener answers a token only for a request whose Host is the
+//    identifier certfleetd named for it (issue #13), so a token of one name is never served for
+//    another name routed to this host.
 //
 // Present returns Ok only once every configured way answers with the key authorization; on error
 // what was done for that token is undone. Remove is Ok for a token that is not there. Errors
@@ -47,7 +50,10 @@ class Http01Challenges {
   Http01Challenges(const Http01Challenges&) = delete;
   Http01Challenges& operator=(const Http01Challenges&) = delete;
 
-  Status Present(std::string_view token, std::string_view key_authorization);
+  // `identifier`: the DNS name the token is for. Required (InvalidArgument without one) when the
+  // listener serves the token; the webroot is served by the host's web server for its own names.
+  Status Present(std::string_view identifier, std::string_view token,
+                 std::string_view key_authorization);
   Status Remove(std::string_view token);
 
   // For tests and logs: the listener's port while it runs, and how many tokens it holds.
@@ -62,7 +68,11 @@ class Http01Challenges {
 
   std::optional<Http01Config> config_;
   mutable std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> tokens_;  // guarded by mu_
+  struct Held {
+    std::string identifier;
+    std::string key_authorization;
+  };
+  std::map<std::string, Held, std::less<>> tokens_;  // by token; guarded by mu_
   // Declared after the map it reads: destroyed (and so stopped) first.
   std::unique_ptr<net::Http01Responder> responder_;
 };

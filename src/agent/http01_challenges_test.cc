@@ -43,7 +43,8 @@ struct HttpAnswer {
 };
 
 // A plain-socket GET of the challenge path on 127.0.0.1:port (what the CA does, minus DNS).
-HttpAnswer GetChallenge(uint16_t port, const std::string& token) {
+HttpAnswer GetChallenge(uint16_t port, const std::string& token,
+                        const std::string& host = "web.example") {
   HttpAnswer out;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CF_CHECK(fd >= 0);
@@ -57,7 +58,7 @@ HttpAnswer GetChallenge(uint16_t port, const std::string& token) {
     return out;
   }
   const std::string req = "GET /.well-known/acme-challenge/" + token +
-                          " HTTP/1.1\r\nHost: web.example\r\nConnection: close\r\n\r\n";
+                          " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
   CF_CHECK(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size()));
   char buf[4096];
   for (;;) {
@@ -97,7 +98,7 @@ TEST(Http01ChallengesTest, WebrootFileIsWrittenExactlyAndRemoved) {
   // The agent runs with a tight umask; the web server (another user) must still traverse the
   // directories it creates and read the file.
   const mode_t old_umask = ::umask(077);
-  const Status presented = h.Present(kToken, kKeyAuthz);
+  const Status presented = h.Present("web.example", kToken, kKeyAuthz);
   ::umask(old_umask);
   ASSERT_TRUE(presented.ok()) << presented.error().ToString();
   EXPECT_EQ(ReadAll(file), kKeyAuthz);  // no trailing newline
@@ -115,7 +116,7 @@ TEST(Http01ChallengesTest, WebrootFileIsWrittenExactlyAndRemoved) {
   EXPECT_EQ(entries, 1u);
 
   // Presenting again replaces the content.
-  ASSERT_TRUE(h.Present(kToken, std::string(kToken) + ".other_thumbprint").ok());
+  ASSERT_TRUE(h.Present("web.example", kToken, std::string(kToken) + ".other_thumbprint").ok());
   EXPECT_EQ(ReadAll(file), std::string(kToken) + ".other_thumbprint");
 
   ASSERT_TRUE(h.Remove(kToken).ok());
@@ -142,7 +143,7 @@ TEST(Http01ChallengesTest, WebrootNeverFollowsSymlinks) {
 
   // A symlinked directory on the way: refused, nothing written outside.
   fs::create_directory_symlink(elsewhere, root + "/www/.well-known");
-  Status st = h.Present(kToken, kKeyAuthz);
+  Status st = h.Present("web.example", kToken, kKeyAuthz);
   ASSERT_FALSE(st.ok());
   EXPECT_FALSE(Exists(elsewhere + "/acme-challenge/" + kToken));
   EXPECT_EQ(st.error().ToString().find(kKeyAuthz), std::string::npos);
@@ -153,7 +154,7 @@ TEST(Http01ChallengesTest, WebrootNeverFollowsSymlinks) {
   const std::string victim = t.path() + "/victim";
   t.Write("victim", "keep");
   fs::create_symlink(victim, root + "/www/.well-known/acme-challenge/" + kToken);
-  ASSERT_TRUE(h.Present(kToken, kKeyAuthz).ok());
+  ASSERT_TRUE(h.Present("web.example", kToken, kKeyAuthz).ok());
   EXPECT_EQ(ReadAll(victim), "keep");
   EXPECT_FALSE(fs::is_symlink(root + "/www/.well-known/acme-challenge/" + kToken));
   EXPECT_EQ(ReadAll(root + "/www/.well-known/acme-challenge/" + kToken), kKeyAuthz);
@@ -162,8 +163,8 @@ TEST(Http01ChallengesTest, WebrootNeverFollowsSymlinks) {
 TEST(Http01ChallengesTest, ListenerServesWhileTokensAreHeld) {
   Http01Challenges h(ListenConfig());
   EXPECT_FALSE(h.listen_port().has_value());
-  ASSERT_TRUE(h.Present(kToken, kKeyAuthz).ok());
-  ASSERT_TRUE(h.Present(kToken2, kKeyAuthz2).ok());
+  ASSERT_TRUE(h.Present("web.example", kToken, kKeyAuthz).ok());
+  ASSERT_TRUE(h.Present("web.example", kToken2, kKeyAuthz2).ok());
   ASSERT_TRUE(h.listen_port().has_value());
   const uint16_t port = *h.listen_port();
   EXPECT_EQ(h.held(), 2u);
@@ -183,9 +184,28 @@ TEST(Http01ChallengesTest, ListenerServesWhileTokensAreHeld) {
   EXPECT_EQ(GetChallenge(port, kToken2).connect_errno, ECONNREFUSED);
 }
 
+// Issue #13: the listener answers a token only under the name certfleetd named for it, so a
+// token ordered for one name is not served for another name routed to the same host.
+TEST(Http01ChallengesTest, ListenerAnswersOnlyForTheTokensIdentifier) {
+  Http01Challenges h(ListenConfig());
+  ASSERT_TRUE(h.Present("Web.Example.", kToken, kKeyAuthz).ok());
+  ASSERT_TRUE(h.Present("other.example", kToken2, kKeyAuthz2).ok());
+  const uint16_t port = *h.listen_port();
+  EXPECT_EQ(GetChallenge(port, kToken, "web.example:80").body(), kKeyAuthz);
+  EXPECT_EQ(GetChallenge(port, kToken, "other.example").status(), 404);
+  EXPECT_EQ(GetChallenge(port, kToken, "127.0.0.1").status(), 404);
+  EXPECT_EQ(GetChallenge(port, kToken2, "web.example").status(), 404);
+  EXPECT_EQ(GetChallenge(port, kToken2, "other.example").body(), kKeyAuthz2);
+  // Without an identifier the listener has no name to answer for: refused, nothing held.
+  Http01Challenges unnamed(ListenConfig());
+  Status st = unnamed.Present("", kToken, kKeyAuthz);
+  EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(unnamed.held(), 0u);
+}
+
 TEST(Http01ChallengesTest, RefusesWithoutSectionAndBadInput) {
   Http01Challenges none(std::nullopt);
-  Status st = none.Present(kToken, kKeyAuthz);
+  Status st = none.Present("web.example", kToken, kKeyAuthz);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message(), "this agent has no [http01] section in its configuration");
   EXPECT_TRUE(none.Remove(kToken).ok());
@@ -193,11 +213,11 @@ TEST(Http01ChallengesTest, RefusesWithoutSectionAndBadInput) {
   TempDir t;
   fs::create_directories(t.path() + "/www");
   Http01Challenges h(WebrootConfig(t.path(), t.path() + "/www"));
-  EXPECT_EQ(h.Present("../../etc/passwd", "../../etc/passwd.x").error().code(),
+  EXPECT_EQ(h.Present("web.example", "../../etc/passwd", "../../etc/passwd.x").error().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(h.Present(kToken, std::string(kToken2) + ".abc").error().code(),
+  EXPECT_EQ(h.Present("web.example", kToken, std::string(kToken2) + ".abc").error().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(h.Present(kToken, std::string(kToken) + ".a/b").error().code(),
+  EXPECT_EQ(h.Present("web.example", kToken, std::string(kToken) + ".a/b").error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(h.Remove("a/b").error().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(Exists(t.path() + "/www/.well-known"));
@@ -206,11 +226,11 @@ TEST(Http01ChallengesTest, RefusesWithoutSectionAndBadInput) {
 TEST(Http01ChallengesTest, ListenerThatCannotBindFailsThePresent) {
   // Occupy a port, then ask for the same one.
   Http01Challenges first(ListenConfig());
-  ASSERT_TRUE(first.Present(kToken, kKeyAuthz).ok());
+  ASSERT_TRUE(first.Present("web.example", kToken, kKeyAuthz).ok());
   Http01Config busy = ListenConfig();
   busy.listen_port = *first.listen_port();
   Http01Challenges second(busy);
-  Status st = second.Present(kToken2, kKeyAuthz2);
+  Status st = second.Present("web.example", kToken2, kKeyAuthz2);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), ErrorCode::kUnavailable);
   EXPECT_EQ(second.held(), 0u);
@@ -272,7 +292,7 @@ struct ChallengeRuntimeFixture : public ::testing::Test {
   }
 
   static json Task(const std::string& token, const std::string& ka, const std::string& action) {
-    json j = {{"token", token}, {"action", action}};
+    json j = {{"token", token}, {"action", action}, {"identifier", "web.example"}};
     if (!ka.empty()) j["key_authorization"] = ka;
     return j;
   }

@@ -69,6 +69,7 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddDeploymentRoutes(router_, deps_);
   AddWebhookRoutes(router_, deps_);
   AddAcmeRoutes(router_, deps_);
+  AddDomainRoutes(router_, deps_);
   AddMetricsRoutes(router_, deps_, http_metrics_);
 }
 

@@ -133,6 +133,8 @@ void AddDeploymentRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // /v1/issuers and /v1/solvers (routes_acme.cc).
 void AddAcmeRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+// /v1/domains: domain claims (routes_domains.cc, issue #13).
+void AddDomainRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // GET /metrics: the store's aggregates and `http`'s request metrics (borrowed; must outlive the
 // router).
 void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetrics& http);

@@ -36,6 +36,9 @@ class ApiTest : public ::testing::Test {
                         .created_at = env_.clock.Now()};
     EXPECT_TRUE((*tx)->tokens().Insert(rec).ok());
     EXPECT_TRUE((*tx)->Commit().ok());
+    // Non-system accounts hold only names they claim (issue #13).
+    env_.ClaimDomain(account, "example.test");
+    env_.ClaimDomain(account, "a.test");
     return std::string(t.token.view());
   }
 
@@ -171,6 +174,76 @@ TEST_F(ApiTest, NonExportableIs409AndForeignIs404) {
   ExpectProblem(Call("POST", "/v1/certificates/" + Create("open") + "/export",
                      json{{"passphrase", "has$dollar"}}.dump()),
                 400, "passphrase");
+}
+
+// Issue #13: domain claims over the REST API. Only a system admin claims and releases; a name
+// outside the requesting account's claims is 403 domain.unclaimed; overlapping claims of two
+// accounts are 409 unless both are shared.
+TEST_F(ApiTest, DomainClaims) {
+  const std::string root = AddPrincipal("default");  // an admin of the system account
+  auto claim = [&](const std::string& account, const std::string& domain, bool subdomains,
+                   bool shared, const std::string& token) {
+    return Call("POST", "/v1/domains",
+                json{{"account", account},
+                     {"domain", domain},
+                     {"include_subdomains", subdomains},
+                     {"shared", shared}}
+                    .dump(),
+                token);
+  };
+  auto created = claim("acc_a", "Claimed.Example.ORG.", true, false, root);
+  ASSERT_EQ(created.status, 201) << created.body;
+  json c = Body(created);
+  EXPECT_EQ(c["domain"], "claimed.example.org");
+  EXPECT_EQ(c["account"], "acc_a");
+  EXPECT_EQ(c["include_subdomains"], true);
+  EXPECT_EQ(c["shared"], false);
+  const std::string id = c["id"];
+  EXPECT_EQ(id.rfind("dcl_", 0), 0u);
+
+  // Only a system admin claims; an account admin is refused even for its own account.
+  ExpectProblem(claim("acc_a", "mine.example.org", false, false, token_a_), 403,
+                "role.insufficient");
+  // Bad names are 400 naming the field.
+  for (const char* bad : {"*.x.example.org", "10.0.0.1", "org", "a_b.example.org"}) {
+    ExpectProblem(claim("acc_a", bad, false, false, root), 400, "domain");
+  }
+  ExpectProblem(claim("nope", "x.example.org", false, false, root), 404, "not found");
+
+  // Issuance: B is refused A's names (any depth, wildcard too), A gets them.
+  auto request = [&](const std::string& name, const std::string& domain, const std::string& token) {
+    return Call("POST", "/v1/certificates",
+                json{{"name", name}, {"domains", {domain}}, {"exportable", true}}.dump(), token);
+  };
+  ExpectProblem(request("b1", "www.claimed.example.org", token_b_), 403, "(rule domain.unclaimed)");
+  ExpectProblem(request("b2", "*.claimed.example.org", token_b_), 403, "\"*.claimed.example.org\"");
+  auto issued = request("a1", "www.claimed.example.org", token_a_);
+  ASSERT_EQ(issued.status, 201) << issued.body;
+
+  // Overlaps: 409 naming the other claim, unless both are shared.
+  ExpectProblem(claim("acc_b", "deep.www.claimed.example.org", false, true, root), 409, "shared");
+  ExpectProblem(claim("acc_b", "example.org", true, true, root), 409, id);
+  auto both_shared = claim("acc_b", "x.a.test", false, true, root);  // a.test is shared by both
+  EXPECT_EQ(both_shared.status, 201) << both_shared.body;
+  ExpectProblem(claim("acc_b", "y.a.test", false, false, root), 409, "shared");
+
+  // Lists: an account sees its own claims, a system admin all of them.
+  auto own = Body(Call("GET", "/v1/domains", "", token_a_))["items"];
+  for (const auto& item : own) EXPECT_EQ(item["account"], "acc_a") << item.dump();
+  EXPECT_EQ(own.size(), 3u);  // example.test and a.test (fixture) and claimed.example.org
+  ExpectProblem(Call("GET", "/v1/domains?account=acc_b", "", token_a_), 404, "not found");
+  EXPECT_GT(Body(Call("GET", "/v1/domains", "", root))["items"].size(), own.size());
+
+  // Release: the account's certificate for the name no longer renews.
+  ExpectProblem(Call("POST", "/v1/domains/" + id + "/release", "", token_a_), 403,
+                "role.insufficient");
+  auto released = Call("POST", "/v1/domains/" + id + "/release", "", root);
+  ASSERT_EQ(released.status, 200) << released.body;
+  EXPECT_EQ(Body(released)["id"], id);
+  ExpectProblem(Call("POST", "/v1/domains/" + id + "/release", "", root), 404, "not found");
+  ExpectProblem(Call("POST", "/v1/certificates/" + Body(issued)["id"].get<std::string>() + "/renew",
+                     "{}", token_a_),
+                403, "domain.unclaimed");
 }
 
 }  // namespace

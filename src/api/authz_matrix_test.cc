@@ -63,6 +63,9 @@ class AuthzMatrixTest : public ::testing::Test {
     tokens_["beta-admin"] = beta_admin_;
     tokens_["beta-operator"] = Token(beta_.id, "operator", model::Role::kOperator, {});
     tokens_["beta-auditor"] = Token(beta_.id, "auditor", model::Role::kAuditor, {});
+    // Both accounts may hold names under example.test (issue #13: domain claims).
+    env_.ClaimDomain(alpha_.id, "example.test");
+    env_.ClaimDomain(beta_.id, "example.test");
 
     own_cert_ = Post(tokens_["admin"], "/v1/certificates", CertBody("own"))["id"];
     foreign_cert_ = Post(beta_admin_, "/v1/certificates", CertBody("foreign"))["id"];
@@ -459,6 +462,29 @@ class AuthzMatrixTest : public ::testing::Test {
           ""};
     };
     b["GET /metrics"] = [](Variant) { return Call{"GET", "/metrics", ""}; };
+    // Domain claims (issue #13): a fresh name per call, and a fresh claim per release.
+    b["POST /v1/domains"] = [=, this](Variant v) {
+      return Call{"POST", "/v1/domains",
+                  json{{"account", acct[v]},
+                       {"domain", Unique("d") + ".claims.test"},
+                       {"include_subdomains", true}}
+                      .dump()};
+    };
+    b["GET /v1/domains"] = [=](Variant v) { return Call{"GET", "/v1/domains" + acct_q[v], ""}; };
+    b["POST /v1/domains/{id}/release"] = [=, this](Variant v) {
+      std::string id = "dcl_00000000000000000000000000";
+      if (v != kUnknown) {
+        lifecycle::Caller root{.principal_id = "prn_root",
+                               .account_id = sys_.id,
+                               .role = model::Role::kAdmin,
+                               .system_admin = true};
+        auto claim = gov_->ClaimDomain(root, {.account_id = v == kOwn ? alpha_.id : beta_.id,
+                                              .domain = Unique("r") + ".release.test"});
+        EXPECT_TRUE(claim.ok()) << claim.error().ToString();
+        id = claim->id;
+      }
+      return Call{"POST", "/v1/domains/" + id + "/release", ""};
+    };
     // ACME issuers and solvers (issue #6): "le" and "hook" exist in alpha and beta.
     for (const std::string kind : {"issuers", "solvers"}) {
       const std::string existing = kind == "issuers" ? "le" : "hook";
@@ -606,6 +632,14 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
     // Metrics (issue #5) cover every account: principals of the system account only.
     {"GET /metrics", {"403 403 403", "403 403 403", "403 403 403", "403 403 403", "200 200 200"}},
+    // Domain claims (issue #13): only system admins claim and release; an account's admins,
+    // operators and auditors list their own account's claims.
+    {"POST /v1/domains",
+     {"403 403 403", "403 403 403", "403 403 403", "403 403 403", "201 201 404"}},
+    {"GET /v1/domains",
+     {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    {"POST /v1/domains/{id}/release",
+     {"403 403 403", "403 403 403", "403 403 403", "403 403 403", "200 200 404"}},
     // ACME issuers and solvers (issue #6): admins write, admins, operators and auditors read.
     // Creating an issuer reaches the (unreachable) CA only once authorized: 503.
     {"POST /v1/issuers",

@@ -60,6 +60,7 @@ net::HttpResponse JobsResponse(const AgentWork& work) {
   nlohmann::json challenges = nlohmann::json::array();
   for (const auto& c : work.challenges) {
     challenges.push_back({{"token", c.token},
+                          {"identifier", c.identifier},
                           {"key_authorization", c.key_authorization},
                           {"action", c.state == "remove" ? "remove" : "present"}});
   }

@@ -1,6 +1,7 @@
 #include "lifecycle/agent_http01.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <thread>
 
@@ -25,9 +26,15 @@ std::string AgentWords(const model::Agent& a) {
 
 }  // namespace
 
-Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view key_authorization) {
+Status AgentHttp01Solver::Present(std::string_view identifier_view, std::string_view token_view,
+                                  std::string_view key_authorization) {
   if (!acme::IsValidToken(token_view)) {
     return InvalidArgument("http-01 token is not a valid ACME token");
+  }
+  std::string identifier(identifier_view);
+  for (char& c : identifier) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!ValidateDnsName(identifier, /*allow_wildcard=*/false).ok()) {
+    return InvalidArgument("http-01 identifier is not a DNS name");
   }
   if (options_.selector.empty()) {
     return FailedPrecondition("the agent http-01 solver has no selector");
@@ -37,6 +44,8 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
   std::vector<std::string> agents_to_wake;
   {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    // Only the ordering account's agents (issue #13): a token is never handed to another
+    // account's host, whatever tags it carries.
     CF_ASSIGN_OR_RETURN(auto all, tx->agents().ListByAccount(account_id_));
     for (auto& a : all) {
       if (a.status == model::AgentStatus::kActive &&
@@ -66,7 +75,8 @@ Status AgentHttp01Solver::Present(std::string_view token_view, std::string_view 
                                          .state = kPresent,
                                          .reason = "",
                                          .created_at = now,
-                                         .updated_at = now}));
+                                         .updated_at = now,
+                                         .identifier = identifier}));
     }
     CF_TRY(tx->Commit());
   }
@@ -126,7 +136,7 @@ Status AgentHttp01Solver::WaitForAcknowledgements(const std::string& token,
                                         " s from " + names);
 }
 
-Status AgentHttp01Solver::CleanUp(std::string_view token_view) {
+Status AgentHttp01Solver::CleanUp(std::string_view /*identifier*/, std::string_view token_view) {
   if (!acme::IsValidToken(token_view)) return Ok();
   const std::string token(token_view);
   std::vector<std::string> notify;

@@ -59,8 +59,11 @@ class AgentHttp01Solver final : public acme::Http01Solver {
         account_id_(std::move(account_id)),
         options_(std::move(options)) {}
 
-  Status Present(std::string_view token, std::string_view key_authorization) override;
-  Status CleanUp(std::string_view token) override;
+  // Only agents of `account_id` (the ordering account) get the challenge; the row carries the
+  // identifier, and the agent's listener answers the token only for that Host (issue #13).
+  Status Present(std::string_view identifier, std::string_view token,
+                 std::string_view key_authorization) override;
+  Status CleanUp(std::string_view identifier, std::string_view token) override;
 
  private:
   Status WaitForAcknowledgements(const std::string& token, const std::vector<model::Agent>& agents);

@@ -39,10 +39,11 @@ class AgentHttp01Test : public ::testing::Test {
                       .ok());
     }
     ASSERT_TRUE((*tx)->Commit().ok());
+    for (const char* id : {"acc_a", "acc_b"}) env_.ClaimDomain(id, "example.test");
     web1_ = AddAgent("agt_web1", "acc_a", {{"role", "web"}});
     web2_ = AddAgent("agt_web2", "acc_a", {{"role", "web"}, {"site", "b"}});
     AddAgent("agt_db", "acc_a", {{"role", "db"}});
-    AddAgent("agt_other", "acc_b", {{"role", "web"}});
+    other_ = AddAgent("agt_other", "acc_b", {{"role", "web"}});
     model::Agent disabled = AddAgent("agt_disabled", "acc_a", {{"role", "web"}});
     disabled.status = model::AgentStatus::kDisabled;
     auto utx = env_.store->Begin();
@@ -95,7 +96,7 @@ class AgentHttp01Test : public ::testing::Test {
 
   testing::PkiEnv env_;
   RecordingNotifier notifier_;
-  model::Agent web1_, web2_;
+  model::Agent web1_, web2_, other_;
   int sleeps_ = 0;
 };
 
@@ -112,7 +113,7 @@ TEST_F(AgentHttp01Test, PresentWaitsForEveryMatchingAgentAndCleanUpWithdraws) {
       EXPECT_TRUE(Ack(web2_, "presented").ok());
     }
   });
-  Status presented = solver.Present(kToken, kKeyAuth);
+  Status presented = solver.Present("web.example.test", kToken, kKeyAuth);
   ASSERT_TRUE(presented.ok()) << presented.error().ToString();
   EXPECT_EQ(sleeps_, 3);
   for (const auto& id : {web1_.id, web2_.id}) {
@@ -120,12 +121,16 @@ TEST_F(AgentHttp01Test, PresentWaitsForEveryMatchingAgentAndCleanUpWithdraws) {
     EXPECT_EQ(seen[id][0].token, kToken);
     EXPECT_EQ(seen[id][0].key_authorization, kKeyAuth);
     EXPECT_EQ(seen[id][0].state, "present");
+    // The agent's listener answers the token only for this Host (issue #13).
+    EXPECT_EQ(seen[id][0].identifier, "web.example.test");
   }
+  // Another account's agent never sees the token, though its tags match the selector.
+  EXPECT_TRUE(Pending(other_).empty());
   // Only the active role=web agents of acc_a, each woken once.
   EXPECT_EQ(notifier_.notified, (std::vector<std::string>{web1_.id, web2_.id}));
   EXPECT_TRUE(Pending(web1_).empty()) << "an acknowledged challenge is no longer work";
 
-  ASSERT_TRUE(solver.CleanUp(kToken).ok());
+  ASSERT_TRUE(solver.CleanUp("web.example.test", kToken).ok());
   auto withdraw = Pending(web2_);
   ASSERT_EQ(withdraw.size(), 1u);
   EXPECT_EQ(withdraw[0].state, "remove");
@@ -150,7 +155,7 @@ TEST_F(AgentHttp01Test, AFailedAgentEndsTheWaitWithItsReason) {
       EXPECT_TRUE(Ack(web2_, "failed", "this agent has no [http01] section").ok());
     }
   });
-  Status presented = solver.Present(kToken, kKeyAuth);
+  Status presented = solver.Present("web.example.test", kToken, kKeyAuth);
   ASSERT_FALSE(presented.ok());
   EXPECT_EQ(presented.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(presented.error().message().find("web2.example.test"), std::string::npos)
@@ -159,7 +164,7 @@ TEST_F(AgentHttp01Test, AFailedAgentEndsTheWaitWithItsReason) {
   EXPECT_EQ(presented.error().message().find(kKeyAuth), std::string::npos);
   EXPECT_EQ(sleeps_, 1);
   // The caller cleans up after a failed Present: both rows are withdrawn.
-  ASSERT_TRUE(solver.CleanUp(kToken).ok());
+  ASSERT_TRUE(solver.CleanUp("web.example.test", kToken).ok());
   EXPECT_EQ(Pending(web1_).at(0).state, "remove");
   EXPECT_EQ(Pending(web2_).at(0).state, "remove");
 }
@@ -170,7 +175,7 @@ TEST_F(AgentHttp01Test, ASilentAgentIsNamedAfterTheTimeout) {
       EXPECT_TRUE(Ack(web1_, "presented").ok());
     }
   });
-  Status presented = solver.Present(kToken, kKeyAuth);
+  Status presented = solver.Present("web.example.test", kToken, kKeyAuth);
   ASSERT_FALSE(presented.ok());
   EXPECT_EQ(presented.error().code(), ErrorCode::kTimeout);
   EXPECT_NE(presented.error().message().find("agt_web2"), std::string::npos)
@@ -183,13 +188,14 @@ TEST_F(AgentHttp01Test, NoMatchingAgentOrABadTokenIsRefusedBeforeAnythingIsStore
   AgentHttp01Options o;
   o.selector = {{"role", "mail"}};
   AgentHttp01Solver none(*env_.store, env_.clock, &notifier_, "acc_a", o);
-  Status st = none.Present(kToken, kKeyAuth);
+  Status st = none.Present("web.example.test", kToken, kKeyAuth);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(st.error().message().find("role=mail"), std::string::npos);
   AgentHttp01Solver solver = Solver(nullptr);
-  EXPECT_EQ(solver.Present("../etc/passwd", "x.y").error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_TRUE(solver.CleanUp("../etc/passwd").ok());
+  EXPECT_EQ(solver.Present("web.example.test", "../etc/passwd", "x.y").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(solver.CleanUp("web.example.test", "../etc/passwd").ok());
   EXPECT_TRUE(notifier_.notified.empty());
   EXPECT_TRUE(Pending(web1_).empty());
 }
@@ -222,7 +228,7 @@ TEST_F(AgentHttp01Test, ChallengesACrashedIssuanceLeftBehindAreWithdrawnByTheNex
       EXPECT_TRUE(Ack(web2_, "presented").ok());
     }
   });
-  ASSERT_TRUE(solver.Present(kToken, kKeyAuth).ok());
+  ASSERT_TRUE(solver.Present("web.example.test", kToken, kKeyAuth).ok());
   auto work = Pending(web1_);
   ASSERT_EQ(work.size(), 1u);
   EXPECT_EQ(work[0].token, "leftover");

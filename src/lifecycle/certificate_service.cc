@@ -12,6 +12,7 @@
 #include "crypto/key.h"
 #include "events/events.h"
 #include "lifecycle/account_policy_loader.h"
+#include "lifecycle/domain_claims.h"
 #include "lifecycle/issuers/acme_issuer.h"
 #include "store/owned.h"
 #include "x509/certificate.h"
@@ -181,6 +182,17 @@ jobs::StepResult CertificateService::RunIssueJob(const model::Job& job) {
     if (cert.status != model::CertificateStatus::kPending) {
       return jobs::StepResult::Done();  // issued (a previous attempt committed) or given up
     }
+    // A claim released between the request and this attempt stops the issuance (issue #13).
+    Status claimed = CheckDomainClaims(**tx, cert.account_id, cert.domains);
+    if (!claimed.ok()) {
+      if (claimed.error().code() != ErrorCode::kForbidden) {
+        return jobs::StepResult::Retry(claimed.error().ToString());
+      }
+      tx->reset();
+      Status st = FailIssue(id, claimed.error());
+      if (!st.ok()) return jobs::StepResult::Retry(st.error().ToString());
+      return jobs::StepResult::Fail(claimed.error().ToString());
+    }
     auto opened = secrets_.OpenBlob(**tx, key_blob_id);
     if (!opened.ok()) return jobs::StepResult::Retry(opened.error().ToString());
     der = std::move(*opened);
@@ -272,6 +284,9 @@ Status CertificateService::CheckPolicy(const Caller& caller, const CertificateRe
                                  profile.default_validity, ca::MaxValidity(profile, clock_.Now()))),
                              .exportable = r.exportable};
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  // Two layers (docs/policy.md): the domain claims a system admin assigned to the account, then
+  // the account's own policy, which can only narrow them.
+  CF_TRY(CheckDomainClaims(*tx, caller.account_id, r.domains));
   CF_ASSIGN_OR_RETURN(policy::AccountPolicy pol, LoadAccountPolicy(*tx, caller.account_id));
   return policy::EvaluateRequest(pol, facts).ToStatus();
 }

@@ -11,6 +11,7 @@
 #include "base/validate.h"
 #include "events/events.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/domain_claims.h"
 #include "lifecycle/status_util.h"
 #include "policy/authorize.h"
 #include "policy/tags.h"
@@ -161,6 +162,8 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
     return std::move(target_account).error();
   }
   CF_TRY(CheckDeployAllowed(*tx, caller, cert.account_id, target));
+  // A certificate for a name its account no longer holds is not placed anywhere (issue #13).
+  CF_TRY(CheckDomainClaims(*tx, cert.account_id, cert.domains));
   if (!cert.exportable) {
     return Conflict("certificate " + cert.id +
                     " was requested as not exportable, so it cannot be deployed");
@@ -222,6 +225,7 @@ Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, cons
                       LoadDeployment(*tx, caller, id, /*target_may_see=*/false));
   CF_ASSIGN_OR_RETURN(CertificateView view, LoadVisible(*tx, caller, dep.certificate_id));
   CF_TRY(CheckDeployAllowed(*tx, caller, dep.account_id, dep.target_account_id));
+  CF_TRY(CheckDomainClaims(*tx, dep.account_id, view.certificate.domains));
   if (!view.version) {
     return FailedPrecondition("certificate " + dep.certificate_id + " has no issued version");
   }

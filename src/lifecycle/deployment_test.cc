@@ -45,6 +45,8 @@ class DeploymentTest : public ::testing::Test {
       ASSERT_TRUE((*tx)->accounts().Insert({id, id, env_.clock.Now()}).ok());
     }
     ASSERT_TRUE((*tx)->Commit().ok());
+    // Non-system accounts hold only names they claim (issue #13).
+    for (const char* id : {"acc_a", "acc_b"}) env_.ClaimDomain(id, "example.test");
     auto view = certs_->Request(alice_, {.name = "web",
                                          .domains = {"web.example.test"},
                                          .exportable = true,
@@ -200,6 +202,32 @@ TEST_F(DeploymentTest, NoMatchingAgentEndsAtOnce) {
   EXPECT_NE(v.deployment.state_detail.find("env=dev"), std::string::npos);
   EXPECT_TRUE(v.targets.empty());
   EXPECT_EQ(Count(EventTypes(), "deployment.failed"), 1);
+}
+
+// Issue #13: a certificate whose name its account no longer claims is not deployed, neither by
+// a new deployment nor by a redeploy.
+TEST_F(DeploymentTest, ReleasedClaimRefusesCreateAndRedeploy) {
+  Enroll("acc_a", {{"env", "dev"}});
+  auto dep = deployments_->Create(
+      alice_, {.certificate_id = cert_, .selector = {{"env", "dev"}}, .profile = "nginx"});
+  ASSERT_TRUE(dep.ok()) << dep.error().ToString();
+  {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->domain_claims().Delete("dcl_acc_a_example.test").ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  auto again = deployments_->Create(
+      alice_, {.certificate_id = cert_, .selector = {{"env", "dev"}}, .profile = "nginx"});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(again.error().message().find("rule domain.unclaimed"), std::string::npos)
+      << again.error().message();
+  EXPECT_NE(again.error().message().find("web.example.test"), std::string::npos);
+  auto redeploy = deployments_->Redeploy(alice_, dep->id);
+  ASSERT_FALSE(redeploy.ok());
+  EXPECT_EQ(redeploy.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(redeploy.error().message().find("rule domain.unclaimed"), std::string::npos);
 }
 
 TEST_F(DeploymentTest, LateAgentReceivesTheDeployment) {

@@ -7,6 +7,7 @@
 #include "base/validate.h"
 #include "policy/account_policy.h"
 #include "store/owned.h"
+#include "policy/domain_claims.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -276,6 +277,90 @@ Result<std::vector<ExportReportRow>> GovernanceService::ExportReport(
     out.push_back(std::move(row));
   }
   return out;
+}
+
+// ---- domain claims (issue #13)
+
+namespace {
+
+Status RequireSystemAdmin(const Caller& caller, std::string_view what) {
+  if (caller.system_admin && caller.role == model::Role::kAdmin) return Ok();
+  return Forbidden(std::string(what) +
+                   " is reserved to administrators of the system account (rule role.insufficient)");
+}
+
+}  // namespace
+
+Result<model::DomainClaim> GovernanceService::ClaimDomain(const Caller& caller,
+                                                          const NewDomainClaim& spec) {
+  CF_TRY(RequireSystemAdmin(caller, "claiming a domain"));
+  CF_ASSIGN_OR_RETURN(std::string domain, policy::NormalizeClaimDomain(spec.domain));
+  model::DomainClaim claim{.id = NewId(model::kDomainClaimPrefix, clock_, random_),
+                           .account_id = spec.account_id,
+                           .domain = domain,
+                           .include_subdomains = spec.include_subdomains,
+                           .shared = spec.shared,
+                           .created_by = caller.principal_id,
+                           .created_at = Now()};
+  // The overlap check and the insert share one write transaction, so two racing claims of the
+  // same name cannot both pass it.
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto account = tx->accounts().Get(spec.account_id);
+  if (!account.ok()) {
+    if (account.error().code() == ErrorCode::kNotFound) {
+      return NotFound("account " + QuoteForMessage(spec.account_id) + " not found");
+    }
+    return std::move(account).error();
+  }
+  CF_ASSIGN_OR_RETURN(auto existing, tx->domain_claims().List());
+  if (auto other = policy::FindConflictingClaim(existing, claim)) {
+    std::string owner = other->account_id;
+    if (auto a = tx->accounts().Get(other->account_id); a.ok()) owner = a->name;
+    return Conflict("domain " + QuoteForMessage(domain) + " overlaps claim " + other->id + " (" +
+                    other->domain + (other->include_subdomains ? " and its subdomains" : "") +
+                    ") of account " + QuoteForMessage(owner) +
+                    "; two accounts may share a name only when both claims are marked shared");
+  }
+  Status st = tx->domain_claims().Insert(claim);
+  if (!st.ok() && st.error().code() == ErrorCode::kConflict) {
+    return Conflict("account " + QuoteForMessage(account->name) + " holds a claim on " +
+                    QuoteForMessage(domain) + " already");
+  }
+  CF_TRY(st);
+  CF_TRY(tx->Commit());
+  return claim;
+}
+
+Result<std::vector<model::DomainClaim>> GovernanceService::ListDomainClaims(
+    const std::optional<std::string>& account_id) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  if (account_id) return tx->domain_claims().ListByAccount(*account_id);
+  return tx->domain_claims().List();
+}
+
+Result<model::DomainClaim> GovernanceService::GetDomainClaim(const std::string& id) {
+  auto not_found = [&] { return NotFound("domain claim " + QuoteForMessage(id) + " not found"); };
+  if (!IsValidId(id, model::kDomainClaimPrefix)) return not_found();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto claim = tx->domain_claims().Get(id);
+  if (!claim.ok() && claim.error().code() == ErrorCode::kNotFound) return not_found();
+  return claim;
+}
+
+Result<model::DomainClaim> GovernanceService::ReleaseDomainClaim(const Caller& caller,
+                                                                 const std::string& id) {
+  CF_TRY(RequireSystemAdmin(caller, "releasing a domain claim"));
+  auto not_found = [&] { return NotFound("domain claim " + QuoteForMessage(id) + " not found"); };
+  if (!IsValidId(id, model::kDomainClaimPrefix)) return not_found();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto claim = tx->domain_claims().Get(id);
+  if (!claim.ok()) {
+    if (claim.error().code() == ErrorCode::kNotFound) return not_found();
+    return std::move(claim).error();
+  }
+  CF_TRY(tx->domain_claims().Delete(id));
+  CF_TRY(tx->Commit());
+  return std::move(claim).value();
 }
 
 }  // namespace certfleet::lifecycle

@@ -43,6 +43,14 @@ struct ExportReportRow {
 
 inline constexpr Seconds kDefaultTokenTtl = std::chrono::days(90);
 
+// A domain claim to create (issue #13): `domain` as given (NormalizeClaimDomain normalizes it).
+struct NewDomainClaim {
+  std::string account_id;
+  std::string domain;
+  bool include_subdomains = false;
+  bool shared = false;
+};
+
 class GovernanceService {
  public:
   GovernanceService(store::Store& store, const Clock& clock, Random& random)
@@ -97,6 +105,23 @@ class GovernanceService {
                                           const std::string& toml);
   // The stored document, or the canonical default when none is set (version 0).
   Result<model::PolicyDocument> GetPolicy(const std::string& account_id);
+
+  // Domain claims (issue #13, policy/domain_claims.h). Claiming and releasing are for system
+  // admins only: Forbidden (rule role.insufficient) for any other caller, whatever the API layer
+  // decided. ClaimDomain: InvalidArgument for a name that is not a DNS host name (wildcards and
+  // IP addresses included); NotFound for an unknown account; Conflict when the account holds the
+  // domain already, or when another account's claim overlaps it (the same name, or one covering
+  // the other through include_subdomains) unless both claims are shared.
+  Result<model::DomainClaim> ClaimDomain(const Caller& caller, const NewDomainClaim& spec);
+  // Every account's claims when `account_id` is unset, else that account's; ordered by id.
+  Result<std::vector<model::DomainClaim>> ListDomainClaims(
+      const std::optional<std::string>& account_id);
+  // NotFound for an unknown or malformed id.
+  Result<model::DomainClaim> GetDomainClaim(const std::string& id);
+  // Deletes the claim and returns it. From then on the account's certificates for names only it
+  // covered are refused at renewal and deployment (rule domain.unclaimed). Forbidden as above,
+  // NotFound for an unknown id.
+  Result<model::DomainClaim> ReleaseDomainClaim(const Caller& caller, const std::string& id);
 
   // The chargeback ledger: allowed exports since `since`, per account and certificate.
   Result<std::vector<ExportReportRow>> ExportReport(std::optional<std::string> account_id,

@@ -52,6 +52,8 @@ class RenewalTest : public ::testing::Test {
       ASSERT_TRUE((*tx)->accounts().Insert({id, id, env_.clock.Now()}).ok());
     }
     ASSERT_TRUE((*tx)->Commit().ok());
+    // Non-system accounts hold only names they claim (issue #13).
+    for (const char* id : {"acc_a", "acc_b"}) env_.ClaimDomain(id, "example.test");
   }
 
   CertificateView Issue(const std::string& name, std::optional<Seconds> validity = std::nullopt,

@@ -36,6 +36,10 @@ inline constexpr std::string_view kTargetPrefix = "dtg";
 inline constexpr std::string_view kEventPrefix = "evt";
 inline constexpr std::string_view kWebhookPrefix = "whk";
 inline constexpr std::string_view kDeliveryPrefix = "dlv";
+inline constexpr std::string_view kDomainClaimPrefix = "dcl";
+
+// The system account: its admins are system admins, and it is not restricted by domain claims.
+inline constexpr std::string_view kSystemAccountName = "default";
 
 struct Account {
   std::string id;
@@ -439,6 +443,21 @@ struct Revocation {
   std::string version_id;
   int reason = 0;
   TimePoint revoked_at;
+};
+
+// A domain claim (issue #13): a system admin assigns `domain` to an account. Outside the system
+// account, an account may hold certificates only for names its claims cover
+// (policy/domain_claims.h). `domain` is a normalized DNS name: lower case, no trailing dot, no
+// wildcard label. With include_subdomains the claim also covers every name below `domain`. Two
+// accounts' claims may overlap only when both are `shared`.
+struct DomainClaim {
+  std::string id;  // "dcl_..."
+  std::string account_id;
+  std::string domain;
+  bool include_subdomains = false;
+  bool shared = false;
+  std::string created_by;  // principal id
+  TimePoint created_at;
 };
 
 }  // namespace certfleet::model

@@ -95,6 +95,7 @@ struct ParsedHead {
   int error_status = 0;  // 0: well formed
   std::string method;
   std::string target;
+  std::string host;  // NormalizeHttp01Host of the Host field; empty without one
 };
 
 // Parses "METHOD SP request-target SP HTTP/1.x CRLF *(field CRLF) CRLF" (RFC 9112 sections 3
@@ -141,6 +142,12 @@ ParsedHead ParseHead(std::string_view head) {
     if (value.find('\0') != std::string_view::npos) return out;
     if (EqualsIgnoreCase(name, "transfer-encoding")) return out;
     if (EqualsIgnoreCase(name, "content-length") && value != "0") return out;
+    if (EqualsIgnoreCase(name, "host")) {
+      // RFC 9112 section 3.2: a request with more than one Host field is refused with 400.
+      if (!out.host.empty()) return out;
+      out.host = NormalizeHttp01Host(value);
+      if (out.host.empty()) return out;
+    }
   }
   out.error_status = 0;
   out.method = std::string(method);
@@ -257,7 +264,7 @@ std::string Http01Responder::Impl::Answer(std::string_view head) const {
   if (!IsValidToken(token)) return ErrorResponse(404);
   std::optional<std::string> key_authorization;
   try {
-    key_authorization = lookup(token);
+    key_authorization = lookup(parsed.host, token);
   } catch (const std::exception& e) {
     log::Error("http-01 lookup threw", {{"error", e.what()}});
     return ErrorResponse(500);
@@ -289,6 +296,19 @@ void Http01Responder::Impl::Accept() {
     }
     Accept();
   });
+}
+
+std::string NormalizeHttp01Host(std::string_view host) {
+  std::string out(host);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!out.empty() && out.front() == '[') {
+    size_t close = out.find(']');
+    return close == std::string::npos ? std::string() : out.substr(0, close + 1);
+  }
+  size_t colon = out.rfind(':');
+  if (colon != std::string::npos) out.resize(colon);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
 }
 
 Http01Responder::Http01Responder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

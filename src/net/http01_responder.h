@@ -40,8 +40,9 @@ struct Http01ResponderOptions {
 
 // Plain HTTP/1.1 (no TLS: section 8.3 requires the CA to start on http://) listener for the
 // http-01 path. One request per connection (answers carry "Connection: close"):
-//  - GET /.well-known/acme-challenge/<token> with a known token: 200, body = the key
-//    authorization, Content-Type: application/octet-stream;
+//  - GET /.well-known/acme-challenge/<token> with a token the lookup knows for the request's
+//    Host (issue #13: a token answers only for the name it was registered for): 200, body = the
+//    key authorization, Content-Type: application/octet-stream;
 //  - GET of anything else (unknown or malformed token, other paths, a query string): 404;
 //  - any other method: 405 with "Allow: GET";
 //  - a request with a body, a malformed request line or header, a version other than HTTP/1.0
@@ -51,8 +52,10 @@ struct Http01ResponderOptions {
 class Http01Responder {
  public:
   // Returns the key authorization for a token (already checked: base64url, 1..kMaxHttp01TokenLength
-  // characters), or nullopt.
-  using Lookup = std::function<std::optional<std::string>(std::string_view token)>;
+  // characters) requested with Host `host` (NormalizeHttp01Host: lower case, without port and
+  // trailing dot; empty when the request has no Host field), or nullopt.
+  using Lookup =
+      std::function<std::optional<std::string>(std::string_view host, std::string_view token)>;
 
   // Validates options and binds the socket (so port() is known once this returns).
   // InvalidArgument for a bad address or limits outside: max_request_bytes 256..65536,
@@ -74,5 +77,10 @@ class Http01Responder {
   explicit Http01Responder(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The name in an HTTP Host field value (RFC 9110 section 7.2): lower-cased, without a ":port"
+// suffix and without a trailing dot, so that it compares equal to a normalized DNS identifier.
+// An IPv6 literal ("[::1]:80") keeps its brackets. Pure, thread-safe.
+std::string NormalizeHttp01Host(std::string_view host);
 
 }  // namespace certfleet::net

@@ -34,7 +34,7 @@ struct Row {
 // audit log; works certificates and deployments; reads secret values only by tags; no
 // policy/principal/token/grant/account/agent/webhook/issuer writes. Auditor: every read,
 // including audit and reports, but never a secret value. Agent: what the agent loop needs.
-constexpr std::array<Row, 26> kMatrix{{
+constexpr std::array<Row, 28> kMatrix{{
     // {action, name, {admin, operator, auditor, agent}}
     {Action::kCertificateRead, "certificate.read", {Y, Y, Y, Y}},
     {Action::kCertificateRequest, "certificate.request", {Y, Y, N, N}},
@@ -62,12 +62,16 @@ constexpr std::array<Row, 26> kMatrix{{
     {Action::kWebhookWrite, "webhook.write", {Y, N, N, N}},
     {Action::kIssuerRead, "issuer.read", {Y, Y, Y, N}},
     {Action::kIssuerWrite, "issuer.write", {Y, N, N, N}},
+    // Domain claims decide which names an account may hold at all, so only a system admin
+    // assigns them; the account's own admins, operators and auditors read them.
+    {Action::kDomainRead, "domain.read", {Y, Y, Y, N}},
+    {Action::kDomainWrite, "domain.write", {S, N, N, N}},
 }};
 
 constexpr bool RowsInEnumOrder() {
   for (size_t i = 0; i < kMatrix.size(); ++i)
     if (static_cast<size_t>(kMatrix[i].action) != i) return false;
-  return static_cast<size_t>(Action::kIssuerWrite) + 1 == kMatrix.size();
+  return static_cast<size_t>(Action::kDomainWrite) + 1 == kMatrix.size();
 }
 static_assert(RowsInEnumOrder(), "kMatrix must list every Action once, in declaration order");
 

@@ -53,6 +53,8 @@ enum class Action {
   kWebhookWrite,
   kIssuerRead,
   kIssuerWrite,
+  kDomainRead,   // an account's domain claims (issue #13)
+  kDomainWrite,  // claim and release domains: system admins only
 };
 
 // Every action, in declaration order (for tests, documentation and the OpenAPI document).

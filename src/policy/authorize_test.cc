@@ -48,6 +48,8 @@ constexpr Expected kExpected[] = {
     {Action::kWebhookWrite, "webhook.write", "YNNN"},
     {Action::kIssuerRead, "issuer.read", "YYYN"},
     {Action::kIssuerWrite, "issuer.write", "YNNN"},
+    {Action::kDomainRead, "domain.read", "YYYN"},
+    {Action::kDomainWrite, "domain.write", "SNNN"},
 };
 
 const model::Tags kSecretTags{{"env", "prod"}, {"team", "web"}};
@@ -111,7 +113,7 @@ TEST(AuthorizeTest, FullMatrix) {
       }
     }
   }
-  EXPECT_EQ(checked, 26 * 4 * 2 * 2 * 4);
+  EXPECT_EQ(checked, int(std::size(kExpected)) * 4 * 2 * 2 * 4);
 }
 
 TEST(AuthorizeTest, ActionNamesAreStableAndUnique) {

@@ -878,7 +878,8 @@ AgentChallenge MakeChallenge(const std::string& agent_id, const std::string& tok
           .state = state,
           .reason = "",
           .created_at = T(t),
-          .updated_at = T(t)};
+          .updated_at = T(t),
+          .identifier = "web.example.test"};
 }
 
 TEST_P(StoreConformanceTest, AgentChallengesAreWorkUntilAcknowledged) {
@@ -898,6 +899,7 @@ TEST_P(StoreConformanceTest, AgentChallengesAreWorkUntilAcknowledged) {
     ASSERT_EQ(work->size(), 2u);  // tokC is acknowledged already
     EXPECT_EQ((*work)[0].token, "tokA");
     EXPECT_EQ((*work)[0].key_authorization, "tokA.thumb");
+    EXPECT_EQ((*work)[0].identifier, "web.example.test");
     EXPECT_EQ((*work)[1].token, "tokB");
     auto limited = tx->agent_challenges().ListWork(Agt(1), 1);
     ASSERT_TRUE(IsOk(limited));

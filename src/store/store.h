@@ -533,6 +533,10 @@ struct AgentChallenge {
   std::string reason;  // the agent's words for "failed"
   TimePoint created_at;
   TimePoint updated_at;
+  // The DNS name the ordering account's authorization is for (issue #13): the agent's listener
+  // answers the token only for a request whose Host is this name. Empty in rows written before
+  // migration kMigrationDomainClaims.
+  std::string identifier;
 };
 
 class AgentChallengeRepo {
@@ -555,6 +559,22 @@ class AgentChallengeRepo {
                                                         TimePoint updated_before, size_t limit) = 0;
   // Absent is Ok.
   virtual Status Delete(const std::string& agent_id, const std::string& token) = 0;
+};
+
+// Domain claims (issue #13, migration kMigrationDomainClaims): which names each account may hold.
+class DomainClaimRepo {
+ public:
+  virtual ~DomainClaimRepo() = default;
+  // Conflict if the account holds a claim on the same domain already; FailedPrecondition for an
+  // unknown account.
+  virtual Status Insert(const model::DomainClaim& c) = 0;
+  virtual Result<model::DomainClaim> Get(const std::string& id) = 0;
+  // Ordered by id.
+  virtual Result<std::vector<model::DomainClaim>> ListByAccount(const std::string& account_id) = 0;
+  // Every account's claims, ordered by id (overlap checks, the system admin's list).
+  virtual Result<std::vector<model::DomainClaim>> List() = 0;
+  // NotFound if absent.
+  virtual Status Delete(const std::string& id) = 0;
 };
 
 // Read-only aggregates for GET /metrics and the expiry watchers (issue #5). Cheap enough to run
@@ -639,6 +659,7 @@ class Tx {
   virtual AgentChallengeRepo& agent_challenges() = 0;
   virtual StatsRepo& stats() = 0;
   virtual AgentCertificateRepo& agent_certificates() = 0;
+  virtual DomainClaimRepo& domain_claims() = 0;
 };
 
 class Store {

@@ -16,8 +16,9 @@ import subprocess
 
 import pytest
 
-from conftest import (assert_cli_denied, assert_problem, create_account, create_principal,
-                      run_tool, unique_name, write_passphrase, write_private_file)
+from conftest import (assert_cli_denied, assert_problem, claim_domain, create_account,
+                      create_principal, run_tool, unique_name, write_passphrase,
+                      write_private_file)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -231,6 +232,9 @@ def test_policy_denies_request_naming_rule(server, cli, make_account, make_princ
                                            case):
     text, denied, rule, allowed = POLICY_CASES[case]
     account = make_account()
+    # The account's claims cover every name here, so what refuses is the account policy.
+    for domain in ("allowed.test", "elsewhere.test"):
+        claim_domain(cli, account, domain)
     operator = make_principal(account, "operator")
     cli("policy", "set", "--account", account, "--file", policy_file(workdir, text))
 

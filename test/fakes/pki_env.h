@@ -64,6 +64,22 @@ class PkiEnv {
     return *ca;
   }
 
+  // Gives `account_id` a shared claim of `domain` and its subdomains (issue #13), so that tests of
+  // other features may request certificates for those names from a non-system account.
+  void ClaimDomain(const std::string& account_id, const std::string& domain) {
+    auto tx = store->Begin();
+    CF_CHECK(tx.ok());
+    model::DomainClaim c{.id = "dcl_" + account_id + "_" + domain,
+                         .account_id = account_id,
+                         .domain = domain,
+                         .include_subdomains = true,
+                         .shared = true,
+                         .created_by = "prn_test",
+                         .created_at = clock.Now()};
+    CF_CHECK((*tx)->domain_claims().Insert(c).ok());
+    CF_CHECK((*tx)->Commit().ok());
+  }
+
   TempDir dir;
   FakeClock clock;
   std::unique_ptr<store::Store> store;

@@ -64,6 +64,7 @@ class Solvers {
   };
   std::vector<std::pair<SolverRule, acme::ChallengeSolvers>> rules_;
   std::map<std::string, Built> built_;
+  std::unique_ptr<acme::Http01Solver> builtin_http01_;  // the account's view of the listener
 };
 
 struct SolverContext {
@@ -143,7 +144,13 @@ Result<Solvers> BuildSolvers(store::Store& store, secrets::SecretStore& secrets,
                     .domain_suffix = r.value("domain_suffix", std::string())};
     acme::ChallengeSolvers choice;
     if (rule.solver == kBuiltinHttp01Solver) {
-      choice.http01 = options.http01;  // null when off: an error only for names it would serve
+      // The account's view of certfleetd's listener (issue #13): its tokens answer only for the
+      // names its orders name, and it cannot withdraw another account's. Null when the listener
+      // is off: an error only for names it would serve.
+      if (options.http01 != nullptr && !out.builtin_http01_) {
+        out.builtin_http01_ = options.http01->ForAccount(account_id);
+      }
+      choice.http01 = out.builtin_http01_.get();
     } else {
       auto it = out.built_.find(rule.solver);
       if (it == out.built_.end()) {

@@ -503,6 +503,24 @@ ALTER TABLE enrollment_tokens ADD COLUMN revoked_at INTEGER;
 ALTER TABLE enrollment_tokens ADD COLUMN used_key_sha256 TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Domain claims (issue #13): which names each account may hold, assigned by a system admin; and
+// the identifier of each http-01 challenge handed to an agent, so that the agent answers the
+// token only for that Host.
+constexpr const char* kMigrationDomainClaims = R"sql(
+CREATE TABLE domain_claims (
+  id                 TEXT PRIMARY KEY,
+  account_id         TEXT NOT NULL REFERENCES accounts(id),
+  domain             TEXT NOT NULL,
+  include_subdomains INTEGER NOT NULL CHECK (include_subdomains IN (0, 1)),
+  shared             INTEGER NOT NULL CHECK (shared IN (0, 1)),
+  created_by         TEXT NOT NULL,
+  created_at         INTEGER NOT NULL,
+  UNIQUE (account_id, domain)
+) STRICT;
+CREATE INDEX domain_claims_by_domain ON domain_claims (domain);
+ALTER TABLE agent_challenges ADD COLUMN identifier TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,
@@ -547,7 +565,8 @@ Result<std::pair<int, bool>> Step(Db& db) {
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
       kMigration1, kMigration2, kMigration3, kMigration4, kMigration5,
-      kMigration6, kMigration7, kMigration8, kMigration9, kMigrationAgentCertificates};
+      kMigration6, kMigration7, kMigration8, kMigration9, kMigrationAgentCertificates,
+      kMigrationDomainClaims};
   return *kAll;
 }
 

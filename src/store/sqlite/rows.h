@@ -430,6 +430,19 @@ class SqliteAcmeOrders final : public AcmeOrderRepo {
   Session& s_;
 };
 
+class SqliteDomainClaims final : public DomainClaimRepo {
+ public:
+  explicit SqliteDomainClaims(Session& s) : s_(s) {}
+  Status Insert(const model::DomainClaim& c) override;
+  Result<model::DomainClaim> Get(const std::string& id) override;
+  Result<std::vector<model::DomainClaim>> ListByAccount(const std::string& account_id) override;
+  Result<std::vector<model::DomainClaim>> List() override;
+  Status Delete(const std::string& id) override;
+
+ private:
+  Session& s_;
+};
+
 class SqliteStats final : public StatsRepo {
  public:
   explicit SqliteStats(Session& s) : s_(s) {}

@@ -25,7 +25,8 @@ Result<AcmeConfig> ReadConfig(const Stmt& s) {
 }
 
 constexpr std::string_view kChallengeCols =
-    "agent_id, token, account_id, key_authorization, state, reason, created_at, updated_at";
+    "agent_id, token, account_id, key_authorization, state, reason, created_at, updated_at, "
+    "identifier";
 
 Result<AgentChallenge> ReadChallenge(const Stmt& s) {
   return AgentChallenge{.agent_id = s.Text(0),
@@ -35,7 +36,8 @@ Result<AgentChallenge> ReadChallenge(const Stmt& s) {
                         .state = s.Text(4),
                         .reason = s.Text(5),
                         .created_at = DecodeTime(s.Int(6)),
-                        .updated_at = DecodeTime(s.Int(7))};
+                        .updated_at = DecodeTime(s.Int(7)),
+                        .identifier = s.Text(8)};
 }
 
 }  // namespace
@@ -138,11 +140,11 @@ Result<std::optional<AgentChallenge>> SqliteAgentChallenges::Get(const std::stri
 Status SqliteAgentChallenges::Put(const AgentChallenge& c) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("INSERT INTO agent_challenges (" + std::string(kChallengeCols) +
-                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent_id, "
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (agent_id, "
                              "token) DO UPDATE SET account_id = excluded.account_id, "
                              "key_authorization = excluded.key_authorization, state = "
                              "excluded.state, reason = excluded.reason, updated_at = "
-                             "excluded.updated_at",
+                             "excluded.updated_at, identifier = excluded.identifier",
                          "agent_challenges"));
   return s.Bind(1, c.agent_id)
       .Bind(2, c.token)
@@ -152,6 +154,7 @@ Status SqliteAgentChallenges::Put(const AgentChallenge& c) {
       .Bind(6, c.reason)
       .Bind(7, EncodeTime(c.created_at))
       .Bind(8, EncodeTime(c.updated_at))
+      .Bind(9, c.identifier)
       .Run();
 }
 

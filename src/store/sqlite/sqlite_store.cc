@@ -115,7 +115,8 @@ class SqliteTx final : public Tx {
         acme_orders_(session_),
         agent_challenges_(session_),
         stats_(session_),
-        agent_certificates_(session_) {}
+        agent_certificates_(session_),
+        domain_claims_(session_) {}
 
   ~SqliteTx() override { End(); }
 
@@ -160,6 +161,7 @@ class SqliteTx final : public Tx {
   AgentChallengeRepo& agent_challenges() override { return agent_challenges_; }
   StatsRepo& stats() override { return stats_; }
   AgentCertificateRepo& agent_certificates() override { return agent_certificates_; }
+  DomainClaimRepo& domain_claims() override { return domain_claims_; }
 
  private:
   // Rolls back whatever is still open and returns the connection to the pool.
@@ -205,6 +207,7 @@ class SqliteTx final : public Tx {
   sqlite::SqliteAgentChallenges agent_challenges_;
   sqlite::SqliteStats stats_;
   sqlite::SqliteAgentCertificates agent_certificates_;
+  sqlite::SqliteDomainClaims domain_claims_;
 };
 
 class SqliteStore final : public Store {
