@@ -81,6 +81,11 @@ class HttpMetrics {
   // included even when nothing was observed yet.
   void Write(ExpositionWriter& out) const;
 
+  // Counts one failed authentication (a 401) for certfleet_auth_failures_total{reason}; `reason`
+  // is one of kAuthFailureReasons (anything else counts as "other"), so series stay bounded.
+  void CountAuthFailure(std::string_view reason);
+  static const std::vector<std::string_view>& AuthFailureReasons();
+
  private:
   struct Histogram {
     std::vector<uint64_t> buckets;  // per bound, not cumulative; the last one is +Inf
@@ -92,6 +97,7 @@ class HttpMetrics {
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // guarded by mu_
   std::map<std::pair<std::string, std::string>, Histogram> durations_;      // guarded by mu_
+  std::map<std::string, uint64_t, std::less<>> auth_failures_;              // guarded by mu_
 };
 
 }  // namespace certfleet::api
