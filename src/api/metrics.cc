@@ -149,15 +149,10 @@ void HttpMetrics::CountAuthFailure(std::string_view reason) {
   ++it->second;
 }
 
-void HttpMetrics::Write(ExpositionWriter& out) const {
-  // Copy under the lock, format outside it: request threads never wait for a scrape's output.
-  decltype(requests_) requests;
-  decltype(durations_) durations;
+void HttpMetrics::WriteAuthFailures(ExpositionWriter& out) const {
   decltype(auth_failures_) auth_failures;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    requests = requests_;
-    durations = durations_;
     auth_failures = auth_failures_;
   }
   // Every reason is written, 0 included, so that rate() and alerts work from the first scrape.
@@ -167,6 +162,17 @@ void HttpMetrics::Write(ExpositionWriter& out) const {
     auto it = auth_failures.find(reason);
     out.Sample("certfleet_auth_failures_total", {{"reason", reason}},
                double(it == auth_failures.end() ? 0 : it->second));
+  }
+}
+
+void HttpMetrics::Write(ExpositionWriter& out) const {
+  // Copy under the lock, format outside it: request threads never wait for a scrape's output.
+  decltype(requests_) requests;
+  decltype(durations_) durations;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests = requests_;
+    durations = durations_;
   }
   out.Family("certfleet_http_requests_total", ExpositionWriter::Type::kCounter,
              "HTTP requests answered by the API, by route pattern, method and status code.");

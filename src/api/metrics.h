@@ -82,8 +82,10 @@ class HttpMetrics {
   void Write(ExpositionWriter& out) const;
 
   // Counts one failed authentication (a 401) for certfleet_auth_failures_total{reason}; `reason`
-  // is one of kAuthFailureReasons (anything else counts as "other"), so series stay bounded.
+  // is one of AuthFailureReasons() (anything else counts as "other"), so series stay bounded.
   void CountAuthFailure(std::string_view reason);
+  // Writes certfleet_auth_failures_total{reason} (counter), every reason, 0 included.
+  void WriteAuthFailures(ExpositionWriter& out) const;
   static const std::vector<std::string_view>& AuthFailureReasons();
 
  private:

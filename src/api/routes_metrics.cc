@@ -198,6 +198,7 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
   out.Sample("certfleet_event_delivery_failures_total", double(s.failed_delivery_attempts));
 
   http.Write(out);
+  http.WriteAuthFailures(out);
   return std::move(out).Take();
 }
 

@@ -27,6 +27,8 @@ Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const Reques
     ctx.audit_account = a.id;
     return std::optional<std::string>(a.id);
   }
+  // Its own account: the route's action was already checked against it.
+  if (!account || account->empty()) return std::optional<std::string>(caller.account_id);
   CF_ASSIGN_OR_RETURN(model::Account a, TargetAccount(deps, ctx, account, Action::kAuditRead));
   return std::optional<std::string>(a.id);
 }
