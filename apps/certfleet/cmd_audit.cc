@@ -1,5 +1,6 @@
 // certfleet audit {list,verify} (docs/api.md, "Audit"). `verify` asks the server to check the
-// hash chain of the audit trail and exits 1 with "audit chain broken at record N: <reason>" when
+// keyed hash chains of the audit trail (the caller's account's, or all of them for system admins
+// and auditors) and exits 1 with "audit chain broken at record N: <reason>" when
 // it is broken, so that monitoring can run it as is. The command and flag names are a pinned
 // public surface.
 #include <iostream>
@@ -55,9 +56,11 @@ Status RunList(const GlobalOptions& global, const ListArgs& args) {
   return Ok();
 }
 
-Status RunVerify(const GlobalOptions& global) {
+Status RunVerify(const GlobalOptions& global, const std::string& account) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto report, api->Get("/v1/audit/verify"));
+  QueryString query;
+  query.Add("account", account);
+  CF_ASSIGN_OR_RETURN(auto report, api->Get(query.Append("/v1/audit/verify")));
   if (global.json) PrintJson(std::cout, report);
   // A broken chain is this command's failure: main prints the message and exits 1.
   CF_TRY(AuditVerifyStatus(report));
@@ -88,9 +91,16 @@ void RegisterAuditCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [list_args](const GlobalOptions& g) { return RunList(g, *list_args); };
   });
 
+  // Without --account: the caller's own account's chain, or every chain for a system admin or
+  // system auditor (the server decides; the report's "scope" says which).
+  auto verify_account = std::make_shared<std::string>();
   CLI::App* verify = audit->add_subcommand(
-      "verify", "Check the audit trail's hash chain (exit status 1 if it is broken)");
-  verify->callback([&ctx] { ctx.action = RunVerify; });
+      "verify", "Check the audit trail's keyed hash chain (exit status 1 if it is broken)");
+  verify->add_option("--account", *verify_account,
+                     "Account id or name (system admins and auditors; default: all they see)");
+  verify->callback([&ctx, verify_account] {
+    ctx.action = [verify_account](const GlobalOptions& g) { return RunVerify(g, *verify_account); };
+  });
 }
 
 }  // namespace certfleet::cli

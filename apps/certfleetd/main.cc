@@ -37,6 +37,7 @@
 #include "lifecycle/renewal_scheduler.h"
 #include "net/address_policy.h"
 #include "net/https_server.h"
+#include "secrets/audit_key.h"
 #include "secrets/kek.h"
 #include "secrets/keyring.h"
 #include "secrets/pkcs11_kek.h"
@@ -283,7 +284,15 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                                    {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   lifecycle::GovernanceService governance(**store, clock, random);
   lifecycle::SecretService secret_service(**store, secret_store);
-  audit::AuditLog audit_log(**store, clock, random);
+  // The audit trail's key, sealed by the KEK, and the marker of where keying began: created
+  // together, in one transaction, at the first start (audit/audit_log.h, secrets/audit_key.h).
+  auto audit_tx = (*store)->Begin();
+  if (!audit_tx.ok()) return Fail(audit_tx.error());
+  auto audit_key = secrets::LoadOrCreateAuditKey(**audit_tx, secret_store, random);
+  if (!audit_key.ok()) return Fail(audit_key.error());
+  audit::AuditLog audit_log(**store, clock, random, std::move(audit_key->key));
+  if (Status st = audit_log.Start(**audit_tx); !st.ok()) return Fail(st.error());
+  if (Status st = (*audit_tx)->Commit(); !st.ok()) return Fail(st.error());
   // Webhooks (docs/events.md): the system trust store; public addresses only (checked on
   // connect), except for subscriptions that allow private ones, which may also use http:// and
   // reach the networks [[outbound.allow]] gives their account (issue #13), checked on connect.

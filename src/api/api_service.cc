@@ -4,8 +4,10 @@
 #include <chrono>
 
 #include "api/problem.h"
+#include "base/failpoint.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/time_util.h"
 #include "base/validate.h"
 
 namespace certfleet::api {
@@ -75,12 +77,22 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
 
 void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
                        const RequestContext* ctx, const lifecycle::Caller* caller,
-                       const net::HttpResponse& response, const std::string& detail) {
+                       const net::HttpResponse& response, const std::string& detail,
+                       const audit::RequestScope* scope) {
   const int s = response.status;
   const bool denied = s == 401 || s == 403;
   const bool failed = s >= 400 && !denied;
   // Denials always; state changes (non-GET routes) and audited reads whatever their outcome.
   if (!denied && !(spec && (spec->audit_success || spec->audit_reads))) return;
+  if (scope && !scope->appended().empty()) {
+    // A service recorded the request in its own transaction. A success answer means that
+    // transaction committed (services answer after their commit). A refusal the service
+    // recorded with its change (e.g. an export refused and logged) needs no second record once
+    // it is known to have committed; anything else that failed afterwards is recorded below.
+    if (!denied && !failed) return;
+    const model::AuditRecord& last = scope->appended().back();
+    if (last.outcome != model::AuditOutcome::kSuccess && Committed(last)) return;
+  }
   audit::AuditEntry e;
   e.principal_id = caller ? caller->principal_id : "";
   e.account_id =
@@ -104,6 +116,73 @@ void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
     log::Error("audit record could not be written",
                {{"error", st.error().ToString()}, {"action", e.action}});
   }
+}
+
+bool ApiService::Committed(const model::AuditRecord& r) {
+  auto tx = deps_.store.Begin();
+  if (!tx.ok()) return false;
+  auto found = (*tx)->audit().List({.after_seq = r.seq - 1, .limit = 1});
+  return found.ok() && !found->empty() && found->front().id == r.id;
+}
+
+namespace {
+
+// The address part of "host:port", "[v6]:port" or a bare host, so that a client cannot escape
+// the sampling window by changing its source port.
+std::string SourceHost(const std::string& remote) {
+  if (!remote.empty() && remote.front() == '[') {
+    size_t close = remote.find(']');
+    return close == std::string::npos ? remote : remote.substr(1, close - 1);
+  }
+  size_t colon = remote.find(':');
+  if (colon != std::string::npos && remote.find(':', colon + 1) == std::string::npos) {
+    return remote.substr(0, colon);
+  }
+  return remote;
+}
+
+constexpr Seconds kAuthFailureWindow{60};
+constexpr size_t kMaxAuthFailureSources = 10000;
+
+}  // namespace
+
+void ApiService::AuthFailed(const net::HttpRequest& request, const RouteSpec& spec,
+                            const net::HttpResponse& response, const Error& error,
+                            std::string_view reason) {
+  http_metrics_.CountAuthFailure(reason);
+  // Sampling: a client hammering with bad tokens must not turn every attempt into a durable,
+  // chained write (one synced commit each); the counter above sees them all.
+  const TimePoint now = deps_.clock.Now();
+  const std::string host = SourceHost(request.remote_address);
+  int64_t suppressed = 0;
+  TimePoint since;
+  {
+    std::lock_guard<std::mutex> lock(auth_failures_mu_);
+    auto it = auth_failures_.find(host);
+    if (it != auth_failures_.end() && now - it->second.recorded_at < kAuthFailureWindow) {
+      ++it->second.suppressed;
+      return;
+    }
+    if (it != auth_failures_.end()) {
+      suppressed = it->second.suppressed;
+      since = it->second.recorded_at;
+    } else if (auth_failures_.size() >= kMaxAuthFailureSources) {
+      // Bounded memory: forget sources whose window has ended (their counts are in the
+      // metric); if every one is recent, this source is recorded without a window.
+      std::erase_if(auth_failures_, [&](const auto& kv) {
+        return now - kv.second.recorded_at >= kAuthFailureWindow;
+      });
+    }
+    if (auth_failures_.size() < kMaxAuthFailureSources) {
+      auth_failures_[host] = AuthFailureWindow{.recorded_at = now, .suppressed = 0};
+    }
+  }
+  std::string detail = error.message();
+  if (suppressed > 0) {
+    detail += "; suppressed=" + std::to_string(suppressed) + " (failed authentications from " +
+              host + " not recorded since " + FormatRfc3339(since) + ")";
+  }
+  Audit(request, &spec, nullptr, nullptr, response, detail);
 }
 
 net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
@@ -157,7 +236,11 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
       log::Warn("agent authentication failed", {{"reason", who.error().message()},
                                                 {"remote", request.remote_address},
                                                 {"request_id", request_id}});
-      Audit(request, &spec, nullptr, nullptr, r, detail);
+      if (r.status == 401) {
+        AuthFailed(request, spec, r, who.error(), "agent_certificate");
+      } else {
+        Audit(request, &spec, nullptr, nullptr, r, detail);
+      }
       return finish(std::move(r));
     }
     agent = std::move(*who);
@@ -169,19 +252,41 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
       log::Warn("authentication failed", {{"reason", who.error().message()},
                                           {"remote", request.remote_address},
                                           {"request_id", request_id}});
-      Audit(request, &spec, nullptr, nullptr, r, detail);
+      if (r.status == 401) {
+        AuthFailed(request, spec, r, who.error(), AuthFailureReason(who.error()));
+      } else {
+        Audit(request, &spec, nullptr, nullptr, r, detail);
+      }
       return finish(std::move(r));
     }
     caller = std::move(*who);
     caller->source_address = request.remote_address;
+  }
+  // The request's audit scope: services append the record inside their transaction through
+  // Caller::audit (audit/audit_log.h); respond() below writes it only if none was.
+  std::optional<audit::RequestScope> scope;
+  if (caller && (spec.audit_success || spec.audit_reads)) {
+    audit::AuditEntry tmpl;
+    tmpl.principal_id = caller->principal_id;
+    tmpl.account_id = caller->account_id;
+    tmpl.action = spec.audit_action;
+    auto id = match.params.find("id");
+    tmpl.resource = id != match.params.end() ? id->second : std::string(request.path());
+    tmpl.source = request.remote_address;
+    scope.emplace(deps_.audit, std::move(tmpl));
+    caller->audit = &*scope;
   }
   RequestContext ctx{request, caller ? &*caller : nullptr, agent ? &*agent : nullptr,
                      std::move(match.params), request_id};
   auto respond = [&](net::HttpResponse r) {
     // Public routes that change state (agent enrollment) are audited too.
     if (caller || spec.audit_success) {
-      Audit(request, &spec, &ctx, caller ? &*caller : nullptr, r, detail);
+      Audit(request, &spec, &ctx, caller ? &*caller : nullptr, r, detail,
+            scope ? &*scope : nullptr);
     }
+    // Crash tests: everything is recorded, the answer not yet sent (e.g.
+    // "api.before_response.certificate.export").
+    if (scope) Failpoint("api.before_response." + spec.audit_action);
     return finish(std::move(r));
   };
   if (spec.action) {

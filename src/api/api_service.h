@@ -3,16 +3,28 @@
 // renders results and problem documents, and writes the audit trail. It knows nothing about
 // sockets (net::HttpsServer calls Handle() on its worker threads). Thread-safe.
 //
-// Auditing happens here, in one place: every state-changing request, every denial (401, 403),
-// every secret value read and every export is recorded after the handler returns, with the
-// route's audit action, the resource and the outcome. Records never carry request bodies.
+// Auditing is arranged here, in one place: every state-changing request, every denial (401, 403),
+// every secret value read and every export is recorded, with the route's audit action, the
+// resource and the outcome. Records never carry request bodies. Before an audited route's
+// handler runs, Handle() opens an audit::RequestScope (the entry template) and puts it in the
+// Caller; services that change state or release a secret append the record inside their own
+// transaction (exports, secret value reads, issuance), so it commits with the change. After the
+// handler returns, Handle() writes the record itself, in its own transaction, only when none
+// was written in the request's transaction: denials, failures, and routes whose service does
+// not append (audit/audit_log.h, docs/design/2026-12-07-audit-in-transaction.md).
+//
+// Failed authentication (401) is counted in certfleet_auth_failures_total{reason} and sampled
+// into the trail: at most one "auth.failed" record per source address per minute, carrying the
+// number of failures from that address not recorded since the previous one.
 //
 // Every request is also counted and timed in HttpMetrics under its route pattern, for GET
 // /metrics (routes_metrics.cc, docs/metrics.md).
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -116,9 +128,23 @@ class ApiService {
  private:
   void Audit(const net::HttpRequest& request, const RouteSpec* spec, const RequestContext* ctx,
              const lifecycle::Caller* caller, const net::HttpResponse& response,
-             const std::string& detail);
+             const std::string& detail, const audit::RequestScope* scope = nullptr);
+  // A 401: counted by reason, and recorded if the source's sampling window allows.
+  void AuthFailed(const net::HttpRequest& request, const RouteSpec& spec,
+                  const net::HttpResponse& response, const Error& error, std::string_view reason);
+  // Whether `r` (appended in a request's transaction) committed.
+  bool Committed(const model::AuditRecord& r);
+
+  // Per source address (without port): when its last auth.failed record was written and how
+  // many failures were not recorded since.
+  struct AuthFailureWindow {
+    TimePoint recorded_at;
+    int64_t suppressed = 0;
+  };
 
   ApiDeps deps_;
+  std::mutex auth_failures_mu_;
+  std::map<std::string, AuthFailureWindow> auth_failures_;  // guarded by auth_failures_mu_
   Authenticator auth_;
   HttpMetrics http_metrics_;  // every request, recorded in Handle(); read by GET /metrics
   Router<RouteSpec> router_;

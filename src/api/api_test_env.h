@@ -8,6 +8,7 @@
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "secrets/audit_key.h"
 
 namespace certfleet::api {
 
@@ -23,7 +24,17 @@ struct ApiStack {
     governance =
         std::make_unique<lifecycle::GovernanceService>(*env.store, env.clock, SystemRandomSource());
     secrets = std::make_unique<lifecycle::SecretService>(*env.store, *env.secret_store);
-    audit = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource());
+    {
+      // As certfleetd does: the audit key sealed by the KEK, keyed from the first record on.
+      auto tx = env.store->Begin();
+      CF_CHECK(tx.ok());
+      auto key = secrets::LoadOrCreateAuditKey(**tx, *env.secret_store, SystemRandomSource());
+      CF_CHECK(key.ok());
+      audit = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource(),
+                                                std::move(key->key));
+      CF_CHECK(audit->Start(**tx).ok());
+      CF_CHECK((*tx)->Commit().ok());
+    }
     engine = std::make_unique<jobs::JobEngine>(*env.store, env.clock, SystemRandomSource(),
                                                jobs::EngineOptions{.owner = "api-test"});
     deployments = std::make_unique<lifecycle::DeploymentService>(

@@ -30,7 +30,20 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
       .account_id = p.account_id,
       .role = p.role,
       .tags = p.tags,
-      .system_admin = p.role == model::Role::kAdmin && account.name == kSystemAccountName};
+      .system_admin = p.role == model::Role::kAdmin && account.name == kSystemAccountName,
+      .system_auditor = p.role == model::Role::kAuditor && account.name == kSystemAccountName};
+}
+
+std::string_view AuthFailureReason(const Error& error) {
+  // The messages above are this file's own; the label set is closed (docs/metrics.md).
+  const std::string& m = error.message();
+  if (m.rfind("missing", 0) == 0) return "missing";
+  if (m.find("Bearer scheme") != std::string::npos) return "malformed";
+  if (m.find("revoked") != std::string::npos) return "revoked";
+  if (m.find("expired") != std::string::npos) return "expired";
+  if (m.find("disabled") != std::string::npos) return "disabled";
+  if (m.find("invalid bearer token") != std::string::npos) return "invalid";
+  return "other";
 }
 
 }  // namespace certfleet::api

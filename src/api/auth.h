@@ -30,4 +30,9 @@ class Authenticator {
   const Clock& clock_;
 };
 
+// The reason label of a failed authentication for certfleet_auth_failures_total: one of
+// missing, malformed, invalid, revoked, expired, disabled, agent_certificate (set by the caller
+// for mutual TLS), other.
+std::string_view AuthFailureReason(const Error& error);
+
 }  // namespace certfleet::api

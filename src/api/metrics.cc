@@ -1,5 +1,6 @@
 #include "api/metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -130,6 +131,38 @@ void HttpMetrics::Observe(std::string_view route, std::string_view method, int c
   ++h.buckets[bucket];
   h.sum += seconds;
   ++h.count;
+}
+
+const std::vector<std::string_view>& HttpMetrics::AuthFailureReasons() {
+  static const auto* const kReasons =
+      new std::vector<std::string_view>{"missing", "malformed", "invalid",           "revoked",
+                                        "expired", "disabled",  "agent_certificate", "other"};
+  return *kReasons;
+}
+
+void HttpMetrics::CountAuthFailure(std::string_view reason) {
+  const auto& known = AuthFailureReasons();
+  if (std::find(known.begin(), known.end(), reason) == known.end()) reason = "other";
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = auth_failures_.find(reason);
+  if (it == auth_failures_.end()) it = auth_failures_.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
+void HttpMetrics::WriteAuthFailures(ExpositionWriter& out) const {
+  decltype(auth_failures_) auth_failures;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auth_failures = auth_failures_;
+  }
+  // Every reason is written, 0 included, so that rate() and alerts work from the first scrape.
+  out.Family("certfleet_auth_failures_total", ExpositionWriter::Type::kCounter,
+             "Requests refused with 401 (failed authentication), by reason.");
+  for (std::string_view reason : AuthFailureReasons()) {
+    auto it = auth_failures.find(reason);
+    out.Sample("certfleet_auth_failures_total", {{"reason", reason}},
+               double(it == auth_failures.end() ? 0 : it->second));
+  }
 }
 
 void HttpMetrics::Write(ExpositionWriter& out) const {

@@ -81,6 +81,13 @@ class HttpMetrics {
   // included even when nothing was observed yet.
   void Write(ExpositionWriter& out) const;
 
+  // Counts one failed authentication (a 401) for certfleet_auth_failures_total{reason}; `reason`
+  // is one of AuthFailureReasons() (anything else counts as "other"), so series stay bounded.
+  void CountAuthFailure(std::string_view reason);
+  // Writes certfleet_auth_failures_total{reason} (counter), every reason, 0 included.
+  void WriteAuthFailures(ExpositionWriter& out) const;
+  static const std::vector<std::string_view>& AuthFailureReasons();
+
  private:
   struct Histogram {
     std::vector<uint64_t> buckets;  // per bound, not cumulative; the last one is +Inf
@@ -92,6 +99,7 @@ class HttpMetrics {
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // guarded by mu_
   std::map<std::pair<std::string, std::string>, Histogram> durations_;      // guarded by mu_
+  std::map<std::string, uint64_t, std::less<>> auth_failures_;              // guarded by mu_
 };
 
 }  // namespace certfleet::api

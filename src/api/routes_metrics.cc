@@ -211,6 +211,7 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
                double(connections->refused_per_address.load()));
   }
   http.Write(out);
+  http.WriteAuthFailures(out);
   return std::move(out).Take();
 }
 

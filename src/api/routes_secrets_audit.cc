@@ -15,6 +15,24 @@ Result<std::optional<TimePoint>> QueryTime(const RequestContext& ctx, const std:
   return std::optional<TimePoint>(t);
 }
 
+// The account whose audit records a request may see: unset for the global view (system admins
+// and system auditors without ?account=), else the named account (system view) or the caller's
+// own. A tenant naming another account gets NotFound, as everywhere (TargetAccount).
+Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const RequestContext& ctx) {
+  auto account = ctx.request.query("account");
+  const lifecycle::Caller& caller = *ctx.caller;
+  if (caller.system_admin || caller.system_auditor) {
+    if (!account || account->empty()) return std::optional<std::string>();
+    CF_ASSIGN_OR_RETURN(model::Account a, deps.governance.ResolveAccount(*account));
+    ctx.audit_account = a.id;
+    return std::optional<std::string>(a.id);
+  }
+  // Its own account: the route's action was already checked against it.
+  if (!account || account->empty()) return std::optional<std::string>(caller.account_id);
+  CF_ASSIGN_OR_RETURN(model::Account a, TargetAccount(deps, ctx, account, Action::kAuditRead));
+  return std::optional<std::string>(a.id);
+}
+
 }  // namespace
 
 void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
@@ -47,12 +65,7 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   AddRoute(router, "GET", "/v1/audit", Action::kAuditRead, "audit.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              store::AuditFilter f;
-             auto account = ctx.request.query("account");
-             if (account || !ctx.caller->system_admin) {
-               CF_ASSIGN_OR_RETURN(model::Account a,
-                                   TargetAccount(deps, ctx, account, Action::kAuditRead));
-               f.account_id = a.id;
-             }
+             CF_ASSIGN_OR_RETURN(f.account_id, AuditScopeAccount(deps, ctx));
              f.principal_id = ctx.request.query("principal");
              f.resource = ctx.request.query("resource");
              CF_ASSIGN_OR_RETURN(f.since, QueryTime(ctx, "since"));
@@ -66,10 +79,21 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              for (const auto& r : records) items.push_back(AuditJson(r));
              return JsonResponse(200, {{"items", items}});
            });
+  // A tenant verifies its own account's chain; a system admin or auditor every chain (or one
+  // account's with ?account=).
   AddRoute(router, "GET", "/v1/audit/verify", Action::kAuditRead, "audit.verify",
-           [&deps](const RequestContext&) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(audit::VerifyReport r, deps.audit.Verify());
-             nlohmann::json j = {{"ok", r.ok}, {"checked", r.checked}, {"reason", r.reason}};
+           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(std::optional<std::string> account, AuditScopeAccount(deps, ctx));
+             audit::VerifyReport r;
+             if (account) {
+               CF_ASSIGN_OR_RETURN(r, deps.audit.VerifyAccount(*account));
+             } else {
+               CF_ASSIGN_OR_RETURN(r, deps.audit.Verify());
+             }
+             nlohmann::json j = {{"ok", r.ok},
+                                 {"checked", r.checked},
+                                 {"reason", r.reason},
+                                 {"scope", account ? nlohmann::json(*account) : "all"}};
              j["first_bad_seq"] =
                  r.first_bad_seq ? nlohmann::json(*r.first_bad_seq) : nlohmann::json(nullptr);
              return JsonResponse(200, j);

@@ -6,6 +6,10 @@
 #include "model/model.h"
 #include "policy/authorize.h"
 
+namespace certfleet::audit {
+class RequestScope;
+}  // namespace certfleet::audit
+
 namespace certfleet::lifecycle {
 
 struct Caller {
@@ -16,6 +20,13 @@ struct Caller {
   // An admin of the system ("default") account: may manage every account.
   bool system_admin = false;
   std::string source_address;
+  // An auditor of the system ("default") account: reads and verifies every account's audit
+  // records (the global view, issue #13). Tenant auditors see only their own account's.
+  bool system_auditor = false;
+  // The API request's audit scope (audit/audit_log.h): services that change state or release a
+  // secret append the request's audit record in their own transaction through it, so the record
+  // commits with the change. Null for work the platform schedules itself. Borrowed.
+  audit::RequestScope* audit = nullptr;
 };
 
 inline policy::Subject ToSubject(const Caller& c) {

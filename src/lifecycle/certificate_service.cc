@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "audit/audit_log.h"
 #include "base/failpoint.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -336,6 +337,8 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
                                       .idempotency_key = cert.id + "/1",
                                       .max_attempts = 8});
     if (!job.ok()) return std::move(job).error();
+    CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                             {.account_id = cert.account_id, .resource = cert.id, .status = 201}));
     CF_TRY(tx->Commit());
     log::Info(
         "certificate requested",
@@ -365,6 +368,8 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   CF_TRY(tx->certificates().Insert(cert));
   CF_ASSIGN_OR_RETURN(v.key_blob_id, secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
   CF_TRY(tx->versions().Insert(v));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = cert.account_id, .resource = cert.id, .status = 201}));
   CF_TRY(CommitIssued(*tx, cert, v));
   return CertificateView{std::move(cert), std::move(v)};
 }

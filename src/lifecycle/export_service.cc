@@ -1,5 +1,7 @@
 #include "lifecycle/export_service.h"
 
+#include "audit/audit_log.h"
+#include "base/failpoint.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/validate.h"
@@ -21,7 +23,7 @@ int CountWildcards(const std::vector<std::string>& domains) {
 }  // namespace
 
 Status ExportService::RecordRefusal(const Caller& caller, const model::Certificate& cert,
-                                    const std::string& reason) {
+                                    const std::string& reason, const Error& refusal) {
   model::ExportRecord rec;
   rec.id = NewId(model::kExportPrefix, clock_, random_);
   rec.account_id = cert.account_id;
@@ -32,6 +34,15 @@ Status ExportService::RecordRefusal(const Caller& caller, const model::Certifica
   rec.at = Whole(clock_.Now());
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->exports().Insert(rec));
+  // The refusal's audit record commits with the refusal's export record.
+  const bool denied = refusal.code() == ErrorCode::kForbidden;
+  CF_TRY(audit::AppendInTx(
+      caller.audit, *tx,
+      {.account_id = cert.account_id,
+       .resource = cert.id,
+       .outcome = denied ? model::AuditOutcome::kDenied : model::AuditOutcome::kFailure,
+       .status = denied ? 403 : 409,
+       .detail = refusal.message()}));
   return tx->Commit();
 }
 
@@ -55,18 +66,20 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
   const model::Certificate& cert = view.certificate;
   if (!cert.exportable) {
     const std::string reason = "certificate was requested as not exportable";
-    Status recorded = RecordRefusal(caller, cert, reason);
+    Error refusal = Conflict("certificate " + cert.id +
+                             " was requested as not exportable; this cannot be changed");
+    Status recorded = RecordRefusal(caller, cert, reason, refusal);
     if (!recorded.ok()) return std::move(recorded).error();
     log::Warn(
         "export refused",
         {{"certificate_id", cert.id}, {"principal_id", caller.principal_id}, {"reason", reason}});
-    return Conflict("certificate " + cert.id +
-                    " was requested as not exportable; this cannot be changed");
+    return refusal;
   }
   if (!policy_decision.allowed) {
-    Status recorded = RecordRefusal(caller, cert, policy_decision.rule);
+    Error refusal = policy_decision.ToStatus().error();
+    Status recorded = RecordRefusal(caller, cert, policy_decision.rule, refusal);
     if (!recorded.ok()) return std::move(recorded).error();
-    return policy_decision.ToStatus().error();
+    return refusal;
   }
   if (!view.version) {
     return FailedPrecondition("certificate " + cert.id + " has no issued version yet");
@@ -113,7 +126,14 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
     rec.secret_id = secret.id;
   }
   CF_TRY(tx->exports().Insert(rec));
+  // Crash tests (test/e2e/test_audit_trust.py) kill the process at each step: the export record
+  // and its audit record commit together or not at all.
+  Failpoint("export.recorded");
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = cert.account_id, .resource = cert.id, .status = 200}));
+  Failpoint("export.audited");
   CF_TRY(tx->Commit());
+  Failpoint("export.committed");
   log::Info("certificate exported", {{"certificate_id", cert.id},
                                      {"version", std::to_string(v.version)},
                                      {"export_id", out.export_id},

@@ -4,6 +4,8 @@
 // Whether a certificate may be exported was fixed when it was requested: exporting one requested
 // as not exportable is refused with Conflict, and the refusal is recorded. Every export is
 // recorded (who, when, which version, how many FQDNs and wildcards) for audit and chargeback.
+// For API callers (Caller::audit set) the audit record commits in the same transaction as the
+// export record, refusals included (issue #13): no export without its audit record.
 // Without a caller-supplied passphrase a fresh one (264 bits) is generated and stored sealed as a
 // secret in the certificate's account, tagged like the certificate; only its id is returned.
 // Thread-safe. PBKDF2 with 600,000 iterations costs a few hundred milliseconds of CPU by design;
@@ -57,8 +59,9 @@ class ExportService {
                               std::optional<SecretBytes> passphrase);
 
  private:
+  // Records a refused export (and, for API callers, its audit record) in one transaction.
   Status RecordRefusal(const Caller& caller, const model::Certificate& cert,
-                       const std::string& reason);
+                       const std::string& reason, const Error& refusal);
   store::Store& store_;
   secrets::SecretStore& secrets_;
   const Clock& clock_;

@@ -1,5 +1,6 @@
 #include "lifecycle/secret_service.h"
 
+#include "audit/audit_log.h"
 #include "base/ids.h"
 #include "base/validate.h"
 #include "store/owned.h"
@@ -33,7 +34,13 @@ Result<SecretBytes> SecretService::ReadValue(const Caller& caller, const std::st
   policy::Decision d = policy::Authorize(ToSubject(caller), policy::Action::kSecretValueRead,
                                          {.account_id = s.account_id, .secret_tags = s.tags});
   CF_TRY(d.ToStatus());
-  return secrets_.Read(*tx, s.id, version);
+  CF_ASSIGN_OR_RETURN(SecretBytes value, secrets_.Read(*tx, s.id, version));
+  // The value leaves only after the read's audit record committed (issue #13): a crash or a
+  // failed commit here releases nothing unrecorded.
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = s.account_id, .resource = s.id, .status = 200}));
+  CF_TRY(tx->Commit());
+  return value;
 }
 
 }  // namespace certfleet::lifecycle

@@ -1,8 +1,9 @@
 // SecretService: the API's view of the secret store (issue #3). Metadata is visible within the
 // owning account; a value is released only when policy::Authorize allows kSecretValueRead for
 // the caller against the secret's tags (attribute-based access: every tag on the secret must be
-// present on the caller with the same value; admins of the account are not tag-gated). The API
-// layer audits every read and every denial. Thread-safe.
+// present on the caller with the same value; admins of the account are not tag-gated). A value
+// is returned only after its audit record (Caller::audit, audit/audit_log.h) committed; the API
+// layer audits denials. Thread-safe.
 #pragma once
 
 #include <string>

@@ -220,6 +220,10 @@ struct AuditRecord {
   std::string detail;     // short human-readable reason
   std::string prev_hash;  // hex; 64 zeros for the first record
   std::string hash;       // hex
+  // How `hash` is computed (src/audit/audit_log.h): "sha256" (the unkeyed global chain of
+  // records written before keying began) or "hmac-sha256" (keyed, one chain per account).
+  std::string scheme = "sha256";
+  int64_t prev_seq = 0;  // keyed records: seq of the previous record of the same chain, 0 if none
 };
 
 // ---- jobs (src/jobs, the durable job engine)

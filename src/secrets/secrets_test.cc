@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include "base/time_util.h"
+#include "secrets/audit_key.h"
 #include "secrets/kek.h"
+#include "secrets/keyring.h"
 #include "secrets/passphrase.h"
 #include "secrets/sealer.h"
 #include "secrets/secret_store.h"
@@ -170,6 +172,70 @@ TEST(SecretStoreTest, VersionsAreSealedAndReadable) {
     raw.append(std::istreambuf_iterator<char>(f), {});
   }
   EXPECT_EQ(raw.find("canary-value"), std::string::npos);
+}
+
+// The audit key (issue #13) is sealed like every other blob: created once, reopened unchanged,
+// and re-wrapped under the new KEK by the rotation's RewrapAll, after which the old KEK is no
+// longer needed to open it.
+TEST(AuditKeyTest, SealedOnceAndRewrappedOnKekRotation) {
+  TempDir dir;
+  auto store = store::OpenSqliteStore({.path = dir.path("db.sqlite")});
+  ASSERT_TRUE(store.ok());
+  FakeClock clock(UtcDate(2026, 11, 1));
+  auto kek1 = std::move(*FileKek::FromKey(SystemRandomSource().SecretOfSize(32)));
+  auto kek2 = std::move(*FileKek::FromKey(SystemRandomSource().SecretOfSize(32)));
+
+  Sealer sealer1(*kek1, {}, clock, SystemRandomSource());
+  SecretStore secrets1(sealer1, clock, SystemRandomSource());
+  SecretBytes original;
+  {
+    auto tx = (*store)->Begin();
+    auto key = LoadOrCreateAuditKey(**tx, secrets1, SystemRandomSource());
+    ASSERT_TRUE(key.ok()) << key.error().ToString();
+    EXPECT_TRUE(key->created);
+    EXPECT_EQ(key->key.size(), 32u);
+    original = key->key.Clone();
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  {
+    auto tx = (*store)->Begin();
+    auto again = LoadOrCreateAuditKey(**tx, secrets1, SystemRandomSource());
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->created);
+    EXPECT_TRUE(again->key.Equals(original));
+  }
+  std::string blob_id;
+  {
+    auto tx = (*store)->Begin();
+    blob_id = *(*(*tx)->settings().Get(kAuditKeyBlobSetting));
+    EXPECT_EQ((*tx)->blobs().Get(blob_id)->kek_id, kek1->id());
+  }
+
+  // Rotation: kek2 active, kek1 retired; RewrapAll moves the audit key onto kek2.
+  Sealer rotated(*kek2, {kek1.get()}, clock, SystemRandomSource());
+  auto n = RewrapAll(**store, rotated);
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_GE(*n, 1);
+  {
+    auto tx = (*store)->Begin();
+    EXPECT_EQ((*tx)->blobs().Get(blob_id)->kek_id, kek2->id());
+  }
+  // Without kek1 at all, the same key opens (records written before the rotation verify).
+  Sealer only_new(*kek2, {}, clock, SystemRandomSource());
+  SecretStore secrets2(only_new, clock, SystemRandomSource());
+  {
+    auto tx = (*store)->Begin();
+    auto key = LoadOrCreateAuditKey(**tx, secrets2, SystemRandomSource());
+    ASSERT_TRUE(key.ok()) << key.error().ToString();
+    EXPECT_FALSE(key->created);
+    EXPECT_TRUE(key->key.Equals(original));
+  }
+  // A KEK that never wrapped it cannot open it, and no new key is made over it.
+  auto kek3 = std::move(*FileKek::FromKey(SystemRandomSource().SecretOfSize(32)));
+  Sealer stranger(*kek3, {}, clock, SystemRandomSource());
+  SecretStore secrets3(stranger, clock, SystemRandomSource());
+  auto tx = (*store)->Begin();
+  EXPECT_FALSE(LoadOrCreateAuditKey(**tx, secrets3, SystemRandomSource()).ok());
 }
 
 }  // namespace

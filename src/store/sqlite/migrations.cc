@@ -528,6 +528,15 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) STRICT;
 )sql";
 
+// Migration (issue #13, audit you can trust): keyed, per-account audit chains. Additive: rows
+// written before keep the default scheme 'sha256' (the unkeyed global chain) and prev_seq 0;
+// keyed rows link to the previous record of the same account (audit_records_by_account is in
+// effect (account_id, seq), which serves the per-account walk).
+constexpr std::string_view kMigrationAuditKeyed = R"sql(
+ALTER TABLE audit_records ADD COLUMN scheme TEXT NOT NULL DEFAULT 'sha256';
+ALTER TABLE audit_records ADD COLUMN prev_seq INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
 // meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
 // whether anything was applied.
@@ -566,7 +575,7 @@ const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
       kMigration1, kMigration2, kMigration3, kMigration4, kMigration5,
       kMigration6, kMigration7, kMigration8, kMigration9, kMigrationAgentCertificates,
-      kMigrationDomainClaims};
+      kMigrationDomainClaims, kMigrationAuditKeyed};
   return *kAll;
 }
 

@@ -30,7 +30,7 @@ Result<model::PolicyDocument> ReadPolicy(const Stmt& s) {
 
 constexpr std::string_view kAuditCols =
     "seq, id, at, account_id, principal_id, action, resource, outcome, status, source, detail, "
-    "prev_hash, hash";
+    "prev_hash, hash, scheme, prev_seq";
 
 Result<model::AuditRecord> ReadAudit(const Stmt& s) {
   model::AuditRecord r;
@@ -48,6 +48,8 @@ Result<model::AuditRecord> ReadAudit(const Stmt& s) {
   r.detail = s.Text(10);
   r.prev_hash = s.Text(11);
   r.hash = s.Text(12);
+  r.scheme = s.Text(13);
+  r.prev_seq = s.Int(14);
   return r;
 }
 
@@ -152,7 +154,7 @@ Status SqliteAudit::Insert(const model::AuditRecord& r) {
   // primary-key violation, i.e. Conflict, as is a taken id.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO audit_records (" + std::string(kAuditCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                                             "?11, ?12, ?13)",
+                                             "?11, ?12, ?13, ?14, ?15)",
                                          "audit_records"));
   return s.Bind(1, r.seq)
       .Bind(2, r.id)
@@ -167,6 +169,8 @@ Status SqliteAudit::Insert(const model::AuditRecord& r) {
       .Bind(11, r.detail)
       .Bind(12, r.prev_hash)
       .Bind(13, r.hash)
+      .Bind(14, r.scheme)
+      .Bind(15, r.prev_seq)
       .Run();
 }
 
