@@ -22,6 +22,8 @@ class AuditApiTest : public ::testing::Test {
     AddAccount("acc_sys", "default");
     AddAccount("acc_a", "team-a");
     AddAccount("acc_b", "team-b");
+    env_.ClaimDomain("acc_a", "example.test");
+    env_.ClaimDomain("acc_b", "example.test");
     sys_admin_ = AddPrincipal("acc_sys", model::Role::kAdmin, "admin");
     sys_auditor_ = AddPrincipal("acc_sys", model::Role::kAuditor, "auditor");
     admin_a_ = AddPrincipal("acc_a", model::Role::kAdmin, "admin");

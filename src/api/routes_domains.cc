@@ -80,17 +80,17 @@ void AddDomainRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
   AddRoute(router, "POST", "/v1/domains/{id}/release", Action::kDomainWrite, "domain.release",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             const std::string& id = ctx.params.at("id");
-             CF_ASSIGN_OR_RETURN(model::DomainClaim c, deps.governance.GetDomainClaim(id));
-             auto account = TargetAccount(deps, ctx, c.account_id, Action::kDomainWrite);
-             if (!account.ok()) {
-               if (account.error().code() == ErrorCode::kNotFound) {
-                 return NotFound("domain claim " + QuoteForMessage(id) + " not found");
-               }
-               return std::move(account).error();
-             }
-             CF_ASSIGN_OR_RETURN(c, deps.governance.ReleaseDomainClaim(*ctx.caller, id));
-             return JsonResponse(200, ClaimJson(c, account->name));
+             CF_ASSIGN_OR_RETURN(
+                 model::DomainClaim c,
+                 LoadForAction(
+                     ctx, "domain claim", ctx.params.at("id"), model::kDomainClaimPrefix,
+                     Action::kDomainWrite,
+                     [&](const std::string& k) { return deps.governance.GetDomainClaim(k); },
+                     [](const model::DomainClaim& claim) { return claim.account_id; }));
+             CF_ASSIGN_OR_RETURN(model::Account account,
+                                 deps.governance.ResolveAccount(c.account_id));
+             CF_ASSIGN_OR_RETURN(c, deps.governance.ReleaseDomainClaim(*ctx.caller, c.id));
+             return JsonResponse(200, ClaimJson(c, account.name));
            });
 }
 

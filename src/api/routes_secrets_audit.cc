@@ -23,7 +23,12 @@ Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const Reques
   const lifecycle::Caller& caller = *ctx.caller;
   if (caller.system_admin || caller.system_auditor) {
     if (!account || account->empty()) return std::optional<std::string>();
-    CF_ASSIGN_OR_RETURN(model::Account a, deps.governance.ResolveAccount(*account));
+    // The global view: every account is visible to the system account's admins and auditors.
+    CF_ASSIGN_OR_RETURN(model::Account a,
+                        store::LoadVisible(
+                            "account", *account, "",
+                            [&](const std::string& k) { return deps.governance.ResolveAccount(k); },
+                            [](const model::Account&) { return true; }));
     ctx.audit_account = a.id;
     return std::optional<std::string>(a.id);
   }

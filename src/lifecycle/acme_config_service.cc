@@ -1,6 +1,7 @@
 #include "lifecycle/acme_config_service.h"
 
 #include "acme/client.h"
+#include "audit/audit_log.h"
 #include "base/encoding.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -232,6 +233,8 @@ Result<AcmeConfigView> AcmeConfigService::CreateIssuer(const Caller& caller,
     }
     return std::move(inserted).error();
   }
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = row.account_id, .resource = row.id, .status = 201}));
   CF_TRY(tx->Commit());
   log::Info("acme issuer created", {{"account_id", row.account_id},
                                     {"issuer", row.name},
@@ -339,6 +342,8 @@ Result<AcmeConfigView> AcmeConfigService::CreateSolver(const Caller& caller,
     }
     return std::move(inserted).error();
   }
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = row.account_id, .resource = row.id, .status = 201}));
   CF_TRY(tx->Commit());
   log::Info("acme solver created",
             {{"account_id", row.account_id}, {"solver", row.name}, {"type", row.type}});

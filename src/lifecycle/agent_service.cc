@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/audit_log.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/time_util.h"
@@ -101,6 +102,9 @@ Result<IssuedEnrollmentToken> AgentService::CreateEnrollmentToken(const Caller& 
   out.record.expires_at = out.record.created_at + life;
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->enrollment_tokens().Insert(out.record));
+  CF_TRY(audit::AppendInTx(
+      caller.audit, *tx,
+      {.account_id = out.record.account_id, .resource = out.record.id, .status = 201}));
   CF_TRY(tx->Commit());
   out.token = std::move(t.token);
   log::Info("enrollment token created", {{"token_id", out.record.id},
@@ -439,6 +443,8 @@ Result<model::Agent> AgentService::Revoke(const Caller& caller, const std::strin
                                 .subject = agent.id,
                                 .data_json = data.dump(),
                                 .tags = agent.tags})));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = agent.account_id, .resource = agent.id, .status = 200}));
   CF_TRY(tx->Commit());
   // Wakes a parked long poll, which re-checks the agent and answers 401 (routes_agents.cc).
   if (notifier_ != nullptr) notifier_->Notify(agent.id);

@@ -462,6 +462,8 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
                       {"previous_serial", previous.serial_hex},
                       {"not_after", FormatRfc3339(v.not_after)},
                       {"reused_key", options.reuse_key}}));
+    CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                             {.account_id = cert.account_id, .resource = cert.id, .status = 200}));
     CF_TRY(tx->Commit());
     Failpoint("renewal.committed");  // crash tests: the event is in the outbox, not yet sent
     log::Info("certificate renewed", {{"certificate_id", fresh.id},
@@ -565,6 +567,8 @@ Result<RevocationView> CertificateService::Revoke(const Caller& caller, const st
                    {{"reason", std::string(x509::RevocationReasonName(reason))},
                     {"serials", serial_list},
                     {"revoked_at", FormatRfc3339(now)}}));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = cert.account_id, .resource = cert.id, .status = 200}));
   CF_TRY(tx->Commit());
   std::string serials;
   for (const model::Revocation& r : out.revoked)

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/audit_log.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/time_util.h"
@@ -194,6 +195,8 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
     dep.state_detail = NoTargetsDetail(dep);
     CF_TRY(tx->deployments().Insert(dep));
     CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
+    CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                             {.account_id = dep.account_id, .resource = dep.id, .status = 201}));
     CF_TRY(tx->Commit());
     log::Info("deployment created without targets",
               {{"deployment_id", dep.id}, {"selector", SelectorText(dep.selector)}});
@@ -209,6 +212,8 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
                                             .deadline = *dep.deadline + std::chrono::minutes(5)}));
   dep.job_id = job.id;
   CF_TRY(tx->deployments().Update(dep));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = dep.account_id, .resource = dep.id, .status = 201}));
   CF_TRY(tx->Commit());
   log::Info("deployment created", {{"deployment_id", dep.id},
                                    {"certificate_id", cert.id},
@@ -248,6 +253,8 @@ Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, cons
     dep.job_id.clear();
     CF_TRY(tx->deployments().Update(dep));
     CF_TRY(EmitDeploymentEvent(*tx, clock_, random_, dep, "deployment.failed"));
+    CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                             {.account_id = dep.account_id, .resource = dep.id, .status = 202}));
     CF_TRY(tx->Commit());
     return dep;
   }
@@ -261,6 +268,8 @@ Result<model::Deployment> DeploymentService::Redeploy(const Caller& caller, cons
                             .deadline = *dep.deadline + std::chrono::minutes(5)}));
   dep.job_id = job.id;
   CF_TRY(tx->deployments().Update(dep));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = dep.account_id, .resource = dep.id, .status = 202}));
   CF_TRY(tx->Commit());
   log::Info("deployment restarted", {{"deployment_id", dep.id},
                                      {"generation", std::to_string(dep.generation)},

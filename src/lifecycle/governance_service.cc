@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <map>
 
+#include "audit/audit_log.h"
 #include "base/ids.h"
 #include "base/validate.h"
 #include "policy/account_policy.h"
-#include "store/owned.h"
 #include "policy/domain_claims.h"
+#include "store/owned.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -91,6 +92,8 @@ Result<model::Principal> GovernanceService::SetPrincipalTags(const Caller& calle
   CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(principal_id));
   p.tags = tags;
   CF_TRY(tx->principals().Update(p));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = p.account_id, .resource = p.id, .status = 200}));
   CF_TRY(tx->Commit());
   return p;
 }
@@ -123,6 +126,8 @@ Result<model::Principal> GovernanceService::SetPrincipalDisabled(const Caller& c
   }
   p.disabled = disabled;
   CF_TRY(tx->principals().Update(p));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = p.account_id, .resource = p.id, .status = 200}));
   CF_TRY(tx->Commit());
   return p;
 }
@@ -206,6 +211,8 @@ Result<model::Grant> GovernanceService::CreateGrant(const Caller& caller,
                     " exists already");
   }
   CF_TRY(st);
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = g.to_account_id, .resource = g.id, .status = 201}));
   CF_TRY(tx->Commit());
   return g;
 }
@@ -242,6 +249,9 @@ Result<model::PolicyDocument> GovernanceService::SetPolicy(const Caller& caller,
     return std::move(old).error();
   model::PolicyDocument doc{account_id, toml, version, caller.principal_id, Now()};
   CF_TRY(tx->policies().Put(doc));
+  CF_TRY(audit::AppendInTx(
+      caller.audit, *tx,
+      {.account_id = account_id, .resource = "policy/" + account_id, .status = 200}));
   CF_TRY(tx->Commit());
   return doc;
 }
@@ -327,6 +337,8 @@ Result<model::DomainClaim> GovernanceService::ClaimDomain(const Caller& caller,
                     QuoteForMessage(domain) + " already");
   }
   CF_TRY(st);
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = claim.account_id, .resource = claim.id, .status = 201}));
   CF_TRY(tx->Commit());
   return claim;
 }
@@ -359,6 +371,8 @@ Result<model::DomainClaim> GovernanceService::ReleaseDomainClaim(const Caller& c
     return std::move(claim).error();
   }
   CF_TRY(tx->domain_claims().Delete(id));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = claim->account_id, .resource = id, .status = 200}));
   CF_TRY(tx->Commit());
   return std::move(claim).value();
 }

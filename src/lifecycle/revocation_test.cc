@@ -55,6 +55,7 @@ class RevocationTest : public ::testing::Test {
       ASSERT_TRUE((*tx)->accounts().Insert({id, id, env_.clock.Now()}).ok());
     }
     ASSERT_TRUE((*tx)->Commit().ok());
+    for (const char* id : {"acc_a", "acc_b"}) env_.ClaimDomain(id, "example.test");
     auto view = certs_->Request(alice_, {.name = "web",
                                          .domains = {"web.example.test"},
                                          .exportable = true,

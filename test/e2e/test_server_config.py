@@ -28,8 +28,8 @@ import pytest
 
 import acme_servers
 from agents import wait_until
-from conftest import (Cli, Server, Workspace, _free_port, assert_cli_denied, create_account,
-                      create_principal, unique_name)
+from conftest import (Cli, Server, Workspace, _free_port, assert_cli_denied, claim_domain,
+                      create_account, create_principal, unique_name)
 from receiver import Receiver, subscribe
 
 ISSUE_TIMEOUT_S = 180.0
@@ -106,6 +106,8 @@ class Env:
         self.cli = Cli(certfleet_bin, self.server)  # the bootstrap admin: a system admin
         self.trusted = create_account(self.cli, TRUSTED)["id"]
         self.other = create_account(self.cli, OTHER)["id"]
+        # create_account claims example.test for both; the internal CA issues under internal.test.
+        claim_domain(self.cli, TRUSTED, "internal.test")
         self.admin = create_principal(self.cli, self.ws, self.trusted, "admin")
         self.other_admin = create_principal(self.cli, self.ws, self.other, "admin")
         self.trust = self.ws.sub("pebble-listener-ca.pem")
