@@ -312,7 +312,7 @@ class AuthzMatrixTest : public ::testing::Test {
     };
     b["GET /v1/grants"] = [=](Variant v) { return Call{"GET", "/v1/grants" + acct_q[v], ""}; };
     b["POST /v1/grants"] = [=, this](Variant v) {
-      std::string from = gov_->CreateAccount(Unique("from"))->name;
+      std::string from = gov_->CreateAccount(Unique("from"))->id;
       return Call{"POST", "/v1/grants", json{{"from", from}, {"to", acct[v]}}.dump()};
     };
     b["POST /v1/grants/{id}/revoke"] = [=, this](Variant v) {
@@ -669,6 +669,26 @@ TEST_F(AuthzMatrixTest, EveryRouteFromTheOtherAccount) {
   SwapSides();
   int checked = RunMatrix({std::begin(kBetaSubjects), std::end(kBetaSubjects)}, {0, 1, 2});
   EXPECT_EQ(checked, int(kExpected.size()) * 9);
+}
+
+// Grants do not probe account names either: a tenant names the other account by its id; a
+// system admin may use names.
+TEST_F(AuthzMatrixTest, GrantsFromTenantsNameAccountsById) {
+  auto c = gov_->CreateAccount("delta");
+  ASSERT_TRUE(c.ok());
+  auto by_name =
+      Do(tokens_["admin"], {"POST", "/v1/grants", json{{"from", "delta"}, {"to", "alpha"}}.dump()});
+  EXPECT_EQ(by_name.status, 400) << by_name.body;
+  auto unknown_name = Do(tokens_["admin"],
+                         {"POST", "/v1/grants", json{{"from", "nosuch"}, {"to", "alpha"}}.dump()});
+  EXPECT_EQ(unknown_name.status, 400) << unknown_name.body;
+  EXPECT_EQ(json::parse(by_name.body)["detail"], json::parse(unknown_name.body)["detail"]);
+  auto by_id =
+      Do(tokens_["admin"], {"POST", "/v1/grants", json{{"from", c->id}, {"to", "alpha"}}.dump()});
+  EXPECT_EQ(by_id.status, 201) << by_id.body;
+  auto sys = Do(tokens_["sysadmin"],
+                {"POST", "/v1/grants", json{{"from", "delta"}, {"to", "beta"}}.dump()});
+  EXPECT_EQ(sys.status, 201) << sys.body;
 }
 
 // Deployment routes do not tell whether another account exists: a target account without a grant

@@ -2,6 +2,7 @@
 #include "api/api_service.h"
 #include "api/dto.h"
 #include "api/json_body.h"
+#include "base/ids.h"
 #include "base/time_util.h"
 #include "base/validate.h"
 
@@ -216,6 +217,13 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_TRY(body.NoOtherFields());
              CF_ASSIGN_OR_RETURN(model::Account to_account,
                                  TargetAccount(deps, ctx, to, Action::kGrantWrite));
+             // A tenant names the other account by its id, which it can only have been told:
+             // resolving names for it would let grants probe which account names exist.
+             if (!ctx.caller->system_admin && !IsValidId(from, model::kAccountPrefix)) {
+               return InvalidArgument(
+                   "field \"from\" must be the other account's id (acc_...); account names are "
+                   "resolved for system admins only");
+             }
              CF_ASSIGN_OR_RETURN(model::Account from_account, deps.governance.ResolveAccount(from));
              CF_ASSIGN_OR_RETURN(model::Grant g, deps.governance.CreateGrant(
                                                      *ctx.caller, from_account.id, to_account.id));
