@@ -18,6 +18,26 @@ bool IsIpLiteral(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+// A new API token for `principal_id`, expiring after `validity`, inserted in `tx` and written
+// to `token_path` (a temporary 0600 file renamed into place) before the caller commits.
+Result<model::ApiToken> IssueTokenToFile(store::Tx& tx, const Clock& clock, Random& random,
+                                         const std::string& principal_id,
+                                         const std::string& token_path, Seconds validity) {
+  const TimePoint now = std::chrono::floor<std::chrono::seconds>(clock.Now());
+  lifecycle::NewToken token = lifecycle::GenerateApiToken(random);
+  model::ApiToken rec;
+  rec.id = NewId(model::kTokenPrefix, clock, random);
+  rec.principal_id = principal_id;
+  rec.hash_hex = token.hash_hex;
+  rec.created_at = now;
+  rec.expires_at = now + validity;
+  CF_TRY(tx.tokens().Insert(rec));
+  SecretBytes line = token.token.Clone();
+  line.Append("\n");
+  CF_TRY(WriteFileAtomic(token_path, line.view(), 0600));
+  return rec;
+}
+
 }  // namespace
 
 Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& random,
@@ -37,22 +57,10 @@ Status EnsureDefaultAdmin(store::Store& store, const Clock& clock, Random& rando
   admin.role = model::Role::kAdmin;
   admin.created_at = now;
   CF_TRY(tx->principals().Insert(admin));
-  lifecycle::NewToken token = lifecycle::GenerateApiToken(random);
-  model::ApiToken rec;
-  rec.id = NewId(model::kTokenPrefix, clock, random);
-  rec.principal_id = admin.id;
-  rec.hash_hex = token.hash_hex;
-  rec.created_at = now;
   // The bootstrap token is the master key of a fresh install: it expires like any other
-  // (issue #13); --rotate-admin-token replaces it.
-  rec.expires_at = now + validity;
-  CF_TRY(tx->tokens().Insert(rec));
-  // Write the token file before committing: if the write fails nothing is committed, and if the
-  // commit fails the next start finds no account and replaces the file.
-  SecretBytes line = token.token.Clone();
-  line.Append("\n");
-  Status written = WriteFileAtomic(token_path, line.view(), 0600);
-  if (!written.ok()) return written;
+  // (issue #13); --rotate-admin-token replaces it. If the file cannot be written nothing is
+  // committed, and if the commit fails the next start finds no account and replaces the file.
+  CF_TRY(IssueTokenToFile(*tx, clock, random, admin.id, token_path, validity));
   CF_TRY(tx->Commit());
   log::Info("created default account and admin",
             {{"account_id", account.id}, {"principal_id", admin.id}, {"token_file", token_path}});
@@ -76,21 +84,11 @@ Result<std::string> RotateAdminToken(store::Store& store, const Clock& clock, Ra
   for (const model::ApiToken& t : old_tokens) {
     if (!t.revoked) CF_TRY(tx->tokens().Revoke(t.id));
   }
-  const TimePoint now = std::chrono::floor<std::chrono::seconds>(clock.Now());
-  lifecycle::NewToken token = lifecycle::GenerateApiToken(random);
-  model::ApiToken rec;
-  rec.id = NewId(model::kTokenPrefix, clock, random);
-  rec.principal_id = admin->id;
-  rec.hash_hex = token.hash_hex;
-  rec.created_at = now;
-  rec.expires_at = now + validity;
-  CF_TRY(tx->tokens().Insert(rec));
-  // As at first start: the file first (a temporary 0600 file renamed over admin.token), then the
-  // commit. A failed write leaves the old token working; a failed commit leaves a file whose
-  // token does not work yet, and running the rotation again fixes both.
-  SecretBytes line = token.token.Clone();
-  line.Append("\n");
-  CF_TRY(WriteFileAtomic(token_path, line.view(), 0600));
+  // As at first start: the file first, then the commit. A failed write leaves the old token
+  // working; a failed commit leaves a file whose token does not work yet, and running the rotation
+  // again fixes both.
+  CF_ASSIGN_OR_RETURN(model::ApiToken rec,
+                      IssueTokenToFile(*tx, clock, random, admin->id, token_path, validity));
   CF_TRY(tx->Commit());
   log::Info("bootstrap admin token rotated", {{"token_id", rec.id},
                                               {"revoked", std::to_string(old_tokens.size())},

@@ -12,6 +12,19 @@
 
 namespace certfleet::api {
 
+// As certfleetd does: the audit key sealed by the KEK, the chain keyed from the first record on.
+inline std::unique_ptr<audit::AuditLog> MakeKeyedAuditLog(testing::PkiEnv& env) {
+  auto tx = env.store->Begin();
+  CF_CHECK(tx.ok());
+  auto key = secrets::LoadOrCreateAuditKey(**tx, *env.secret_store, SystemRandomSource());
+  CF_CHECK(key.ok());
+  auto log = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource(),
+                                               std::move(key->key));
+  CF_CHECK(log->Start(**tx).ok());
+  CF_CHECK((*tx)->Commit().ok());
+  return log;
+}
+
 struct ApiStack {
   ApiStack() {
     issuers.Register(std::make_unique<lifecycle::InternalIssuer>(env.Ca()));
@@ -24,17 +37,7 @@ struct ApiStack {
     governance =
         std::make_unique<lifecycle::GovernanceService>(*env.store, env.clock, SystemRandomSource());
     secrets = std::make_unique<lifecycle::SecretService>(*env.store, *env.secret_store);
-    {
-      // As certfleetd does: the audit key sealed by the KEK, keyed from the first record on.
-      auto tx = env.store->Begin();
-      CF_CHECK(tx.ok());
-      auto key = secrets::LoadOrCreateAuditKey(**tx, *env.secret_store, SystemRandomSource());
-      CF_CHECK(key.ok());
-      audit = std::make_unique<audit::AuditLog>(*env.store, env.clock, SystemRandomSource(),
-                                                std::move(key->key));
-      CF_CHECK(audit->Start(**tx).ok());
-      CF_CHECK((*tx)->Commit().ok());
-    }
+    audit = MakeKeyedAuditLog(env);
     engine = std::make_unique<jobs::JobEngine>(*env.store, env.clock, SystemRandomSource(),
                                                jobs::EngineOptions{.owner = "api-test"});
     deployments = std::make_unique<lifecycle::DeploymentService>(

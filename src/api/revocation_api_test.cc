@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "api/api_service.h"
+#include "api/api_test_env.h"
 #include "api/poll_hub.h"
 #include "crypto/key.h"
 #include "events/webhooks.h"
@@ -16,7 +17,6 @@
 #include "jobs/engine.h"
 #include "lifecycle/issuers/internal_issuer.h"
 #include "net/internal.h"
-#include "secrets/audit_key.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
 
@@ -38,17 +38,7 @@ class RevocationApiTest : public ::testing::Test {
     gov_ = std::make_unique<lifecycle::GovernanceService>(*env_.store, env_.clock,
                                                           SystemRandomSource());
     secrets_ = std::make_unique<lifecycle::SecretService>(*env_.store, *env_.secret_store);
-    {
-      // As certfleetd does: the audit key sealed by the KEK.
-      auto tx = env_.store->Begin();
-      ASSERT_TRUE(tx.ok());
-      auto key = secrets::LoadOrCreateAuditKey(**tx, *env_.secret_store, SystemRandomSource());
-      ASSERT_TRUE(key.ok());
-      audit_ = std::make_unique<audit::AuditLog>(*env_.store, env_.clock, SystemRandomSource(),
-                                                 std::move(key->key));
-      ASSERT_TRUE(audit_->Start(**tx).ok());
-      ASSERT_TRUE((*tx)->Commit().ok());
-    }
+    audit_ = MakeKeyedAuditLog(env_);
     engine_ = std::make_unique<jobs::JobEngine>(*env_.store, env_.clock, SystemRandomSource(),
                                                 jobs::EngineOptions{.owner = "revocation"});
     deployments_ = std::make_unique<lifecycle::DeploymentService>(

@@ -259,6 +259,23 @@ model::AgentCertificate AgentService::CertificateRow(const std::string& agent_id
                                  .created_at = now};
 }
 
+Result<model::Agent> AgentService::AdoptCertificate(const std::string& agent_id,
+                                                    const ca::IssuedLeaf& leaf,
+                                                    const Error& inactive) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(agent_id));
+  if (fresh.status != model::AgentStatus::kActive) return inactive;
+  const TimePoint now = Now();
+  fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
+  fresh.cert_serial_hex = leaf.leaf.serial_hex();
+  fresh.cert_not_after = leaf.leaf.not_after();
+  fresh.updated_at = now;
+  CF_TRY(tx->agents().Update(fresh));
+  CF_TRY(tx->agent_certificates().Insert(CertificateRow(fresh.id, leaf, now)));
+  CF_TRY(tx->Commit());
+  return fresh;
+}
+
 Result<AgentCredentials> AgentService::RetryEnrollment(const model::EnrollmentToken& token,
                                                        const EnrollRequest& req) {
   const Error not_a_retry = Conflict("enrollment token already used");
@@ -278,17 +295,8 @@ Result<AgentCredentials> AgentService::RetryEnrollment(const model::EnrollmentTo
   // The CSR's signature proves possession of the key that used the token.
   CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf,
                       IssueClientCertificate(token.used_by_agent_id, req.csr_pem));
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(token.used_by_agent_id));
-  if (fresh.status != model::AgentStatus::kActive) return not_a_retry;
-  const TimePoint now = Now();
-  fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
-  fresh.cert_serial_hex = leaf.leaf.serial_hex();
-  fresh.cert_not_after = leaf.leaf.not_after();
-  fresh.updated_at = now;
-  CF_TRY(tx->agents().Update(fresh));
-  CF_TRY(tx->agent_certificates().Insert(CertificateRow(fresh.id, leaf, now)));
-  CF_TRY(tx->Commit());
+  CF_ASSIGN_OR_RETURN(model::Agent fresh,
+                      AdoptCertificate(token.used_by_agent_id, leaf, not_a_retry));
   log::Info("agent enrollment retried by the same key",
             {{"agent_id", fresh.id}, {"token_id", token.id}});
   return Credentials(std::move(fresh), leaf);
@@ -325,17 +333,8 @@ Result<AgentCredentials> AgentService::Renew(const model::Agent& agent, const st
         " (rule agent.renew_early)");
   }
   CF_ASSIGN_OR_RETURN(ca::IssuedLeaf leaf, IssueClientCertificate(agent.id, csr_pem));
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(model::Agent fresh, tx->agents().Get(agent.id));
-  if (fresh.status != model::AgentStatus::kActive) return Unauthorized("agent is not active");
-  const TimePoint now = Now();
-  fresh.prev_cert_serial_hex = fresh.cert_serial_hex;
-  fresh.cert_serial_hex = leaf.leaf.serial_hex();
-  fresh.cert_not_after = leaf.leaf.not_after();
-  fresh.updated_at = now;
-  CF_TRY(tx->agents().Update(fresh));
-  CF_TRY(tx->agent_certificates().Insert(CertificateRow(fresh.id, leaf, now)));
-  CF_TRY(tx->Commit());
+  CF_ASSIGN_OR_RETURN(model::Agent fresh,
+                      AdoptCertificate(agent.id, leaf, Unauthorized("agent is not active")));
   log::Info("agent certificate renewed",
             {{"agent_id", fresh.id}, {"serial", fresh.cert_serial_hex}});
   return Credentials(std::move(fresh), leaf);

@@ -116,6 +116,11 @@ class AgentService {
  private:
   TimePoint Now() const { return std::chrono::floor<std::chrono::seconds>(clock_.Now()); }
   // Validates the CSR and issues the client certificate for agent `agent_id`.
+  // Makes `leaf` the current certificate of agent `agent_id` and records it among the agent's
+  // certificates (each stays accepted until it expires), in one transaction. `inactive` answers
+  // for an agent that is no longer active.
+  Result<model::Agent> AdoptCertificate(const std::string& agent_id, const ca::IssuedLeaf& leaf,
+                                        const Error& inactive);
   Result<ca::IssuedLeaf> IssueClientCertificate(const std::string& agent_id,
                                                 const std::string& csr_pem);
   // A lost-response retry of an enrollment (see above).
