@@ -105,7 +105,8 @@ void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                      deps, ctx, "enrollment token", model::kEnrollmentTokenPrefix,
                      [&](const std::string& k) { return deps.agents.EnrollmentTokenAccount(k); }));
              ctx.audit_resource = id;
-             CF_ASSIGN_OR_RETURN(auto t, deps.agents.RevokeEnrollmentToken(account.id, id));
+             CF_ASSIGN_OR_RETURN(
+                 auto t, deps.agents.RevokeEnrollmentToken(account.id, id, ctx.caller->audit));
              return JsonResponse(200, EnrollmentTokenJson(t));
            });
   AddRoute(router, "POST", "/v1/agents/{id}/revoke", Action::kAgentWrite, "agent.revoke",

@@ -57,7 +57,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));
              CF_ASSIGN_OR_RETURN(std::string name, body.String("name", 64));
              CF_TRY(body.NoOtherFields());
-             CF_ASSIGN_OR_RETURN(model::Account a, deps.governance.CreateAccount(name));
+             CF_ASSIGN_OR_RETURN(model::Account a,
+                                 deps.governance.CreateAccount(name, ctx.caller->audit));
              ctx.audit_resource = a.id;
              ctx.audit_account = a.id;
              return JsonResponse(201, AccountJson(a));
@@ -93,7 +94,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_ASSIGN_OR_RETURN(model::Account account,
                                  TargetAccount(deps, ctx, account_key, Action::kPrincipalWrite));
              spec.account_id = account.id;
-             CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.CreatePrincipal(spec));
+             CF_ASSIGN_OR_RETURN(model::Principal p,
+                                 deps.governance.CreatePrincipal(spec, ctx.caller->audit));
              ctx.audit_resource = p.id;
              return JsonResponse(201, PrincipalJson(p));
            });
@@ -138,7 +140,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                             TargetAccount(deps, ctx, account_key, Action::kTokenWrite));
         CF_ASSIGN_OR_RETURN(model::Principal p,
                             deps.governance.ResolvePrincipal(account.id, principal_key));
-        CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t, deps.governance.CreateToken(p, ttl));
+        CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t,
+                            deps.governance.CreateToken(p, ttl, ctx.caller->audit));
         ctx.audit_resource = t.record.id;
         nlohmann::json j = {
             {"id", t.record.id},
@@ -193,7 +196,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                      },
                      [](const OwnedToken& o) { return o.account_id; }));
              ctx.audit_resource = t.token.id;
-             CF_ASSIGN_OR_RETURN(model::ApiToken revoked, deps.governance.RevokeToken(t.token.id));
+             CF_ASSIGN_OR_RETURN(model::ApiToken revoked,
+                                 deps.governance.RevokeToken(t.token.id, ctx.caller->audit));
              return JsonResponse(200, TokenJson(revoked, t.account_id));
            });
 
@@ -240,7 +244,8 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                      ctx, "grant", ctx.params.at("id"), model::kGrantPrefix, Action::kGrantWrite,
                      [&](const std::string& k) { return deps.governance.GetGrant(k); },
                      [](const model::Grant& grant) { return grant.to_account_id; }));
-             CF_ASSIGN_OR_RETURN(model::Grant revoked, deps.governance.RevokeGrant(g.id));
+             CF_ASSIGN_OR_RETURN(model::Grant revoked,
+                                 deps.governance.RevokeGrant(g.id, ctx.caller->audit));
              // Targets not yet delivered under the grant are cancelled (issue #13).
              CF_TRY(deps.deployments.OnGrantRevoked(revoked));
              return JsonResponse(200, GrantJson(revoked));

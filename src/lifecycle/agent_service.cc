@@ -453,8 +453,8 @@ Result<model::Agent> AgentService::Revoke(const Caller& caller, const std::strin
   return agent;
 }
 
-Result<model::EnrollmentToken> AgentService::RevokeEnrollmentToken(const std::string& account_id,
-                                                                   const std::string& id) {
+Result<model::EnrollmentToken> AgentService::RevokeEnrollmentToken(
+    const std::string& account_id, const std::string& id, audit::RequestScope* audit_scope) {
   auto not_found = [&] {
     return NotFound("enrollment token " + QuoteForMessage(id) + " not found");
   };
@@ -468,6 +468,7 @@ Result<model::EnrollmentToken> AgentService::RevokeEnrollmentToken(const std::st
   if (t->account_id != account_id) return not_found();
   CF_TRY(tx->enrollment_tokens().Revoke(id, Now()));
   CF_ASSIGN_OR_RETURN(model::EnrollmentToken revoked, tx->enrollment_tokens().Get(id));
+  CF_TRY(audit::AppendInTx(audit_scope, *tx, {.account_id = account_id, .resource = id}));
   CF_TRY(tx->Commit());
   return revoked;
 }

@@ -107,8 +107,10 @@ class AgentService {
   Result<model::Agent> Revoke(const Caller& caller, const std::string& account_id,
                               const std::string& id);
   // Revokes enrollment token `id` of `account_id`: it can no longer enroll (nor retry).
+  // `audit_scope`: the API request's audit scope (Caller::audit), or null.
   Result<model::EnrollmentToken> RevokeEnrollmentToken(const std::string& account_id,
-                                                       const std::string& id);
+                                                       const std::string& id,
+                                                       audit::RequestScope* audit_scope = nullptr);
   // Whether the agent may still make requests (not revoked or disabled): the long-poll hub asks
   // before answering a parked poll.
   Result<bool> IsActive(const std::string& agent_id);

@@ -18,7 +18,8 @@ constexpr char kSystemAccount[] = "default";
 
 }  // namespace
 
-Result<model::Account> GovernanceService::CreateAccount(const std::string& name) {
+Result<model::Account> GovernanceService::CreateAccount(const std::string& name,
+                                                        audit::RequestScope* audit_scope) {
   CF_TRY(ValidateName("account name", name));
   model::Account a{NewId(model::kAccountPrefix, clock_, random_), name, Now()};
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
@@ -27,6 +28,8 @@ Result<model::Account> GovernanceService::CreateAccount(const std::string& name)
     return Conflict("an account named " + QuoteForMessage(name) + " exists already");
   }
   CF_TRY(st);
+  CF_TRY(
+      audit::AppendInTx(audit_scope, *tx, {.account_id = a.id, .resource = a.id, .status = 201}));
   CF_TRY(tx->Commit());
   return a;
 }
@@ -48,7 +51,8 @@ Result<model::Account> GovernanceService::ResolveAccount(const std::string& key)
   return by_id;
 }
 
-Result<model::Principal> GovernanceService::CreatePrincipal(const NewPrincipal& spec) {
+Result<model::Principal> GovernanceService::CreatePrincipal(const NewPrincipal& spec,
+                                                            audit::RequestScope* audit_scope) {
   CF_TRY(ValidateName("principal name", spec.name));
   CF_TRY(ValidateTags(spec.tags));
   model::Principal p;
@@ -66,6 +70,8 @@ Result<model::Principal> GovernanceService::CreatePrincipal(const NewPrincipal& 
                     " exists already in this account");
   }
   CF_TRY(st);
+  CF_TRY(audit::AppendInTx(audit_scope, *tx,
+                           {.account_id = p.account_id, .resource = p.id, .status = 201}));
   CF_TRY(tx->Commit());
   return p;
 }
@@ -143,7 +149,8 @@ Result<model::Principal> GovernanceService::ResolvePrincipal(const std::string& 
 }
 
 Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& principal,
-                                                   std::optional<Seconds> ttl) {
+                                                   std::optional<Seconds> ttl,
+                                                   audit::RequestScope* audit_scope) {
   // Every token created through the API expires; 90 days unless the caller says otherwise.
   if (!ttl) ttl = kDefaultTokenTtl;
   if (*ttl < std::chrono::minutes(1) || *ttl > std::chrono::days(3650)) {
@@ -158,6 +165,9 @@ Result<IssuedToken> GovernanceService::CreateToken(const model::Principal& princ
   out.record.expires_at = out.record.created_at + *ttl;
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->tokens().Insert(out.record));
+  CF_TRY(audit::AppendInTx(
+      audit_scope, *tx,
+      {.account_id = principal.account_id, .resource = out.record.id, .status = 201}));
   CF_TRY(tx->Commit());
   out.token = std::move(t.token);
   return out;
@@ -184,10 +194,13 @@ Result<std::vector<model::ApiToken>> GovernanceService::ListTokens(
   return out;
 }
 
-Result<model::ApiToken> GovernanceService::RevokeToken(const std::string& id) {
+Result<model::ApiToken> GovernanceService::RevokeToken(const std::string& id,
+                                                       audit::RequestScope* audit_scope) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->tokens().Revoke(id));
   CF_ASSIGN_OR_RETURN(model::ApiToken t, tx->tokens().Get(id));
+  CF_ASSIGN_OR_RETURN(model::Principal owner, tx->principals().Get(t.principal_id));
+  CF_TRY(audit::AppendInTx(audit_scope, *tx, {.account_id = owner.account_id, .resource = id}));
   CF_TRY(tx->Commit());
   return t;
 }
@@ -227,10 +240,12 @@ Result<model::Grant> GovernanceService::GetGrant(const std::string& id) {
   return tx->grants().Get(id);
 }
 
-Result<model::Grant> GovernanceService::RevokeGrant(const std::string& id) {
+Result<model::Grant> GovernanceService::RevokeGrant(const std::string& id,
+                                                    audit::RequestScope* audit_scope) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->grants().Revoke(id, Now()));
   CF_ASSIGN_OR_RETURN(model::Grant g, tx->grants().Get(id));
+  CF_TRY(audit::AppendInTx(audit_scope, *tx, {.account_id = g.to_account_id, .resource = id}));
   CF_TRY(tx->Commit());
   return g;
 }

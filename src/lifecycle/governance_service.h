@@ -57,13 +57,17 @@ class GovernanceService {
       : store_(store), clock_(clock), random_(random) {}
 
   // Accounts. Conflict for a duplicate name.
-  Result<model::Account> CreateAccount(const std::string& name);
+  // The `audit_scope` parameters (here and below) are the API request's audit scope
+  // (Caller::audit): the record commits with the change; null for calls that are not requests.
+  Result<model::Account> CreateAccount(const std::string& name,
+                                       audit::RequestScope* audit_scope = nullptr);
   Result<std::vector<model::Account>> ListAccounts(const Caller& caller);
   // Resolves an account given by id or by name; NotFound otherwise.
   Result<model::Account> ResolveAccount(const std::string& id_or_name);
 
   // Principals. Conflict for a duplicate name in the account.
-  Result<model::Principal> CreatePrincipal(const NewPrincipal& spec);
+  Result<model::Principal> CreatePrincipal(const NewPrincipal& spec,
+                                           audit::RequestScope* audit_scope = nullptr);
   Result<std::vector<model::Principal>> ListPrincipals(const std::string& account_id);
   // Resolves "prn_..." or "<name>" within `account_id`.
   Result<model::Principal> ResolvePrincipal(const std::string& account_id,
@@ -83,7 +87,8 @@ class GovernanceService {
                                                 const std::string& principal_id, bool disabled);
 
   // Tokens. `ttl` unset means kDefaultTokenTtl; every token expires.
-  Result<IssuedToken> CreateToken(const model::Principal& principal, std::optional<Seconds> ttl);
+  Result<IssuedToken> CreateToken(const model::Principal& principal, std::optional<Seconds> ttl,
+                                  audit::RequestScope* audit_scope = nullptr);
   // NotFound for an unknown id.
   Result<model::ApiToken> GetToken(const std::string& id);
   // Tokens of the principals of `account_id` (one principal if `principal_id` is set), ordered
@@ -91,14 +96,16 @@ class GovernanceService {
   Result<std::vector<model::ApiToken>> ListTokens(const std::string& account_id,
                                                   const std::optional<std::string>& principal_id);
   // Marks the token revoked: it answers 401 from the next request on. Revoking twice succeeds.
-  Result<model::ApiToken> RevokeToken(const std::string& id);
+  Result<model::ApiToken> RevokeToken(const std::string& id,
+                                      audit::RequestScope* audit_scope = nullptr);
 
   // Grants: `to_account_id` lets `from_account_id` deploy into its hosts.
   Result<model::Grant> CreateGrant(const Caller& caller, const std::string& from_account_id,
                                    const std::string& to_account_id);
   Result<std::vector<model::Grant>> ListGrants(const std::string& account_id);
   Result<model::Grant> GetGrant(const std::string& id);
-  Result<model::Grant> RevokeGrant(const std::string& id);
+  Result<model::Grant> RevokeGrant(const std::string& id,
+                                   audit::RequestScope* audit_scope = nullptr);
 
   // Policies: InvalidArgument naming the key for a bad document.
   Result<model::PolicyDocument> SetPolicy(const Caller& caller, const std::string& account_id,
