@@ -59,6 +59,15 @@ Result<std::string> WebhookAccount(ApiDeps& deps, const RequestContext& ctx, con
   return w.account_id;
 }
 
+// The request's audit record, appended in the webhook change's own transaction (events does not
+// depend on audit, so the service takes it as a hook).
+events::BeforeCommit AuditBeforeCommit(const RequestContext& ctx, int status) {
+  return [&ctx, status](store::Tx& tx, const model::WebhookSubscription& w) -> Status {
+    return audit::AppendInTx(ctx.caller->audit, tx,
+                             {.account_id = w.account_id, .resource = w.id, .status = status});
+  };
+}
+
 }  // namespace
 
 void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
@@ -83,7 +92,7 @@ void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                      .secret = std::move(*secret),
                                      .allow_private_address = allow_private.value_or(false),
                                      .created_by = ctx.caller->principal_id};
-             CF_ASSIGN_OR_RETURN(auto w, service->Create(spec));
+             CF_ASSIGN_OR_RETURN(auto w, service->Create(spec, AuditBeforeCommit(ctx, 201)));
              ctx.audit_resource = w.id;
              net::HttpResponse r = JsonResponse(201, WebhookJson(w));
              r.headers["Location"] = "/v1/webhooks/" + w.id;
@@ -117,7 +126,8 @@ void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              const std::string& id = ctx.params.at("id");
              CF_ASSIGN_OR_RETURN(std::string account,
                                  WebhookAccount(deps, ctx, id, Action::kWebhookWrite));
-             CF_ASSIGN_OR_RETURN(auto w, service->Disable(account, id));
+             CF_ASSIGN_OR_RETURN(auto w,
+                                 service->Disable(account, id, AuditBeforeCommit(ctx, 200)));
              return JsonResponse(200, WebhookJson(w));
            });
   AddRoute(router, "GET", "/v1/webhooks/{id}/deliveries", Action::kWebhookRead,

@@ -44,7 +44,8 @@ Status Validate(const NewWebhook& w) {
 
 }  // namespace
 
-Result<model::WebhookSubscription> WebhookService::Create(const NewWebhook& spec) {
+Result<model::WebhookSubscription> WebhookService::Create(const NewWebhook& spec,
+                                                          const BeforeCommit& before_commit) {
   CF_TRY(Validate(spec));
   const TimePoint now = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
   model::WebhookSubscription w{.id = NewId(model::kWebhookPrefix, clock_, random_),
@@ -81,6 +82,7 @@ Result<model::WebhookSubscription> WebhookService::Create(const NewWebhook& spec
   if (!account.ok()) return std::move(account).error();
   CF_ASSIGN_OR_RETURN(w.secret_blob_id, secrets_.SealBlob(*tx, spec.secret, "webhook.secret"));
   CF_TRY(tx->webhooks().Insert(w));
+  if (before_commit) CF_TRY(before_commit(*tx, w));
   CF_TRY(tx->Commit());
   return w;
 }
@@ -100,7 +102,8 @@ Result<model::WebhookSubscription> WebhookService::Get(const std::string& accoun
 }
 
 Result<model::WebhookSubscription> WebhookService::Disable(const std::string& account_id,
-                                                           const std::string& id) {
+                                                           const std::string& id,
+                                                           const BeforeCommit& before_commit) {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_ASSIGN_OR_RETURN(
       auto w, store::LoadOwned("webhook", id, model::kWebhookPrefix, account_id,
@@ -109,6 +112,7 @@ Result<model::WebhookSubscription> WebhookService::Disable(const std::string& ac
   w.active = false;
   w.updated_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
   CF_TRY(tx->webhooks().SetActive(id, false, w.updated_at));
+  if (before_commit) CF_TRY(before_commit(*tx, w));
   CF_TRY(tx->Commit());
   return w;
 }

@@ -5,6 +5,7 @@
 // subscription of another account is NotFound. Thread-safe (state lives in the store).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@ struct NewWebhook {
   std::string created_by;  // principal id
 };
 
+// Work a caller adds to a change's transaction before it commits, given the subscription as it
+// will be committed (see WebhookService::Create).
+using BeforeCommit = std::function<Status(store::Tx&, const model::WebhookSubscription&)>;
+
 class WebhookService {
  public:
   // `outbound` (borrowed; certfleetd's [[outbound.allow]], issue #13) decides which accounts may
@@ -44,12 +49,18 @@ class WebhookService {
   // size. NotFound for an unknown account. Forbidden (rule network.private_not_allowed) for
   // allow_private_address when the outbound policy allows the account no private network, or
   // when the URL's host resolves outside the networks it allows (one generic message).
-  Result<model::WebhookSubscription> Create(const NewWebhook& spec);
+  //
+  // `before_commit`, when set, runs inside the change's transaction just before it commits (the
+  // API appends the request's audit record there, so the record commits with the change; this
+  // module does not depend on audit).
+  Result<model::WebhookSubscription> Create(const NewWebhook& spec,
+                                            const BeforeCommit& before_commit = {});
   Result<std::vector<model::WebhookSubscription>> List(const std::string& account_id);
   // NotFound unless the subscription exists in `account_id`.
   Result<model::WebhookSubscription> Get(const std::string& account_id, const std::string& id);
   // Stops deliveries (pending ones fail with "subscription disabled"). Idempotent.
-  Result<model::WebhookSubscription> Disable(const std::string& account_id, const std::string& id);
+  Result<model::WebhookSubscription> Disable(const std::string& account_id, const std::string& id,
+                                             const BeforeCommit& before_commit = {});
   // The delivery log, newest first; `before_id` pages.
   Result<std::vector<model::WebhookDelivery>> Deliveries(const std::string& account_id,
                                                          const std::string& id,
