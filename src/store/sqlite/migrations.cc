@@ -572,10 +572,18 @@ Result<std::pair<int, bool>> Step(Db& db) {
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5,
-      kMigration6, kMigration7, kMigration8, kMigration9, kMigrationAgentCertificates,
-      kMigrationDomainClaims, kMigrationAuditKeyed};
+  static const auto* const kAll = new std::vector<std::string_view>{kMigration1,
+                                                                    kMigration2,
+                                                                    kMigration3,
+                                                                    kMigration4,
+                                                                    kMigration5,
+                                                                    kMigration6,
+                                                                    kMigration7,
+                                                                    kMigration8,
+                                                                    kMigration9,
+                                                                    kMigrationAgentCertificates,
+                                                                    kMigrationDomainClaims,
+                                                                    kMigrationAuditKeyed};
   return *kAll;
 }
 
