@@ -122,6 +122,15 @@ Status RenewalScheduler::Plan(TimePoint now) {
       const Seconds jitter =
           RandomUpTo(random_, MaxRenewalJitter(start, v.not_after, options_.max_jitter));
       TimePoint at = start + jitter;
+      // Never before the version has lived, by certfleetd's own clock, as long as its window
+      // says: when certfleetd's clock runs ahead of the CA's, every new version would otherwise
+      // look due at once and be renewed again and again (a renewal storm, issue #14). ARI below
+      // may still ask for an earlier renewal; users and revocation always can.
+      // CAs backdate notBefore a little (an hour or so), so only a larger difference counts.
+      if (const Seconds skew = duration_cast<Seconds>(v.created_at - v.not_before);
+          skew > std::chrono::hours(24)) {
+        at = std::max(at, start + skew);
+      }
       // ARI (RFC 9773 section 4.2): a uniformly random time inside the window the CA suggested
       // for this version, when it is earlier (a CA asking for early renewal, e.g. before a
       // mass revocation, always wins; a later window does not stretch the configured one).

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -429,6 +430,19 @@ def test_renewal_by_the_scheduler_is_deployed_to_nginx(certfleetd_bin, certfleet
         wait_until(lambda: agent.nginx.served_serial() == new_serial, ISSUE_TIMEOUT_S,
                    "nginx serving the renewed certificate")
         env.assert_chains_to_pebble(cert["id"], [domain])
+        # No renewal storm: certfleetd's clock is 21 days ahead of Pebble's, so version 2 is
+        # already inside its window by notBefore; the scheduler plans it by certfleetd's own
+        # clock instead, about 20 days after it was stored (issue #14).
+        v2 = env.show(cert["id"])
+        assert v2["version"] == 2, v2
+
+        def planned():
+            with sqlite3.connect(env.server.db_path) as db:
+                row = db.execute("SELECT version_id, next_attempt_at FROM renewal_states "
+                                 "WHERE certificate_id = ?", (cert["id"],)).fetchone()
+            return row if row and row[0] == v2["version_id"] else None
+        _, next_attempt_at = wait_until(planned, ISSUE_TIMEOUT_S, "version 2 planned")
+        assert next_attempt_at > time.time() + 21 * DAY + 15 * DAY, next_attempt_at
     finally:
         failures = env.close()
     assert not failures, failures
