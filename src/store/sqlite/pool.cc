@@ -53,9 +53,7 @@ void Pool::Release(std::unique_ptr<Db> db) {
 }
 
 Pool::Lease::Lease(Lease&& other) noexcept
-    : pool_(std::move(other.pool_)),
-      db_(std::move(other.db_)),
-      discard_(other.discard_) {}
+    : pool_(std::move(other.pool_)), db_(std::move(other.db_)), discard_(other.discard_) {}
 
 Pool::Lease::~Lease() {
   if (!pool_) return;         // moved from

@@ -89,8 +89,7 @@ class ReadLease final : public TxLease {
  public:
   explicit ReadLease(Pool::Lease lease) : lease_(std::move(lease)) {}
   ~ReadLease() override {
-    if (lease_ && lease_->db().InTransaction() &&
-        !lease_->db().Exec("ROLLBACK", "rollback").ok()) {
+    if (lease_ && lease_->db().InTransaction() && !lease_->db().Exec("ROLLBACK", "rollback").ok()) {
       lease_->Discard();
     }
   }

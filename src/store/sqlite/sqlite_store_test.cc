@@ -383,10 +383,11 @@ TEST(SqliteStoreTest, ConcurrentCommitsShareDurableCommitsAndAllSurvive) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < kPerThread; ++i) {
           auto tx = store->Begin();
-          if (!tx.ok() || !(*tx)->serials()
-                               .Reserve("g" + std::to_string(t) + "-" + std::to_string(i), "cak",
-                                        testing::T())
-                               .ok() ||
+          if (!tx.ok() ||
+              !(*tx)
+                   ->serials()
+                   .Reserve("g" + std::to_string(t) + "-" + std::to_string(i), "cak", testing::T())
+                   .ok() ||
               !(*tx)->Commit().ok()) {
             ++failures;
           }

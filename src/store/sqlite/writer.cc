@@ -98,8 +98,8 @@ void Writer::ReleaseSlot() {
       // before it is handed the slot, so a batch with members is never left open unattended.
       std::lock_guard lock(mu_);
       const bool others = waiting_ > 0;
-      const bool full = members_ >= kMaxMembers ||
-                        std::chrono::steady_clock::now() - opened_at_ >= kMaxAge;
+      const bool full =
+          members_ >= kMaxMembers || std::chrono::steady_clock::now() - opened_at_ >= kMaxAge;
       if (!batch_open_ || (others && !full)) {
         busy_ = false;
         break;

@@ -76,8 +76,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
 
  private:
   class Lease;
-  Writer(Opener opener, std::chrono::milliseconds wait)
-      : opener_(std::move(opener)), wait_(wait) {}
+  Writer(Opener opener, std::chrono::milliseconds wait) : opener_(std::move(opener)), wait_(wait) {}
 
   // Called with the slot held. Commits the batch when it should, then frees the slot.
   void ReleaseSlot();
