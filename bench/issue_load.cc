@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -267,6 +268,13 @@ struct Ceiling {
   double rate() const { return cpu_seconds > 0 ? signatures / cpu_seconds : 0; }
   double wall_rate() const { return seconds > 0 ? signatures / seconds : 0; }
 };
+
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
 
 double ThreadCpuSeconds() {
   timespec ts{};
@@ -635,11 +643,15 @@ int Main(int argc, char** argv) {
   }
 
   // Phase 2: the load.
+  const double client_cpu_start = ProcessCpuSeconds();
   const auto start = Clock::now();
   RunOnThreads(ios, config.connections, [&](int j, asio::io_context&) -> asio::awaitable<void> {
     co_await conns[j]->Run();
   });
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  // The client shares the machine with the server when both run on one host: its own CPU time
+  // says how much of the machine the figures left to certfleetd.
+  const double client_cpu = ProcessCpuSeconds() - client_cpu_start;
 
   std::vector<double> latencies;
   std::map<int, int64_t> by_status;
@@ -679,7 +691,9 @@ int Main(int argc, char** argv) {
             << " p99=" << Fixed(p99, 2) << " max=" << Fixed(max, 2) << " mean=" << Fixed(mean, 2)
             << "\n"
             << "responses: 2xx=" << ok << " non-2xx=" << non2xx
-            << " transport_errors=" << transport_errors << " by status: " << statuses << "\n";
+            << " transport_errors=" << transport_errors << " by status: " << statuses << "\n"
+            << "client CPU: " << Fixed(client_cpu, 2) << " s user+sys during the load ("
+            << Fixed(answered > 0 ? 1e6 * client_cpu / answered : 0, 0) << " us per request)\n";
   if (first) std::cout << "first error: " << first->first_error << "\n";
   std::string ratio;
   if (ceiling && ceiling->rate() > 0) {
@@ -698,7 +712,8 @@ int Main(int argc, char** argv) {
               << ",\"certs_per_s\":" << Fixed(rate, 2) << ",\"p50_ms\":" << Fixed(p50, 3)
               << ",\"p90_ms\":" << Fixed(p90, 3) << ",\"p99_ms\":" << Fixed(p99, 3)
               << ",\"max_ms\":" << Fixed(max, 3) << ",\"ok\":" << ok << ",\"non2xx\":" << non2xx
-              << ",\"transport_errors\":" << transport_errors << ",\"by_status\":{";
+              << ",\"transport_errors\":" << transport_errors
+              << ",\"client_cpu_s\":" << Fixed(client_cpu, 3) << ",\"by_status\":{";
     bool comma = false;
     for (const auto& [code, n] : by_status) {
       std::cout << (comma ? "," : "") << "\"" << code << "\":" << n;
