@@ -82,7 +82,9 @@ const char kUsage[] =
     "  --ceiling-seconds how long to measure the signing ceiling (default 1.5)\n"
     "  --no-ceiling      skip the in-process signing ceiling\n"
     "  --json            also print one JSON line with the figures (before the last line)\n"
-    "The last line is \"<rate> certs/s ...\". Exit 0: all 2xx; 1: some were not; 2: setup.\n";
+    "certfleetd takes at most 256 connections from one address unless started with\n"
+    "--max-connections-per-address. The last line is \"<rate> certs/s ...\".\n"
+    "Exit 0: every request answered 2xx; 1: some were not; 2: bad usage or setup.\n";
 
 struct Config {
   std::string server;
@@ -638,8 +640,19 @@ int Main(int argc, char** argv) {
     open_errors[j] = co_await conns[j]->Open();
   });
   const double connect_s = std::chrono::duration<double>(Clock::now() - connect_start).count();
-  for (const auto& e : open_errors) {
-    if (!e.empty()) Die("cannot connect to " + config.server + ": " + e);
+  const auto failed = std::count_if(open_errors.begin(), open_errors.end(),
+                                    [](const std::string& e) { return !e.empty(); });
+  if (failed > 0) {
+    const auto first_failure =
+        std::find_if(open_errors.begin(), open_errors.end(), [](auto& e) { return !e.empty(); });
+    std::string message = "cannot connect to " + config.server + ": " + *first_failure;
+    if (failed < config.connections) {
+      // Some connected and the rest were closed: most likely the server's connection limits.
+      message += " (" + std::to_string(failed) + " of " + std::to_string(config.connections) +
+                 " connections failed; certfleetd closes connections beyond "
+                 "--max-connections-per-address, default 256)";
+    }
+    Die(message);
   }
 
   // Phase 2: the load.
