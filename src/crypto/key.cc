@@ -8,6 +8,8 @@
 #include <openssl/pem.h>
 
 #include <array>
+#include <mutex>
+#include <optional>
 
 #include "crypto/key_internal.h"
 #include "crypto/openssl_util.h"
@@ -82,17 +84,51 @@ Result<EvpPkeyPtr> GenerateRaw(KeyType type) {
   return EvpPkeyPtr(raw);
 }
 
-// Public-key-only copy of `pkey` via its SubjectPublicKeyInfo, so a PublicKey never holds
-// private material even when it was derived from a PrivateKey.
-Result<PublicKey> PublicFromKey(EVP_PKEY* pkey) {
-  int len = i2d_PUBKEY(pkey, nullptr);
-  if (len <= 0) return OpenSslError(ErrorCode::kInternal, "cannot encode public key");
-  std::string spki(static_cast<size_t>(len), '\0');
-  auto* p = reinterpret_cast<unsigned char*>(spki.data());
-  if (i2d_PUBKEY(pkey, &p) != len) {
-    return OpenSslError(ErrorCode::kInternal, "cannot encode public key");
+// The DER prefix of a SubjectPublicKeyInfo whose key is a fixed-size string: ecPublicKey on a
+// named curve with an uncompressed point (RFC 5480), or Ed25519 (RFC 8410). What follows the
+// prefix is the point or the raw key, which is also what i2d_PUBKEY writes.
+struct FixedSpki {
+  KeyType type;
+  std::string_view prefix;
+  size_t key_size;
+};
+constexpr std::array<FixedSpki, 3> kFixedSpki = {{
+    {KeyType::kP256,
+     std::string_view("\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86"
+                      "\x48\xce\x3d\x03\x01\x07\x03\x42\x00",
+                      26),
+     65},
+    {KeyType::kP384,
+     std::string_view("\x30\x76\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81"
+                      "\x04\x00\x22\x03\x62\x00",
+                      23),
+     97},
+    {KeyType::kEd25519, std::string_view("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12),
+     32},
+}};
+
+// The SPKI of an EC or Ed25519 key built from its public point, without OpenSSL 3's encoder
+// lookup (which cost a third of the CPU of an issuance, docs/PERFORMANCE.md). Only for keys
+// certfleet generated: OpenSSL hands back the uncompressed point even for a key whose point
+// format is "compressed", and i2d_PUBKEY would honour that format. nullopt for other types.
+std::optional<std::string> FixedSpkiOf(EVP_PKEY* pkey, KeyType type) {
+  for (const FixedSpki& f : kFixedSpki) {
+    if (f.type != type) continue;
+    unsigned char key[97];
+    size_t len = 0;
+    const bool ok = type == KeyType::kEd25519
+                        ? EVP_PKEY_get_raw_public_key(pkey, key, &(len = sizeof(key))) == 1
+                        : EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+                                                          key, sizeof(key), &len) == 1;
+    if (!ok || len != f.key_size || (type != KeyType::kEd25519 && key[0] != 0x04)) {
+      ClearOpenSslErrors();
+      return std::nullopt;
+    }
+    std::string spki(f.prefix);
+    spki.append(reinterpret_cast<const char*>(key), len);
+    return spki;
   }
-  return PublicKey::FromSpkiDer(spki);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -157,6 +193,34 @@ Result<KeyType> ParseKeyType(std::string_view name) {
 
 // ---- PublicKey -------------------------------------------------------------------------------
 
+struct PublicKey::Decoded {
+  std::once_flag once;
+  std::shared_ptr<EVP_PKEY> pkey;
+};
+
+PublicKey::PublicKey(std::shared_ptr<EVP_PKEY> pkey, std::string spki, KeyType type)
+    : decoded_(std::make_shared<Decoded>()), spki_der_(std::move(spki)), type_(type) {
+  decoded_->pkey = std::move(pkey);
+}
+
+PublicKey PublicKey::FromTrustedSpki(std::string spki, KeyType type) {
+  return PublicKey(nullptr, std::move(spki), type);
+}
+
+EVP_PKEY* PublicKey::get() const {
+  std::call_once(decoded_->once, [this] {
+    if (decoded_->pkey) return;
+    const auto* p = reinterpret_cast<const unsigned char*>(spki_der_.data());
+    EVP_PKEY* raw =
+        d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(spki_der_.size()), nullptr, nullptr);
+    // Our own encoding of a key OpenSSL holds: failing here is an internal error, and every
+    // caller of get() handles nullptr as "no key".
+    if (raw == nullptr) ClearOpenSslErrors();
+    decoded_->pkey.reset(raw, EVP_PKEY_free);
+  });
+  return decoded_->pkey.get();
+}
+
 Result<PublicKey> PublicKey::FromSpkiDer(std::string_view der) {
   if (der.empty() || !internal::FitsInt(der.size())) return Malformed("empty or oversized SPKI");
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
@@ -203,8 +267,8 @@ std::string PublicKey::ToPem() const { return internal::PemEncode("PUBLIC KEY", 
 bool PublicKey::Verify(std::string_view data, std::string_view signature) const {
   internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   bool ok = ctx != nullptr &&
-            EVP_DigestVerifyInit_ex(ctx.get(), nullptr, DigestFor(type_), nullptr, nullptr,
-                                    pkey_.get(), nullptr) == 1 &&
+            EVP_DigestVerifyInit_ex(ctx.get(), nullptr, DigestFor(type_), nullptr, nullptr, get(),
+                                    nullptr) == 1 &&
             EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                              signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
                              data.size()) == 1;
@@ -215,15 +279,35 @@ bool PublicKey::Verify(std::string_view data, std::string_view signature) const 
 
 // ---- PrivateKey ------------------------------------------------------------------------------
 
+// Public-key-only copy of `pkey` via its SubjectPublicKeyInfo, so a PublicKey never holds
+// private material even when it was derived from a PrivateKey. Its EVP_PKEY is decoded from the
+// SPKI when first used.
+Result<PublicKey> PrivateKey::PublicOf(EVP_PKEY* pkey, KeyType type, bool fresh) {
+  if (fresh) {
+    if (std::optional<std::string> spki = FixedSpkiOf(pkey, type)) {
+      return PublicKey::FromTrustedSpki(std::move(*spki), type);
+    }
+  }
+  int len = i2d_PUBKEY(pkey, nullptr);
+  if (len <= 0) return OpenSslError(ErrorCode::kInternal, "cannot encode public key");
+  std::string spki(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(spki.data());
+  if (i2d_PUBKEY(pkey, &p) != len) {
+    return OpenSslError(ErrorCode::kInternal, "cannot encode public key");
+  }
+  return PublicKey::FromTrustedSpki(std::move(spki), type);
+}
+
 Result<PrivateKey> PrivateKey::Generate(KeyType type) {
   CF_ASSIGN_OR_RETURN(EvpPkeyPtr pkey, GenerateRaw(type));
-  return Adopt(std::move(pkey));
+  CF_ASSIGN_OR_RETURN(PublicKey pub, PublicOf(pkey.get(), type, /*fresh=*/true));
+  return PrivateKey(std::move(pkey), std::move(pub), type);
 }
 
 Result<PrivateKey> PrivateKey::Adopt(EvpPkeyPtr pkey) {
   if (!pkey) return InvalidArgument("no key to adopt");
   CF_ASSIGN_OR_RETURN(KeyType type, internal::DetectKeyType(pkey.get()));
-  CF_ASSIGN_OR_RETURN(PublicKey pub, PublicFromKey(pkey.get()));
+  CF_ASSIGN_OR_RETURN(PublicKey pub, PublicOf(pkey.get(), type, /*fresh=*/false));
   return PrivateKey(std::move(pkey), std::move(pub), type);
 }
 

@@ -46,13 +46,16 @@ class PublicKey {
   KeyType type() const { return type_; }
   // Verifies a signature made by PrivateKey::Sign over `data` (same digest rules).
   bool Verify(std::string_view data, std::string_view signature) const;
-  // Borrowed; for src/x509 only.
-  EVP_PKEY* get() const { return pkey_.get(); }
+  // Borrowed; for src/x509 only. A key derived from a PrivateKey is decoded from its SPKI on
+  // first use (thread-safe), so that generating a key never pays for a decoder it may not need.
+  EVP_PKEY* get() const;
 
  private:
-  PublicKey(std::shared_ptr<EVP_PKEY> pkey, std::string spki, KeyType type)
-      : pkey_(std::move(pkey)), spki_der_(std::move(spki)), type_(type) {}
-  std::shared_ptr<EVP_PKEY> pkey_;
+  struct Decoded;  // the EVP_PKEY, decoded once; shared by copies
+  PublicKey(std::shared_ptr<EVP_PKEY> pkey, std::string spki, KeyType type);
+  // From an SPKI certfleet encoded itself from a key OpenSSL holds; decoded when first used.
+  static PublicKey FromTrustedSpki(std::string spki, KeyType type);
+  std::shared_ptr<Decoded> decoded_;
   std::string spki_der_;
   KeyType type_;
   friend class PrivateKey;
@@ -103,6 +106,9 @@ class PrivateKey {
   EVP_PKEY* get() const { return pkey_.get(); }
 
  private:
+  // The public half of `pkey`, which is of `type`, as a public-only key. `fresh`: generated
+  // here with OpenSSL's defaults (uncompressed EC points), so its SPKI can be built directly.
+  static Result<PublicKey> PublicOf(EVP_PKEY* pkey, KeyType type, bool fresh);
   PrivateKey(EvpPkeyPtr pkey, PublicKey pub, KeyType type)
       : pkey_(std::move(pkey)), public_key_(std::move(pub)), type_(type) {}
   EvpPkeyPtr pkey_;

@@ -7,6 +7,8 @@
 
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "crypto/openssl_util.h"
 
@@ -122,6 +124,44 @@ TEST_P(KeyTypeTest, PublicKeyRoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KeyTypeTest, ::testing::ValuesIn(kAllTypes),
                          [](const auto& info) { return std::string(KeyTypeName(info.param)); });
+
+TEST_P(KeyTypeTest, DerivedPublicKeyIsTheSameKey) {
+  // The public half is built from the SPKI without OpenSSL's encoder and decoded lazily; it must
+  // be the very key, for every copy and from several threads at once.
+  auto key = PrivateKey::Generate(GetParam() == KeyType::kRsa4096 ? KeyType::kRsa2048 : GetParam());
+  ASSERT_TRUE(key.ok());
+  const PublicKey copy = key->public_key();
+  std::vector<std::thread> threads;
+  std::vector<EVP_PKEY*> seen(4, nullptr);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    threads.emplace_back([&, i] { seen[i] = copy.get(); });
+  }
+  for (auto& t : threads) t.join();
+  for (EVP_PKEY* p : seen) EXPECT_EQ(p, seen[0]);
+  ASSERT_NE(seen[0], nullptr);
+  EXPECT_EQ(EVP_PKEY_eq(seen[0], key->get()), 1);
+  EXPECT_EQ(key->public_key().get(), seen[0]);
+  auto sig = key->Sign("data");
+  ASSERT_TRUE(sig.ok());
+  EXPECT_TRUE(key->public_key().Verify("data", *sig));
+}
+
+TEST(KeyTest, CompressedEcPointStillGivesOpenSslsSpki) {
+  // A key whose point form is compressed is not on the fixed-prefix path: its SPKI is the one
+  // OpenSSL encodes.
+  EvpPkeyPtr raw = RawKeygen("EC", "P-256");
+  ASSERT_TRUE(raw);
+  ASSERT_EQ(EVP_PKEY_set_utf8_string_param(raw.get(), "point-format", "compressed"), 1);
+  int len = i2d_PUBKEY(raw.get(), nullptr);
+  ASSERT_GT(len, 0);
+  std::string want(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(want.data());
+  ASSERT_EQ(i2d_PUBKEY(raw.get(), &p), len);
+  auto key = PrivateKey::Adopt(std::move(raw));
+  ASSERT_TRUE(key.ok()) << key.error().ToString();
+  EXPECT_EQ(key->public_key().spki_der(), want);
+  EXPECT_EQ(want.size(), 59u);  // 33-byte compressed point
+}
 
 TEST(KeyTest, RsaPublicExponentIs65537) {
   BIGNUM* e = nullptr;

@@ -169,6 +169,9 @@ std::vector<std::string> Certificate::crl_distribution_points() const {
 }
 
 bool Certificate::MatchesKey(const crypto::PrivateKey& key) const {
+  // The same SubjectPublicKeyInfo bytes are the same key. This is the common case (a certificate
+  // just issued for the key) and avoids re-parsing the certificate to decode its key.
+  if (spki_der() == key.public_key().spki_der()) return true;
   std::shared_ptr<X509> x = X509WithKey(*this);
   EVP_PKEY* cert_key = X509_get0_pubkey(x.get());
   bool match = cert_key != nullptr && key.get() != nullptr && EVP_PKEY_eq(cert_key, key.get()) == 1;
