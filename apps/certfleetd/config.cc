@@ -241,7 +241,13 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["listen"].value<std::string>()) CF_TRY(ParseListen(*v, c));
   if (auto v = t["log_level"].value<std::string>()) c.log_level = *v;
   if (auto v = t["pkcs8_iterations"].value<int64_t>()) c.pkcs8_iterations = int(*v);
-  if (auto v = t["worker_threads"].value<int64_t>()) c.worker_threads = int(*v);
+  if (auto v = t["worker_threads"].value<int64_t>()) {
+    if (*v < 1 || *v > kMaxWorkerThreads) {
+      return InvalidArgument("config " + path + ": worker_threads must be 1 to " +
+                             std::to_string(kMaxWorkerThreads));
+    }
+    c.worker_threads = int(*v);
+  }
   if (auto v = t["kek_provider"].value<std::string>()) c.kek_provider = *v;
   if (auto v = t["pkcs11_module"].value<std::string>()) c.pkcs11_module = *v;
   if (auto v = t["pkcs11_token_label"].value<std::string>()) c.pkcs11_token_label = *v;

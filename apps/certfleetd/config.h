@@ -12,13 +12,17 @@
 
 namespace certfleet::daemon {
 
+inline constexpr int kMaxWorkerThreads = 1024;
+
 struct Config {
   std::string data_dir = "var";
   std::string listen_address = "127.0.0.1";
   uint16_t listen_port = 8443;
   std::string log_level = "info";
   int pkcs8_iterations = 600000;
-  int worker_threads = 4;
+  // Request workers. Most of a worker's time in a write is spent waiting for its group commit
+  // (docs/design/2026-12-07-group-commit.md), so there are many more than cores.
+  int worker_threads = 32;
   // Key-encryption key provider: "file" (data_dir/kek.key) or "pkcs11".
   std::string kek_provider = "file";
   std::string pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so";

@@ -493,7 +493,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
   app.add_option("--pkcs8-iterations", iterations,
                  "PBKDF2 iterations for exported keys (default 600000)");
-  app.add_option("--worker-threads", workers, "request worker threads (default 4)");
+  app.add_option("--worker-threads", workers, "request worker threads (default 32)")
+      ->check(CLI::Range(1, certfleet::daemon::kMaxWorkerThreads));
   app.add_option("--kek-provider", kek_provider, "key-encryption key provider: file or pkcs11");
   app.add_option("--pkcs11-module", p11_module, "PKCS#11 module path");
   app.add_option("--pkcs11-token-label", p11_token, "PKCS#11 token label");

@@ -49,7 +49,7 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;  // 1 MiB
   size_t max_header_bytes = 16 << 10;
   int io_threads = 1;
-  int worker_threads = 4;
+  int worker_threads = 32;
   int request_timeout_seconds = 30;  // whole request read deadline
   int idle_timeout_seconds = 60;     // keep-alive idle
   // Connections beyond these limits (in all, and from one client IP address) are accepted and
