@@ -266,6 +266,32 @@ def _start_refused(certfleetd_bin, ws, config_mode, owner=None):
     return proc, data
 
 
+def test_worker_threads_out_of_range_are_refused(certfleetd_bin):
+    ws = Workspace("certfleet-e2e-srvcfg-workers-")
+    try:
+        for value in ("0", "-3", "1025"):
+            data = ws.sub(unique_name("data"))
+            os.mkdir(data, 0o700)
+            proc = subprocess.run([certfleetd_bin, "--data-dir", data, "--listen",
+                                   f"127.0.0.1:{_free_port()}", "--worker-threads", value],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=60)
+            assert proc.returncode != 0 and "--worker-threads" in proc.stderr, proc.stderr
+            path = os.path.join(data, "certfleetd.toml")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"worker_threads = {value}\n")
+            proc = subprocess.run([certfleetd_bin, "--config", path, "--data-dir", data,
+                                   "--listen", f"127.0.0.1:{_free_port()}"],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=60)
+            assert proc.returncode != 0, proc.stdout
+            assert "worker_threads must be 1 to 1024" in proc.stderr, proc.stderr
+            assert not os.path.exists(os.path.join(data, "ca.pem"))  # stopped before anything
+    finally:
+        ws.cleanup()
+
+
 def test_certfleetd_refuses_a_config_others_can_write(certfleetd_bin):
     ws = Workspace("certfleet-e2e-srvcfg-perm-")
     try:
