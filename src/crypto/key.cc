@@ -2,12 +2,14 @@
 // EC_KEY_* calls, which OpenSSL 3 deprecates). Encrypted PKCS#8 lives in pkcs8.cc.
 #include "crypto/key.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
 #include <array>
+#include <cstring>
 #include <mutex>
 #include <optional>
 
@@ -105,6 +107,33 @@ constexpr std::array<FixedSpki, 3> kFixedSpki = {{
      97},
     {KeyType::kEd25519, std::string_view("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12),
      32},
+}};
+
+// PKCS#8 PrivateKeyInfo of the same key types, as OpenSSL writes it: for EC an ECPrivateKey
+// (RFC 5915) with the public point and without the curve parameters, for Ed25519 the raw key
+// (RFC 8410). `head` precedes the private key, `tail` follows it and precedes the public point.
+struct FixedPkcs8 {
+  KeyType type;
+  std::string_view head;
+  size_t private_size;
+  std::string_view tail;
+};
+constexpr std::array<FixedPkcs8, 3> kFixedPkcs8 = {{
+    {KeyType::kP256,
+     std::string_view("\x30\x81\x87\x02\x01\x00\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01"
+                      "\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07\x04\x6d\x30\x6b\x02\x01\x01"
+                      "\x04\x20",
+                      36),
+     32, std::string_view("\xa1\x44\x03\x42\x00", 5)},
+    {KeyType::kP384,
+     std::string_view("\x30\x81\xb6\x02\x01\x00\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01"
+                      "\x06\x05\x2b\x81\x04\x00\x22\x04\x81\x9e\x30\x81\x9b\x02\x01\x01"
+                      "\x04\x30",
+                      35),
+     48, std::string_view("\xa1\x64\x03\x62\x00", 5)},
+    {KeyType::kEd25519,
+     std::string_view("\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20", 16), 32,
+     std::string_view()},
 }};
 
 // The SPKI of an EC or Ed25519 key built from its public point, without OpenSSL 3's encoder
@@ -340,7 +369,52 @@ Result<PrivateKey> PrivateKey::FromPem(const SecretBytes& pem) {
   return Adopt(EvpPkeyPtr(raw));
 }
 
+// PKCS#8 of an EC or Ed25519 key whose SPKI has the fixed form, without OpenSSL 3's encoder
+// lookup (a tenth of the CPU of an issuance, where every new key is sealed). Empty when the key
+// is of another type or form, or its private half cannot be read (a token's key): the caller
+// then asks OpenSSL.
+SecretBytes PrivateKey::FixedPkcs8Der() const {
+  for (size_t i = 0; i < kFixedPkcs8.size(); ++i) {
+    const FixedPkcs8& f = kFixedPkcs8[i];
+    const FixedSpki& spki = kFixedSpki[i];
+    if (f.type != type_) continue;
+    const std::string& pub = public_key_.spki_der();
+    if (pub.size() != spki.prefix.size() + spki.key_size || !pub.starts_with(spki.prefix)) {
+      return SecretBytes();
+    }
+    SecretBytes priv(f.private_size);
+    if (type_ == KeyType::kEd25519) {
+      size_t len = priv.size();
+      if (EVP_PKEY_get_raw_private_key(pkey_.get(), priv.data(), &len) != 1 || len != priv.size()) {
+        ClearOpenSslErrors();
+        return SecretBytes();
+      }
+    } else {
+      BIGNUM* d = nullptr;
+      const bool ok = EVP_PKEY_get_bn_param(pkey_.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1 &&
+                      BN_bn2binpad(d, priv.data(), static_cast<int>(priv.size())) ==
+                          static_cast<int>(priv.size());
+      BN_clear_free(d);
+      if (!ok) {
+        ClearOpenSslErrors();
+        return SecretBytes();
+      }
+    }
+    const std::string_view point =
+        f.tail.empty() ? std::string_view() : std::string_view(pub).substr(spki.prefix.size());
+    SecretBytes out(f.head.size() + priv.size() + f.tail.size() + point.size());
+    uint8_t* p = out.data();
+    for (std::string_view part : {f.head, priv.view(), f.tail, point}) {
+      if (!part.empty()) memcpy(p, part.data(), part.size());
+      p += part.size();
+    }
+    return out;
+  }
+  return SecretBytes();
+}
+
 SecretBytes PrivateKey::ToPkcs8Der() const {
+  if (SecretBytes fixed = FixedPkcs8Der(); !fixed.empty()) return fixed;
   internal::Pkcs8PrivKeyInfoPtr p8(EVP_PKEY2PKCS8(pkey_.get()));
   int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8.get(), nullptr) : -1;
   if (len <= 0) {

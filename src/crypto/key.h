@@ -106,6 +106,7 @@ class PrivateKey {
   EVP_PKEY* get() const { return pkey_.get(); }
 
  private:
+  SecretBytes FixedPkcs8Der() const;
   // The public half of `pkey`, which is of `type`, as a public-only key. `fresh`: generated
   // here with OpenSSL's defaults (uncompressed EC points), so its SPKI can be built directly.
   static Result<PublicKey> PublicOf(EVP_PKEY* pkey, KeyType type, bool fresh);

@@ -161,6 +161,25 @@ TEST(KeyTest, CompressedEcPointStillGivesOpenSslsSpki) {
   ASSERT_TRUE(key.ok()) << key.error().ToString();
   EXPECT_EQ(key->public_key().spki_der(), want);
   EXPECT_EQ(want.size(), 59u);  // 33-byte compressed point
+  // Its PKCS#8 is OpenSSL's too (compressed point inside), and reads back as the same key.
+  internal::BioPtr priv(BIO_new(BIO_s_secmem()));
+  ASSERT_EQ(
+      PEM_write_bio_PKCS8PrivateKey(priv.get(), key->get(), nullptr, nullptr, 0, nullptr, nullptr),
+      1);
+  EXPECT_EQ(key->ToPkcs8Pem().view(), internal::BioContents(priv.get()));
+}
+
+TEST_P(KeyTypeTest, Pkcs8OfAFreshKeyReadsBackAsTheSameKey) {
+  auto key = PrivateKey::Generate(GetParam() == KeyType::kRsa4096 ? KeyType::kRsa2048 : GetParam());
+  ASSERT_TRUE(key.ok());
+  SecretBytes der = key->ToPkcs8Der();
+  auto back = PrivateKey::FromPkcs8Der(der);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(EVP_PKEY_eq(back->get(), key->get()), 1);
+  EXPECT_EQ(back->ToPkcs8Der().view(), der.view());
+  auto sig = back->Sign("data");
+  ASSERT_TRUE(sig.ok());
+  EXPECT_TRUE(key->public_key().Verify("data", *sig));
 }
 
 TEST(KeyTest, RsaPublicExponentIs65537) {
