@@ -90,6 +90,7 @@ Result<std::string> RotateAdminToken(store::Store& store, const Clock& clock, Ra
   CF_ASSIGN_OR_RETURN(model::ApiToken rec,
                       IssueTokenToFile(*tx, clock, random, admin->id, token_path, validity));
   CF_TRY(tx->Commit());
+  lifecycle::NoteCredentialsChanged();
   log::Info("bootstrap admin token rotated", {{"token_id", rec.id},
                                               {"revoked", std::to_string(old_tokens.size())},
                                               {"token_file", token_path}});

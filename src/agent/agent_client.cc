@@ -358,8 +358,10 @@ Result<net::HttpResponse> AgentClient::Call(net::HttpsClient& client, const std:
   return ErrorFromStatus(r);
 }
 
-Result<Enrollment> AgentClient::Enroll(const SecretBytes& token, const std::string& csr_pem,
-                                       const std::string& hostname) {
+namespace wire {
+
+Result<std::string> EnrollRequestBody(const SecretBytes& token, const std::string& csr_pem,
+                                      const std::string& hostname) {
   if (token.empty() || token.size() > 512 ||
       !std::all_of(token.view().begin(), token.view().end(), IsTokenChar)) {
     return InvalidArgument("the enrollment token is empty or holds characters a token cannot have");
@@ -377,12 +379,12 @@ Result<Enrollment> AgentClient::Enroll(const SecretBytes& token, const std::stri
   body += ",\"hostname\":";
   body += host_json;
   body += "}";
-  Result<net::HttpResponse> r = Call(*http_, "POST", "/v1/agent/enroll", body, {200, 201});
-  WipeString(body);
-  if (!r.ok()) return std::move(r).error();
+  return body;
+}
 
+Result<Enrollment> ParseEnrollResponse(const std::string& body) {
   constexpr std::string_view kWhat = "enroll";
-  CF_ASSIGN_OR_RETURN(json j, ParseObject(r->body, kWhat));
+  CF_ASSIGN_OR_RETURN(json j, ParseObject(body, kWhat));
   Enrollment e;
   CF_ASSIGN_OR_RETURN(e.agent_id, GetName(j, kWhat, "agent_id", true));
   // Only agent_id and the certificate matter to the agent; the rest is checked for type but
@@ -394,15 +396,9 @@ Result<Enrollment> AgentClient::Enroll(const SecretBytes& token, const std::stri
   return e;
 }
 
-Result<PollResult> AgentClient::Poll(std::chrono::seconds wait) {
-  if (wait.count() < 0 || wait.count() > kMaxPollWaitSeconds) {
-    return InvalidArgument("poll wait must be 0..60 seconds");
-  }
-  CF_ASSIGN_OR_RETURN(
-      net::HttpResponse r,
-      Call(*poll_http_, "GET", "/v1/agent/jobs?wait=" + std::to_string(wait.count()), "", {200}));
+Result<PollResult> ParsePollResponse(const std::string& body) {
   constexpr std::string_view kWhat = "jobs";
-  CF_ASSIGN_OR_RETURN(json j, ParseObject(r.body, kWhat));
+  CF_ASSIGN_OR_RETURN(json j, ParseObject(body, kWhat));
   const json* jobs = Find(j, "jobs");
   if (!jobs || !jobs->is_array()) return BadField(kWhat, "jobs", "must be an array");
   if (jobs->size() > kMaxJobsPerPoll) return BadField(kWhat, "jobs", "holds too many jobs");
@@ -433,14 +429,10 @@ Result<PollResult> AgentClient::Poll(std::chrono::seconds wait) {
   return out;
 }
 
-Result<JobBundle> AgentClient::FetchBundle(const AgentJob& job) {
-  CF_TRY(ValidateName("job id", job.id));
-  Result<net::HttpResponse> r =
-      Call(*http_, "GET", "/v1/agent/jobs/" + net::UrlEncode(job.id) + "/bundle", "", {200});
-  if (!r.ok()) return std::move(r).error();
+Result<JobBundle> ParseBundleResponse(std::string& body, int64_t expected_seq) {
   constexpr std::string_view kWhat = "bundle";
-  Result<json> parsed = ParseObject(r->body, kWhat);
-  WipeString(r->body);  // it held the (encrypted) private key
+  Result<json> parsed = ParseObject(body, kWhat);
+  WipeString(body);  // it held the (encrypted) private key
   if (!parsed.ok()) return std::move(parsed).error();
   json& j = *parsed;
   auto wipe = [&] { WipeStringMember(j, "private_key"); };
@@ -454,9 +446,9 @@ Result<JobBundle> AgentClient::FetchBundle(const AgentJob& job) {
   if (!cert.ok()) return std::move(cert).error();
   if (!chain.ok()) return std::move(chain).error();
   if (!key.ok()) return std::move(key).error();
-  if (*seq != job.seq) {
+  if (*seq != expected_seq) {
     return Malformed("bundle response: seq " + std::to_string(*seq) + " is not the job's seq " +
-                     std::to_string(job.seq));
+                     std::to_string(expected_seq));
   }
   b.seq = *seq;
   b.certificate = std::move(*cert);
@@ -465,16 +457,9 @@ Result<JobBundle> AgentClient::FetchBundle(const AgentJob& job) {
   return b;
 }
 
-Result<SecretBytes> AgentClient::FetchSecret(const std::string& secret_id, int64_t version) {
-  CF_TRY(ValidateName("secret id", secret_id));
-  if (version <= 0) return InvalidArgument("secret version must be greater than 0");
-  Result<net::HttpResponse> r =
-      Call(*http_, "GET",
-           "/v1/agent/secrets/" + net::UrlEncode(secret_id) + "?version=" + std::to_string(version),
-           "", {200});
-  if (!r.ok()) return std::move(r).error();
-  Result<json> parsed = ParseObject(r->body, "secret");
-  WipeString(r->body);
+Result<SecretBytes> ParseSecretResponse(std::string& body) {
+  Result<json> parsed = ParseObject(body, "secret");
+  WipeString(body);
   if (!parsed.ok()) return std::move(parsed).error();
   Result<std::string> value = GetString(*parsed, "secret", "value", true);
   WipeStringMember(*parsed, "value");
@@ -483,8 +468,7 @@ Result<SecretBytes> AgentClient::FetchSecret(const std::string& secret_id, int64
   return SecretBytes::FromString(std::move(*value));
 }
 
-Status AgentClient::Report(const std::string& job_id, const JobReport& report) {
-  CF_TRY(ValidateName("job id", job_id));
+Result<std::string> ReportRequestBody(const JobReport& report) {
   if (report.seq <= 0) return InvalidArgument("report seq must be greater than 0");
   if (report.state != "installed" && report.state != "verified" && report.state != "failed" &&
       report.state != "rolled_back") {
@@ -497,9 +481,55 @@ Status AgentClient::Report(const std::string& job_id, const JobReport& report) {
                {"serial", SanitizeText(report.serial, 64)}};
   for (const std::string& p : report.paths) body["paths"].push_back(SanitizeText(p, 4096));
   // Every string above is printable ASCII, so dump() cannot throw.
+  return body.dump();
+}
+
+}  // namespace wire
+
+Result<Enrollment> AgentClient::Enroll(const SecretBytes& token, const std::string& csr_pem,
+                                       const std::string& hostname) {
+  CF_ASSIGN_OR_RETURN(std::string body, wire::EnrollRequestBody(token, csr_pem, hostname));
+  Result<net::HttpResponse> r = Call(*http_, "POST", "/v1/agent/enroll", body, {200, 201});
+  WipeString(body);
+  if (!r.ok()) return std::move(r).error();
+  return wire::ParseEnrollResponse(r->body);
+}
+
+Result<PollResult> AgentClient::Poll(std::chrono::seconds wait) {
+  if (wait.count() < 0 || wait.count() > kMaxPollWaitSeconds) {
+    return InvalidArgument("poll wait must be 0..60 seconds");
+  }
+  CF_ASSIGN_OR_RETURN(
+      net::HttpResponse r,
+      Call(*poll_http_, "GET", "/v1/agent/jobs?wait=" + std::to_string(wait.count()), "", {200}));
+  return wire::ParsePollResponse(r.body);
+}
+
+Result<JobBundle> AgentClient::FetchBundle(const AgentJob& job) {
+  CF_TRY(ValidateName("job id", job.id));
+  Result<net::HttpResponse> r =
+      Call(*http_, "GET", "/v1/agent/jobs/" + net::UrlEncode(job.id) + "/bundle", "", {200});
+  if (!r.ok()) return std::move(r).error();
+  return wire::ParseBundleResponse(r->body, job.seq);
+}
+
+Result<SecretBytes> AgentClient::FetchSecret(const std::string& secret_id, int64_t version) {
+  CF_TRY(ValidateName("secret id", secret_id));
+  if (version <= 0) return InvalidArgument("secret version must be greater than 0");
+  Result<net::HttpResponse> r =
+      Call(*http_, "GET",
+           "/v1/agent/secrets/" + net::UrlEncode(secret_id) + "?version=" + std::to_string(version),
+           "", {200});
+  if (!r.ok()) return std::move(r).error();
+  return wire::ParseSecretResponse(r->body);
+}
+
+Status AgentClient::Report(const std::string& job_id, const JobReport& report) {
+  CF_TRY(ValidateName("job id", job_id));
+  CF_ASSIGN_OR_RETURN(std::string body, wire::ReportRequestBody(report));
   CF_ASSIGN_OR_RETURN(net::HttpResponse r,
                       Call(*http_, "POST", "/v1/agent/jobs/" + net::UrlEncode(job_id) + "/report",
-                           body.dump(), {200, 201, 202, 204}));
+                           body, {200, 201, 202, 204}));
   (void)r;
   return Ok();
 }

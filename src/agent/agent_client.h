@@ -162,6 +162,25 @@ class AgentClient {
   std::unique_ptr<net::HttpsClient> poll_http_;
 };
 
+// The protocol's message bodies without the transport: AgentClient uses them, and so does
+// bench/fleet_sim, which speaks the same protocol for thousands of simulated agents over its own
+// asynchronous connections. Each parser validates exactly as the call of the same name above
+// documents (Malformed for a body that is not the documented JSON).
+namespace wire {
+// The POST /v1/agent/enroll body. InvalidArgument for a token with characters a token cannot
+// have (not echoed). The result holds the token: the caller wipes it after sending.
+Result<std::string> EnrollRequestBody(const SecretBytes& token, const std::string& csr_pem,
+                                      const std::string& hostname);
+Result<Enrollment> ParseEnrollResponse(const std::string& body);
+Result<PollResult> ParsePollResponse(const std::string& body);
+// Wipes `body` (it holds the encrypted key). Malformed when seq differs from `expected_seq`.
+Result<JobBundle> ParseBundleResponse(std::string& body, int64_t expected_seq);
+// Wipes `body` (it holds the passphrase).
+Result<SecretBytes> ParseSecretResponse(std::string& body);
+// The POST /v1/agent/jobs/{id}/report body. InvalidArgument for seq <= 0 or an unknown state.
+Result<std::string> ReportRequestBody(const JobReport& report);
+}  // namespace wire
+
 // Maps a non-2xx response to an Error (see the table above), quoting a sanitized problem
 // "detail" or "title" when the body is an RFC 7807 document. Exposed for tests.
 Error ErrorFromStatus(const net::HttpResponse& response);

@@ -119,7 +119,7 @@ void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
 }
 
 bool ApiService::Committed(const model::AuditRecord& r) {
-  auto tx = deps_.store.Begin();
+  auto tx = deps_.store.BeginRead();
   if (!tx.ok()) return false;
   auto found = (*tx)->audit().List({.after_seq = r.seq - 1, .limit = 1});
   return found.ok() && !found->empty() && found->front().id == r.id;

@@ -12,8 +12,38 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
   }
   std::string_view token = v.substr(kBearer.size());
   if (!lifecycle::LooksLikeApiToken(token)) return Unauthorized("invalid bearer token");
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  auto rec = tx->tokens().GetByHash(lifecycle::HashApiToken(token));
+  const std::string hash = lifecycle::HashApiToken(token);
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end()) {
+      const Cached& c = it->second;
+      const bool fresh = c.generation == lifecycle::CredentialsGeneration() &&
+                         std::chrono::steady_clock::now() - c.cached_at < kCacheTtl;
+      if (!fresh) {
+        cache_.erase(it);
+      } else if (c.expires_at && *c.expires_at <= clock_.Now()) {
+        cache_.erase(it);
+        return Unauthorized("bearer token has expired");
+      } else {
+        ++hits_;
+        return c.caller;
+      }
+    }
+  }
+  return Lookup(hash);
+}
+
+Result<lifecycle::Caller> Authenticator::Lookup(const std::string& hash) {
+  // Read before the store: a change committed after this read bumps the generation, so what is
+  // cached below is stale at once.
+  const uint64_t generation = lifecycle::CredentialsGeneration();
+  {
+    std::lock_guard lock(mu_);
+    ++lookups_;
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
+  auto rec = tx->tokens().GetByHash(hash);
   if (!rec.ok()) {
     if (rec.error().code() == ErrorCode::kNotFound) return Unauthorized("invalid bearer token");
     return std::move(rec).error();
@@ -25,13 +55,27 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
   CF_ASSIGN_OR_RETURN(model::Principal p, tx->principals().Get(rec->principal_id));
   if (p.disabled) return Unauthorized("principal is disabled");
   CF_ASSIGN_OR_RETURN(model::Account account, tx->accounts().Get(p.account_id));
-  return lifecycle::Caller{
+  lifecycle::Caller caller{
       .principal_id = p.id,
       .account_id = p.account_id,
       .role = p.role,
       .tags = p.tags,
       .system_admin = p.role == model::Role::kAdmin && account.name == kSystemAccountName,
       .system_auditor = p.role == model::Role::kAuditor && account.name == kSystemAccountName};
+  std::lock_guard lock(mu_);
+  if (cache_.size() >= kCacheCapacity) cache_.clear();  // rare; the next requests refill it
+  cache_[hash] = Cached{caller, rec->expires_at, std::chrono::steady_clock::now(), generation};
+  return caller;
+}
+
+uint64_t Authenticator::cache_hits() const {
+  std::lock_guard lock(mu_);
+  return hits_;
+}
+
+uint64_t Authenticator::store_lookups() const {
+  std::lock_guard lock(mu_);
+  return lookups_;
 }
 
 std::string_view AuthFailureReason(const Error& error) {

@@ -114,16 +114,36 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
 }
 
 Result<std::string> CertificateAuthority::ReserveSerial() {
-  // A collision among 159 random bits means a broken RNG; retry a few times, then fail loudly.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::string serial = DrawSerial(random_);
+  std::lock_guard lock(serial_mu_);
+  if (reserved_serials_.empty()) {
+    // One transaction for the whole block: with group commit it shares its durable commit with
+    // whatever else is committing. A collision among 159 random bits means a broken RNG: a few
+    // redraws, then fail loudly.
+    std::vector<std::string> block;
+    block.reserve(kSerialBlock);
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-    Status st = tx->serials().Reserve(HexEncode(serial), intermediate_id_, Whole(clock_.Now()));
-    if (st.ok()) st = tx->Commit();
-    if (st.ok()) return serial;
-    if (st.error().code() != ErrorCode::kConflict) return std::move(st).error();
+    const TimePoint now = Whole(clock_.Now());
+    int collisions = 0;
+    while (block.size() < kSerialBlock) {
+      std::string serial = DrawSerial(random_);
+      Status st = tx->serials().Reserve(HexEncode(serial), intermediate_id_, now);
+      if (st.ok()) {
+        block.push_back(std::move(serial));
+        continue;
+      }
+      if (st.error().code() != ErrorCode::kConflict || ++collisions > 3) {
+        if (st.error().code() == ErrorCode::kConflict) {
+          return Internal("could not reserve a unique serial number");
+        }
+        return std::move(st).error();
+      }
+    }
+    CF_TRY(tx->Commit());
+    reserved_serials_ = std::move(block);
   }
-  return Internal("could not reserve a unique serial number");
+  std::string serial = std::move(reserved_serials_.back());
+  reserved_serials_.pop_back();
+  return serial;
 }
 
 Result<IssuedLeaf> CertificateAuthority::Issue(const LeafRequest& req) {

@@ -101,7 +101,12 @@ class CertificateAuthority {
         signer_(std::move(signer)),
         intermediate_key_(std::move(intermediate_key)) {}
 
+  // A serial for one certificate, durably reserved in the store before it is returned (no
+  // certificate is ever signed without a durable record of its serial). Serials are reserved in
+  // blocks of kSerialBlock in one transaction and handed out from memory, so the hot path makes
+  // no commit of its own; a crash leaves the unused rest of a block reserved, never reused.
   Result<std::string> ReserveSerial();
+  static constexpr size_t kSerialBlock = 256;
 
   store::Store& store_;
   const Clock& clock_;
@@ -120,6 +125,9 @@ class CertificateAuthority {
   };
   std::mutex crl_mu_;
   std::optional<CachedCrl> crl_;  // guarded by crl_mu_
+
+  std::mutex serial_mu_;
+  std::vector<std::string> reserved_serials_;  // guarded by serial_mu_
 };
 
 }  // namespace certfleet::ca

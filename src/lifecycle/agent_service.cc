@@ -445,6 +445,7 @@ Result<model::Agent> AgentService::Revoke(const Caller& caller, const std::strin
   CF_TRY(audit::AppendInTx(caller.audit, *tx,
                            {.account_id = agent.account_id, .resource = agent.id, .status = 200}));
   CF_TRY(tx->Commit());
+  NoteCredentialsChanged();  // its principal is disabled
   // Wakes a parked long poll, which re-checks the agent and answers 401 (routes_agents.cc).
   if (notifier_ != nullptr) notifier_->Notify(agent.id);
   log::Info("agent revoked", {{"agent_id", agent.id},

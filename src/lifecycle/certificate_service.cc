@@ -135,7 +135,7 @@ Result<Issuer*> CertificateService::ResolveIssuer(const std::string& account_id,
   if (registered.ok() && name != kAcmeIssuerType) return *registered;
   auto acme = issuers_.Find(std::string(kAcmeIssuerType));
   if (!acme.ok()) return unknown;
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
   auto config = tx->acme_configs().GetByName(account_id, "issuer", name);
   if (!config.ok()) {
     if (config.error().code() == ErrorCode::kNotFound) return unknown;
@@ -284,7 +284,7 @@ Status CertificateService::CheckPolicy(const Caller& caller, const CertificateRe
                              .validity = r.validity.value_or(std::min(
                                  profile.default_validity, ca::MaxValidity(profile, clock_.Now()))),
                              .exportable = r.exportable};
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
   // Two layers (docs/policy.md): the domain claims a system admin assigned to the account, then
   // the account's own policy, which can only narrow them.
   CF_TRY(CheckDomainClaims(*tx, caller.account_id, r.domains));
@@ -355,7 +355,12 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   if (outcome.pending) {
     return Unavailable("issuer " + r.issuer + " cannot issue asynchronously yet");
   }
-  CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
+  std::optional<x509::Certificate> parsed = std::move(outcome.leaf);
+  if (!parsed) {
+    CF_ASSIGN_OR_RETURN(x509::Certificate from_pem, x509::Certificate::FromPem(outcome.leaf_pem));
+    parsed = std::move(from_pem);
+  }
+  const x509::Certificate& leaf = *parsed;
   if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");
 
   model::CertificateVersion v = NewVersion(cert.id, 1, leaf, outcome);
@@ -363,10 +368,13 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   cert.status = model::CertificateStatus::kIssued;
   cert.status_detail = outcome.detail;
   cert.current_version_id = v.id;
+  // Sealed before the writer is taken: the transaction below only writes rows.
+  CF_ASSIGN_OR_RETURN(model::SealedBlob sealed, secrets_.Seal(key.ToPkcs8Der(), "certificate-key"));
+  v.key_blob_id = sealed.id;
 
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_TRY(tx->certificates().Insert(cert));
-  CF_ASSIGN_OR_RETURN(v.key_blob_id, secrets_.SealBlob(*tx, key.ToPkcs8Der(), "certificate-key"));
+  CF_TRY(tx->blobs().Insert(sealed));
   CF_TRY(tx->versions().Insert(v));
   CF_TRY(audit::AppendInTx(caller.audit, *tx,
                            {.account_id = cert.account_id, .resource = cert.id, .status = 201}));
@@ -592,12 +600,12 @@ Result<std::string> CertificateService::CurrentCrl(const std::string& issuer_nam
 }
 
 Result<CertificateView> CertificateService::Get(const Caller& caller, const std::string& id) {
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
   return LoadVisible(*tx, caller, id);
 }
 
 Result<std::vector<CertificateView>> CertificateService::List(const Caller& caller) {
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
   CF_ASSIGN_OR_RETURN(auto certs, tx->certificates().List({.account_id = caller.account_id}));
   std::vector<CertificateView> out;
   out.reserve(certs.size());

@@ -6,6 +6,7 @@
 #include "audit/audit_log.h"
 #include "base/ids.h"
 #include "base/validate.h"
+#include "lifecycle/tokens.h"
 #include "policy/account_policy.h"
 #include "policy/domain_claims.h"
 #include "store/owned.h"
@@ -101,6 +102,7 @@ Result<model::Principal> GovernanceService::SetPrincipalTags(const Caller& calle
   CF_TRY(audit::AppendInTx(caller.audit, *tx,
                            {.account_id = p.account_id, .resource = p.id, .status = 200}));
   CF_TRY(tx->Commit());
+  NoteCredentialsChanged();
   return p;
 }
 
@@ -135,6 +137,7 @@ Result<model::Principal> GovernanceService::SetPrincipalDisabled(const Caller& c
   CF_TRY(audit::AppendInTx(caller.audit, *tx,
                            {.account_id = p.account_id, .resource = p.id, .status = 200}));
   CF_TRY(tx->Commit());
+  NoteCredentialsChanged();
   return p;
 }
 
@@ -202,6 +205,7 @@ Result<model::ApiToken> GovernanceService::RevokeToken(const std::string& id,
   CF_ASSIGN_OR_RETURN(model::Principal owner, tx->principals().Get(t.principal_id));
   CF_TRY(audit::AppendInTx(audit_scope, *tx, {.account_id = owner.account_id, .resource = id}));
   CF_TRY(tx->Commit());
+  NoteCredentialsChanged();
   return t;
 }
 

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "crypto/key.h"
+#include "x509/certificate.h"
 
 namespace certfleet::lifecycle {
 
@@ -40,6 +41,9 @@ struct IssueOutcome {
   std::string leaf_pem;    // set when issued
   std::string chain_pem;   // issuing chain without the leaf
   std::string issuer_ref;  // e.g. the internal CA record id
+  // The leaf as parsed by an issuer that already holds it (the internal CA), so the caller
+  // need not parse leaf_pem back; empty otherwise.
+  std::optional<x509::Certificate> leaf;
 };
 
 class Issuer {

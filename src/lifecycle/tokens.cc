@@ -1,5 +1,7 @@
 #include "lifecycle/tokens.h"
 
+#include <atomic>
+
 #include "base/encoding.h"
 #include "crypto/hash.h"
 
@@ -33,6 +35,16 @@ std::string HashApiToken(std::string_view token) { return crypto::Sha256Hex(toke
 bool LooksLikeApiToken(std::string_view token) { return LooksLike(token, kTokenPrefix); }
 bool LooksLikeEnrollmentToken(std::string_view token) {
   return LooksLike(token, kEnrollmentTokenPrefix);
+}
+
+namespace {
+std::atomic<uint64_t> g_credentials_generation{0};
+}  // namespace
+
+void NoteCredentialsChanged() { g_credentials_generation.fetch_add(1, std::memory_order_acq_rel); }
+
+uint64_t CredentialsGeneration() {
+  return g_credentials_generation.load(std::memory_order_acquire);
 }
 
 }  // namespace certfleet::lifecycle

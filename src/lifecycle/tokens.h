@@ -2,6 +2,7 @@
 // stored; the token itself is shown once, to whoever created it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,5 +26,13 @@ bool LooksLikeApiToken(std::string_view token);
 inline constexpr char kEnrollmentTokenPrefix[] = "cfe_";
 NewToken GenerateEnrollmentToken(Random& random);
 bool LooksLikeEnrollmentToken(std::string_view token);
+
+// Credential changes that must reach cached authentications at once (api/auth.h caches who a
+// token belongs to): a token revoked, a principal disabled or re-enabled, a role or tags
+// changed. Whoever commits such a change calls NoteCredentialsChanged() after the commit; every
+// cache in the process drops what it holds. Other processes sharing the store notice within
+// their cache's time to live.
+void NoteCredentialsChanged();
+uint64_t CredentialsGeneration();
 
 }  // namespace certfleet::lifecycle

@@ -12,6 +12,10 @@ Result<std::string> SecretStore::SealBlob(store::Tx& tx, const SecretBytes& valu
   return blob.id;
 }
 
+Result<model::SealedBlob> SecretStore::Seal(const SecretBytes& value, const std::string& purpose) {
+  return sealer_.Seal(value, purpose);
+}
+
 Result<SecretBytes> SecretStore::OpenBlob(store::Tx& tx, const std::string& blob_id) {
   CF_ASSIGN_OR_RETURN(model::SealedBlob blob, tx.blobs().Get(blob_id));
   return sealer_.Open(blob);

@@ -39,6 +39,10 @@ class SecretStore {
 
   // Seals a value into a standalone blob (private keys of certificate versions and CAs).
   Result<std::string> SealBlob(store::Tx& tx, const SecretBytes& value, const std::string& purpose);
+  // The same, without a transaction: the caller inserts the blob (tx.blobs().Insert) in the
+  // transaction that needs it, so sealing (a KEK wrap, possibly on an HSM) runs before the
+  // writer is taken.
+  Result<model::SealedBlob> Seal(const SecretBytes& value, const std::string& purpose);
   Result<SecretBytes> OpenBlob(store::Tx& tx, const std::string& blob_id);
 
  private:

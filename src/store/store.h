@@ -683,7 +683,13 @@ class Store {
  public:
   virtual ~Store() = default;
   // Unavailable (retryable) if no transaction could start within the backend's busy timeout.
+  // Commit() returns OK only once the transaction is durable; concurrent transactions may
+  // share one durable commit (SQLite: store/sqlite/writer.h).
   virtual Result<std::unique_ptr<Tx>> Begin() = 0;
+  // A transaction for reading only: it sees committed data only, runs beside writers and
+  // other readers, and every write through it fails. For lookups that change nothing
+  // (authentication, authorization, GETs); anything that reads in order to write uses Begin().
+  virtual Result<std::unique_ptr<Tx>> BeginRead() { return Begin(); }
   // The schema version after migrations (for /healthz and tests).
   virtual Result<int> SchemaVersion() = 0;
 };

@@ -17,6 +17,7 @@ Result<IssueOutcome> InternalIssuer::Issue(const IssueInput& in, const std::stri
   out.chain_pem = x509::ChainToPem(leaf.chain);
   out.issuer_ref = leaf.ca_id;
   out.detail = "issued by the internal CA";
+  out.leaf = std::move(leaf.leaf);
   return out;
 }
 

@@ -16,27 +16,16 @@ void Pool::Adopt(std::unique_ptr<Db> db) {
   ++open_;
 }
 
-Result<Pool::Lease> Pool::Acquire(bool writer) {
+Result<Pool::Lease> Pool::Acquire() {
   const auto deadline = std::chrono::steady_clock::now() + wait_;
   std::unique_lock lock(mu_);
-  if (writer) {
-    if (!cv_.wait_until(lock, deadline, [&] { return !writer_busy_; })) {
-      return Unavailable("sqlite: timed out waiting for the writer slot").WithRetry();
-    }
-    writer_busy_ = true;
-  }
-  auto give_up = [&](Error e) -> Error {
-    if (writer) writer_busy_ = false;
-    cv_.notify_all();
-    return e;
-  };
   if (!cv_.wait_until(lock, deadline, [&] { return !idle_.empty() || open_ < max_; })) {
-    return give_up(Unavailable("sqlite: timed out waiting for a connection").WithRetry());
+    return Unavailable("sqlite: timed out waiting for a connection").WithRetry();
   }
   if (!idle_.empty()) {
     auto db = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(shared_from_this(), std::move(db), writer);
+    return Lease(shared_from_this(), std::move(db));
   }
   // Open outside the lock: it touches the file system and may wait on SQLite's busy timeout.
   ++open_;
@@ -45,12 +34,13 @@ Result<Pool::Lease> Pool::Acquire(bool writer) {
   if (!db.ok()) {
     lock.lock();
     --open_;
-    return give_up(std::move(db).error());
+    cv_.notify_all();
+    return std::move(db).error();
   }
-  return Lease(shared_from_this(), std::move(db).value(), writer);
+  return Lease(shared_from_this(), std::move(db).value());
 }
 
-void Pool::Release(std::unique_ptr<Db> db, bool writer) {
+void Pool::Release(std::unique_ptr<Db> db) {
   {
     std::lock_guard lock(mu_);
     if (db) {
@@ -58,21 +48,17 @@ void Pool::Release(std::unique_ptr<Db> db, bool writer) {
     } else {
       --open_;
     }
-    if (writer) writer_busy_ = false;
   }
   cv_.notify_all();
 }
 
 Pool::Lease::Lease(Lease&& other) noexcept
-    : pool_(std::move(other.pool_)),
-      db_(std::move(other.db_)),
-      writer_(other.writer_),
-      discard_(other.discard_) {}
+    : pool_(std::move(other.pool_)), db_(std::move(other.db_)), discard_(other.discard_) {}
 
 Pool::Lease::~Lease() {
   if (!pool_) return;         // moved from
   if (discard_) db_.reset();  // closed here, outside the pool's lock
-  pool_->Release(std::move(db_), writer_);
+  pool_->Release(std::move(db_));
 }
 
 }  // namespace certfleet::store::sqlite

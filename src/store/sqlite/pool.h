@@ -1,10 +1,6 @@
-// A small pool of SQLite connections plus the in-process writer slot.
-//
-// Every certfleet transaction is a writer (BEGIN IMMEDIATE), and SQLite admits one writer at a
-// time. Within one process the writers queue here, on a condition variable, instead of polling
-// inside SQLite's busy handler (which sleeps in growing steps and lets late arrivals overtake);
-// SQLite's busy timeout still arbitrates between processes. Connections are opened on demand
-// up to `max_connections`, reused, and closed when the pool dies.
+// A small pool of SQLite reader connections (Store::BeginRead). Writers have a connection of
+// their own (writer.h). Connections are opened on demand up to `max_connections`, reused, and
+// closed when the pool dies.
 //
 // Thread-safe. A Lease is owned by one thread at a time and may be handed between threads; it
 // keeps the pool alive (shared ownership), so a Tx can never outlive its connection.
@@ -27,11 +23,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Opens and configures one new connection.
   using Opener = std::function<Result<std::unique_ptr<Db>>()>;
 
-  // `wait` bounds both the wait for the writer slot and for a free connection.
+  // `wait` bounds the wait for a free connection.
   static std::shared_ptr<Pool> Create(Opener opener, int max_connections,
                                       std::chrono::milliseconds wait);
 
-  // Exclusive use of one connection (and, for writers, of the writer slot) until destroyed.
+  // Exclusive use of one connection until destroyed.
   class Lease {
    public:
     Lease(Lease&& other) noexcept;
@@ -43,17 +39,16 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
    private:
     friend class Pool;
-    Lease(std::shared_ptr<Pool> pool, std::unique_ptr<Db> db, bool writer)
-        : pool_(std::move(pool)), db_(std::move(db)), writer_(writer) {}
+    Lease(std::shared_ptr<Pool> pool, std::unique_ptr<Db> db)
+        : pool_(std::move(pool)), db_(std::move(db)) {}
     std::shared_ptr<Pool> pool_;
     std::unique_ptr<Db> db_;
-    bool writer_;
     bool discard_ = false;
   };
 
-  // A connection; with `writer`, also the writer slot. Unavailable (retryable) when the wait
-  // runs out; the opener's error if a new connection cannot be opened.
-  Result<Lease> Acquire(bool writer);
+  // A connection. Unavailable (retryable) when the wait runs out; the opener's error if a new
+  // connection cannot be opened.
+  Result<Lease> Acquire();
 
   // Adds an already opened connection (the one that ran migrations) to the idle list.
   void Adopt(std::unique_ptr<Db> db);
@@ -61,7 +56,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
  private:
   Pool(Opener opener, int max_connections, std::chrono::milliseconds wait)
       : opener_(std::move(opener)), max_(max_connections), wait_(wait) {}
-  void Release(std::unique_ptr<Db> db, bool writer);
+  void Release(std::unique_ptr<Db> db);
 
   const Opener opener_;
   const int max_;
@@ -71,7 +66,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
   int open_ = 0;                           // connections idle or leased; guarded by mu_
-  bool writer_busy_ = false;               // guarded by mu_
 };
 
 }  // namespace certfleet::store::sqlite

@@ -14,6 +14,7 @@
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/pool.h"
 #include "store/sqlite/rows.h"
+#include "store/sqlite/writer.h"
 
 namespace certfleet::store {
 namespace {
@@ -21,11 +22,12 @@ namespace {
 using sqlite::Db;
 using sqlite::Pool;
 using sqlite::Session;
+using sqlite::TxLease;
+using sqlite::Writer;
 
 constexpr char kMemoryPath[] = ":memory:";
-// Every Tx holds the writer slot, so one connection serves all transactions; the others serve
-// SchemaVersion() while a Tx is open.
-constexpr int kMaxFileConnections = 4;
+// Readers (BeginRead, SchemaVersion) share these; the writer has a connection of its own.
+constexpr int kMaxReaderConnections = 8;
 
 std::string ErrnoText(int e) { return std::generic_category().message(e); }
 
@@ -80,9 +82,35 @@ Status Configure(Db& db, const SqliteOptions& o, bool memory) {
   return Ok();
 }
 
+// A read-only transaction on a reader connection: BEGIN (deferred) takes a snapshot of the
+// last committed state at the first read; COMMIT or ROLLBACK ends it. The connection has
+// query_only set, so a write through it fails instead of racing the writer.
+class ReadLease final : public TxLease {
+ public:
+  explicit ReadLease(Pool::Lease lease) : lease_(std::move(lease)) {}
+  ~ReadLease() override {
+    if (lease_ && lease_->db().InTransaction() && !lease_->db().Exec("ROLLBACK", "rollback").ok()) {
+      lease_->Discard();
+    }
+  }
+  Db& db() override { return lease_->db(); }
+  Status Commit() override {
+    Status st = lease_->db().Exec("COMMIT", "commit");
+    if (!st.ok() && lease_->db().InTransaction() &&
+        !lease_->db().Exec("ROLLBACK", "rollback").ok()) {
+      lease_->Discard();
+    }
+    lease_.reset();
+    return st;
+  }
+
+ private:
+  std::optional<Pool::Lease> lease_;
+};
+
 class SqliteTx final : public Tx {
  public:
-  explicit SqliteTx(Pool::Lease lease)
+  explicit SqliteTx(std::unique_ptr<TxLease> lease)
       : lease_(std::move(lease)),
         session_(lease_->db()),
         accounts_(session_),
@@ -120,14 +148,16 @@ class SqliteTx final : public Tx {
 
   ~SqliteTx() override { End(); }
 
+  Db& db() { return lease_->db(); }
+
   Status Commit() override {
     if (!lease_) return FailedPrecondition("transaction already finished");
-    Status committed = lease_->db().Exec("COMMIT", "commit");
-    // Success or not, the transaction is over: release the connection and the writer slot
-    // now rather than when the Tx object dies, so that a committed Tx left in scope does not
-    // block the next Begin().
-    End();
-    return committed;
+    // Success or not, the transaction is over: the lease gives up the connection and the
+    // writer slot now rather than when the Tx object dies, so that a committed Tx left in
+    // scope does not block the next Begin().
+    session_.Finish();
+    std::unique_ptr<TxLease> lease = std::move(lease_);
+    return lease->Commit();
   }
 
   AccountRepo& accounts() override { return accounts_; }
@@ -164,17 +194,14 @@ class SqliteTx final : public Tx {
   DomainClaimRepo& domain_claims() override { return domain_claims_; }
 
  private:
-  // Rolls back whatever is still open and returns the connection to the pool.
+  // Rolls back whatever is still open and gives the connection back.
   void End() {
     if (!lease_) return;
     session_.Finish();
-    Db& db = lease_->db();
-    // A connection that cannot roll back is in an unknown state: close it, do not reuse it.
-    if (db.InTransaction() && !db.Exec("ROLLBACK", "rollback").ok()) lease_->Discard();
     lease_.reset();
   }
 
-  std::optional<Pool::Lease> lease_;  // empty once the transaction is over
+  std::unique_ptr<TxLease> lease_;  // empty once the transaction is over
   Session session_;
   sqlite::SqliteAccounts accounts_;
   sqlite::SqlitePrincipals principals_;
@@ -212,23 +239,33 @@ class SqliteTx final : public Tx {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(std::shared_ptr<Pool> pool) : pool_(std::move(pool)) {}
+  // `readers` is null for an in-memory store, whose one connection belongs to the writer.
+  SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<Pool> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {}
 
   Result<std::unique_ptr<Tx>> Begin() override {
-    CF_ASSIGN_OR_RETURN(auto lease, pool_->Acquire(/*writer=*/true));
-    // IMMEDIATE takes the write lock now, so a Tx never fails half-way with SQLITE_BUSY when
-    // it first writes (a deferred transaction cannot upgrade once another writer commits).
-    CF_TRY(lease.db().Exec("BEGIN IMMEDIATE", "begin"));
+    CF_ASSIGN_OR_RETURN(auto lease, writer_->Begin());
     return std::unique_ptr<Tx>(new SqliteTx(std::move(lease)));
   }
 
-  Result<int> SchemaVersion() override {
-    CF_ASSIGN_OR_RETURN(auto lease, pool_->Acquire(/*writer=*/false));
-    return sqlite::ReadSchemaVersion(lease.db());
+  Result<std::unique_ptr<Tx>> BeginRead() override {
+    if (!readers_) return Begin();
+    CF_ASSIGN_OR_RETURN(auto lease, readers_->Acquire());
+    CF_TRY(lease.db().Exec("BEGIN", "begin"));
+    return std::unique_ptr<Tx>(
+        new SqliteTx(std::unique_ptr<TxLease>(new ReadLease(std::move(lease)))));
   }
 
+  Result<int> SchemaVersion() override {
+    CF_ASSIGN_OR_RETURN(auto tx, BeginRead());
+    return sqlite::ReadSchemaVersion(static_cast<SqliteTx&>(*tx).db());
+  }
+
+  sqlite::WriterStats stats() { return writer_->stats(); }
+
  private:
-  std::shared_ptr<Pool> pool_;
+  std::shared_ptr<Writer> writer_;
+  std::shared_ptr<Pool> readers_;
 };
 
 }  // namespace
@@ -258,21 +295,45 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& o) {
     // No SQLITE_OPEN_CREATE: SQLite must never create the file itself (see above).
     CF_TRY(CreateDatabaseFile(o.path));
   }
-  auto open = [o, flags, memory]() -> Result<std::unique_ptr<Db>> {
+  auto open = [o, flags, memory](bool reader) -> Result<std::unique_ptr<Db>> {
     CF_ASSIGN_OR_RETURN(auto db, Db::Open(o.path, flags));
     CF_TRY(Configure(*db, o, memory));
     // A replacement for a discarded in-memory connection starts empty and needs the schema.
     if (memory) CF_TRY(sqlite::ApplyMigrations(*db));
+    if (reader) CF_TRY(db->Exec("PRAGMA query_only = ON", "configure"));
     return db;
   };
-  CF_ASSIGN_OR_RETURN(auto first, open());
+  CF_ASSIGN_OR_RETURN(auto first, open(false));
   CF_ASSIGN_OR_RETURN(int version, sqlite::ApplyMigrations(*first));
   log::Debug("sqlite store open", {{"path", o.path}, {"schema_version", std::to_string(version)}});
-  // An in-memory database lives and dies with its one connection.
-  auto pool = Pool::Create(open, memory ? 1 : kMaxFileConnections,
-                           std::chrono::milliseconds(o.busy_timeout_ms));
-  pool->Adopt(std::move(first));
-  return std::unique_ptr<Store>(new SqliteStore(std::move(pool)));
+  const auto wait = std::chrono::milliseconds(o.busy_timeout_ms);
+  if (memory) {
+    // An in-memory database lives and dies with its one connection: the writer's. Readers use
+    // it through the writer slot.
+    auto only = std::make_shared<std::unique_ptr<Db>>(std::move(first));
+    auto writer = Writer::Create(
+        [only, open]() -> Result<std::unique_ptr<Db>> {
+          if (*only) return std::move(*only);
+          return open(false);
+        },
+        wait);
+    return std::unique_ptr<Store>(new SqliteStore(std::move(writer), nullptr));
+  }
+  auto readers = Pool::Create([open] { return open(true); }, kMaxReaderConnections, wait);
+  CF_TRY(first->Exec("PRAGMA query_only = ON", "configure"));
+  readers->Adopt(std::move(first));
+  auto writer = Writer::Create([open] { return open(false); }, wait);
+  return std::unique_ptr<Store>(new SqliteStore(std::move(writer), std::move(readers)));
+}
+
+std::optional<SqliteWriterStats> SqliteStatsOf(Store& store) {
+  auto* s = dynamic_cast<SqliteStore*>(&store);
+  if (s == nullptr) return std::nullopt;
+  sqlite::WriterStats w = s->stats();
+  return SqliteWriterStats{.transactions = w.transactions,
+                           .batches = w.batches,
+                           .failed_batches = w.failed_batches,
+                           .waiting = w.waiting};
 }
 
 }  // namespace certfleet::store

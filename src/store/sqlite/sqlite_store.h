@@ -14,7 +14,9 @@
 // Every connection applies the pragmas above, defensive mode and trusted_schema=OFF.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/error.h"
@@ -37,5 +39,15 @@ struct SqliteOptions {
 // Unavailable if the file cannot be created or opened, FailedPrecondition if the database was
 // written by a newer schema than this binary knows, Internal otherwise.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& o);
+
+// The writer's group-commit counters (store/sqlite/writer.h), for metrics and benchmarks;
+// nullopt when `store` is not an SQLite store.
+struct SqliteWriterStats {
+  uint64_t transactions = 0;  // committed Txs
+  uint64_t batches = 0;       // durable commits that carried them
+  uint64_t failed_batches = 0;
+  int waiting = 0;  // threads waiting for the writer slot now
+};
+std::optional<SqliteWriterStats> SqliteStatsOf(Store& store);
 
 }  // namespace certfleet::store
