@@ -4,7 +4,7 @@
 // wrong (the number enqueued outside the bounds the data allows).
 //
 //   renewal_sweep_bench [--certificates N] [--due-fraction F] [--advance-days D]
-//                       [--batch B] [--fill-batch K] [--keep-db PATH]
+//                       [--batch B] [--fill-batch K] [--plan-at-fill 0|1] [--keep-db PATH]
 //
 // The store is a fresh SQLite file (synchronous=FULL, as in production) in a temp dir, with one
 // account and N certificates, each issued with one current version of 90 days. The rows have
@@ -14,11 +14,19 @@
 // bytes. Nothing reads the PEMs back, so no other certificate is signed. Not written: the audit
 // trail, outbox events and serial reservations real issuance adds.
 //
+// --plan-at-fill 0 (the default) leaves every certificate to the scheduler's planning, as
+// today's issuance does (it stores the version; the first tick after it plans it), so "first"
+// plans all N. --plan-at-fill 1 plans each version in its fill transaction with
+// lifecycle::PlanRenewal, as a commit site calling it would (renewal_plan.h), so the first tick
+// only enqueues.
+//
 // Expiries are spread so that the renewal windows (lifecycle::RenewalWindowStart: notAfter - L/3
 // = 30 days before notAfter) open evenly over 30 days, a fraction F of them before the bench's
 // clock (FakeClock, 2026-11-27). The phases:
-//   first    RunOnce(): plan all N (window start + jitter per certificate), enqueue the due ones;
-//   steady   RunOnce() again at the same time: nothing to plan, the due ones are in flight;
+//   first    RunOnce(): plan all N unless planned at fill (window start + jitter per
+//            certificate), enqueue the due ones;
+//   steady   RunOnce() again at the same time: the idle tick; nothing to plan, the due ones are
+//            in flight;
 //   +D days  the clock advanced D days: more windows have opened, and the renewals enqueued by
 //            "first" are past their in-flight time (1 hour), so RunOnce() looks at them again
 //            and the engine hands back the same (never run) job for their idempotency key;
@@ -56,6 +64,7 @@
 #include "jobs/engine.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/renewal_plan.h"
 #include "lifecycle/renewal_scheduler.h"
 
 namespace certfleet {
@@ -70,12 +79,14 @@ struct Flags {
   int64_t advance_days = 7;
   int64_t batch = 500;        // RenewalSchedulerOptions::batch
   int64_t fill_batch = 5000;  // certificates per fill transaction
+  bool plan_at_fill = false;  // PlanRenewal in the fill transaction (a commit site's call)
   std::string keep_db;        // where to copy the database at the end (inspection); empty: no
 };
 
 constexpr char kUsage[] =
     "usage: renewal_sweep_bench [--certificates N] [--due-fraction F] [--advance-days D]\n"
-    "                           [--batch B] [--fill-batch K] [--keep-db PATH]\n";
+    "                           [--batch B] [--fill-batch K] [--plan-at-fill 0|1]\n"
+    "                           [--keep-db PATH]\n";
 
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "renewal_sweep_bench: %s\n", message.c_str());
@@ -137,6 +148,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.batch = n;
     } else if (arg == "--fill-batch" && n >= 1) {
       f.fill_batch = n;
+    } else if (arg == "--plan-at-fill" && (n == 0 || n == 1)) {
+      f.plan_at_fill = n == 1;
     } else {
       Usage("bad flag or value: " + arg + " " + value);
     }
@@ -267,8 +280,11 @@ int Run(const Flags& flags) {
   const TimePoint t0 = UtcDate(2026, 11, 27);
   std::printf("renewal sweep: %" PRId64
               " certificates (90-day, windows spread over 30 days), due "
-              "fraction %.3f, scheduler batch %" PRId64 ", SQLite synchronous=FULL, clock %s\n",
-              flags.certificates, flags.due_fraction, flags.batch, FormatRfc3339(t0).c_str());
+              "fraction %.3f, scheduler batch %" PRId64
+              ", planned %s, SQLite synchronous=FULL, clock %s\n",
+              flags.certificates, flags.due_fraction, flags.batch,
+              flags.plan_at_fill ? "at fill (PlanRenewal per version)" : "by the first tick",
+              FormatRfc3339(t0).c_str());
   std::fflush(stdout);
   const Shapes shapes = IssueOneRealCertificate();
 
@@ -350,6 +366,12 @@ int Run(const Flags& flags) {
            "insert blob");
       Must(tx->certificates().Insert(c), "insert certificate");
       Must(tx->versions().Insert(v), "insert version");
+      if (flags.plan_at_fill) {
+        Must(lifecycle::PlanRenewal(
+                 *tx, c, v, env.clock, random,
+                 {.max_jitter = options.max_jitter, .min_age_fraction = options.min_age_fraction}),
+             "plan the renewal");
+      }
     }
     Must(tx->Commit(), "commit fill batch");
   }
@@ -397,9 +419,10 @@ int Run(const Flags& flags) {
     }
   };
 
-  tick("first (plan+enqueue)", at_t0.certain, at_t0.possible);
+  tick(flags.plan_at_fill ? "first (enqueue)" : "first (plan+enqueue)", at_t0.certain,
+       at_t0.possible);
   const int64_t jobs_first = jobs_before;
-  tick("steady (same time)", 0, 0);
+  tick("idle (same time)", 0, 0);
   if (jobs_before != jobs_first) Die("steady: new renewal jobs appeared");
   env.clock.Set(t1);
   tick("+" + std::to_string(flags.advance_days) + " days", at_t1.certain, at_t1.possible);

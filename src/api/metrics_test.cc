@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -229,6 +231,9 @@ TEST(HttpMetrics, ConcurrentObservationsAreAllCounted) {
 
 // --- GET /metrics through the API --------------------------------------------------------------
 
+constexpr char kInsideWindow[] = "certfleet_certificates_expiry_window{window=\"inside\"}";
+constexpr char kOutsideWindow[] = "certfleet_certificates_expiry_window{window=\"outside\"}";
+
 class MetricsApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -344,14 +349,33 @@ TEST_F(MetricsApiTest, CertificateExpiryAndDaysToExpiryFollowTheClock) {
     return std::chrono::duration<double>(*not_after - now).count() / 86400;
   };
 
-  auto s = Scrape();
+  // Outside the warning window (30 days by default; the certificate has 90): counted, no series
+  // (issue #14). One second before the window it is still outside.
   const std::string expiry_key =
       CertSeries("certfleet_certificate_expiry_timestamp_seconds", id, "web");
   const std::string days_key = CertSeries("certfleet_certificate_days_to_expiry", id, "web");
+  int n = 0;
+  for (TimePoint at :
+       {stack_.env.clock.Now(), *not_after - std::chrono::days(30) - std::chrono::seconds(1)}) {
+    stack_.env.clock.Set(at);
+    auditor_ = Token(sys_.id, "outside-" + std::to_string(++n), model::Role::kAuditor);
+    auto s = Scrape();
+    EXPECT_EQ(s.count(expiry_key), 0u) << last_;
+    EXPECT_EQ(s.count(days_key), 0u) << last_;
+    EXPECT_EQ(s.at(kInsideWindow), 0);
+    EXPECT_EQ(s.at(kOutsideWindow), 1);
+    EXPECT_EQ(s.at("certfleet_certificates{status=\"issued\"}"), 1);
+  }
+
+  stack_.env.clock.Set(*not_after - std::chrono::days(30));  // inside from here on
+  auditor_ = Token(sys_.id, "inside", model::Role::kAuditor);
+  auto s = Scrape();
   ASSERT_EQ(s.count(expiry_key), 1u) << last_;
   EXPECT_EQ(s.at(expiry_key), expiry);
   EXPECT_NEAR(s.at(days_key), days_at(stack_.env.clock.Now()), 1e-9);
-  EXPECT_GT(s.at(days_key), 1);
+  EXPECT_NEAR(s.at(days_key), 30, 1e-9);
+  EXPECT_EQ(s.at(kInsideWindow), 1);
+  EXPECT_EQ(s.at(kOutsideWindow), 0);
   EXPECT_EQ(s.at("certfleet_certificates{status=\"issued\"}"), 1);
   EXPECT_EQ(s.at("certfleet_certificates{status=\"revoked\"}"), 0);
   const double before = s.at(days_key);
@@ -389,7 +413,7 @@ TEST_F(MetricsApiTest, UserTextInLabelsIsEscaped) {
                                     .certificate_id = cert.id,
                                     .serial_hex = "0badc0ffee",
                                     .not_before = stack_.env.clock.Now(),
-                                    .not_after = UtcDate(2027, 1, 1),
+                                    .not_after = stack_.env.clock.Now() + std::chrono::days(9),
                                     .leaf_pem = "x",
                                     .chain_pem = "x",
                                     .fingerprint_sha256 = std::string(64, '0'),
@@ -406,11 +430,87 @@ TEST_F(MetricsApiTest, UserTextInLabelsIsEscaped) {
   const std::string key = CertSeries("certfleet_certificate_expiry_timestamp_seconds", cert.id,
                                      "we\\\"ird\\\\name\\nnext");
   ASSERT_EQ(s.count(key), 1u) << last_;
-  EXPECT_EQ(s.at(key), double(ToUnixSeconds(UtcDate(2027, 1, 1))));
+  EXPECT_EQ(s.at(key), double(ToUnixSeconds(version.not_after)));
+  // "plain" has 90 days left: outside the window, no series.
   EXPECT_EQ(s.count(CertSeries("certfleet_certificate_expiry_timestamp_seconds",
                                c["id"].get<std::string>(), "plain")),
-            1u);
+            0u);
   EXPECT_EQ(s.at("certfleet_certificates{status=\"issued\"}"), 2);
+}
+
+// Issue #14: /metrics stays bounded at fleet scale. Of many issued certificates only those
+// inside their own account's warning window have per-certificate series (default 30 days, an
+// account policy may set another); every other one is only counted.
+TEST_F(MetricsApiTest, OnlyCertificatesInsideTheirWarningWindowHaveSeries) {
+  const TimePoint now = std::chrono::floor<std::chrono::seconds>(stack_.env.clock.Now());
+  std::set<std::string> inside;
+  {
+    auto tx = stack_.env.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    // alpha warns 60 days ahead.
+    ASSERT_TRUE((*tx)
+                    ->policies()
+                    .Put({.account_id = alpha_.id,
+                          .toml = "[notify]\nexpiry_warning_days = 60\n",
+                          .updated_by = "prn_x",
+                          .updated_at = now})
+                    .ok());
+    constexpr int kCertificates = 600;
+    for (int i = 0; i < kCertificates; ++i) {
+      const bool alpha = i % 2 == 1;
+      // Days left: 0.5 .. 120 spread over the certificates.
+      const TimePoint not_after = now + std::chrono::hours(12) + std::chrono::hours(4) * i;
+      char suffix[32];
+      std::snprintf(suffix, sizeof suffix, "%06d", i);
+      model::Certificate cert{.id = std::string("crt_0000000000000000000") + suffix,
+                              .account_id = alpha ? alpha_.id : sys_.id,
+                              .name = std::string("bulk-") + suffix,
+                              .domains = {std::string("b") + suffix + ".example.test"},
+                              .key_type = "p256",
+                              .profile = "tls-server",
+                              .issuer = "internal",
+                              .status = model::CertificateStatus::kIssued,
+                              .current_version_id = std::string("ver_0000000000000000000") + suffix,
+                              .created_by = "prn_x",
+                              .created_at = now,
+                              .updated_at = now};
+      model::CertificateVersion version{.id = cert.current_version_id,
+                                        .certificate_id = cert.id,
+                                        .serial_hex = std::string("b0") + suffix,
+                                        .not_before = now - std::chrono::days(1),
+                                        .not_after = not_after,
+                                        .leaf_pem = "x",
+                                        .chain_pem = "x",
+                                        .fingerprint_sha256 = std::string(64, '0'),
+                                        .key_blob_id = "blb_x",
+                                        .created_at = now};
+      ASSERT_TRUE((*tx)->certificates().Insert(cert).ok());
+      ASSERT_TRUE((*tx)->versions().Insert(version).ok());
+      if (not_after - now <= std::chrono::days(alpha ? 60 : 30)) inside.insert(cert.id);
+    }
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  ASSERT_GT(inside.size(), 100u);
+  ASSERT_LT(inside.size(), 400u);
+
+  auto s = Scrape();
+  std::set<std::string> with_expiry, with_days;
+  for (const auto& [series, value] : s) {
+    const size_t id_at = series.find("{id=\"");
+    if (id_at == std::string::npos) continue;
+    const std::string id = series.substr(id_at + 5, series.find('"', id_at + 5) - id_at - 5);
+    if (series.rfind("certfleet_certificate_expiry_timestamp_seconds{", 0) == 0) {
+      with_expiry.insert(id);
+    } else if (series.rfind("certfleet_certificate_days_to_expiry{", 0) == 0) {
+      with_days.insert(id);
+      EXPECT_LE(value, 60) << series;
+    }
+  }
+  EXPECT_EQ(with_expiry, inside);
+  EXPECT_EQ(with_days, inside);
+  EXPECT_EQ(s.at(kInsideWindow), double(inside.size()));
+  EXPECT_EQ(s.at(kOutsideWindow), double(600 - inside.size()));
+  EXPECT_EQ(s.at("certfleet_certificates{status=\"issued\"}"), 600);
 }
 
 TEST_F(MetricsApiTest, DeploymentsTargetsAgentsAndJobQueue) {

@@ -3,13 +3,20 @@
 // job queue and webhook deliveries from the store (StatsRepo aggregates, read in one transaction
 // so a scrape is consistent), then the API's own request metrics (HttpMetrics).
 //
+// Bounded at fleet scale (issue #14): per-certificate series only for issued certificates inside
+// their account's warning window (notify.expiry_warning_days, the window of
+// certificate.approaching_expiration), aggregates for the rest. A million certificates would
+// otherwise be two million series per scrape: hundreds of MB of text, and more in Prometheus.
+//
 // The series cover every account, so only principals of the system account may read them; any
 // role but agent (a read-only auditor token is the usual scrape credential).
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "api/api_service.h"
 #include "api/auth.h"
+#include "lifecycle/account_policy_loader.h"
 
 namespace certfleet::api {
 namespace {
@@ -22,7 +29,10 @@ constexpr double kSecondsPerDay = 86400;
 
 // Everything one scrape reports from the store, read in one transaction.
 struct StoreSnapshot {
+  // Issued certificates inside their account's warning window (the per-certificate series).
   std::vector<store::CertificateExpiry> expiry;
+  // Issued certificates outside it (only counted): issued - expiry.size().
+  int64_t outside_window = 0;
   std::map<std::string, std::string> account_names;  // id -> name
   std::vector<store::NamedCount> certificates, deployments, targets, deliveries, events;
   int64_t failed_delivery_attempts = 0;
@@ -30,6 +40,13 @@ struct StoreSnapshot {
   int64_t agents = 0;
   int64_t agents_online = 0;
 };
+
+int64_t CountOf(const std::vector<store::NamedCount>& counts, std::string_view name) {
+  for (const auto& c : counts) {
+    if (c.name == name) return c.count;
+  }
+  return 0;
+}
 
 // Metrics name resources of every account: system account principals only, and not agents (a
 // host's identity has no business reading the fleet's inventory).
@@ -51,18 +68,42 @@ Status CheckMayRead(store::Tx& tx, const lifecycle::Caller& caller) {
 Result<StoreSnapshot> ReadSnapshot(store::Tx& tx, TimePoint now, Seconds online_window) {
   StoreSnapshot s;
   store::StatsRepo& stats = tx.stats();
+  CF_ASSIGN_OR_RETURN(auto accounts, tx.accounts().List());
+  // Each account's warning window (its policy, as the expiry watcher reads it); the store only
+  // hands back certificates inside the widest one, and each account's own filters below, page by
+  // page, so the scrape holds only the certificates it writes series for.
+  std::map<std::string, Seconds> window;
+  Seconds widest{0};
+  for (const auto& a : accounts) {
+    s.account_names[a.id] = a.name;
+    // An unreadable policy (lifecycle refuses the account's requests) must not take the whole
+    // scrape down: its certificates get the default window.
+    auto p = lifecycle::LoadAccountPolicy(tx, a.id);
+    const Seconds w =
+        std::chrono::days(p.ok() ? p->expiry_warning_days : policy::kDefaultExpiryWarningDays);
+    window[a.id] = w;
+    widest = std::max(widest, w);
+  }
   std::string after;
   for (;;) {
-    CF_ASSIGN_OR_RETURN(auto page, stats.ListCertificateExpiry(std::nullopt, after, kExpiryPage));
+    CF_ASSIGN_OR_RETURN(auto page,
+                        stats.ListCertificateExpiry(now + widest + Seconds(1), after, kExpiryPage));
     const bool last = page.size() < kExpiryPage;
     if (!page.empty()) after = page.back().certificate_id;
-    s.expiry.insert(s.expiry.end(), std::make_move_iterator(page.begin()),
-                    std::make_move_iterator(page.end()));
+    for (store::CertificateExpiry& e : page) {
+      // Inside: at most expiry_warning_days left (certificate.approaching_expiration's rule),
+      // or already past notAfter.
+      auto w = window.find(e.account_id);
+      if (e.not_after - now <= (w == window.end() ? widest : w->second)) {
+        s.expiry.push_back(std::move(e));
+      }
+    }
     if (last) break;
   }
-  CF_ASSIGN_OR_RETURN(auto accounts, tx.accounts().List());
-  for (const auto& a : accounts) s.account_names[a.id] = a.name;
   CF_ASSIGN_OR_RETURN(s.certificates, stats.CountCertificatesByStatus());
+  s.outside_window =
+      CountOf(s.certificates, model::CertificateStatusName(model::CertificateStatus::kIssued)) -
+      int64_t(s.expiry.size());
   CF_ASSIGN_OR_RETURN(s.deployments, stats.CountDeploymentsByState());
   CF_ASSIGN_OR_RETURN(s.targets, stats.CountTargetsByState());
   CF_ASSIGN_OR_RETURN(s.deliveries, stats.CountDeliveriesByStatus());
@@ -72,13 +113,6 @@ Result<StoreSnapshot> ReadSnapshot(store::Tx& tx, TimePoint now, Seconds online_
   CF_ASSIGN_OR_RETURN(s.agents, stats.CountAgents());
   CF_ASSIGN_OR_RETURN(s.agents_online, stats.CountAgentsSeenSince(now - online_window));
   return s;
-}
-
-int64_t CountOf(const std::vector<store::NamedCount>& counts, std::string_view name) {
-  for (const auto& c : counts) {
-    if (c.name == name) return c.count;
-  }
-  return 0;
 }
 
 // One sample per known name (0 when the store has none, so a series does not vanish when its
@@ -135,14 +169,15 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
                               {"account_name", account_name}};
   };
   out.Family("certfleet_certificate_expiry_timestamp_seconds", Type::kGauge,
-             "notAfter of the current version of each issued certificate, in Unix seconds.");
+             "notAfter of the current version of each issued certificate inside its account's "
+             "expiry warning window, in Unix seconds.");
   for (const auto& e : s.expiry) {
     const double not_after = std::chrono::duration<double>(e.not_after.time_since_epoch()).count();
     out.Sample("certfleet_certificate_expiry_timestamp_seconds", cert_labels(e), not_after);
   }
   out.Family("certfleet_certificate_days_to_expiry", Type::kGauge,
-             "Days until the current version of each issued certificate expires; negative once "
-             "expired.");
+             "Days until the current version of each issued certificate inside its account's "
+             "expiry warning window expires; negative once expired.");
   for (const auto& e : s.expiry) {
     const double days = std::chrono::duration<double>(e.not_after - now).count() / kSecondsPerDay;
     out.Sample("certfleet_certificate_days_to_expiry", cert_labels(e), days);
@@ -150,6 +185,13 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
   out.Family("certfleet_certificates", Type::kGauge, "Certificates by status.");
   WriteByName(out, "certfleet_certificates", "status",
               Names(kCertificateStatuses, model::CertificateStatusName), s.certificates);
+  out.Family("certfleet_certificates_expiry_window", Type::kGauge,
+             "Issued certificates inside their account's expiry warning window (each has "
+             "per-certificate expiry series) and outside it (counted only).");
+  out.Sample("certfleet_certificates_expiry_window", {{"window", "inside"}},
+             double(s.expiry.size()));
+  out.Sample("certfleet_certificates_expiry_window", {{"window", "outside"}},
+             double(s.outside_window));
 
   out.Family("certfleet_renewals_total", Type::kCounter,
              "Certificate renewals (certificate.renewed events).");
@@ -223,7 +265,8 @@ void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetric
   AddRoute(router, "GET", "/metrics", std::nullopt, "metrics.read",
            [&deps, &http](const RequestContext& ctx) -> Result<net::HttpResponse> {
              const TimePoint now = deps.clock.Now();
-             CF_ASSIGN_OR_RETURN(auto tx, deps.store.Begin());
+             // A reader: a scrape of a large store never holds up the writer (issue #14).
+             CF_ASSIGN_OR_RETURN(auto tx, deps.store.BeginRead());
              CF_TRY(CheckMayRead(*tx, *ctx.caller));
              CF_ASSIGN_OR_RETURN(StoreSnapshot snapshot,
                                  ReadSnapshot(*tx, now, deps.metrics.agent_online_window));

@@ -8,7 +8,6 @@
 #include "base/log.h"
 #include "base/time_util.h"
 #include "lifecycle/caller.h"
-#include "lifecycle/issuers/acme_issuer.h"
 
 namespace certfleet::lifecycle {
 namespace {
@@ -23,27 +22,6 @@ Seconds RandomUpTo(Random& random, Seconds max) {
 }
 
 }  // namespace
-
-TimePoint RenewalWindowStart(const model::Certificate& cert, const model::CertificateVersion& v) {
-  // RFC 5280 4.1.2.5: the validity period includes notAfter.
-  const Seconds lifetime =
-      duration_cast<Seconds>(v.not_after - v.not_before) + std::chrono::seconds(1);
-  Seconds before;
-  if (cert.renew_before_seconds) {
-    before = Seconds(*cert.renew_before_seconds);
-  } else if (lifetime <= std::chrono::days(10)) {
-    before = lifetime / 2;
-  } else {
-    before = lifetime / 3;
-  }
-  return std::max(v.not_before, v.not_after - before);
-}
-
-Seconds MaxRenewalJitter(TimePoint start, TimePoint not_after, Seconds max_jitter) {
-  Seconds window = duration_cast<Seconds>(not_after - start);
-  if (window.count() <= 0) return Seconds(0);
-  return std::min(window / 10, max_jitter);
-}
 
 Result<bool> StoreLeaseLock::TryAcquire() {
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
@@ -110,41 +88,17 @@ Result<int> RenewalScheduler::RunOnce() {
 }
 
 Status RenewalScheduler::Plan(TimePoint now) {
+  const RenewalPlanOptions plan{.max_jitter = options_.max_jitter,
+                                .min_age_fraction = options_.min_age_fraction};
   std::string after;
   while (true) {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+    // The candidates come with their window's inputs: no further read per certificate.
     CF_ASSIGN_OR_RETURN(auto unplanned, tx->renewals().ListUnplanned(after, options_.batch));
     if (unplanned.empty()) return Ok();
     for (const store::RenewalCandidate& c : unplanned) {
-      CF_ASSIGN_OR_RETURN(model::Certificate cert, tx->certificates().Get(c.certificate_id));
-      CF_ASSIGN_OR_RETURN(model::CertificateVersion v, tx->versions().Get(c.version_id));
-      const TimePoint start = RenewalWindowStart(cert, v);
-      const Seconds jitter =
-          RandomUpTo(random_, MaxRenewalJitter(start, v.not_after, options_.max_jitter));
-      TimePoint at = start + jitter;
-      // Never before the version has lived, by certfleetd's own clock, as long as its window
-      // says: when certfleetd's clock runs ahead of the CA's, every new version would otherwise
-      // look due at once and be renewed again and again (a renewal storm, issue #14). ARI below
-      // may still ask for an earlier renewal; users and revocation always can.
-      // CAs backdate notBefore a little (an hour or so), so only a larger difference counts.
-      if (const Seconds skew = duration_cast<Seconds>(v.created_at - v.not_before);
-          skew > std::chrono::hours(24)) {
-        at = std::max(at, start + skew);
-      }
-      // ARI (RFC 9773 section 4.2): a uniformly random time inside the window the CA suggested
-      // for this version, when it is earlier (a CA asking for early renewal, e.g. before a
-      // mass revocation, always wins; a later window does not stretch the configured one).
-      CF_ASSIGN_OR_RETURN(auto ari,
-                          StoredAriWindow(*tx, cert.id + "/" + std::to_string(v.version)));
-      if (ari && ari->second > ari->first) {
-        const TimePoint suggested =
-            ari->first + RandomUpTo(random_, duration_cast<Seconds>(ari->second - ari->first));
-        at = std::min(at, suggested);
-      }
-      CF_TRY(tx->renewals().Put({.certificate_id = cert.id,
-                                 .version_id = v.id,
-                                 .next_attempt_at = Whole(at),
-                                 .updated_at = now}));
+      CF_ASSIGN_OR_RETURN(TimePoint at, PlanRenewal(*tx, c, now, clock_, random_, plan));
+      (void)at;
     }
     CF_TRY(tx->Commit());
     if (unplanned.size() < options_.batch) return Ok();

@@ -13,8 +13,12 @@
 // One tick (RunOnce):
 //   1. take the leader lock (LeaderLock below); without it the tick does nothing;
 //   2. plan: give every issued certificate whose current version has no renewal state one
-//      (first attempt time as above, no failures);
-//   3. enqueue: for every state that is due, enqueue a "certificate.renew" job with the
+//      (PlanRenewal in renewal_plan.h: first attempt time as above, the clock-skew rule and the
+//      storm guard, ARI; no failures). The store keeps the set of such certificates as they
+//      change (store::RenewalRepo), so this reads only them: nothing on an idle tick. Versions
+//      planned at their commit site (PlanRenewal from issuance) are never in it;
+//   3. enqueue: for every state that is due (an index range on next_attempt_at), enqueue a
+//   "certificate.renew" job with the
 //      idempotency key "<certificate id>/<version id>/<failures>" in the same transaction that
 //      marks the state in flight, so a crash between the two neither loses nor doubles a renewal
 //      (the job engine resumes jobs after a crash; re-enqueueing returns the same job).
@@ -44,6 +48,7 @@
 #include "base/random.h"
 #include "jobs/engine.h"
 #include "lifecycle/certificate_service.h"
+#include "lifecycle/renewal_plan.h"
 #include "model/model.h"
 #include "store/store.h"
 
@@ -99,12 +104,12 @@ struct RenewalSchedulerOptions {
   // have been cancelled or failed without reaching its own bookkeeping).
   Seconds in_flight{3600};
   size_t batch = 500;  // states planned and due renewals enqueued per page
+  // The storm guard (renewal_plan.h): a version is never planned for renewal before it has
+  // been stored this fraction of its lifetime, unless its CA's ARI window asks for it.
+  double min_age_fraction = 1.0 / 3.0;
 };
 
-// When a version's renewal window opens (see above).
-TimePoint RenewalWindowStart(const model::Certificate& cert, const model::CertificateVersion& v);
-// The jitter bound for a window opening at `start` for a version expiring at `not_after`.
-Seconds MaxRenewalJitter(TimePoint start, TimePoint not_after, Seconds max_jitter);
+// RenewalWindowStart and MaxRenewalJitter: renewal_plan.h.
 
 class RenewalScheduler {
  public:

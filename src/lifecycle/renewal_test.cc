@@ -4,7 +4,10 @@
 #include <atomic>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "base/encoding.h"
+#include "base/time_util.h"
 #include "crypto/key.h"
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
@@ -442,6 +445,138 @@ TEST_F(SchedulerTest, OnlyOneSchedulerHoldsTheLock) {
   SetClock(c.version->not_after);  // version 2 is not due yet; b leads now and plans it
   EXPECT_EQ(*other->RunOnce(), 0);
   EXPECT_EQ(State(c.certificate.id).version_id, certs_->Get(alice_, c.certificate.id)->version->id);
+}
+
+// The data of every certificate.renewal_anomaly event about `subject`, in order.
+std::vector<nlohmann::json> Anomalies(store::Store& store, const std::string& subject) {
+  auto tx = store.Begin();
+  CF_CHECK(tx.ok());
+  auto events = (*tx)->events().ListAfter(0, 1000);
+  CF_CHECK(events.ok());
+  std::vector<nlohmann::json> out;
+  for (const model::Event& e : *events) {
+    if (e.subject == subject && e.type == kRenewalAnomalyEvent) {
+      out.push_back(nlohmann::json::parse(e.data_json));
+    }
+  }
+  return out;
+}
+
+TimePoint WholeSeconds(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
+
+// Issue #14: certfleetd's clock 21 days ahead of the CA's (the ACME e2e's situation). The new
+// version is inside its window by notBefore the moment it is stored; the scheduler plans it by
+// its own clock instead, reports the skew once, and renews it once, when that time comes.
+TEST_F(SchedulerTest, AVersionFromACaClockFarBehindIsDeferredAndReportedOnce) {
+  CertificateView c = Issue("skew", std::chrono::days(90));
+  const std::string id = c.certificate.id;
+  EXPECT_EQ(Tick(), 0);
+  EXPECT_TRUE(Anomalies(*env_.store, id).empty());  // a normal version is no anomaly
+
+  // Version 2 as a CA 21 days behind would issue it: 30 days, notBefore 21 days before "now".
+  const TimePoint now = WholeSeconds(env_.clock.Now());
+  model::CertificateVersion v2 = *c.version;
+  v2.id = "crv_skewed";
+  v2.version = 2;
+  v2.serial_hex = "5e3e";
+  v2.not_before = now - std::chrono::days(21);
+  v2.not_after = v2.not_before + std::chrono::days(30) - std::chrono::seconds(1);
+  v2.created_at = now;
+  {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->versions().Insert(v2).ok());
+    model::Certificate cert = *(*tx)->certificates().Get(id);
+    cert.current_version_id = v2.id;
+    ASSERT_TRUE((*tx)->certificates().Update(cert).ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  EXPECT_EQ(Tick(), 0);  // its window opened (by notBefore) a day ago, yet it is not due
+  const TimePoint start = v2.not_after - std::chrono::days(10);  // the last third of 30 days
+  EXPECT_EQ(State(id).version_id, v2.id);
+  EXPECT_EQ(State(id).next_attempt_at, start + std::chrono::days(21));
+  std::vector<nlohmann::json> anomalies = Anomalies(*env_.store, id);
+  ASSERT_EQ(anomalies.size(), 1u);
+  EXPECT_EQ(anomalies[0]["version_id"], v2.id);
+  EXPECT_EQ(anomalies[0]["certificate_id"], id);
+  EXPECT_EQ(anomalies[0]["reason"], "clock_skew");
+  EXPECT_EQ(anomalies[0]["clock_skew_seconds"], 21 * 86400);
+  EXPECT_EQ(anomalies[0]["not_before"], FormatRfc3339(v2.not_before));
+  EXPECT_EQ(anomalies[0]["observed_at"], FormatRfc3339(now));
+  EXPECT_EQ(anomalies[0]["planned_at"], FormatRfc3339(start + std::chrono::days(21)));
+
+  // A day of ticks: nothing is renewed and the anomaly is not reported again.
+  for (int i = 0; i < 24; ++i) {
+    env_.clock.Advance(std::chrono::hours(1));
+    EXPECT_EQ(Tick(), 0);
+  }
+  EXPECT_EQ(CurrentVersion(id), 2);
+  EXPECT_EQ(Anomalies(*env_.store, id).size(), 1u);
+
+  // When its time comes it is renewed once; version 3 (this CA's clock agrees) is normal.
+  SetClock(State(id).next_attempt_at);
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(id), 3);
+  EXPECT_EQ(Tick(), 0);
+  EXPECT_EQ(Anomalies(*env_.store, id).size(), 1u);
+}
+
+// Issue #14: the storm guard. A renew_before almost as long as the lifetime would make every new
+// version due a day after it is issued; the scheduler waits a third of the lifetime (by its own
+// clock) instead, reports it once per version, and a user can still renew at once.
+TEST_F(SchedulerTest, NoVersionIsRenewedBeforeAThirdOfItsLifetime) {
+  CertificateView c = Issue("storm", std::chrono::days(30), std::chrono::days(29));
+  const std::string id = c.certificate.id;
+  auto guard = [](const model::CertificateVersion& v) {
+    const Seconds lifetime =
+        std::chrono::duration_cast<Seconds>(v.not_after - v.not_before) + Seconds(1);
+    return v.created_at + lifetime / 3;
+  };
+  EXPECT_EQ(Tick(), 0);
+  EXPECT_EQ(State(id).next_attempt_at, guard(*c.version));
+  std::vector<nlohmann::json> anomalies = Anomalies(*env_.store, id);
+  ASSERT_EQ(anomalies.size(), 1u);
+  EXPECT_EQ(anomalies[0]["reason"], "min_age");
+  for (int i = 0; i < 5; ++i) {
+    env_.clock.Advance(std::chrono::days(1));  // past the configured window's start
+    EXPECT_EQ(Tick(), 0);
+  }
+  EXPECT_EQ(CurrentVersion(id), 1);
+  SetClock(guard(*c.version));
+  EXPECT_EQ(Tick(), 1);
+  Drain();
+  EXPECT_EQ(CurrentVersion(id), 2);
+  EXPECT_EQ(Tick(), 0);
+  auto renewed = certs_->Get(alice_, id);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(State(id).next_attempt_at, guard(*renewed->version));
+  EXPECT_EQ(Anomalies(*env_.store, id).size(), 2u);  // once per version
+  EXPECT_EQ(EventTypes(*env_.store, id),
+            (std::vector<std::string>{"certificate.issued", "certificate.renewal_anomaly",
+                                      "certificate.renewed", "certificate.renewal_anomaly"}));
+  ASSERT_TRUE(certs_->Renew(alice_, id).ok());  // on demand: never held back
+  EXPECT_EQ(CurrentVersion(id), 3);
+}
+
+// A version planned in its commit transaction (PlanRenewal, as issuance does) is not planned
+// again by the scheduler.
+TEST_F(SchedulerTest, AVersionPlannedAtItsCommitIsNotPlannedAgain) {
+  CertificateView c = Issue("inline", std::chrono::days(90));
+  {
+    auto tx = env_.store->Begin();
+    ASSERT_TRUE(tx.ok());
+    EXPECT_EQ(*(*tx)->renewals().CountUnplanned(), 1);
+    Status planned = PlanRenewal(**tx, c.certificate, *c.version, env_.clock, zero_);
+    ASSERT_TRUE(planned.ok()) << planned.error().ToString();
+    EXPECT_EQ(*(*tx)->renewals().CountUnplanned(), 0);
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  model::RenewalState planned = State(c.certificate.id);
+  EXPECT_EQ(planned.next_attempt_at, c.version->not_after - std::chrono::days(30));
+  env_.clock.Advance(std::chrono::minutes(5));
+  EXPECT_EQ(Tick(), 0);
+  EXPECT_EQ(State(c.certificate.id).updated_at, planned.updated_at);  // untouched by the tick
 }
 
 // Deployments of one certificate on an enrolled dev agent, with the subscriber that redeploys

@@ -75,6 +75,90 @@ TEST_P(StoreConformanceTest, RenewalStatesPlanAndDue) {
                       ErrorCode::kFailedPrecondition));
 }
 
+// Issue #14: the store keeps the set of certificates that need planning as certificates and
+// states change, and hands each candidate out with what planning needs.
+TEST_P(StoreConformanceTest, UnplannedSetFollowsCertificatesAndStates) {
+  SeedAccounts();
+  const std::string c1 = TestId("crt", 1);
+  Commit([](Tx& tx) { RenewalsFixture::Seed(tx, 1, model::CertificateStatus::kPending); });
+  auto tx = Begin();
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);  // pending: nothing to plan
+  model::Certificate c = *tx->certificates().Get(c1);
+  c.status = model::CertificateStatus::kIssued;
+  c.renew_before_seconds = 3600;
+  ASSERT_TRUE(IsOk(tx->certificates().Update(c)));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 1);
+  auto unplanned = tx->renewals().ListUnplanned("", 10);
+  ASSERT_TRUE(IsOk(unplanned));
+  ASSERT_EQ(unplanned->size(), 1u);
+  const model::CertificateVersion v1 = MakeVersion(c1, 1, 11);
+  const RenewalCandidate& got = (*unplanned)[0];
+  EXPECT_EQ(got.certificate_id, c1);
+  EXPECT_EQ(got.version_id, v1.id);
+  EXPECT_EQ(got.account_id, c.account_id);
+  EXPECT_EQ(got.version, 1);
+  EXPECT_EQ(got.not_before, v1.not_before);
+  EXPECT_EQ(got.not_after, v1.not_after);
+  EXPECT_EQ(got.created_at, v1.created_at);
+  EXPECT_EQ(got.renew_before_seconds, std::optional<int64_t>(3600));
+
+  // Planned: out of the set; a state for another version puts it back.
+  ASSERT_TRUE(IsOk(tx->renewals().Put(
+      {.certificate_id = c1, .version_id = v1.id, .next_attempt_at = T(50), .updated_at = T(1)})));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+  EXPECT_TRUE(tx->renewals().ListUnplanned("", 10)->empty());
+  ASSERT_TRUE(IsOk(tx->renewals().Put({.certificate_id = c1,
+                                       .version_id = "crv_other",
+                                       .next_attempt_at = T(50),
+                                       .updated_at = T(1)})));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 1);
+  ASSERT_TRUE(IsOk(tx->renewals().Put(
+      {.certificate_id = c1, .version_id = v1.id, .next_attempt_at = T(50), .updated_at = T(1)})));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+
+  // A new current version (a renewal) needs planning; its old state is no longer due.
+  const model::CertificateVersion v2 = MakeVersion(c1, 2, 12);
+  ASSERT_TRUE(IsOk(tx->versions().Insert(v2)));
+  c.current_version_id = v2.id;
+  ASSERT_TRUE(IsOk(tx->certificates().Update(c)));
+  unplanned = tx->renewals().ListUnplanned("", 10);
+  ASSERT_EQ(unplanned->size(), 1u);
+  EXPECT_EQ((*unplanned)[0].version_id, v2.id);
+  EXPECT_EQ((*unplanned)[0].version, 2);
+  EXPECT_TRUE(tx->renewals().ListDue(T(100), 10)->empty());
+  ASSERT_TRUE(IsOk(tx->renewals().Put(
+      {.certificate_id = c1, .version_id = v2.id, .next_attempt_at = T(60), .updated_at = T(2)})));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+  EXPECT_EQ(tx->renewals().ListDue(T(100), 10)->size(), 1u);
+
+  // Updates that change neither status nor version leave the plan alone.
+  c.status_detail = "renewal failed: the CA is down";
+  ASSERT_TRUE(IsOk(tx->certificates().Update(c)));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+  EXPECT_EQ(tx->renewals().Get(c1)->next_attempt_at, T(60));
+
+  // Leaving the issued status drops the state: nothing stale stays in the due range.
+  c.status = model::CertificateStatus::kRevoked;
+  ASSERT_TRUE(IsOk(tx->certificates().Update(c)));
+  EXPECT_TRUE(HasCode(tx->renewals().Get(c1), ErrorCode::kNotFound));
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+  EXPECT_TRUE(tx->renewals().ListUnplanned("", 10)->empty());
+  EXPECT_TRUE(tx->renewals().ListDue(T(1000), 10)->empty());
+}
+
+// The set is kept in the transaction: a rollback undoes it with the change.
+TEST_P(StoreConformanceTest, UnplannedSetRollsBackWithItsChange) {
+  SeedAccounts();
+  {
+    auto tx = Begin();
+    RenewalsFixture::Seed(*tx, 1, model::CertificateStatus::kIssued);
+    EXPECT_EQ(*tx->renewals().CountUnplanned(), 1);
+  }  // not committed
+  auto tx = Begin();
+  EXPECT_EQ(*tx->renewals().CountUnplanned(), 0);
+  EXPECT_TRUE(tx->renewals().ListUnplanned("", 10)->empty());
+}
+
 TEST_P(StoreConformanceTest, LeasesArePutReadAndDeletedByTheirOwner) {
   auto tx = Begin();
   auto none = tx->leases().Get("scheduler");

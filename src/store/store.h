@@ -402,9 +402,24 @@ class WebhookDeliveryRepo {
 };
 
 // Renewal bookkeeping (issue #5), one row per certificate.
+//
+// At fleet scale (issue #14) neither query reads every certificate. The store keeps, in the
+// transaction of every change, the set of certificates that need planning (issued, with a
+// current version and no state for that version): inserting or updating a certificate, and
+// putting a state, update it. ListUnplanned is a range scan over that set, ListDue a range scan
+// over next_attempt_at; an idle sweep reads nothing but two empty index ranges. A certificate
+// that leaves the issued status (revoked, expired, failed) loses its state in the same
+// transaction, so stale states never accumulate inside the due range.
 struct RenewalCandidate {
   std::string certificate_id;
   std::string version_id;  // the certificate's current version
+  // What planning needs, read with the candidate (no further read per certificate).
+  std::string account_id;
+  int version = 0;
+  TimePoint not_before;
+  TimePoint not_after;
+  TimePoint created_at;  // the version's, by certfleetd's clock
+  std::optional<int64_t> renew_before_seconds;
 };
 
 class RenewalRepo {
@@ -413,17 +428,19 @@ class RenewalRepo {
   // NotFound if the certificate has no state.
   virtual Result<model::RenewalState> Get(const std::string& certificate_id) = 0;
   // Inserts or replaces the certificate's state. FailedPrecondition if the certificate does not
-  // exist.
+  // exist. A state for the certificate's current version takes it out of the unplanned set.
   virtual Status Put(const model::RenewalState& s) = 0;
   // Issued certificates whose current version has no state (none at all, or one for an older
   // version), with ids > after_id (keyset pagination: a sweep passes the last id of the previous
   // page, so each page starts where the last ended instead of rescanning), ordered by
-  // certificate id, at most `limit`.
+  // certificate id, at most `limit`. Reads only the unplanned set (see above).
   virtual Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
                                                               size_t limit) = 0;
   // States with next_attempt_at <= now whose certificate is issued and still has that version
   // current, ordered by next_attempt_at then certificate id, at most `limit`.
   virtual Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) = 0;
+  // How many certificates need planning now (the size of the unplanned set).
+  virtual Result<int64_t> CountUnplanned() = 0;
 };
 
 // Named leases; the holder's logic lives above (lifecycle::StoreLeaseLock).

@@ -397,6 +397,8 @@ def test_renewal_by_the_scheduler_is_deployed_to_nginx(certfleetd_bin, certfleet
     env = AcmeEnv(certfleetd_bin, certfleet_bin, pebble, bind9, clock_offset=0, http01=False)
     failures = []
     try:
+        subscribe(env.cli, env.ws, env.receiver.url,
+                  ["certificate.renewed", "certificate.renewal_anomaly"], account=env.account)
         env.agents = AgentFactory(env.server, env.admin.cli, env.ws)
         domain = f"{_label('renew')}.example.test"
         cert = env.request([domain])
@@ -443,6 +445,31 @@ def test_renewal_by_the_scheduler_is_deployed_to_nginx(certfleetd_bin, certfleet
             return row if row and row[0] == v2["version_id"] else None
         _, next_attempt_at = wait_until(planned, ISSUE_TIMEOUT_S, "version 2 planned")
         assert next_attempt_at > time.time() + 21 * DAY + 15 * DAY, next_attempt_at
+        # ... and says so once, naming the clock difference it sees (docs/events.md).
+        anomaly = env.receiver.wait(
+            lambda r: json.loads(r["body"])["type"] == "io.certfleet.certificate.renewal_anomaly",
+            "certificate.renewal_anomaly")[0]  # delivery is at least once: counted below
+        data = json.loads(anomaly["body"])["data"]
+        assert data["certificate_id"] == cert["id"] and data["version_id"] == v2["version_id"], data
+        assert data["reason"] == "clock_skew", data
+        assert abs(data["clock_skew_seconds"] - 21 * DAY) < 2 * 3600, data
+
+        # Several scheduler ticks later (each extends the scheduler's lease) nothing more has
+        # happened: one renewal, one anomaly.
+        def lease_expiry():
+            with sqlite3.connect(env.server.db_path) as db:
+                row = db.execute("SELECT expires_at FROM leases WHERE name = "
+                                 "'renewal-scheduler'").fetchone()
+            return row[0] if row else 0
+        ticked = lease_expiry()
+        wait_until(lambda: lease_expiry() >= ticked + 3, ISSUE_TIMEOUT_S, "three more ticks")
+        assert env.show(cert["id"])["version"] == 2
+        seen = {}
+        for e in env.receiver.events():
+            if e["subject"] == cert["id"]:
+                seen.setdefault(e["type"], set()).add(e["id"])  # at least once: dedupe by id
+        assert len(seen.get("io.certfleet.certificate.renewed", ())) == 1, seen
+        assert len(seen.get("io.certfleet.certificate.renewal_anomaly", ())) == 1, seen
     finally:
         failures = env.close()
     assert not failures, failures

@@ -1,7 +1,7 @@
 """GET /metrics through the real binaries (issue #5, docs/metrics.md): Prometheus text format
 0.0.4 over HTTPS with a bearer token, readable by principals of the system account only. The
-certificate expiry series agrees with `certfleet cert show`, request metrics are labelled with
-route patterns."""
+certificate expiry series agrees with `certfleet cert show` and exists only inside the warning
+window, request metrics are labelled with route patterns."""
 
 import datetime
 import re
@@ -73,7 +73,17 @@ def test_certificate_expiry_matches_cert_show(server, cli):
     cert = cli.json("cert", "request", "--name", name, "--domain", f"{name}.example.test",
                     "--validity", "30d")
     shown = cli.json("cert", "show", cert["id"])
+    # 90 days left: outside the default 30-day warning window, so only counted (issue #14).
+    far_name = unique_name("metrics-far")
+    far = cli.json("cert", "request", "--name", far_name, "--domain",
+                   f"{far_name}.example.test", "--validity", "90d")
     samples = scrape(server)
+    assert find(samples, "certfleet_certificate_expiry_timestamp_seconds", id=far["id"]) == []
+    assert find(samples, "certfleet_certificate_days_to_expiry", id=far["id"]) == []
+    [inside] = find(samples, "certfleet_certificates_expiry_window", window="inside")
+    [outside] = find(samples, "certfleet_certificates_expiry_window", window="outside")
+    assert inside >= 1 and outside >= 1, (inside, outside)
+    assert inside + outside == find(samples, "certfleet_certificates", status="issued")[0]
 
     expiry = find(samples, "certfleet_certificate_expiry_timestamp_seconds", id=cert["id"])
     assert expiry == [unix_seconds(shown["not_after"])], expiry

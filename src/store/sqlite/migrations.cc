@@ -537,6 +537,75 @@ ALTER TABLE audit_records ADD COLUMN scheme TEXT NOT NULL DEFAULT 'sha256';
 ALTER TABLE audit_records ADD COLUMN prev_seq INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Migration (issue #14, the renewal sweep at a million): the set of certificates that need
+// renewal planning, kept exact by triggers in the transaction of every change, so the scheduler's
+// planning query is a range scan over this (usually empty) set instead of a scan over every
+// certificate. A certificate needs planning when it is issued, has a current version and has no
+// renewal state for that version. A certificate that leaves the issued status also loses its
+// renewal state here, so the due range (renewal_states_due) never fills with states that can no
+// longer be due.
+constexpr std::string_view kMigrationRenewalDue = R"sql(
+CREATE TABLE renewal_unplanned (
+  certificate_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
+DELETE FROM renewal_states
+ WHERE certificate_id IN (SELECT id FROM certificates WHERE status != 'issued');
+INSERT INTO renewal_unplanned (certificate_id)
+  SELECT c.id FROM certificates c
+   WHERE c.status = 'issued' AND c.current_version_id != ''
+     AND NOT EXISTS (SELECT 1 FROM renewal_states r
+                      WHERE r.certificate_id = c.id AND r.version_id = c.current_version_id);
+
+CREATE TRIGGER renewal_unplanned_certificate_inserted AFTER INSERT ON certificates
+WHEN NEW.status = 'issued' AND NEW.current_version_id != ''
+BEGIN
+  INSERT OR IGNORE INTO renewal_unplanned (certificate_id)
+    SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM renewal_states r
+                                     WHERE r.certificate_id = NEW.id
+                                       AND r.version_id = NEW.current_version_id);
+END;
+
+CREATE TRIGGER renewal_unplanned_certificate_updated
+AFTER UPDATE OF status, current_version_id ON certificates
+WHEN OLD.status IS NOT NEW.status OR OLD.current_version_id IS NOT NEW.current_version_id
+BEGIN
+  DELETE FROM renewal_states WHERE certificate_id = NEW.id AND NEW.status != 'issued';
+  DELETE FROM renewal_unplanned WHERE certificate_id = NEW.id;
+  INSERT OR IGNORE INTO renewal_unplanned (certificate_id)
+    SELECT NEW.id WHERE NEW.status = 'issued' AND NEW.current_version_id != ''
+       AND NOT EXISTS (SELECT 1 FROM renewal_states r
+                        WHERE r.certificate_id = NEW.id
+                          AND r.version_id = NEW.current_version_id);
+END;
+
+CREATE TRIGGER renewal_unplanned_state_inserted AFTER INSERT ON renewal_states
+BEGIN
+  DELETE FROM renewal_unplanned WHERE certificate_id = NEW.certificate_id;
+  INSERT OR IGNORE INTO renewal_unplanned (certificate_id)
+    SELECT c.id FROM certificates c
+     WHERE c.id = NEW.certificate_id AND c.status = 'issued' AND c.current_version_id != ''
+       AND c.current_version_id != NEW.version_id;
+END;
+
+CREATE TRIGGER renewal_unplanned_state_updated AFTER UPDATE OF version_id ON renewal_states
+WHEN OLD.version_id IS NOT NEW.version_id
+BEGIN
+  DELETE FROM renewal_unplanned WHERE certificate_id = NEW.certificate_id;
+  INSERT OR IGNORE INTO renewal_unplanned (certificate_id)
+    SELECT c.id FROM certificates c
+     WHERE c.id = NEW.certificate_id AND c.status = 'issued' AND c.current_version_id != ''
+       AND c.current_version_id != NEW.version_id;
+END;
+
+CREATE TRIGGER renewal_unplanned_state_deleted AFTER DELETE ON renewal_states
+BEGIN
+  INSERT OR IGNORE INTO renewal_unplanned (certificate_id)
+    SELECT c.id FROM certificates c
+     WHERE c.id = OLD.certificate_id AND c.status = 'issued' AND c.current_version_id != '';
+END;
+)sql";
+
 // One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
 // meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
 // whether anything was applied.
@@ -583,7 +652,8 @@ const std::vector<std::string_view>& Migrations() {
                                                                     kMigration9,
                                                                     kMigrationAgentCertificates,
                                                                     kMigrationDomainClaims,
-                                                                    kMigrationAuditKeyed};
+                                                                    kMigrationAuditKeyed,
+                                                                    kMigrationRenewalDue};
   return *kAll;
 }
 

@@ -349,10 +349,16 @@ class SqliteRenewals final : public RenewalRepo {
   Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
                                                       size_t limit) override;
   Result<std::vector<model::RenewalState>> ListDue(TimePoint now, size_t limit) override;
+  Result<int64_t> CountUnplanned() override;
 
  private:
   Session& s_;
 };
+
+// The renewal sweep's two queries (rows_renewals.cc), exposed for the query-plan test: both
+// must be index range scans (issue #14).
+extern const char kRenewalUnplannedSql[];
+extern const char kRenewalDueSql[];
 
 class SqliteLeases final : public LeaseRepo {
  public:

@@ -66,34 +66,58 @@ Status SqliteRenewals::Put(const model::RenewalState& r) {
       .Run();
 }
 
+// Driven by renewal_unplanned (migration kMigrationRenewalDue), which triggers keep equal to
+// the set of certificates needing a plan: a range on its primary key, then point reads of the
+// certificate and its current version. The conditions are checked again here so that the
+// answer follows the contract even if the set held a stray row. CROSS JOIN fixes the loop
+// order (renewal_unplanned outermost), so no other index can be picked to drive the query.
+const char kRenewalUnplannedSql[] =
+    "SELECT c.id, c.current_version_id, c.account_id, v.version, v.not_before, v.not_after, "
+    "v.created_at, c.renew_before_seconds "
+    "FROM renewal_unplanned u CROSS JOIN certificates c ON c.id = u.certificate_id "
+    "CROSS JOIN certificate_versions v ON v.id = c.current_version_id "
+    "WHERE u.certificate_id > ?1 AND c.status = 'issued' "
+    "AND NOT EXISTS (SELECT 1 FROM renewal_states r WHERE r.certificate_id = c.id "
+    "AND r.version_id = c.current_version_id) "
+    "ORDER BY u.certificate_id LIMIT ?2";
+
+// CROSS JOIN keeps renewal_states the outer loop, so the range on renewal_states_due drives the
+// query and no sort is needed (the planner otherwise scans certificates_by_status).
+const char kRenewalDueSql[] =
+    "SELECT r.certificate_id, r.version_id, r.next_attempt_at, r.failures, r.last_error, "
+    "r.job_id, r.updated_at "
+    "FROM renewal_states r CROSS JOIN certificates c ON c.id = r.certificate_id "
+    "WHERE r.next_attempt_at <= ?1 AND c.status = 'issued' AND c.current_version_id = "
+    "r.version_id ORDER BY r.next_attempt_at, r.certificate_id LIMIT ?2";
+
 Result<std::vector<RenewalCandidate>> SqliteRenewals::ListUnplanned(const std::string& after_id,
                                                                     size_t limit) {
-  CF_ASSIGN_OR_RETURN(
-      auto s, s_.Prepare("SELECT c.id, c.current_version_id FROM certificates c "
-                         "LEFT JOIN renewal_states r ON r.certificate_id = c.id "
-                         "WHERE c.status = 'issued' AND c.id > ?1 AND c.current_version_id != '' "
-                         "AND (r.version_id IS NULL OR r.version_id != c.current_version_id) "
-                         "ORDER BY c.id LIMIT ?2",
-                         "renewal_states"));
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(kRenewalUnplannedSql, "renewal_states"));
   s.Bind(1, after_id).Bind(2, EncodeLimit(limit));
   return CollectRows<RenewalCandidate>(s, [](const Stmt& row) -> Result<RenewalCandidate> {
-    return RenewalCandidate{row.Text(0), row.Text(1)};
+    return RenewalCandidate{.certificate_id = row.Text(0),
+                            .version_id = row.Text(1),
+                            .account_id = row.Text(2),
+                            .version = static_cast<int>(row.Int(3)),
+                            .not_before = DecodeTime(row.Int(4)),
+                            .not_after = DecodeTime(row.Int(5)),
+                            .created_at = DecodeTime(row.Int(6)),
+                            .renew_before_seconds = row.OptInt(7)};
   });
 }
 
 Result<std::vector<model::RenewalState>> SqliteRenewals::ListDue(TimePoint now, size_t limit) {
-  CF_ASSIGN_OR_RETURN(
-      auto s, s_.Prepare(std::string("SELECT ") + kRenewalColumns +
-                             // CROSS JOIN keeps renewal_states the outer loop, so the
-                             // range on renewal_states_due drives the query and no sort is
-                             // needed (the planner otherwise scans certificates_by_status).
-                             " FROM renewal_states r CROSS JOIN certificates c ON c.id = "
-                             "r.certificate_id WHERE r.next_attempt_at <= ?1 AND c.status = "
-                             "'issued' AND c.current_version_id = r.version_id "
-                             "ORDER BY r.next_attempt_at, r.certificate_id LIMIT ?2",
-                         "renewal_states"));
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(kRenewalDueSql, "renewal_states"));
   s.Bind(1, EncodeTime(now)).Bind(2, EncodeLimit(limit));
   return CollectRows<model::RenewalState>(s, ReadRenewal);
+}
+
+Result<int64_t> SqliteRenewals::CountUnplanned() {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("SELECT COUNT(*) FROM renewal_unplanned", "renewal_unplanned"));
+  CF_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Internal("renewal_unplanned: no count");
+  return s.Int(0);
 }
 
 Result<std::optional<model::Lease>> SqliteLeases::Get(const std::string& name) {

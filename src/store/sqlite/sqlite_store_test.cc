@@ -17,6 +17,7 @@
 
 #include "store/conformance_test.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/rows.h"
 
 namespace certfleet::store {
 namespace {
@@ -369,6 +370,73 @@ TEST(SqliteStoreTest, InProcessBeginWaitsForTheWriterSlotThenGivesUp) {
   auto blocked = store->Begin();
   ASSERT_TRUE(HasCode(blocked, ErrorCode::kUnavailable));
   EXPECT_TRUE(blocked.error().retryable());
+}
+
+// The query plan's detail lines (EXPLAIN QUERY PLAN) for `sql`.
+std::vector<std::string> QueryPlan(RawDb& raw, const std::string& sql) {
+  sqlite3_stmt* s = nullptr;
+  CF_CHECK(sqlite3_prepare_v2(raw.db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr) ==
+           SQLITE_OK);
+  std::vector<std::string> details;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    details.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 3)));
+  }
+  sqlite3_finalize(s);
+  return details;
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+
+// Issue #14: the renewal sweep must never read each certificate. Both of its queries are range
+// scans over an index (the due time, the unplanned set) with point reads per row found, and
+// sort nothing; with or without ANALYZE statistics.
+TEST(SqliteStoreTest, RenewalSweepQueriesAreIndexRangeScans) {
+  TempDir dir;
+  const std::string path = dir.File("plan.db");
+  {
+    auto store = OpenOrDie({.path = path});
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+    for (int n = 1; n <= 20; ++n) {
+      model::Certificate c = MakeCertificate(MakeAccount(1).id, n);
+      model::CertificateVersion v = testing::MakeVersion(c.id, 1, n);
+      c.status = model::CertificateStatus::kIssued;
+      c.current_version_id = v.id;
+      ASSERT_TRUE(IsOk((*tx)->certificates().Insert(c)));
+      ASSERT_TRUE(IsOk((*tx)->versions().Insert(v)));
+      if (n % 2 == 0) {
+        ASSERT_TRUE(IsOk((*tx)->renewals().Put(
+            {.certificate_id = c.id, .version_id = v.id, .next_attempt_at = testing::T(n)})));
+      }
+    }
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  RawDb raw(path);
+  for (bool analyzed : {false, true}) {
+    SCOPED_TRACE(analyzed ? "after ANALYZE" : "no statistics");
+    if (analyzed) {
+      ASSERT_EQ(raw.Exec("ANALYZE"), SQLITE_OK);
+    }
+    const auto due = QueryPlan(raw, sqlite::kRenewalDueSql);
+    const auto unplanned = QueryPlan(raw, sqlite::kRenewalUnplannedSql);
+    ASSERT_FALSE(due.empty());
+    ASSERT_FALSE(unplanned.empty());
+    EXPECT_EQ(due[0].rfind("SEARCH r USING INDEX renewal_states_due (next_attempt_at<?)", 0), 0u)
+        << Joined(due);
+    EXPECT_EQ(unplanned[0].rfind("SEARCH u USING PRIMARY KEY (certificate_id>?)", 0), 0u)
+        << Joined(unplanned);
+    for (const auto* plan : {&due, &unplanned}) {
+      for (const std::string& line : *plan) {
+        EXPECT_NE(line.rfind("SCAN", 0), 0u) << Joined(*plan);
+        EXPECT_EQ(line.find("TEMP B-TREE"), std::string::npos) << Joined(*plan);
+      }
+    }
+  }
 }
 
 TEST(SqliteStoreTest, ConcurrentCommitsShareDurableCommitsAndAllSurvive) {
