@@ -332,8 +332,10 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                                            {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   deployments.RegisterJobs();
   const std::string owner = std::string(host) + ":" + std::to_string(::getpid());
-  lifecycle::RenewalScheduler scheduler(**store, engine, certificates, clock, random,
-                                        {.owner = owner});
+  const lifecycle::RenewalSchedulerOptions scheduling{.owner = owner};
+  lifecycle::RenewalScheduler scheduler(**store, engine, certificates, clock, random, scheduling);
+  certificates.PlanRenewalsAtCommit(
+      {.max_jitter = scheduling.max_jitter, .min_age_fraction = scheduling.min_age_fraction});
   scheduler.RegisterJobs();
   certificates.EnableAsyncIssuance(engine);
   lifecycle::RedeployOnRenewal redeployer(**store, engine, deployments);

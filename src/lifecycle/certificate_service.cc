@@ -50,6 +50,7 @@ model::CertificateVersion CertificateService::NewVersion(const std::string& cert
 
 Status CertificateService::CommitIssued(store::Tx& tx, const model::Certificate& cert,
                                         const model::CertificateVersion& v) {
+  if (plan_at_commit_) CF_TRY(PlanRenewal(tx, cert, v, clock_, random_, *plan_at_commit_));
   CF_TRY(EmitEvent(tx, cert, "certificate.issued",
                    {{"version", v.version},
                     {"version_id", v.id},

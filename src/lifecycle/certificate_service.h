@@ -22,6 +22,7 @@
 #include "jobs/engine.h"
 #include "lifecycle/caller.h"
 #include "lifecycle/issuer.h"
+#include "lifecycle/renewal_plan.h"
 #include "model/model.h"
 #include "secrets/secret_store.h"
 #include "store/store.h"
@@ -70,6 +71,12 @@ class CertificateService {
   CertificateService(store::Store& store, secrets::SecretStore& secrets,
                      const IssuerRegistry& issuers, const Clock& clock, Random& random)
       : store_(store), secrets_(secrets), issuers_(issuers), clock_(clock), random_(random) {}
+
+  // Plans the renewal of each certificate it issues in the issuing transaction (renewal_plan.h)
+  // with `options`, so that the scheduler's first tick over a large store has nothing left to
+  // plan one by one (issue #14). certfleetd passes its scheduler's options. Off by default: the
+  // scheduler then plans every new version at its next tick. Call before serving.
+  void PlanRenewalsAtCommit(RenewalPlanOptions options) { plan_at_commit_ = options; }
 
   // Lets Request() take asynchronous issuers (ACME): registers the kIssueJobType step with
   // `engine` (borrowed; must outlive this service). Call before the engine runs.
@@ -144,6 +151,7 @@ class CertificateService {
   const IssuerRegistry& issuers_;
   const Clock& clock_;
   Random& random_;
+  std::optional<RenewalPlanOptions> plan_at_commit_;
   jobs::JobEngine* engine_ = nullptr;
 };
 

@@ -579,6 +579,22 @@ TEST_F(SchedulerTest, AVersionPlannedAtItsCommitIsNotPlannedAgain) {
   EXPECT_EQ(State(c.certificate.id).updated_at, planned.updated_at);  // untouched by the tick
 }
 
+TEST_F(SchedulerTest, IssuanceCanPlanTheRenewalInItsOwnTransaction) {
+  certs_->PlanRenewalsAtCommit({.max_jitter = Seconds(0)});
+  CertificateView c = Issue("at-commit", std::chrono::days(90));
+  {
+    auto tx = env_.store->BeginRead();
+    ASSERT_TRUE(tx.ok());
+    EXPECT_EQ(*(*tx)->renewals().CountUnplanned(), 0);
+  }
+  model::RenewalState planned = State(c.certificate.id);
+  EXPECT_EQ(planned.next_attempt_at, c.version->not_after - std::chrono::days(30));
+  EXPECT_EQ(Tick(), 0);
+  EXPECT_EQ(State(c.certificate.id).updated_at, planned.updated_at);  // nothing left to plan
+  SetClock(planned.next_attempt_at);
+  EXPECT_EQ(Tick(), 1);  // and it is renewed when its window opens
+}
+
 // Deployments of one certificate on an enrolled dev agent, with the subscriber that redeploys
 // them after a renewal.
 class RedeployTest : public SchedulerTest {

@@ -135,11 +135,12 @@ def test_renew_on_demand_makes_a_new_version_and_revocation_covers_all(cli, serv
 
 @pytest.fixture
 def fast_scheduler_server(certfleetd_bin):
-    """A certfleetd whose renewal scheduler runs every second."""
+    """A certfleetd whose renewal scheduler runs every second, on the test clock."""
     ws = Workspace("certfleet-e2e-sched-")
     srv = Server(certfleetd_bin, ws.sub("data"))
     os.mkdir(srv.data_dir, 0o700)
     srv.extra_args = ["--scheduler-interval", "1s"]
+    srv.use_test_clock(0)
     try:
         yield srv.start()
     finally:
@@ -150,14 +151,24 @@ def fast_scheduler_server(certfleetd_bin):
 
 
 def test_scheduler_renews_a_certificate_inside_its_window(certfleet_bin, fast_scheduler_server):
-    """A 5-minute certificate that asks to be renewed 290 s before expiry is due at once (its
-    notBefore is backdated a minute; jitter is at most a tenth of the window): certfleetd's
-    scheduler, ticking every second, renews it on its own."""
+    """A 5-minute certificate that asks to be renewed 290 s before expiry is inside its window
+    at once (its notBefore is backdated a minute; jitter is at most a tenth of the window). The
+    storm guard (docs/events.md) still holds it until a third of its 6-minute lifetime has passed
+    since it was stored: not renewed then, renewed by certfleetd's scheduler on its own once the
+    clock is 150 s on."""
     srv = fast_scheduler_server
     cli = Cli(certfleet_bin, srv)
     cert = request_cert(cli, "--validity", "5m", "--renew-before", "290s", "--profile",
                         "short-lived")
     assert cert["version"] == 1
+    # Planned, and held back by the guard: certfleetd says so, and it is still version 1.
+    deadline = time.monotonic() + 30
+    while f'"certificate_id":"{cert["id"]}"'.encode() not in b"".join(
+            l for l in srv.log_bytes().splitlines() if b"renewal deferred" in l):
+        assert time.monotonic() < deadline, srv.log_tail()
+        time.sleep(0.1)  # bounded poll of the log
+    assert cli.json("cert", "show", cert["id"])["version"] == 1
+    srv.set_clock(150)
     deadline = time.monotonic() + 90
     current = cert
     while time.monotonic() < deadline and current["version"] == 1:
