@@ -35,6 +35,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -303,29 +304,33 @@ asio::awaitable<Status> Driver::EnrollAgents() {
     agents_[i] = std::make_unique<SimAgent>(threads_->at(i), fleet_config_, counters_,
                                             run_ + "-" + std::to_string(i), source);
   }
-  // Each agent thread runs a few enrollment workers; an enrolled agent starts its long poll.
-  auto next = std::make_shared<std::atomic<int>>(0);
-  const int workers = std::max(1, o_.enroll_concurrency);
-  for (int w = 0; w < workers; ++w) {
-    asio::io_context& io = threads_->at(w);
-    asio::co_spawn(
-        io,
-        [this, next, &io]() -> asio::awaitable<void> {
-          for (int i = next->fetch_add(1); i < o_.agents; i = next->fetch_add(1)) {
-            SimAgent& agent = *agents_[i];
-            // Agent i lives on the io_context of worker w: all its coroutines run there.
-            Status s = co_await agent.Enroll(std::move(tokens_[i]));
-            if (!s.ok()) {
-              if (counters_.enroll_failed.fetch_add(1) < 5) {
-                Say("enrollment failed: " + s.error().ToString());
+  // Each agent thread runs a few enrollment workers over the agents that live on it (agent i on
+  // thread i % T): every coroutine of an agent, and its sockets and timers, then share one
+  // io_context, as sim_agent.h requires. An enrolled agent starts its long poll.
+  const int threads = o_.threads;
+  const int workers_per_thread = std::max(1, o_.enroll_concurrency / threads);
+  for (int t = 0; t < threads; ++t) {
+    auto next = std::make_shared<std::atomic<int>>(t);  // t, t + T, t + 2T, ...
+    asio::io_context& io = threads_->at(t);
+    for (int w = 0; w < workers_per_thread; ++w) {
+      asio::co_spawn(
+          io,
+          [this, next, threads, &io]() -> asio::awaitable<void> {
+            for (int i = next->fetch_add(threads); i < o_.agents; i = next->fetch_add(threads)) {
+              SimAgent& agent = *agents_[i];
+              Status s = co_await agent.Enroll(std::move(tokens_[i]));
+              if (!s.ok()) {
+                if (counters_.enroll_failed.fetch_add(1) < 5) {
+                  Say("enrollment failed: " + s.error().ToString());
+                }
+                continue;
               }
-              continue;
+              counters_.enrolled.fetch_add(1);
+              asio::co_spawn(io, agent.Run(stop_), asio::detached);
             }
-            counters_.enrolled.fetch_add(1);
-            asio::co_spawn(io, agent.Run(stop_), asio::detached);
-          }
-        },
-        asio::detached);
+          },
+          asio::detached);
+    }
   }
   const auto deadline = Clock::now() + std::chrono::seconds(o_.phase_timeout);
   while (counters_.enrolled + counters_.enroll_failed < o_.agents) {
@@ -678,5 +683,10 @@ int main(int argc, char** argv) {
     }
   });
   io.run();
-  return rc;
+  // Exit without tearing down: thousands of parked agent coroutines, their sockets and
+  // io_contexts would be destroyed in an order asio does not promise to survive (a frame's
+  // destructor posts to its executor), and the kernel closes every socket anyway.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(rc);
 }
