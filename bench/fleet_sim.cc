@@ -661,6 +661,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 60));
   app.add_option("--phase-timeout", o.phase_timeout, "seconds per phase (default 3600)");
   app.add_option("--profile", o.profile, "deployment profile name (default fleet-sim)");
+  app.footer(
+      "Rollout mode (default): N agents enroll with one-time tokens and long-poll over mutual "
+      "TLS; one certificate is deployed to all of them, then renewed (or redeployed) --rounds "
+      "times; each rollout is timed until certfleetd reports every target verified.\n"
+      "Drill mode (--drill): C certificates, certificate i deployed to agent i % N alone, all "
+      "renewed at once; timed until every placement is verified.\n"
+      "Simulated agents do everything a certfleet-agent does over the wire and nothing on the "
+      "host (no decryption, files or reloads). Prints figures; exit 0 when every rollout reached "
+      "every target, 1 otherwise, 2 for bad input. bench/fleet_sim.py starts a certfleetd for it "
+      "(docs/PERFORMANCE.md, \"Fleet rollouts\").");
   CLI11_PARSE(app, argc, argv);
 
   // One descriptor per agent, plus the API connections and some slack.

@@ -630,7 +630,24 @@ Status DeploymentService::Settle(store::Tx& tx, model::Deployment& dep, bool dea
                                good ? "deployment.succeeded" : "deployment.failed"));
   }
   (void)ok;
+  {
+    std::lock_guard lock(pending_mu_);
+    if (dep.state == model::DeploymentState::kRunning) {
+      pending_[dep.id] = PendingCount{dep.generation, pending};
+    } else {
+      pending_.erase(dep.id);
+    }
+  }
   return Ok();
+}
+
+bool DeploymentService::SkipSettle(const std::string& deployment_id, int generation,
+                                   bool was_pending) {
+  std::lock_guard lock(pending_mu_);
+  auto it = pending_.find(deployment_id);
+  if (it == pending_.end() || it->second.generation != generation) return false;
+  if (was_pending) --it->second.pending;
+  return it->second.pending > 0;
 }
 
 void DeploymentService::NotifyAll(const std::vector<std::string>& agent_ids) {
@@ -791,6 +808,7 @@ Status DeploymentService::Report(const model::Agent& agent, const std::string& t
   }
   CF_ASSIGN_OR_RETURN(model::Deployment dep, tx->deployments().Get(t->deployment_id));
   const TimePoint now = Now();
+  const bool was_pending = t->state == model::TargetState::kPending;
   t->state = r.state;
   t->reason = r.reason;
   if (!r.paths.empty()) t->paths = r.paths;
@@ -805,7 +823,10 @@ Status DeploymentService::Report(const model::Agent& agent, const std::string& t
                                 {"target_state", model::TargetStateName(r.state)},
                                 {"reason", r.reason}}));
   }
-  if (dep.generation == t->generation) CF_TRY(Settle(*tx, dep, false));
+  if (dep.generation == t->generation &&
+      (IsFailure(r.state) || !SkipSettle(dep.id, dep.generation, was_pending))) {
+    CF_TRY(Settle(*tx, dep, false));
+  }
   CF_TRY(tx->Commit());
   log::Info("deployment target reported",
             {{"deployment_id", dep.id},
