@@ -19,8 +19,10 @@
 // Thread-safe.
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -170,6 +172,9 @@ class DeploymentService {
   Status Assign(store::Tx& tx, const model::Deployment& dep, const model::Agent& agent);
   // Recomputes the deployment's state from its targets; deadline_passed fails the silent ones.
   Status Settle(store::Tx& tx, model::Deployment& dep, bool deadline_passed);
+  // Whether a report on a target of `generation` that was pending (or not) may leave the
+  // deployment's state as it is: true only while other targets are surely still pending.
+  bool SkipSettle(const std::string& deployment_id, int generation, bool was_pending);
   void NotifyAll(const std::vector<std::string>& agent_ids);
   Result<std::vector<InventoryRow>> Inventory(store::Tx& tx,
                                               std::vector<model::DeploymentTarget> targets);
@@ -181,6 +186,17 @@ class DeploymentService {
   const Clock& clock_;
   Random& random_;
   DeploymentOptions options_;
+  // Pending targets of each running deployment's current generation as the last Settle in this
+  // process counted them, less the reports taken here since. A report that is not the last
+  // then skips Settle's read of all N targets (N reports made a rollout O(N^2): issue #14).
+  // A count that is too high (reports taken by another replica, cancelled targets) only delays
+  // the state change until the wait step settles (poll_interval); too low costs a Settle.
+  struct PendingCount {
+    int generation = 0;
+    int pending = 0;
+  };
+  std::mutex pending_mu_;
+  std::unordered_map<std::string, PendingCount> pending_;  // by deployment id; pending_mu_
 };
 
 }  // namespace certfleet::lifecycle

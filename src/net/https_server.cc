@@ -561,6 +561,9 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
     const bool head = message.method() == http::verb::head;
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
+    // A request may be parked for a long time (an agent's long poll): hand the read buffer's
+    // 16 KiB back while it waits, unless it holds the start of a pipelined request.
+    if (buffer.size() == 0) buffer.shrink_to_fit();
     HttpResponse response =
         co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert), conn.id, kUseAwaitable);
     keep_alive = keep_alive && !stopping_;

@@ -105,6 +105,10 @@ std::string TakeOpenSslMessage(const error_code& ec) {
 Status ConfigureServerTls(ssl::context& context, ServerOptions& options) {
   CF_TRY(ApplyCommonPolicy(context));
   CF_TRY(LoadChainAndKey(context, options.cert_chain_pem, options.key_pem, "server"));
+  // A server holds thousands of idle keep-alive connections and parked long polls (agents):
+  // OpenSSL frees a connection's record buffers (about 34 KiB) while they are empty instead of
+  // keeping them for the connection's lifetime (issue #14: 10,000 connected agents).
+  SSL_CTX_set_mode(context.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   if (options.client_ca_pem.empty()) return Ok();
 
   error_code ec;
