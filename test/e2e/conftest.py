@@ -406,6 +406,39 @@ def run_tool(*argv, check=True, input=None):
 
 # --- shared helpers ----------------------------------------------------------------------------
 
+def _bench_enabled(build_dir):
+    """CERTFLEET_BENCH of the CMake build at build_dir (None when there is no CMakeCache.txt)."""
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CERTFLEET_BENCH:"):
+                    return line.strip().split("=", 1)[1].upper() in ("ON", "1", "TRUE", "YES")
+    except OSError:
+        return None
+    return None
+
+
+def find_bench_binary(certfleetd_bin, name):
+    """<build>/bench/<name> of the CMake build certfleetd (<build>/apps/certfleetd/certfleetd)
+    comes from. Fails when the build has benchmarks on but not this one built; skips in a build
+    without benchmarks (the ASan build sets CERTFLEET_BENCH=OFF) or outside a build tree."""
+    d = os.path.dirname(os.path.abspath(certfleetd_bin))
+    for _ in range(4):
+        path = os.path.join(d, "bench", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        enabled = _bench_enabled(d)
+        if enabled is not None:  # the build tree: the bench is missing from it
+            if enabled:
+                pytest.fail(f"{path} is missing from a build with CERTFLEET_BENCH=ON; "
+                            f"build it first (ninja {name})", pytrace=False)
+            pytest.skip(f"benchmarks are off in the build at {d} (CERTFLEET_BENCH=OFF, e.g. the "
+                        f"ASan build): no bench/{name}")
+        d = os.path.dirname(d)
+    pytest.skip(f"bench/{name} not found: certfleetd ({certfleetd_bin}) is not inside a CMake "
+                "build tree")
+
+
 def unique_name(prefix):
     return f"{prefix}-{secrets.token_hex(4)}"
 

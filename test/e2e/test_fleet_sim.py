@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from test_issue_load import _bench_enabled
+from conftest import find_bench_binary
 
 SIM_TIMEOUT_S = 90.0
 AGENTS = 20
@@ -23,22 +23,7 @@ AGENTS = 20
 
 @pytest.fixture(scope="module")
 def fleet_sim_bin(certfleetd_bin):
-    # certfleetd is <build>/apps/certfleetd/certfleetd; the bench is <build>/bench/fleet_sim.
-    d = os.path.dirname(os.path.abspath(certfleetd_bin))
-    for _ in range(4):
-        path = os.path.join(d, "bench", "fleet_sim")
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        enabled = _bench_enabled(d)
-        if enabled is not None:  # the build tree: the bench is missing from it
-            if enabled:
-                pytest.fail(f"{path} is missing from a build with CERTFLEET_BENCH=ON; "
-                            "build it first (ninja fleet_sim)", pytrace=False)
-            pytest.skip(f"benchmarks are off in the build at {d} (CERTFLEET_BENCH=OFF, e.g. the "
-                        "ASan build): no bench/fleet_sim")
-        d = os.path.dirname(d)
-    pytest.skip("bench/fleet_sim not found: certfleetd "
-                f"({certfleetd_bin}) is not inside a CMake build tree")
+    return find_bench_binary(certfleetd_bin, "fleet_sim")
 
 
 def run_sim(binary, *args):

@@ -11,42 +11,15 @@ import subprocess
 
 import pytest
 
-from conftest import run_tool, unique_name
+from conftest import find_bench_binary, run_tool, unique_name
 
 LOAD_TIMEOUT_S = 120.0
 LAST_LINE = re.compile(r"^\d+(\.\d+)? certs/s")
 
 
-def _bench_enabled(build_dir):
-    """CERTFLEET_BENCH of the CMake build at build_dir (None when there is no CMakeCache.txt)."""
-    try:
-        with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
-            for line in f:
-                if line.startswith("CERTFLEET_BENCH:"):
-                    return line.strip().split("=", 1)[1].upper() in ("ON", "1", "TRUE", "YES")
-    except OSError:
-        return None
-    return None
-
-
 @pytest.fixture(scope="module")
 def issue_load_bin(certfleetd_bin):
-    # certfleetd is <build>/apps/certfleetd/certfleetd; the bench is <build>/bench/issue_load.
-    d = os.path.dirname(os.path.abspath(certfleetd_bin))
-    for _ in range(4):
-        path = os.path.join(d, "bench", "issue_load")
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        enabled = _bench_enabled(d)
-        if enabled is not None:  # the build tree: the bench is missing from it
-            if enabled:
-                pytest.fail(f"{path} is missing from a build with CERTFLEET_BENCH=ON; "
-                            "build it first (ninja issue_load)", pytrace=False)
-            pytest.skip(f"benchmarks are off in the build at {d} (CERTFLEET_BENCH=OFF, e.g. the "
-                        "ASan build): no bench/issue_load")
-        d = os.path.dirname(d)
-    pytest.skip("bench/issue_load not found: certfleetd "
-                f"({certfleetd_bin}) is not inside a CMake build tree")
+    return find_bench_binary(certfleetd_bin, "issue_load")
 
 
 def run_load(binary, *args):
