@@ -1,5 +1,7 @@
 #include "store/sqlite/db.h"
 
+#include <memory>
+#include <string>
 #include <utility>
 
 namespace certfleet::store::sqlite {
@@ -66,11 +68,84 @@ Status Db::Exec(const char* sql, std::string_view context) {
   return Ok();
 }
 
+namespace {
+
+// A prepared statement for one execution: a cached one is reset when the execution ends, an
+// uncached one finalized.
+class SqliteStmt final : public sql::StmtImpl {
+ public:
+  SqliteStmt(sqlite3_stmt* s, bool owned, std::string_view context)
+      : stmt_(s), owned_(owned), context_(context) {}
+  ~SqliteStmt() override {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  SqliteStmt(const SqliteStmt&) = delete;
+  SqliteStmt& operator=(const SqliteStmt&) = delete;
+
+  Status BindText(int i, std::string_view text) override {
+    return Check(
+        i, sqlite3_bind_text64(stmt_, i, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Status BindInt(int i, int64_t v) override { return Check(i, sqlite3_bind_int64(stmt_, i, v)); }
+  Status BindBlob(int i, std::string_view bytes) override {
+    // A null pointer would bind NULL; an empty value must stay an empty BLOB.
+    static const char kEmpty = 0;
+    const char* p = bytes.empty() ? &kEmpty : bytes.data();
+    return Check(i, sqlite3_bind_blob64(stmt_, i, p, bytes.size(), SQLITE_TRANSIENT));
+  }
+  Status BindNull(int i) override { return Check(i, sqlite3_bind_null(stmt_, i)); }
+
+  Result<bool> Step() override {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(sqlite3_db_handle(stmt_), rc, context_);
+  }
+
+  bool IsNull(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const override { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const override {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const override {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    // A zero-length BLOB reads back as a null pointer.
+    if (p == nullptr) return {};
+    return std::string(static_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+
+ private:
+  Status Check(int i, int rc) {
+    if (rc == SQLITE_OK) return Ok();
+    return SqliteError(sqlite3_db_handle(stmt_), rc,
+                       std::string(context_) + " (parameter " + std::to_string(i) + ")");
+  }
+
+  sqlite3_stmt* stmt_;
+  bool owned_;
+  std::string_view context_;  // callers pass string literals
+};
+
+Stmt MakeStmt(sqlite3_stmt* s, bool owned, std::string_view context) {
+  return Stmt(std::make_unique<SqliteStmt>(s, owned, context));
+}
+
+}  // namespace
+
 Result<Stmt> Db::Prepare(std::string_view sql, std::string_view context) {
   auto it = cache_.find(std::string(sql));
   if (it != cache_.end()) {
     // A cached statement still stepping (a nested use of the same SQL) cannot be shared.
-    if (!sqlite3_stmt_busy(it->second)) return Stmt(it->second, false, context);
+    if (!sqlite3_stmt_busy(it->second)) return MakeStmt(it->second, false, context);
   }
   sqlite3_stmt* s = nullptr;
   const bool cache = it == cache_.end();
@@ -79,90 +154,9 @@ Result<Stmt> Db::Prepare(std::string_view sql, std::string_view context) {
   if (rc != SQLITE_OK) return SqliteError(db_, rc, context);
   if (cache) {
     cache_.emplace(std::string(sql), s);
-    return Stmt(s, false, context);
+    return MakeStmt(s, false, context);
   }
-  return Stmt(s, true, context);
-}
-
-Stmt::Stmt(Stmt&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)),
-      owned_(other.owned_),
-      context_(other.context_),
-      bind_error_(std::move(other.bind_error_)) {}
-
-Stmt::~Stmt() {
-  if (stmt_ == nullptr) return;
-  if (owned_) {
-    sqlite3_finalize(stmt_);
-  } else {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-}
-
-Stmt& Stmt::Check(int i, int rc) {
-  if (rc != SQLITE_OK && !bind_error_) {
-    bind_error_ = SqliteError(sqlite3_db_handle(stmt_), rc,
-                              std::string(context_) + " (parameter " + std::to_string(i) + ")");
-  }
-  return *this;
-}
-
-Stmt& Stmt::Bind(int i, std::string_view text) {
-  return Check(
-      i, sqlite3_bind_text64(stmt_, i, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
-}
-
-Stmt& Stmt::Bind(int i, int64_t v) { return Check(i, sqlite3_bind_int64(stmt_, i, v)); }
-
-Stmt& Stmt::Bind(int i, const std::optional<int64_t>& v) { return v ? Bind(i, *v) : BindNull(i); }
-
-Stmt& Stmt::BindBlob(int i, std::string_view bytes) {
-  // A null pointer would bind NULL; an empty value must stay an empty BLOB.
-  static const char kEmpty = 0;
-  const char* p = bytes.empty() ? &kEmpty : bytes.data();
-  return Check(i, sqlite3_bind_blob64(stmt_, i, p, bytes.size(), SQLITE_TRANSIENT));
-}
-
-Stmt& Stmt::BindNull(int i) { return Check(i, sqlite3_bind_null(stmt_, i)); }
-
-Result<bool> Stmt::Step() {
-  if (bind_error_) return *bind_error_;
-  int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return SqliteError(sqlite3_db_handle(stmt_), rc, context_);
-}
-
-Status Stmt::Run() {
-  while (true) {
-    CF_ASSIGN_OR_RETURN(bool row, Step());
-    if (!row) return Ok();
-  }
-}
-
-bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
-int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-
-std::string Stmt::Text(int col) const {
-  const unsigned char* p = sqlite3_column_text(stmt_, col);
-  if (p == nullptr) return {};
-  return std::string(reinterpret_cast<const char*>(p),
-                     static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
-}
-
-std::string Stmt::Blob(int col) const {
-  const void* p = sqlite3_column_blob(stmt_, col);
-  // A zero-length BLOB reads back as a null pointer.
-  if (p == nullptr) return {};
-  return std::string(static_cast<const char*>(p),
-                     static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
-}
-
-std::optional<int64_t> Stmt::OptInt(int col) const {
-  if (IsNull(col)) return std::nullopt;
-  return Int(col);
+  return MakeStmt(s, true, context);
 }
 
 }  // namespace certfleet::store::sqlite

@@ -10,18 +10,17 @@
 #include <system_error>
 
 #include "base/log.h"
+#include "store/sql/pool.h"
+#include "store/sql/sql_tx.h"
 #include "store/sqlite/db.h"
 #include "store/sqlite/migrations.h"
-#include "store/sqlite/pool.h"
-#include "store/sqlite/rows.h"
 #include "store/sqlite/writer.h"
 
 namespace certfleet::store {
 namespace {
 
 using sqlite::Db;
-using sqlite::Pool;
-using sqlite::Session;
+using Pool = sql::Pool<Db>;
 using sqlite::TxLease;
 using sqlite::Writer;
 
@@ -93,7 +92,7 @@ class ReadLease final : public TxLease {
       lease_->Discard();
     }
   }
-  Db& db() override { return lease_->db(); }
+  sql::Conn& conn() override { return lease_->db(); }
   Status Commit() override {
     Status st = lease_->db().Exec("COMMIT", "commit");
     if (!st.ok() && lease_->db().InTransaction() &&
@@ -108,135 +107,6 @@ class ReadLease final : public TxLease {
   std::optional<Pool::Lease> lease_;
 };
 
-class SqliteTx final : public Tx {
- public:
-  explicit SqliteTx(std::unique_ptr<TxLease> lease)
-      : lease_(std::move(lease)),
-        session_(lease_->db()),
-        accounts_(session_),
-        principals_(session_),
-        tokens_(session_),
-        certificates_(session_),
-        versions_(session_),
-        blobs_(session_),
-        secrets_(session_),
-        exports_(session_),
-        cas_(session_),
-        serials_(session_),
-        settings_(session_),
-        grants_(session_),
-        policies_(session_),
-        audit_(session_),
-        jobs_(session_),
-        agents_(session_),
-        enrollment_tokens_(session_),
-        deployments_(session_),
-        deployment_targets_(session_),
-        events_(session_),
-        webhooks_(session_),
-        webhook_deliveries_(session_),
-        renewals_(session_),
-        leases_(session_),
-        revocations_(session_),
-        notices_(session_),
-        acme_configs_(session_),
-        acme_orders_(session_),
-        agent_challenges_(session_),
-        stats_(session_),
-        agent_certificates_(session_),
-        domain_claims_(session_) {}
-
-  ~SqliteTx() override { End(); }
-
-  Db& db() { return lease_->db(); }
-
-  Status Commit() override {
-    if (!lease_) return FailedPrecondition("transaction already finished");
-    // Success or not, the transaction is over: the lease gives up the connection and the
-    // writer slot now rather than when the Tx object dies, so that a committed Tx left in
-    // scope does not block the next Begin().
-    session_.Finish();
-    std::unique_ptr<TxLease> lease = std::move(lease_);
-    return lease->Commit();
-  }
-
-  AccountRepo& accounts() override { return accounts_; }
-  PrincipalRepo& principals() override { return principals_; }
-  TokenRepo& tokens() override { return tokens_; }
-  CertificateRepo& certificates() override { return certificates_; }
-  VersionRepo& versions() override { return versions_; }
-  BlobRepo& blobs() override { return blobs_; }
-  SecretRepo& secrets() override { return secrets_; }
-  ExportRepo& exports() override { return exports_; }
-  CaRepo& cas() override { return cas_; }
-  SerialRepo& serials() override { return serials_; }
-  SettingRepo& settings() override { return settings_; }
-  GrantRepo& grants() override { return grants_; }
-  PolicyRepo& policies() override { return policies_; }
-  AuditRepo& audit() override { return audit_; }
-  JobRepo& jobs() override { return jobs_; }
-  AgentRepo& agents() override { return agents_; }
-  EnrollmentTokenRepo& enrollment_tokens() override { return enrollment_tokens_; }
-  DeploymentRepo& deployments() override { return deployments_; }
-  DeploymentTargetRepo& deployment_targets() override { return deployment_targets_; }
-  EventRepo& events() override { return events_; }
-  WebhookRepo& webhooks() override { return webhooks_; }
-  WebhookDeliveryRepo& webhook_deliveries() override { return webhook_deliveries_; }
-  RenewalRepo& renewals() override { return renewals_; }
-  LeaseRepo& leases() override { return leases_; }
-  RevocationRepo& revocations() override { return revocations_; }
-  NoticeRepo& notices() override { return notices_; }
-  AcmeConfigRepo& acme_configs() override { return acme_configs_; }
-  AcmeOrderRepo& acme_orders() override { return acme_orders_; }
-  AgentChallengeRepo& agent_challenges() override { return agent_challenges_; }
-  StatsRepo& stats() override { return stats_; }
-  AgentCertificateRepo& agent_certificates() override { return agent_certificates_; }
-  DomainClaimRepo& domain_claims() override { return domain_claims_; }
-
- private:
-  // Rolls back whatever is still open and gives the connection back.
-  void End() {
-    if (!lease_) return;
-    session_.Finish();
-    lease_.reset();
-  }
-
-  std::unique_ptr<TxLease> lease_;  // empty once the transaction is over
-  Session session_;
-  sqlite::SqliteAccounts accounts_;
-  sqlite::SqlitePrincipals principals_;
-  sqlite::SqliteTokens tokens_;
-  sqlite::SqliteCertificates certificates_;
-  sqlite::SqliteVersions versions_;
-  sqlite::SqliteBlobs blobs_;
-  sqlite::SqliteSecrets secrets_;
-  sqlite::SqliteExports exports_;
-  sqlite::SqliteCas cas_;
-  sqlite::SqliteSerials serials_;
-  sqlite::SqliteSettings settings_;
-  sqlite::SqliteGrants grants_;
-  sqlite::SqlitePolicies policies_;
-  sqlite::SqliteAudit audit_;
-  sqlite::SqliteJobs jobs_;
-  sqlite::SqliteAgents agents_;
-  sqlite::SqliteEnrollmentTokens enrollment_tokens_;
-  sqlite::SqliteDeployments deployments_;
-  sqlite::SqliteDeploymentTargets deployment_targets_;
-  sqlite::SqliteEvents events_;
-  sqlite::SqliteWebhooks webhooks_;
-  sqlite::SqliteWebhookDeliveries webhook_deliveries_;
-  sqlite::SqliteRenewals renewals_;
-  sqlite::SqliteLeases leases_;
-  sqlite::SqliteRevocations revocations_;
-  sqlite::SqliteNotices notices_;
-  sqlite::SqliteAcmeConfigs acme_configs_;
-  sqlite::SqliteAcmeOrders acme_orders_;
-  sqlite::SqliteAgentChallenges agent_challenges_;
-  sqlite::SqliteStats stats_;
-  sqlite::SqliteAgentCertificates agent_certificates_;
-  sqlite::SqliteDomainClaims domain_claims_;
-};
-
 class SqliteStore final : public Store {
  public:
   // `readers` is null for an in-memory store, whose one connection belongs to the writer.
@@ -245,7 +115,7 @@ class SqliteStore final : public Store {
 
   Result<std::unique_ptr<Tx>> Begin() override {
     CF_ASSIGN_OR_RETURN(auto lease, writer_->Begin());
-    return std::unique_ptr<Tx>(new SqliteTx(std::move(lease)));
+    return std::unique_ptr<Tx>(new sql::SqlTx(std::move(lease)));
   }
 
   Result<std::unique_ptr<Tx>> BeginRead() override {
@@ -253,12 +123,13 @@ class SqliteStore final : public Store {
     CF_ASSIGN_OR_RETURN(auto lease, readers_->Acquire());
     CF_TRY(lease.db().Exec("BEGIN", "begin"));
     return std::unique_ptr<Tx>(
-        new SqliteTx(std::unique_ptr<TxLease>(new ReadLease(std::move(lease)))));
+        new sql::SqlTx(std::unique_ptr<TxLease>(new ReadLease(std::move(lease)))));
   }
 
   Result<int> SchemaVersion() override {
     CF_ASSIGN_OR_RETURN(auto tx, BeginRead());
-    return sqlite::ReadSchemaVersion(static_cast<SqliteTx&>(*tx).db());
+    // Every connection of this store is an sqlite::Db.
+    return sqlite::ReadSchemaVersion(static_cast<Db&>(static_cast<sql::SqlTx&>(*tx).conn()));
   }
 
   sqlite::WriterStats stats() { return writer_->stats(); }
@@ -269,20 +140,6 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
-
-namespace sqlite {
-
-Status Session::CheckOpen() const {
-  if (db_ == nullptr) return FailedPrecondition("transaction already finished");
-  return Ok();
-}
-
-Result<Stmt> Session::Prepare(std::string_view sql, std::string_view context) {
-  CF_TRY(CheckOpen());
-  return db_->Prepare(sql, context);
-}
-
-}  // namespace sqlite
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& o) {
   if (o.path.empty()) return InvalidArgument("sqlite: path must not be empty");

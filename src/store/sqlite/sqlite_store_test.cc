@@ -16,8 +16,9 @@
 #include <vector>
 
 #include "store/conformance_test.h"
+#include "store/sql/rows.h"
+#include "store/sqlite/db.h"
 #include "store/sqlite/migrations.h"
-#include "store/sqlite/rows.h"
 
 namespace certfleet::store {
 namespace {
@@ -422,8 +423,8 @@ TEST(SqliteStoreTest, RenewalSweepQueriesAreIndexRangeScans) {
     if (analyzed) {
       ASSERT_EQ(raw.Exec("ANALYZE"), SQLITE_OK);
     }
-    const auto due = QueryPlan(raw, sqlite::kRenewalDueSql);
-    const auto unplanned = QueryPlan(raw, sqlite::kRenewalUnplannedSql);
+    const auto due = QueryPlan(raw, sql::RenewalDueSql(sql::Dialect::kSqlite));
+    const auto unplanned = QueryPlan(raw, sql::RenewalUnplannedSql(sql::Dialect::kSqlite));
     ASSERT_FALSE(due.empty());
     ASSERT_FALSE(unplanned.empty());
     EXPECT_EQ(due[0].rfind("SEARCH r USING INDEX renewal_states_due (next_attempt_at<?)", 0), 0u)

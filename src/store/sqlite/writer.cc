@@ -23,7 +23,7 @@ class Writer::Lease final : public TxLease {
     w_->ReleaseSlot();
   }
 
-  Db& db() override { return *w_->db_; }
+  sql::Conn& conn() override { return *w_->db_; }
 
   Status Commit() override {
     std::shared_ptr<Writer> w = std::move(w_);  // the Tx is over, whatever happens

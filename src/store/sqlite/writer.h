@@ -36,19 +36,14 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "store/sql/sql_tx.h"
 #include "store/sqlite/db.h"
 
 namespace certfleet::store::sqlite {
 
-// One transaction's hold on a connection. Destroying it without Commit() rolls the
-// transaction back.
-class TxLease {
- public:
-  virtual ~TxLease() = default;
-  virtual Db& db() = 0;
-  // Ends the transaction; OK only once its changes are durable.
-  virtual Status Commit() = 0;
-};
+// One transaction's hold on a connection (a Db). Destroying it without Commit() rolls the
+// transaction back; Commit() is OK only once its changes are durable.
+using TxLease = sql::TxLease;
 
 // Counters since the writer was created (benchmarks and tests).
 struct WriterStats {

@@ -1,6 +1,6 @@
-// Column encodings shared by the SQLite row mappers (CONVENTIONS.md #7: row shapes stay inside
-// the backend). Tags are a JSON object of strings, domains a JSON array of strings, times
-// INTEGER Unix seconds, enums their model names. Decoding failures mean the stored row is not
+// Column encodings shared by the SQL row mappers of both backends (CONVENTIONS.md #7: row shapes
+// stay inside the backend). Tags are a JSON object of strings, domains a JSON array of strings,
+// times INTEGER Unix seconds, enums their model names. Decoding failures mean the stored row is not
 // what this code wrote: they are Internal errors naming the column, never its value.
 // Pure functions, thread-safe. nlohmann exceptions are caught here and do not escape.
 #pragma once
@@ -15,7 +15,7 @@
 #include "base/error.h"
 #include "model/model.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 
 // InvalidArgument naming `column` if a string is not valid UTF-8 (JSON cannot carry it).
 Result<std::string> EncodeTags(const model::Tags& tags, std::string_view column);
@@ -42,4 +42,4 @@ Result<T> DecodeEnum(Result<T> parsed, std::string_view column) {
 // Clamps a size_t row limit into SQLite's signed 64-bit LIMIT.
 int64_t EncodeLimit(size_t limit);
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

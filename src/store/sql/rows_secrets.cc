@@ -1,9 +1,9 @@
 // Sealed blobs, secrets and secret versions. The sealed columns are opaque BLOBs here: they are
 // bound and read as bytes, never inspected, and never named in an error message.
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kBlobCols = "id, kek_id, wrapped_dek, ciphertext, purpose, created_at";
@@ -45,7 +45,7 @@ Result<model::SecretVersion> ReadSecretVersion(const Stmt& s) {
 
 // ---- sealed blobs
 
-Status SqliteBlobs::Insert(const model::SealedBlob& b) {
+Status SqlBlobs::Insert(const model::SealedBlob& b) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO sealed_blobs (" + std::string(kBlobCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                                          "sealed_blobs"));
@@ -58,7 +58,7 @@ Status SqliteBlobs::Insert(const model::SealedBlob& b) {
       .Run();
 }
 
-Result<model::SealedBlob> SqliteBlobs::Get(const std::string& id) {
+Result<model::SealedBlob> SqlBlobs::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("SELECT " + std::string(kBlobCols) + " FROM sealed_blobs WHERE id = ?1",
                          "sealed_blobs"));
@@ -66,8 +66,8 @@ Result<model::SealedBlob> SqliteBlobs::Get(const std::string& id) {
   return SingleRow<model::SealedBlob>(s, ReadBlob, "sealed blob " + id + " not found");
 }
 
-Status SqliteBlobs::UpdateWrapping(const std::string& id, const std::string& kek_id,
-                                   const std::string& wrapped_dek) {
+Status SqlBlobs::UpdateWrapping(const std::string& id, const std::string& kek_id,
+                                const std::string& wrapped_dek) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("UPDATE sealed_blobs SET kek_id = ?2, wrapped_dek = ?3 WHERE id = ?1",
                          "sealed_blobs"));
@@ -76,8 +76,8 @@ Status SqliteBlobs::UpdateWrapping(const std::string& id, const std::string& kek
   return Ok();
 }
 
-Result<std::vector<std::string>> SqliteBlobs::ListNotWrappedBy(const std::string& kek_id,
-                                                               size_t limit) {
+Result<std::vector<std::string>> SqlBlobs::ListNotWrappedBy(const std::string& kek_id,
+                                                            size_t limit) {
   // A walk of the primary key: after a rotation most rows match, so an index on kek_id would
   // not narrow the scan.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT id FROM sealed_blobs WHERE kek_id <> ?1 "
@@ -90,7 +90,7 @@ Result<std::vector<std::string>> SqliteBlobs::ListNotWrappedBy(const std::string
 
 // ---- secrets
 
-Status SqliteSecrets::Insert(const model::Secret& secret) {
+Status SqlSecrets::Insert(const model::Secret& secret) {
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(secret.tags, "secrets.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO secrets (" + std::string(kSecretCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -107,7 +107,7 @@ Status SqliteSecrets::Insert(const model::Secret& secret) {
       .Run();
 }
 
-Result<model::Secret> SqliteSecrets::Get(const std::string& id) {
+Result<model::Secret> SqlSecrets::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare("SELECT " + std::string(kSecretCols) + " FROM secrets WHERE id = ?1", "secrets"));
@@ -115,7 +115,7 @@ Result<model::Secret> SqliteSecrets::Get(const std::string& id) {
   return SingleRow<model::Secret>(s, ReadSecret, "secret " + id + " not found");
 }
 
-Result<std::vector<model::Secret>> SqliteSecrets::ListByAccount(const std::string& account_id) {
+Result<std::vector<model::Secret>> SqlSecrets::ListByAccount(const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kSecretCols) +
                                              " FROM secrets WHERE account_id = ?1 ORDER BY id",
                                          "secrets"));
@@ -123,7 +123,7 @@ Result<std::vector<model::Secret>> SqliteSecrets::ListByAccount(const std::strin
   return CollectRows<model::Secret>(s, ReadSecret);
 }
 
-Status SqliteSecrets::AddVersion(const model::SecretVersion& v, TimePoint updated_at) {
+Status SqlSecrets::AddVersion(const model::SecretVersion& v, TimePoint updated_at) {
   return s_.Atomically([&]() -> Status {
     // Insert first: a duplicate version (Conflict) or a missing secret (foreign key) then
     // fails before the secret row is touched.
@@ -151,7 +151,7 @@ Status SqliteSecrets::AddVersion(const model::SecretVersion& v, TimePoint update
   });
 }
 
-Result<model::SecretVersion> SqliteSecrets::GetVersion(const std::string& secret_id, int version) {
+Result<model::SecretVersion> SqlSecrets::GetVersion(const std::string& secret_id, int version) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT secret_id, version, blob_id, created_at "
                                          "FROM secret_versions "
                                          "WHERE secret_id = ?1 AND version = ?2",
@@ -162,4 +162,4 @@ Result<model::SecretVersion> SqliteSecrets::GetVersion(const std::string& secret
       "version " + std::to_string(version) + " of secret " + secret_id + " not found");
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

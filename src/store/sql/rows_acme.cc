@@ -1,9 +1,9 @@
 // ACME issuers, solvers and orders (issue #6, migration 8); http-01 challenges handed to agents
 // (migration 9).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kConfigCols =
@@ -42,7 +42,7 @@ Result<AgentChallenge> ReadChallenge(const Stmt& s) {
 
 }  // namespace
 
-Status SqliteAcmeConfigs::Insert(const AcmeConfig& c) {
+Status SqlAcmeConfigs::Insert(const AcmeConfig& c) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("INSERT INTO acme_configs (id, account_id, kind, name, type, config_json, "
                          "secret_blob_id, secret2_blob_id, created_by, created_at, updated_at) "
@@ -63,8 +63,8 @@ Status SqliteAcmeConfigs::Insert(const AcmeConfig& c) {
       .Run();
 }
 
-Result<AcmeConfig> SqliteAcmeConfigs::GetByName(const std::string& account_id,
-                                                const std::string& kind, const std::string& name) {
+Result<AcmeConfig> SqlAcmeConfigs::GetByName(const std::string& account_id, const std::string& kind,
+                                             const std::string& name) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kConfigCols) +
                                              " FROM acme_configs WHERE account_id = ?1 AND kind "
                                              "= ?2 AND name = ?3",
@@ -73,8 +73,8 @@ Result<AcmeConfig> SqliteAcmeConfigs::GetByName(const std::string& account_id,
   return SingleRow<AcmeConfig>(s, ReadConfig, kind + " " + name + " not found");
 }
 
-Result<std::vector<AcmeConfig>> SqliteAcmeConfigs::List(const std::string& account_id,
-                                                        const std::string& kind) {
+Result<std::vector<AcmeConfig>> SqlAcmeConfigs::List(const std::string& account_id,
+                                                     const std::string& kind) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kConfigCols) +
                                              " FROM acme_configs WHERE account_id = ?1 AND kind "
                                              "= ?2 ORDER BY name",
@@ -83,8 +83,8 @@ Result<std::vector<AcmeConfig>> SqliteAcmeConfigs::List(const std::string& accou
   return CollectRows<AcmeConfig>(s, ReadConfig);
 }
 
-Status SqliteAcmeConfigs::UpdateConfig(const std::string& id, const std::string& config_json,
-                                       TimePoint updated_at) {
+Status SqlAcmeConfigs::UpdateConfig(const std::string& id, const std::string& config_json,
+                                    TimePoint updated_at) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE acme_configs SET config_json = ?2, updated_at = "
                                          "?3 WHERE id = ?1",
                                          "acme_configs"));
@@ -93,7 +93,7 @@ Status SqliteAcmeConfigs::UpdateConfig(const std::string& id, const std::string&
   return Ok();
 }
 
-Result<std::optional<AcmeOrder>> SqliteAcmeOrders::Get(const std::string& order_key) {
+Result<std::optional<AcmeOrder>> SqlAcmeOrders::Get(const std::string& order_key) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT certificate_id, order_url, ari_start, ari_end, "
                                          "updated_at FROM acme_orders WHERE order_key = ?1",
                                          "acme_orders"));
@@ -108,7 +108,7 @@ Result<std::optional<AcmeOrder>> SqliteAcmeOrders::Get(const std::string& order_
                                             .updated_at = DecodeTime(s.Int(4))});
 }
 
-Status SqliteAcmeOrders::Put(const AcmeOrder& o) {
+Status SqlAcmeOrders::Put(const AcmeOrder& o) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("INSERT INTO acme_orders (order_key, certificate_id, order_url, "
                          "ari_start, ari_end, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON "
@@ -125,8 +125,8 @@ Status SqliteAcmeOrders::Put(const AcmeOrder& o) {
       .Run();
 }
 
-Result<std::optional<AgentChallenge>> SqliteAgentChallenges::Get(const std::string& agent_id,
-                                                                 const std::string& token) {
+Result<std::optional<AgentChallenge>> SqlAgentChallenges::Get(const std::string& agent_id,
+                                                              const std::string& token) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
                                              " FROM agent_challenges WHERE agent_id = ?1 AND "
                                              "token = ?2",
@@ -137,7 +137,7 @@ Result<std::optional<AgentChallenge>> SqliteAgentChallenges::Get(const std::stri
   return std::optional<AgentChallenge>(std::move(rows.front()));
 }
 
-Status SqliteAgentChallenges::Put(const AgentChallenge& c) {
+Status SqlAgentChallenges::Put(const AgentChallenge& c) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("INSERT INTO agent_challenges (" + std::string(kChallengeCols) +
                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (agent_id, "
@@ -158,8 +158,8 @@ Status SqliteAgentChallenges::Put(const AgentChallenge& c) {
       .Run();
 }
 
-Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListWork(const std::string& agent_id,
-                                                                    size_t limit) {
+Result<std::vector<AgentChallenge>> SqlAgentChallenges::ListWork(const std::string& agent_id,
+                                                                 size_t limit) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
                                              " FROM agent_challenges WHERE agent_id = ?1 AND "
                                              "state IN ('present', 'remove') ORDER BY "
@@ -169,8 +169,8 @@ Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListWork(const std::s
   return CollectRows<AgentChallenge>(s, ReadChallenge);
 }
 
-Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListByToken(
-    const std::string& account_id, const std::string& token) {
+Result<std::vector<AgentChallenge>> SqlAgentChallenges::ListByToken(const std::string& account_id,
+                                                                    const std::string& token) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
                                              " FROM agent_challenges WHERE account_id = ?1 AND "
                                              "token = ?2 ORDER BY agent_id",
@@ -179,9 +179,9 @@ Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListByToken(
   return CollectRows<AgentChallenge>(s, ReadChallenge);
 }
 
-Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListStale(const std::string& account_id,
-                                                                     TimePoint updated_before,
-                                                                     size_t limit) {
+Result<std::vector<AgentChallenge>> SqlAgentChallenges::ListStale(const std::string& account_id,
+                                                                  TimePoint updated_before,
+                                                                  size_t limit) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kChallengeCols) +
                                              " FROM agent_challenges WHERE account_id = ?1 AND "
                                              "state <> 'remove' AND updated_at < ?2 ORDER BY "
@@ -191,11 +191,11 @@ Result<std::vector<AgentChallenge>> SqliteAgentChallenges::ListStale(const std::
   return CollectRows<AgentChallenge>(s, ReadChallenge);
 }
 
-Status SqliteAgentChallenges::Delete(const std::string& agent_id, const std::string& token) {
+Status SqlAgentChallenges::Delete(const std::string& agent_id, const std::string& token) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("DELETE FROM agent_challenges WHERE agent_id = ?1 AND token = ?2",
                                  "agent_challenges"));
   return s.Bind(1, agent_id).Bind(2, token).Run();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

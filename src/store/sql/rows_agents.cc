@@ -1,8 +1,8 @@
 // Agents and enrollment tokens (migration 4; docs/agents.md).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kAgentCols =
@@ -67,7 +67,7 @@ std::string Select(std::string_view cols, std::string_view rest) {
 
 // ---- agents
 
-Status SqliteAgents::Insert(const model::Agent& a) {
+Status SqlAgents::Insert(const model::Agent& a) {
   // A serial already held by another agent violates agents.cert_serial_hex UNIQUE (Conflict);
   // an unknown account or principal violates a foreign key (FailedPrecondition).
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(a.tags, "agents.tags"));
@@ -92,14 +92,14 @@ Status SqliteAgents::Insert(const model::Agent& a) {
       .Run();
 }
 
-Result<model::Agent> SqliteAgents::Get(const std::string& id) {
+Result<model::Agent> SqlAgents::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kAgentCols, "FROM agents WHERE id = ?1"), "agents"));
   s.Bind(1, id);
   return SingleRow<model::Agent>(s, ReadAgent, "agent " + id + " not found");
 }
 
-Result<model::Agent> SqliteAgents::GetByCertSerial(const std::string& serial_hex) {
+Result<model::Agent> SqlAgents::GetByCertSerial(const std::string& serial_hex) {
   // '' is the previous serial of every agent that never renewed: it identifies no one.
   if (serial_hex.empty()) return NotFound("agent with an empty certificate serial not found");
   // The OR runs as a union of the UNIQUE index on cert_serial_hex and agents_by_prev_serial.
@@ -114,7 +114,7 @@ Result<model::Agent> SqliteAgents::GetByCertSerial(const std::string& serial_hex
   return SingleRow<model::Agent>(s, ReadAgent, "agent with serial " + serial_hex + " not found");
 }
 
-Result<std::vector<model::Agent>> SqliteAgents::ListByAccount(const std::string& account_id) {
+Result<std::vector<model::Agent>> SqlAgents::ListByAccount(const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare(Select(kAgentCols, "FROM agents WHERE account_id = ?1 ORDER BY id"), "agents"));
@@ -122,12 +122,12 @@ Result<std::vector<model::Agent>> SqliteAgents::ListByAccount(const std::string&
   return CollectRows<model::Agent>(s, ReadAgent);
 }
 
-Result<std::vector<model::Agent>> SqliteAgents::List() {
+Result<std::vector<model::Agent>> SqlAgents::List() {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kAgentCols, "FROM agents ORDER BY id"), "agents"));
   return CollectRows<model::Agent>(s, ReadAgent);
 }
 
-Status SqliteAgents::Update(const model::Agent& a) {
+Status SqlAgents::Update(const model::Agent& a) {
   // The SET list is the whole of what may change (store.h): an agent never changes account,
   // principal or enrollment token.
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(a.tags, "agents.tags"));
@@ -151,7 +151,7 @@ Status SqliteAgents::Update(const model::Agent& a) {
   return Ok();
 }
 
-Result<int64_t> SqliteAgents::NextSeq(const std::string& id) {
+Result<int64_t> SqlAgents::NextSeq(const std::string& id) {
   // One statement reads and increments, so no caller can see a value twice. SQLite makes every
   // change during the first step of an UPDATE ... RETURNING; the rest of the steps only drain
   // the returned rows. (PostgreSQL has the same RETURNING clause.)
@@ -168,7 +168,7 @@ Result<int64_t> SqliteAgents::NextSeq(const std::string& id) {
 
 // ---- enrollment tokens
 
-Status SqliteEnrollmentTokens::Insert(const model::EnrollmentToken& t) {
+Status SqlEnrollmentTokens::Insert(const model::EnrollmentToken& t) {
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(t.tags, "enrollment_tokens.tags"));
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("INSERT INTO enrollment_tokens (" + std::string(kEnrollmentCols) +
@@ -188,7 +188,7 @@ Status SqliteEnrollmentTokens::Insert(const model::EnrollmentToken& t) {
       .Run();
 }
 
-Result<model::EnrollmentToken> SqliteEnrollmentTokens::Get(const std::string& id) {
+Result<model::EnrollmentToken> SqlEnrollmentTokens::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kEnrollmentCols, "FROM enrollment_tokens WHERE id = ?1"),
                                  "enrollment_tokens"));
@@ -197,7 +197,7 @@ Result<model::EnrollmentToken> SqliteEnrollmentTokens::Get(const std::string& id
                                            "enrollment token " + id + " not found");
 }
 
-Result<model::EnrollmentToken> SqliteEnrollmentTokens::GetByHash(const std::string& hash_hex) {
+Result<model::EnrollmentToken> SqlEnrollmentTokens::GetByHash(const std::string& hash_hex) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kEnrollmentCols, "FROM enrollment_tokens WHERE hash_hex = ?1"),
                          "enrollment_tokens"));
@@ -206,7 +206,7 @@ Result<model::EnrollmentToken> SqliteEnrollmentTokens::GetByHash(const std::stri
   return SingleRow<model::EnrollmentToken>(s, ReadEnrollmentToken, "enrollment token not found");
 }
 
-Result<std::vector<model::EnrollmentToken>> SqliteEnrollmentTokens::ListByAccount(
+Result<std::vector<model::EnrollmentToken>> SqlEnrollmentTokens::ListByAccount(
     const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kEnrollmentCols,
                                                 "FROM enrollment_tokens WHERE account_id = ?1 "
@@ -216,8 +216,8 @@ Result<std::vector<model::EnrollmentToken>> SqliteEnrollmentTokens::ListByAccoun
   return CollectRows<model::EnrollmentToken>(s, ReadEnrollmentToken);
 }
 
-Status SqliteEnrollmentTokens::MarkUsed(const std::string& id, const std::string& agent_id,
-                                        TimePoint at) {
+Status SqlEnrollmentTokens::MarkUsed(const std::string& id, const std::string& agent_id,
+                                     TimePoint at) {
   // The condition and the write are one statement, so of two enrollments racing with the same
   // token exactly one changes the row (on PostgreSQL too, where the second UPDATE re-checks
   // used_at after the first commits). Zero changes means absent or used already; a second,
@@ -236,7 +236,7 @@ Status SqliteEnrollmentTokens::MarkUsed(const std::string& id, const std::string
   return Conflict("enrollment token " + id + " already used");
 }
 
-Status SqliteEnrollmentTokens::SetUsedKey(const std::string& id, const std::string& key_sha256) {
+Status SqlEnrollmentTokens::SetUsedKey(const std::string& id, const std::string& key_sha256) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE enrollment_tokens SET used_key_sha256 = ?2 "
                                          "WHERE id = ?1",
                                          "enrollment_tokens"));
@@ -245,7 +245,7 @@ Status SqliteEnrollmentTokens::SetUsedKey(const std::string& id, const std::stri
   return Ok();
 }
 
-Status SqliteEnrollmentTokens::Revoke(const std::string& id, TimePoint at) {
+Status SqlEnrollmentTokens::Revoke(const std::string& id, TimePoint at) {
   // COALESCE keeps the first revocation time; Changes() counts matched rows, so a second
   // revocation is not an error.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE enrollment_tokens SET revoked_at = "
@@ -258,7 +258,7 @@ Status SqliteEnrollmentTokens::Revoke(const std::string& id, TimePoint at) {
 
 // ---- agent certificates
 
-Status SqliteAgentCertificates::Insert(const model::AgentCertificate& c) {
+Status SqlAgentCertificates::Insert(const model::AgentCertificate& c) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("INSERT INTO agent_certificates (" + std::string(kAgentCertCols) +
                                      ") VALUES (?1, ?2, ?3, ?4)",
@@ -270,7 +270,7 @@ Status SqliteAgentCertificates::Insert(const model::AgentCertificate& c) {
       .Run();
 }
 
-Result<model::AgentCertificate> SqliteAgentCertificates::Get(const std::string& serial_hex) {
+Result<model::AgentCertificate> SqlAgentCertificates::Get(const std::string& serial_hex) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kAgentCertCols, "FROM agent_certificates WHERE serial_hex = ?1"),
                          "agent_certificates"));
@@ -279,7 +279,7 @@ Result<model::AgentCertificate> SqliteAgentCertificates::Get(const std::string& 
                                             "agent certificate " + serial_hex + " not found");
 }
 
-Result<std::vector<model::AgentCertificate>> SqliteAgentCertificates::ListByAgent(
+Result<std::vector<model::AgentCertificate>> SqlAgentCertificates::ListByAgent(
     const std::string& agent_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kAgentCertCols,
                                                 "FROM agent_certificates WHERE agent_id = ?1 "
@@ -289,4 +289,4 @@ Result<std::vector<model::AgentCertificate>> SqliteAgentCertificates::ListByAgen
   return CollectRows<model::AgentCertificate>(s, ReadAgentCertificate);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

@@ -1,8 +1,8 @@
 // Accounts, principals and API tokens.
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kAccountCols = "id, name, created_at";
@@ -47,28 +47,28 @@ std::string Select(std::string_view cols, std::string_view rest) {
 
 // ---- accounts
 
-Status SqliteAccounts::Insert(const model::Account& a) {
+Status SqlAccounts::Insert(const model::Account& a) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO accounts (id, name, created_at) "
                                          "VALUES (?1, ?2, ?3)",
                                          "accounts"));
   return s.Bind(1, a.id).Bind(2, a.name).Bind(3, EncodeTime(a.created_at)).Run();
 }
 
-Result<model::Account> SqliteAccounts::Get(const std::string& id) {
+Result<model::Account> SqlAccounts::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kAccountCols, "FROM accounts WHERE id = ?1"), "accounts"));
   s.Bind(1, id);
   return SingleRow<model::Account>(s, ReadAccount, "account " + id + " not found");
 }
 
-Result<model::Account> SqliteAccounts::GetByName(const std::string& name) {
+Result<model::Account> SqlAccounts::GetByName(const std::string& name) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kAccountCols, "FROM accounts WHERE name = ?1"), "accounts"));
   s.Bind(1, name);
   return SingleRow<model::Account>(s, ReadAccount, "account named " + name + " not found");
 }
 
-Result<std::vector<model::Account>> SqliteAccounts::List() {
+Result<std::vector<model::Account>> SqlAccounts::List() {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kAccountCols, "FROM accounts ORDER BY id"), "accounts"));
   return CollectRows<model::Account>(s, ReadAccount);
@@ -76,7 +76,7 @@ Result<std::vector<model::Account>> SqliteAccounts::List() {
 
 // ---- principals
 
-Status SqlitePrincipals::Insert(const model::Principal& p) {
+Status SqlPrincipals::Insert(const model::Principal& p) {
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(p.tags, "principals.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO principals (" + std::string(kPrincipalCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -92,15 +92,15 @@ Status SqlitePrincipals::Insert(const model::Principal& p) {
       .Run();
 }
 
-Result<model::Principal> SqlitePrincipals::Get(const std::string& id) {
+Result<model::Principal> SqlPrincipals::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kPrincipalCols, "FROM principals WHERE id = ?1"), "principals"));
   s.Bind(1, id);
   return SingleRow<model::Principal>(s, ReadPrincipal, "principal " + id + " not found");
 }
 
-Result<model::Principal> SqlitePrincipals::GetByName(const std::string& account_id,
-                                                     const std::string& name) {
+Result<model::Principal> SqlPrincipals::GetByName(const std::string& account_id,
+                                                  const std::string& name) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare(Select(kPrincipalCols, "FROM principals WHERE account_id = ?1 AND name = ?2"),
@@ -110,8 +110,7 @@ Result<model::Principal> SqlitePrincipals::GetByName(const std::string& account_
       s, ReadPrincipal, "principal named " + name + " not found in account " + account_id);
 }
 
-Result<std::vector<model::Principal>> SqlitePrincipals::ListByAccount(
-    const std::string& account_id) {
+Result<std::vector<model::Principal>> SqlPrincipals::ListByAccount(const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kPrincipalCols,
                                                 "FROM principals WHERE account_id = ?1 "
                                                 "ORDER BY id"),
@@ -120,7 +119,7 @@ Result<std::vector<model::Principal>> SqlitePrincipals::ListByAccount(
   return CollectRows<model::Principal>(s, ReadPrincipal);
 }
 
-Status SqlitePrincipals::Update(const model::Principal& p) {
+Status SqlPrincipals::Update(const model::Principal& p) {
   // account_id and created_at are not in the SET list: a principal never changes accounts.
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(p.tags, "principals.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE principals SET name = ?2, kind = ?3, role = ?4, "
@@ -139,7 +138,7 @@ Status SqlitePrincipals::Update(const model::Principal& p) {
 
 // ---- tokens
 
-Status SqliteTokens::Insert(const model::ApiToken& t) {
+Status SqlTokens::Insert(const model::ApiToken& t) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO tokens (" + std::string(kTokenCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                                          "tokens"));
@@ -152,7 +151,7 @@ Status SqliteTokens::Insert(const model::ApiToken& t) {
       .Run();
 }
 
-Result<model::ApiToken> SqliteTokens::GetByHash(const std::string& hash_hex) {
+Result<model::ApiToken> SqlTokens::GetByHash(const std::string& hash_hex) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kTokenCols, "FROM tokens WHERE hash_hex = ?1"), "tokens"));
   s.Bind(1, hash_hex);
@@ -160,8 +159,7 @@ Result<model::ApiToken> SqliteTokens::GetByHash(const std::string& hash_hex) {
   return SingleRow<model::ApiToken>(s, ReadToken, "token not found");
 }
 
-Result<std::vector<model::ApiToken>> SqliteTokens::ListByPrincipal(
-    const std::string& principal_id) {
+Result<std::vector<model::ApiToken>> SqlTokens::ListByPrincipal(const std::string& principal_id) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare(Select(kTokenCols, "FROM tokens WHERE principal_id = ?1 ORDER BY id"), "tokens"));
@@ -169,14 +167,14 @@ Result<std::vector<model::ApiToken>> SqliteTokens::ListByPrincipal(
   return CollectRows<model::ApiToken>(s, ReadToken);
 }
 
-Result<model::ApiToken> SqliteTokens::Get(const std::string& id) {
+Result<model::ApiToken> SqlTokens::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kTokenCols, "FROM tokens WHERE id = ?1"), "tokens"));
   s.Bind(1, id);
   return SingleRow<model::ApiToken>(s, ReadToken, "token " + id + " not found");
 }
 
-Status SqliteTokens::Revoke(const std::string& id) {
+Status SqlTokens::Revoke(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?1", "tokens"));
   CF_TRY(s.Bind(1, id).Run());
   // Changes() counts matched rows, so revoking twice is not an error.
@@ -184,4 +182,4 @@ Status SqliteTokens::Revoke(const std::string& id) {
   return Ok();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

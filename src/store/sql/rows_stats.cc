@@ -1,12 +1,12 @@
 // Notices and the read-only aggregates behind GET /metrics and the expiry watchers (issue #5,
 // migration 7).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 
-Result<std::optional<Notice>> SqliteNotices::Get(const std::string& kind,
-                                                 const std::string& subject_id) {
+Result<std::optional<Notice>> SqlNotices::Get(const std::string& kind,
+                                              const std::string& subject_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT marker, updated_at FROM notices WHERE kind = ?1 "
                                          "AND subject_id = ?2",
                                          "notices"));
@@ -19,7 +19,7 @@ Result<std::optional<Notice>> SqliteNotices::Get(const std::string& kind,
                                       .updated_at = DecodeTime(s.Int(1))});
 }
 
-Status SqliteNotices::Put(const Notice& n) {
+Status SqlNotices::Put(const Notice& n) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO notices (kind, subject_id, marker, "
                                          "updated_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, "
                                          "subject_id) DO UPDATE SET marker = excluded.marker, "
@@ -32,7 +32,7 @@ Status SqliteNotices::Put(const Notice& n) {
       .Run();
 }
 
-Result<std::vector<CertificateExpiry>> SqliteStats::ListCertificateExpiry(
+Result<std::vector<CertificateExpiry>> SqlStats::ListCertificateExpiry(
     std::optional<TimePoint> not_after_before, const std::string& after_id, size_t limit) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("SELECT c.id, c.account_id, c.name, v.id, c.tags, v.not_after "
@@ -58,15 +58,14 @@ Result<std::vector<CertificateExpiry>> SqliteStats::ListCertificateExpiry(
   });
 }
 
-Result<std::vector<NamedCount>> SqliteStats::Counts(const char* sql, const char* table) {
+Result<std::vector<NamedCount>> SqlStats::Counts(const char* sql, const char* table) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, table));
   return CollectRows<NamedCount>(s, [](const Stmt& row) -> Result<NamedCount> {
     return NamedCount{row.Text(0), row.Int(1)};
   });
 }
 
-Result<int64_t> SqliteStats::Scalar(const char* sql, const char* table,
-                                    std::optional<int64_t> arg) {
+Result<int64_t> SqlStats::Scalar(const char* sql, const char* table, std::optional<int64_t> arg) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, table));
   if (arg) s.Bind(1, *arg);
   CF_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -74,31 +73,31 @@ Result<int64_t> SqliteStats::Scalar(const char* sql, const char* table,
   return s.Int(0);
 }
 
-Result<std::vector<NamedCount>> SqliteStats::CountCertificatesByStatus() {
+Result<std::vector<NamedCount>> SqlStats::CountCertificatesByStatus() {
   return Counts("SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status",
                 "certificates");
 }
 
-Result<std::vector<NamedCount>> SqliteStats::CountDeploymentsByState() {
+Result<std::vector<NamedCount>> SqlStats::CountDeploymentsByState() {
   return Counts("SELECT state, COUNT(*) FROM deployments GROUP BY state ORDER BY state",
                 "deployments");
 }
 
-Result<std::vector<NamedCount>> SqliteStats::CountTargetsByState() {
+Result<std::vector<NamedCount>> SqlStats::CountTargetsByState() {
   return Counts("SELECT state, COUNT(*) FROM deployment_targets GROUP BY state ORDER BY state",
                 "deployment_targets");
 }
 
-Result<std::vector<NamedCount>> SqliteStats::CountDeliveriesByStatus() {
+Result<std::vector<NamedCount>> SqlStats::CountDeliveriesByStatus() {
   return Counts("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status ORDER BY status",
                 "webhook_deliveries");
 }
 
-Result<std::vector<NamedCount>> SqliteStats::CountEventsByType() {
+Result<std::vector<NamedCount>> SqlStats::CountEventsByType() {
   return Counts("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type", "events");
 }
 
-Result<int64_t> SqliteStats::CountFailedDeliveryAttempts() {
+Result<int64_t> SqlStats::CountFailedDeliveryAttempts() {
   // `attempt` counts attempts made; a delivered row's last attempt succeeded.
   return Scalar(
       "SELECT SUM(CASE WHEN status = 'delivered' THEN attempt - 1 ELSE attempt END) "
@@ -106,12 +105,14 @@ Result<int64_t> SqliteStats::CountFailedDeliveryAttempts() {
       "webhook_deliveries", std::nullopt);
 }
 
-Result<JobQueueStats> SqliteStats::JobQueue(TimePoint now) {
+Result<JobQueueStats> SqlStats::JobQueue(TimePoint now) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("SELECT "
-                         "COALESCE(SUM(state = 'pending' AND run_after <= ?1), 0), "
-                         "COALESCE(SUM(state = 'pending' AND run_after > ?1), 0), "
-                         "COALESCE(SUM(state = 'running'), 0), "
+                         "COALESCE(SUM(CASE WHEN state = 'pending' AND run_after <= ?1 "
+                         "THEN 1 ELSE 0 END), 0), "
+                         "COALESCE(SUM(CASE WHEN state = 'pending' AND run_after > ?1 "
+                         "THEN 1 ELSE 0 END), 0), "
+                         "COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0), "
                          "MIN(CASE WHEN state = 'pending' AND run_after <= ?1 THEN run_after END) "
                          "FROM jobs WHERE state IN ('pending', 'running')",
                          "jobs"));
@@ -126,13 +127,13 @@ Result<JobQueueStats> SqliteStats::JobQueue(TimePoint now) {
   return q;
 }
 
-Result<int64_t> SqliteStats::CountAgentsSeenSince(TimePoint since) {
+Result<int64_t> SqlStats::CountAgentsSeenSince(TimePoint since) {
   return Scalar("SELECT COUNT(*) FROM agents WHERE status = 'active' AND last_seen_at >= ?1",
                 "agents", EncodeTime(since));
 }
 
-Result<int64_t> SqliteStats::CountAgents() {
+Result<int64_t> SqlStats::CountAgents() {
   return Scalar("SELECT COUNT(*) FROM agents", "agents", std::nullopt);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

@@ -1,8 +1,8 @@
 // Export records and settings.
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kExportCols =
@@ -27,7 +27,7 @@ Result<model::ExportRecord> ReadExport(const Stmt& s) {
 
 // ---- exports
 
-Status SqliteExports::Insert(const model::ExportRecord& e) {
+Status SqlExports::Insert(const model::ExportRecord& e) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO exports (" + std::string(kExportCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                                              "?11)",
@@ -46,9 +46,9 @@ Status SqliteExports::Insert(const model::ExportRecord& e) {
       .Run();
 }
 
-Result<std::vector<model::ExportRecord>> SqliteExports::List(const ExportFilter& f) {
+Result<std::vector<model::ExportRecord>> SqlExports::List(const ExportFilter& f) {
   // As in certificates: only the filters in use appear, so each shape gets its index.
-  std::string sql = "SELECT " + std::string(kExportCols) + " FROM exports WHERE 1";
+  std::string sql = "SELECT " + std::string(kExportCols) + " FROM exports WHERE 1 = 1";
   if (f.account_id) sql += " AND account_id = ?1";
   if (f.certificate_id) sql += " AND certificate_id = ?2";
   if (f.since) sql += " AND at >= ?3";
@@ -62,7 +62,7 @@ Result<std::vector<model::ExportRecord>> SqliteExports::List(const ExportFilter&
 
 // ---- settings
 
-Result<std::optional<std::string>> SqliteSettings::Get(const std::string& key) {
+Result<std::optional<std::string>> SqlSettings::Get(const std::string& key) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT value FROM settings WHERE key = ?1", "settings"));
   s.Bind(1, key);
   CF_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -70,11 +70,11 @@ Result<std::optional<std::string>> SqliteSettings::Get(const std::string& key) {
   return std::optional<std::string>(s.Text(0));
 }
 
-Status SqliteSettings::Put(const std::string& key, const std::string& value) {
+Status SqlSettings::Put(const std::string& key, const std::string& value) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO settings (key, value) VALUES (?1, ?2) "
                                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                          "settings"));
   return s.Bind(1, key).Bind(2, value).Run();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

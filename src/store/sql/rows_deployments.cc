@@ -1,8 +1,8 @@
 // Deployments and deployment targets (migration 4; docs/agents.md).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kDeploymentCols =
@@ -67,7 +67,7 @@ std::string Select(std::string_view cols, std::string_view rest) {
 
 // ---- deployments
 
-Status SqliteDeployments::Insert(const model::Deployment& d) {
+Status SqlDeployments::Insert(const model::Deployment& d) {
   // An unknown certificate or account violates a foreign key and comes back as
   // FailedPrecondition (store.h).
   CF_ASSIGN_OR_RETURN(auto selector, EncodeTags(d.selector, "deployments.selector"));
@@ -97,14 +97,14 @@ Status SqliteDeployments::Insert(const model::Deployment& d) {
       .Run();
 }
 
-Result<model::Deployment> SqliteDeployments::Get(const std::string& id) {
+Result<model::Deployment> SqlDeployments::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kDeploymentCols, "FROM deployments WHERE id = ?1"), "deployments"));
   s.Bind(1, id);
   return SingleRow<model::Deployment>(s, ReadDeployment, "deployment " + id + " not found");
 }
 
-Result<std::vector<model::Deployment>> SqliteDeployments::List(const DeploymentFilter& f) {
+Result<std::vector<model::Deployment>> SqlDeployments::List(const DeploymentFilter& f) {
   // As in certificates: only the filters in use appear in the SQL, so that each of the (at most
   // eight) shapes is planned for its own index and cached once per connection.
   std::string sql = Select(kDeploymentCols, "FROM deployments WHERE id > ?1");
@@ -121,7 +121,7 @@ Result<std::vector<model::Deployment>> SqliteDeployments::List(const DeploymentF
   return CollectRows<model::Deployment>(s, ReadDeployment);
 }
 
-Status SqliteDeployments::Update(const model::Deployment& d) {
+Status SqlDeployments::Update(const model::Deployment& d) {
   // The SET list is the whole of what may change (store.h): what is deployed where, and by
   // whom, is fixed at creation; a redeploy changes the generation and what belongs to it.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE deployments SET state = ?2, state_detail = ?3, "
@@ -147,7 +147,7 @@ Status SqliteDeployments::Update(const model::Deployment& d) {
 
 // ---- deployment targets
 
-Status SqliteDeploymentTargets::Insert(const model::DeploymentTarget& t) {
+Status SqlDeploymentTargets::Insert(const model::DeploymentTarget& t) {
   // A second row for the same (deployment, agent) violates the UNIQUE constraint (Conflict);
   // an unknown deployment or agent violates a foreign key (FailedPrecondition).
   CF_ASSIGN_OR_RETURN(auto paths, EncodeStrings(t.paths, "deployment_targets.paths"));
@@ -174,7 +174,7 @@ Status SqliteDeploymentTargets::Insert(const model::DeploymentTarget& t) {
       .Run();
 }
 
-Result<model::DeploymentTarget> SqliteDeploymentTargets::Get(const std::string& id) {
+Result<model::DeploymentTarget> SqlDeploymentTargets::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kTargetCols, "FROM deployment_targets WHERE id = ?1"),
                                  "deployment_targets"));
@@ -183,7 +183,7 @@ Result<model::DeploymentTarget> SqliteDeploymentTargets::Get(const std::string& 
                                             "deployment target " + id + " not found");
 }
 
-Result<model::DeploymentTarget> SqliteDeploymentTargets::GetByDeploymentAgent(
+Result<model::DeploymentTarget> SqlDeploymentTargets::GetByDeploymentAgent(
     const std::string& deployment_id, const std::string& agent_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kTargetCols,
                                                 "FROM deployment_targets "
@@ -195,7 +195,7 @@ Result<model::DeploymentTarget> SqliteDeploymentTargets::GetByDeploymentAgent(
       "deployment target for agent " + agent_id + " in deployment " + deployment_id + " not found");
 }
 
-Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListByDeployment(
+Result<std::vector<model::DeploymentTarget>> SqlDeploymentTargets::ListByDeployment(
     const std::string& deployment_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kTargetCols,
                                                 "FROM deployment_targets "
@@ -205,7 +205,7 @@ Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListByDepl
   return CollectRows<model::DeploymentTarget>(s, ReadTarget);
 }
 
-Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListByAgent(
+Result<std::vector<model::DeploymentTarget>> SqlDeploymentTargets::ListByAgent(
     const std::string& agent_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kTargetCols,
                                                 "FROM deployment_targets "
@@ -215,7 +215,7 @@ Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListByAgen
   return CollectRows<model::DeploymentTarget>(s, ReadTarget);
 }
 
-Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListPendingByAgent(
+Result<std::vector<model::DeploymentTarget>> SqlDeploymentTargets::ListPendingByAgent(
     const std::string& agent_id) {
   // An agent's long poll: a range scan of deployment_targets_by_agent (agent_id, state, seq).
   // seq is unique per agent when assigned through AgentRepo::NextSeq; id only makes the order
@@ -229,7 +229,7 @@ Result<std::vector<model::DeploymentTarget>> SqliteDeploymentTargets::ListPendin
   return CollectRows<model::DeploymentTarget>(s, ReadTarget);
 }
 
-Status SqliteDeploymentTargets::Update(const model::DeploymentTarget& t) {
+Status SqlDeploymentTargets::Update(const model::DeploymentTarget& t) {
   // The SET list is the whole of what may change (store.h): a new generation updates the row
   // in place, so which deployment, agent and account it belongs to never changes.
   CF_ASSIGN_OR_RETURN(auto paths, EncodeStrings(t.paths, "deployment_targets.paths"));
@@ -254,4 +254,4 @@ Status SqliteDeploymentTargets::Update(const model::DeploymentTarget& t) {
   return Ok();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

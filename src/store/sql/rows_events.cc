@@ -1,8 +1,8 @@
 // The event outbox, webhook subscriptions and webhook deliveries (migration 5; docs/events.md).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kEventCols = "seq, id, account_id, type, subject, data, tags, time";
@@ -69,7 +69,7 @@ std::string Select(std::string_view cols, std::string_view rest) {
 
 // ---- events
 
-Result<int64_t> SqliteEvents::Append(const model::Event& e) {
+Result<int64_t> SqlEvents::Append(const model::Event& e) {
   // The seq is assigned here, never taken from `e`. Every Tx holds SQLite's single writer slot
   // (BEGIN IMMEDIATE), so seqs become visible in increasing order and a reader that has seen
   // seq N will never later find a committed seq below N.
@@ -92,14 +92,14 @@ Result<int64_t> SqliteEvents::Append(const model::Event& e) {
   return seq;
 }
 
-Result<model::Event> SqliteEvents::Get(const std::string& id) {
+Result<model::Event> SqlEvents::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kEventCols, "FROM events WHERE id = ?1"), "events"));
   s.Bind(1, id);
   return SingleRow<model::Event>(s, ReadEvent, "event " + id + " not found");
 }
 
-Result<std::vector<model::Event>> SqliteEvents::ListAfter(int64_t after_seq, size_t limit) {
+Result<std::vector<model::Event>> SqlEvents::ListAfter(int64_t after_seq, size_t limit) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare(Select(kEventCols, "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"), "events"));
@@ -109,7 +109,7 @@ Result<std::vector<model::Event>> SqliteEvents::ListAfter(int64_t after_seq, siz
 
 // ---- webhook subscriptions
 
-Status SqliteWebhooks::Insert(const model::WebhookSubscription& w) {
+Status SqlWebhooks::Insert(const model::WebhookSubscription& w) {
   CF_ASSIGN_OR_RETURN(auto types, EncodeStrings(w.types, "webhooks.types"));
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(w.tags, "webhooks.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO webhooks (" + std::string(kWebhookCols) +
@@ -130,14 +130,14 @@ Status SqliteWebhooks::Insert(const model::WebhookSubscription& w) {
       .Run();
 }
 
-Result<model::WebhookSubscription> SqliteWebhooks::Get(const std::string& id) {
+Result<model::WebhookSubscription> SqlWebhooks::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kWebhookCols, "FROM webhooks WHERE id = ?1"), "webhooks"));
   s.Bind(1, id);
   return SingleRow<model::WebhookSubscription>(s, ReadWebhook, "webhook " + id + " not found");
 }
 
-Result<std::vector<model::WebhookSubscription>> SqliteWebhooks::ListByAccount(
+Result<std::vector<model::WebhookSubscription>> SqlWebhooks::ListByAccount(
     const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kWebhookCols, "FROM webhooks WHERE account_id = ?1 ORDER BY id"),
@@ -146,14 +146,14 @@ Result<std::vector<model::WebhookSubscription>> SqliteWebhooks::ListByAccount(
   return CollectRows<model::WebhookSubscription>(s, ReadWebhook);
 }
 
-Result<std::vector<model::WebhookSubscription>> SqliteWebhooks::ListActive() {
+Result<std::vector<model::WebhookSubscription>> SqlWebhooks::ListActive() {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare(Select(kWebhookCols, "FROM webhooks WHERE active = 1 ORDER BY id"), "webhooks"));
   return CollectRows<model::WebhookSubscription>(s, ReadWebhook);
 }
 
-Status SqliteWebhooks::SetActive(const std::string& id, bool active, TimePoint at) {
+Status SqlWebhooks::SetActive(const std::string& id, bool active, TimePoint at) {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare("UPDATE webhooks SET active = ?2, updated_at = ?3 WHERE id = ?1", "webhooks"));
@@ -164,7 +164,7 @@ Status SqliteWebhooks::SetActive(const std::string& id, bool active, TimePoint a
 
 // ---- webhook deliveries
 
-Status SqliteWebhookDeliveries::Insert(const model::WebhookDelivery& d) {
+Status SqlWebhookDeliveries::Insert(const model::WebhookDelivery& d) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("INSERT INTO webhook_deliveries (" + std::string(kDeliveryCols) +
                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -183,7 +183,7 @@ Status SqliteWebhookDeliveries::Insert(const model::WebhookDelivery& d) {
       .Run();
 }
 
-Result<model::WebhookDelivery> SqliteWebhookDeliveries::Get(const std::string& id) {
+Result<model::WebhookDelivery> SqlWebhookDeliveries::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kDeliveryCols, "FROM webhook_deliveries WHERE id = ?1"),
                                  "webhook_deliveries"));
@@ -191,7 +191,7 @@ Result<model::WebhookDelivery> SqliteWebhookDeliveries::Get(const std::string& i
   return SingleRow<model::WebhookDelivery>(s, ReadDelivery, "delivery " + id + " not found");
 }
 
-Result<std::vector<model::WebhookDelivery>> SqliteWebhookDeliveries::ListBySubscription(
+Result<std::vector<model::WebhookDelivery>> SqlWebhookDeliveries::ListBySubscription(
     const std::string& subscription_id, const std::string& before_id, size_t limit) {
   std::string sql = Select(kDeliveryCols, "FROM webhook_deliveries WHERE subscription_id = ?1");
   if (!before_id.empty()) sql += " AND id < ?2";
@@ -203,8 +203,8 @@ Result<std::vector<model::WebhookDelivery>> SqliteWebhookDeliveries::ListBySubsc
   return CollectRows<model::WebhookDelivery>(s, ReadDelivery);
 }
 
-Result<std::vector<model::WebhookDelivery>> SqliteWebhookDeliveries::ListDue(TimePoint now,
-                                                                             size_t limit) {
+Result<std::vector<model::WebhookDelivery>> SqlWebhookDeliveries::ListDue(TimePoint now,
+                                                                          size_t limit) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kDeliveryCols,
                                 "FROM webhook_deliveries WHERE status = 'pending' AND "
@@ -214,7 +214,7 @@ Result<std::vector<model::WebhookDelivery>> SqliteWebhookDeliveries::ListDue(Tim
   return CollectRows<model::WebhookDelivery>(s, ReadDelivery);
 }
 
-Status SqliteWebhookDeliveries::Update(const model::WebhookDelivery& d) {
+Status SqlWebhookDeliveries::Update(const model::WebhookDelivery& d) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("UPDATE webhook_deliveries SET attempt = ?2, status = ?3, "
                          "http_status = ?4, error = ?5, next_attempt_at = ?6, delivered_at = ?7, "
@@ -233,4 +233,4 @@ Status SqliteWebhookDeliveries::Update(const model::WebhookDelivery& d) {
   return Ok();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

@@ -1,8 +1,8 @@
 // Certificates and certificate versions.
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kCertCols =
@@ -56,7 +56,7 @@ Result<model::CertificateVersion> ReadVersion(const Stmt& s) {
 
 // ---- certificates
 
-Status SqliteCertificates::Insert(const model::Certificate& c) {
+Status SqlCertificates::Insert(const model::Certificate& c) {
   CF_ASSIGN_OR_RETURN(auto domains, EncodeStrings(c.domains, "certificates.domains"));
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(c.tags, "certificates.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO certificates (" + std::string(kCertCols) +
@@ -83,7 +83,7 @@ Status SqliteCertificates::Insert(const model::Certificate& c) {
       .Run();
 }
 
-Result<model::Certificate> SqliteCertificates::Get(const std::string& id) {
+Result<model::Certificate> SqlCertificates::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("SELECT " + std::string(kCertCols) + " FROM certificates WHERE id = ?1",
                          "certificates"));
@@ -91,7 +91,7 @@ Result<model::Certificate> SqliteCertificates::Get(const std::string& id) {
   return SingleRow<model::Certificate>(s, ReadCertificate, "certificate " + id + " not found");
 }
 
-Result<std::vector<model::Certificate>> SqliteCertificates::List(const CertificateFilter& f) {
+Result<std::vector<model::Certificate>> SqlCertificates::List(const CertificateFilter& f) {
   // Only the filters in use appear in the SQL, so that SQLite can pick the matching index
   // (an "?1 IS NULL OR account_id = ?1" form defeats the planner). At most four shapes exist,
   // each cached once per connection.
@@ -107,7 +107,7 @@ Result<std::vector<model::Certificate>> SqliteCertificates::List(const Certifica
   return CollectRows<model::Certificate>(s, ReadCertificate);
 }
 
-Status SqliteCertificates::Update(const model::Certificate& c) {
+Status SqlCertificates::Update(const model::Certificate& c) {
   // The SET list is the whole of what may change (store.h). exportable, account_id, domains,
   // key_type and profile are deliberately absent, and the certificates_immutable trigger
   // (migration 1) rejects any other statement that tries.
@@ -131,7 +131,7 @@ Status SqliteCertificates::Update(const model::Certificate& c) {
 
 // ---- versions
 
-Status SqliteVersions::Insert(const model::CertificateVersion& v) {
+Status SqlVersions::Insert(const model::CertificateVersion& v) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("INSERT INTO certificate_versions (" + std::string(kVersionCols) +
                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -152,7 +152,7 @@ Status SqliteVersions::Insert(const model::CertificateVersion& v) {
       .Run();
 }
 
-Result<model::CertificateVersion> SqliteVersions::Get(const std::string& id) {
+Result<model::CertificateVersion> SqlVersions::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kVersionCols) +
                                              " FROM certificate_versions WHERE id = ?1",
                                          "certificate_versions"));
@@ -161,7 +161,7 @@ Result<model::CertificateVersion> SqliteVersions::Get(const std::string& id) {
                                               "certificate version " + id + " not found");
 }
 
-Result<std::vector<model::CertificateVersion>> SqliteVersions::ListByCertificate(
+Result<std::vector<model::CertificateVersion>> SqlVersions::ListByCertificate(
     const std::string& certificate_id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kVersionCols) +
                                              " FROM certificate_versions WHERE certificate_id = ?1"
@@ -171,4 +171,4 @@ Result<std::vector<model::CertificateVersion>> SqliteVersions::ListByCertificate
   return CollectRows<model::CertificateVersion>(s, ReadVersion);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

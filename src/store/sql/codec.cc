@@ -1,4 +1,4 @@
-#include "store/sqlite/codec.h"
+#include "store/sql/codec.h"
 
 #include <limits>
 
@@ -6,7 +6,7 @@
 
 #include "base/time_util.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 Error BadColumn(std::string_view column, const char* what) {
@@ -83,4 +83,4 @@ int64_t EncodeLimit(size_t limit) {
   return static_cast<int64_t>(limit > kMax ? kMax : limit);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

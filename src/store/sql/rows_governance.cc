@@ -1,8 +1,8 @@
 // Grants between accounts, per-account policy documents and audit records (migration 2).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kGrantCols =
@@ -61,7 +61,7 @@ std::string Select(std::string_view cols, std::string_view rest) {
 
 // ---- grants
 
-Status SqliteGrants::Insert(const model::Grant& g) {
+Status SqlGrants::Insert(const model::Grant& g) {
   // A second active grant for the same pair violates the partial unique index
   // grants_active_pair (migration 2) and comes back as Conflict; unknown accounts violate the
   // foreign keys and come back as FailedPrecondition.
@@ -78,14 +78,14 @@ Status SqliteGrants::Insert(const model::Grant& g) {
       .Run();
 }
 
-Result<model::Grant> SqliteGrants::Get(const std::string& id) {
+Result<model::Grant> SqlGrants::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select(kGrantCols, "FROM grants WHERE id = ?1"), "grants"));
   s.Bind(1, id);
   return SingleRow<model::Grant>(s, ReadGrant, "grant " + id + " not found");
 }
 
-Result<std::vector<model::Grant>> SqliteGrants::ListByAccount(const std::string& account_id) {
+Result<std::vector<model::Grant>> SqlGrants::ListByAccount(const std::string& account_id) {
   // The OR over two indexed columns runs as a union of grants_by_from and grants_by_to.
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kGrantCols,
@@ -96,8 +96,8 @@ Result<std::vector<model::Grant>> SqliteGrants::ListByAccount(const std::string&
   return CollectRows<model::Grant>(s, ReadGrant);
 }
 
-Result<std::vector<model::Grant>> SqliteGrants::ListActive(const std::string& from_account_id,
-                                                           const std::string& to_account_id) {
+Result<std::vector<model::Grant>> SqlGrants::ListActive(const std::string& from_account_id,
+                                                        const std::string& to_account_id) {
   // "revoked = 0" matches the partial index's WHERE, so SQLite may use grants_active_pair.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kGrantCols,
                                                 "FROM grants WHERE from_account_id = ?1 "
@@ -108,7 +108,7 @@ Result<std::vector<model::Grant>> SqliteGrants::ListActive(const std::string& fr
   return CollectRows<model::Grant>(s, ReadGrant);
 }
 
-Status SqliteGrants::Revoke(const std::string& id, TimePoint at) {
+Status SqlGrants::Revoke(const std::string& id, TimePoint at) {
   // One statement, so that the row is matched (Changes() counts matched rows) whether or not
   // it was revoked already, while a repeated revoke keeps the first revoked_at.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE grants SET revoked = 1, revoked_at = "
@@ -122,7 +122,7 @@ Status SqliteGrants::Revoke(const std::string& id, TimePoint at) {
 
 // ---- policies
 
-Result<model::PolicyDocument> SqlitePolicies::Get(const std::string& account_id) {
+Result<model::PolicyDocument> SqlPolicies::Get(const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare(Select(kPolicyCols, "FROM policies WHERE account_id = ?1"), "policies"));
   s.Bind(1, account_id);
@@ -130,7 +130,7 @@ Result<model::PolicyDocument> SqlitePolicies::Get(const std::string& account_id)
                                           "policy of account " + account_id + " not found");
 }
 
-Status SqlitePolicies::Put(const model::PolicyDocument& doc) {
+Status SqlPolicies::Put(const model::PolicyDocument& doc) {
   // An upsert rather than DELETE + INSERT: one statement, and the row keeps its identity.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO policies (" + std::string(kPolicyCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5) "
@@ -149,7 +149,7 @@ Status SqlitePolicies::Put(const model::PolicyDocument& doc) {
 
 // ---- audit records
 
-Status SqliteAudit::Insert(const model::AuditRecord& r) {
+Status SqlAudit::Insert(const model::AuditRecord& r) {
   // seq is bound explicitly (never NULL), so SQLite does not pick a rowid: a taken seq is a
   // primary-key violation, i.e. Conflict, as is a taken id.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO audit_records (" + std::string(kAuditCols) +
@@ -174,7 +174,7 @@ Status SqliteAudit::Insert(const model::AuditRecord& r) {
       .Run();
 }
 
-Result<std::vector<model::AuditRecord>> SqliteAudit::List(const AuditFilter& f) {
+Result<std::vector<model::AuditRecord>> SqlAudit::List(const AuditFilter& f) {
   // As in certificates: only the filters in use appear in the SQL, so each of the (at most 32)
   // shapes is planned for its own index and cached once per connection. seq is the rowid, so
   // the single-column indexes already deliver rows in seq order for an equality filter.
@@ -196,4 +196,4 @@ Result<std::vector<model::AuditRecord>> SqliteAudit::List(const AuditFilter& f) 
   return CollectRows<model::AuditRecord>(s, ReadAudit);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

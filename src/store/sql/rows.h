@@ -1,28 +1,30 @@
-// The SQLite implementations of the repositories in store/store.h. Each one maps model values to
-// rows and back (CONVENTIONS.md #7) over the Session of one transaction; they hold no state of
-// their own and are used by one thread at a time, like their Tx.
+// The SQL implementations of the repositories in store/store.h, shared by the SQLite and the
+// PostgreSQL backends (store/sql/stmt.h). Each one maps model values to rows and back
+// (CONVENTIONS.md #7) over the Session of one transaction; they hold no state of their own and
+// are used by one thread at a time, like their Tx.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "store/sqlite/db.h"
+#include "store/sql/stmt.h"
 #include "store/store.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 
 // The connection of one open transaction. Finish() detaches it when the transaction ends
 // (commit, successful or not), after which every statement is refused with FailedPrecondition:
 // the connection goes back to the pool and may already serve another Tx.
 class Session {
  public:
-  explicit Session(Db& db) : db_(&db) {}
+  explicit Session(Conn& db) : db_(&db) {}
   Result<Stmt> Prepare(std::string_view sql, std::string_view context);
   void Finish() { db_ = nullptr; }
   bool finished() const { return db_ == nullptr; }
+  Dialect dialect() const { return db_ != nullptr ? db_->dialect() : Dialect::kSqlite; }
   // Only valid after a successful Prepare on this Session (so the Tx is still open).
-  Db& db() {
+  Conn& db() {
     CF_CHECK(db_ != nullptr);
     return *db_;
   }
@@ -45,12 +47,12 @@ class Session {
 
  private:
   Status CheckOpen() const;
-  Db* db_;  // null once finished
+  Conn* db_;  // null once finished
 };
 
-class SqliteAccounts final : public AccountRepo {
+class SqlAccounts final : public AccountRepo {
  public:
-  explicit SqliteAccounts(Session& s) : s_(s) {}
+  explicit SqlAccounts(Session& s) : s_(s) {}
   Status Insert(const model::Account& a) override;
   Result<model::Account> Get(const std::string& id) override;
   Result<model::Account> GetByName(const std::string& name) override;
@@ -60,9 +62,9 @@ class SqliteAccounts final : public AccountRepo {
   Session& s_;
 };
 
-class SqlitePrincipals final : public PrincipalRepo {
+class SqlPrincipals final : public PrincipalRepo {
  public:
-  explicit SqlitePrincipals(Session& s) : s_(s) {}
+  explicit SqlPrincipals(Session& s) : s_(s) {}
   Status Insert(const model::Principal& p) override;
   Result<model::Principal> Get(const std::string& id) override;
   Result<model::Principal> GetByName(const std::string& account_id,
@@ -74,9 +76,9 @@ class SqlitePrincipals final : public PrincipalRepo {
   Session& s_;
 };
 
-class SqliteTokens final : public TokenRepo {
+class SqlTokens final : public TokenRepo {
  public:
-  explicit SqliteTokens(Session& s) : s_(s) {}
+  explicit SqlTokens(Session& s) : s_(s) {}
   Status Insert(const model::ApiToken& t) override;
   Result<model::ApiToken> GetByHash(const std::string& hash_hex) override;
   Result<std::vector<model::ApiToken>> ListByPrincipal(const std::string& principal_id) override;
@@ -87,9 +89,9 @@ class SqliteTokens final : public TokenRepo {
   Session& s_;
 };
 
-class SqliteCertificates final : public CertificateRepo {
+class SqlCertificates final : public CertificateRepo {
  public:
-  explicit SqliteCertificates(Session& s) : s_(s) {}
+  explicit SqlCertificates(Session& s) : s_(s) {}
   Status Insert(const model::Certificate& c) override;
   Result<model::Certificate> Get(const std::string& id) override;
   Result<std::vector<model::Certificate>> List(const CertificateFilter& f) override;
@@ -99,9 +101,9 @@ class SqliteCertificates final : public CertificateRepo {
   Session& s_;
 };
 
-class SqliteVersions final : public VersionRepo {
+class SqlVersions final : public VersionRepo {
  public:
-  explicit SqliteVersions(Session& s) : s_(s) {}
+  explicit SqlVersions(Session& s) : s_(s) {}
   Status Insert(const model::CertificateVersion& v) override;
   Result<model::CertificateVersion> Get(const std::string& id) override;
   Result<std::vector<model::CertificateVersion>> ListByCertificate(
@@ -111,9 +113,9 @@ class SqliteVersions final : public VersionRepo {
   Session& s_;
 };
 
-class SqliteBlobs final : public BlobRepo {
+class SqlBlobs final : public BlobRepo {
  public:
-  explicit SqliteBlobs(Session& s) : s_(s) {}
+  explicit SqlBlobs(Session& s) : s_(s) {}
   Status Insert(const model::SealedBlob& b) override;
   Result<model::SealedBlob> Get(const std::string& id) override;
   Status UpdateWrapping(const std::string& id, const std::string& kek_id,
@@ -125,9 +127,9 @@ class SqliteBlobs final : public BlobRepo {
   Session& s_;
 };
 
-class SqliteSecrets final : public SecretRepo {
+class SqlSecrets final : public SecretRepo {
  public:
-  explicit SqliteSecrets(Session& s) : s_(s) {}
+  explicit SqlSecrets(Session& s) : s_(s) {}
   Status Insert(const model::Secret& s) override;
   Result<model::Secret> Get(const std::string& id) override;
   Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) override;
@@ -138,9 +140,9 @@ class SqliteSecrets final : public SecretRepo {
   Session& s_;
 };
 
-class SqliteExports final : public ExportRepo {
+class SqlExports final : public ExportRepo {
  public:
-  explicit SqliteExports(Session& s) : s_(s) {}
+  explicit SqlExports(Session& s) : s_(s) {}
   Status Insert(const model::ExportRecord& e) override;
   Result<std::vector<model::ExportRecord>> List(const ExportFilter& f) override;
 
@@ -148,9 +150,9 @@ class SqliteExports final : public ExportRepo {
   Session& s_;
 };
 
-class SqliteCas final : public CaRepo {
+class SqlCas final : public CaRepo {
  public:
-  explicit SqliteCas(Session& s) : s_(s) {}
+  explicit SqlCas(Session& s) : s_(s) {}
   Status Insert(const model::CaRecord& c) override;
   Result<model::CaRecord> Get(const std::string& id) override;
   Result<model::CaRecord> GetActive(model::CaRole role) override;
@@ -160,9 +162,9 @@ class SqliteCas final : public CaRepo {
   Session& s_;
 };
 
-class SqliteSerials final : public SerialRepo {
+class SqlSerials final : public SerialRepo {
  public:
-  explicit SqliteSerials(Session& s) : s_(s) {}
+  explicit SqlSerials(Session& s) : s_(s) {}
   Status Reserve(const std::string& serial_hex, const std::string& ca_id, TimePoint at) override;
   Result<bool> Exists(const std::string& serial_hex) override;
 
@@ -170,9 +172,9 @@ class SqliteSerials final : public SerialRepo {
   Session& s_;
 };
 
-class SqliteSettings final : public SettingRepo {
+class SqlSettings final : public SettingRepo {
  public:
-  explicit SqliteSettings(Session& s) : s_(s) {}
+  explicit SqlSettings(Session& s) : s_(s) {}
   Result<std::optional<std::string>> Get(const std::string& key) override;
   Status Put(const std::string& key, const std::string& value) override;
 
@@ -180,9 +182,9 @@ class SqliteSettings final : public SettingRepo {
   Session& s_;
 };
 
-class SqliteGrants final : public GrantRepo {
+class SqlGrants final : public GrantRepo {
  public:
-  explicit SqliteGrants(Session& s) : s_(s) {}
+  explicit SqlGrants(Session& s) : s_(s) {}
   Status Insert(const model::Grant& g) override;
   Result<model::Grant> Get(const std::string& id) override;
   Result<std::vector<model::Grant>> ListByAccount(const std::string& account_id) override;
@@ -194,9 +196,9 @@ class SqliteGrants final : public GrantRepo {
   Session& s_;
 };
 
-class SqlitePolicies final : public PolicyRepo {
+class SqlPolicies final : public PolicyRepo {
  public:
-  explicit SqlitePolicies(Session& s) : s_(s) {}
+  explicit SqlPolicies(Session& s) : s_(s) {}
   Result<model::PolicyDocument> Get(const std::string& account_id) override;
   Status Put(const model::PolicyDocument& doc) override;
 
@@ -204,9 +206,9 @@ class SqlitePolicies final : public PolicyRepo {
   Session& s_;
 };
 
-class SqliteAudit final : public AuditRepo {
+class SqlAudit final : public AuditRepo {
  public:
-  explicit SqliteAudit(Session& s) : s_(s) {}
+  explicit SqlAudit(Session& s) : s_(s) {}
   Status Insert(const model::AuditRecord& r) override;
   Result<std::vector<model::AuditRecord>> List(const AuditFilter& f) override;
 
@@ -214,9 +216,9 @@ class SqliteAudit final : public AuditRepo {
   Session& s_;
 };
 
-class SqliteJobs final : public JobRepo {
+class SqlJobs final : public JobRepo {
  public:
-  explicit SqliteJobs(Session& s) : s_(s) {}
+  explicit SqlJobs(Session& s) : s_(s) {}
   Status Insert(const model::Job& j) override;
   Result<model::Job> Get(const std::string& id) override;
   Result<model::Job> GetByIdempotencyKey(const std::string& type, const std::string& key) override;
@@ -230,9 +232,9 @@ class SqliteJobs final : public JobRepo {
   Session& s_;
 };
 
-class SqliteAgents final : public AgentRepo {
+class SqlAgents final : public AgentRepo {
  public:
-  explicit SqliteAgents(Session& s) : s_(s) {}
+  explicit SqlAgents(Session& s) : s_(s) {}
   Status Insert(const model::Agent& a) override;
   Result<model::Agent> Get(const std::string& id) override;
   Result<model::Agent> GetByCertSerial(const std::string& serial_hex) override;
@@ -245,9 +247,9 @@ class SqliteAgents final : public AgentRepo {
   Session& s_;
 };
 
-class SqliteEnrollmentTokens final : public EnrollmentTokenRepo {
+class SqlEnrollmentTokens final : public EnrollmentTokenRepo {
  public:
-  explicit SqliteEnrollmentTokens(Session& s) : s_(s) {}
+  explicit SqlEnrollmentTokens(Session& s) : s_(s) {}
   Status Insert(const model::EnrollmentToken& t) override;
   Result<model::EnrollmentToken> Get(const std::string& id) override;
   Result<model::EnrollmentToken> GetByHash(const std::string& hash_hex) override;
@@ -260,9 +262,9 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepo {
   Session& s_;
 };
 
-class SqliteAgentCertificates final : public AgentCertificateRepo {
+class SqlAgentCertificates final : public AgentCertificateRepo {
  public:
-  explicit SqliteAgentCertificates(Session& s) : s_(s) {}
+  explicit SqlAgentCertificates(Session& s) : s_(s) {}
   Status Insert(const model::AgentCertificate& c) override;
   Result<model::AgentCertificate> Get(const std::string& serial_hex) override;
   Result<std::vector<model::AgentCertificate>> ListByAgent(const std::string& agent_id) override;
@@ -271,9 +273,9 @@ class SqliteAgentCertificates final : public AgentCertificateRepo {
   Session& s_;
 };
 
-class SqliteDeployments final : public DeploymentRepo {
+class SqlDeployments final : public DeploymentRepo {
  public:
-  explicit SqliteDeployments(Session& s) : s_(s) {}
+  explicit SqlDeployments(Session& s) : s_(s) {}
   Status Insert(const model::Deployment& d) override;
   Result<model::Deployment> Get(const std::string& id) override;
   Result<std::vector<model::Deployment>> List(const DeploymentFilter& f) override;
@@ -283,9 +285,9 @@ class SqliteDeployments final : public DeploymentRepo {
   Session& s_;
 };
 
-class SqliteDeploymentTargets final : public DeploymentTargetRepo {
+class SqlDeploymentTargets final : public DeploymentTargetRepo {
  public:
-  explicit SqliteDeploymentTargets(Session& s) : s_(s) {}
+  explicit SqlDeploymentTargets(Session& s) : s_(s) {}
   Status Insert(const model::DeploymentTarget& t) override;
   Result<model::DeploymentTarget> Get(const std::string& id) override;
   Result<model::DeploymentTarget> GetByDeploymentAgent(const std::string& deployment_id,
@@ -301,9 +303,9 @@ class SqliteDeploymentTargets final : public DeploymentTargetRepo {
   Session& s_;
 };
 
-class SqliteEvents final : public EventRepo {
+class SqlEvents final : public EventRepo {
  public:
-  explicit SqliteEvents(Session& s) : s_(s) {}
+  explicit SqlEvents(Session& s) : s_(s) {}
   Result<int64_t> Append(const model::Event& e) override;
   Result<model::Event> Get(const std::string& id) override;
   Result<std::vector<model::Event>> ListAfter(int64_t after_seq, size_t limit) override;
@@ -312,9 +314,9 @@ class SqliteEvents final : public EventRepo {
   Session& s_;
 };
 
-class SqliteWebhooks final : public WebhookRepo {
+class SqlWebhooks final : public WebhookRepo {
  public:
-  explicit SqliteWebhooks(Session& s) : s_(s) {}
+  explicit SqlWebhooks(Session& s) : s_(s) {}
   Status Insert(const model::WebhookSubscription& w) override;
   Result<model::WebhookSubscription> Get(const std::string& id) override;
   Result<std::vector<model::WebhookSubscription>> ListByAccount(
@@ -326,9 +328,9 @@ class SqliteWebhooks final : public WebhookRepo {
   Session& s_;
 };
 
-class SqliteWebhookDeliveries final : public WebhookDeliveryRepo {
+class SqlWebhookDeliveries final : public WebhookDeliveryRepo {
  public:
-  explicit SqliteWebhookDeliveries(Session& s) : s_(s) {}
+  explicit SqlWebhookDeliveries(Session& s) : s_(s) {}
   Status Insert(const model::WebhookDelivery& d) override;
   Result<model::WebhookDelivery> Get(const std::string& id) override;
   Result<std::vector<model::WebhookDelivery>> ListBySubscription(const std::string& subscription_id,
@@ -341,9 +343,9 @@ class SqliteWebhookDeliveries final : public WebhookDeliveryRepo {
   Session& s_;
 };
 
-class SqliteRenewals final : public RenewalRepo {
+class SqlRenewals final : public RenewalRepo {
  public:
-  explicit SqliteRenewals(Session& s) : s_(s) {}
+  explicit SqlRenewals(Session& s) : s_(s) {}
   Result<model::RenewalState> Get(const std::string& certificate_id) override;
   Status Put(const model::RenewalState& r) override;
   Result<std::vector<RenewalCandidate>> ListUnplanned(const std::string& after_id,
@@ -357,12 +359,12 @@ class SqliteRenewals final : public RenewalRepo {
 
 // The renewal sweep's two queries (rows_renewals.cc), exposed for the query-plan test: both
 // must be index range scans (issue #14).
-extern const char kRenewalUnplannedSql[];
-extern const char kRenewalDueSql[];
+const std::string& RenewalUnplannedSql(Dialect d);
+const std::string& RenewalDueSql(Dialect d);
 
-class SqliteLeases final : public LeaseRepo {
+class SqlLeases final : public LeaseRepo {
  public:
-  explicit SqliteLeases(Session& s) : s_(s) {}
+  explicit SqlLeases(Session& s) : s_(s) {}
   Result<std::optional<model::Lease>> Get(const std::string& name) override;
   Status Put(const model::Lease& l) override;
   Status Delete(const std::string& name, const std::string& owner) override;
@@ -371,9 +373,9 @@ class SqliteLeases final : public LeaseRepo {
   Session& s_;
 };
 
-class SqliteRevocations final : public RevocationRepo {
+class SqlRevocations final : public RevocationRepo {
  public:
-  explicit SqliteRevocations(Session& s) : s_(s) {}
+  explicit SqlRevocations(Session& s) : s_(s) {}
   Status Insert(const model::Revocation& r) override;
   Result<std::vector<model::Revocation>> ListByCa(const std::string& ca_id) override;
   Result<std::vector<model::Revocation>> ListByCertificate(
@@ -383,9 +385,9 @@ class SqliteRevocations final : public RevocationRepo {
   Session& s_;
 };
 
-class SqliteNotices final : public NoticeRepo {
+class SqlNotices final : public NoticeRepo {
  public:
-  explicit SqliteNotices(Session& s) : s_(s) {}
+  explicit SqlNotices(Session& s) : s_(s) {}
   Result<std::optional<Notice>> Get(const std::string& kind,
                                     const std::string& subject_id) override;
   Status Put(const Notice& n) override;
@@ -394,9 +396,9 @@ class SqliteNotices final : public NoticeRepo {
   Session& s_;
 };
 
-class SqliteAcmeConfigs final : public AcmeConfigRepo {
+class SqlAcmeConfigs final : public AcmeConfigRepo {
  public:
-  explicit SqliteAcmeConfigs(Session& s) : s_(s) {}
+  explicit SqlAcmeConfigs(Session& s) : s_(s) {}
   Status Insert(const AcmeConfig& c) override;
   Result<AcmeConfig> GetByName(const std::string& account_id, const std::string& kind,
                                const std::string& name) override;
@@ -409,9 +411,9 @@ class SqliteAcmeConfigs final : public AcmeConfigRepo {
   Session& s_;
 };
 
-class SqliteAgentChallenges final : public AgentChallengeRepo {
+class SqlAgentChallenges final : public AgentChallengeRepo {
  public:
-  explicit SqliteAgentChallenges(Session& s) : s_(s) {}
+  explicit SqlAgentChallenges(Session& s) : s_(s) {}
   Result<std::optional<AgentChallenge>> Get(const std::string& agent_id,
                                             const std::string& token) override;
   Status Put(const AgentChallenge& c) override;
@@ -426,9 +428,9 @@ class SqliteAgentChallenges final : public AgentChallengeRepo {
   Session& s_;
 };
 
-class SqliteAcmeOrders final : public AcmeOrderRepo {
+class SqlAcmeOrders final : public AcmeOrderRepo {
  public:
-  explicit SqliteAcmeOrders(Session& s) : s_(s) {}
+  explicit SqlAcmeOrders(Session& s) : s_(s) {}
   Result<std::optional<AcmeOrder>> Get(const std::string& order_key) override;
   Status Put(const AcmeOrder& o) override;
 
@@ -436,9 +438,9 @@ class SqliteAcmeOrders final : public AcmeOrderRepo {
   Session& s_;
 };
 
-class SqliteDomainClaims final : public DomainClaimRepo {
+class SqlDomainClaims final : public DomainClaimRepo {
  public:
-  explicit SqliteDomainClaims(Session& s) : s_(s) {}
+  explicit SqlDomainClaims(Session& s) : s_(s) {}
   Status Insert(const model::DomainClaim& c) override;
   Result<model::DomainClaim> Get(const std::string& id) override;
   Result<std::vector<model::DomainClaim>> ListByAccount(const std::string& account_id) override;
@@ -449,9 +451,9 @@ class SqliteDomainClaims final : public DomainClaimRepo {
   Session& s_;
 };
 
-class SqliteStats final : public StatsRepo {
+class SqlStats final : public StatsRepo {
  public:
-  explicit SqliteStats(Session& s) : s_(s) {}
+  explicit SqlStats(Session& s) : s_(s) {}
   Result<std::vector<CertificateExpiry>> ListCertificateExpiry(
       std::optional<TimePoint> not_after_before, const std::string& after_id,
       size_t limit) override;
@@ -471,4 +473,4 @@ class SqliteStats final : public StatsRepo {
   Session& s_;
 };
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

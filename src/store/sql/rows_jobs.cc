@@ -1,8 +1,8 @@
 // Durable jobs (migration 3).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kJobCols =
@@ -38,7 +38,7 @@ std::string Select(std::string_view rest) {
 
 }  // namespace
 
-Status SqliteJobs::Insert(const model::Job& j) {
+Status SqlJobs::Insert(const model::Job& j) {
   // A reused (type, idempotency_key) violates the partial unique index jobs_idempotency and
   // comes back as Conflict, like a reused id.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO jobs (" + std::string(kJobCols) +
@@ -65,14 +65,13 @@ Status SqliteJobs::Insert(const model::Job& j) {
       .Run();
 }
 
-Result<model::Job> SqliteJobs::Get(const std::string& id) {
+Result<model::Job> SqlJobs::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select("FROM jobs WHERE id = ?1"), "jobs"));
   s.Bind(1, id);
   return SingleRow<model::Job>(s, ReadJob, "job " + id + " not found");
 }
 
-Result<model::Job> SqliteJobs::GetByIdempotencyKey(const std::string& type,
-                                                   const std::string& key) {
+Result<model::Job> SqlJobs::GetByIdempotencyKey(const std::string& type, const std::string& key) {
   // The empty key means "none" and never matches (it is outside the partial index, and many
   // jobs share it).
   if (key.empty()) return NotFound("job with an empty idempotency key not found");
@@ -84,7 +83,7 @@ Result<model::Job> SqliteJobs::GetByIdempotencyKey(const std::string& type,
   return SingleRow<model::Job>(s, ReadJob, "job of type " + type + " with that key not found");
 }
 
-Status SqliteJobs::Update(const model::Job& j) {
+Status SqlJobs::Update(const model::Job& j) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE jobs SET step = ?2, state = ?3, attempts = ?4, "
                                          "max_attempts = ?5, input_json = ?6, output_json = ?7, "
                                          "last_error = ?8, lease_owner = ?9, "
@@ -109,13 +108,13 @@ Status SqliteJobs::Update(const model::Job& j) {
   return Ok();
 }
 
-Result<std::vector<model::Job>> SqliteJobs::Claim(const std::string& owner, TimePoint now,
-                                                  Seconds lease,
-                                                  const std::vector<std::string>& types,
-                                                  size_t limit) {
-  // Exclusivity comes from SQLite's single writer: every Tx is BEGIN IMMEDIATE, so no other
-  // transaction can claim between this SELECT and the UPDATEs. (PostgreSQL: the same SELECT
-  // with FOR UPDATE SKIP LOCKED.) An expired lease (< now, strictly) means the worker holding
+Result<std::vector<model::Job>> SqlJobs::Claim(const std::string& owner, TimePoint now,
+                                               Seconds lease, const std::vector<std::string>& types,
+                                               size_t limit) {
+  // Exclusivity comes from the single writer (SQLite: every Tx is BEGIN IMMEDIATE; PostgreSQL:
+  // every Tx takes the writer lock, store/postgres/pg_store.h), so no other transaction can
+  // claim between this SELECT and the UPDATEs; on PostgreSQL the SELECT also locks its rows
+  // FOR UPDATE SKIP LOCKED. An expired lease (< now, strictly) means the worker holding
   // it died or stalled; its job is taken over and that counts as another attempt.
   std::string sql =
       "SELECT id FROM jobs WHERE ((state = 'pending' AND run_after <= ?1) OR "
@@ -129,6 +128,8 @@ Result<std::vector<model::Job>> SqliteJobs::Claim(const std::string& owner, Time
     sql += ")";
   }
   sql += " ORDER BY run_after, id LIMIT ?2";
+  // Rows another transaction is claiming are passed over rather than waited for.
+  if (s_.dialect() == Dialect::kPostgres) sql += " FOR UPDATE SKIP LOCKED";
   const int64_t now_s = EncodeTime(now);
   std::vector<std::string> ids;
   {
@@ -158,7 +159,7 @@ Result<std::vector<model::Job>> SqliteJobs::Claim(const std::string& owner, Time
   return out;
 }
 
-Result<std::vector<model::Job>> SqliteJobs::List(const JobFilter& f) {
+Result<std::vector<model::Job>> SqlJobs::List(const JobFilter& f) {
   // As in certificates: only the filters in use appear in the SQL, so each shape is planned
   // for its own index and cached once per connection.
   std::string sql = Select("FROM jobs WHERE 1 = 1");
@@ -174,4 +175,4 @@ Result<std::vector<model::Job>> SqliteJobs::List(const JobFilter& f) {
   return CollectRows<model::Job>(s, ReadJob);
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

@@ -1,8 +1,8 @@
 // Domain claims (issue #13, migration kMigrationDomainClaims).
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kClaimCols =
@@ -24,7 +24,7 @@ std::string Select(std::string_view rest) {
 
 }  // namespace
 
-Status SqliteDomainClaims::Insert(const model::DomainClaim& c) {
+Status SqlDomainClaims::Insert(const model::DomainClaim& c) {
   // UNIQUE (account_id, domain) and the id's primary key come back as Conflict, an unknown
   // account (foreign key) as FailedPrecondition.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO domain_claims (" + std::string(kClaimCols) +
@@ -40,7 +40,7 @@ Status SqliteDomainClaims::Insert(const model::DomainClaim& c) {
       .Run();
 }
 
-Result<model::DomainClaim> SqliteDomainClaims::Get(const std::string& id) {
+Result<model::DomainClaim> SqlDomainClaims::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select("WHERE id = ?1"), "domain_claims"));
   s.Bind(1, id);
   CF_ASSIGN_OR_RETURN(auto rows, CollectRows<model::DomainClaim>(s, ReadClaim));
@@ -48,7 +48,7 @@ Result<model::DomainClaim> SqliteDomainClaims::Get(const std::string& id) {
   return std::move(rows.front());
 }
 
-Result<std::vector<model::DomainClaim>> SqliteDomainClaims::ListByAccount(
+Result<std::vector<model::DomainClaim>> SqlDomainClaims::ListByAccount(
     const std::string& account_id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare(Select("WHERE account_id = ?1 ORDER BY id"), "domain_claims"));
@@ -56,12 +56,12 @@ Result<std::vector<model::DomainClaim>> SqliteDomainClaims::ListByAccount(
   return CollectRows<model::DomainClaim>(s, ReadClaim);
 }
 
-Result<std::vector<model::DomainClaim>> SqliteDomainClaims::List() {
+Result<std::vector<model::DomainClaim>> SqlDomainClaims::List() {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select("ORDER BY id"), "domain_claims"));
   return CollectRows<model::DomainClaim>(s, ReadClaim);
 }
 
-Status SqliteDomainClaims::Delete(const std::string& id) {
+Status SqlDomainClaims::Delete(const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto s,
                       s_.Prepare("DELETE FROM domain_claims WHERE id = ?1", "domain_claims"));
   CF_TRY(s.Bind(1, id).Run());
@@ -69,4 +69,4 @@ Status SqliteDomainClaims::Delete(const std::string& id) {
   return Ok();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

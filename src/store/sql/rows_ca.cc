@@ -1,8 +1,8 @@
 // Internal CA records and reserved serials.
-#include "store/sqlite/codec.h"
-#include "store/sqlite/rows.h"
+#include "store/sql/codec.h"
+#include "store/sql/rows.h"
 
-namespace certfleet::store::sqlite {
+namespace certfleet::store::sql {
 namespace {
 
 constexpr std::string_view kCaCols =
@@ -24,7 +24,7 @@ Result<model::CaRecord> ReadCa(const Stmt& s) {
 
 // ---- CA records
 
-Status SqliteCas::Insert(const model::CaRecord& c) {
+Status SqlCas::Insert(const model::CaRecord& c) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO ca_records (" + std::string(kCaCols) +
                                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                          "ca_records"));
@@ -38,7 +38,7 @@ Status SqliteCas::Insert(const model::CaRecord& c) {
       .Run();
 }
 
-Result<model::CaRecord> SqliteCas::Get(const std::string& id) {
+Result<model::CaRecord> SqlCas::Get(const std::string& id) {
   CF_ASSIGN_OR_RETURN(
       auto s, s_.Prepare("SELECT " + std::string(kCaCols) + " FROM ca_records WHERE id = ?1",
                          "ca_records"));
@@ -46,7 +46,7 @@ Result<model::CaRecord> SqliteCas::Get(const std::string& id) {
   return SingleRow<model::CaRecord>(s, ReadCa, "CA record " + id + " not found");
 }
 
-Result<model::CaRecord> SqliteCas::GetActive(model::CaRole role) {
+Result<model::CaRecord> SqlCas::GetActive(model::CaRole role) {
   // Newest first; the id breaks ties between records created within the same second, since
   // ids sort by creation time.
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kCaCols) +
@@ -58,7 +58,7 @@ Result<model::CaRecord> SqliteCas::GetActive(model::CaRole role) {
       s, ReadCa, "no active " + std::string(model::CaRoleName(role)) + " CA record");
 }
 
-Result<std::vector<model::CaRecord>> SqliteCas::List() {
+Result<std::vector<model::CaRecord>> SqlCas::List() {
   CF_ASSIGN_OR_RETURN(
       auto s,
       s_.Prepare("SELECT " + std::string(kCaCols) + " FROM ca_records ORDER BY id", "ca_records"));
@@ -67,18 +67,17 @@ Result<std::vector<model::CaRecord>> SqliteCas::List() {
 
 // ---- serials
 
-Status SqliteSerials::Reserve(const std::string& serial_hex, const std::string& ca_id,
-                              TimePoint at) {
+Status SqlSerials::Reserve(const std::string& serial_hex, const std::string& ca_id, TimePoint at) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO serials (serial_hex, ca_id, reserved_at) "
                                          "VALUES (?1, ?2, ?3)",
                                          "serials"));
   return s.Bind(1, serial_hex).Bind(2, ca_id).Bind(3, EncodeTime(at)).Run();
 }
 
-Result<bool> SqliteSerials::Exists(const std::string& serial_hex) {
+Result<bool> SqlSerials::Exists(const std::string& serial_hex) {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT 1 FROM serials WHERE serial_hex = ?1", "serials"));
   s.Bind(1, serial_hex);
   return s.Step();
 }
 
-}  // namespace certfleet::store::sqlite
+}  // namespace certfleet::store::sql

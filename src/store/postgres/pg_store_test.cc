@@ -1,0 +1,268 @@
+// The PostgreSQL backend: the conformance suite against a real server, then what only this
+// backend has: URL and password checks, schema versions, several stores (replicas) on one
+// database, and recovery after lost connections.
+//
+// The server is started by the test harness: `test/harness/postgres.sh run -- pg_store_test`
+// (CTest does that) sets CERTFLEET_TEST_PG_URL. Each store lives in a fresh schema.
+#include "store/postgres/pg_store.h"
+
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/conformance_test.h"
+#include "store/postgres/migrations.h"
+
+namespace certfleet::store {
+namespace {
+
+using testing::HasCode;
+using testing::IsOk;
+using testing::MakeAccount;
+using testing::StoreBackend;
+using testing::StoreConformanceTest;
+using testing::T;
+using testing::TestId;
+
+std::string ServerUrl() {
+  const char* url = std::getenv("CERTFLEET_TEST_PG_URL");
+  if (url == nullptr || *url == '\0') {
+    std::fprintf(stderr,
+                 "CERTFLEET_TEST_PG_URL is not set: run this binary through "
+                 "test/harness/postgres.sh run -- %s\n",
+                 "pg_store_test");
+    std::abort();
+  }
+  return url;
+}
+
+std::string FreshSchema() {
+  static std::atomic<int> n{0};
+  return "t" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+}
+
+PostgresOptions Options(const std::string& schema) {
+  return PostgresOptions{.url = ServerUrl(), .schema = schema};
+}
+
+std::unique_ptr<Store> OpenOrDie(const PostgresOptions& o) {
+  auto s = OpenPostgresStore(o);
+  if (!s.ok()) {
+    std::fprintf(stderr, "OpenPostgresStore: %s\n", s.error().ToString().c_str());
+    std::abort();
+  }
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest,
+                         ::testing::Values(StoreBackend{
+                             "Server", [] { return OpenOrDie(Options(FreshSchema())); }}),
+                         testing::StoreBackendName);
+
+// Raw SQL on the test server, outside the store.
+class RawPg {
+ public:
+  RawPg() : conn_(PQconnectdb(ServerUrl().c_str())) { CF_CHECK(PQstatus(conn_) == CONNECTION_OK); }
+  ~RawPg() { PQfinish(conn_); }
+  // The first column of the first row ("" if none); aborts on an SQL error.
+  std::string Scalar(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const auto st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      std::fprintf(stderr, "%s: %s\n", sql.c_str(), PQresultErrorMessage(r));
+      PQclear(r);
+      std::abort();
+    }
+    std::string out;
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+TEST(PostgresStoreTest, SchemaVersionIsLatestAndReopenIsIdempotent) {
+  const auto schema = FreshSchema();
+  {
+    auto store = OpenOrDie(Options(schema));
+    auto v = store->SchemaVersion();
+    ASSERT_TRUE(IsOk(v));
+    EXPECT_EQ(*v, postgres::LatestSchemaVersion());
+  }
+  auto again = OpenOrDie(Options(schema));
+  auto v = again->SchemaVersion();
+  ASSERT_TRUE(IsOk(v));
+  EXPECT_EQ(*v, postgres::LatestSchemaVersion());
+  RawPg raw;
+  EXPECT_EQ(raw.Scalar("SELECT count(*) FROM " + schema + ".schema_migrations"),
+            std::to_string(postgres::LatestSchemaVersion()));
+}
+
+TEST(PostgresStoreTest, RefusesADatabaseFromANewerBinary) {
+  const auto schema = FreshSchema();
+  OpenOrDie(Options(schema));
+  RawPg raw;
+  raw.Scalar("INSERT INTO " + schema + ".schema_migrations VALUES (999, 0)");
+  auto store = OpenPostgresStore(Options(schema));
+  ASSERT_TRUE(HasCode(store, ErrorCode::kFailedPrecondition));
+  EXPECT_NE(store.error().message().find("newer"), std::string::npos);
+}
+
+TEST(PostgresStoreTest, UrlMustNotCarryAPassword) {
+  auto o = Options(FreshSchema());
+  o.url = "postgres://certfleet:hunter2@127.0.0.1:5432/certfleet";
+  auto store = OpenPostgresStore(o);
+  ASSERT_TRUE(HasCode(store, ErrorCode::kInvalidArgument));
+  EXPECT_EQ(store.error().message().find("hunter2"), std::string::npos);
+  EXPECT_NE(store.error().message().find("password file"), std::string::npos);
+  EXPECT_TRUE(HasCode(ValidatePostgresUrl("mysql://x@y/z"), ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(IsOk(ValidatePostgresUrl("postgresql://u@h:5/d?sslmode=verify-full")));
+}
+
+TEST(PostgresStoreTest, PasswordFileMustBeOwnerOnly) {
+  const std::string path = ::testing::TempDir() + "cf-pgpass-" + std::to_string(::getpid());
+  {
+    std::ofstream f(path);
+    f << "secret\n";
+  }
+  ::chmod(path.c_str(), 0644);
+  auto o = Options(FreshSchema());
+  o.password_file = path;
+  auto store = OpenPostgresStore(o);
+  ASSERT_TRUE(HasCode(store, ErrorCode::kInvalidArgument));
+  EXPECT_NE(store.error().message().find("chmod 600"), std::string::npos);
+  // Owner-only: accepted (the test server trusts loopback, so any password works).
+  ::chmod(path.c_str(), 0600);
+  EXPECT_TRUE(IsOk(OpenPostgresStore(o)));
+  std::filesystem::remove(path);
+}
+
+TEST(PostgresStoreTest, UnreachableServerIsUnavailable) {
+  PostgresOptions o{.url = "postgres://postgres@127.0.0.1:1/postgres", .schema = "x"};
+  auto store = OpenPostgresStore(o);
+  ASSERT_TRUE(HasCode(store, ErrorCode::kUnavailable));
+}
+
+TEST(PostgresStoreTest, TextWithANulByteIsRefusedNotCut) {
+  auto store = OpenOrDie(Options(FreshSchema()));
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  auto a = MakeAccount(1);
+  a.name = std::string("ab\0cd", 5);
+  EXPECT_TRUE(HasCode((*tx)->accounts().Insert(a), ErrorCode::kInvalidArgument));
+  // The failed statement left the transaction usable.
+  EXPECT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(2))));
+  EXPECT_TRUE(IsOk((*tx)->Commit()));
+}
+
+// Two stores on one schema are two replicas: a Tx from one waits for the other's writer lock,
+// and gives up with Unavailable after the busy timeout.
+TEST(PostgresStoreTest, ReplicasTakeTurnsAsWriters) {
+  const auto schema = FreshSchema();
+  auto o = Options(schema);
+  o.busy_timeout_ms = 300;
+  auto a = OpenOrDie(o);
+  auto b = OpenOrDie(o);
+  auto held = a->Begin();
+  ASSERT_TRUE(IsOk(held));
+  ASSERT_TRUE(IsOk((*held)->accounts().Insert(MakeAccount(1))));
+  auto blocked = b->Begin();
+  ASSERT_TRUE(HasCode(blocked, ErrorCode::kUnavailable));
+  // Readers are not blocked, and do not see the uncommitted row.
+  auto read = b->BeginRead();
+  ASSERT_TRUE(IsOk(read));
+  EXPECT_TRUE(HasCode((*read)->accounts().Get(MakeAccount(1).id), ErrorCode::kNotFound));
+  ASSERT_TRUE(IsOk((*held)->Commit()));
+  auto next = b->Begin();
+  ASSERT_TRUE(IsOk(next));
+  EXPECT_TRUE(IsOk((*next)->accounts().Get(MakeAccount(1).id)));
+}
+
+// Replicas claiming from one queue at once: every job is claimed exactly once.
+TEST(PostgresStoreTest, ConcurrentClaimsFromSeveralReplicasNeverShareAJob) {
+  const auto schema = FreshSchema();
+  constexpr int kJobs = 60;
+  auto seed = OpenOrDie(Options(schema));
+  {
+    auto tx = seed->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    for (int i = 1; i <= kJobs; ++i) {
+      model::Job j;
+      j.id = TestId("job", i);
+      j.type = "t";
+      j.state = model::JobState::kPending;
+      j.max_attempts = 3;
+      j.run_after = T(0);
+      j.created_at = T(0);
+      j.updated_at = T(0);
+      ASSERT_TRUE(IsOk((*tx)->jobs().Insert(j)));
+    }
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  std::vector<std::unique_ptr<Store>> replicas;
+  for (int r = 0; r < 3; ++r) replicas.push_back(OpenOrDie(Options(schema)));
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      for (int round = 0; round < 40; ++round) {
+        auto tx = replicas[static_cast<size_t>(r)]->Begin();
+        if (!tx.ok()) continue;
+        auto jobs = (*tx)->jobs().Claim("replica-" + std::to_string(r), T(10), Seconds(60), {}, 2);
+        if (!jobs.ok() || !(*tx)->Commit().ok()) continue;
+        std::lock_guard lock(mu);
+        for (const auto& j : *jobs) claimed.push_back(j.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), claimed.size()) << "a job was claimed twice";
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+}
+
+// A server that drops every connection (a restart, a failover) costs the store nothing but the
+// transactions that were open: the next Begin() reconnects.
+TEST(PostgresStoreTest, RecoversAfterTheServerDropsItsConnections) {
+  const auto schema = FreshSchema();
+  auto store = OpenOrDie(Options(schema));
+  {
+    auto tx = store->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    ASSERT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+    ASSERT_TRUE(IsOk((*tx)->Commit()));
+  }
+  auto open = store->Begin();
+  ASSERT_TRUE(IsOk(open));
+  RawPg raw;
+  raw.Scalar(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE application_name = 'certfleetd' AND pid <> pg_backend_pid()");
+  // The open transaction is lost, and says so as a retryable error.
+  auto lost = (*open)->accounts().Insert(MakeAccount(2));
+  EXPECT_TRUE(HasCode(lost, ErrorCode::kUnavailable));
+  open->reset();
+  auto tx = store->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  EXPECT_TRUE(IsOk((*tx)->accounts().Get(MakeAccount(1).id)));
+  EXPECT_TRUE(HasCode((*tx)->accounts().Get(MakeAccount(2).id), ErrorCode::kNotFound));
+  auto v = store->SchemaVersion();
+  EXPECT_TRUE(IsOk(v));
+}
+
+}  // namespace
+}  // namespace certfleet::store
