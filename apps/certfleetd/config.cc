@@ -217,6 +217,8 @@ Status LoadConfigFile(const std::string& path, Config& c) {
     return InvalidArgument("config " + path + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {"data_dir",
+                                               "store",
+                                               "store_password_file",
                                                "listen",
                                                "log_level",
                                                "pkcs8_iterations",
@@ -238,6 +240,8 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "outbound"};
   CF_TRY(UnknownKeys(t, kKnown, "config " + path));
   if (auto v = t["data_dir"].value<std::string>()) c.data_dir = *v;
+  if (auto v = t["store"].value<std::string>()) c.store = *v;
+  if (auto v = t["store_password_file"].value<std::string>()) c.store_password_file = *v;
   if (auto v = t["listen"].value<std::string>()) CF_TRY(ParseListen(*v, c));
   if (auto v = t["log_level"].value<std::string>()) c.log_level = *v;
   if (auto v = t["pkcs8_iterations"].value<int64_t>()) c.pkcs8_iterations = int(*v);

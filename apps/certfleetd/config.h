@@ -16,6 +16,12 @@ inline constexpr int kMaxWorkerThreads = 1024;
 
 struct Config {
   std::string data_dir = "var";
+  // The store (issue #15): empty for SQLite in data_dir/certfleet.db; "sqlite:PATH"; or
+  // "postgres://USER@HOST:PORT/DB[?sslmode=...]", with no password in it.
+  std::string store;
+  // The PostgreSQL password, first line of this file (mode 0600). Empty: libpq's PGPASSFILE or
+  // ~/.pgpass, or no password (trust, certificates).
+  std::string store_password_file;
   std::string listen_address = "127.0.0.1";
   uint16_t listen_port = 8443;
   std::string log_level = "info";

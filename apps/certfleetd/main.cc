@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -43,7 +44,8 @@
 #include "secrets/pkcs11_kek.h"
 #include "secrets/sealer.h"
 #include "secrets/secret_store.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/migrate_store.h"
+#include "store/open_store.h"
 
 namespace certfleet::daemon {
 namespace {
@@ -149,6 +151,78 @@ Result<Seconds> ReadClockOffset(const std::string& path) {
   return Seconds(std::stoll(text));
 }
 
+// The store channel on which replicas tell each other that an agent has new work.
+constexpr char kAgentWakeChannel[] = "agent_wake";
+
+// Wakes an agent's long poll wherever it is parked: on this replica directly, on the others
+// through the store's notifications (PostgreSQL NOTIFY; nothing with SQLite, which has one
+// process). The lifecycle layer calls it after the commit of the work it announces.
+class ReplicaAgentNotifier final : public lifecycle::AgentNotifier {
+ public:
+  ReplicaAgentNotifier(api::PollHub& hub, store::Store& store) : hub_(hub), store_(store) {}
+  void Notify(const std::string& agent_id) override {
+    hub_.Notify(agent_id);
+    store_.Publish(kAgentWakeChannel, agent_id);
+  }
+
+ private:
+  api::PollHub& hub_;
+  store::Store& store_;
+};
+
+// Hands notifications from the store's thread to the poll hub while the hub exists.
+class WakeRelay {
+ public:
+  explicit WakeRelay(api::PollHub* hub) : hub_(hub) {}
+  void Notify(const std::string& agent_id) {
+    std::lock_guard lock(mu_);
+    if (hub_ != nullptr) hub_->Notify(agent_id);
+  }
+  // Cuts the relay when it goes out of scope (before the hub it points to).
+  class Guard {
+   public:
+    explicit Guard(std::shared_ptr<WakeRelay> relay) : relay_(std::move(relay)) {}
+    ~Guard() {
+      std::lock_guard lock(relay_->mu_);
+      relay_->hub_ = nullptr;
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+   private:
+    std::shared_ptr<WakeRelay> relay_;
+  };
+
+ private:
+  std::mutex mu_;
+  api::PollHub* hub_;  // guarded by mu_
+};
+
+// certfleetd migrate-store --from sqlite:PATH --to postgres://...: prints what was copied.
+int MigrateStore(const std::string& from, const std::string& to, const std::string& password_file) {
+  auto source = store::ParseStoreLocation(from, "", "");
+  if (!source.ok()) return Fail(source.error());
+  auto dest = store::ParseStoreLocation(to, "", password_file);
+  if (!dest.ok()) return Fail(dest.error());
+  if (source->kind != store::StoreLocation::Kind::kSqlite ||
+      dest->kind != store::StoreLocation::Kind::kPostgres) {
+    return Fail(InvalidArgument(
+        "migrate-store copies from --from sqlite:PATH to --to postgres://USER@HOST:PORT/DB"));
+  }
+  auto report = store::MigrateSqliteToPostgres(source->sqlite_path, dest->postgres);
+  if (!report.ok()) return Fail(report.error());
+  for (const auto& t : report->tables) {
+    std::printf("%-24s %lld\n", t.table.c_str(), static_cast<long long>(t.rows));
+  }
+  std::printf(
+      "copied %lld rows from %s to %s\n"
+      "Start certfleetd with --store %s (and the same kek.key and ca.pem in its data "
+      "directory), then check the audit chain with `certfleet audit verify`.\n",
+      static_cast<long long>(report->total_rows), source->display.c_str(), dest->display.c_str(),
+      dest->display.c_str());
+  return 0;
+}
+
 // Bootstrap admin token flags (issue #13; bootstrap.h).
 struct AdminTokenFlags {
   std::string validity;  // --admin-token-validity, default 30d
@@ -183,8 +257,12 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
 
   auto ring = OpenKekRing(cfg, random);
   if (!ring.ok()) return Fail(ring.error());
-  auto store = store::OpenSqliteStore({.path = data + "/certfleet.db"});
+  auto where =
+      store::ParseStoreLocation(cfg.store, data + "/certfleet.db", cfg.store_password_file);
+  if (!where.ok()) return Fail(where.error());
+  auto store = store::OpenStore(*where);
   if (!store.ok()) return Fail(store.error());
+  log::Info("store open", {{"store", where->display}});
   Seconds admin_token_validity = kDefaultAdminTokenValidity;
   if (!admin_token.validity.empty()) {
     auto v = ParseDuration(admin_token.validity);
@@ -267,8 +345,19 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     if (!responder.ok()) return Fail(responder.error());
     http01 = std::move(*responder);
   }
-  // Wakes agents' long polls: for deployments, and for http-01 challenges they serve.
+  // Wakes agents' long polls: for deployments, and for http-01 challenges they serve; on every
+  // replica (the notifier), whichever one the agent's poll is parked on.
   api::PollHub poll_hub;
+  ReplicaAgentNotifier agent_notifier(poll_hub, **store);
+  // The store's listener thread outlives this function's locals: it reaches the hub through a
+  // relay that the guard below cuts before the hub is destroyed.
+  auto relay = std::make_shared<WakeRelay>(&poll_hub);
+  WakeRelay::Guard relay_guard(relay);
+  if (Status st = (*store)->Subscribe(kAgentWakeChannel,
+                                      [relay](const std::string& id) { relay->Notify(id); });
+      !st.ok()) {
+    return Fail(st.error());
+  }
   lifecycle::AcmeConfigService acme_config(
       **store, secret_store, clock, random,
       lifecycle::AcmeConfigOptions{.outbound = &outbound, .exec_programs = &cfg.exec_solvers});
@@ -278,7 +367,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
       **store, secret_store, clock,
       lifecycle::AcmeIssuerOptions{.client = acme_config.options(),
                                    .http01 = http01 ? &http01_tokens : nullptr,
-                                   .agent_notifier = &poll_hub}));
+                                   .agent_notifier = &agent_notifier}));
   lifecycle::CertificateService certificates(**store, secret_store, issuers, clock, random);
   lifecycle::ExportService exports(**store, secret_store, clock, random,
                                    {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
@@ -328,7 +417,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   ::gethostname(host, sizeof(host) - 1);
   jobs::JobEngine engine(**store, clock, random,
                          {.owner = std::string(host) + ":" + std::to_string(::getpid())});
-  lifecycle::DeploymentService deployments(**store, secret_store, engine, &poll_hub, clock, random,
+  lifecycle::DeploymentService deployments(**store, secret_store, engine, &agent_notifier, clock,
+                                           random,
                                            {.pkcs8 = {.pbkdf2_iterations = cfg.pkcs8_iterations}});
   deployments.RegisterJobs();
   const std::string owner = std::string(host) + ":" + std::to_string(::getpid());
@@ -353,7 +443,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
        .certificate_sweep_interval = std::min<Seconds>(
            Seconds(300), std::chrono::duration_cast<Seconds>(*scheduler_interval))});
   net::ConnectionCounters connection_counters;  // read by GET /metrics
-  lifecycle::AgentService agents(**store, **ca, &deployments, &poll_hub, clock, random,
+  lifecycle::AgentService agents(**store, **ca, &deployments, &agent_notifier, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store,
                        clock,
@@ -421,9 +511,15 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     CF_ASSIGN_OR_RETURN(int n, engine.RunOnce());
     return n;
   });
-  // Webhook deliveries: each pass waits at most the HTTP client's timeout per delivery.
+  // Webhook deliveries: each pass waits at most the HTTP client's timeout per delivery. With
+  // several replicas (PostgreSQL), only the one holding the dispatcher's lock delivers.
+  std::unique_ptr<store::Leadership> dispatch_leader = (*store)->NewLeadership("event-dispatcher");
   Periodic dispatcher_loop("event dispatcher", milliseconds(250),
-                           [&dispatcher]() -> Result<int64_t> {
+                           [&dispatcher, &dispatch_leader]() -> Result<int64_t> {
+                             if (dispatch_leader) {
+                               CF_ASSIGN_OR_RETURN(bool lead, dispatch_leader->Hold());
+                               if (!lead) return 0;
+                             }
                              CF_ASSIGN_OR_RETURN(events::RunStats stats, (*dispatcher)->RunOnce());
                              return stats.idle() ? 0 : 1;
                            });
@@ -467,6 +563,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   watcher.Stop();
   redeploy_loop.Stop();
   dispatcher_loop.Stop();
+  if (dispatch_leader) dispatch_leader->Release();
   worker.Stop();
   if (test_clock) test_clock->Stop();
   poll_hub.Stop();
@@ -491,6 +588,18 @@ int main(int argc, char** argv) {
                  "group or others); exec_solvers and outbound.allow are set only there")
       ->check(CLI::ExistingFile);
   app.add_option("--data-dir", data_dir, "data directory (default ./var)");
+  std::string store_url, store_password_file;
+  app.add_option("--store", store_url,
+                 "the store: sqlite:PATH, or postgres://USER@HOST:PORT/DB for replicas (default: "
+                 "SQLite in the data directory); no password in it");
+  app.add_option("--store-password-file", store_password_file,
+                 "file holding the PostgreSQL password (mode 0600); or use PGPASSFILE");
+  auto* migrate = app.add_subcommand(
+      "migrate-store", "copy every row of an SQLite store into an empty PostgreSQL store");
+  std::string migrate_from, migrate_to;
+  migrate->add_option("--from", migrate_from, "sqlite:PATH (e.g. sqlite:var/certfleet.db)")
+      ->required();
+  migrate->add_option("--to", migrate_to, "postgres://USER@HOST:PORT/DB")->required();
   app.add_option("--listen", listen, "listen address ADDR:PORT (default 127.0.0.1:8443)");
   app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
   app.add_option("--pkcs8-iterations", iterations,
@@ -534,12 +643,17 @@ int main(int argc, char** argv) {
   app.add_flag("--rotate-admin-token", admin_token.rotate,
                "revoke the bootstrap admin token(s), write a fresh admin.token (0600), and exit");
   CLI11_PARSE(app, argc, argv);
+  if (migrate->parsed()) {
+    return certfleet::daemon::MigrateStore(migrate_from, migrate_to, store_password_file);
+  }
 
   if (!config_file.empty()) {
     auto st = certfleet::daemon::LoadConfigFile(config_file, cfg);
     if (!st.ok()) return certfleet::daemon::Fail(st.error());
   }
   if (!data_dir.empty()) cfg.data_dir = data_dir;
+  if (!store_url.empty()) cfg.store = store_url;
+  if (!store_password_file.empty()) cfg.store_password_file = store_password_file;
   if (!listen.empty()) {
     auto st = certfleet::daemon::ParseListen(listen, cfg);
     if (!st.ok()) return certfleet::daemon::Fail(st.error());

@@ -57,8 +57,8 @@ ExpiryWatcher::ExpiryWatcher(store::Store& store, const Clock& clock, Random& ra
   CF_CHECK(!options_.owner.empty() && options_.batch > 0);
   CF_CHECK(options_.agent_offline_after.count() > 0);
   if (!lock_) {
-    lock_ = std::make_unique<StoreLeaseLock>(store_, clock_, std::string(kExpiryWatcherLockName),
-                                             options_.owner, options_.lease);
+    lock_ = DefaultLeaderLock(store_, clock_, std::string(kExpiryWatcherLockName), options_.owner,
+                              options_.lease);
   }
 }
 

@@ -33,6 +33,15 @@ Result<bool> StoreLeaseLock::TryAcquire() {
   return true;
 }
 
+std::unique_ptr<LeaderLock> DefaultLeaderLock(store::Store& store, const Clock& clock,
+                                              const std::string& name, const std::string& owner,
+                                              Seconds lease) {
+  if (auto leadership = store.NewLeadership(name)) {
+    return std::make_unique<StoreLeadershipLock>(std::move(leadership));
+  }
+  return std::make_unique<StoreLeaseLock>(store, clock, name, owner, lease);
+}
+
 void StoreLeaseLock::Release() {
   auto release = [&]() -> Status {
     CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
@@ -59,8 +68,8 @@ RenewalScheduler::RenewalScheduler(store::Store& store, jobs::JobEngine& engine,
   CF_CHECK(options_.lease.count() > 0 && options_.batch > 0);
   CF_CHECK(options_.base_backoff.count() > 0 && options_.max_backoff >= options_.base_backoff);
   if (!lock_) {
-    lock_ = std::make_unique<StoreLeaseLock>(store_, clock_, std::string(kSchedulerLockName),
-                                             options_.owner, options_.lease);
+    lock_ = DefaultLeaderLock(store_, clock_, std::string(kSchedulerLockName), options_.owner,
+                              options_.lease);
   }
 }
 

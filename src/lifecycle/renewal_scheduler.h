@@ -70,10 +70,9 @@ class LeaderLock {
 // The lock as a lease row (name, owner, expires_at) in the store, taken and extended inside a
 // store transaction: whoever finds the row absent, expired or their own writes it. A holder that
 // stops ticking loses the lock after `lease`, so a crashed replica is replaced within one lease.
-// With SQLite, BEGIN IMMEDIATE serializes the read-then-write. A PostgreSQL backend can replace
-// this class with one holding pg_try_advisory_lock(hashtext('certfleet.renewal-scheduler')) on a
-// dedicated session (released by the server when the session dies, so no lease is needed); the
-// scheduler only sees LeaderLock.
+// With SQLite, BEGIN IMMEDIATE serializes the read-then-write. On PostgreSQL, DefaultLeaderLock
+// gives StoreLeadershipLock instead (an advisory lock, no lease needed); the scheduler only sees
+// LeaderLock.
 class StoreLeaseLock final : public LeaderLock {
  public:
   StoreLeaseLock(store::Store& store, const Clock& clock, std::string name, std::string owner,
@@ -93,6 +92,25 @@ class StoreLeaseLock final : public LeaderLock {
   std::string owner_;
   Seconds lease_;
 };
+
+// The store's own leader lock (store::Leadership: a PostgreSQL advisory lock held by a session,
+// lost the moment the replica or its connection dies).
+class StoreLeadershipLock final : public LeaderLock {
+ public:
+  explicit StoreLeadershipLock(std::unique_ptr<store::Leadership> leadership)
+      : leadership_(std::move(leadership)) {}
+  Result<bool> TryAcquire() override { return leadership_->Hold(); }
+  void Release() override { leadership_->Release(); }
+
+ private:
+  std::unique_ptr<store::Leadership> leadership_;
+};
+
+// The lock a replica takes for `name`: the store's leadership when it has one (PostgreSQL),
+// otherwise a lease row (StoreLeaseLock).
+std::unique_ptr<LeaderLock> DefaultLeaderLock(store::Store& store, const Clock& clock,
+                                              const std::string& name, const std::string& owner,
+                                              Seconds lease);
 
 struct RenewalSchedulerOptions {
   std::string owner;   // this replica's name for the lease lock (e.g. host:pid)

@@ -28,6 +28,7 @@
 // that are not valid UTF-8). Lists without a stated order are ordered by id, i.e. by creation time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -679,9 +680,39 @@ class Tx {
   virtual DomainClaimRepo& domain_claims() = 0;
 };
 
+// A named lock that at most one replica holds at a time (issue #15): the renewal scheduler, the
+// expiry watchers and the event dispatcher run where it is held. PostgreSQL: a session-level
+// advisory lock on a connection of its own, so a replica that dies (or loses its connection)
+// loses it at once and another takes it at its next Hold().
+class Leadership {
+ public:
+  virtual ~Leadership() = default;
+  // True while this replica holds the lock, taking it if it is free. An error (the database is
+  // unreachable) means not held.
+  virtual Result<bool> Hold() = 0;
+  // Gives the lock up (shutdown); harmless if not held.
+  virtual void Release() = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+  // Cross-replica coordination. The defaults are those of a store used by one process (SQLite):
+  // no leadership to share (null: whoever asks leads), and notifications stay in the process
+  // (Publish does nothing; the publisher wakes its own listeners directly).
+  //
+  // A lock named `name`, shared by every replica of this store.
+  virtual std::unique_ptr<Leadership> NewLeadership(const std::string& /*name*/) { return nullptr; }
+  // Tells every replica subscribed to `channel` (this one included) about `payload`. Call it
+  // after the commit of the change it announces. Best effort: a notification lost with a
+  // connection is covered by the subscribers' periodic rechecks.
+  virtual void Publish(const std::string& /*channel*/, const std::string& /*payload*/) {}
+  // Calls `fn` with every payload any replica publishes on `channel`, on a thread of the store's,
+  // until the store is destroyed. `fn` must be cheap and thread-safe.
+  virtual Status Subscribe(const std::string& /*channel*/,
+                           std::function<void(const std::string&)> /*fn*/) {
+    return Ok();
+  }
   // Unavailable (retryable) if no transaction could start within the backend's busy timeout.
   // Commit() returns OK only once the transaction is durable; concurrent transactions may
   // share one durable commit (SQLite: store/sqlite/writer.h).

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "base/log.h"
 #include "store/postgres/conn.h"
 #include "store/postgres/migrations.h"
+#include "store/postgres/replicas.h"
 #include "store/sql/pool.h"
 #include "store/sql/sql_tx.h"
 
@@ -22,17 +24,6 @@ using postgres::PgConn;
 using Pool = sql::Pool<PgConn>;
 
 constexpr size_t kMaxPasswordFileBytes = 4096;
-
-// 64-bit FNV-1a: the writer lock's key, per schema, so that certfleet installations sharing a
-// database in different schemas do not serialize each other.
-int64_t LockKey(const std::string& schema) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : "certfleet.writer:" + schema) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return static_cast<int64_t>(h);
-}
 
 // A transaction on a pooled connection. Destroying it without Commit() rolls back; a connection
 // that fails on the way is discarded rather than reused.
@@ -67,8 +58,36 @@ class PgLease final : public sql::TxLease {
 
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::shared_ptr<Pool> pool, int64_t writer_key)
-      : pool_(std::move(pool)), writer_key_(writer_key) {}
+  PostgresStore(std::shared_ptr<Pool> pool, postgres::ConnectOptions options)
+      : pool_(std::move(pool)),
+        options_(std::move(options)),
+        // Per schema, so that installations sharing a database in different schemas do not
+        // serialize each other.
+        writer_key_(postgres::AdvisoryKey("certfleet.writer:" + options_.schema)) {}
+
+  std::unique_ptr<Leadership> NewLeadership(const std::string& name) override {
+    return std::make_unique<postgres::AdvisoryLeadership>(options_, name);
+  }
+
+  void Publish(const std::string& channel, const std::string& payload) override {
+    auto lease = Acquire();
+    if (!lease.ok()) return;  // best effort: subscribers recheck periodically
+    auto s = lease->db().Prepare("SELECT pg_notify(?1, ?2)", "notify");
+    if (!s.ok()) return;
+    s->Bind(1, "cf_" + options_.schema + "_" + channel).Bind(2, payload);
+    if (!s->Run().ok() && lease->db().Broken()) lease->Discard();
+  }
+
+  Status Subscribe(const std::string& channel,
+                   std::function<void(const std::string&)> fn) override {
+    {
+      std::lock_guard lock(listener_mu_);
+      if (!listener_) {
+        listener_ = std::make_unique<postgres::Listener>(options_, "cf_" + options_.schema + "_");
+      }
+    }
+    return listener_->Subscribe(channel, std::move(fn));
+  }
 
   Result<std::unique_ptr<Tx>> Begin() override {
     CF_ASSIGN_OR_RETURN(auto lease, Acquire());
@@ -115,7 +134,10 @@ class PostgresStore final : public Store {
   }
 
   std::shared_ptr<Pool> pool_;
+  const postgres::ConnectOptions options_;
   const int64_t writer_key_;
+  std::mutex listener_mu_;
+  std::unique_ptr<postgres::Listener> listener_;  // created by the first Subscribe()
 };
 
 Result<std::string> ReadPasswordFile(const std::string& path) {
@@ -135,6 +157,17 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
 }
 
 }  // namespace
+
+namespace postgres {
+Result<ConnectOptions> ConnectOptionsFor(const PostgresOptions& o) {
+  ConnectOptions co{
+      .conninfo = o.url, .password = {}, .schema = o.schema, .lock_timeout_ms = o.busy_timeout_ms};
+  if (!o.password_file.empty()) {
+    CF_ASSIGN_OR_RETURN(co.password, ReadPasswordFile(o.password_file));
+  }
+  return co;
+}
+}  // namespace postgres
 
 Status ValidatePostgresUrl(const std::string& url) {
   const bool uri = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
@@ -169,11 +202,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& o) {
   if (o.max_connections < 1) return InvalidArgument("postgres: max_connections must be >= 1");
   if (o.busy_timeout_ms < 0) return InvalidArgument("postgres: busy_timeout_ms must be >= 0");
   if (o.schema.empty()) return InvalidArgument("postgres: schema must not be empty");
-  postgres::ConnectOptions co{
-      .conninfo = o.url, .password = {}, .schema = o.schema, .lock_timeout_ms = o.busy_timeout_ms};
-  if (!o.password_file.empty()) {
-    CF_ASSIGN_OR_RETURN(co.password, ReadPasswordFile(o.password_file));
-  }
+  CF_ASSIGN_OR_RETURN(postgres::ConnectOptions co, postgres::ConnectOptionsFor(o));
   // The schema must exist before search_path can name it.
   {
     auto bare = co;
@@ -196,7 +225,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& o) {
   auto pool = Pool::Create([co] { return PgConn::Open(co); }, o.max_connections,
                            std::chrono::milliseconds(o.busy_timeout_ms));
   pool->Adopt(std::move(conn));
-  return std::unique_ptr<Store>(new PostgresStore(std::move(pool), LockKey(o.schema)));
+  return std::unique_ptr<Store>(new PostgresStore(std::move(pool), std::move(co)));
 }
 
 }  // namespace certfleet::store

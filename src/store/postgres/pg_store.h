@@ -41,6 +41,12 @@ struct PostgresOptions {
   int busy_timeout_ms = 5000;
 };
 
+namespace postgres {
+struct ConnectOptions;  // store/postgres/conn.h
+// What a connection of a store opened with `o` uses (the password read from its file).
+Result<ConnectOptions> ConnectOptionsFor(const PostgresOptions& o);
+}  // namespace postgres
+
 // Checks the URL (scheme, no password in it) without connecting. InvalidArgument naming the
 // problem, never echoing a password.
 Status ValidatePostgresUrl(const std::string& url);

@@ -12,17 +12,21 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "store/conformance_test.h"
+#include "store/migrate_store.h"
 #include "store/postgres/migrations.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace certfleet::store {
 namespace {
@@ -262,6 +266,143 @@ TEST(PostgresStoreTest, RecoversAfterTheServerDropsItsConnections) {
   EXPECT_TRUE(HasCode((*tx)->accounts().Get(MakeAccount(2).id), ErrorCode::kNotFound));
   auto v = store->SchemaVersion();
   EXPECT_TRUE(IsOk(v));
+}
+
+// One replica leads; when its session dies (a crashed replica), another takes over at its next
+// Hold().
+TEST(PostgresStoreTest, LeadershipIsExclusiveAndMovesWhenTheHolderDies) {
+  const auto schema = FreshSchema();
+  auto a = OpenOrDie(Options(schema));
+  auto b = OpenOrDie(Options(schema));
+  auto la = a->NewLeadership("scheduler");
+  auto lb = b->NewLeadership("scheduler");
+  ASSERT_NE(la, nullptr);
+  auto held = la->Hold();
+  ASSERT_TRUE(IsOk(held));
+  EXPECT_TRUE(*held);
+  EXPECT_TRUE(*la->Hold()) << "holding is idempotent";
+  EXPECT_FALSE(*lb->Hold());
+  // Another name is another lock.
+  EXPECT_TRUE(*b->NewLeadership("dispatcher")->Hold());
+  la->Release();
+  EXPECT_TRUE(*lb->Hold());
+  EXPECT_FALSE(*la->Hold());
+  // The holder's session is killed, as when its replica dies.
+  RawPg raw;
+  raw.Scalar(
+      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()");
+  EXPECT_TRUE(*la->Hold());
+  EXPECT_FALSE(*lb->Hold()) << "a replica whose session died has lost the lock";
+}
+
+// A notification published by one replica reaches every replica's subscribers.
+TEST(PostgresStoreTest, PublishedNotificationsReachEveryReplica) {
+  const auto schema = FreshSchema();
+  auto a = OpenOrDie(Options(schema));
+  auto b = OpenOrDie(Options(schema));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> got_a, got_b;
+  ASSERT_TRUE(IsOk(a->Subscribe("agents", [&](const std::string& p) {
+    std::lock_guard lock(mu);
+    got_a.push_back(p);
+    cv.notify_all();
+  })));
+  ASSERT_TRUE(IsOk(b->Subscribe("agents", [&](const std::string& p) {
+    std::lock_guard lock(mu);
+    got_b.push_back(p);
+    cv.notify_all();
+  })));
+  // LISTEN takes effect when the listener thread has run it: publish until both have heard.
+  std::unique_lock lock(mu);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got_a.empty() || got_b.empty()) {
+    lock.unlock();
+    a->Publish("agents", "agt_1");
+    lock.lock();
+    if (cv.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                   std::chrono::milliseconds(100))) ==
+            std::cv_status::timeout &&
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+  }
+  ASSERT_FALSE(got_a.empty());
+  ASSERT_FALSE(got_b.empty());
+  EXPECT_EQ(got_a.front(), "agt_1");
+  EXPECT_EQ(got_b.front(), "agt_1");
+}
+
+// migrate-store: an SQLite installation's rows, copied, read back through the PostgreSQL store.
+TEST(PostgresStoreTest, MigrateCopiesEveryRowFromSqlite) {
+  const std::string path =
+      ::testing::TempDir() + "cf-migrate-" + std::to_string(::getpid()) + ".db";
+  std::filesystem::remove(path);
+  const auto a1 = MakeAccount(1);
+  const auto cert = testing::MakeCertificate(a1.id, 1);
+  {
+    auto sqlite = OpenSqliteStore({.path = path});
+    ASSERT_TRUE(IsOk(sqlite));
+    auto tx = (*sqlite)->Begin();
+    ASSERT_TRUE(IsOk(tx));
+    Tx& t = **tx;
+    ASSERT_TRUE(IsOk(t.accounts().Insert(a1)));
+    ASSERT_TRUE(IsOk(t.blobs().Insert(testing::MakeBlob(1, "kek_a"))));
+    ASSERT_TRUE(IsOk(t.certificates().Insert(cert)));
+    const auto version = testing::MakeVersion(cert.id, 1, 1);
+    ASSERT_TRUE(IsOk(t.versions().Insert(version)));
+    auto issued = cert;
+    issued.status = model::CertificateStatus::kIssued;
+    issued.current_version_id = version.id;
+    ASSERT_TRUE(IsOk(t.certificates().Update(issued)));
+    for (int64_t seq = 1; seq <= 3; ++seq) {
+      ASSERT_TRUE(IsOk(t.audit().Insert(testing::MakeAudit(seq, a1.id, "", T(seq)))));
+    }
+    for (int i = 1; i <= 2; ++i) {
+      model::Event e{.id = TestId("evt", i), .account_id = a1.id, .type = "t", .subject = cert.id};
+      e.time = T(i);
+      ASSERT_TRUE(IsOk(t.events().Append(e)));
+    }
+    ASSERT_TRUE(IsOk(t.Commit()));
+  }
+  const auto schema = FreshSchema();
+  auto report = MigrateSqliteToPostgres(path, Options(schema));
+  ASSERT_TRUE(IsOk(report));
+  EXPECT_EQ(report->total_rows, 1 + 1 + 1 + 1 + 3 + 2);
+  auto pg = OpenOrDie(Options(schema));
+  auto tx = pg->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  auto got = (*tx)->certificates().Get(cert.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->domains, cert.domains);
+  EXPECT_EQ(got->tags, cert.tags);
+  auto blob = (*tx)->blobs().Get(testing::MakeBlob(1, "kek_a").id);
+  ASSERT_TRUE(IsOk(blob));
+  EXPECT_EQ(blob->ciphertext, testing::MakeBlob(1, "kek_a").ciphertext);
+  auto audit = (*tx)->audit().List({});
+  ASSERT_TRUE(IsOk(audit));
+  ASSERT_EQ(audit->size(), 3u);
+  EXPECT_EQ(audit->back().hash, testing::MakeAudit(3, a1.id, "", T(3)).hash);
+  // The certificate has a current version and no plan: the destination's triggers rebuilt the
+  // unplanned set rather than losing it.
+  auto unplanned = (*tx)->renewals().CountUnplanned();
+  ASSERT_TRUE(IsOk(unplanned));
+  EXPECT_EQ(*unplanned, 1);
+  // New events continue after the copied ones.
+  model::Event next{.id = TestId("evt", 3), .account_id = a1.id, .type = "t", .subject = cert.id};
+  next.time = T(3);
+  auto seq = (*tx)->events().Append(next);
+  ASSERT_TRUE(IsOk(seq));
+  EXPECT_EQ(*seq, 3);
+  ASSERT_TRUE(IsOk((*tx)->Commit()));
+  // A second run finds data and refuses, changing nothing.
+  auto again = MigrateSqliteToPostgres(path, Options(schema));
+  ASSERT_TRUE(HasCode(again, ErrorCode::kFailedPrecondition));
+  EXPECT_NE(again.error().message().find("already holds data"), std::string::npos);
+  EXPECT_TRUE(HasCode(MigrateSqliteToPostgres(path + ".absent", Options(FreshSchema())),
+                      ErrorCode::kInvalidArgument));
+  std::filesystem::remove(path);
 }
 
 }  // namespace
