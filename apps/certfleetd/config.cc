@@ -236,6 +236,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "test_clock_file",
                                                "max_connections",
                                                "max_connections_per_address",
+                                               "drain_period",
                                                "exec_solvers",
                                                "outbound"};
   CF_TRY(UnknownKeys(t, kKnown, "config " + path));
@@ -263,6 +264,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (auto v = t["agent_offline_after"].value<std::string>()) c.agent_offline_after = *v;
   if (auto v = t["http01_listen"].value<std::string>()) c.http01_listen = *v;
   if (auto v = t["test_clock_file"].value<std::string>()) c.test_clock_file = *v;
+  if (auto v = t["drain_period"].value<std::string>()) c.drain_period = *v;
   if (t["max_connections"]) {
     CF_ASSIGN_OR_RETURN(c.max_connections, Count(t["max_connections"], "max_connections"));
   }

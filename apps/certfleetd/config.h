@@ -58,6 +58,11 @@ struct Config {
   // accept and counted (certfleet_connections_refused_total).
   size_t max_connections = 4096;
   size_t max_connections_per_address = 256;
+  // Replicas behind a load balancer (issue #15): after SIGTERM, how long certfleetd keeps
+  // serving while GET /readyz answers 503 and every response closes its connection, so that the
+  // balancer takes it out of rotation first ("5s"; longer than the balancer's check interval
+  // times its fall count). Empty: stop at once, as a single server may.
+  std::string drain_period;
 
   // Server-side settings no API call can change (issue #13; docs/security.md "Server
   // configuration"). File only: they are structured.

@@ -39,6 +39,7 @@ TEST_F(ConfigFileTest, ReadsServerSideSections) {
   Status st = LoadConfigFile(Write(R"(
 max_connections = 100
 max_connections_per_address = 7
+drain_period = "5s"
 
 [exec_solvers.corp-dns]
 program = "/usr/local/lib/certfleet/dns-hook"   # absolute
@@ -54,6 +55,7 @@ networks = ["127.0.0.0/8", "::1/128", "10.1.0.0/16"]
   ASSERT_TRUE(st.ok()) << st.error().message();
   EXPECT_EQ(c.max_connections, 100u);
   EXPECT_EQ(c.max_connections_per_address, 7u);
+  EXPECT_EQ(c.drain_period, "5s");
   ASSERT_EQ(c.exec_solvers.count("corp-dns"), 1u);
   const acme::ExecProgram& p = c.exec_solvers.at("corp-dns");
   EXPECT_EQ(p.program, "/usr/local/lib/certfleet/dns-hook");
@@ -71,6 +73,7 @@ TEST_F(ConfigFileTest, DefaultsAreSafe) {
   Config c;
   EXPECT_EQ(c.max_connections, 4096u);
   EXPECT_EQ(c.max_connections_per_address, 256u);
+  EXPECT_TRUE(c.drain_period.empty());  // a single server stops at once
   EXPECT_TRUE(c.exec_solvers.empty());
   EXPECT_TRUE(c.outbound_allow.empty());
 }

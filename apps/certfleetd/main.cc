@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "acme/http01.h"
 #include "api/api_service.h"
 #include "api/poll_hub.h"
+#include "api/readiness.h"
 #include "base/files.h"
 #include "base/log.h"
 #include "base/time_util.h"
@@ -221,6 +223,25 @@ int MigrateStore(const std::string& from, const std::string& to, const std::stri
       static_cast<long long>(report->total_rows), source->display.c_str(), dest->display.c_str(),
       dest->display.c_str());
   return 0;
+}
+
+// Waits `period` for another of the blocked `signals`; a second SIGTERM or SIGINT ends a drain at
+// once.
+void WaitForSecondSignal(const sigset_t& signals, Seconds period) {
+  const auto deadline = std::chrono::steady_clock::now() + period;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    const timespec ts{.tv_sec = static_cast<time_t>(ns / 1000000000),
+                      .tv_nsec = static_cast<long>(ns % 1000000000)};
+    const int got = sigtimedwait(&signals, nullptr, &ts);
+    if (got > 0) {
+      log::Info("second stop signal: the drain ends now", {{"signal", std::to_string(got)}});
+      return;
+    }
+    if (errno != EINTR) return;  // EAGAIN: the period is over
+  }
 }
 
 // Bootstrap admin token flags (issue #13; bootstrap.h).
@@ -436,6 +457,15 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     return Fail(
         InvalidArgument("agent_offline_after must be at least 30s (agents poll every 25s)"));
   }
+  Seconds drain_period{0};
+  if (!cfg.drain_period.empty()) {
+    auto d = ParseDuration(cfg.drain_period);
+    if (!d.ok()) return Fail(InvalidArgument("drain_period: " + d.error().message()));
+    if (*d > std::chrono::minutes(10)) {
+      return Fail(InvalidArgument("drain_period must be at most 10m"));
+    }
+    drain_period = *d;
+  }
   lifecycle::ExpiryWatcher watcher(
       **store, clock, random,
       {.owner = owner,
@@ -443,6 +473,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
        .certificate_sweep_interval = std::min<Seconds>(
            Seconds(300), std::chrono::duration_cast<Seconds>(*scheduler_interval))});
   net::ConnectionCounters connection_counters;  // read by GET /metrics
+  // GET /readyz: starting until everything below has started, draining from the stop signal on.
+  api::Readiness readiness;
   lifecycle::AgentService agents(**store, **ca, &deployments, &agent_notifier, clock, random,
                                  {.client_cert_validity = *agent_validity});
   api::ApiService api({**store,
@@ -458,7 +490,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                        &poll_hub,
                        &webhooks,
                        {.agent_online_window = *offline_after, .connections = &connection_counters},
-                       &acme_config});
+                       &acme_config,
+                       &readiness});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
   if (!tls.ok()) return Fail(tls.error());
@@ -543,6 +576,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                             return 0;
                           });
 
+  readiness.Set(api::Readiness::Phase::kServing);
   const bool v6 = cfg.listen_address.find(':') != std::string::npos;
   const std::string url = "https://" + (v6 ? "[" + cfg.listen_address + "]" : cfg.listen_address) +
                           ":" + std::to_string((*server)->port());
@@ -557,6 +591,16 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
 
   int sig = 0;
   sigwait(&stop, &sig);
+  // Draining (issue #15): /readyz answers 503 from now on and every response closes its
+  // connection, so a load balancer takes this replica out of rotation and keep-alive clients
+  // (agents' long polls) reconnect to another; requests are still served meanwhile.
+  readiness.Set(api::Readiness::Phase::kDraining);
+  (*server)->Drain();
+  if (drain_period.count() > 0) {
+    log::Info("certfleetd draining", {{"signal", std::to_string(sig)},
+                                      {"drain_period_s", std::to_string(drain_period.count())}});
+    WaitForSecondSignal(stop, drain_period);
+  }
   log::Info("certfleetd stopping", {{"signal", std::to_string(sig)}});
   scheduler_loop.Stop();
   scheduler.Stop();
@@ -629,6 +673,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
   app.add_option("--http01-listen", http01_listen,
                  "ADDR:PORT for the ACME http-01 challenge listener (plain HTTP; default off)");
+  std::string drain_period;
+  app.add_option("--drain-period", drain_period,
+                 "after SIGTERM, keep serving this long with /readyz answering 503, so a load "
+                 "balancer drains this replica first, e.g. 5s (default: stop at once)");
   app.add_option("--agent-offline-after", offline_after,
                  "an agent not seen for this long is offline (default 5m)");
   app.add_option("--test-clock-file", test_clock_file,
@@ -672,6 +720,7 @@ int main(int argc, char** argv) {
   if (!offline_after.empty()) cfg.agent_offline_after = offline_after;
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
+  if (!drain_period.empty()) cfg.drain_period = drain_period;
   if (max_connections != 0) cfg.max_connections = max_connections;
   if (max_connections_per_address != 0) {
     cfg.max_connections_per_address = max_connections_per_address;

@@ -57,13 +57,7 @@ Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
 }
 
 ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) {
-  RouteSpec health;
-  health.authenticated = false;
-  health.handler = [this](const RequestContext&) -> Result<net::HttpResponse> {
-    CF_ASSIGN_OR_RETURN(int schema, deps_.store.SchemaVersion());
-    return JsonResponse(200, {{"status", "ok"}, {"schema_version", schema}});
-  };
-  router_.Add("GET", "/healthz", std::move(health));
+  AddHealthRoutes(router_, deps_);
   AddCertificateRoutes(router_, deps_);
   AddGovernanceRoutes(router_, deps_);
   AddSecretAndAuditRoutes(router_, deps_);

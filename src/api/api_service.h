@@ -32,6 +32,7 @@
 
 #include "api/auth.h"
 #include "api/metrics.h"
+#include "api/readiness.h"
 #include "api/router.h"
 #include "audit/audit_log.h"
 #include "base/clock.h"
@@ -115,8 +116,11 @@ struct ApiDeps {
   events::WebhookService* webhooks = nullptr;  // without one, /v1/webhooks answers 503
   MetricsOptions metrics{};
   // ACME issuers and solvers (issue #6); without one, /v1/issuers and /v1/solvers answer 503.
-  // Last, so that aggregate initializations that predate it keep compiling.
+  // After the fields above, so that aggregate initializations that predate it keep compiling.
   lifecycle::AcmeConfigService* acme = nullptr;
+  // This replica's phase for GET /readyz (readiness.h); without one, the replica counts as
+  // serving and /readyz reports the store alone. Last, for the same reason as `acme`.
+  Readiness* readiness = nullptr;
 };
 
 class ApiService {
@@ -151,6 +155,8 @@ class ApiService {
 };
 
 // Route groups, one file each.
+// GET /healthz and GET /readyz: unauthenticated (routes_health.cc).
+void AddHealthRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddCertificateRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps);

@@ -204,6 +204,7 @@ class AuthzMatrixTest : public ::testing::Test {
   int RunMatrix(const std::vector<std::string>& subjects, const std::vector<int>& columns) {
     auto builders = Builders();
     builders["GET /healthz"] = [](Variant) { return Call{"GET", "/healthz", ""}; };
+    builders["GET /readyz"] = [](Variant) { return Call{"GET", "/readyz", ""}; };
     int checked = 0;
     for (const auto& route : api_->router().routes()) {
       const std::string key = route.method + " " + route.pattern;
@@ -526,6 +527,7 @@ class AuthzMatrixTest : public ::testing::Test {
 // admin), "own foreign unknown".
 const std::map<std::string, std::vector<std::string>> kExpected = {
     {"GET /healthz", {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
+    {"GET /readyz", {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
     {"POST /v1/certificates",
      {"201 201 201", "201 201 201", "403 403 403", "403 403 403", "201 201 201"}},
     {"GET /v1/certificates",

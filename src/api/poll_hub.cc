@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "api/problem.h"
 #include "base/log.h"
 
 namespace certfleet::api {
@@ -22,12 +23,9 @@ auto Guarded(Fn&& fn, const char* what) -> std::optional<decltype(fn())> {
   return std::nullopt;
 }
 
-net::HttpResponse Unavailable() {
-  net::HttpResponse r;
-  r.status = 503;
-  r.headers["Content-Type"] = "application/problem+json";
-  r.body = R"({"type":"urn:certfleet:problem:unavailable","title":"Unavailable","status":503})";
-  return r;
+// When a callback threw: the agent polls again after Retry-After (problem.h).
+net::HttpResponse NoAnswer() {
+  return ProblemResponse(Unavailable("the long poll could not be answered").ForClients());
 }
 
 }  // namespace
@@ -56,7 +54,7 @@ void PollHub::Stop() {
   }
   for (auto& [id, w] : rest) {
     auto r = Guarded([&] { return w.timeout(); }, "timeout");
-    w.deferred->Complete(r ? std::move(*r) : Unavailable());
+    w.deferred->Complete(r ? std::move(*r) : NoAnswer());
   }
 }
 
@@ -83,7 +81,7 @@ net::HttpResponse PollHub::Park(const std::string& agent_id, std::chrono::second
   log::Debug("long poll parked", {{"agent_id", agent_id}});
   if (old) {
     auto r = Guarded([&] { return old->timeout(); }, "timeout");
-    old->deferred->Complete(r ? std::move(*r) : Unavailable());
+    old->deferred->Complete(r ? std::move(*r) : NoAnswer());
   }
   net::HttpResponse response;
   response.deferred = std::move(deferred);
@@ -129,7 +127,7 @@ void PollHub::Run() {
     lk.unlock();
     for (Waiter& w : expired) {
       auto r = Guarded([&] { return w.timeout(); }, "timeout");
-      w.deferred->Complete(r ? std::move(*r) : Unavailable());
+      w.deferred->Complete(r ? std::move(*r) : NoAnswer());
     }
     std::vector<Waiter> superseded;
     for (auto& [id, w] : to_check) {
@@ -148,7 +146,7 @@ void PollHub::Run() {
     }
     for (Waiter& w : superseded) {
       auto r = Guarded([&] { return w.timeout(); }, "timeout");
-      w.deferred->Complete(r ? std::move(*r) : Unavailable());
+      w.deferred->Complete(r ? std::move(*r) : NoAnswer());
     }
     lk.lock();
   }

@@ -50,7 +50,7 @@ nlohmann::json ViewJson(const lifecycle::AcmeConfigView& v) {
 }
 
 Result<lifecycle::AcmeConfigService*> Service(ApiDeps& deps) {
-  if (deps.acme == nullptr) return Unavailable("ACME issuers are not configured");
+  if (deps.acme == nullptr) return Unavailable("ACME issuers are not configured").ForClients();
   return deps.acme;
 }
 

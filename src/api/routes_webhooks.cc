@@ -42,7 +42,7 @@ nlohmann::json DeliveryJson(const model::WebhookDelivery& d) {
 }
 
 Result<events::WebhookService*> Service(ApiDeps& deps) {
-  if (deps.webhooks == nullptr) return Unavailable("webhooks are not configured");
+  if (deps.webhooks == nullptr) return Unavailable("webhooks are not configured").ForClients();
   return deps.webhooks;
 }
 

@@ -58,6 +58,14 @@ class Error {
     cause_ = std::make_shared<Error>(std::move(cause));
     return std::move(*this);
   }
+  // Marks the message as written for the API's clients. The REST layer shows an Unavailable
+  // error's message only when it is so marked (api/problem.h): most come from below it (the
+  // database, files, the KEK) and name hosts, paths or tables, so the rest read generically.
+  Error&& ForClients() && {
+    for_clients_ = true;
+    return std::move(*this);
+  }
+  bool for_clients() const { return for_clients_; }
   // "message: cause message: ..." for logs.
   std::string ToString() const;
 
@@ -65,6 +73,7 @@ class Error {
   ErrorCode code_;
   std::string message_;
   bool retryable_ = false;
+  bool for_clients_ = false;
   std::optional<std::chrono::seconds> retry_after_;
   std::shared_ptr<const Error> cause_;
 };

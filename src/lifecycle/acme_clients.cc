@@ -26,8 +26,10 @@ Result<std::unique_ptr<acme::Client>> NewAcmeClient(const nlohmann::json& config
     return std::move(client).error();  // the one generic refusal (issue #13)
   }
   if (!client.ok()) {
+    // The tenant's own directory URL: why it cannot be reached is theirs to read.
     return Error(client.error().code(), "ACME directory " + config.value("directory_url", "") +
-                                            ": " + client.error().message());
+                                            ": " + client.error().message())
+        .ForClients();
   }
   return std::move(client).value();
 }

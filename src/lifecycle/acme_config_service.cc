@@ -205,8 +205,10 @@ Result<AcmeConfigView> AcmeConfigService::CreateIssuer(const Caller& caller,
     return std::move(account).error();  // the generic refusal, unadorned
   }
   if (!account.ok()) {
+    // The tenant's own CA, named by the tenant: its answer is theirs to read.
     return Error(account.error().code(), "registering the ACME account at " + spec.directory_url +
-                                             " failed: " + account.error().message());
+                                             " failed: " + account.error().message())
+        .ForClients();
   }
   config["account_url"] = client->account_url();
 

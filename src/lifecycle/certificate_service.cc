@@ -300,7 +300,8 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
   CF_ASSIGN_OR_RETURN(Issuer * issuer, ResolveIssuer(caller.account_id, r.issuer));
   CF_TRY(CheckPolicy(caller, r));
   if (issuer->asynchronous() && engine_ == nullptr) {
-    return Unavailable("issuer " + r.issuer + " needs the job engine, which is not running");
+    return Unavailable("issuer " + r.issuer + " needs the job engine, which is not running")
+        .ForClients();
   }
   CF_ASSIGN_OR_RETURN(crypto::KeyType key_type, crypto::ParseKeyType(r.key_type));
   CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(key_type));
@@ -354,7 +355,7 @@ Result<CertificateView> CertificateService::Request(const Caller& caller,
                    .validity = r.validity};
   CF_ASSIGN_OR_RETURN(IssueOutcome outcome, issuer->Issue(input, cert.id + "/1"));
   if (outcome.pending) {
-    return Unavailable("issuer " + r.issuer + " cannot issue asynchronously yet");
+    return Unavailable("issuer " + r.issuer + " cannot issue asynchronously yet").ForClients();
   }
   std::optional<x509::Certificate> parsed = std::move(outcome.leaf);
   if (!parsed) {
@@ -436,7 +437,7 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
     CF_ASSIGN_OR_RETURN(IssueOutcome outcome,
                         issuer->Issue(input, cert.id + "/" + std::to_string(next)));
     if (outcome.pending) {
-      return Unavailable("issuer " + cert.issuer + " cannot issue asynchronously yet");
+      return Unavailable("issuer " + cert.issuer + " cannot issue asynchronously yet").ForClients();
     }
     CF_ASSIGN_OR_RETURN(x509::Certificate leaf, x509::Certificate::FromPem(outcome.leaf_pem));
     if (!leaf.MatchesKey(key)) return Internal("issuer returned a certificate for another key");

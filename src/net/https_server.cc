@@ -108,7 +108,10 @@ std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
 
 // The answer to requests that are parked (deferred) when the server stops.
 HttpResponse ShuttingDownProblem() {
-  return Problem(503, "unavailable", "Service unavailable", "the server is shutting down");
+  HttpResponse r =
+      Problem(503, "unavailable", "Service unavailable", "the server is shutting down");
+  r.headers["Retry-After"] = "1";  // another replica (or this one, restarted) answers soon
+  return r;
 }
 
 Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive, bool head) {
@@ -219,6 +222,7 @@ class ServerImpl final : public HttpsServer {
   Status Init();
   Status Start() override;
   void Stop() override;
+  void Drain() override { draining_ = true; }
   uint16_t port() const override { return port_; }
 
  private:
@@ -288,6 +292,7 @@ class ServerImpl final : public HttpsServer {
   uint64_t next_id_ = 0;                                                  // guarded by mu_
   bool stopped_ = false;                                                  // guarded by mu_
   std::atomic<bool> stopping_{false};  // read lock-free by sessions
+  std::atomic<bool> draining_{false};  // read lock-free by sessions
 
   asio::io_context io_context_;
   tcp::acceptor acceptor_;
@@ -566,7 +571,7 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
     if (buffer.size() == 0) buffer.shrink_to_fit();
     HttpResponse response =
         co_await AsyncInvoke(ToHttpRequest(message, remote, client_cert), conn.id, kUseAwaitable);
-    keep_alive = keep_alive && !stopping_;
+    keep_alive = keep_alive && !stopping_ && !draining_;
     Response out = ToBeastResponse(std::move(response), version, keep_alive, head);
     // Also restarts the clock after a parked (deferred) request: the timer only runs while an
     // operation is pending, so none fired while we waited, but the old deadline may have passed.

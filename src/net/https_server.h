@@ -77,6 +77,11 @@ class HttpsServer {
   // connection still allows), so the handler's later Complete returns false. Idempotent; the
   // destructor calls it.
   virtual void Stop() = 0;
+  // Before Stop, while a load balancer takes this server out of rotation: requests are still
+  // served, but every response from now on closes its connection ("Connection: close"), so
+  // keep-alive clients (agents' long polls, the CLI) reconnect, through the balancer to another
+  // replica. Idempotent; thread-safe.
+  virtual void Drain() = 0;
   virtual uint16_t port() const = 0;
 };
 

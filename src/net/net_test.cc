@@ -505,6 +505,32 @@ TEST_F(NetTest, IdleKeepAliveConnectionIsClosed) {
   EXPECT_GE(*closed_after, 500ms);
 }
 
+// Drain (a replica leaving a load balancer's rotation): still served, but each connection is
+// closed after its next response, so a keep-alive client reconnects through the balancer.
+TEST_F(NetTest, DrainClosesEachConnectionAfterItsNextResponse) {
+  auto server = StartServer(Echo);
+  RawTlsClient conn;
+  ASSERT_TRUE(conn.Connect(server->port()));
+  ASSERT_TRUE(conn.Send("GET /before HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto before = conn.ReadResponse();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->find("Connection: close"), std::string::npos) << *before;
+  server->Drain();
+  ASSERT_TRUE(conn.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto after = conn.ReadResponse();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->rfind("HTTP/1.1 200", 0), 0u) << *after;
+  EXPECT_NE(after->find("Connection: close"), std::string::npos) << *after;
+  EXPECT_TRUE(conn.WaitForClose(5s));
+  // New connections are still served (and closed after one response).
+  RawTlsClient fresh;
+  ASSERT_TRUE(fresh.Connect(server->port()));
+  ASSERT_TRUE(fresh.Send("GET /fresh HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto answer = fresh.ReadResponse();
+  ASSERT_TRUE(answer);
+  EXPECT_NE(answer->find("\r\n\r\nGET /fresh"), std::string::npos) << *answer;
+}
+
 TEST_F(NetTest, SlowRequestIsCutOff) {
   auto server = StartServer(Echo, [](ServerOptions& o) { o.request_timeout_seconds = 1; });
   RawTlsClient conn;
