@@ -1,11 +1,16 @@
 #include "jobs/engine.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "base/ids.h"
+#include "base/log.h"
 
 namespace certfleet::jobs {
 namespace {
@@ -33,6 +38,87 @@ void Reschedule(Job& job, TimePoint at) {
   job.lease_owner.clear();
   job.lease_expires_at.reset();
 }
+
+// Keeps the leases of a batch of claimed jobs alive while their steps run one after another: a
+// thread extends every job still in flight each third of the lease, each only if it is still
+// ours (JobRepo::ExtendLease). So a slow step (an ACME order polling for minutes, a batch of
+// PBKDF2 runs) is never taken over while this worker lives, and is taken over one lease after it
+// dies. Release() ends the keeping of one job and says which lease it holds now.
+class LeaseKeeper {
+ public:
+  LeaseKeeper(store::Store& store, const Clock& clock, const std::string& owner, Seconds lease,
+              std::chrono::milliseconds period, const std::vector<Job>& claimed)
+      : store_(store),
+        clock_(clock),
+        owner_(owner),
+        lease_(lease),
+        period_(period.count() > 0
+                    ? period
+                    : std::max<std::chrono::milliseconds>(
+                          std::chrono::milliseconds(1000),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(lease) / 3)) {
+    for (const Job& j : claimed) {
+      if (j.lease_expires_at) leases_[j.id] = *j.lease_expires_at;
+    }
+    if (!leases_.empty()) thread_ = std::thread([this] { Run(); });
+  }
+  ~LeaseKeeper() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  // Stops extending `id`; the lease the job holds now (nullopt if we lost it).
+  std::optional<TimePoint> Release(const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return std::nullopt;
+    TimePoint at = it->second;
+    leases_.erase(it);
+    return at;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stop_ && !leases_.empty()) {
+      cv_.wait_for(lock, period_, [this] { return stop_; });
+      if (stop_) break;
+      // Extended under the lock, so that Release() never sees a lease that is about to change.
+      auto extend = [&]() -> Status {
+        CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+        const TimePoint until = std::chrono::time_point_cast<Seconds>(clock_.Now()) + lease_;
+        std::map<std::string, TimePoint> next;
+        for (const auto& [id, expected] : leases_) {
+          CF_ASSIGN_OR_RETURN(bool ours, tx->jobs().ExtendLease(id, owner_, expected, until));
+          if (ours) next[id] = until;
+        }
+        CF_TRY(tx->Commit());
+        leases_ = std::move(next);  // a job we lost is kept no more
+        return Ok();
+      };
+      if (Status st = extend(); !st.ok()) {
+        log::Warn("could not extend job leases", {{"error", st.error().ToString()}});
+      }
+    }
+  }
+
+  store::Store& store_;
+  const Clock& clock_;
+  const std::string owner_;
+  const Seconds lease_;
+  const std::chrono::milliseconds period_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, TimePoint> leases_;  // job id -> lease_expires_at; guarded by mu_
+  bool stop_ = false;                         // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -113,8 +199,10 @@ Result<int> JobEngine::RunOnce() {
                                                   static_cast<size_t>(options_.batch)));
     CF_TRY(tx->Commit());
   }
+  LeaseKeeper keeper(store_, clock_, options_.owner, options_.lease, options_.lease_keep_period,
+                     claimed);
   int processed = 0;
-  for (const Job& job : claimed) {
+  for (Job job : claimed) {
     // The claim is committed: from here a crash leaves the job to the lease's expiry.
     StepResult result;
     const TimePoint started = clock_.Now();
@@ -126,6 +214,9 @@ Result<int> JobEngine::RunOnce() {
     } else {
       result = RunStep(job);
     }
+    // The claim as it stands now: its lease may have been extended meanwhile, or lost.
+    job.lease_expires_at = keeper.Release(job.id);
+    if (!job.lease_expires_at) continue;  // taken over: the new owner's outcome counts
     CF_TRY(Persist(job, Apply(job, result, clock_.Now())));
     ++processed;
   }

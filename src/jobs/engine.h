@@ -78,6 +78,9 @@ using StepFn = std::function<StepResult(const model::Job&)>;
 struct EngineOptions {
   std::string owner;  // this worker's lease name; unique per engine (e.g. host:pid)
   Seconds lease{30};  // how long a claimed step may run before others may take the job over
+  // While steps run, their leases are extended this often (real time; 0: a third of the
+  // lease), so that a live worker keeps its jobs however slow a step is.
+  std::chrono::milliseconds lease_keep_period{0};
   Seconds base_backoff{2};
   Seconds max_backoff{300};
   int batch = 16;  // jobs claimed per RunOnce()

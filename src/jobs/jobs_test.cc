@@ -335,6 +335,48 @@ TEST_F(JobEngineTest, OutcomeOfAWorkerThatLostItsLeaseIsDropped) {
   EXPECT_EQ(j.output_json, R"({"by":"w2"})");
 }
 
+// Issue #15: a slow step is never claimed twice while its owner is alive. The step outlasts its
+// first lease three times over; the worker's keeper extends the lease meanwhile, so another
+// worker finds nothing to take over, and the slow worker's outcome is the one persisted.
+TEST_F(JobEngineTest, ASlowStepKeepsItsLeaseWhileItsWorkerLives) {
+  auto slow = std::make_unique<JobEngine>(
+      *store_, clock_, random_,
+      EngineOptions{.owner = "w1",
+                    .lease = Seconds(30),
+                    .lease_keep_period = std::chrono::milliseconds(20)});
+  auto other = MakeEngine("w2");
+  int other_calls = 0;
+  other->Register("t", [&](const Job&) {
+    ++other_calls;
+    return StepResult::Done(R"({"by":"w2"})");
+  });
+  slow->Register("t", [&](const Job& claimed) {
+    TimePoint lease = *claimed.lease_expires_at;
+    for (int i = 0; i < 4; ++i) {
+      clock_.Advance(Seconds(25));
+      // Wait (real time) for the keeper to move the lease past the new now.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto j = slow->Get(claimed.id);
+        if (j.ok() && j->lease_expires_at && *j->lease_expires_at > clock_.Now()) {
+          lease = *j->lease_expires_at;
+          break;
+        }
+        std::this_thread::yield();
+      }
+      EXPECT_GT(lease, clock_.Now()) << "the lease was not extended";
+      EXPECT_EQ(Run(*other), 0) << "a live worker's job was taken over";
+    }
+    return StepResult::Done(R"({"by":"w1"})");
+  });
+  const Job job = Enqueue(*slow, {.type = "t"});
+  EXPECT_EQ(Run(*slow), 1);
+  EXPECT_EQ(other_calls, 0);
+  const Job j = Reload(*slow, job.id);
+  EXPECT_EQ(j.state, JobState::kSucceeded);
+  EXPECT_EQ(j.output_json, R"({"by":"w1"})");
+}
+
 TEST_F(JobEngineTest, CancelStopsAJob) {
   auto engine = MakeEngine("w1");
   int calls = 0;

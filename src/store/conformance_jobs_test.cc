@@ -206,6 +206,39 @@ TEST_P(StoreConformanceTest, JobClaimTakesExpiredLeasesOnly) {
   EXPECT_EQ(tx->jobs().Get(Job(2))->lease_owner, "w1");
 }
 
+TEST_P(StoreConformanceTest, JobLeaseIsExtendedOnlyByItsLiveOwner) {
+  Commit([&](Tx& tx) { ASSERT_TRUE(IsOk(tx.jobs().Insert(MakeJob(1)))); });
+  Commit([&](Tx& tx) { ASSERT_EQ(tx.jobs().Claim("w1", T(0), Seconds(30), {}, 1)->size(), 1u); });
+  auto tx = Begin();
+  // Another owner, or a stale expectation, changes nothing.
+  auto other = tx->jobs().ExtendLease(Job(1), "w2", T(30), T(60));
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_FALSE(*other);
+  auto stale = tx->jobs().ExtendLease(Job(1), "w1", T(29), T(60));
+  ASSERT_TRUE(IsOk(stale));
+  EXPECT_FALSE(*stale);
+  EXPECT_EQ(tx->jobs().Get(Job(1))->lease_expires_at, T(30));
+  // The owner extends it, and the job is then not claimable when the first lease would have
+  // run out.
+  auto mine = tx->jobs().ExtendLease(Job(1), "w1", T(30), T(60));
+  ASSERT_TRUE(IsOk(mine));
+  EXPECT_TRUE(*mine);
+  EXPECT_EQ(tx->jobs().Get(Job(1))->lease_expires_at, T(60));
+  auto at31 = tx->jobs().Claim("w2", T(31), Seconds(30), {}, 10);
+  ASSERT_TRUE(IsOk(at31));
+  EXPECT_TRUE(at31->empty());
+  // A finished job is not extended.
+  auto job = *tx->jobs().Get(Job(1));
+  job.state = model::JobState::kSucceeded;
+  ASSERT_TRUE(IsOk(tx->jobs().Update(job)));
+  auto done = tx->jobs().ExtendLease(Job(1), "w1", T(60), T(90));
+  ASSERT_TRUE(IsOk(done));
+  EXPECT_FALSE(*done);
+  auto absent = tx->jobs().ExtendLease(Job(9), "w1", T(0), T(1));
+  ASSERT_TRUE(IsOk(absent));
+  EXPECT_FALSE(*absent);
+}
+
 TEST_P(StoreConformanceTest, JobClaimIsUndoneWithItsTx) {
   Commit([&](Tx& tx) { ASSERT_TRUE(IsOk(tx.jobs().Insert(MakeJob(1)))); });
   {

@@ -257,6 +257,12 @@ class JobRepo {
                                                 Seconds lease,
                                                 const std::vector<std::string>& types,
                                                 size_t limit) = 0;
+  // Extends a claim while its step runs (issue #15: a slow step is never claimed twice while
+  // its owner is alive): sets lease_expires_at = `until` only if the job is still running under
+  // `owner` with lease_expires_at == `expected`, i.e. nobody took it over or finished it.
+  // Returns whether it did.
+  virtual Result<bool> ExtendLease(const std::string& id, const std::string& owner,
+                                   TimePoint expected, TimePoint until) = 0;
   // Ordered by id ascending.
   virtual Result<std::vector<model::Job>> List(const JobFilter& f) = 0;
 };

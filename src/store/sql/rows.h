@@ -226,6 +226,8 @@ class SqlJobs final : public JobRepo {
   Result<std::vector<model::Job>> Claim(const std::string& owner, TimePoint now, Seconds lease,
                                         const std::vector<std::string>& types,
                                         size_t limit) override;
+  Result<bool> ExtendLease(const std::string& id, const std::string& owner, TimePoint expected,
+                           TimePoint until) override;
   Result<std::vector<model::Job>> List(const JobFilter& f) override;
 
  private:

@@ -159,6 +159,20 @@ Result<std::vector<model::Job>> SqlJobs::Claim(const std::string& owner, TimePoi
   return out;
 }
 
+Result<bool> SqlJobs::ExtendLease(const std::string& id, const std::string& owner,
+                                  TimePoint expected, TimePoint until) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE jobs SET lease_expires_at = ?4 WHERE id = ?1 "
+                                         "AND lease_owner = ?2 AND state = 'running' "
+                                         "AND lease_expires_at = ?3",
+                                         "jobs"));
+  CF_TRY(s.Bind(1, id)
+             .Bind(2, owner)
+             .Bind(3, EncodeTime(expected))
+             .Bind(4, EncodeTime(until))
+             .Run());
+  return s_.db().Changes() == 1;
+}
+
 Result<std::vector<model::Job>> SqlJobs::List(const JobFilter& f) {
   // As in certificates: only the filters in use appear in the SQL, so each shape is planned
   // for its own index and cached once per connection.
