@@ -126,7 +126,8 @@ cmd_start() {
     chown postgres: "$dir"
     chmod 700 "$dir"
     runuser -u postgres -- test -w "$dir" ||
-      die "user postgres cannot write $dir: one of its parents is closed to it (use a fresh mktemp -d directory)"
+      die "user postgres cannot write $dir: a parent directory is closed to it" \
+        "(use a fresh mktemp -d directory)"
   fi
 
   if [ -f "$dir/data/PG_VERSION" ]; then
