@@ -16,8 +16,9 @@
 #       nothing runs in DIR, so it is safe to call twice or after a failed start.
 #   postgres.sh run -- CMD [ARGS...]
 #       Starts a cluster in a fresh temporary directory, runs CMD with CERTFLEET_TEST_PG_URL set
-#       to its URL, then stops the cluster and removes the directory whatever CMD's outcome,
-#       and exits with CMD's exit status. On SIGINT or SIGTERM, CMD gets SIGTERM and the cluster
+#       to its URL, then stops the cluster (immediate mode: it is thrown away, so no shutdown
+#       checkpoint) and removes the directory whatever CMD's outcome, and exits with CMD's exit
+#       status. On SIGINT or SIGTERM, CMD gets SIGTERM and the cluster
 #       is still removed. Each invocation has its own directory and port, so ctest may run many
 #       side by side.
 #
@@ -194,16 +195,30 @@ cmd_start() {
 
 cmd_stop() {
   if [ "$#" -ne 1 ] || [ -z "$1" ]; then usage; fi
-  [ -d "$1" ] || return 0
-  local dir
-  dir="$(cd -- "$1" && pwd -P)"
+  stop_cluster "$1" fast
+}
+
+# pg_ctl stop in MODE (fast: a clean shutdown with its checkpoint; immediate: none, for a cluster
+# about to be removed). Nothing to do when nothing runs in DIR.
+stop_cluster() {
+  local dir="$1" mode="$2"
+  [ -d "$dir" ] || return 0
+  dir="$(cd -- "$dir" && pwd -P)"
   [ -f "$dir/data/PG_VERSION" ] || return 0
   need_binaries
   if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     return 0
   fi
-  (cd "$dir" && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t "$STOP_TIMEOUT_S" \
+  (cd "$dir" && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t "$STOP_TIMEOUT_S" \
     stop >/dev/null) || { log_tail "$dir"; die "could not stop the cluster in $dir"; }
+}
+
+# Stops and removes a cluster made by `run`. Immediate mode: the shutdown checkpoint of a fast
+# stop writes and syncs every file the tests touched (seconds after a test suite that made many
+# tables), only for the directory to be removed.
+discard_cluster() {
+  stop_cluster "$1" immediate || true
+  rm -rf -- "$1"
 }
 
 run_dir=""
@@ -217,8 +232,7 @@ run_cleanup() {
     wait "$child" 2>/dev/null || true
   fi
   if [ -n "$run_dir" ]; then
-    cmd_stop "$run_dir" || true
-    rm -rf -- "$run_dir"
+    discard_cluster "$run_dir"
   fi
   exit "$rc"
 }
@@ -272,8 +286,7 @@ cmd_run() {
 # Internal (see cmd_run): waits for end-of-file on stdin, then removes the cluster in DIR.
 cmd_reap() {
   cat >/dev/null || true
-  cmd_stop "$1" || true
-  rm -rf -- "$1"
+  discard_cluster "$1"
 }
 
 [ "$#" -ge 1 ] || usage
