@@ -18,9 +18,10 @@
 #       Starts a cluster in a fresh temporary directory, runs CMD with CERTFLEET_TEST_PG_URL set
 #       to its URL, then stops the cluster (immediate mode: it is thrown away, so no shutdown
 #       checkpoint) and removes the directory whatever CMD's outcome, and exits with CMD's exit
-#       status. On SIGINT or SIGTERM, CMD gets SIGTERM and the cluster
-#       is still removed. Each invocation has its own directory and port, so ctest may run many
-#       side by side.
+#       status. On SIGINT or SIGTERM, CMD gets SIGTERM and the cluster is still removed; if this
+#       script is killed outright (SIGKILL, a ctest timeout), a watchdog removes it. Each
+#       invocation has its own directory and port, so ctest may run many side by side:
+#         add_test(NAME t COMMAND test/harness/postgres.sh run -- $<TARGET_FILE:t>)
 #
 # As root, initdb and pg_ctl run as the `postgres` user (they refuse root) and DIR is given to
 # that user: DIR's parents must let `postgres` through (a fresh `mktemp -d` or
@@ -73,7 +74,7 @@ as_pg() {
 
 # A port outside the kernel's ephemeral range (32768-60999 by default), where the ports that
 # other tests get from bind(0) and outgoing connections live; nothing listening on it now. The
-# server's own bind is the real test: start_cluster retries on "Address already in use".
+# server's own bind is the real test: cmd_start retries on "Address already in use".
 pick_port() {
   local port
   for _ in $(seq 1 50); do
