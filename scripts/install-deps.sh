@@ -6,12 +6,12 @@
 set -euo pipefail
 
 mode="${1:-build}"
-build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-dev
+build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-dev libpq-dev
   nlohmann-json3-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev clang-format openssl
   libldns-dev libunbound-dev ccache)
 test_pkgs=(python3 python3-pytest python3-pytest-xdist sqlite3 openssl softhsm2 nginx pebble bind9 bind9-utils
-  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136)
+  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136 postgresql haproxy)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -7,11 +7,18 @@ Environment:
 Every server runs in its own temporary data directory on a free loopback port, logs to a file
 in that directory, and is stopped with SIGTERM at teardown. Temporary directories are removed
 at teardown. Only the standard library and pytest are used.
+
+For replicas (issue #15): `postgres` (a throwaway PostgreSQL 15 cluster per module, made by
+test/harness/postgres.sh) and `haproxy` (HAProxy in TCP passthrough in front of given backends,
+shaped like deploy/haproxy/certfleet.cfg). Tests that need them skip when the Debian packages
+postgresql or haproxy are missing (scripts/install-deps.sh test installs both).
 """
 
+import grp
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -560,3 +567,377 @@ def make_account(cli):
 def make_principal(cli, workdir):
     """make_principal(account, role, tags=...) creates a principal with a token file."""
     return lambda account, role, **kw: create_principal(cli, workdir, account, role, **kw)
+
+
+# --- PostgreSQL and HAProxy (issue #15) --------------------------------------------------------
+
+PG_HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness",
+                          "postgres.sh")
+PG_BIN_DIR = os.environ.get("CERTFLEET_PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_TIMEOUT_S = 120.0  # initdb plus start, on a loaded 2-core machine
+_PG_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _pg_env():
+    # Hermetic: no PGHOST, PGPASSWORD, PGSERVICE... leak in from the caller's shell either.
+    return {k: v for k, v in _clean_env().items() if not k.startswith("PG")}
+
+
+def require_postgres():
+    """Skips the test when PostgreSQL 15's programs are not installed."""
+    missing = [b for b in ("initdb", "pg_ctl", "postgres", "psql", "pg_isready")
+               if not os.access(os.path.join(PG_BIN_DIR, b), os.X_OK)]
+    if missing:
+        pytest.skip(f"PostgreSQL 15 is not installed ({', '.join(missing)} missing from "
+                    f"{PG_BIN_DIR}); `scripts/install-deps.sh test` installs the Debian package "
+                    "postgresql")
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 cluster made by test/harness/postgres.sh in `directory`: on
+    127.0.0.1 only, on a free port, trust authentication, fsync on, its socket and log (`log`) in
+    `directory`. As root the harness gives `directory` to the postgres user, so it must be a
+    directory that user can reach (a fresh tempfile.mkdtemp(), as Workspace makes, is).
+
+    start() after stop() starts the same cluster on the same port, so every URL handed out stays
+    valid across an outage that a test causes on purpose."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = None
+        self.url = None  # postgres://postgres@127.0.0.1:PORT/postgres
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "log")
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def _harness(self, *args):
+        proc = subprocess.run([PG_HARNESS, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=PG_TIMEOUT_S, env=_pg_env())
+        if proc.returncode != 0:
+            pytest.fail(f"postgres.sh {' '.join(args)} exited {proc.returncode}: "
+                        f"{proc.stderr.strip()}\nserver log tail:\n{self.log_tail()}",
+                        pytrace=False)
+        return proc
+
+    def start(self):
+        """Creates and starts the cluster; after stop(), starts it again on the same port."""
+        self._harness("start", self.dir)
+        with open(os.path.join(self.dir, "port")) as f:
+            self.port = int(f.read())
+        with open(os.path.join(self.dir, "url")) as f:
+            self.url = f.read().strip()
+        return self
+
+    def stop(self):
+        """Fast shutdown: open sessions are cut, committed data is kept. Does nothing when the
+        cluster is not running."""
+        self._harness("stop", self.dir)
+
+    def is_running(self):
+        """Whether the server accepts connections (pg_isready)."""
+        if self.port is None:
+            return False
+        proc = subprocess.run([os.path.join(PG_BIN_DIR, "pg_isready"), "-q", "-h", "127.0.0.1",
+                               "-p", str(self.port), "-t", "5"],
+                              stdin=subprocess.DEVNULL, capture_output=True, env=_pg_env(),
+                              timeout=PG_TIMEOUT_S)
+        return proc.returncode == 0
+
+    def database_url(self, name):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def create_database(self, name=None):
+        """CREATE DATABASE `name` (by default a fresh unique one); returns its URL, for
+        certfleetd's --store."""
+        name = name or unique_name("cf").replace("-", "_")
+        if not _PG_NAME.fullmatch(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+    def psql(self, sql, db="postgres"):
+        """Runs `sql` (one or more statements) through psql in database `db`, stopping at the
+        first error (which fails the test); returns psql's stdout: unaligned rows, '|' between
+        columns, no headers."""
+        proc = subprocess.run(
+            [os.path.join(PG_BIN_DIR, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             "-d", self.database_url(db), "-f", "-"],
+            input=sql, capture_output=True, text=True, timeout=PG_TIMEOUT_S, env=_pg_env())
+        if proc.returncode != 0:
+            pytest.fail(f"psql ({db}) exited {proc.returncode} on {sql!r}: {proc.stderr.strip()}",
+                        pytrace=False)
+        return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL cluster shared by the tests of one module. A test that needs an empty store
+    takes its own database (postgres.create_database()); one that stops the cluster starts it
+    again before it ends (teardown stops it either way)."""
+    require_postgres()
+    ws = Workspace("certfleet-e2e-pg-")
+    pg = Postgres(ws.path)
+    try:
+        yield pg.start()
+    finally:
+        try:
+            pg.stop()
+        finally:
+            ws.cleanup()
+
+
+HAPROXY = "haproxy"
+HAPROXY_START_TIMEOUT_S = 30.0
+HAPROXY_CHECK_TIMEOUT_S = 30.0  # a state change takes fall (or rise) checks, `inter` apart
+
+
+def require_haproxy():
+    """Skips the test when haproxy is not installed."""
+    if shutil.which(HAPROXY) is None:
+        pytest.skip("haproxy is not installed; `scripts/install-deps.sh test` installs the Debian "
+                    "package haproxy")
+
+
+def haproxy_config(port, stats_socket, backends, balance="leastconn", check="readyz",
+                   inter_ms=200):
+    """HAProxy configuration text in the shape of deploy/haproxy/certfleet.cfg, for tests:
+    TCP passthrough from 127.0.0.1:`port` to `backends` ((host, port) pairs, servers r1..rN),
+    `balance` leastconn or roundrobin, health checks every `inter_ms` (fall 2, rise 2).
+
+    check="readyz": backend certfleet_ready checks GET /readyz over TLS (200 = in rotation); when
+    none is ready, the frontend falls back to certfleet_alive, the same servers checked with a
+    TLS handshake only (certfleetd then answers 503 itself). check="tcp": certfleet_ready alone,
+    checked with a TCP connect, for backends without /readyz."""
+    if balance not in ("leastconn", "roundrobin"):
+        raise ValueError(f"balance {balance!r}")
+    if check not in ("readyz", "tcp"):
+        raise ValueError(f"check {check!r}")
+    servers = [f"    server r{i} {host}:{p}" for i, (host, p) in enumerate(backends, 1)]
+    default_server = f"    default-server check inter {inter_ms} fall 2 rise 2"
+    lines = ["global",
+             "    maxconn 4000",  # the default asks for more descriptors than the limit here
+             f"    stats socket {stats_socket} mode 600 level admin"]
+    if os.geteuid() == 0:  # bound and listening first, then nobody
+        lines += ["    user nobody", f"    group {_nobody_group()}"]
+    lines += ["defaults",
+              "    mode tcp",
+              "    timeout connect 5s",
+              "    timeout client 90s",
+              "    timeout server 90s",
+              "    timeout check 3s",
+              "    retries 2",
+              "    option redispatch",
+              "frontend certfleet",
+              f"    bind 127.0.0.1:{port}"]
+    if check == "readyz":
+        lines += ["    use_backend certfleet_ready if { nbsrv(certfleet_ready) gt 0 }",
+                  "    default_backend certfleet_alive",
+                  "backend certfleet_ready",
+                  f"    balance {balance}",
+                  "    option httpchk",
+                  "    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host certfleet"
+                  " hdr Connection close",
+                  "    http-check expect status 200",
+                  default_server + " check-ssl verify none",
+                  *servers,
+                  "backend certfleet_alive",
+                  f"    balance {balance}",
+                  "    option tcp-check",
+                  "    tcp-check connect ssl",
+                  default_server + " verify none",
+                  *servers]
+    else:
+        lines += ["    default_backend certfleet_ready",
+                  "backend certfleet_ready",
+                  f"    balance {balance}",
+                  "    option tcp-check",
+                  default_server,
+                  *servers]
+    return "\n".join(lines) + "\n"
+
+
+def _nobody_group():
+    for name in ("nogroup", "nobody"):
+        try:
+            grp.getgrnam(name)
+            return name
+        except KeyError:
+            pass
+    return "65534"
+
+
+class Haproxy:
+    """One haproxy in the foreground (-db) on 127.0.0.1:<free port>, with its configuration,
+    runtime API socket (`stats socket`) and log (stderr: alerts and server state changes) in
+    `directory`. Needs no privilege; as root the generated configuration drops to nobody.
+
+    The configuration is haproxy_config(port, socket, backends, **options), or, given `render`,
+    render(port, stats_socket) (test_haproxy_config.py runs deploy/haproxy/certfleet.cfg so).
+    start() checks it with `haproxy -c` first and moves to another port if the one picked was
+    taken meanwhile."""
+
+    def __init__(self, directory, backends=(), render=None, **options):
+        if not backends and render is None:
+            raise ValueError("backends or render")
+        self.dir = directory
+        self.backends = list(backends)
+        self.render = render or (lambda port, sock: haproxy_config(port, sock, self.backends,
+                                                                   **options))
+        self.config_path = os.path.join(directory, "haproxy.cfg")
+        self.stats_socket = os.path.join(directory, "admin.sock")
+        self.log_path = os.path.join(directory, "haproxy.log")
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def start(self):
+        assert self.proc is None, "haproxy already running"
+        last = ""
+        for _ in range(PORT_ATTEMPTS):
+            self.port = _free_port()
+            with open(self.config_path, "w") as f:
+                f.write(self.render(self.port, self.stats_socket))
+            check = subprocess.run([HAPROXY, "-c", "-q", "-f", self.config_path],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                   timeout=HAPROXY_START_TIMEOUT_S)
+            if check.returncode != 0:
+                pytest.fail(f"haproxy -c refused {self.config_path}: "
+                            f"{(check.stdout + check.stderr).strip()}", pytrace=False)
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.config_path],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True)
+            if self._wait_ready():
+                return self
+            rc = self.proc.poll()
+            if rc is None:
+                self._kill()
+                pytest.fail(f"haproxy not ready within {HAPROXY_START_TIMEOUT_S}s; log:\n"
+                            + self.log_tail(), pytrace=False)
+            self.proc = None
+            last = self.log_tail()
+            if "cannot bind" not in last and "in use" not in last.lower():
+                break
+        pytest.fail(f"haproxy exited during start-up (port {self.port}); log:\n{last}",
+                    pytrace=False)
+
+    def _wait_ready(self):
+        # The runtime API answers once haproxy is bound and running its event loop.
+        deadline = time.monotonic() + HAPROXY_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if "Name: HAProxy" in self.command("show info"):
+                    return True
+            except OSError:
+                pass  # the socket is not there yet
+            time.sleep(READY_POLL_S)  # bounded poll of the runtime API
+        return False
+
+    def stop(self):
+        """SIGTERM (haproxy's immediate stop), wait; its exit status, or None."""
+        proc, self.proc = self.proc, None
+        return stop_process(proc, "haproxy", self.log_tail)
+
+    def _kill(self):
+        kill_process(self.proc)
+        self.proc = None
+
+    def command(self, line):
+        """One command on the runtime API (e.g. "disable server certfleet_ready/r1"); its
+        answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(self.stats_socket)
+            s.sendall(line.encode() + b"\n")
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def stats(self):
+        """`show stat` as {(proxy, server): {column: value}}; server is also FRONTEND or BACKEND
+        for a proxy's own row. Columns: status, scur (current sessions), stot (total), wredis
+        (redispatches), chkfail, ... (HAProxy's management guide, "CSV format")."""
+        text = self.command("show stat")
+        lines = text.splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise AssertionError(f"unexpected `show stat` answer: {text[:300]!r}")
+        header = lines[0][2:].split(",")
+        rows = {}
+        for line in lines[1:]:
+            if line:
+                row = dict(zip(header, line.split(",")))
+                rows[(row["pxname"], row["svname"])] = row
+        return rows
+
+    def stat(self, proxy, server):
+        """One row of stats()."""
+        return self.stats()[(proxy, server)]
+
+    def server_states(self, backend="certfleet_ready"):
+        """{server name: status} in `backend`: "UP", "DOWN", "MAINT", "no check", or a transition
+        such as "UP 1/2" (one failed check of the two that take it down)."""
+        return {server: row["status"] for (proxy, server), row in self.stats().items()
+                if proxy == backend and server not in ("FRONTEND", "BACKEND")}
+
+    def wait_servers(self, expected, backend="certfleet_ready", timeout=HAPROXY_CHECK_TIMEOUT_S):
+        """Waits until `backend`'s servers have the states in `expected` ({name: "UP"|"DOWN"},
+        or one state for every server); returns all states. Fails the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.server_states(backend)
+            want = expected if isinstance(expected, dict) else {n: expected for n in states}
+            if states and all(states.get(n) == s for n, s in want.items()):
+                return states
+            if time.monotonic() > deadline:
+                pytest.fail(f"{backend}: servers {states}, expected {want} within {timeout}s; "
+                            f"haproxy log:\n{self.log_tail()}", pytrace=False)
+            time.sleep(READY_POLL_S)  # bounded poll of the health check results
+
+    def wait_up(self, timeout=HAPROXY_CHECK_TIMEOUT_S):
+        """Waits until every server of certfleet_ready passes its health check."""
+        return self.wait_servers("UP", timeout=timeout)
+
+
+@pytest.fixture
+def haproxy():
+    """haproxy(backends, balance=..., check=..., inter_ms=...) or haproxy(render=...) starts a
+    Haproxy (each in its own directory); all are stopped and removed at teardown."""
+    require_haproxy()
+    made = []
+
+    def make(backends=(), **kw):
+        ws = Workspace("certfleet-e2e-haproxy-")
+        lb = Haproxy(ws.path, backends, **kw)
+        made.append((lb, ws))
+        return lb.start()
+
+    yield make
+    for lb, ws in made:
+        try:
+            lb.stop()
+        finally:
+            ws.cleanup()
