@@ -352,7 +352,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
 
   // ACME (issue #6): issuers and solvers are configured per account through the API; the
   // http-01 listener is the built-in "http01" solver.
-  acme::Http01TokenMap http01_tokens;
+  // In the store, so that every replica's listener answers a token any replica presented.
+  acme::StoreHttp01Tokens http01_tokens(**store, clock);
   std::unique_ptr<acme::Http01Responder> http01;
   if (!cfg.http01_listen.empty()) {
     Config http01_cfg;

@@ -11,6 +11,7 @@
 namespace certfleet::acme {
 
 Http01Solver::~Http01Solver() = default;
+Http01Tokens::~Http01Tokens() = default;
 
 // --- Http01TokenMap ---
 
@@ -25,10 +26,11 @@ std::string MapIdentifier(std::string_view identifier) {
   return id;
 }
 
-// One account's view of the shared map.
+// One account's view of a shared token store (Http01TokenMap or StoreHttp01Tokens).
+template <typename Tokens>
 class AccountSolver final : public Http01Solver {
  public:
-  AccountSolver(Http01TokenMap& map, std::string owner) : map_(map), owner_(std::move(owner)) {}
+  AccountSolver(Tokens& map, std::string owner) : map_(map), owner_(std::move(owner)) {}
   Status Present(std::string_view identifier, std::string_view token,
                  std::string_view key_authorization) override {
     return map_.Put(owner_, identifier, token, key_authorization);
@@ -38,11 +40,27 @@ class AccountSolver final : public Http01Solver {
   }
 
  private:
-  Http01TokenMap& map_;
+  Tokens& map_;
   const std::string owner_;
 };
 
 }  // namespace
+
+Result<std::string> CheckHttp01Entry(std::string_view identifier, std::string_view token,
+                                     std::string_view key_authorization) {
+  if (!IsValidToken(token)) return InvalidArgument("http-01 token is not a valid ACME token");
+  std::string id = MapIdentifier(identifier);
+  if (id.empty()) return InvalidArgument("http-01 identifier is not a DNS name");
+  // Section 8.1: keyAuthorization = token || '.' || base64url(Thumbprint(accountKey)).
+  if (key_authorization.size() > Http01TokenMap::kMaxKeyAuthorizationBytes ||
+      key_authorization.size() <= token.size() + 1 ||
+      key_authorization.substr(0, token.size()) != token ||
+      key_authorization[token.size()] != '.' ||
+      !IsBase64Url(key_authorization.substr(token.size() + 1))) {
+    return InvalidArgument("http-01 key authorization is not \"<token>.<thumbprint>\"");
+  }
+  return id;
+}
 
 Status Http01TokenMap::Present(std::string_view identifier, std::string_view token,
                                std::string_view key_authorization) {
@@ -54,22 +72,12 @@ Status Http01TokenMap::CleanUp(std::string_view identifier, std::string_view tok
 }
 
 std::unique_ptr<Http01Solver> Http01TokenMap::ForAccount(std::string owner) {
-  return std::make_unique<AccountSolver>(*this, std::move(owner));
+  return std::make_unique<AccountSolver<Http01TokenMap>>(*this, std::move(owner));
 }
 
 Status Http01TokenMap::Put(std::string_view owner, std::string_view identifier,
                            std::string_view token, std::string_view key_authorization) {
-  if (!IsValidToken(token)) return InvalidArgument("http-01 token is not a valid ACME token");
-  const std::string id = MapIdentifier(identifier);
-  if (id.empty()) return InvalidArgument("http-01 identifier is not a DNS name");
-  // Section 8.1: keyAuthorization = token || '.' || base64url(Thumbprint(accountKey)).
-  if (key_authorization.size() > kMaxKeyAuthorizationBytes ||
-      key_authorization.size() <= token.size() + 1 ||
-      key_authorization.substr(0, token.size()) != token ||
-      key_authorization[token.size()] != '.' ||
-      !IsBase64Url(key_authorization.substr(token.size() + 1))) {
-    return InvalidArgument("http-01 key authorization is not \"<token>.<thumbprint>\"");
-  }
+  CF_ASSIGN_OR_RETURN(const std::string id, CheckHttp01Entry(identifier, token, key_authorization));
   std::lock_guard<std::mutex> lock(mu_);
   auto key = std::make_pair(id, std::string(token));
   auto it = entries_.find(key);
@@ -121,6 +129,64 @@ std::optional<std::string> Http01TokenMap::OwnerOf(std::string_view identifier,
 size_t Http01TokenMap::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();
+}
+
+// --- StoreHttp01Tokens ---
+
+namespace {
+// A token presented this long ago belongs to an authorization that has long expired.
+constexpr Seconds kStaleTokenAge = std::chrono::hours(24);
+}  // namespace
+
+std::unique_ptr<Http01Solver> StoreHttp01Tokens::ForAccount(std::string owner) {
+  return std::make_unique<AccountSolver<StoreHttp01Tokens>>(*this, std::move(owner));
+}
+
+Status StoreHttp01Tokens::Put(std::string_view owner, std::string_view identifier,
+                              std::string_view token, std::string_view key_authorization) {
+  CF_ASSIGN_OR_RETURN(const std::string id, CheckHttp01Entry(identifier, token, key_authorization));
+  const TimePoint now = std::chrono::time_point_cast<Seconds>(clock_.Now());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  auto& tokens = tx->http01_tokens();
+  CF_ASSIGN_OR_RETURN(int64_t swept, tokens.DeleteCreatedBefore(now - kStaleTokenAge));
+  (void)swept;
+  CF_ASSIGN_OR_RETURN(auto existing, tokens.Get(id, std::string(token)));
+  if (existing && existing->owner != owner) {
+    return Conflict("http-01 token for " + id + " is held by another account");
+  }
+  if (!existing) {
+    CF_ASSIGN_OR_RETURN(int64_t n, tokens.Count());
+    if (n >= static_cast<int64_t>(max_entries_)) {
+      return TooLarge("http-01 token store is full (" + std::to_string(max_entries_) + " tokens)");
+    }
+  }
+  CF_TRY(tokens.Put({.identifier = id,
+                     .token = std::string(token),
+                     .owner = std::string(owner),
+                     .key_authorization = std::string(key_authorization),
+                     .created_at = now}));
+  return tx->Commit();
+}
+
+Status StoreHttp01Tokens::Remove(std::string_view owner, std::string_view identifier,
+                                 std::string_view token) {
+  const std::string id = MapIdentifier(identifier);
+  if (id.empty() || !IsValidToken(token)) return Ok();
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  CF_TRY(tx->http01_tokens().Delete(id, std::string(token), std::string(owner)));
+  return tx->Commit();
+}
+
+std::optional<std::string> StoreHttp01Tokens::Find(std::string_view host,
+                                                   std::string_view token) const {
+  if (!IsValidToken(token)) return std::nullopt;
+  const std::string id = net::NormalizeHttp01Host(host);
+  if (id.empty()) return std::nullopt;
+  auto tx = store_.BeginRead();
+  if (!tx.ok()) return std::nullopt;
+  auto row = (*tx)->http01_tokens().Get(id, std::string(token));
+  if (!row.ok() || !row->has_value()) return std::nullopt;
+  return (*row)->key_authorization;
 }
 
 }  // namespace certfleet::acme

@@ -27,8 +27,10 @@
 #include <string_view>
 #include <utility>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "net/http01_responder.h"
+#include "store/store.h"
 
 namespace certfleet::acme {
 
@@ -50,6 +52,27 @@ class Http01Solver {
   virtual Status CleanUp(std::string_view identifier, std::string_view token) = 0;
 };
 
+// Where the built-in http-01 listener finds its tokens, and how an account's orders put them
+// there: in this process (Http01TokenMap), or in the store, where every replica's listener sees
+// them (StoreHttp01Tokens; issue #15). Both are thread-safe.
+class Http01Tokens {
+ public:
+  virtual ~Http01Tokens();
+  // The solver an account's orders use: entries it presents are owned by `owner`, and it can
+  // withdraw only those. Borrows this object, which must outlive it.
+  virtual std::unique_ptr<Http01Solver> ForAccount(std::string owner) = 0;
+  // The key authorization presented for `token` under the name `host` (compared
+  // case-insensitively, a trailing dot ignored: net::NormalizeHttp01Host), or nullopt (also for
+  // an invalid token or an empty host).
+  virtual std::optional<std::string> Find(std::string_view host, std::string_view token) const = 0;
+};
+
+// The checks both token stores make before accepting an entry: the token is a valid ACME token,
+// the identifier a DNS name, the key authorization "<token>.<base64url>" of at most 512 bytes.
+// Returns the identifier as stored (lower case, no trailing dot).
+Result<std::string> CheckHttp01Entry(std::string_view identifier, std::string_view token,
+                                     std::string_view key_authorization);
+
 // Thread-safe in-process (identifier, token) -> key authorization map. Each entry has an owner
 // (the account whose order presented it; ForAccount gives an account its view). Put refuses
 // (InvalidArgument) a token that fails IsValidToken (jws.h: base64url, 1..256 characters), an
@@ -58,7 +81,7 @@ class Http01Solver {
 // are held, so a runaway caller cannot grow the map without bound, and (Conflict) an entry held
 // by another owner. Remove of an invalid, absent or foreign entry is Ok and changes nothing.
 // Present/CleanUp are Put/Remove with the empty owner.
-class Http01TokenMap : public Http01Solver {
+class Http01TokenMap : public Http01Solver, public Http01Tokens {
  public:
   static constexpr size_t kDefaultMaxEntries = 10000;
   static constexpr size_t kMaxKeyAuthorizationBytes = 512;
@@ -75,14 +98,9 @@ class Http01TokenMap : public Http01Solver {
              std::string_view key_authorization);
   Status Remove(std::string_view owner, std::string_view identifier, std::string_view token);
 
-  // The solver an account's orders use: entries it presents are owned by `owner`, and it can
-  // withdraw only those. Borrows the map, which must outlive it.
-  std::unique_ptr<Http01Solver> ForAccount(std::string owner);
+  std::unique_ptr<Http01Solver> ForAccount(std::string owner) override;
 
-  // The key authorization presented for `token` under the name `host` (compared
-  // case-insensitively, a trailing dot ignored: net::NormalizeHttp01Host), or nullopt (also for
-  // an invalid token or an empty host).
-  std::optional<std::string> Find(std::string_view host, std::string_view token) const;
+  std::optional<std::string> Find(std::string_view host, std::string_view token) const override;
   // The owner of the entry, or nullopt (tests, logs).
   std::optional<std::string> OwnerOf(std::string_view identifier, std::string_view token) const;
   size_t size() const;
@@ -96,6 +114,28 @@ class Http01TokenMap : public Http01Solver {
   mutable std::mutex mu_;
   // Keyed by (normalized identifier, token); guarded by mu_.
   std::map<std::pair<std::string, std::string>, Entry, std::less<>> entries_;
+};
+
+// The tokens in the store (store::Http01TokenRepo), for replicas: a token presented through one
+// replica is answered by every replica's listener. Same checks and ownership rule as the map;
+// TooLarge beyond `max_entries` rows. Rows older than a day (a crash between present and
+// clean-up) are swept when a token is presented.
+class StoreHttp01Tokens final : public Http01Tokens {
+ public:
+  StoreHttp01Tokens(store::Store& store, const Clock& clock,
+                    size_t max_entries = Http01TokenMap::kDefaultMaxEntries)
+      : store_(store), clock_(clock), max_entries_(max_entries) {}
+  std::unique_ptr<Http01Solver> ForAccount(std::string owner) override;
+  std::optional<std::string> Find(std::string_view host, std::string_view token) const override;
+
+  Status Put(std::string_view owner, std::string_view identifier, std::string_view token,
+             std::string_view key_authorization);
+  Status Remove(std::string_view owner, std::string_view identifier, std::string_view token);
+
+ private:
+  store::Store& store_;
+  const Clock& clock_;
+  const size_t max_entries_;
 };
 
 // The listener moved to net (the agent serves http-01 too and may not depend on acme); these

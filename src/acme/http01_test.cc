@@ -15,12 +15,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "acme/client.h"
 #include "acme/order_flow.h"
 #include "acme/pebble.h"
+#include "base/clock.h"
+#include "base/time_util.h"
 #include "dns/testing_named.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace certfleet::acme {
 namespace {
@@ -271,6 +275,53 @@ TEST(Http01TokenMapTest, EntriesBelongToTheAccountThatPresentedThem) {
     EXPECT_EQ(alpha->Present(bad, kToken, kKeyAuthz).error().code(), ErrorCode::kInvalidArgument)
         << bad;
   }
+}
+
+// Issue #15: tokens in the store. Two StoreHttp01Tokens over one SQLite file stand for two
+// replicas: what one presents, the other's listener answers, with the map's ownership rules.
+TEST(StoreHttp01TokensTest, ATokenPresentedOnOneReplicaIsAnsweredByAnother) {
+  char dir[] = "/tmp/cf-http01-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/store.db";
+  auto store = store::OpenSqliteStore({.path = path});
+  ASSERT_TRUE(store.ok());
+  FakeClock clock(UtcDate(2026, 12, 7));
+  StoreHttp01Tokens replica1(**store, clock);
+  StoreHttp01Tokens replica2(**store, clock);
+  auto alpha = replica1.ForAccount("acc_alpha");
+  auto beta = replica2.ForAccount("acc_beta");
+  ASSERT_TRUE(alpha->Present("App.Example.test.", kToken, kKeyAuthz).ok());
+  EXPECT_EQ(replica2.Find("app.example.test", kToken), std::string(kKeyAuthz));
+  EXPECT_EQ(replica2.Find("APP.example.test.", kToken), std::string(kKeyAuthz));
+  EXPECT_FALSE(replica2.Find("other.example.test", kToken).has_value());
+  EXPECT_FALSE(replica2.Find("app.example.test", "not a token").has_value());
+  // Another account can neither replace nor withdraw it, from any replica.
+  Status taken = beta->Present("app.example.test", kToken, "tok_en-123.b3RoZXI");
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code(), ErrorCode::kConflict);
+  EXPECT_TRUE(beta->CleanUp("app.example.test", kToken).ok());
+  EXPECT_EQ(replica1.Find("app.example.test", kToken), std::string(kKeyAuthz));
+  // Bad entries are refused as by the map.
+  EXPECT_EQ(alpha->Present("*.example.test", kToken, kKeyAuthz).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(alpha->Present("a.example.test", kToken, "nope").error().code(),
+            ErrorCode::kInvalidArgument);
+  // Withdrawn through the other replica by its owner.
+  auto alpha2 = replica2.ForAccount("acc_alpha");
+  ASSERT_TRUE(alpha2->CleanUp("app.example.test", kToken).ok());
+  EXPECT_FALSE(replica1.Find("app.example.test", kToken).has_value());
+  // A token left behind by a crash is swept a day later, when the next one is presented.
+  ASSERT_TRUE(alpha->Present("left.example.test", kToken, kKeyAuthz).ok());
+  clock.Advance(std::chrono::hours(25));
+  ASSERT_TRUE(beta->Present("b.example.test", kToken, "tok_en-123.b3RoZXI").ok());
+  EXPECT_FALSE(replica1.Find("left.example.test", kToken).has_value());
+  EXPECT_TRUE(replica1.Find("b.example.test", kToken).has_value());
+  // Capped like the map.
+  StoreHttp01Tokens capped(**store, clock, 1);
+  EXPECT_EQ(capped.ForAccount("x")->Present("c.example.test", kToken, kKeyAuthz).error().code(),
+            ErrorCode::kTooLarge);
+  store->reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(Http01ResponderTest, OtherMethodsAre405) {

@@ -93,3 +93,55 @@ TEST_P(StoreConformanceTest, AcmeOrdersKeepTheOrderUrlAndAriWindow) {
 
 }  // namespace
 }  // namespace certfleet::store::testing
+
+namespace certfleet::store::testing {
+namespace {
+
+TEST_P(StoreConformanceTest, Http01TokensArePutReadAndDeletedByTheirOwner) {
+  Http01Token t{.identifier = "www.example.test",
+                .token = "tok1",
+                .owner = "acc_a",
+                .key_authorization = "tok1.thumb",
+                .created_at = T(10)};
+  Commit([&](Tx& tx) { ASSERT_TRUE(IsOk(tx.http01_tokens().Put(t))); });
+  auto tx = Begin();
+  auto got = tx->http01_tokens().Get("www.example.test", "tok1");
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->owner, "acc_a");
+  EXPECT_EQ((*got)->key_authorization, "tok1.thumb");
+  EXPECT_EQ((*got)->created_at, T(10));
+  auto none = tx->http01_tokens().Get("other.example.test", "tok1");
+  ASSERT_TRUE(IsOk(none));
+  EXPECT_FALSE(none->has_value());
+  // Replacing keeps one row.
+  t.key_authorization = "tok1.thumb2";
+  ASSERT_TRUE(IsOk(tx->http01_tokens().Put(t)));
+  EXPECT_EQ(*tx->http01_tokens().Count(), 1);
+  EXPECT_EQ((*tx->http01_tokens().Get("www.example.test", "tok1"))->key_authorization,
+            "tok1.thumb2");
+  // Another owner cannot delete it; the owner can.
+  ASSERT_TRUE(IsOk(tx->http01_tokens().Delete("www.example.test", "tok1", "acc_b")));
+  EXPECT_EQ(*tx->http01_tokens().Count(), 1);
+  ASSERT_TRUE(IsOk(tx->http01_tokens().Delete("www.example.test", "tok1", "acc_a")));
+  EXPECT_EQ(*tx->http01_tokens().Count(), 0);
+  // Old rows are swept.
+  ASSERT_TRUE(IsOk(tx->http01_tokens().Put({.identifier = "a.example.test",
+                                            .token = "t1",
+                                            .owner = "",
+                                            .key_authorization = "t1.x",
+                                            .created_at = T(5)})));
+  ASSERT_TRUE(IsOk(tx->http01_tokens().Put({.identifier = "b.example.test",
+                                            .token = "t2",
+                                            .owner = "",
+                                            .key_authorization = "t2.x",
+                                            .created_at = T(50)})));
+  auto swept = tx->http01_tokens().DeleteCreatedBefore(T(20));
+  ASSERT_TRUE(IsOk(swept));
+  EXPECT_EQ(*swept, 1);
+  EXPECT_FALSE(tx->http01_tokens().Get("a.example.test", "t1")->has_value());
+  EXPECT_TRUE(tx->http01_tokens().Get("b.example.test", "t2")->has_value());
+}
+
+}  // namespace
+}  // namespace certfleet::store::testing

@@ -585,6 +585,33 @@ class AgentChallengeRepo {
   virtual Status Delete(const std::string& agent_id, const std::string& token) = 0;
 };
 
+// Tokens of certfleetd's own http-01 listener (issue #15, SQLite migration
+// kMigrationHttp01Tokens): in the store, so that whichever replica the CA's request reaches
+// answers it. One row per (identifier, token), owned by the account whose order presented it.
+struct Http01Token {
+  std::string identifier;  // normalized DNS name
+  std::string token;
+  std::string owner;  // the ordering account's id ("" for system orders)
+  std::string key_authorization;
+  TimePoint created_at;
+};
+
+class Http01TokenRepo {
+ public:
+  virtual ~Http01TokenRepo() = default;
+  virtual Result<std::optional<Http01Token>> Get(const std::string& identifier,
+                                                 const std::string& token) = 0;
+  // Inserts or replaces (identifier, token); created_at is replaced too.
+  virtual Status Put(const Http01Token& t) = 0;
+  // Deletes the row if `owner` holds it; otherwise nothing changes (not an error).
+  virtual Status Delete(const std::string& identifier, const std::string& token,
+                        const std::string& owner) = 0;
+  // Deletes rows created before `before` (left behind by a crash between present and clean-up);
+  // returns how many.
+  virtual Result<int64_t> DeleteCreatedBefore(TimePoint before) = 0;
+  virtual Result<int64_t> Count() = 0;
+};
+
 // Domain claims (issue #13, migration kMigrationDomainClaims): which names each account may hold.
 class DomainClaimRepo {
  public:
@@ -684,6 +711,7 @@ class Tx {
   virtual StatsRepo& stats() = 0;
   virtual AgentCertificateRepo& agent_certificates() = 0;
   virtual DomainClaimRepo& domain_claims() = 0;
+  virtual Http01TokenRepo& http01_tokens() = 0;
 };
 
 // A named lock that at most one replica holds at a time (issue #15): the renewal scheduler, the

@@ -31,7 +31,7 @@ inline constexpr char kAcmeIssuerType[] = "acme";
 struct AcmeIssuerOptions {
   AcmeConfigOptions client;
   // certfleetd's http-01 listener's token map; null: the built-in "http01" solver is off.
-  acme::Http01TokenMap* http01 = nullptr;
+  acme::Http01Tokens* http01 = nullptr;
   // DNS propagation check of the rfc2136 solvers.
   std::chrono::milliseconds propagation_timeout{120000};
   std::chrono::milliseconds propagation_poll{500};

@@ -467,10 +467,23 @@ CREATE TRIGGER renewal_unplanned_state_changed AFTER INSERT OR UPDATE OR DELETE 
   FOR EACH ROW EXECUTE FUNCTION renewal_unplanned_state_changed();
 )sql";
 
+// SQLite's migration 14: the built-in http-01 listener's tokens, shared by replicas.
+constexpr char kMigration2[] = R"sql(
+CREATE TABLE http01_tokens (
+  identifier        cf_text NOT NULL,
+  token             cf_text NOT NULL,
+  owner             cf_text NOT NULL,
+  key_authorization cf_text NOT NULL,
+  created_at        BIGINT NOT NULL,
+  PRIMARY KEY (identifier, token)
+);
+CREATE INDEX http01_tokens_by_age ON http01_tokens (created_at);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{kMigration1};
+  static const auto* const kAll = new std::vector<std::string_view>{kMigration1, kMigration2};
   return *kAll;
 }
 

@@ -298,12 +298,13 @@ TEST(PostgresStoreTest, LeadershipIsExclusiveAndMovesWhenTheHolderDies) {
 
 // A notification published by one replica reaches every replica's subscribers.
 TEST(PostgresStoreTest, PublishedNotificationsReachEveryReplica) {
-  const auto schema = FreshSchema();
-  auto a = OpenOrDie(Options(schema));
-  auto b = OpenOrDie(Options(schema));
+  // Declared before the stores, whose listener threads call into them until they are destroyed.
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> got_a, got_b;
+  const auto schema = FreshSchema();
+  auto a = OpenOrDie(Options(schema));
+  auto b = OpenOrDie(Options(schema));
   ASSERT_TRUE(IsOk(a->Subscribe("agents", [&](const std::string& p) {
     std::lock_guard lock(mu);
     got_a.push_back(p);
@@ -332,6 +333,7 @@ TEST(PostgresStoreTest, PublishedNotificationsReachEveryReplica) {
   ASSERT_FALSE(got_b.empty());
   EXPECT_EQ(got_a.front(), "agt_1");
   EXPECT_EQ(got_b.front(), "agt_1");
+  lock.unlock();
 }
 
 // migrate-store: an SQLite installation's rows, copied, read back through the PostgreSQL store.

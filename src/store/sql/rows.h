@@ -453,6 +453,21 @@ class SqlDomainClaims final : public DomainClaimRepo {
   Session& s_;
 };
 
+class SqlHttp01Tokens final : public Http01TokenRepo {
+ public:
+  explicit SqlHttp01Tokens(Session& s) : s_(s) {}
+  Result<std::optional<Http01Token>> Get(const std::string& identifier,
+                                         const std::string& token) override;
+  Status Put(const Http01Token& t) override;
+  Status Delete(const std::string& identifier, const std::string& token,
+                const std::string& owner) override;
+  Result<int64_t> DeleteCreatedBefore(TimePoint before) override;
+  Result<int64_t> Count() override;
+
+ private:
+  Session& s_;
+};
+
 class SqlStats final : public StatsRepo {
  public:
   explicit SqlStats(Session& s) : s_(s) {}

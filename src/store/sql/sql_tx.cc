@@ -38,7 +38,8 @@ SqlTx::SqlTx(std::unique_ptr<TxLease> lease)
       agent_challenges_(session_),
       stats_(session_),
       agent_certificates_(session_),
-      domain_claims_(session_) {}
+      domain_claims_(session_),
+      http01_tokens_(session_) {}
 
 SqlTx::~SqlTx() {
   // Rolls back whatever is still open and gives the connection back.

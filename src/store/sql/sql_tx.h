@@ -59,6 +59,7 @@ class SqlTx : public Tx {
   StatsRepo& stats() override { return stats_; }
   AgentCertificateRepo& agent_certificates() override { return agent_certificates_; }
   DomainClaimRepo& domain_claims() override { return domain_claims_; }
+  Http01TokenRepo& http01_tokens() override { return http01_tokens_; }
 
  private:
   std::unique_ptr<TxLease> lease_;  // empty once the transaction is over
@@ -95,6 +96,7 @@ class SqlTx : public Tx {
   SqlStats stats_;
   SqlAgentCertificates agent_certificates_;
   SqlDomainClaims domain_claims_;
+  SqlHttp01Tokens http01_tokens_;
 };
 
 }  // namespace certfleet::store::sql

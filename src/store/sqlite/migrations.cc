@@ -606,6 +606,19 @@ BEGIN
 END;
 )sql";
 
+// Issue #15: the built-in http-01 listener's tokens, shared by replicas.
+constexpr std::string_view kMigrationHttp01Tokens = R"sql(
+CREATE TABLE http01_tokens (
+  identifier        TEXT NOT NULL,
+  token             TEXT NOT NULL,
+  owner             TEXT NOT NULL,
+  key_authorization TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  PRIMARY KEY (identifier, token)
+) STRICT;
+CREATE INDEX http01_tokens_by_age ON http01_tokens (created_at);
+)sql";
+
 // One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
 // meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
 // whether anything was applied.
@@ -653,7 +666,8 @@ const std::vector<std::string_view>& Migrations() {
                                                                     kMigrationAgentCertificates,
                                                                     kMigrationDomainClaims,
                                                                     kMigrationAuditKeyed,
-                                                                    kMigrationRenewalDue};
+                                                                    kMigrationRenewalDue,
+                                                                    kMigrationHttp01Tokens};
   return *kAll;
 }
 
