@@ -707,10 +707,12 @@ def require_haproxy():
 
 
 def haproxy_config(port, stats_socket, backends, balance="leastconn", check="readyz",
-                   inter_ms=200):
+                   inter_ms=200, send_proxy=False):
     """HAProxy configuration text in the shape of deploy/haproxy/certfleet.cfg, for tests:
     TCP passthrough from 127.0.0.1:`port` to `backends` ((host, port) pairs, servers r1..rN),
     `balance` leastconn or roundrobin, health checks every `inter_ms` (fall 2, rise 2).
+    send_proxy: every connection to a backend, health checks included, starts with a PROXY
+    protocol v2 header (send-proxy-v2, check-send-proxy), for certfleetd --trusted-proxy.
 
     check="readyz": backend certfleet_ready checks GET /readyz over TLS (200 = in rotation); when
     none is ready, the frontend falls back to certfleet_alive, the same servers checked with a
@@ -722,6 +724,8 @@ def haproxy_config(port, stats_socket, backends, balance="leastconn", check="rea
         raise ValueError(f"check {check!r}")
     servers = [f"    server r{i} {host}:{p}" for i, (host, p) in enumerate(backends, 1)]
     default_server = f"    default-server check inter {inter_ms} fall 2 rise 2"
+    if send_proxy:
+        default_server += " send-proxy-v2 check-send-proxy"
     lines = ["global",
              "    maxconn 4000",  # the default asks for more descriptors than the limit here
              f"    stats socket {stats_socket} mode 600 level admin"]
@@ -751,7 +755,7 @@ def haproxy_config(port, stats_socket, backends, balance="leastconn", check="rea
                   "backend certfleet_alive",
                   f"    balance {balance}",
                   "    option tcp-check",
-                  "    tcp-check connect ssl",
+                  "    tcp-check connect ssl" + (" send-proxy" if send_proxy else ""),
                   default_server + " verify none",
                   *servers]
     else:
