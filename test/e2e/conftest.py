@@ -104,6 +104,9 @@ class Server:
         self.extra_env = {}  # e.g. {"CERTFLEET_FAILPOINT": "renewal.committed"}
         self.clock_file = None  # set by use_test_clock()
         self.config = DEFAULT_SERVER_CONFIG  # certfleetd.toml text; None: no --config
+        # Loopback address request() connects from (e.g. "127.0.0.2" when 127.0.0.1 is a
+        # --trusted-proxy, whose connections must start with a PROXY header); None: the default.
+        self.client_source = None
 
     @property
     def config_path(self):
@@ -254,8 +257,9 @@ class Server:
         if body is not None:
             h["Content-Type"] = "application/json"
         h.update(headers or {})
+        source = (self.client_source, 0) if self.client_source else None
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=self.ssl_context())
+                                           context=self.ssl_context(), source_address=source)
         try:
             try:
                 conn.request(method, path, body=body, headers=h)
