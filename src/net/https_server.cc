@@ -690,7 +690,7 @@ asio::awaitable<std::optional<ProxyPreamble>> ServerImpl::ReadProxyHeader(
     const size_t n = co_await tcp_stream.async_read_some(
         asio::buffer(buffer.data() + received, buffer.size() - received),
         asio::redirect_error(kUseAwaitable, ec));
-    if (ec == asio::error::operation_aborted && stopping_) co_return std::nullopt;
+    if (ec && stopping_) co_return std::nullopt;  // Stop closed it: no refusal to count
     if (ec) {
       co_return refuse(ec == beast::error::timeout
                            ? "no complete header within " +
