@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "base/files.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -97,19 +99,26 @@ Result<std::string> RotateAdminToken(store::Store& store, const Clock& clock, Ra
   return rec.id;
 }
 
-Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca,
-                                             const std::string& host) {
+Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host,
+                                             const std::vector<std::string>& server_names) {
   // "localhost" is a single label, which the lint refuses for any certificate; clients reach the
   // default listener by IP (https://127.0.0.1:8443).
   std::vector<std::string> dns;
   std::vector<std::string> ips = {"127.0.0.1", "::1"};
-  if (IsIpLiteral(host)) {
-    if (host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::") {
-      ips.push_back(host);
+  auto add = [&](const std::string& name) {
+    if (IsIpLiteral(name)) {
+      // The wildcard listen addresses are nobody's name.
+      if (name != "0.0.0.0" && name != "::" &&
+          std::find(ips.begin(), ips.end(), name) == ips.end()) {
+        ips.push_back(name);
+      }
+    } else if (ValidateDnsName(name, false).ok() &&
+               std::find(dns.begin(), dns.end(), name) == dns.end()) {
+      dns.push_back(name);
     }
-  } else if (ValidateDnsName(host, false).ok()) {
-    dns.push_back(host);
-  }
+  };
+  add(host);
+  for (const std::string& name : server_names) add(name);
   CF_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(crypto::KeyType::kP256));
   ca::LeafRequest req{.profile = "api-server",
                       .dns_names = dns,

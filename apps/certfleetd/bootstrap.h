@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/error.h"
@@ -42,7 +43,10 @@ struct ListenerTls {
   SecretBytes key_pem;
 };
 // `host` is the listen address: an IP goes into an iPAddress SAN, a name into a dNSName SAN;
-// 127.0.0.1 and ::1 are always included.
-Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host);
+// 127.0.0.1 and ::1 are always included. `server_names` (Config::server_names, validated there:
+// DNS names and IP addresses) are added the same way, so that clients dialling a load balancer's
+// name can verify every replica behind it (issue #15).
+Result<ListenerTls> IssueListenerCertificate(ca::CertificateAuthority& ca, const std::string& host,
+                                             const std::vector<std::string>& server_names = {});
 
 }  // namespace certfleet::daemon

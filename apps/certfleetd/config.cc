@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,6 +8,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <set>
@@ -44,6 +47,39 @@ Status ParseListen(const std::string& text, Config& c) {
   }
   c.listen_address = host;
   c.listen_port = static_cast<uint16_t>(p);
+  return Ok();
+}
+
+Status AddTrustedProxy(const std::string& cidr, Config& c) {
+  auto network = net::Cidr::Parse(cidr);
+  if (!network.ok()) return InvalidArgument("trusted proxy: " + network.error().message());
+  c.trusted_proxies.push_back(*network);
+  return Ok();
+}
+
+Status AddServerName(const std::string& name, Config& c) {
+  std::string canonical;
+  unsigned char raw[16];
+  char text[INET6_ADDRSTRLEN] = {};
+  if (inet_pton(AF_INET, name.c_str(), raw) == 1) {
+    canonical = inet_ntop(AF_INET, raw, text, sizeof text);
+  } else if (inet_pton(AF_INET6, name.c_str(), raw) == 1) {
+    canonical = inet_ntop(AF_INET6, raw, text, sizeof text);
+  } else {
+    // What the CA's lint accepts in a certificate (BR 7.1.2.7.12): a wildcard or a single label
+    // ("localhost") would only fail later, when the listener certificate is issued at start.
+    Status valid = ValidateDnsName(name, /*allow_wildcard=*/false);
+    if (!valid.ok()) {
+      return InvalidArgument("server name \"" + name +
+                             "\" must be a DNS name of two or more labels or an IP address: " +
+                             valid.error().message());
+    }
+    canonical = name;
+    for (char& ch : canonical) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  if (std::find(c.server_names.begin(), c.server_names.end(), canonical) == c.server_names.end()) {
+    c.server_names.push_back(std::move(canonical));
+  }
   return Ok();
 }
 
@@ -237,6 +273,8 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "max_connections",
                                                "max_connections_per_address",
                                                "drain_period",
+                                               "trusted_proxies",
+                                               "server_names",
                                                "exec_solvers",
                                                "outbound"};
   CF_TRY(UnknownKeys(t, kKnown, "config " + path));
@@ -271,6 +309,19 @@ Status LoadConfigFile(const std::string& path, Config& c) {
   if (t["max_connections_per_address"]) {
     CF_ASSIGN_OR_RETURN(c.max_connections_per_address,
                         Count(t["max_connections_per_address"], "max_connections_per_address"));
+  }
+  const std::string where = "config " + path;
+  CF_ASSIGN_OR_RETURN(auto proxies, StringArray(t["trusted_proxies"], where + ": trusted_proxies",
+                                                /*required=*/false));
+  for (const std::string& p : proxies) {
+    Status st = AddTrustedProxy(p, c);
+    if (!st.ok()) return InvalidArgument(where + ": trusted_proxies: " + st.error().message());
+  }
+  CF_ASSIGN_OR_RETURN(auto names,
+                      StringArray(t["server_names"], where + ": server_names", /*required=*/false));
+  for (const std::string& n : names) {
+    Status st = AddServerName(n, c);
+    if (!st.ok()) return InvalidArgument(where + ": server_names: " + st.error().message());
   }
   if (t["exec_solvers"]) {
     const toml::table* e = t["exec_solvers"].as_table();

@@ -63,6 +63,15 @@ struct Config {
   // balancer takes it out of rotation first ("5s"; longer than the balancer's check interval
   // times its fall count). Empty: stop at once, as a single server may.
   std::string drain_period;
+  // Load balancers that send the PROXY protocol (issue #15; HAProxy's send-proxy-v2): connections
+  // from these networks must start with a PROXY header, and the client address it carries is the
+  // one certfleetd counts, logs and audits. Connections from elsewhere are plain TLS. Default:
+  // none (config key trusted_proxies, flag --trusted-proxy CIDR, repeatable).
+  std::vector<net::Cidr> trusted_proxies;
+  // Names the listener certificate carries besides the --listen address and loopback: the load
+  // balancer's DNS name or address that clients dial (issue #15). DNS names (lower-cased) and IP
+  // addresses (canonical form). Config key server_names, flag --server-name NAME, repeatable.
+  std::vector<std::string> server_names;
 
   // Server-side settings no API call can change (issue #13; docs/security.md "Server
   // configuration"). File only: they are structured.
@@ -83,5 +92,13 @@ Status CheckConfigFilePermissions(const std::string& path, unsigned mode, unsign
                                   unsigned euid);
 // "ADDR:PORT" or "[v6]:PORT".
 Status ParseListen(const std::string& text, Config& config);
+// One trusted_proxies entry ("10.0.0.0/24", "2001:db8::5"; a bare address is one host), appended
+// to config.trusted_proxies. InvalidArgument for anything else, and for host bits set below the
+// prefix (net::Cidr::Parse).
+Status AddTrustedProxy(const std::string& cidr, Config& config);
+// One server_names entry, appended to config.server_names unless already there: a DNS name of
+// at least two labels (no wildcard, no trailing dot; lower-cased) or an IPv4/IPv6 address
+// (canonical form). InvalidArgument for anything else.
+Status AddServerName(const std::string& name, Config& config);
 
 }  // namespace certfleet::daemon

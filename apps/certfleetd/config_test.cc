@@ -96,6 +96,65 @@ TEST_F(ConfigFileTest, RefusesBadSections) {
   }
 }
 
+// Issue #15: replicas behind a load balancer.
+TEST_F(ConfigFileTest, ReadsTrustedProxiesAndServerNames) {
+  Config c;
+  Status st = LoadConfigFile(Write(R"(
+trusted_proxies = ["10.0.0.0/24", "2001:db8::5", "127.0.0.1/32"]
+server_names = ["Certfleet.Example.com", "192.0.2.10", "2001:DB8:0::10", "certfleet.example.com"]
+)"),
+                             c);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  ASSERT_EQ(c.trusted_proxies.size(), 3u);
+  EXPECT_EQ(c.trusted_proxies[0].ToString(), "10.0.0.0/24");
+  EXPECT_TRUE(c.trusted_proxies[1].Contains("2001:db8::5"));
+  EXPECT_FALSE(c.trusted_proxies[1].Contains("2001:db8::6"));
+  EXPECT_TRUE(c.trusted_proxies[2].Contains("127.0.0.1"));
+  // Lower-cased, canonical, and each once.
+  EXPECT_EQ(c.server_names,
+            (std::vector<std::string>{"certfleet.example.com", "192.0.2.10", "2001:db8::10"}));
+}
+
+TEST_F(ConfigFileTest, NoProxyAndNoExtraNamesByDefault) {
+  Config c;
+  EXPECT_TRUE(c.trusted_proxies.empty());  // nobody may speak for another address
+  EXPECT_TRUE(c.server_names.empty());
+}
+
+TEST_F(ConfigFileTest, RefusesBadTrustedProxiesAndServerNames) {
+  for (const char* text : {
+           "trusted_proxies = \"10.0.0.0/24\"\n",    // not a list
+           "trusted_proxies = [\"10.0.0.1/24\"]\n",  // host bits below the prefix
+           "trusted_proxies = [\"10.0.0.0/33\"]\n",
+           "trusted_proxies = [\"haproxy.example.com\"]\n",
+           "trusted_proxies = [42]\n",
+           "server_names = [\"*.example.com\"]\n",
+           "server_names = [\"localhost\"]\n",  // one label: the CA's lint refuses it
+           "server_names = [\"certfleet.example.com.\"]\n",
+           "server_names = [\"under_score.example.com\"]\n",
+           "server_names = [\"\"]\n",
+           "server_names = [\"10.0.0.1/32\"]\n",
+           "server_names = \"certfleet.example.com\"\n",
+       }) {
+    Config c;
+    EXPECT_FALSE(LoadConfigFile(Write(text), c).ok()) << text;
+  }
+}
+
+TEST(ConfigFlags, AddTrustedProxyAndServerName) {
+  Config c;
+  EXPECT_TRUE(AddTrustedProxy("127.0.0.1/32", c).ok());
+  EXPECT_TRUE(AddTrustedProxy("::1", c).ok());
+  EXPECT_FALSE(AddTrustedProxy("127.0.0.1/8", c).ok());
+  EXPECT_FALSE(AddTrustedProxy("", c).ok());
+  EXPECT_EQ(c.trusted_proxies.size(), 2u);
+  EXPECT_TRUE(AddServerName("lb.example.test", c).ok());
+  EXPECT_TRUE(AddServerName("::ffff:127.0.0.2", c).ok());
+  EXPECT_FALSE(AddServerName("lb", c).ok());
+  EXPECT_FALSE(AddServerName("-lb.example.test", c).ok());
+  EXPECT_EQ(c.server_names, (std::vector<std::string>{"lb.example.test", "::ffff:127.0.0.2"}));
+}
+
 TEST_F(ConfigFileTest, RefusesAFileOthersCanWrite) {
   for (mode_t mode : {0620, 0602, 0666, 0660}) {
     Config c;

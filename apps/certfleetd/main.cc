@@ -494,7 +494,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                        &acme_config,
                        &readiness});
 
-  auto tls = IssueListenerCertificate(**ca, cfg.listen_address);
+  auto tls = IssueListenerCertificate(**ca, cfg.listen_address, cfg.server_names);
   if (!tls.ok()) return Fail(tls.error());
   net::ServerOptions opts;
   opts.address = cfg.listen_address;
@@ -505,6 +505,15 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   opts.max_connections = cfg.max_connections;
   opts.max_connections_per_address = cfg.max_connections_per_address;
   opts.counters = &connection_counters;
+  // Behind a load balancer (issue #15): the balancer's PROXY header names each client.
+  opts.trusted_proxies = cfg.trusted_proxies;
+  if (!cfg.trusted_proxies.empty()) {
+    std::string networks;
+    for (const net::Cidr& n : cfg.trusted_proxies) {
+      networks += (networks.empty() ? "" : ",") + n.ToString();
+    }
+    log::Info("PROXY protocol expected from trusted proxies", {{"networks", networks}});
+  }
   // Agents authenticate with client certificates from the internal CA (mutual TLS); people and
   // services with bearer tokens on the same listener.
   opts.client_ca_pem = (*ca)->root().ToPem() + (*ca)->intermediate().ToPem();
@@ -674,6 +683,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
   app.add_option("--http01-listen", http01_listen,
                  "ADDR:PORT for the ACME http-01 challenge listener (plain HTTP; default off)");
+  std::vector<std::string> trusted_proxies, server_names;
+  app.add_option("--trusted-proxy", trusted_proxies,
+                 "CIDR of a load balancer that sends the PROXY protocol (HAProxy send-proxy-v2); "
+                 "its connections must start with a PROXY header naming the client; repeatable, "
+                 "replaces the config file's trusted_proxies (default: none)");
+  app.add_option("--server-name", server_names,
+                 "DNS name or IP address clients dial, e.g. the load balancer's, added to the "
+                 "listener certificate; repeatable, replaces the config file's server_names");
   std::string drain_period;
   app.add_option("--drain-period", drain_period,
                  "after SIGTERM, keep serving this long with /readyz answering 503, so a load "
@@ -722,6 +739,20 @@ int main(int argc, char** argv) {
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
   if (!drain_period.empty()) cfg.drain_period = drain_period;
+  if (!trusted_proxies.empty()) {
+    cfg.trusted_proxies.clear();
+    for (const std::string& p : trusted_proxies) {
+      auto st = certfleet::daemon::AddTrustedProxy(p, cfg);
+      if (!st.ok()) return certfleet::daemon::Fail(st.error());
+    }
+  }
+  if (!server_names.empty()) {
+    cfg.server_names.clear();
+    for (const std::string& n : server_names) {
+      auto st = certfleet::daemon::AddServerName(n, cfg);
+      if (!st.ok()) return certfleet::daemon::Fail(st.error());
+    }
+  }
   if (max_connections != 0) cfg.max_connections = max_connections;
   if (max_connections_per_address != 0) {
     cfg.max_connections_per_address = max_connections_per_address;

@@ -251,6 +251,13 @@ std::string Render(const StoreSnapshot& s, TimePoint now, const HttpMetrics& htt
                double(connections->refused_max_connections.load()));
     out.Sample("certfleet_connections_refused_total", {{"limit", "max_connections_per_address"}},
                double(connections->refused_per_address.load()));
+    // Issue #15: connections from a trusted proxy (trusted_proxies) that did not start with a
+    // valid PROXY protocol header. Rising: the balancer does not send one (send-proxy-v2).
+    out.Family("certfleet_proxy_header_refused_total", Type::kCounter,
+               "Connections from trusted proxies closed for a missing, late or invalid PROXY "
+               "protocol header.");
+    out.Sample("certfleet_proxy_header_refused_total",
+               double(connections->refused_proxy_header.load()));
   }
   http.Write(out);
   http.WriteAuthFailures(out);

@@ -37,6 +37,7 @@
 
 #include "base/log.h"
 #include "net/internal.h"
+#include "net/proxy_protocol.h"
 #include "net/tls_context.h"
 
 namespace certfleet::net {
@@ -79,7 +80,20 @@ struct Connection {
   Connection(tcp::socket socket, ssl::context& ctx) : stream(std::move(socket), ctx) {}
   Stream stream;
   uint64_t id = 0;
-  std::string peer_ip;  // for the per-address limit
+  // The address the per-address limit counts: the peer's, or behind a trusted proxy the client's
+  // from its PROXY header. `counted` once it is in per_address_ (at accept, or once the header is
+  // read). Written at registration and then only on the connection's strand.
+  std::string peer_ip;
+  bool counted = false;
+  bool via_proxy = false;  // from a trusted proxy: a PROXY header comes before TLS
+};
+
+// What a trusted proxy's PROXY header said, and the bytes read past it.
+struct ProxyPreamble {
+  std::string ip;      // the client's address, or the proxy's own for LOCAL/UNKNOWN
+  std::string remote;  // "ip:port" / "[ip]:port"
+  // Bytes received after the header: the start of the TLS handshake, handed to it.
+  std::string early_data;
 };
 
 // Beast 1.74 uses boost::string_view, which does not convert to std::string_view.
@@ -184,13 +198,16 @@ bool Expects100Continue(const RequestMessage& msg) {
   return msg.version() >= 11 && it != msg.end() && beast::iequals(it->value(), "100-continue");
 }
 
+std::string HostPort(const std::string& ip, uint16_t port) {
+  const bool v6 = ip.find(':') != std::string::npos;
+  return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
 std::string RemoteAddress(const tcp::socket& socket) {
   beast::error_code ec;
   tcp::endpoint ep = socket.remote_endpoint(ec);
   if (ec) return "";
-  std::string host = ep.address().to_string();
-  if (ep.address().is_v6()) host = "[" + host + "]";
-  return host + ":" + std::to_string(ep.port());
+  return HostPort(ep.address().to_string(), ep.port());
 }
 
 // The DER of a client certificate that OpenSSL verified against client_ca_pem. With verify_peer
@@ -229,7 +246,12 @@ class ServerImpl final : public HttpsServer {
   Status Bind();
   void RunIo();
   std::shared_ptr<Connection> Register(tcp::socket socket);
-  void Unregister(uint64_t id, const std::string& peer_ip);
+  bool IsTrustedProxy(const std::string& ip) const;
+  bool CountAddress(Connection& conn, const std::string& ip);
+  void RefusePerAddress();
+  void Unregister(const Connection& conn);
+  asio::awaitable<std::optional<ProxyPreamble>> ReadProxyHeader(Connection& conn,
+                                                                const std::string& proxy);
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Session(std::shared_ptr<Connection> conn);
   asio::awaitable<void> Serve(Connection& conn);
@@ -286,6 +308,7 @@ class ServerImpl final : public HttpsServer {
   std::unordered_map<std::string, size_t> per_address_;  // open connections by IP; guarded by mu_
   uint64_t refused_total_ = 0;                           // guarded by mu_
   uint64_t refused_per_address_ = 0;                     // guarded by mu_
+  std::atomic<uint64_t> refused_proxy_header_{0};        // counted by sessions, lock-free
   // Deferred responses awaited by a connection, by connection id, for Stop to answer. Weak, so
   // that the handler dropping the last reference still answers 503.
   std::unordered_map<uint64_t, std::weak_ptr<DeferredResponse>> parked_;  // guarded by mu_
@@ -314,7 +337,8 @@ Status ServerImpl::Init() {
       options_.max_connections_per_address == 0) {
     return InvalidArgument("server limits must be positive");
   }
-  if (options_.request_timeout_seconds < 1 || options_.idle_timeout_seconds < 1) {
+  if (options_.request_timeout_seconds < 1 || options_.idle_timeout_seconds < 1 ||
+      options_.proxy_header_timeout_seconds < 1) {
     return InvalidArgument("server timeouts must be at least one second");
   }
   CF_TRY(internal::ConfigureServerTls(ssl_context_, options_));
@@ -420,39 +444,39 @@ std::shared_ptr<Connection> ServerImpl::Register(tcp::socket socket) {
     return nullptr;
   }
   // Limits are checked at accept, before any TLS work: a refused client costs one accept and
-  // one close. Logged once per burst (every 1000th refusal), counted always.
+  // one close. Logged once per burst (every 1000th refusal), counted always. Behind a trusted
+  // proxy the client's address is known only from the PROXY header: its per-address limit is
+  // checked once the header is read (CountAddress), the total limit here.
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   std::string ip = ec ? std::string() : peer.address().to_string();
-  auto refuse = [&](std::atomic<uint64_t>* counter, uint64_t& local, const char* which,
-                    size_t limit) {
-    const uint64_t n = ++local;
-    if (counter != nullptr) ++*counter;
-    if (n % 1000 == 1) {
-      log::Warn(
-          "connection limit reached; closing new connections",
-          {{"limit", which}, {"value", std::to_string(limit)}, {"refused", std::to_string(n)}});
-    }
-    beast::error_code ignored;
-    socket.close(ignored);
-  };
   if (connections_.size() >= options_.max_connections) {
-    refuse(options_.counters ? &options_.counters->refused_max_connections : nullptr,
-           refused_total_, "max_connections", options_.max_connections);
+    const uint64_t n = ++refused_total_;
+    if (options_.counters) ++options_.counters->refused_max_connections;
+    if (n % 1000 == 1) {
+      log::Warn("connection limit reached; closing new connections",
+                {{"limit", "max_connections"},
+                 {"value", std::to_string(options_.max_connections)},
+                 {"refused", std::to_string(n)}});
+    }
+    socket.close(ec);
     return nullptr;
   }
-  size_t& from_peer = per_address_[ip];
-  if (from_peer >= options_.max_connections_per_address) {
-    refuse(options_.counters ? &options_.counters->refused_per_address : nullptr,
-           refused_per_address_, "max_connections_per_address",
-           options_.max_connections_per_address);
+  const bool via_proxy = IsTrustedProxy(ip);
+  if (!via_proxy && per_address_[ip] >= options_.max_connections_per_address) {
+    RefusePerAddress();
+    socket.close(ec);
     return nullptr;
   }
   try {
     auto conn = std::make_shared<Connection>(std::move(socket), ssl_context_);
     conn->id = ++next_id_;
     conn->peer_ip = ip;
+    conn->via_proxy = via_proxy;
     connections_.emplace(conn->id, conn);
-    ++from_peer;
+    if (!via_proxy) {
+      ++per_address_[ip];
+      conn->counted = true;
+    }
     if (options_.counters) ++options_.counters->open;
     return conn;
   } catch (const std::exception& e) {  // SSL_new or allocation failed
@@ -462,11 +486,47 @@ std::shared_ptr<Connection> ServerImpl::Register(tcp::socket socket) {
   }
 }
 
-void ServerImpl::Unregister(uint64_t id, const std::string& peer_ip) {
+bool ServerImpl::IsTrustedProxy(const std::string& ip) const {
+  if (ip.empty()) return false;
+  for (const Cidr& network : options_.trusted_proxies) {
+    if (network.Contains(ip)) return true;
+  }
+  return false;
+}
+
+// Guarded by mu_ (the caller holds it).
+void ServerImpl::RefusePerAddress() {
+  const uint64_t n = ++refused_per_address_;
+  if (options_.counters) ++options_.counters->refused_per_address;
+  if (n % 1000 == 1) {
+    log::Warn("connection limit reached; closing new connections",
+              {{"limit", "max_connections_per_address"},
+               {"value", std::to_string(options_.max_connections_per_address)},
+               {"refused", std::to_string(n)}});
+  }
+}
+
+// The per-address limit for a connection whose client address came in a PROXY header. False
+// (and counted as a refusal) when `ip` already has its share; the caller closes the connection.
+bool ServerImpl::CountAddress(Connection& conn, const std::string& ip) {
   std::lock_guard lock(mu_);
-  if (connections_.erase(id) == 0) return;
+  size_t& from_client = per_address_[ip];
+  if (from_client >= options_.max_connections_per_address) {
+    RefusePerAddress();
+    return false;
+  }
+  ++from_client;
+  conn.peer_ip = ip;
+  conn.counted = true;
+  return true;
+}
+
+void ServerImpl::Unregister(const Connection& conn) {
+  std::lock_guard lock(mu_);
+  if (connections_.erase(conn.id) == 0) return;
   if (options_.counters) --options_.counters->open;
-  auto it = per_address_.find(peer_ip);
+  if (!conn.counted) return;
+  auto it = per_address_.find(conn.peer_ip);
   if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
 }
 
@@ -495,7 +555,8 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
 }
 
 asio::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn) {
-  ScopeExit unregister([this, id = conn->id, ip = conn->peer_ip] { Unregister(id, ip); });
+  // Runs on the connection's strand, after Serve: peer_ip and counted are final by then.
+  ScopeExit unregister([this, conn] { Unregister(*conn); });
   try {
     co_await Serve(*conn);
   } catch (const std::exception& e) {
@@ -512,12 +573,27 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
   // Responses go out as one TLS record each, but with Nagle a keep-alive exchange can still
   // stall 40 ms on the peer's delayed ACK.
   tcp_stream.socket().set_option(tcp::no_delay(true), ec);
-  const std::string remote = RemoteAddress(tcp_stream.socket());
+  std::string remote = RemoteAddress(tcp_stream.socket());
+
+  std::string early_data;  // TLS bytes that arrived with a PROXY header
+  if (conn.via_proxy) {
+    std::optional<ProxyPreamble> preamble = co_await ReadProxyHeader(conn, remote);
+    if (!preamble) co_return;
+    // From here on the client is who the header says, for the limit as for the handler.
+    if (!CountAddress(conn, preamble->ip)) co_return;
+    remote = std::move(preamble->remote);
+    early_data = std::move(preamble->early_data);
+  }
 
   // The handshake and the first request share one request timeout.
   tcp_stream.expires_after(request_timeout);
-  co_await stream.async_handshake(ssl::stream_base::server,
-                                  asio::redirect_error(kUseAwaitable, ec));
+  if (early_data.empty()) {
+    co_await stream.async_handshake(ssl::stream_base::server,
+                                    asio::redirect_error(kUseAwaitable, ec));
+  } else {
+    co_await stream.async_handshake(ssl::stream_base::server, asio::buffer(early_data),
+                                    asio::redirect_error(kUseAwaitable, ec));
+  }
   if (ec) {
     log::Debug("TLS handshake failed", {{"remote", remote}, {"error", TakeOpenSslMessage(ec)}});
     co_return;
@@ -586,6 +662,59 @@ asio::awaitable<void> ServerImpl::Serve(Connection& conn) {
   // from a truncation attack. Most clients just close, which ends this at once.
   tcp_stream.expires_after(kShutdownTimeout);
   co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
+}
+
+// The PROXY header of a connection from trusted proxy `proxy` ("ip:port"): read into a buffer of
+// kMaxProxyHeaderBytes (whatever the header declares, ParseProxyHeader answers within that bound)
+// under its own short timeout. nullopt, logged and counted, when it is missing, late or invalid:
+// the caller closes the connection. A trusted proxy that sends none is misconfigured (no
+// send-proxy-v2 on its server line), and the first of its refusals in each burst says so.
+asio::awaitable<std::optional<ProxyPreamble>> ServerImpl::ReadProxyHeader(
+    Connection& conn, const std::string& proxy) {
+  beast::tcp_stream& tcp_stream = beast::get_lowest_layer(conn.stream);
+  tcp_stream.expires_after(std::chrono::seconds(options_.proxy_header_timeout_seconds));
+  std::string buffer(kMaxProxyHeaderBytes, '\0');
+  size_t received = 0;
+  auto refuse = [&](const std::string& why) -> std::optional<ProxyPreamble> {
+    const uint64_t n = ++refused_proxy_header_;
+    if (options_.counters) ++options_.counters->refused_proxy_header;
+    if (n % 1000 == 1) {
+      log::Warn("connection from a trusted proxy without a valid PROXY protocol header; closed",
+                {{"proxy", proxy}, {"error", why}, {"refused", std::to_string(n)}});
+    }
+    return std::nullopt;
+  };
+  for (;;) {
+    if (received == buffer.size()) co_return refuse("no header within the size bound");
+    beast::error_code ec;
+    const size_t n = co_await tcp_stream.async_read_some(
+        asio::buffer(buffer.data() + received, buffer.size() - received),
+        asio::redirect_error(kUseAwaitable, ec));
+    if (ec && stopping_) co_return std::nullopt;  // Stop closed it: no refusal to count
+    if (ec) {
+      co_return refuse(ec == beast::error::timeout
+                           ? "no complete header within " +
+                                 std::to_string(options_.proxy_header_timeout_seconds) + " s"
+                           : "connection ended before a complete header: " + ec.message());
+    }
+    received += n;
+    auto parsed = ParseProxyHeader(std::string_view(buffer.data(), received));
+    if (!parsed.ok()) co_return refuse(parsed.error().message());
+    if (!parsed->has_value()) continue;
+    const ProxyHeader& header = **parsed;
+    ProxyPreamble out;
+    out.early_data.assign(buffer, header.length, received - header.length);
+    if (header.proxied) {
+      out.ip = header.source_address;
+      out.remote = HostPort(header.source_address, header.source_port);
+      log::Debug("proxied connection", {{"remote", out.remote}, {"proxy", proxy}});
+    } else {
+      // LOCAL (the proxy's own health check) or UNKNOWN: the proxy's address stands.
+      out.ip = conn.peer_ip;
+      out.remote = proxy;
+    }
+    co_return out;
+  }
 }
 
 asio::awaitable<void> ServerImpl::RefuseAndLinger(Connection& conn, HttpResponse problem) {

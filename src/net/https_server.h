@@ -20,9 +20,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "base/secret_bytes.h"
+#include "net/address_policy.h"
 #include "net/http.h"
 
 namespace certfleet::net {
@@ -33,7 +35,11 @@ using Handler = std::function<HttpResponse(const HttpRequest&)>;
 struct ConnectionCounters {
   std::atomic<int64_t> open{0};                      // connections being served now
   std::atomic<uint64_t> refused_max_connections{0};  // closed at accept: the total limit
-  std::atomic<uint64_t> refused_per_address{0};      // closed at accept: the per-address limit
+  // Closed at accept (behind a trusted proxy: once its PROXY header named the client) by the
+  // per-address limit.
+  std::atomic<uint64_t> refused_per_address{0};
+  // Closed because a trusted proxy's connection did not start with a valid PROXY header in time.
+  std::atomic<uint64_t> refused_proxy_header{0};
 };
 
 struct ServerOptions {
@@ -59,6 +65,18 @@ struct ServerOptions {
   size_t max_connections_per_address = 256;
   // Borrowed; may be null. Must outlive the server.
   ConnectionCounters* counters = nullptr;
+  // Load balancers that announce their clients with the PROXY protocol (issue #15;
+  // net/proxy_protocol.h), e.g. HAProxy with send-proxy-v2. A connection whose source address
+  // lies in one of these networks must start with a PROXY header (version 2 or 1), which is read
+  // before the TLS handshake, within proxy_header_timeout_seconds and kMaxProxyHeaderBytes; the
+  // client address it carries then replaces the peer's for everything downstream: the
+  // per-address limit (checked once the header is read), HttpRequest::remote_address (audit
+  // records, logs). A LOCAL header (the balancer's own health check) keeps the balancer's address.
+  // A missing, late or invalid header closes the connection (counted in refused_proxy_header).
+  // Connections from any other address are never read for a header: one that sends a PROXY
+  // header anyway is talking garbage to TLS, and fails the handshake. Empty: no PROXY protocol.
+  std::vector<Cidr> trusted_proxies;
+  int proxy_header_timeout_seconds = 5;  // the spec asks for at least 3 (a TCP retransmit)
 };
 
 class HttpsServer {

@@ -1,18 +1,25 @@
 // HttpsServer and HttpsClient against each other on loopback, with throwaway certificates.
 // Every server binds port 0; nothing depends on timing except explicit deadlines, which are
 // asserted with generous margins.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "net/address_policy.h"
 #include "net/http.h"
 #include "net/https_client.h"
 #include "net/https_server.h"
@@ -576,6 +583,135 @@ TEST_F(NetTest, ConnectionsBeyondThePerAddressLimitAreClosedAndCounted) {
   EXPECT_TRUE(a.ReadResponse());
   ASSERT_TRUE(b.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_TRUE(b.ReadResponse());
+}
+
+// --- PROXY protocol (issue #15): a load balancer announcing its clients --------------------------
+
+// A PROXY protocol v2 header for a TCP/IPv4 client `a.b.c.d`:`port` (to 10.0.0.11:8443), as
+// HAProxy's send-proxy-v2 sends it; `local` makes it a LOCAL header (a health check) instead.
+std::string ProxyV2(std::array<uint8_t, 4> client, uint16_t port, bool local = false) {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  if (local) return h + std::string("\x20\x00\x00\x00", 4);
+  h += std::string("\x21\x11\x00\x0c", 4);
+  for (uint8_t b : client) h.push_back(static_cast<char>(b));
+  h += std::string("\x0a\x00\x00\x0b", 4);
+  h.push_back(static_cast<char>(port >> 8));
+  h.push_back(static_cast<char>(port & 0xff));
+  h += std::string("\x20\xfb", 2);
+  return h;
+}
+
+std::vector<Cidr> Networks(std::initializer_list<const char*> texts) {
+  std::vector<Cidr> out;
+  for (const char* t : texts) out.push_back(Cidr::Parse(t).value());
+  return out;
+}
+
+// X-Remote of one GET on `conn`: the remote address the handler saw.
+std::string SeenRemote(RawTlsClient& conn) {
+  if (!conn.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) return "(send failed)";
+  auto response = conn.ReadResponse();
+  if (!response) return "(no response)";
+  const size_t at = response->find("X-Remote: ");
+  if (at == std::string::npos) return "(no X-Remote)";
+  return response->substr(at + 10, response->find("\r\n", at) - at - 10);
+}
+
+TEST_F(NetTest, TrustedProxysHeaderNamesTheClient) {
+  ConnectionCounters counters;
+  auto server = StartServer(Echo, [&](ServerOptions& o) {
+    o.trusted_proxies = Networks({"127.0.0.0/30"});
+    o.counters = &counters;
+  });
+  RawTlsClient v2;
+  ASSERT_TRUE(v2.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 51000)));
+  EXPECT_EQ(SeenRemote(v2), "192.0.2.7:51000");
+  EXPECT_EQ(SeenRemote(v2), "192.0.2.7:51000");  // every request of the connection
+  RawTlsClient v1;
+  ASSERT_TRUE(v1.Connect(server->port(), "PROXY TCP6 2001:db8::7 2001:db8::11 51001 8443\r\n"));
+  EXPECT_EQ(SeenRemote(v1), "[2001:db8::7]:51001");
+  // LOCAL (HAProxy's health check with check-send-proxy): the proxy's own address stands.
+  RawTlsClient local;
+  ASSERT_TRUE(local.Connect(server->port(), ProxyV2({}, 0, /*local=*/true), "127.0.0.2"));
+  EXPECT_EQ(SeenRemote(local).rfind("127.0.0.2:", 0), 0u);
+  EXPECT_EQ(counters.refused_proxy_header.load(), 0u);
+}
+
+TEST_F(NetTest, TrustedProxyWithoutAValidHeaderIsClosed) {
+  ConnectionCounters counters;
+  auto server = StartServer(Echo, [&](ServerOptions& o) {
+    o.trusted_proxies = Networks({"127.0.0.1/32"});
+    o.proxy_header_timeout_seconds = 1;
+    o.counters = &counters;
+  });
+  RawTlsClient plain;  // TLS straight away: the ClientHello is no PROXY header
+  EXPECT_FALSE(plain.Connect(server->port()));
+  RawTlsClient garbage;
+  EXPECT_FALSE(garbage.Connect(server->port(), "PROXY TCP4 192.0.2.300 10.0.0.11 1 2\r\n"));
+  // A proxy that connects and says nothing is closed after the header timeout.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const auto started = std::chrono::steady_clock::now();
+  char byte = 0;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);  // EOF, not the 10 s receive timeout
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  ::close(fd);
+  EXPECT_EQ(counters.refused_proxy_header.load(), 3u);
+  // Other addresses are not trusted: a direct client from one of them is served as ever.
+  RawTlsClient direct;
+  ASSERT_TRUE(direct.Connect(server->port(), {}, "127.0.0.2"));
+  EXPECT_EQ(SeenRemote(direct).rfind("127.0.0.2:", 0), 0u);
+}
+
+TEST_F(NetTest, UntrustedPeersProxyHeaderIsNeverBelieved) {
+  auto server = StartServer(Echo, [&](ServerOptions& o) {
+    o.trusted_proxies = Networks({"10.0.0.0/8", "::1/128"});
+  });
+  // Sent from 127.0.0.1, which is no trusted proxy: the header is fed to TLS, which fails.
+  RawTlsClient spoofer;
+  EXPECT_FALSE(spoofer.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 51000)));
+  RawTlsClient spoofer_v1;
+  EXPECT_FALSE(spoofer_v1.Connect(server->port(), "PROXY TCP4 192.0.2.7 10.0.0.11 1 2\r\n"));
+  RawTlsClient direct;
+  ASSERT_TRUE(direct.Connect(server->port()));
+  EXPECT_EQ(SeenRemote(direct).rfind("127.0.0.1:", 0), 0u);
+}
+
+// Behind a proxy the per-address limit counts the clients the headers name, not the proxy.
+TEST_F(NetTest, PerAddressLimitCountsProxiedClients) {
+  ConnectionCounters counters;
+  auto server = StartServer(Echo, [&](ServerOptions& o) {
+    o.trusted_proxies = Networks({"127.0.0.1/32"});
+    o.max_connections_per_address = 2;
+    o.counters = &counters;
+  });
+  RawTlsClient a1;
+  std::optional<RawTlsClient> a2;
+  a2.emplace();
+  ASSERT_TRUE(a1.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1000)));
+  ASSERT_TRUE(a2->Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1001)));
+  RawTlsClient a3;
+  EXPECT_FALSE(a3.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1002)));
+  EXPECT_EQ(counters.refused_per_address.load(), 1u);
+  // Another client through the same proxy: its own share, though the proxy holds three.
+  RawTlsClient b1;
+  RawTlsClient b2;
+  ASSERT_TRUE(b1.Connect(server->port(), ProxyV2({192, 0, 2, 8}, 1000)));
+  ASSERT_TRUE(b2.Connect(server->port(), ProxyV2({192, 0, 2, 8}, 1001)));
+  EXPECT_EQ(SeenRemote(b2), "192.0.2.8:1001");
+  EXPECT_EQ(SeenRemote(a1), "192.0.2.7:1000");
+  // A closed connection gives its client's slot back.
+  a2.reset();
+  for (int i = 0; i < 200 && counters.open.load() > 3; ++i) std::this_thread::sleep_for(10ms);
+  RawTlsClient a4;
+  EXPECT_TRUE(a4.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1003)));
 }
 
 TEST_F(NetTest, StopClosesOpenConnectionsAndWaitsForHandlers) {

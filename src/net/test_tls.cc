@@ -137,17 +137,29 @@ RawTlsClient::~RawTlsClient() {
   ERR_clear_error();
 }
 
-bool RawTlsClient::Connect(uint16_t port) {
+bool RawTlsClient::Connect(uint16_t port, std::string_view preamble, const char* source_ip) {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) return false;
   timeval tv{5, 0};
   setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (source_ip != nullptr) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source_ip, &local.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      return false;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return false;
+  if (!preamble.empty() &&
+      send(fd_, preamble.data(), preamble.size(), MSG_NOSIGNAL) != ssize_t(preamble.size())) {
+    return false;
+  }
   ssl_ = SSL_new(ctx_);
   SSL_set_fd(ssl_, fd_);
   bool ok = SSL_connect(ssl_) == 1;

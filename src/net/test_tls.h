@@ -48,8 +48,9 @@ class RawTlsClient {
   RawTlsClient(const RawTlsClient&) = delete;
   RawTlsClient& operator=(const RawTlsClient&) = delete;
 
-  // TCP connect and TLS handshake. False if either fails.
-  bool Connect(uint16_t port);
+  // TCP connect to 127.0.0.1:`port` (from `source_ip` if set, e.g. "127.0.0.2"), `preamble` sent
+  // as is (a PROXY protocol header), then the TLS handshake. False if any of it fails.
+  bool Connect(uint16_t port, std::string_view preamble = {}, const char* source_ip = nullptr);
   bool Send(std::string_view bytes);
   // One HTTP response framed by Content-Length; nullopt on EOF, error or timeout.
   std::optional<std::string> ReadResponse();

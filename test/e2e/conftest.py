@@ -104,6 +104,9 @@ class Server:
         self.extra_env = {}  # e.g. {"CERTFLEET_FAILPOINT": "renewal.committed"}
         self.clock_file = None  # set by use_test_clock()
         self.config = DEFAULT_SERVER_CONFIG  # certfleetd.toml text; None: no --config
+        # Loopback address request() connects from (e.g. "127.0.0.2" when 127.0.0.1 is a
+        # --trusted-proxy, whose connections must start with a PROXY header); None: the default.
+        self.client_source = None
 
     @property
     def config_path(self):
@@ -254,8 +257,9 @@ class Server:
         if body is not None:
             h["Content-Type"] = "application/json"
         h.update(headers or {})
+        source = (self.client_source, 0) if self.client_source else None
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=self.ssl_context())
+                                           context=self.ssl_context(), source_address=source)
         try:
             try:
                 conn.request(method, path, body=body, headers=h)
@@ -707,10 +711,12 @@ def require_haproxy():
 
 
 def haproxy_config(port, stats_socket, backends, balance="leastconn", check="readyz",
-                   inter_ms=200):
+                   inter_ms=200, send_proxy=False):
     """HAProxy configuration text in the shape of deploy/haproxy/certfleet.cfg, for tests:
     TCP passthrough from 127.0.0.1:`port` to `backends` ((host, port) pairs, servers r1..rN),
     `balance` leastconn or roundrobin, health checks every `inter_ms` (fall 2, rise 2).
+    send_proxy: every connection to a backend, health checks included, starts with a PROXY
+    protocol v2 header (send-proxy-v2, check-send-proxy), for certfleetd --trusted-proxy.
 
     check="readyz": backend certfleet_ready checks GET /readyz over TLS (200 = in rotation); when
     none is ready, the frontend falls back to certfleet_alive, the same servers checked with a
@@ -722,6 +728,8 @@ def haproxy_config(port, stats_socket, backends, balance="leastconn", check="rea
         raise ValueError(f"check {check!r}")
     servers = [f"    server r{i} {host}:{p}" for i, (host, p) in enumerate(backends, 1)]
     default_server = f"    default-server check inter {inter_ms} fall 2 rise 2"
+    if send_proxy:
+        default_server += " send-proxy-v2 check-send-proxy"
     lines = ["global",
              "    maxconn 4000",  # the default asks for more descriptors than the limit here
              f"    stats socket {stats_socket} mode 600 level admin"]
@@ -751,7 +759,7 @@ def haproxy_config(port, stats_socket, backends, balance="leastconn", check="rea
                   "backend certfleet_alive",
                   f"    balance {balance}",
                   "    option tcp-check",
-                  "    tcp-check connect ssl",
+                  "    tcp-check connect ssl" + (" send-proxy" if send_proxy else ""),
                   default_server + " verify none",
                   *servers]
     else:

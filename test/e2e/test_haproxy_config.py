@@ -2,9 +2,12 @@
 
 `haproxy -c` accepts it as shipped. Then it runs, with only its addresses, socket path and
 process settings replaced (render_example), in front of three small TLS servers on loopback, each
-with its own certificate, that answer GET /readyz as certfleetd does. Through it:
+with its own certificate, that answer GET /readyz as certfleetd does and read the PROXY protocol
+header HAProxy sends first. Through it:
 - TLS passes through: each client sees the backend's own certificate, and the backend sees the
   client's certificate (agents' mutual TLS reaches certfleetd);
+- every connection to a backend starts with a PROXY v2 header: the client's address for client
+  connections, LOCAL for HAProxy's own health checks (what certfleetd --trusted-proxy expects);
 - connections are spread over the three (leastconn);
 - a stopped backend and a backend whose /readyz answers 503 are taken out of rotation, and come
   back when they recover;
@@ -16,11 +19,13 @@ certfleetd is not needed. Skipped only when haproxy or openssl is not installed.
 
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import re
 import socket
 import ssl
+import struct
 import threading
 
 import pytest
@@ -74,11 +79,48 @@ class Pki:
 
 # --- backends ----------------------------------------------------------------------------------
 
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def _recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed inside a PROXY header")
+        data += chunk
+    return data
+
+
+def read_proxy_v2(sock):
+    """The PROXY protocol v2 header at the start of `sock`, if the first byte says one is there
+    (a TLS ClientHello starts with 0x16, a v2 header with CR): ("LOCAL", None) for HAProxy's own
+    connections, ("PROXY", (client ip, port)) for relayed TCP ones, or (None, None) without a
+    header. Reads exactly the header's bytes, so TLS starts where it ends. A stand-in for
+    certfleetd's reader (src/net/proxy_protocol.cc), which is strict where this one guesses."""
+    first = sock.recv(1, socket.MSG_PEEK)
+    if first != PROXY_V2_SIGNATURE[:1]:
+        return None, None
+    fixed = _recv_exactly(sock, 16)
+    assert fixed[:12] == PROXY_V2_SIGNATURE, fixed
+    ver_cmd, fam, length = struct.unpack("!BBH", fixed[12:])
+    assert ver_cmd >> 4 == 2, fixed
+    block = _recv_exactly(sock, length)
+    if ver_cmd & 0xF == 0:
+        return "LOCAL", None
+    assert fam in (0x11, 0x21), fam  # TCP over IPv4 or IPv6
+    size = 4 if fam == 0x11 else 16
+    source = str(ipaddress.ip_address(block[:size]))
+    (port,) = struct.unpack("!H", block[2 * size:2 * size + 2])
+    return "PROXY", (source, port)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     timeout = 10  # a client that stalls does not hold a thread for long
 
     def do_GET(self):
         backend = self.server.backend
+        command, source = self.client_address[2], self.client_address[0]
         if self.path == "/readyz":
             backend.checks.append(self.headers.get("Host"))
             status = 200 if backend.ready else 503
@@ -87,7 +129,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = 200
             peer = self.connection.getpeercert() or {}
             subject = dict(rdn[0] for rdn in peer.get("subject", ()))
-            body = {"backend": backend.name, "client": subject.get("commonName")}
+            body = {"backend": backend.name, "client": subject.get("commonName"),
+                    "proxy": command, "source": source}
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -107,18 +150,33 @@ class _TlsHttpServer(http.server.ThreadingHTTPServer):
         self.context = context
         super().__init__(address, _Handler)
 
-    def get_request(self):
-        # The handshake runs in the connection's own thread (on its first read), not in accept.
-        sock, addr = self.socket.accept()
-        return self.context.wrap_socket(sock, server_side=True,
-                                        do_handshake_on_connect=False), addr
+    def finish_request(self, request, client_address):
+        # In the connection's own thread, not in accept: the PROXY header (if HAProxy sent one),
+        # then TLS (its handshake on the first read). The handler sees client_address as
+        # (source ip, port, "PROXY" | "LOCAL" | None): the client's as the header names it.
+        request.settimeout(_Handler.timeout)
+        try:
+            command, source = read_proxy_v2(request)
+        except (OSError, ConnectionError):
+            return
+        self.backend.preambles.append(command)
+        if source is None:
+            source = client_address
+        tls = self.context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            super().finish_request(tls, (source[0], source[1], command))
+        finally:
+            tls.close()
 
 
 class TlsBackend:
     """An HTTPS server on 127.0.0.1 standing in for one certfleetd replica: GET /readyz answers
-    200 or 503 (`ready`); any other GET answers {"backend": name, "client": client cert CN}.
+    200 or 503 (`ready`); any other GET answers {"backend": name, "client": client cert CN,
+    "proxy": PROXY header command or None, "source": client address (the header's, if any)}.
     Client certificates from the test CA are asked for, not required, like certfleetd's
-    listener. stop() closes the port (connections are refused); start() opens the same port."""
+    listener. A PROXY v2 header before TLS is read if present; `preambles` lists each
+    connection's header command (None: no header). stop() closes the port (connections are
+    refused); start() opens the same port."""
 
     def __init__(self, name, cert, key, ca):
         self.name = name
@@ -128,6 +186,7 @@ class TlsBackend:
         self.context.verify_mode = ssl.CERT_OPTIONAL
         self.ready = True
         self.checks = []  # Host header of each /readyz request
+        self.preambles = []  # per connection: "PROXY", "LOCAL" or None (no PROXY header)
         self.port = 0
         self.httpd = None
         self.thread = None
@@ -183,11 +242,13 @@ def _client_context(pki, with_cert=True):
     return ctx
 
 
-def fetch(lb, pki, with_cert=True):
-    """One HTTPS GET / through HAProxy on a new connection, verified against the test CA; returns
-    (CN of the certificate the client saw, the backend's answer)."""
+def fetch(lb, pki, with_cert=True, source=None):
+    """One HTTPS GET / through HAProxy on a new connection (from loopback address `source`, e.g.
+    "127.0.0.2", if given), verified against the test CA; returns (CN of the certificate the
+    client saw, the backend's answer)."""
     conn = http.client.HTTPSConnection("127.0.0.1", lb.port, timeout=REQUEST_TIMEOUT_S,
-                                       context=_client_context(pki, with_cert))
+                                       context=_client_context(pki, with_cert),
+                                       source_address=(source, 0) if source else None)
     try:
         conn.request("GET", "/")
         subject = dict(rdn[0] for rdn in conn.sock.getpeercert()["subject"])
@@ -256,15 +317,26 @@ def test_passthrough_spreads_connections_and_carries_client_certificates(env):
     lb.wait_servers("UP", backend="certfleet_alive", timeout=STATE_TIMEOUT_S)
     names = {b.name for b in backends}
 
-    # The health checks are HAProxy's own TLS connections asking GET /readyz.
+    # The health checks are HAProxy's own TLS connections asking GET /readyz, each after a PROXY
+    # v2 LOCAL header (both backends' checks).
     for b in backends:
         assert b.checks and set(b.checks) == {"certfleet"}, (b.name, b.checks[:5])
+        assert "LOCAL" in b.preambles, (b.name, b.preambles[:5])
 
     # The client's certificate reaches the backend: HAProxy did not terminate TLS.
     cn, body = fetch(lb, pki)
     assert body["client"] == CLIENT_CN and cn == body["backend"], body
     cn, body = fetch(lb, pki, with_cert=False)
     assert body["client"] is None, body
+
+    # The PROXY v2 header names the client as HAProxy saw it: here one connecting from 127.0.0.2
+    # (HAProxy itself connects to the backends from 127.0.0.1).
+    cn, body = fetch(lb, pki, source="127.0.0.2")
+    assert body["proxy"] == "PROXY" and body["source"] == "127.0.0.2", body
+    assert body["client"] == CLIENT_CN and cn == body["backend"], body
+    # No connection to a backend went without a header.
+    for b in backends:
+        assert set(b.preambles) <= {"PROXY", "LOCAL"}, (b.name, b.preambles)
 
     # leastconn: three connections held open at once land on three different backends.
     ctx = _client_context(pki)
@@ -341,17 +413,24 @@ def test_not_ready_backend_leaves_rotation_and_all_not_ready_falls_back(env):
     assert set(served_by(lb, pki, 6)) == {"backend-1", "backend-2", "backend-3"}
 
 
-@pytest.mark.parametrize("balance,check", [("roundrobin", "readyz"), ("leastconn", "tcp")])
-def test_haproxy_fixture_config(env, haproxy, balance, check):
+@pytest.mark.parametrize("balance,check,send_proxy", [("roundrobin", "readyz", False),
+                                                      ("leastconn", "tcp", False),
+                                                      ("leastconn", "readyz", True)])
+def test_haproxy_fixture_config(env, haproxy, balance, check, send_proxy):
     # The configuration conftest.haproxy_config() writes for the replica tests, over the same
-    # backends: passthrough, spread, and (checked every 200 ms) a quick exit from rotation.
+    # backends: passthrough, spread, (checked every 200 ms) a quick exit from rotation, and with
+    # send_proxy the PROXY v2 header that certfleetd --trusted-proxy reads.
     _, backends, pki = env
     lb = haproxy([("127.0.0.1", b.port) for b in backends], balance=balance, check=check,
-                 inter_ms=200)
+                 inter_ms=200, send_proxy=send_proxy)
     lb.wait_up()
     assert set(served_by(lb, pki, 9)) == {"backend-1", "backend-2", "backend-3"}
-    cn, body = fetch(lb, pki)
+    cn, body = fetch(lb, pki, source="127.0.0.2")
     assert body["client"] == CLIENT_CN, body
+    if send_proxy:
+        assert body["proxy"] == "PROXY" and body["source"] == "127.0.0.2", body
+    else:
+        assert body["proxy"] is None and body["source"] == "127.0.0.1", body
     if check == "readyz":
         backends[0].ready = False
         try:
