@@ -5,6 +5,8 @@ real HAProxy, a real webhook receiver, and a real Pebble with BIND9 for ACME.
 - SIGKILL the replica whose job engine is exporting a deployment: once the dead replica's job
   lease (30 s) has run out, another replica runs the deployment to the end; every target is
   installed and verified once, the key is exported once, and every event reaches the webhook.
+- SIGKILL a replica while every agent is installing (held at its reload): the deployment ends on
+  the others, every target installed and verified once.
 - SIGKILL the replica holding the renewal scheduler's advisory lock: another replica takes the
   lock at once (its session died with it), and the next wave of renewals happens there, with no
   renewal lost and none doubled.
@@ -158,6 +160,86 @@ def test_sigkill_the_replica_exporting_a_deployment(replicas, certfleet_bin, ws)
             assert not doubled, doubled
     finally:
         receiver.close()
+        failures = factory.teardown()
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
+
+
+def agent_requests(srv, route):
+    """Requests to `route` (a route pattern) this replica has answered (its /metrics)."""
+    resp = srv.request("GET", "/metrics")
+    assert resp.status == 200, resp
+    total = 0.0
+    for line in resp.body.decode().splitlines():
+        if line.startswith("certfleet_http_requests_total{") and f'route="{route}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_sigkill_a_replica_while_agents_install(replicas, certfleet_bin, ws):
+    """Every agent holds its install at the reload (its profile's reload waits for a gate file
+    the test creates); a replica that served bundles is killed; the gate opens: the agents'
+    reports reach the replicas that live (HAProxy redispatches), the deployment settles there,
+    and each target is installed and verified once."""
+    rs = replicas(3, balancer=True,
+                  extra_args=["--pkcs8-iterations", "10000", "--agent-cert-validity", "398d"])
+    cli = Cli(certfleet_bin, rs.front)
+    account = create_account(cli)["id"]
+    admin = create_principal(cli, ws, account, "admin")
+    factory = AgentFactory(rs.front, admin.cli, ws)
+    gate = ws.sub("gate")
+    # The reload waits (bounded by reload_timeout) until the gate exists, after leaving a mark
+    # that says the install got that far; then it reloads nginx as usual.
+    hold = 'touch "$0"; gate=$1; shift; while [ ! -e "$gate" ]; do sleep 0.05; done; exec "$@"'
+    try:
+        name = unique_name("inst")
+        cert = admin.cli.json("cert", "request", "--name", name, "--domain",
+                              f"{name}.example.test", "--exportable")
+        agents = []
+        for _ in range(3):
+            a = factory(account, {"env": "dev"}, start=False)
+            reload = a.profiles["nginx"]["reload"]
+            a.profiles["nginx"]["reload"] = ["/bin/sh", "-c", hold, os.path.join(a.base, "reloading"),
+                                             gate, *reload]
+            a.profiles["nginx"]["reload_timeout"] = "90s"
+            a.start()
+            agents.append(a)
+        dep = admin.cli.json("deploy", "create", "--cert", cert["id"], "--account", account,
+                             "--profile", "nginx", "--selector", "env=dev")
+        wait_until(lambda: all(os.path.exists(os.path.join(a.base, "reloading"))
+                               for a in agents), 60, "every agent held at its reload",
+                   lambda: "\n".join(a.log_tail(10) for a in agents))
+        bundles = {s.name: agent_requests(s, "/v1/agent/jobs/{id}/bundle") for s in rs}
+        victim = max(rs, key=lambda s: bundles[s.name])
+        assert victim.kill() == -signal.SIGKILL
+        print(f"bundles served {bundles}; killed {victim.name} while the agents installed")
+        with open(gate, "w"):
+            pass
+
+        def settled():
+            d = admin.cli.json("deploy", "show", dep["id"])
+            return d if d["state"] != "running" else None
+        done = wait_until(settled, JOB_LEASE_S + CONVERGE_S, "the deployment to finish",
+                          rs.log_tails)
+        assert done["state"] == "succeeded", done
+        serial = normalize_serial(cert["serial"])
+        for a in agents:
+            t = {t["agent"]: t for t in done["targets"]}[a.id]
+            assert t["state"] == "verified" and t["generation"] == 1, t
+            assert a.nginx.served_serial() == serial
+            text = a.log_text()
+            # Installed once. A report lost with the replica is sent again, from the agent's
+            # saved result, when the job is delivered again: never a second install.
+            assert text.count('"msg":"job completed"') == 1, a.log_tail(30)
+            assert "refusing a replayed job" not in text, a.log_tail(30)
+            print(f"{a.id}: {text.count('backing off')} retries, "
+                  f"{text.count('re-reporting a completed job')} re-reports")
+        assert sql_list(rs.psql("SELECT count(*) FROM exports WHERE secret_id = "
+                                f"{sql_quote(done['secret_id'])}")) == ["1"]
+    finally:
+        if not os.path.exists(gate):
+            with open(gate, "w"):
+                pass
         failures = factory.teardown()
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
