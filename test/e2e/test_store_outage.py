@@ -7,7 +7,8 @@ While the database is down every request answers at once with 503 and a Retry-Af
 (never a 500, never a hang past the backend's 5 s wait for a connection), and /readyz answers 503
 on both replicas. When PostgreSQL comes back on the same port the replicas recover by
 themselves, without a restart: every write that was acknowledged with 201 is there, each replica
-LISTENs again, and deployments wake the agents across replicas at once.
+LISTENs again, the leader locks are held again, and deployments wake the agents across replicas
+at once.
 """
 
 import threading
@@ -148,7 +149,8 @@ def agent_polls_ok(srv):
 
 def test_postgres_stopped_for_20s_under_load(replicas, postgres, certfleet_bin, ws,
                                              agent_factories):
-    rs = replicas(2, balancer=True, extra_args=["--pkcs8-iterations", "10000"])
+    rs = replicas(2, balancer=True,
+                  extra_args=["--pkcs8-iterations", "10000", "--scheduler-interval", "1s"])
     rs.front.name = "haproxy"
     pids = [s.proc.pid for s in rs]
     assert wait_for("both replicas LISTENing", lambda: listeners(rs) == {"r1", "r2"}, 30)
@@ -240,6 +242,11 @@ def test_postgres_stopped_for_20s_under_load(replicas, postgres, certfleet_bin, 
     # engine, so one of the two agents is always woken from the other replica) at once, well
     # before the poll hub's 5 s recheck.
     wait_for("both replicas LISTENing again", lambda: listeners(rs) == {"r1", "r2"}, 30)
+    # The background work's advisory locks are taken again (their sessions died with the
+    # database), each by one replica.
+    for lock in ("renewal-scheduler", "expiry-watcher", "event-dispatcher"):
+        holder = wait_for(f"the {lock} lock to be held again", lambda: rs.leader(lock), 30)
+        print(f"{lock}: held by {holder.name} after the outage")
     polls = [agent_polls_ok(srv) for srv in rs]
     wait_for("both agents long-polling again",
              lambda: all(agent_polls_ok(srv) > n for srv, n in zip(rs, polls)), RECOVERY_S)
