@@ -133,7 +133,9 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
       token->add_subcommand("create", "Create a bearer token for a principal (shown only once)");
   create->add_option("--principal", args->principal, "Principal id or name")->required();
   create->add_option("--account", args->account, "Account id or name (default: the caller's)");
-  create->add_option("--expires", args->expires, "Lifetime such as 30d or 12h (default: none)")
+  create
+      ->add_option("--expires", args->expires,
+                   "Lifetime such as 30d or 12h, at most 3650d (default: 90d)")
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   create->add_option("--out", args->out,
                      "Write the token to this new file (mode 0600; must not exist) and print "

@@ -66,6 +66,13 @@ int Fail(const Error& e) {
   return 1;
 }
 
+// A failed migrate-store: it starts no server, so its log line and message say what failed.
+int FailMigrate(const Error& e) {
+  log::Error("certfleetd migrate-store failed", {{"error", e.ToString()}});
+  std::fprintf(stderr, "certfleetd migrate-store: %s\n", e.ToString().c_str());
+  return 1;
+}
+
 // The active KEK from the configured provider, plus every retired file KEK so that records
 // written before a rotation (or before moving to PKCS#11) keep reading.
 Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random& random) {
@@ -203,16 +210,16 @@ class WakeRelay {
 // certfleetd migrate-store --from sqlite:PATH --to postgres://...: prints what was copied.
 int MigrateStore(const std::string& from, const std::string& to, const std::string& password_file) {
   auto source = store::ParseStoreLocation(from, "", "");
-  if (!source.ok()) return Fail(source.error());
+  if (!source.ok()) return FailMigrate(source.error());
   auto dest = store::ParseStoreLocation(to, "", password_file);
-  if (!dest.ok()) return Fail(dest.error());
+  if (!dest.ok()) return FailMigrate(dest.error());
   if (source->kind != store::StoreLocation::Kind::kSqlite ||
       dest->kind != store::StoreLocation::Kind::kPostgres) {
-    return Fail(InvalidArgument(
+    return FailMigrate(InvalidArgument(
         "migrate-store copies from --from sqlite:PATH to --to postgres://USER@HOST:PORT/DB"));
   }
   auto report = store::MigrateSqliteToPostgres(source->sqlite_path, dest->postgres);
-  if (!report.ok()) return Fail(report.error());
+  if (!report.ok()) return FailMigrate(report.error());
   for (const auto& t : report->tables) {
     std::printf("%-24s %lld\n", t.table.c_str(), static_cast<long long>(t.rows));
   }

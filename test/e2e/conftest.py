@@ -9,9 +9,12 @@ in that directory, and is stopped with SIGTERM at teardown. Temporary directorie
 at teardown. Only the standard library and pytest are used.
 
 For replicas (issue #15): `postgres` (a throwaway PostgreSQL 15 cluster per module, made by
-test/harness/postgres.sh) and `haproxy` (HAProxy in TCP passthrough in front of given backends,
-shaped like deploy/haproxy/certfleet.cfg). Tests that need them skip when the Debian packages
-postgresql or haproxy are missing (scripts/install-deps.sh test installs both).
+test/harness/postgres.sh), `haproxy` (HAProxy in TCP passthrough in front of given backends,
+shaped like deploy/haproxy/certfleet.cfg) and `replicas` (ReplicaSet: N certfleetd on one fresh
+database of that cluster, each with its own data dir holding the first one's kek.key and ca.pem,
+optionally behind a Haproxy whose address `front` stands in for a Server). Tests that need them
+skip when the Debian packages postgresql or haproxy are missing (scripts/install-deps.sh test
+installs both).
 """
 
 import grp
@@ -107,6 +110,9 @@ class Server:
         # Loopback address request() connects from (e.g. "127.0.0.2" when 127.0.0.1 is a
         # --trusted-proxy, whose connections must start with a PROXY header); None: the default.
         self.client_source = None
+        # The bootstrap admin token, when another data dir holds it (a replica started after
+        # the first writes none: docs/high-availability.md).
+        self.admin_token_file = None
 
     @property
     def config_path(self):
@@ -128,7 +134,7 @@ class Server:
 
     @property
     def token_path(self):
-        return os.path.join(self.data_dir, "admin.token")
+        return self.admin_token_file or os.path.join(self.data_dir, "admin.token")
 
     @property
     def db_path(self):
@@ -157,10 +163,11 @@ class Server:
             return "(no log)"
         return "\n".join(lines[-n:])
 
-    def use_test_clock(self, offset_seconds):
+    def use_test_clock(self, offset_seconds, clock_file=None):
         """Runs certfleetd on its test clock (--test-clock-file): the system clock plus an offset
-        in seconds that set_clock() moves while it runs. Call before start()."""
-        self.clock_file = os.path.join(os.path.dirname(self.data_dir), "test-clock")
+        in seconds that set_clock() moves while it runs. Call before start(). Replicas share
+        one `clock_file` (default: next to the data dir)."""
+        self.clock_file = clock_file or os.path.join(os.path.dirname(self.data_dir), "test-clock")
         self._write_clock(offset_seconds)
         self.extra_args += ["--test-clock-file", self.clock_file]
 
@@ -174,11 +181,18 @@ class Server:
         """Moves the running server's clock to system time + offset_seconds and waits until it
         has taken the new offset (it logs every move)."""
         assert self.clock_file, "use_test_clock() first"
-        needle = f'"offset_seconds":"{int(offset_seconds)}"'.encode()
-        seen = self.log_bytes().count(needle)
+        seen = self.clock_moves(offset_seconds)
         self._write_clock(offset_seconds)
+        self.wait_clock(offset_seconds, seen)
+
+    def clock_moves(self, offset_seconds):
+        """How often the log says the clock moved to `offset_seconds` (for wait_clock)."""
+        return self.log_bytes().count(f'"offset_seconds":"{int(offset_seconds)}"'.encode())
+
+    def wait_clock(self, offset_seconds, seen):
+        """Waits until the log has more than `seen` moves to `offset_seconds`."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while self.log_bytes().count(needle) <= seen:
+        while self.clock_moves(offset_seconds) <= seen:
             if time.monotonic() > deadline:
                 pytest.fail("certfleetd did not take the test clock offset; log:\n"
                             + self.log_tail(), pytrace=False)
@@ -238,6 +252,12 @@ class Server:
     def _kill(self):
         kill_process(self.proc)
         self.proc = None
+
+    def kill(self):
+        """SIGKILL (a crash, for the failover tests) and wait; the exit status."""
+        proc, self.proc = self.proc, None
+        kill_process(proc)
+        return proc.returncode if proc is not None else None
 
     def ssl_context(self):
         return ssl.create_default_context(cafile=self.ca_path)
@@ -949,3 +969,219 @@ def haproxy():
             lb.stop()
         finally:
             ws.cleanup()
+
+
+# --- certfleetd replicas on one PostgreSQL database (issue #15) ------------------------------
+
+# Every replica in a test takes the same flags (docs/high-availability.md): behind HAProxy all
+# connections come from one address, so the per-address limit is raised to the total.
+REPLICA_ARGS = ["--max-connections-per-address", "4096"]
+
+
+def advisory_key(text):
+    """The 64-bit advisory lock key certfleetd derives from `text` (FNV-1a, as
+    store/postgres/replicas.cc AdvisoryKey), as an unsigned number."""
+    h = 1469598103934665603
+    for c in text.encode():
+        h ^= c
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue  # closed meanwhile
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def _local_ports_by_inode():
+    ports = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    ports[cols[9]] = int(cols[1].rsplit(":", 1)[1], 16)
+        except OSError:
+            pass
+    return ports
+
+
+class Frontend(Server):
+    """The address clients and agents dial when replicas sit behind HAProxy: HAProxy's port,
+    the replicas' CA bundle and the bootstrap admin token. Never started: Cli, Agent and
+    request() need only url, port, ca_path, token_path and log_tail. (HAProxy passes TLS
+    through, so clients see a replica's listener certificate; it names 127.0.0.1, which is
+    also HAProxy's address here.)"""
+
+    def __init__(self, replicas, port):
+        super().__init__(replicas.servers[0].binary, replicas.servers[0].data_dir)
+        self.replicas = replicas
+        self.port = port
+
+    def start(self, same_port=False):
+        raise AssertionError("the frontend is HAProxy: start the replicas")
+
+    def log_tail(self, n=40):
+        return self.replicas.log_tails(max(5, n // len(self.replicas.servers)))
+
+
+class ReplicaSet:
+    """N certfleetd replicas on one fresh PostgreSQL database of the module's cluster
+    (docs/high-availability.md, "Starting replicas"): the first starts on the empty database
+    and creates the CA, the KEK and admin.token; every other gets a data dir of its own holding
+    a copy of the first one's kek.key and ca.pem, and the same --store. Optionally behind a
+    Haproxy in the shape of deploy/haproxy/certfleet.cfg (`front`).
+
+    `extra_args` go to every replica; `setup(index, server)` may change one before its first
+    start (extra_env, its own clock). With `clock_offset`, every replica runs on one shared test
+    clock file (set_clock moves them all)."""
+
+    def __init__(self, certfleetd_bin, postgres, n=3, extra_args=(), setup=None,
+                 clock_offset=None, balancer=False):
+        assert n >= 1
+        self.postgres = postgres
+        self.ws = Workspace("certfleet-e2e-replicas-")
+        self.url = postgres.create_database()
+        self.db = self.url.rsplit("/", 1)[1]
+        self.clock_file = self.ws.sub("test-clock") if clock_offset is not None else None
+        self.servers = []
+        self.lb = None
+        self.front = None
+        for i in range(n):
+            srv = Server(certfleetd_bin, self.ws.sub(f"r{i + 1}", "data"))
+            os.makedirs(srv.data_dir, 0o700)
+            srv.name = f"r{i + 1}"
+            srv.extra_args = ["--store", self.url, *REPLICA_ARGS, *extra_args]
+            if clock_offset is not None:
+                srv.use_test_clock(clock_offset, self.clock_file)
+            if setup is not None:
+                setup(i, srv)
+            self.servers.append(srv)
+        self._balancer = balancer
+
+    def start(self):
+        first = self.servers[0]
+        first.start()
+        for srv in self.servers[1:]:
+            # Before its first start (else it makes a KEK of its own): the first one's KEK, 0600,
+            # and the CA bundle it wrote.
+            shutil.copyfile(os.path.join(first.data_dir, "kek.key"),
+                            os.path.join(srv.data_dir, "kek.key"))
+            os.chmod(os.path.join(srv.data_dir, "kek.key"), 0o600)
+            shutil.copyfile(first.ca_path, srv.ca_path)
+            srv.admin_token_file = first.token_path
+            srv.start()
+            assert not os.path.exists(os.path.join(srv.data_dir, "admin.token")), \
+                "a later replica wrote a bootstrap admin token"
+        if self._balancer:
+            require_haproxy()
+            self.lb = Haproxy(self.ws.sub("haproxy"), [("127.0.0.1", s.port)
+                                                       for s in self.servers])
+            os.makedirs(self.lb.dir, 0o700)
+            self.lb.start()
+            self.lb.wait_up()
+            self.front = Frontend(self, self.lb.port)
+        return self
+
+    def stop(self):
+        """Stops HAProxy and every replica (each one even if another fails to stop), then
+        removes the directories; the first failure is raised afterwards."""
+        first = None
+        for stop in ([self.lb.stop] if self.lb is not None else []) + \
+                [srv.stop for srv in self.servers]:
+            try:
+                stop()
+            except BaseException as e:  # noqa: BLE001 (pytest.fail raises outside Exception)
+                first = first or e
+        self.ws.cleanup()
+        if first is not None:
+            raise first
+
+    def __getitem__(self, i):
+        return self.servers[i]
+
+    def __iter__(self):
+        return iter(self.servers)
+
+    def running(self):
+        return [s for s in self.servers if s.proc is not None and s.proc.poll() is None]
+
+    def log_tails(self, n=20):
+        return "\n".join(f"--- {s.name} (pid {s.proc.pid if s.proc else '-'}) ---\n"
+                         + s.log_tail(n) for s in self.servers)
+
+    def psql(self, sql):
+        """psql in this replica set's database (conftest Postgres.psql)."""
+        return self.postgres.psql(sql, db=self.db)
+
+    def set_clock(self, offset_seconds):
+        """Moves the shared test clock and waits until every running replica has taken it."""
+        running = self.running()
+        seen = [s.clock_moves(offset_seconds) for s in running]
+        running[0]._write_clock(offset_seconds)
+        for srv, n in zip(running, seen):
+            srv.wait_clock(offset_seconds, n)
+
+    def by_client_port(self, port):
+        """The running replica whose process owns the local TCP port `port` (a database session
+        seen from PostgreSQL's side: pg_stat_activity.client_port), or None."""
+        inodes = {inode for inode, p in _local_ports_by_inode().items() if p == port}
+        for srv in self.running():
+            if inodes & _socket_inodes(srv.proc.pid):
+                return srv
+        return None
+
+    def by_owner(self, owner):
+        """The replica named by a lease owner ("host:pid", jobs.lease_owner), or None."""
+        pid = owner.rsplit(":", 1)[-1]
+        for srv in self.servers:
+            if srv.proc is not None and str(srv.proc.pid) == pid:
+                return srv
+        return None
+
+    def leader(self, lock="renewal-scheduler"):
+        """The running replica holding the advisory lock of `lock` (store::Leadership; the
+        renewal scheduler, expiry-watcher or event-dispatcher), read from pg_locks, or None."""
+        key = advisory_key(f"certfleet.leader:public:{lock}")
+        rows = self.psql(
+            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            f"AND l.classid = {key >> 32} AND l.objid = {key & 0xFFFFFFFF} "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        ports = [int(p) for p in rows.split()]
+        assert len(ports) <= 1, f"{lock} held by several sessions: {ports}"
+        return self.by_client_port(ports[0]) if ports else None
+
+
+@pytest.fixture
+def replicas(certfleetd_bin, postgres):
+    """replicas(n=3, extra_args=(), setup=None, clock_offset=None, balancer=False) starts a
+    ReplicaSet on a fresh database of the module's PostgreSQL; every replica (and HAProxy) is
+    stopped and its directories removed at teardown."""
+    made = []
+
+    def make(n=3, **kw):
+        rs = ReplicaSet(certfleetd_bin, postgres, n, **kw)
+        made.append(rs)
+        return rs.start()
+
+    yield make
+    first = None
+    for rs in made:
+        try:
+            rs.stop()
+        except BaseException as e:  # noqa: BLE001 (as ReplicaSet.stop)
+            first = first or e
+    if first is not None:
+        raise first
