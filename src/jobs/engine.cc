@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <map>
 #include <mutex>
-#include <thread>
-#include <exception>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <utility>
 
 #include "base/ids.h"
@@ -116,7 +116,7 @@ class LeaseKeeper {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, TimePoint> leases_;  // job id -> lease_expires_at; guarded by mu_
-  bool stop_ = false;                         // guarded by mu_
+  bool stop_ = false;                        // guarded by mu_
   std::thread thread_;
 };
 

@@ -341,9 +341,8 @@ TEST_F(JobEngineTest, OutcomeOfAWorkerThatLostItsLeaseIsDropped) {
 TEST_F(JobEngineTest, ASlowStepKeepsItsLeaseWhileItsWorkerLives) {
   auto slow = std::make_unique<JobEngine>(
       *store_, clock_, random_,
-      EngineOptions{.owner = "w1",
-                    .lease = Seconds(30),
-                    .lease_keep_period = std::chrono::milliseconds(20)});
+      EngineOptions{
+          .owner = "w1", .lease = Seconds(30), .lease_keep_period = std::chrono::milliseconds(20)});
   auto other = MakeEngine("w2");
   int other_calls = 0;
   other->Register("t", [&](const Job&) {

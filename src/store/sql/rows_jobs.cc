@@ -165,11 +165,8 @@ Result<bool> SqlJobs::ExtendLease(const std::string& id, const std::string& owne
                                          "AND lease_owner = ?2 AND state = 'running' "
                                          "AND lease_expires_at = ?3",
                                          "jobs"));
-  CF_TRY(s.Bind(1, id)
-             .Bind(2, owner)
-             .Bind(3, EncodeTime(expected))
-             .Bind(4, EncodeTime(until))
-             .Run());
+  CF_TRY(
+      s.Bind(1, id).Bind(2, owner).Bind(3, EncodeTime(expected)).Bind(4, EncodeTime(until)).Run());
   return s_.db().Changes() == 1;
 }
 
