@@ -156,6 +156,26 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   return pw;
 }
 
+// Creates `schema` if it is missing. Only then: CREATE SCHEMA checks the CREATE privilege on the
+// database even with IF NOT EXISTS, and a role that owns only its schema (or "public") has none.
+Status EnsureSchema(postgres::ConnectOptions co, const std::string& schema) {
+  co.schema.clear();
+  CF_ASSIGN_OR_RETURN(auto conn, PgConn::Open(co));
+  CF_ASSIGN_OR_RETURN(
+      auto exists, conn->Prepare("SELECT count(*) FROM pg_namespace WHERE nspname = ?1", "schema"));
+  exists.Bind(1, schema);
+  CF_ASSIGN_OR_RETURN(bool row, exists.Step());
+  if (row && exists.Int(0) > 0) return Ok();
+  char* quoted = PQescapeIdentifier(conn->get(), schema.data(), schema.size());
+  if (quoted == nullptr) return InvalidArgument("postgres: invalid schema name");
+  const std::string create = std::string("CREATE SCHEMA IF NOT EXISTS ") + quoted;
+  PQfreemem(quoted);
+  Status st = conn->Exec(create.c_str(), "schema");
+  // Two replicas creating it at once: one of them sees a unique violation; both go on.
+  if (!st.ok() && st.error().code() != ErrorCode::kConflict) return st;
+  return Ok();
+}
+
 }  // namespace
 
 namespace postgres {
@@ -204,20 +224,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& o) {
   if (o.schema.empty()) return InvalidArgument("postgres: schema must not be empty");
   CF_ASSIGN_OR_RETURN(postgres::ConnectOptions co, postgres::ConnectOptionsFor(o));
   // The schema must exist before search_path can name it.
-  {
-    auto bare = co;
-    bare.schema.clear();
-    CF_ASSIGN_OR_RETURN(auto first, PgConn::Open(bare));
-    char* quoted = PQescapeIdentifier(first->get(), o.schema.data(), o.schema.size());
-    if (quoted == nullptr) return InvalidArgument("postgres: invalid schema name");
-    const std::string create = std::string("CREATE SCHEMA IF NOT EXISTS ") + quoted;
-    PQfreemem(quoted);
-    Status st = first->Exec(create.c_str(), "schema");
-    // Two replicas creating it at once: one of them sees a unique violation; both go on.
-    if (!st.ok() && st.error().code() != ErrorCode::kConflict) {
-      return std::move(st).error();
-    }
-  }
+  CF_TRY(EnsureSchema(co, o.schema));
   CF_ASSIGN_OR_RETURN(auto conn, PgConn::Open(co));
   CF_ASSIGN_OR_RETURN(int version, postgres::ApplyMigrations(*conn));
   log::Debug("postgres store open",

@@ -154,6 +154,29 @@ TEST(PostgresStoreTest, PasswordFileMustBeOwnerOnly) {
   std::filesystem::remove(path);
 }
 
+// An application role that owns its schema but may not create schemas in the database (the
+// usual grant) can open the store.
+TEST(PostgresStoreTest, ARoleThatOwnsOnlyItsSchemaCanOpenTheStore) {
+  const auto schema = FreshSchema();
+  const std::string role = "r" + schema;
+  RawPg raw;
+  raw.Scalar("CREATE ROLE " + role + " LOGIN");
+  raw.Scalar("CREATE SCHEMA " + schema + " AUTHORIZATION " + role);
+  std::string url = ServerUrl();
+  const auto at = url.find("postgres@");
+  ASSERT_NE(at, std::string::npos) << url;
+  url.replace(at, 8, role);
+  auto store = OpenPostgresStore({.url = url, .schema = schema});
+  ASSERT_TRUE(IsOk(store));
+  auto tx = (*store)->Begin();
+  ASSERT_TRUE(IsOk(tx));
+  EXPECT_TRUE(IsOk((*tx)->accounts().Insert(MakeAccount(1))));
+  EXPECT_TRUE(IsOk((*tx)->Commit()));
+  // A schema it may not create is refused with the server's reason.
+  auto other = OpenPostgresStore({.url = url, .schema = FreshSchema()});
+  EXPECT_FALSE(other.ok());
+}
+
 TEST(PostgresStoreTest, UnreachableServerIsUnavailable) {
   PostgresOptions o{.url = "postgres://postgres@127.0.0.1:1/postgres", .schema = "x"};
   auto store = OpenPostgresStore(o);
