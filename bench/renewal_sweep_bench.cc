@@ -43,6 +43,7 @@
 // plans (sqlite3 PATH 'EXPLAIN QUERY PLAN ...').
 #include <malloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -66,6 +67,7 @@
 #include "lifecycle/issuers/internal_issuer.h"
 #include "lifecycle/renewal_plan.h"
 #include "lifecycle/renewal_scheduler.h"
+#include "store/open_store.h"
 
 namespace certfleet {
 namespace {
@@ -81,12 +83,15 @@ struct Flags {
   int64_t fill_batch = 5000;  // certificates per fill transaction
   bool plan_at_fill = false;  // PlanRenewal in the fill transaction (a commit site's call)
   std::string keep_db;        // where to copy the database at the end (inspection); empty: no
+  // postgres://... to run on PostgreSQL (issue #15), in a fresh schema of that database; empty:
+  // SQLite in a temp dir.
+  std::string store;
 };
 
 constexpr char kUsage[] =
     "usage: renewal_sweep_bench [--certificates N] [--due-fraction F] [--advance-days D]\n"
     "                           [--batch B] [--fill-batch K] [--plan-at-fill 0|1]\n"
-    "                           [--keep-db PATH]\n";
+    "                           [--keep-db PATH] [--store postgres://USER@HOST:PORT/DB]\n";
 
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "renewal_sweep_bench: %s\n", message.c_str());
@@ -127,6 +132,10 @@ Flags ParseFlags(int argc, char** argv) {
     }
     if (arg == "--keep-db") {
       f.keep_db = value;
+      continue;
+    }
+    if (arg == "--store") {
+      f.store = value;
       continue;
     }
     char* end = nullptr;
@@ -290,6 +299,15 @@ int Run(const Flags& flags) {
 
   testing::PkiEnv env(t0);
   const std::string db_path = env.dir.file("certfleet.db");
+  if (!flags.store.empty()) {
+    // The same bench on PostgreSQL: the environment's store is swapped before anything is
+    // written (the CA is created lazily, in whichever store is there). File sizes stay 0.
+    auto where = Must(store::ParseStoreLocation(flags.store, "", ""), "--store");
+    if (where.kind != store::StoreLocation::Kind::kPostgres) Usage("--store must be postgres://");
+    where.postgres.schema = "sweep_" + std::to_string(::getpid());
+    env.store = Must(store::OpenStore(where), "open the PostgreSQL store");
+    std::printf("store: PostgreSQL, schema %s\n", where.postgres.schema.c_str());
+  }
   Random& random = SystemRandomSource();
   const lifecycle::RenewalSchedulerOptions options{.owner = "bench-sweep",
                                                    .batch = static_cast<size_t>(flags.batch)};
