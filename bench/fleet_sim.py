@@ -16,6 +16,10 @@ Usage (after `make build`, or `ninja -C build/release certfleetd fleet_sim`):
   CERTFLEET_BIN_DIR=build/release/apps/certfleetd /usr/bin/python3 bench/fleet_sim.py \\
       --agents 1000 --rounds 3
   ... bench/fleet_sim.py --agents 1000 --drill --certificates 5000
+  ... bench/fleet_sim.py --agents 1000 --replicas 3
+With --replicas N (issue #15), N certfleetd replicas run on one throwaway PostgreSQL cluster
+behind HAProxy (the e2e harness's ReplicaSet, deploy/haproxy/certfleet.cfg's shape), the agents
+dial HAProxy, and the RSS and CPU sampled are the first replica's.
 Anything after `--` goes to fleet_sim (e.g. `-- --threads 1 --trigger redeploy`).
 It prints figures; it asserts nothing about them (docs/PERFORMANCE.md records them).
 """
@@ -45,6 +49,9 @@ def main():
     ap.add_argument("--fleet-sim", help="path of the fleet_sim binary "
                     "(default: <dir of certfleetd>/../../bench/fleet_sim)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--replicas", type=int, default=0,
+                    help="run N replicas on PostgreSQL behind HAProxy (default: one certfleetd "
+                    "on SQLite)")
     ap.add_argument("rest", nargs="*", help="more fleet_sim flags, after --")
     args = ap.parse_args()
 
@@ -58,24 +65,45 @@ def main():
         raise SystemExit(f"fleet_sim not found at {sim}; build it (ninja -C build/release fleet_sim)")
 
     work = tempfile.mkdtemp(prefix="cf-fleet-sim-")
-    server = conftest.Server(certfleetd, os.path.join(work, "server"))
-    os.makedirs(server.data_dir)
-    server.extra_args = ["--pkcs8-iterations", str(args.pkcs8_iterations),
-                         "--worker-threads", str(args.worker_threads),
-                         "--max-connections", str(args.agents + 1024)]
+    server_args = ["--pkcs8-iterations", str(args.pkcs8_iterations),
+                   "--worker-threads", str(args.worker_threads),
+                   "--max-connections", str(args.agents + 1024)]
+    pg = replica_set = None
+    if args.replicas > 0:
+        pg_ws = conftest.Workspace("cf-fleet-sim-pg-")
+        pg = conftest.Postgres(pg_ws.path).start()
+        replica_set = conftest.ReplicaSet(certfleetd, pg, args.replicas, extra_args=server_args,
+                                          balancer=True)
+    else:
+        server = conftest.Server(certfleetd, os.path.join(work, "server"))
+        os.makedirs(server.data_dir)
+        server.extra_args = server_args
     try:
-        server.start()
+        if replica_set is not None:
+            replica_set.start()
+            server = replica_set.front
+            pid = replica_set[0].pid
+        else:
+            server.start()
+            pid = server.pid
         cmd = [sim, "--server", server.url, "--ca", server.ca_path,
                "--token-file", server.token_path, "--agents", str(args.agents),
-               "--rounds", str(args.rounds), "--server-pid", str(server.pid)]
+               "--rounds", str(args.rounds), "--server-pid", str(pid)]
         if args.drill:
             cmd += ["--drill", "--certificates", str(args.certificates)]
         cmd += args.rest
-        print("certfleetd " + " ".join(server.extra_args), flush=True)
+        print(("%d replicas on PostgreSQL behind HAProxy: " % args.replicas
+               if replica_set is not None else "") + "certfleetd " + " ".join(server_args),
+              flush=True)
         print(" ".join(os.path.relpath(c) if c == sim else c for c in cmd), flush=True)
         rc = subprocess.call(cmd)
     finally:
-        server.stop()
+        if replica_set is not None:
+            replica_set.stop()
+            pg.stop()
+            pg_ws.cleanup()
+        else:
+            server.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     sys.exit(rc)
