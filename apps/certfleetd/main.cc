@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -94,6 +95,29 @@ Result<std::unique_ptr<secrets::KekRing>> OpenKekRing(const Config& cfg, Random&
   log::Info("key-encryption key ready",
             {{"provider", cfg.kek_provider}, {"kek_id", ring->active().id()}});
   return ring;
+}
+
+// A store that already holds a CA was sealed under some KEK; with the file provider, a data
+// directory without kek.key would get a fresh KEK that opens nothing (a second replica started
+// before its kek.key was copied). Refuse before creating one, and say what to do.
+Status CheckKekPresent(const Config& cfg, store::Store& store) {
+  if (cfg.kek_provider != "file") return Ok();
+  const std::string path = cfg.data_dir + "/kek.key";
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return Ok();
+  // Retired keys (a crash between retiring kek.key and re-wrapping) still open the records, and
+  // a fresh kek.key next to them is what --rotate-kek would have made.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(cfg.data_dir + "/kek.d", ec)) {
+    if (entry.path().extension() == ".key") return Ok();
+  }
+  CF_ASSIGN_OR_RETURN(auto tx, store.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto cas, tx->cas().List());
+  if (cas.empty()) return Ok();
+  return FailedPrecondition(
+      "the store already holds a CA sealed under a key-encryption key, and " + path +
+      " does not exist: copy kek.key (and kek.d/ if present) from the first replica's data "
+      "directory before starting this one (docs/high-availability.md)");
 }
 
 // Runs `tick` on one background thread until stopped: again at once after a tick that found
@@ -283,14 +307,15 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   }
   const std::string data = cfg.data_dir;
 
-  auto ring = OpenKekRing(cfg, random);
-  if (!ring.ok()) return Fail(ring.error());
   auto where =
       store::ParseStoreLocation(cfg.store, data + "/certfleet.db", cfg.store_password_file);
   if (!where.ok()) return Fail(where.error());
   auto store = store::OpenStore(*where);
   if (!store.ok()) return Fail(store.error());
   log::Info("store open", {{"store", where->display}});
+  if (Status st = CheckKekPresent(cfg, **store); !st.ok()) return Fail(st.error());
+  auto ring = OpenKekRing(cfg, random);
+  if (!ring.ok()) return Fail(ring.error());
   Seconds admin_token_validity = kDefaultAdminTokenValidity;
   if (!admin_token.validity.empty()) {
     auto v = ParseDuration(admin_token.validity);

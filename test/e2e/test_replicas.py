@@ -148,8 +148,8 @@ def test_what_one_replica_writes_the_others_read(fleet, ws):
 
 def test_a_replica_without_the_shared_kek_refuses_to_start(fleet, ws):
     """docs/high-availability.md: copy kek.key before a replica's first start. Without it the
-    replica makes a KEK of its own, which unwraps nothing in the database: it stops at once,
-    naming the key it lacks, and serves nothing."""
+    replica stops at once, before making a KEK of its own (which would unwrap nothing in the
+    database), says to copy kek.key, and serves nothing."""
     data = ws.sub("no-kek")
     os.mkdir(data, 0o700)
     proc = subprocess.run([fleet.rs[0].binary, "--data-dir", data, "--listen",
@@ -157,8 +157,9 @@ def test_a_replica_without_the_shared_kek_refuses_to_start(fleet, ws):
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60, env=_clean_env())
     assert proc.returncode != 0, proc.stdout
-    assert "unknown key-encryption key" in proc.stderr, proc.stderr
+    assert "copy kek.key" in proc.stderr, proc.stderr
     assert not os.path.exists(os.path.join(data, "ca.pem"))
+    assert not os.path.exists(os.path.join(data, "kek.key")), "a stray KEK was left behind"
     assert "certfleetd is running" not in proc.stdout
 
 
