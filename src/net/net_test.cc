@@ -663,6 +663,11 @@ TEST_F(NetTest, TrustedProxyWithoutAValidHeaderIsClosed) {
   EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);  // EOF, not the 10 s receive timeout
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   ::close(fd);
+  // The server counts a refusal after it closes the connection: wait for the third count rather
+  // than race it.
+  for (int i = 0; i < 500 && counters.refused_proxy_header.load() < 3u; ++i) {
+    std::this_thread::sleep_for(10ms);  // bounded poll of the counter
+  }
   EXPECT_EQ(counters.refused_proxy_header.load(), 3u);
   // Other addresses are not trusted: a direct client from one of them is served as ever.
   RawTlsClient direct;
@@ -699,6 +704,10 @@ TEST_F(NetTest, PerAddressLimitCountsProxiedClients) {
   ASSERT_TRUE(a2->Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1001)));
   RawTlsClient a3;
   EXPECT_FALSE(a3.Connect(server->port(), ProxyV2({192, 0, 2, 7}, 1002)));
+  // Counted by the server's session, which may still be running when the client sees the close.
+  for (int i = 0; i < 500 && counters.refused_per_address.load() < 1u; ++i) {
+    std::this_thread::sleep_for(10ms);  // bounded poll of the counter
+  }
   EXPECT_EQ(counters.refused_per_address.load(), 1u);
   // Another client through the same proxy: its own share, though the proxy holds three.
   RawTlsClient b1;
