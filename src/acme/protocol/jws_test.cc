@@ -1,4 +1,4 @@
-#include "acme/jws.h"
+#include "acme/protocol/jws.h"
 
 #include <gtest/gtest.h>
 

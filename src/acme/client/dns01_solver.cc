@@ -1,4 +1,4 @@
-#include "acme/dns01_solver.h"
+#include "acme/client/dns01_solver.h"
 
 #include "dns/names.h"
 

@@ -1,4 +1,4 @@
-#include "acme/problem.h"
+#include "acme/protocol/problem.h"
 
 #include <nlohmann/json.hpp>
 

@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "acme/jws.h"
+#include "acme/protocol/jws.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "crypto/key.h"

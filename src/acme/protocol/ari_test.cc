@@ -1,4 +1,4 @@
-#include "acme/ari.h"
+#include "acme/protocol/ari.h"
 
 #include <gtest/gtest.h>
 

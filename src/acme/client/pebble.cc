@@ -1,4 +1,4 @@
-#include "acme/pebble.h"
+#include "acme/client/pebble.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,8 +1,8 @@
-#include "acme/ari.h"
+#include "acme/protocol/ari.h"
 
 #include <nlohmann/json.hpp>
 
-#include "acme/resources.h"
+#include "acme/protocol/resources.h"
 #include "base/encoding.h"
 #include "base/time_util.h"
 

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <thread>
 
-#include "acme/client.h"
-#include "acme/dns01_solver.h"
-#include "acme/order_flow.h"
-#include "acme/pebble.h"
+#include "acme/client/client.h"
+#include "acme/client/dns01_solver.h"
+#include "acme/client/order_flow.h"
+#include "acme/client/pebble.h"
 #include "dns/query.h"
 #include "dns/testing_named.h"
 

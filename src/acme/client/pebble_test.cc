@@ -9,8 +9,8 @@
 #include <chrono>
 #include <thread>
 
-#include "acme/client.h"
-#include "acme/pebble.h"
+#include "acme/client/client.h"
+#include "acme/client/pebble.h"
 #include "base/encoding.h"
 #include "x509/csr.h"
 

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acme/client.h"
+#include "acme/client/client.h"
 #include "base/encoding.h"
 
 namespace certfleet::acme {

@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "acme/dns01_solver.h"
+#include "acme/client/dns01_solver.h"
 #include "base/error.h"
 
 namespace certfleet::acme {

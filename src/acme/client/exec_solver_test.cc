@@ -1,6 +1,6 @@
 // ExecSolver (issue #6, "exec" solver): real fixture programs written at test time into a private
 // temp dir, run through the real spawn path.
-#include "acme/exec_solver.h"
+#include "acme/client/exec_solver.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,8 +1,8 @@
-#include "acme/resources.h"
+#include "acme/protocol/resources.h"
 
 #include <nlohmann/json.hpp>
 
-#include "acme/jws.h"
+#include "acme/protocol/jws.h"
 #include "net/https_client.h"
 
 namespace certfleet::acme {

@@ -39,9 +39,9 @@
 #include <string_view>
 #include <vector>
 
-#include "acme/client.h"
-#include "acme/dns01_solver.h"
-#include "acme/http01.h"
+#include "acme/client/client.h"
+#include "acme/client/dns01_solver.h"
+#include "acme/client/http01.h"
 #include "base/error.h"
 #include "crypto/key.h"
 

@@ -1,12 +1,12 @@
-#include "acme/transport.h"
+#include "acme/client/transport.h"
 
 #include <time.h>
 
 #include <algorithm>
 #include <charconv>
 
-#include "acme/problem.h"
-#include "acme/resources.h"
+#include "acme/protocol/problem.h"
+#include "acme/protocol/resources.h"
 #include "base/encoding.h"
 #include "net/address_policy.h"
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "acme/client.h"
+#include "acme/client/client.h"
 #include "base/time_util.h"
 #include "net/https_server.h"
 #include "net/test_tls.h"

@@ -1,6 +1,6 @@
 // Client: directory, accounts, key rollover, revocation and ARI. Orders and polling are in
 // order.cc.
-#include "acme/client.h"
+#include "acme/client/client.h"
 
 #include <nlohmann/json.hpp>
 

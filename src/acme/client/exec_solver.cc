@@ -1,4 +1,4 @@
-#include "acme/exec_solver.h"
+#include "acme/client/exec_solver.h"
 
 #include <errno.h>
 #include <fcntl.h>

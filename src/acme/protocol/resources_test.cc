@@ -1,9 +1,9 @@
-#include "acme/resources.h"
+#include "acme/protocol/resources.h"
 
 #include <gtest/gtest.h>
 
-#include "acme/problem.h"
-#include "acme/transport.h"
+#include "acme/protocol/problem.h"
+#include "acme/client/transport.h"
 #include "base/time_util.h"
 
 namespace certfleet::acme {

@@ -1,10 +1,10 @@
 // The http-01 token map. The responder that serves it lives in net/http01_responder.cc.
-#include "acme/http01.h"
+#include "acme/client/http01.h"
 
 #include <cctype>
 #include <string>
 
-#include "acme/jws.h"
+#include "acme/protocol/jws.h"
 #include "base/encoding.h"
 #include "base/validate.h"
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "acme/problem.h"
+#include "acme/protocol/problem.h"
 #include "base/clock.h"
 #include "base/error.h"
 

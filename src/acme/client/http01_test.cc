@@ -3,7 +3,7 @@
 // names through a real BIND9 (every name under example.test is 127.0.0.1), without
 // PEBBLE_VA_ALWAYS_VALID. The same setup covers resuming an order and picking a preferred chain
 // (PEBBLE_ALTERNATE_ROOTS=1). Missing pebble or named binaries fail these tests; they never skip.
-#include "acme/http01.h"
+#include "acme/client/http01.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -18,9 +18,9 @@
 #include <filesystem>
 #include <thread>
 
-#include "acme/client.h"
-#include "acme/order_flow.h"
-#include "acme/pebble.h"
+#include "acme/client/client.h"
+#include "acme/client/order_flow.h"
+#include "acme/client/pebble.h"
 #include "base/clock.h"
 #include "base/time_util.h"
 #include "dns/testing_named.h"

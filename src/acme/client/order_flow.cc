@@ -1,4 +1,4 @@
-#include "acme/order_flow.h"
+#include "acme/client/order_flow.h"
 
 #include <algorithm>
 #include <cctype>
