@@ -1,13 +1,17 @@
-"""Rotating the file KEK of certfleetd replicas on one PostgreSQL database (issue #15,
-docs/high-availability.md "Rotating the KEK"): real certfleetd and certfleet binaries, a real
-PostgreSQL.
+"""Rotating the key-encryption key (KEK) of certfleetd replicas on one PostgreSQL database
+(issue #15, docs/high-availability.md "Rotating the KEK"): real certfleetd and certfleet
+binaries, a real PostgreSQL, a real SoftHSM2 token.
 
-With every replica stopped, `certfleetd --rotate-kek` on one data directory retires the old
-kek.key into kek.d/ and re-wraps every sealed record in the shared database under a new KEK. A
-replica whose data directory still holds only the old kek.key then refuses to start (the CA's
-key no longer opens with it) and seals nothing; once the new kek.key and kek.d/ are copied to
-every data directory (0600), every replica starts, exports the certificate, reads the secret
-and verifies the audit chain, and every sealed record names the new KEK.
+- With every replica stopped, `certfleetd --rotate-kek` on one data directory retires the old
+  kek.key into kek.d/ and re-wraps every sealed record in the shared database under a new KEK.
+  A replica whose data directory still holds only the old kek.key then refuses to start (the
+  CA's key no longer opens with it) and seals nothing; once the new kek.key and kek.d/ are
+  copied to every data directory (0600), every replica starts, exports the certificate, reads
+  the secret and verifies the audit chain, and every sealed record names the new KEK.
+- A replica left running through the rotation keeps the old KEK: it fails to open re-wrapped
+  records and seals new ones under the old KEK, which the others open only through kek.d/.
+- Moving stopped replicas to one shared PKCS#11 token: `--rotate-kek` with the PKCS#11 flags on
+  one replica, then every replica with the same flags; nothing is copied.
 """
 
 import hashlib
@@ -21,6 +25,8 @@ import pytest
 from conftest import (CLI_TIMEOUT_S, Cli, _clean_env, _free_port, create_account,
                       create_principal, run_tool, unique_name, write_passphrase)
 
+SOFTHSM_HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness",
+                               "softhsm.sh")
 # A refused start ends as soon as the CA's key fails to open: well inside this bound.
 REFUSED_START_TIMEOUT_S = 60.0
 
@@ -248,3 +254,67 @@ def test_a_replica_left_running_keeps_the_old_kek(replicas, certfleet_bin, workd
         assert verified.stdout.startswith("audit chain ok"), (srv.name, verified.stdout)
     # The record r2 sealed during the rotation still names the old KEK: kek.d/ must stay.
     assert blobs_by_kek(rs).get(old_id) == 1, blobs_by_kek(rs)
+
+
+@pytest.fixture
+def shared_token(workdir, monkeypatch):
+    """A SoftHSM2 token (test/harness/softhsm.sh) that every replica opens: on one host, the
+    stand-in for a network HSM reachable from every replica. certfleetd's flags for it."""
+    if not os.path.exists("/usr/lib/softhsm/libsofthsm2.so"):
+        pytest.skip("SoftHSM2 is not installed (Debian package softhsm2)")
+    d = workdir.sub("softhsm")
+    conf = subprocess.run([SOFTHSM_HARNESS, d], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    monkeypatch.setenv("SOFTHSM2_CONF", conf)  # inherited by every certfleetd started here
+    return ["--kek-provider", "pkcs11", "--pkcs11-token-label", "certfleet-test",
+            "--pkcs11-pin-file", os.path.join(d, "pin")]
+
+
+def test_move_stopped_replicas_to_a_shared_pkcs11_token(replicas, certfleet_bin, workdir,
+                                                        shared_token):
+    """The alternative to copying key files: with every replica stopped, `--rotate-kek` with the
+    PKCS#11 flags on one replica re-wraps every record under the token's key; every replica then
+    starts with the same flags, nothing copied between data directories, and reads everything.
+    A replica started without them (the file KEK alone) refuses to start."""
+    rs = replicas(2, extra_args=["--pkcs8-iterations", "10000"])
+    r1, r2 = rs
+    cli = Cli(certfleet_bin, r1)
+    account = create_account(cli)["id"]
+    admin = create_principal(cli, workdir, account, "admin")
+    name = unique_name("hsm")
+    cert = admin.cli.json("cert", "request", "--name", name, "--domain", f"{name}.example.test",
+                          "--exportable")
+    exported = Cli(certfleet_bin, r2, admin.token_path).json(
+        "cert", "export", cert["id"], "--out", workdir.sub("export-before"))
+    secret_id = exported["passphrase_secret_id"]
+    secret_value = admin.cli.json("secret", "show", secret_id, "--value")["value"]
+    file_id = kek_id_of(os.path.join(r1.data_dir, "kek.key"))
+    sealed = blobs_by_kek(rs)[file_id]
+
+    for srv in rs:
+        assert srv.stop() == 0, srv.log_tail()
+    moved = run_certfleetd(r1, "--store", rs.url, "--rotate-kek", *shared_token)
+    assert moved.returncode == 0, moved.stderr
+    m = re.search(r"re-wrapped (\d+) sealed records under (pkcs11-[0-9a-f]{16})", moved.stdout)
+    assert m and int(m.group(1)) == sealed, moved.stdout
+    token_id = m.group(2)
+    assert blobs_by_kek(rs) == {token_id: sealed}
+
+    # Without the token's flags, a replica has only its file KEK: it cannot open the CA's key.
+    refused = start_refused(r2)
+    assert refused.returncode != 0, refused.stdout
+    assert f"wrapped by unknown key-encryption key {token_id}" in refused.stderr, refused.stderr
+
+    passphrase = write_passphrase(workdir, "shared token")
+    for srv in rs:
+        srv.extra_args += shared_token
+        srv.start()
+    for srv in rs:
+        on = Cli(certfleet_bin, srv, admin.token_path)
+        export_and_open(on, cert["id"], workdir, srv.name, passphrase)
+        assert on.json("secret", "show", secret_id, "--value")["value"] == secret_value
+        verified = Cli(certfleet_bin, srv).run("audit", "verify")
+        assert verified.stdout.startswith("audit chain ok"), (srv.name, verified.stdout)
+        on.json("cert", "export", cert["id"], "--out", workdir.sub(f"again-{srv.name}"))
+    after = blobs_by_kek(rs)
+    assert list(after) == [token_id], after
