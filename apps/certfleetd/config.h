@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "acme/exec_solver.h"
+#include "acme/client/exec_solver.h"
 #include "base/error.h"
 #include "net/address_policy.h"
 

@@ -14,8 +14,8 @@
 #include <mutex>
 #include <thread>
 
-#include "acme/exec_solver.h"
-#include "acme/http01.h"
+#include "acme/client/exec_solver.h"
+#include "acme/client/http01.h"
 #include "api/api_service.h"
 #include "api/poll_hub.h"
 #include "api/readiness.h"

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acme/client.h"
+#include "acme/client/client.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "crypto/key.h"

@@ -1,6 +1,6 @@
 #include "lifecycle/acme_config_service.h"
 
-#include "acme/client.h"
+#include "acme/client/client.h"
 #include "audit/audit_log.h"
 #include "base/encoding.h"
 #include "base/ids.h"

@@ -35,7 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acme/exec_solver.h"
+#include "acme/client/exec_solver.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/random.h"

@@ -5,7 +5,7 @@
 #include <map>
 #include <thread>
 
-#include "acme/jws.h"
+#include "acme/protocol/jws.h"
 #include "base/log.h"
 #include "base/validate.h"
 #include "lifecycle/status_util.h"

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "acme/http01.h"
+#include "acme/client/http01.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "lifecycle/deployment_service.h"

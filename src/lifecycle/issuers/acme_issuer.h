@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "acme/http01.h"
+#include "acme/client/http01.h"
 #include "dns/query.h"
 #include "lifecycle/acme_config_service.h"
 #include "lifecycle/deployment_service.h"
