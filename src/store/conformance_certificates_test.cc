@@ -71,6 +71,13 @@ TEST_P(StoreConformanceTest, CertificateNameUniqueWithinAccount) {
   auto other = MakeCertificate(kAcc2, 3);
   other.name = "cert-1";
   EXPECT_TRUE(IsOk(tx->certificates().Insert(other)));
+  auto mine = tx->certificates().GetByName(kAcc1, "cert-1");
+  ASSERT_TRUE(IsOk(mine));
+  EXPECT_EQ(mine->id, MakeCertificate(kAcc1, 1).id);
+  auto theirs = tx->certificates().GetByName(kAcc2, "cert-1");
+  ASSERT_TRUE(IsOk(theirs));
+  EXPECT_EQ(theirs->id, other.id);
+  EXPECT_TRUE(HasCode(tx->certificates().GetByName(kAcc1, "cert-9"), ErrorCode::kNotFound));
 }
 
 TEST_P(StoreConformanceTest, CertificateUpdateChangesOnlyMutableFields) {
@@ -228,6 +235,10 @@ TEST_P(StoreConformanceTest, VersionRoundTripAndOrdering) {
   EXPECT_EQ(got->issuer_ca_id, "");
   EXPECT_EQ(got->created_at, v1.created_at);
   EXPECT_TRUE(HasCode(tx->versions().Get("crv_missing"), ErrorCode::kNotFound));
+  auto by_serial = tx->versions().GetBySerial(v1.serial_hex);
+  ASSERT_TRUE(IsOk(by_serial));
+  EXPECT_EQ(by_serial->id, v1.id);
+  EXPECT_TRUE(HasCode(tx->versions().GetBySerial("00ff"), ErrorCode::kNotFound));
 
   auto list = tx->versions().ListByCertificate(crt);
   ASSERT_TRUE(IsOk(list));

@@ -88,6 +88,9 @@ class CertificateRepo {
   // (account_id, name) is unique.
   virtual Status Insert(const model::Certificate& c) = 0;
   virtual Result<model::Certificate> Get(const std::string& id) = 0;
+  // The certificate named `name` in `account_id`; NotFound if none.
+  virtual Result<model::Certificate> GetByName(const std::string& account_id,
+                                               const std::string& name) = 0;
   // Ordered by id ascending.
   virtual Result<std::vector<model::Certificate>> List(const CertificateFilter& f) = 0;
   // Updates status, status_detail, current_version_id, tags, renew_before_seconds and
@@ -102,6 +105,8 @@ class VersionRepo {
   // (certificate_id, version) is unique; serial_hex is unique.
   virtual Status Insert(const model::CertificateVersion& v) = 0;
   virtual Result<model::CertificateVersion> Get(const std::string& id) = 0;
+  // The version with serial `serial_hex` (lower-case hex, as stored); NotFound if none.
+  virtual Result<model::CertificateVersion> GetBySerial(const std::string& serial_hex) = 0;
   // Ordered by version ascending.
   virtual Result<std::vector<model::CertificateVersion>> ListByCertificate(
       const std::string& certificate_id) = 0;

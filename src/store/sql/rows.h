@@ -94,6 +94,8 @@ class SqlCertificates final : public CertificateRepo {
   explicit SqlCertificates(Session& s) : s_(s) {}
   Status Insert(const model::Certificate& c) override;
   Result<model::Certificate> Get(const std::string& id) override;
+  Result<model::Certificate> GetByName(const std::string& account_id,
+                                       const std::string& name) override;
   Result<std::vector<model::Certificate>> List(const CertificateFilter& f) override;
   Status Update(const model::Certificate& c) override;
 
@@ -106,6 +108,7 @@ class SqlVersions final : public VersionRepo {
   explicit SqlVersions(Session& s) : s_(s) {}
   Status Insert(const model::CertificateVersion& v) override;
   Result<model::CertificateVersion> Get(const std::string& id) override;
+  Result<model::CertificateVersion> GetBySerial(const std::string& serial_hex) override;
   Result<std::vector<model::CertificateVersion>> ListByCertificate(
       const std::string& certificate_id) override;
 

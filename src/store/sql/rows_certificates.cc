@@ -1,4 +1,5 @@
 // Certificates and certificate versions.
+#include "base/validate.h"
 #include "store/sql/codec.h"
 #include "store/sql/rows.h"
 
@@ -91,6 +92,17 @@ Result<model::Certificate> SqlCertificates::Get(const std::string& id) {
   return SingleRow<model::Certificate>(s, ReadCertificate, "certificate " + id + " not found");
 }
 
+Result<model::Certificate> SqlCertificates::GetByName(const std::string& account_id,
+                                                      const std::string& name) {
+  CF_ASSIGN_OR_RETURN(auto s,
+                      s_.Prepare("SELECT " + std::string(kCertCols) +
+                                     " FROM certificates WHERE account_id = ?1 AND name = ?2",
+                                 "certificates"));
+  s.Bind(1, account_id);
+  s.Bind(2, name);
+  return SingleRow<model::Certificate>(s, ReadCertificate, "certificate " + name + " not found");
+}
+
 Result<std::vector<model::Certificate>> SqlCertificates::List(const CertificateFilter& f) {
   // Only the filters in use appear in the SQL, so that SQLite can pick the matching index
   // (an "?1 IS NULL OR account_id = ?1" form defeats the planner). At most four shapes exist,
@@ -159,6 +171,15 @@ Result<model::CertificateVersion> SqlVersions::Get(const std::string& id) {
   s.Bind(1, id);
   return SingleRow<model::CertificateVersion>(s, ReadVersion,
                                               "certificate version " + id + " not found");
+}
+
+Result<model::CertificateVersion> SqlVersions::GetBySerial(const std::string& serial_hex) {
+  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("SELECT " + std::string(kVersionCols) +
+                                             " FROM certificate_versions WHERE serial_hex = ?1",
+                                         "certificate_versions"));
+  s.Bind(1, serial_hex);
+  return SingleRow<model::CertificateVersion>(
+      s, ReadVersion, "no certificate version has serial " + QuoteForMessage(serial_hex));
 }
 
 Result<std::vector<model::CertificateVersion>> SqlVersions::ListByCertificate(
