@@ -405,7 +405,7 @@ TEST_F(Pkcs11KekTest, SealerMovesBlobsFromFileKekToToken) {
   auto reopened = hsm_only.Open(moved);
   ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
   EXPECT_TRUE(reopened->Equals(value));
-  EXPECT_EQ(CodeOf(hsm_only.Open(*blob)), ErrorCode::kUnauthorized);  // FileKek gone
+  EXPECT_EQ(CodeOf(hsm_only.Open(*blob)), ErrorCode::kInternal);  // FileKek gone
 
   auto fresh = hsm_only.Seal(value, "account-key");
   ASSERT_TRUE(fresh.ok());

@@ -30,8 +30,13 @@ Result<SecretBytes> Sealer::UnwrapDek(const model::SealedBlob& blob) const {
   for (KekProvider* k : previous_) {
     if (k->id() == blob.kek_id) return k->Unwrap(blob.wrapped_dek, DekAad(blob.id));
   }
-  return Unauthorized("sealed record " + blob.id + " is wrapped by unknown key-encryption key " +
-                      blob.kek_id);
+  // The server's own key problem, not the caller's: Internal (the API answers 500 without the
+  // words; the log keeps them). Usually a replica that missed a KEK rotation.
+  return Internal("sealed record " + blob.id + " is wrapped by unknown key-encryption key " +
+                  blob.kek_id +
+                  "; this certfleetd's kek.key and kek.d/ are not the current ones: copy them "
+                  "from the replica that rotated (docs/high-availability.md, \"Rotating the "
+                  "KEK\")");
 }
 
 Result<SecretBytes> Sealer::Open(const model::SealedBlob& blob) const {

@@ -29,7 +29,7 @@ class Sealer {
 
   // Returns a new blob (id assigned) ready to insert with BlobRepo::Insert.
   Result<model::SealedBlob> Seal(const SecretBytes& value, const std::string& purpose);
-  // Unauthorized if the blob was tampered with or its KEK is unknown.
+  // Unauthorized if the blob was tampered with; Internal if its KEK is unknown here.
   Result<SecretBytes> Open(const model::SealedBlob& blob) const;
   // Re-wraps the DEK of `blob` under the active KEK (for rotation). Returns the new wrapped key.
   Result<std::string> Rewrap(const model::SealedBlob& blob) const;

@@ -96,7 +96,7 @@ TEST_F(SealerTest, RotationKeepsOldRecordsReadable) {
   auto blob = old_sealer.Seal(SecretBytes::FromView("v"), "p");
   ASSERT_TRUE(blob.ok());
   Sealer without_old(*kek2_, {}, clock_, SystemRandomSource());
-  EXPECT_EQ(without_old.Open(*blob).error().code(), ErrorCode::kUnauthorized);
+  EXPECT_EQ(without_old.Open(*blob).error().code(), ErrorCode::kInternal);
   Sealer rotated(*kek2_, {kek1_.get()}, clock_, SystemRandomSource());
   ASSERT_TRUE(rotated.Open(*blob).ok());
   auto rewrapped = rotated.Rewrap(*blob);

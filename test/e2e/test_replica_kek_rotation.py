@@ -235,10 +235,10 @@ def test_a_replica_left_running_keeps_the_old_kek(replicas, certfleet_bin, workd
     print(f"export through r2 after the rotation: exit {failed.returncode}: "
           f"{failed.stderr.strip()}")
     assert failed.returncode != 0, failed.stdout
-    assert f"unknown key-encryption key {new_id}" in failed.stderr, failed.stderr
-    # The sealer's error is "unauthorized", so the API answers 401 for what is the server's own
-    # key problem (docs/high-availability.md says so; a 5xx would describe it better).
-    assert "(HTTP 401)" in failed.stderr, failed.stderr
+    # The server's own key problem: 500 for the client, the words (and the remedy) in the log.
+    assert "(HTTP 500)" in failed.stderr, failed.stderr
+    assert f"unknown key-encryption key {new_id}".encode() in r2.log_bytes()
+    assert b"Rotating the KEK" in r2.log_bytes()
     # It still issues (the CA's key is in its memory) and seals the new key under the old KEK.
     during = request(on_r2)
     assert blobs_by_kek(rs) == {new_id: sealed, old_id: 1}
