@@ -6,6 +6,12 @@
 // Every row names the certfleet account it belongs to (`account_id`), so per-account limits are
 // counted in the store and shared by every replica. Nothing here is secret: the EAB HMAC key is a
 // sealed blob (BlobRepo, purpose "acme-eab-hmac") referenced by id, and JWKs are public keys.
+//
+// Errors as in store.h. Inserts are FailedPrecondition when the row's owner does not exist: an
+// EAB key's or ACME account's certfleet account, an order's ACME account, an authorization's
+// order, a challenge's authorization (so a chain is written parents first). The account_id (and
+// acme_account_id) a row copies from its owner, and references to blobs, EAB keys,
+// certificates and versions, are not checked.
 #pragma once
 
 #include <cstdint>
@@ -103,7 +109,8 @@ class AcmeServerRepo {
   virtual Status InsertEabKey(const AcmeEabKey& k) = 0;
   virtual Result<std::optional<AcmeEabKey>> GetEabKey(const std::string& kid) = 0;
   // Binds an unused key to `acme_account_id`: true if it was unused and is bound now, false if
-  // it was bound already (nothing changes). NotFound for an unknown kid.
+  // it was bound already (nothing changes). NotFound for an unknown kid; InvalidArgument for an
+  // empty acme_account_id (empty means unused).
   virtual Result<bool> BindEabKey(const std::string& kid, const std::string& acme_account_id,
                                   TimePoint at) = 0;
   // The account's keys ordered by kid.

@@ -36,6 +36,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "store/acme_server.h"
 
 namespace certfleet::store {
 
@@ -717,6 +718,7 @@ class Tx {
   virtual AgentCertificateRepo& agent_certificates() = 0;
   virtual DomainClaimRepo& domain_claims() = 0;
   virtual Http01TokenRepo& http01_tokens() = 0;
+  virtual AcmeServerRepo& acme_server() = 0;
 };
 
 // A named lock that at most one replica holds at a time (issue #15): the renewal scheduler, the

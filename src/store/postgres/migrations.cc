@@ -480,10 +480,88 @@ CREATE TABLE http01_tokens (
 CREATE INDEX http01_tokens_by_age ON http01_tokens (created_at);
 )sql";
 
+// SQLite's migration 15 (kMigrationAcmeServer, where its comment explains the schema): the ACME
+// server's EAB keys, accounts, orders, authorizations and challenges (issue #16).
+constexpr char kMigration3[] = R"sql(
+CREATE TABLE acme_srv_eab_keys (
+  kid          cf_text PRIMARY KEY,
+  account_id   cf_text NOT NULL REFERENCES accounts(id),
+  principal_id cf_text NOT NULL,
+  hmac_blob_id cf_text NOT NULL,
+  tags         cf_text NOT NULL DEFAULT '{}',
+  created_by   cf_text NOT NULL,
+  created_at   BIGINT NOT NULL,
+  expires_at   BIGINT,
+  bound_to     cf_text NOT NULL DEFAULT '',
+  bound_at     BIGINT
+);
+CREATE INDEX acme_srv_eab_keys_by_account ON acme_srv_eab_keys (account_id, kid);
+CREATE TABLE acme_srv_accounts (
+  id             cf_text PRIMARY KEY,
+  account_id     cf_text NOT NULL REFERENCES accounts(id),
+  principal_id   cf_text NOT NULL,
+  eab_kid        cf_text NOT NULL DEFAULT '',
+  jwk_thumbprint cf_text NOT NULL UNIQUE,
+  jwk            cf_text NOT NULL,
+  status         cf_text NOT NULL,
+  contact        cf_text NOT NULL DEFAULT '[]',
+  tags           cf_text NOT NULL DEFAULT '{}',
+  created_at     BIGINT NOT NULL,
+  updated_at     BIGINT NOT NULL
+);
+CREATE TABLE acme_srv_orders (
+  id              cf_text PRIMARY KEY,
+  acme_account_id cf_text NOT NULL REFERENCES acme_srv_accounts(id),
+  account_id      cf_text NOT NULL,
+  status          cf_text NOT NULL,
+  identifiers     cf_text NOT NULL DEFAULT '[]',
+  profile         cf_text NOT NULL,
+  replaces        cf_text NOT NULL DEFAULT '',
+  expires_at      BIGINT NOT NULL,
+  error_json      cf_text NOT NULL DEFAULT '',
+  certificate_id  cf_text NOT NULL DEFAULT '',
+  version_id      cf_text NOT NULL DEFAULT '',
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL
+);
+CREATE INDEX acme_srv_orders_by_acme_account ON acme_srv_orders (acme_account_id, id);
+CREATE INDEX acme_srv_orders_by_account ON acme_srv_orders (account_id, created_at);
+CREATE TABLE acme_srv_authzs (
+  id               cf_text PRIMARY KEY,
+  order_id         cf_text NOT NULL REFERENCES acme_srv_orders(id),
+  acme_account_id  cf_text NOT NULL,
+  account_id       cf_text NOT NULL,
+  identifier_type  cf_text NOT NULL,
+  identifier_value cf_text NOT NULL,
+  wildcard         BIGINT NOT NULL CHECK (wildcard IN (0, 1)),
+  status           cf_text NOT NULL,
+  expires_at       BIGINT NOT NULL,
+  created_at       BIGINT NOT NULL,
+  updated_at       BIGINT NOT NULL
+);
+CREATE INDEX acme_srv_authzs_by_order ON acme_srv_authzs (order_id, id);
+CREATE INDEX acme_srv_authzs_pending ON acme_srv_authzs (account_id, expires_at)
+  WHERE status = 'pending';
+CREATE TABLE acme_srv_challenges (
+  id           cf_text PRIMARY KEY,
+  authz_id     cf_text NOT NULL REFERENCES acme_srv_authzs(id),
+  account_id   cf_text NOT NULL,
+  type         cf_text NOT NULL,
+  token        cf_text NOT NULL,
+  status       cf_text NOT NULL,
+  validated_at BIGINT,
+  error_json   cf_text NOT NULL DEFAULT '',
+  updated_at   BIGINT NOT NULL
+);
+CREATE INDEX acme_srv_challenges_by_authz ON acme_srv_challenges (authz_id, id);
+CREATE INDEX acme_srv_challenges_by_status ON acme_srv_challenges (account_id, status, updated_at);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll = new std::vector<std::string_view>{kMigration1, kMigration2};
+  static const auto* const kAll =
+      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3};
   return *kAll;
 }
 

@@ -389,12 +389,62 @@ TEST(PostgresStoreTest, MigrateCopiesEveryRowFromSqlite) {
       e.time = T(i);
       ASSERT_TRUE(IsOk(t.events().Append(e)));
     }
+    // The ACME server's chain of rows (issue #16): copied parents first, as the foreign keys
+    // need.
+    auto& acme = t.acme_server();
+    ASSERT_TRUE(IsOk(acme.InsertEabKey({.kid = "eab_1",
+                                        .account_id = a1.id,
+                                        .principal_id = "prn_1",
+                                        .hmac_blob_id = "blb_1",
+                                        .tags = {{"env", "prod"}},
+                                        .created_by = "prn_1",
+                                        .created_at = T(1)})));
+    ASSERT_TRUE(IsOk(acme.InsertAccount({.id = "acct_1",
+                                         .account_id = a1.id,
+                                         .principal_id = "prn_1",
+                                         .eab_kid = "eab_1",
+                                         .jwk_thumbprint = "thumb",
+                                         .jwk = "{}",
+                                         .status = "valid",
+                                         .contact = {"mailto:a@example.test"},
+                                         .created_at = T(2),
+                                         .updated_at = T(2)})));
+    auto bound = acme.BindEabKey("eab_1", "acct_1", T(2));
+    ASSERT_TRUE(IsOk(bound));
+    ASSERT_TRUE(*bound);
+    ASSERT_TRUE(IsOk(acme.InsertOrder({.id = "ord_1",
+                                       .acme_account_id = "acct_1",
+                                       .account_id = a1.id,
+                                       .status = "pending",
+                                       .identifiers = {{.type = "dns", .value = "a.example.test"}},
+                                       .profile = "tls-server",
+                                       .expires_at = T(100),
+                                       .created_at = T(3),
+                                       .updated_at = T(3)})));
+    ASSERT_TRUE(IsOk(acme.InsertAuthz({.id = "az_1",
+                                       .order_id = "ord_1",
+                                       .acme_account_id = "acct_1",
+                                       .account_id = a1.id,
+                                       .identifier = {.type = "dns", .value = "a.example.test"},
+                                       .wildcard = true,
+                                       .status = "pending",
+                                       .expires_at = T(100),
+                                       .created_at = T(3),
+                                       .updated_at = T(3)})));
+    ASSERT_TRUE(IsOk(acme.InsertChallenge({.id = "ch_1",
+                                           .authz_id = "az_1",
+                                           .account_id = a1.id,
+                                           .type = "http-01",
+                                           .token = "tok",
+                                           .status = "valid",
+                                           .validated_at = T(4),
+                                           .updated_at = T(4)})));
     ASSERT_TRUE(IsOk(t.Commit()));
   }
   const auto schema = FreshSchema();
   auto report = MigrateSqliteToPostgres(path, Options(schema));
   ASSERT_TRUE(IsOk(report));
-  EXPECT_EQ(report->total_rows, 1 + 1 + 1 + 1 + 3 + 2);
+  EXPECT_EQ(report->total_rows, 1 + 1 + 1 + 1 + 3 + 2 + 5);
   auto pg = OpenOrDie(Options(schema));
   auto tx = pg->Begin();
   ASSERT_TRUE(IsOk(tx));
@@ -414,6 +464,24 @@ TEST(PostgresStoreTest, MigrateCopiesEveryRowFromSqlite) {
   auto unplanned = (*tx)->renewals().CountUnplanned();
   ASSERT_TRUE(IsOk(unplanned));
   EXPECT_EQ(*unplanned, 1);
+  auto& acme = (*tx)->acme_server();
+  auto eab = acme.GetEabKey("eab_1");
+  ASSERT_TRUE(IsOk(eab));
+  ASSERT_TRUE(eab->has_value());
+  EXPECT_EQ((*eab)->bound_to, "acct_1");
+  EXPECT_EQ((*eab)->tags, (model::Tags{{"env", "prod"}}));
+  EXPECT_FALSE((*eab)->expires_at.has_value());
+  auto acct = acme.FindAccountByThumbprint("thumb");
+  ASSERT_TRUE(IsOk(acct));
+  ASSERT_TRUE(acct->has_value());
+  EXPECT_EQ((*acct)->contact, std::vector<std::string>{"mailto:a@example.test"});
+  auto orders = acme.ListOrders("acct_1", "", 10);
+  ASSERT_TRUE(IsOk(orders));
+  ASSERT_EQ(orders->size(), 1u);
+  EXPECT_EQ(orders->front().identifiers[0].value, "a.example.test");
+  EXPECT_TRUE((*acme.GetAuthz("az_1"))->wildcard);
+  EXPECT_EQ((*acme.GetChallenge("ch_1"))->validated_at, std::optional<TimePoint>(T(4)));
+  EXPECT_EQ(*acme.CountPendingAuthzs(a1.id, T(0)), 1);
   // New events continue after the copied ones.
   model::Event next{.id = TestId("evt", 3), .account_id = a1.id, .type = "t", .subject = cert.id};
   next.time = T(3);

@@ -471,6 +471,49 @@ class SqlHttp01Tokens final : public Http01TokenRepo {
   Session& s_;
 };
 
+// The ACME server's rows (store/acme_server.h; rows_acme_server.cc).
+class SqlAcmeServer final : public AcmeServerRepo {
+ public:
+  explicit SqlAcmeServer(Session& s) : s_(s) {}
+  Status InsertEabKey(const AcmeEabKey& k) override;
+  Result<std::optional<AcmeEabKey>> GetEabKey(const std::string& kid) override;
+  Result<bool> BindEabKey(const std::string& kid, const std::string& acme_account_id,
+                          TimePoint at) override;
+  Result<std::vector<AcmeEabKey>> ListEabKeys(const std::string& account_id) override;
+  Status DeleteEabKey(const std::string& kid) override;
+
+  Status InsertAccount(const AcmeServerAccount& a) override;
+  Result<std::optional<AcmeServerAccount>> GetAccount(const std::string& id) override;
+  Result<std::optional<AcmeServerAccount>> FindAccountByThumbprint(
+      const std::string& thumbprint) override;
+  Status UpdateAccount(const AcmeServerAccount& a) override;
+
+  Status InsertOrder(const AcmeServerOrder& o) override;
+  Result<std::optional<AcmeServerOrder>> GetOrder(const std::string& id) override;
+  Status UpdateOrder(const AcmeServerOrder& o) override;
+  Result<std::vector<AcmeServerOrder>> ListOrders(const std::string& acme_account_id,
+                                                  const std::string& after_id,
+                                                  size_t limit) override;
+  Result<int64_t> CountOrdersSince(const std::string& account_id, TimePoint since) override;
+
+  Status InsertAuthz(const AcmeServerAuthz& a) override;
+  Result<std::optional<AcmeServerAuthz>> GetAuthz(const std::string& id) override;
+  Status UpdateAuthz(const AcmeServerAuthz& a) override;
+  Result<std::vector<AcmeServerAuthz>> ListAuthzsByOrder(const std::string& order_id) override;
+  Result<int64_t> CountPendingAuthzs(const std::string& account_id, TimePoint now) override;
+
+  Status InsertChallenge(const AcmeServerChallenge& c) override;
+  Result<std::optional<AcmeServerChallenge>> GetChallenge(const std::string& id) override;
+  Status UpdateChallenge(const AcmeServerChallenge& c) override;
+  Result<std::vector<AcmeServerChallenge>> ListChallengesByAuthz(
+      const std::string& authz_id) override;
+  Result<int64_t> CountFailedChallengesSince(const std::string& account_id,
+                                             TimePoint since) override;
+
+ private:
+  Session& s_;
+};
+
 class SqlStats final : public StatsRepo {
  public:
   explicit SqlStats(Session& s) : s_(s) {}

@@ -39,7 +39,8 @@ SqlTx::SqlTx(std::unique_ptr<TxLease> lease)
       stats_(session_),
       agent_certificates_(session_),
       domain_claims_(session_),
-      http01_tokens_(session_) {}
+      http01_tokens_(session_),
+      acme_server_(session_) {}
 
 SqlTx::~SqlTx() {
   // Rolls back whatever is still open and gives the connection back.

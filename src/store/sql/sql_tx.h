@@ -60,6 +60,7 @@ class SqlTx : public Tx {
   AgentCertificateRepo& agent_certificates() override { return agent_certificates_; }
   DomainClaimRepo& domain_claims() override { return domain_claims_; }
   Http01TokenRepo& http01_tokens() override { return http01_tokens_; }
+  AcmeServerRepo& acme_server() override { return acme_server_; }
 
  private:
   std::unique_ptr<TxLease> lease_;  // empty once the transaction is over
@@ -97,6 +98,7 @@ class SqlTx : public Tx {
   SqlAgentCertificates agent_certificates_;
   SqlDomainClaims domain_claims_;
   SqlHttp01Tokens http01_tokens_;
+  SqlAcmeServer acme_server_;
 };
 
 }  // namespace certfleet::store::sql

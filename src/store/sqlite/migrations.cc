@@ -619,6 +619,101 @@ CREATE TABLE http01_tokens (
 CREATE INDEX http01_tokens_by_age ON http01_tokens (created_at);
 )sql";
 
+// Issue #16: certfleet's own ACME server (store/acme_server.h): external account binding keys,
+// ACME accounts, orders, authorizations and challenges.
+// - Foreign keys tie each row to its owner: EAB keys and ACME accounts to their certfleet
+//   account, orders to their ACME account, authorizations to their order, challenges to their
+//   authorization. The account_id (and acme_account_id) a child row copies from its owner is
+//   tied to it through that owner and has no foreign key of its own (as deployment_targets).
+//   EAB key <-> ACME account (bound_to, eab_kid), the HMAC key's sealed blob and the issued
+//   certificate and version are references, unchecked: the key may be deleted after binding.
+// - jwk_thumbprint is UNIQUE: one ACME account per key, on insert and on key rollover.
+// - Statuses and types are free text (no CHECK): a value added later needs no table rebuild.
+//   Identifiers are a JSON array of {"type","value"} objects, contact a JSON array of strings,
+//   tags a JSON object, as TEXT (codec.h); an authorization's one identifier is two columns.
+// - The indexes serve the repository's lookups and its rate-limit counts: orders by ACME account
+//   (keyset pages) and by account and creation time, pending authorizations by account and
+//   expiry (partial), authorizations by order, challenges by authorization and by account,
+//   status and time.
+constexpr std::string_view kMigrationAcmeServer = R"sql(
+CREATE TABLE acme_srv_eab_keys (
+  kid          TEXT PRIMARY KEY,
+  account_id   TEXT NOT NULL REFERENCES accounts(id),
+  principal_id TEXT NOT NULL,
+  hmac_blob_id TEXT NOT NULL,
+  tags         TEXT NOT NULL DEFAULT '{}',
+  created_by   TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,
+  bound_to     TEXT NOT NULL DEFAULT '',
+  bound_at     INTEGER
+) STRICT;
+CREATE INDEX acme_srv_eab_keys_by_account ON acme_srv_eab_keys (account_id, kid);
+
+CREATE TABLE acme_srv_accounts (
+  id             TEXT PRIMARY KEY,
+  account_id     TEXT NOT NULL REFERENCES accounts(id),
+  principal_id   TEXT NOT NULL,
+  eab_kid        TEXT NOT NULL DEFAULT '',
+  jwk_thumbprint TEXT NOT NULL UNIQUE,
+  jwk            TEXT NOT NULL,
+  status         TEXT NOT NULL,
+  contact        TEXT NOT NULL DEFAULT '[]',
+  tags           TEXT NOT NULL DEFAULT '{}',
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE acme_srv_orders (
+  id              TEXT PRIMARY KEY,
+  acme_account_id TEXT NOT NULL REFERENCES acme_srv_accounts(id),
+  account_id      TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  identifiers     TEXT NOT NULL DEFAULT '[]',
+  profile         TEXT NOT NULL,
+  replaces        TEXT NOT NULL DEFAULT '',
+  expires_at      INTEGER NOT NULL,
+  error_json      TEXT NOT NULL DEFAULT '',
+  certificate_id  TEXT NOT NULL DEFAULT '',
+  version_id      TEXT NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX acme_srv_orders_by_acme_account ON acme_srv_orders (acme_account_id, id);
+CREATE INDEX acme_srv_orders_by_account ON acme_srv_orders (account_id, created_at);
+
+CREATE TABLE acme_srv_authzs (
+  id               TEXT PRIMARY KEY,
+  order_id         TEXT NOT NULL REFERENCES acme_srv_orders(id),
+  acme_account_id  TEXT NOT NULL,
+  account_id       TEXT NOT NULL,
+  identifier_type  TEXT NOT NULL,
+  identifier_value TEXT NOT NULL,
+  wildcard         INTEGER NOT NULL CHECK (wildcard IN (0, 1)),
+  status           TEXT NOT NULL,
+  expires_at       INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX acme_srv_authzs_by_order ON acme_srv_authzs (order_id, id);
+CREATE INDEX acme_srv_authzs_pending ON acme_srv_authzs (account_id, expires_at)
+  WHERE status = 'pending';
+
+CREATE TABLE acme_srv_challenges (
+  id           TEXT PRIMARY KEY,
+  authz_id     TEXT NOT NULL REFERENCES acme_srv_authzs(id),
+  account_id   TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  token        TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  validated_at INTEGER,
+  error_json   TEXT NOT NULL DEFAULT '',
+  updated_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX acme_srv_challenges_by_authz ON acme_srv_challenges (authz_id, id);
+CREATE INDEX acme_srv_challenges_by_status ON acme_srv_challenges (account_id, status, updated_at);
+)sql";
+
 // One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
 // meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
 // whether anything was applied.
@@ -667,7 +762,8 @@ const std::vector<std::string_view>& Migrations() {
                                                                     kMigrationDomainClaims,
                                                                     kMigrationAuditKeyed,
                                                                     kMigrationRenewalDue,
-                                                                    kMigrationHttp01Tokens};
+                                                                    kMigrationHttp01Tokens,
+                                                                    kMigrationAcmeServer};
   return *kAll;
 }
 
