@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -92,6 +93,23 @@ class RawPg {
     if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
     PQclear(r);
     return out;
+  }
+
+  // Terminates the backends `pids_sql` selects (a query of one column of pids) and waits until
+  // they are gone: pg_terminate_backend only signals, and a dying session still holds its locks
+  // for a moment (a test that looked at once failed now and then). Returns how many.
+  int TerminateAndWait(const std::string& pids_sql) {
+    const std::string pids =
+        Scalar("SELECT coalesce(string_agg(pid::text, ','), '') FROM (" + pids_sql + ") AS p(pid)");
+    if (pids.empty()) return 0;
+    Scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid IN (" + pids +
+           ")");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (Scalar("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids + ")") != "0") {
+      CF_CHECK(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return static_cast<int>(std::count(pids.begin(), pids.end(), ',')) + 1;
   }
 
  private:
@@ -276,9 +294,10 @@ TEST(PostgresStoreTest, RecoversAfterTheServerDropsItsConnections) {
   auto open = store->Begin();
   ASSERT_TRUE(IsOk(open));
   RawPg raw;
-  raw.Scalar(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-      "WHERE application_name = 'certfleetd' AND pid <> pg_backend_pid()");
+  ASSERT_GT(
+      raw.TerminateAndWait("SELECT pid FROM pg_stat_activity "
+                           "WHERE application_name = 'certfleetd' AND pid <> pg_backend_pid()"),
+      0);
   // The open transaction is lost, and says so as a retryable error.
   auto lost = (*open)->accounts().Insert(MakeAccount(2));
   EXPECT_TRUE(HasCode(lost, ErrorCode::kUnavailable));
@@ -312,9 +331,9 @@ TEST(PostgresStoreTest, LeadershipIsExclusiveAndMovesWhenTheHolderDies) {
   EXPECT_FALSE(*la->Hold());
   // The holder's session is killed, as when its replica dies.
   RawPg raw;
-  raw.Scalar(
-      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l "
-      "WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()");
+  ASSERT_GT(raw.TerminateAndWait("SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' "
+                                 "AND l.granted AND l.pid <> pg_backend_pid()"),
+            0);
   EXPECT_TRUE(*la->Hold());
   EXPECT_FALSE(*lb->Hold()) << "a replica whose session died has lost the lock";
 }
