@@ -141,6 +141,67 @@ TEST_F(ConfigFileTest, RefusesBadTrustedProxiesAndServerNames) {
   }
 }
 
+// Issue #16: the ACME server's validator settings and its [acme_server] section.
+TEST_F(ConfigFileTest, ReadsTheAcmeServerSections) {
+  Config c;
+  Status st = LoadConfigFile(Write(R"(
+acme_http01_port = 5002
+acme_tls_alpn01_port = 5001
+acme_resolver = "127.0.0.1:5353"
+[network]
+allow_private = ["127.0.0.0/8", "10.20.0.0/16"]
+[acme_server]
+eab_required = false
+open_account = "lab"
+open_principal = "bot"
+authorize_claimed_domains = true
+caa_identities = ["certfleet.example.com"]
+base_url = "https://certfleet.example.com:8443"
+orders_per_hour = 10
+)"),
+                             c);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(c.acme_http01_port, 5002);
+  EXPECT_EQ(c.acme_tls_alpn01_port, 5001);
+  EXPECT_EQ(c.acme_resolver, "127.0.0.1:5353");
+  ASSERT_EQ(c.network_allow_private.size(), 2u);
+  EXPECT_TRUE(c.network_allow_private[0].Contains("127.0.0.1"));
+  EXPECT_FALSE(c.acme_server.eab_required);
+  EXPECT_EQ(c.acme_server.open_account, "lab");
+  EXPECT_EQ(c.acme_server.open_principal, "bot");
+  EXPECT_TRUE(c.acme_server.authorize_claimed_domains);
+  EXPECT_EQ(c.acme_server.caa_identities, std::vector<std::string>{"certfleet.example.com"});
+  EXPECT_EQ(c.acme_server.base_url, "https://certfleet.example.com:8443");
+  EXPECT_EQ(c.acme_server.orders_per_hour, 10);
+  EXPECT_EQ(c.acme_server.pending_authorizations, 1000);
+}
+
+TEST_F(ConfigFileTest, AcmeServerDefaultsAreSafe) {
+  Config c;
+  EXPECT_TRUE(c.acme_server.enabled);
+  EXPECT_TRUE(c.acme_server.eab_required);
+  EXPECT_FALSE(c.acme_server.authorize_claimed_domains);
+  EXPECT_TRUE(c.network_allow_private.empty());  // the validator reaches public addresses only
+  EXPECT_EQ(c.acme_http01_port, 80);
+  EXPECT_EQ(c.acme_tls_alpn01_port, 443);
+}
+
+TEST_F(ConfigFileTest, RefusesBadAcmeServerSettings) {
+  for (const char* text : {
+           "[network]\nallow_private = [\"127.0.0.1/8\"]\n",
+           "[network]\nallow = [\"127.0.0.0/8\"]\n",
+           "[acme_server]\neab_required = false\n",  // to whom would accounts bind?
+           "[acme_server]\nbase_url = \"http://certfleet.example.com\"\n",
+           "[acme_server]\nbase_url = \"https://certfleet.example.com/\"\n",
+           "[acme_server]\norders_per_hour = 0\n",
+           "[acme_server]\nwhatever = 1\n",
+           "acme_http01_port = 70000\n",
+       }) {
+    Config c;
+    EXPECT_FALSE(LoadConfigFile(Write(text), c).ok()) << text;
+  }
+}
+
 TEST(ConfigFlags, AddTrustedProxyAndServerName) {
   Config c;
   EXPECT_TRUE(AddTrustedProxy("127.0.0.1/32", c).ok());
