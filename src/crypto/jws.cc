@@ -4,6 +4,10 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
+
+#include <cstdint>
+#include <string>
 
 #include "base/encoding.h"
 #include "crypto/hash.h"
@@ -14,6 +18,11 @@ namespace {
 
 using BnPtr = internal::OsslPtr<BIGNUM, BN_free>;
 using EcdsaSigPtr = internal::OsslPtr<ECDSA_SIG, ECDSA_SIG_free>;
+using ParamBldPtr = internal::OsslPtr<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
+using ParamPtr = internal::OsslPtr<OSSL_PARAM, OSSL_PARAM_free>;
+
+constexpr size_t kEd25519KeyBytes = 32;
+constexpr size_t kEd25519SignatureBytes = 64;
 
 // Field size in bytes of the curve of an ECDSA key type; 0 for other types.
 size_t EcFieldBytes(KeyType type) {
@@ -43,6 +52,136 @@ std::string BnBytes(const BIGNUM* bn, size_t width) {
   return out;
 }
 
+// The JWK of an Ed25519 key (RFC 8037 section 2), members in RFC 7638 order.
+Result<std::string> Ed25519Jwk(const PublicKey& key) {
+  unsigned char raw[kEd25519KeyBytes];
+  size_t len = sizeof(raw);
+  EVP_PKEY* pkey = key.get();
+  if (pkey == nullptr || EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1 || len != sizeof(raw)) {
+    return internal::OpenSslError(ErrorCode::kInternal, "cannot read an Ed25519 public key");
+  }
+  return R"({"crv":"Ed25519","kty":"OKP","x":")" +
+         Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(raw), len)) + R"("})";
+}
+
+// A PublicKey for an EVP_PKEY built from a peer's JWK, by way of its SubjectPublicKeyInfo, so
+// that it passes the same decoder and KeyType checks as every other public key.
+Result<PublicKey> ViaSpki(EVP_PKEY* pkey) {
+  int len = i2d_PUBKEY(pkey, nullptr);
+  if (len <= 0) return internal::OpenSslError(ErrorCode::kInternal, "JWK: cannot encode the key");
+  std::string spki(static_cast<size_t>(len), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(spki.data());
+  if (i2d_PUBKEY(pkey, &out) != len) {
+    return internal::OpenSslError(ErrorCode::kInternal, "JWK: cannot encode the key");
+  }
+  Result<PublicKey> key = PublicKey::FromSpkiDer(spki);
+  if (!key.ok()) return InvalidArgument("JWK: unusable key: " + key.error().message());
+  return key;
+}
+
+// EVP_PKEY_fromdata for a public key of OpenSSL key type `type`; `what` names the failure.
+Result<EvpPkeyPtr> PublicFromParams(const char* type, const OSSL_PARAM* params,
+                                    std::string_view what) {
+  internal::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, const_cast<OSSL_PARAM*>(params)) !=
+          1 ||
+      raw == nullptr) {
+    internal::ClearOpenSslErrors();
+    return InvalidArgument("JWK: " + std::string(what));
+  }
+  return EvpPkeyPtr(raw);
+}
+
+Result<PublicKey> EcFromJwk(const JwkMembers& jwk) {
+  const char* group = nullptr;
+  size_t width = 0;
+  if (jwk.crv == "P-256") {
+    group = "prime256v1";
+    width = EcFieldBytes(KeyType::kP256);
+  } else if (jwk.crv == "P-384") {
+    group = "secp384r1";
+    width = EcFieldBytes(KeyType::kP384);
+  } else {
+    return InvalidArgument("JWK: unsupported EC curve (supported: P-256, P-384)");
+  }
+  if (jwk.x.size() != width || jwk.y.size() != width) {
+    return InvalidArgument("JWK: EC coordinates must be exactly " + std::to_string(width) +
+                           " bytes for " + jwk.crv);
+  }
+  // The uncompressed point (SEC 1 section 2.3.3); OpenSSL refuses a point not on the curve and
+  // coordinates not below the field prime.
+  std::string point = "\x04" + jwk.x + jwk.y;
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return internal::OpenSslError(ErrorCode::kInternal, "JWK: out of memory");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  if (!params) return internal::OpenSslError(ErrorCode::kInternal, "JWK: out of memory");
+  CF_ASSIGN_OR_RETURN(EvpPkeyPtr pkey,
+                      PublicFromParams("EC", params.get(), "the EC point is not on the curve"));
+  return ViaSpki(pkey.get());
+}
+
+Result<PublicKey> RsaFromJwk(const JwkMembers& jwk) {
+  if (jwk.n.empty() || jwk.e.empty()) return InvalidArgument("JWK: RSA key without n or e");
+  if (jwk.n[0] == '\0' || jwk.e[0] == '\0') {
+    return InvalidArgument("JWK: RSA n and e must not have leading zero octets");
+  }
+  if (jwk.n.size() > 4096 / 8 || !internal::FitsInt(jwk.n.size())) {
+    return InvalidArgument("JWK: RSA modulus larger than 4096 bits");
+  }
+  // At most 8 octets; the rest of the rules below are checked on the value.
+  if (jwk.e.size() > 8) return InvalidArgument("JWK: RSA public exponent of more than 64 bits");
+  uint64_t e = 0;
+  for (char c : jwk.e) e = (e << 8) | static_cast<unsigned char>(c);
+  if (e < 65537 || e % 2 == 0) {
+    return InvalidArgument("JWK: RSA public exponent must be odd and at least 65537");
+  }
+  const auto* n_raw = reinterpret_cast<const unsigned char*>(jwk.n.data());
+  BnPtr n(BN_bin2bn(n_raw, static_cast<int>(jwk.n.size()), nullptr));
+  BnPtr e_bn(BN_new());
+  if (!n || !e_bn || BN_set_word(e_bn.get(), e) != 1) {
+    return internal::OpenSslError(ErrorCode::kInternal, "JWK: out of memory");
+  }
+  int bits = BN_num_bits(n.get());
+  if (bits != 2048 && bits != 3072 && bits != 4096) {
+    return InvalidArgument("JWK: unsupported RSA key size " + std::to_string(bits) +
+                           " (supported: 2048, 3072, 4096)");
+  }
+  if (!BN_is_odd(n.get())) return InvalidArgument("JWK: RSA modulus is even");
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e_bn.get()) != 1) {
+    return internal::OpenSslError(ErrorCode::kInternal, "JWK: out of memory");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  if (!params) return internal::OpenSslError(ErrorCode::kInternal, "JWK: out of memory");
+  CF_ASSIGN_OR_RETURN(EvpPkeyPtr pkey, PublicFromParams("RSA", params.get(), "invalid RSA key"));
+  return ViaSpki(pkey.get());
+}
+
+Result<PublicKey> Ed25519FromJwk(const JwkMembers& jwk) {
+  if (jwk.crv != "Ed25519")
+    return InvalidArgument("JWK: unsupported OKP curve (supported: Ed25519)");
+  if (jwk.x.size() != kEd25519KeyBytes) {
+    return InvalidArgument("JWK: an Ed25519 key must be exactly 32 bytes");
+  }
+  EVP_PKEY* raw = EVP_PKEY_new_raw_public_key_ex(
+      nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(jwk.x.data()),
+      jwk.x.size());
+  if (raw == nullptr) {
+    internal::ClearOpenSslErrors();
+    return InvalidArgument("JWK: invalid Ed25519 key");
+  }
+  EvpPkeyPtr pkey(raw);
+  return ViaSpki(pkey.get());
+}
+
 }  // namespace
 
 Result<std::string> JwsAlgorithm(KeyType type) {
@@ -63,6 +202,7 @@ Result<std::string> JwsAlgorithm(KeyType type) {
 }
 
 Result<std::string> PublicJwk(const PublicKey& key) {
+  if (key.type() == KeyType::kEd25519) return Ed25519Jwk(key);
   CF_TRY(JwsAlgorithm(key.type()));
   // Base64url values never contain characters that need JSON escaping, so the members can be
   // written directly, already in the order RFC 7638 section 3.3 asks for.
@@ -102,6 +242,10 @@ Result<std::string> JwsSign(const PrivateKey& key, std::string_view signing_inpu
 }
 
 bool JwsVerify(const PublicKey& key, std::string_view signing_input, std::string_view signature) {
+  // EdDSA (RFC 8037 section 3.1): the signature is the raw 64 bytes of RFC 8032.
+  if (key.type() == KeyType::kEd25519) {
+    return signature.size() == kEd25519SignatureBytes && key.Verify(signing_input, signature);
+  }
   if (!JwsAlgorithm(key.type()).ok()) return false;
   size_t width = EcFieldBytes(key.type());
   if (width == 0) return key.Verify(signing_input, signature);
@@ -125,6 +269,13 @@ bool JwsVerify(const PublicKey& key, std::string_view signing_input, std::string
   std::string der_sig(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
   OPENSSL_free(der);
   return key.Verify(signing_input, der_sig);
+}
+
+Result<PublicKey> PublicKeyFromJwk(const JwkMembers& jwk) {
+  if (jwk.kty == "EC") return EcFromJwk(jwk);
+  if (jwk.kty == "RSA") return RsaFromJwk(jwk);
+  if (jwk.kty == "OKP") return Ed25519FromJwk(jwk);
+  return InvalidArgument("JWK: unsupported key type (supported kty: EC, RSA, OKP)");
 }
 
 }  // namespace certfleet::crypto

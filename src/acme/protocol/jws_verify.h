@@ -4,16 +4,22 @@
 //
 // Contract:
 //  - Every failure is an acme::AcmeError (server_problem.h) with the RFC's type: "malformed"
-//    for anything structurally wrong (not JSON, missing or extra members, bad base64url, both or
-//    neither of "jwk"/"kid", a "kid" not a string, a compact or general serialization),
-//    "badSignatureAlgorithm" for an "alg" outside {ES256, ES384, RS256, EdDSA} (so never "none"
-//    and never a MAC), "badPublicKey" for a JWK that is not a supported public key (RSA below
-//    2048 or above 8192 bits or with a small/even exponent, an EC curve other than P-256/P-384,
-//    an OKP curve other than Ed25519, a JWK with private members "d"/"p"/"q"/...), and
-//    "unauthorized" for a signature that does not verify. The detail never echoes more than a
-//    bounded, sanitized piece of the input.
+//    for anything structurally wrong (not JSON, missing or extra members, a member name twice,
+//    bad base64url, both or neither of "jwk"/"kid", a "kid" not a string, a compact or general
+//    serialization, an unprotected "header", any "crit"), "badSignatureAlgorithm" for an "alg"
+//    outside {ES256, ES384, RS256, EdDSA} (so never "none" and never a MAC), "badPublicKey" for a
+//    JWK that is not a supported public key (RSA other than 2048, 3072 or 4096 bits -- the sizes
+//    crypto::KeyType holds, and Let's Encrypt's -- or with an exponent that is even, below 65537
+//    or over 64 bits, an EC curve other than P-256/P-384 or a point not on it, an OKP curve other
+//    than Ed25519, a JWK with private members "d"/"p"/"q"/..., see crypto::PublicKeyFromJwk),
+//    "badNonce" for a missing or empty "nonce" (RFC 8555 section 6.5; one that is not base64url
+//    is malformed, section 6.5.1), and "unauthorized" for a signature that does not verify. The
+//    one exception is a body over kMaxJwsBytes: a TooLarge Error, which AcmeTypeOf reads as
+//    malformed and AcmeStatusOf as 413. The detail never echoes more than a bounded, sanitized
+//    piece of the input.
 //  - The "alg" must agree with the key: ES256 with P-256, ES384 with P-384, RS256 with RSA,
-//    EdDSA with Ed25519.
+//    EdDSA with Ed25519; a mismatch is malformed (as Boulder answers it). ParseJws checks it for
+//    an embedded "jwk", VerifyJws for every key.
 //  - Nothing here knows nonces or URLs beyond extracting them: the front end checks "nonce"
 //    (NonceStore) and "url" (against the request) itself.
 // Pure functions over values; thread-safe.
@@ -75,10 +81,12 @@ struct ParsedEab {
 };
 // Parses the binding: a flattened JWS with alg HS256 (anything else: badSignatureAlgorithm),
 // a "kid", the "url" equal to `new_account_url` (unauthorized otherwise), no "nonce", and a
-// payload equal to the outer JWK (the same key, compared as keys: unauthorized otherwise).
+// payload equal to the outer JWK (the same key, compared as keys: unauthorized otherwise; a
+// payload that is no JWK at all is refused as ParseJwk refuses it).
 Result<ParsedEab> ParseEab(std::string_view eab_json, const crypto::PublicKey& account_key,
                            std::string_view new_account_url);
-// Checks the MAC of `eab` with the raw HMAC key, in constant time: unauthorized if it differs.
+// Checks the MAC of `eab` with the raw HMAC key, in constant time: unauthorized if it differs,
+// serverInternal for an empty key (which anyone could MAC with).
 Status VerifyEab(const ParsedEab& eab, const SecretBytes& hmac_key);
 
 }  // namespace certfleet::acme
