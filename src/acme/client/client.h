@@ -32,9 +32,9 @@
 #include <string_view>
 #include <vector>
 
+#include "acme/client/transport.h"
 #include "acme/protocol/ari.h"
 #include "acme/protocol/resources.h"
-#include "acme/client/transport.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/secret_bytes.h"

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "acme/protocol/problem.h"
 #include "acme/client/transport.h"
+#include "acme/protocol/problem.h"
 #include "base/time_util.h"
 
 namespace certfleet::acme {

@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acme/protocol/ari.h"
 #include "acme/client/dns01_solver.h"
 #include "acme/client/exec_solver.h"
 #include "acme/client/order_flow.h"
+#include "acme/protocol/ari.h"
 #include "base/failpoint.h"
 #include "base/log.h"
 #include "base/validate.h"
