@@ -226,7 +226,15 @@ class Exchange {
       parser.body_limit(options_.max_response_bytes);
       // A response to HEAD announces a length but has no body (RFC 9110 section 9.3.2).
       if (method == "HEAD") parser.skip(true);
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      // The header first, on its own: Beast 1.74's eager parsing (http::async_read) loses the
+      // body_limit error of an oversize Content-Length when the body arrived in the same read as
+      // the header, and goes on to read the whole body. async_read_header stops at the header
+      // with the error; the body follows only for an acceptable length.
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(kUseAwaitable, ec));
+      if (!ec && !parser.is_done()) {
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      }
       if (ec) co_return TransportError(ec);
       auto& message = parser.get();
       // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one
