@@ -133,7 +133,10 @@ class Exchange {
     phase_ = "resolving";
     auto endpoints = co_await resolver_.async_resolve(url_.host, std::to_string(url_.port),
                                                       asio::redirect_error(kUseAwaitable, ec));
-    if (ec) co_return TransportError(ec);
+    if (ec) {
+      // The NotFound cause marks a name that did not resolve (https_client.h).
+      co_return TransportError(ec).WithCause(NotFound("cannot resolve " + url_.host));
+    }
     if (options_.address_allowed) {
       for (const auto& entry : endpoints) {
         const std::string ip = entry.endpoint().address().to_string();

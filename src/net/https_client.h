@@ -55,7 +55,8 @@ class HttpsClient {
   static Result<std::unique_ptr<HttpsClient>> Create(ClientOptions options);
   virtual ~HttpsClient() = default;
   // Any HTTP status is a successful Result; the caller interprets it.
-  // Unavailable (retryable) for connection failures and timeouts (message says which),
+  // Unavailable (retryable) for connection failures and timeouts (message says which; when the
+  // host name did not resolve, or not in time, its cause() is a NotFound error),
   // Forbidden for certificate verification failures (and when the server rejects our client
   // certificate), TooLarge if the body exceeds the cap, Malformed for an unparseable response,
   // InvalidArgument for a bad URL, a refused http:// URL, or a method or header with characters

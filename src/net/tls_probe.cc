@@ -70,7 +70,10 @@ class Probe {
     phase_ = "resolving";
     auto endpoints = co_await resolver_.async_resolve(request_.host, std::to_string(request_.port),
                                                       asio::redirect_error(kUseAwaitable, ec));
-    if (ec) co_return ConnectionError(ec);
+    if (ec) {
+      // The NotFound cause marks a name that did not resolve (tls_probe.h).
+      co_return ConnectionError(ec).WithCause(NotFound("cannot resolve " + request_.host));
+    }
     if (request_.address_allowed) {
       for (const auto& entry : endpoints) {
         if (!request_.address_allowed(entry.endpoint().address().to_string())) {

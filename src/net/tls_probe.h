@@ -11,8 +11,9 @@
 //
 // Errors: InvalidArgument for a bad request (empty host, port 0, an ALPN protocol of 0 or more
 // than 255 bytes, a bad SNI name); Forbidden as above; Unavailable (retryable) when the host does
-// not resolve, the connection is refused or the deadline passes (the message says which, naming
-// host:port and never a resolved address); FailedPrecondition when the TLS handshake fails (an
+// not resolve (then with a NotFound cause(), as HttpsClient), the connection is refused or the
+// deadline passes (the message says which, naming host:port and never a resolved address);
+// FailedPrecondition when the TLS handshake fails (an
 // alert such as no_application_protocol, no common version or cipher, a peer that does not speak
 // TLS, a close during the handshake). Thread-safe: each call has its own context and connection.
 #pragma once

@@ -162,6 +162,33 @@ TEST_F(TlsProbeTest, RefusedConnectionIsUnavailable) {
   EXPECT_EQ(r.error().message().find("timed out"), std::string::npos);
 }
 
+TEST_F(TlsProbeTest, UnresolvableNamesCarryANotFoundCause) {
+  // An empty label: the system resolver refuses the name without asking any server.
+  Result<TlsProbeResult> r = ProbeTls(Request(443, "no..such.invalid"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  ASSERT_NE(r.error().cause(), nullptr) << r.error().ToString();
+  EXPECT_EQ(r.error().cause()->code(), ErrorCode::kNotFound);
+  // Connection failures do not.
+  r = ProbeTls(Request(testing::UnusedPort()));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().cause(), nullptr);
+
+  ClientOptions options;
+  options.allow_plain_http = true;
+  auto client = HttpsClient::Create(std::move(options));
+  ASSERT_TRUE(client.ok());
+  auto res = (*client)->Do("GET", "http://no..such.invalid/", {}, "");
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code(), ErrorCode::kUnavailable) << res.error().ToString();
+  ASSERT_NE(res.error().cause(), nullptr) << res.error().ToString();
+  EXPECT_EQ(res.error().cause()->code(), ErrorCode::kNotFound);
+  res = (*client)->Do("GET", "http://127.0.0.1:" + std::to_string(testing::UnusedPort()) + "/", {},
+                      "");
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().cause(), nullptr);
+}
+
 TEST_F(TlsProbeTest, BadRequestsAreRefused) {
   TlsProbeRequest r = Request(443);
   r.host.clear();
