@@ -7,7 +7,8 @@
 // the tls-alpn-01 port (both 80/443 in production: the host's HTTP and HTTPS ports, which is what
 // RFC 8555 section 8.3 and 10.2 leave a CA to choose) of the identifier itself, nowhere else. The
 // https:// certificate is not verified: the key authorization in the body is the proof, and a
-// host asking for its first certificate has none that verifies.
+// host asking for its first certificate has none that verifies. Each request of the chain has the
+// full ValidatorOptions::timeout, so one http-01 check takes at most 11 of them.
 #include "acme/server/validator.h"
 
 #include <arpa/inet.h>
