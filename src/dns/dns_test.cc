@@ -14,8 +14,10 @@
 
 #include "base/clock.h"
 #include "base/encoding.h"
+#include "dns/caa.h"
 #include "dns/names.h"
 #include "dns/query.h"
+#include "dns/resolver.h"
 #include "dns/rfc2136_client.h"
 #include "dns/server.h"
 #include "dns/testing_named.h"
@@ -180,6 +182,76 @@ TEST(DnsServerAddress, Parses) {
   }
 }
 
+// --- CAA records and resolv.conf (pure) --------------------------------------------------------
+
+TEST(CaaRdata, ParsesFlagsTagAndValue) {
+  Result<CaaRecord> r = ParseCaaRdata(std::string("\x00\x05issue", 7) + "ca.example; a=b");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->flags, 0);
+  EXPECT_FALSE(r->critical());
+  EXPECT_EQ(r->tag, "issue");
+  EXPECT_EQ(r->value, "ca.example; a=b");
+
+  r = ParseCaaRdata(std::string("\x80\x03TbS", 5));  // critical, empty value
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_TRUE(r->critical());
+  EXPECT_EQ(r->tag, "TbS");
+  EXPECT_EQ(r->value, "");
+  // Other flag bits are reserved and do not make a record critical.
+  r = ParseCaaRdata(std::string("\x01\x05issue;", 8));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->critical());
+  // The longest tag.
+  EXPECT_TRUE(ParseCaaRdata(std::string("\x00\x0f", 2) + std::string(15, 'a')).ok());
+}
+
+TEST(CaaRdata, RefusesMalformedData) {
+  const std::string cases[] = {
+      "",
+      std::string("\x00", 1),
+      std::string("\x00\x00", 2),                         // empty tag
+      std::string("\x00\x10", 2) + std::string(16, 'a'),  // tag too long
+      std::string("\x00\x05iss", 5),                      // truncated tag
+      std::string("\x00\x05is-ue", 7),                    // '-' in the tag
+      std::string("\x00\x05is\x00ue", 7),
+  };
+  for (const std::string& rdata : cases) {
+    Result<CaaRecord> r = ParseCaaRdata(rdata);
+    ASSERT_FALSE(r.ok()) << HexEncode(rdata);
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  }
+}
+
+TEST(SystemResolverTest, TakesTheFirstNameserver) {
+  char path[] = "/tmp/cf-resolv-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text =
+      "# generated\nsearch example.test\n; comment\noptions ndots:1\nnameserver\n"
+      "nameserver 192.0.2.53\nnameserver 198.51.100.1\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  Result<DnsServer> server = SystemResolver(path);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  EXPECT_EQ(server->ToString(), "192.0.2.53:53");
+
+  const std::string v6 = "nameserver   2001:db8::53  \n";
+  fd = open(path, O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, v6.data(), v6.size()), static_cast<ssize_t>(v6.size()));
+  close(fd);
+  server = SystemResolver(path);
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  EXPECT_EQ(server->ToString(), "[2001:db8::53]:53");
+
+  fd = open(path, O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_EQ(SystemResolver(path).error().code(), ErrorCode::kNotFound);
+  unlink(path);
+  EXPECT_EQ(SystemResolver(path).error().code(), ErrorCode::kUnavailable);
+}
+
 // --- against a real named ----------------------------------------------------------------------
 
 class DnsWithNamed : public ::testing::Test {
@@ -190,8 +262,18 @@ class DnsWithNamed : public ::testing::Test {
          "_acme-challenge.app IN CNAME app.delegated.test.\n"
          "_acme-challenge.hop IN CNAME _acme-challenge.app.example.test.\n"
          "loop1 IN CNAME loop2.example.test.\nloop2 IN CNAME loop1.example.test.\n"
-         "www IN A 127.0.0.1\n"},
-        {"delegated.test", ""},
+         "www IN A 127.0.0.1\n"
+         // For the resolver lookups (resolver.h): a TXT record two CNAME hops away, in the other
+         // zone, and CAA record sets.
+         "_acme-challenge.r1 IN CNAME r2.example.test.\nr2 IN CNAME res.delegated.test.\n"
+         "_acme-challenge.direct IN TXT \"one\" \"two\"\n"
+         "_acme-challenge.direct IN TXT \"second\"\n"
+         "caa IN CAA 0 issue \"ca.example; accounturi=https://ca.example/acct/1\"\n"
+         "caa IN CAA 128 tbs \"Unknown\"\ncaa IN CAA 0 iodef \"mailto:sec@example.test\"\n"
+         "caacname IN CNAME caa.delegated.test.\nxloop IN CNAME xloop.delegated.test.\n"},
+        {"delegated.test",
+         "res IN TXT \"resolved\"\ncaa IN CAA 0 issuewild \";\"\n"
+         "xloop IN CNAME xloop.example.test.\n"},
     });
     if (named.ok()) {
       named_ = std::move(*named).release();
@@ -407,6 +489,100 @@ TEST_F(DnsWithNamed, WaitForTxtTimesOutOnAFakeClock) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), ErrorCode::kTimeout);
   EXPECT_EQ(naps, 7);
+}
+
+// --- resolver lookups (resolver.h) against named ---------------------------------------------
+// TestingNamed runs with `recursion no`: it answers RD queries from its own zones, a CNAME into
+// another zone alone (so the lookups ask the target again), and REFUSEs other names.
+
+TEST_F(DnsWithNamed, ResolveTxtJoinsStringsAndKeepsRecordsApart) {
+  Result<TxtLookup> txt = ResolveTxt(named_->server(), "_acme-challenge.Direct.example.test.");
+  ASSERT_TRUE(txt.ok()) << txt.error().ToString();
+  EXPECT_EQ(txt->name, "_acme-challenge.direct.example.test");
+  EXPECT_FALSE(txt->nxdomain);
+  std::sort(txt->values.begin(), txt->values.end());
+  EXPECT_EQ(txt->values, (std::vector<std::string>{"onetwo", "second"}));
+}
+
+TEST_F(DnsWithNamed, ResolveTxtFollowsCnamesAcrossZones) {
+  Result<TxtLookup> txt = ResolveTxt(named_->server(), "_acme-challenge.r1.example.test");
+  ASSERT_TRUE(txt.ok()) << txt.error().ToString();
+  EXPECT_EQ(txt->name, "res.delegated.test");
+  EXPECT_EQ(txt->values, (std::vector<std::string>{"resolved"}));
+}
+
+TEST_F(DnsWithNamed, ResolveTxtNoDataNxdomainLoopsAndRefusals) {
+  Result<TxtLookup> nodata = ResolveTxt(named_->server(), "www.example.test");
+  ASSERT_TRUE(nodata.ok()) << nodata.error().ToString();
+  EXPECT_TRUE(nodata->values.empty());
+  EXPECT_FALSE(nodata->nxdomain);
+
+  Result<TxtLookup> missing = ResolveTxt(named_->server(), "_acme-challenge.none.example.test");
+  ASSERT_TRUE(missing.ok()) << missing.error().ToString();
+  EXPECT_TRUE(missing->values.empty());
+  EXPECT_TRUE(missing->nxdomain);
+
+  // A loop inside one zone: named finds it itself and answers SERVFAIL.
+  Result<TxtLookup> loop = ResolveTxt(named_->server(), "loop1.example.test");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_EQ(loop.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(loop.error().message().find("SERVFAIL"), std::string::npos) << loop.error().message();
+  // Across two zones named answers one CNAME at a time: the lookup finds the loop.
+  loop = ResolveTxt(named_->server(), "xloop.example.test");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_EQ(loop.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(loop.error().message().find(
+                "CNAME loop: xloop.example.test -> xloop.delegated.test -> xloop.example.test"),
+            std::string::npos)
+      << loop.error().message();
+
+  Result<TxtLookup> refused = ResolveTxt(named_->server(), "_acme-challenge.elsewhere.test");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kForbidden);
+  EXPECT_NE(refused.error().message().find("REFUSED"), std::string::npos);
+
+  EXPECT_EQ(ResolveTxt(named_->server(), "bad name.example.test").error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST_F(DnsWithNamed, ResolveCaaParsesTheRecordSet) {
+  Result<CaaLookup> caa = ResolveCaa(named_->server(), "caa.example.test");
+  ASSERT_TRUE(caa.ok()) << caa.error().ToString();
+  EXPECT_EQ(caa->name, "caa.example.test");
+  ASSERT_EQ(caa->records.size(), 3u);
+  std::sort(caa->records.begin(), caa->records.end(),
+            [](const CaaRecord& a, const CaaRecord& b) { return a.tag < b.tag; });
+  EXPECT_EQ(caa->records[0].tag, "iodef");
+  EXPECT_EQ(caa->records[0].value, "mailto:sec@example.test");
+  EXPECT_EQ(caa->records[1].tag, "issue");
+  EXPECT_EQ(caa->records[1].value, "ca.example; accounturi=https://ca.example/acct/1");
+  EXPECT_FALSE(caa->records[1].critical());
+  EXPECT_EQ(caa->records[2].tag, "tbs");
+  EXPECT_EQ(caa->records[2].flags, 128);
+  EXPECT_TRUE(caa->records[2].critical());
+  EXPECT_EQ(caa->records[2].value, "Unknown");
+}
+
+TEST_F(DnsWithNamed, ResolveCaaFollowsCnamesAndReportsEmptySets) {
+  Result<CaaLookup> caa = ResolveCaa(named_->server(), "caacname.example.test");
+  ASSERT_TRUE(caa.ok()) << caa.error().ToString();
+  EXPECT_EQ(caa->name, "caa.delegated.test");
+  ASSERT_EQ(caa->records.size(), 1u);
+  EXPECT_EQ(caa->records[0].tag, "issuewild");
+  EXPECT_EQ(caa->records[0].value, ";");
+
+  Result<CaaLookup> apex = ResolveCaa(named_->server(), "example.test");
+  ASSERT_TRUE(apex.ok()) << apex.error().ToString();
+  EXPECT_TRUE(apex->records.empty());
+  EXPECT_FALSE(apex->nxdomain);
+  Result<CaaLookup> missing = ResolveCaa(named_->server(), "nothing.example.test");
+  ASSERT_TRUE(missing.ok()) << missing.error().ToString();
+  EXPECT_TRUE(missing->records.empty());
+  EXPECT_TRUE(missing->nxdomain);
+  // A TLD is a valid name to ask; this server is not authoritative for it.
+  Result<CaaLookup> tld = ResolveCaa(named_->server(), "test");
+  ASSERT_FALSE(tld.ok());
+  EXPECT_EQ(tld.error().code(), ErrorCode::kForbidden);
 }
 
 TEST(DnsQuery, UnreachableServerIsUnavailable) {

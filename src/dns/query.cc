@@ -60,17 +60,7 @@ Result<std::vector<std::string>> QueryTxt(const DnsServer& server, std::string_v
     const ldns_rr* rr = ldns_rr_list_rr(rrs, i);
     if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT) continue;
     if (internal::NameOf(ldns_rr_owner(rr)) != fqdn) continue;
-    std::string value;
-    for (size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
-      const ldns_rdf* rdf = ldns_rr_rdf(rr, j);
-      // A <character-string>: one length octet, then that many octets (RFC 1035 3.3).
-      if (rdf == nullptr || ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_STR) continue;
-      const uint8_t* data = ldns_rdf_data(rdf);
-      const size_t size = ldns_rdf_size(rdf);
-      if (size == 0) continue;
-      const size_t len = std::min<size_t>(data[0], size - 1);
-      value.append(reinterpret_cast<const char*>(data + 1), len);
-    }
+    std::string value = internal::TxtValue(rr);
     values.push_back(std::move(value));
   }
   return values;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -45,13 +46,29 @@ std::string RcodeName(ldns_pkt_rcode rcode) {
   return "RCODE " + std::to_string(static_cast<int>(rcode));
 }
 
-Result<PktPtr> NewQuery(std::string_view name, ldns_rr_type type) {
+Result<PktPtr> NewQuery(std::string_view name, ldns_rr_type type, bool recursion_desired) {
   CF_ASSIGN_OR_RETURN(RdfPtr rdf, NameRdf(name));
   // ldns_pkt_query_new takes ownership of the name.
-  PktPtr pkt(ldns_pkt_query_new(rdf.release(), type, LDNS_RR_CLASS_IN, 0));
+  PktPtr pkt(
+      ldns_pkt_query_new(rdf.release(), type, LDNS_RR_CLASS_IN, recursion_desired ? LDNS_RD : 0));
   if (!pkt) return Internal("ldns could not build a DNS query");
   ldns_pkt_set_random_id(pkt.get());
   return pkt;
+}
+
+std::string TxtValue(const ldns_rr* rr) {
+  std::string value;
+  for (size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
+    const ldns_rdf* rdf = ldns_rr_rdf(rr, j);
+    // A <character-string>: one length octet, then that many octets (RFC 1035 3.3).
+    if (rdf == nullptr || ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_STR) continue;
+    const uint8_t* data = ldns_rdf_data(rdf);
+    const size_t size = ldns_rdf_size(rdf);
+    if (size == 0) continue;
+    const size_t len = std::min<size_t>(data[0], size - 1);
+    value.append(reinterpret_cast<const char*>(data + 1), len);
+  }
+  return value;
 }
 
 Result<Response> Exchange(const DnsServer& server, const ldns_pkt& query,

@@ -60,7 +60,10 @@ std::string NameOf(const ldns_rdf* dname);
 // "NOERROR", "REFUSED", "NOTAUTH", ... or "RCODE n".
 std::string RcodeName(ldns_pkt_rcode rcode);
 // A query for `name` `type` class IN with a random id and RD clear (we ask authoritative
-// servers what they hold, not what they can resolve).
-Result<PktPtr> NewQuery(std::string_view name, ldns_rr_type type);
+// servers what they hold, not what they can resolve), or set when `recursion_desired` (the
+// validator's lookups through a recursive resolver, resolver.h).
+Result<PktPtr> NewQuery(std::string_view name, ldns_rr_type type, bool recursion_desired = false);
+// The value of a TXT RR: its <character-string>s concatenated (RFC 7208 style).
+std::string TxtValue(const ldns_rr* rr);
 
 }  // namespace certfleet::dns::internal

@@ -1,8 +1,9 @@
 // HTTPS client (Boost.Beast/Asio, synchronous with deadlines): for the CLI, the agent, webhook
-// delivery and the ACME client. Verifies the server certificate and host name against the given
-// trust anchors (or the system store when none is given). Caps response bodies. Thread-safe: one
-// client may be used from several threads; each call opens its own connection (and sends
-// "Connection: close"), so calls never share state beyond the immutable TLS context.
+// delivery, the ACME client and the ACME server's http-01 validation. Verifies the server
+// certificate and host name against the given trust anchors (or the system store when none is
+// given), unless told not to (ClientOptions::verify_server_certificate). Caps response bodies.
+// Thread-safe: one client may be used from several threads; each call opens its own connection
+// (and sends "Connection: close"), so calls never share state beyond the immutable TLS context.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,12 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{30000};  // per request: connect + write + read
   size_t max_response_bytes = 4 << 20;
   bool allow_plain_http = false;  // "http://" URLs are refused unless set (tests, webhooks)
+  // False: an https:// server's certificate is not checked at all (chain, name, validity). Only
+  // for the ACME server's http-01 validation, which follows redirects to https:// on the
+  // identifier's own host (RFC 8555 section 8.3, 10.2): there the key authorization in the body
+  // proves control, not the certificate, and the host often has no valid certificate yet. Such a
+  // client must send nothing secret; Create() refuses it with trust_pem or a client certificate.
+  bool verify_server_certificate = true;
   // When set, every address the host resolves to must pass (numeric form, e.g. "10.0.0.1",
   // "::1"), or the call fails with Forbidden before connecting. Checked on the very addresses
   // the connection uses, so a DNS answer cannot change in between (webhooks' SSRF guard).
@@ -48,7 +55,8 @@ class HttpsClient {
   static Result<std::unique_ptr<HttpsClient>> Create(ClientOptions options);
   virtual ~HttpsClient() = default;
   // Any HTTP status is a successful Result; the caller interprets it.
-  // Unavailable (retryable) for connection failures and timeouts (message says which),
+  // Unavailable (retryable) for connection failures and timeouts (message says which; when the
+  // host name did not resolve, or not in time, its cause() is a NotFound error),
   // Forbidden for certificate verification failures (and when the server rejects our client
   // certificate), TooLarge if the body exceeds the cap, Malformed for an unparseable response,
   // InvalidArgument for a bad URL, a refused http:// URL, or a method or header with characters

@@ -415,6 +415,73 @@ TEST_F(NetTest, ResponseOverCapIsTooLarge) {
   EXPECT_EQ(ok->body.size(), size_t{2} << 20);
 }
 
+// A plain-HTTP peer that answers each connection with `raw` in a single write, so that the
+// header and the body reach the client in one read.
+class RawHttpPeer {
+ public:
+  explicit RawHttpPeer(std::string raw) : raw_(std::move(raw)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd_, 4) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot listen");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      int conn = accept(fd_, nullptr, nullptr);
+      if (conn < 0) return;
+      char buf[4096];
+      (void)!read(conn, buf, sizeof buf);
+      (void)!write(conn, raw_.data(), raw_.size());
+      close(conn);
+    });
+  }
+  ~RawHttpPeer() {
+    shutdown(fd_, SHUT_RDWR);  // wakes a pending accept
+    thread_.join();
+    close(fd_);
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+ private:
+  std::string raw_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(NetTest, ResponseOverCapIsTooLargeWhenHeaderAndBodyArriveTogether) {
+  auto client = MakeClient([](ClientOptions& o) {
+    o.allow_plain_http = true;
+    o.max_response_bytes = 1000;
+  });
+  const std::string body(5000, 'x');
+  for (const std::string& raw : std::vector<std::string>{
+           "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + body,
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n" + body + "\r\n0\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body,  // ends at EOF
+       }) {
+    RawHttpPeer peer(raw);
+    auto res = client->Do("GET", peer.Url(), {}, "");
+    ASSERT_FALSE(res.ok()) << raw.substr(0, 40);
+    EXPECT_EQ(res.error().code(), ErrorCode::kTooLarge) << res.error().ToString();
+  }
+  RawHttpPeer fits("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body.substr(0, 1000));
+  auto ok = client->Do("GET", fits.Url(), {}, "");
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->body.size(), 1000u);
+
+  // Over TLS: a body that fits in the TLS record of the header.
+  auto server = StartServer([](const HttpRequest&) { return Text(std::string(5000, 'y')); });
+  auto small = MakeClient([](ClientOptions& o) { o.max_response_bytes = 1000; });
+  auto res = small->Do("GET", UrlFor(*server), {}, "");
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code(), ErrorCode::kTooLarge) << res.error().ToString();
+}
+
 TEST_F(NetTest, SilentListenerTimesOutWithinDeadline) {
   testing::SilentListener silent;
   auto client = MakeClient([](ClientOptions& o) { o.timeout = 300ms; });

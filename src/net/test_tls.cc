@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -240,6 +241,106 @@ SilentListener::SilentListener() {
 
 SilentListener::~SilentListener() {
   if (fd_ >= 0) close(fd_);
+}
+
+TlsAlpnServer::TlsAlpnServer(const std::string& cert_pem, const std::string& key_pem,
+                             std::string select_alpn)
+    : select_alpn_(std::move(select_alpn)) {
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { signal(SIGPIPE, SIG_IGN); });
+  ctx_ = SSL_CTX_new(TLS_server_method());
+  Require(ctx_ != nullptr, "SSL_CTX_new");
+  BioPtr cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  std::unique_ptr<X509, X509Free> cert(
+      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  Require(cert != nullptr && SSL_CTX_use_certificate(ctx_, cert.get()) == 1, "server cert");
+  BioPtr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  Require(key != nullptr && SSL_CTX_use_PrivateKey(ctx_, key.get()) == 1, "server key");
+  SSL_CTX_set_alpn_select_cb(
+      ctx_,
+      [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+         unsigned int inlen, void* arg) -> int {
+        auto* self = static_cast<TlsAlpnServer*>(arg);
+        std::vector<std::string> offered;
+        for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i]) {
+          offered.emplace_back(reinterpret_cast<const char*>(in + i + 1), in[i]);
+        }
+        {
+          std::lock_guard lock(self->mu_);
+          self->offered_alpn_ = offered;
+        }
+        if (self->select_alpn_.empty()) return SSL_TLSEXT_ERR_NOACK;
+        for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i]) {
+          if (std::string_view(reinterpret_cast<const char*>(in + i + 1), in[i]) ==
+              self->select_alpn_) {
+            *out = in + i + 1;
+            *outlen = in[i];
+            return SSL_TLSEXT_ERR_OK;
+          }
+        }
+        return SSL_TLSEXT_ERR_ALERT_FATAL;  // no_application_protocol (RFC 7301 section 3.2)
+      },
+      this);
+
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  Require(fd_ >= 0, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Require(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "bind");
+  Require(listen(fd_, 16) == 0, "listen");
+  socklen_t len = sizeof(addr);
+  Require(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0, "getsockname");
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { Serve(); });
+}
+
+TlsAlpnServer::~TlsAlpnServer() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) close(fd_);
+  SSL_CTX_free(ctx_);
+  ERR_clear_error();
+}
+
+std::string TlsAlpnServer::last_server_name() const {
+  std::lock_guard lock(mu_);
+  return last_server_name_;
+}
+
+std::vector<std::string> TlsAlpnServer::last_offered_alpn() const {
+  std::lock_guard lock(mu_);
+  return last_offered_;
+}
+
+void TlsAlpnServer::Serve() {
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 20) <= 0) continue;  // bounded wait, so that stop_ is seen
+    int conn = accept(fd_, nullptr, nullptr);
+    if (conn < 0) continue;
+    ++connections_;
+    timeval tv{5, 0};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, conn);
+    if (SSL_accept(ssl) == 1) {
+      const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+      std::lock_guard lock(mu_);
+      last_server_name_ = sni != nullptr ? sni : "";
+      last_offered_ = offered_alpn_;
+    }
+    {
+      std::lock_guard lock(mu_);
+      offered_alpn_.clear();
+    }
+    SSL_free(ssl);
+    ERR_clear_error();
+    close(conn);
+  }
 }
 
 uint16_t UnusedPort() {

@@ -5,12 +5,15 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace certfleet::net::testing {
@@ -79,6 +82,40 @@ class SilentListener {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
+};
+
+// A TLS listener on 127.0.0.1 for tls-alpn-01 (RFC 8737) and TLS probe tests. It presents
+// `cert_pem` with `key_pem` (any certificate: nothing is verified) and, when the client offers
+// `select_alpn`, selects it; with `select_alpn` empty it behaves as a server without ALPN support
+// (the handshake completes and no protocol is selected). It serves one connection at a time on
+// its own thread and closes each right after the handshake, recording what the client sent.
+class TlsAlpnServer {
+ public:
+  TlsAlpnServer(const std::string& cert_pem, const std::string& key_pem, std::string select_alpn);
+  ~TlsAlpnServer();
+  TlsAlpnServer(const TlsAlpnServer&) = delete;
+  TlsAlpnServer& operator=(const TlsAlpnServer&) = delete;
+  uint16_t port() const { return port_; }
+  // Connections accepted so far (whether or not their handshake completed).
+  int connections() const { return connections_.load(); }
+  // From the last completed handshake: the SNI name ("" if none) and the ALPN list offered.
+  std::string last_server_name() const;
+  std::vector<std::string> last_offered_alpn() const;
+
+ private:
+  void Serve();
+
+  SSL_CTX* ctx_ = nullptr;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::string select_alpn_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  mutable std::mutex mu_;
+  std::string last_server_name_;           // guarded by mu_
+  std::vector<std::string> offered_alpn_;  // guarded by mu_: of the handshake in progress
+  std::vector<std::string> last_offered_;  // guarded by mu_
+  std::thread thread_;
 };
 
 // A port on 127.0.0.1 that was just free (bound, then closed): connecting to it is refused.

@@ -128,6 +128,16 @@ Status ConfigureServerTls(ssl::context& context, ServerOptions& options) {
 
 Status ConfigureClientTls(ssl::context& context, ClientOptions& options) {
   CF_TRY(ApplyCommonPolicy(context));
+  if (!options.verify_server_certificate) {
+    if (!options.trust_pem.empty() || !options.client_cert_pem.empty() ||
+        !options.client_key_pem.empty()) {
+      options.client_key_pem = SecretBytes();
+      return InvalidArgument(
+          "a client that does not verify servers takes no trust bundle and no client certificate");
+    }
+    context.set_verify_mode(ssl::verify_none);
+    return Ok();
+  }
   context.set_verify_mode(ssl::verify_peer);
   error_code ec;
   if (options.trust_pem.empty()) {
@@ -143,6 +153,12 @@ Status ConfigureClientTls(ssl::context& context, ClientOptions& options) {
   }
   if (options.client_cert_pem.empty()) return Ok();
   return LoadChainAndKey(context, options.client_cert_pem, options.client_key_pem, "client");
+}
+
+Status ConfigureProbeTls(ssl::context& context) {
+  CF_TRY(ApplyCommonPolicy(context));
+  context.set_verify_mode(ssl::verify_none);
+  return Ok();
 }
 
 }  // namespace certfleet::net::internal

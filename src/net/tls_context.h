@@ -20,6 +20,10 @@ Status ConfigureServerTls(boost::asio::ssl::context& context, ServerOptions& opt
 // client certificate and key (then wipes options.client_key_pem). InvalidArgument for bad PEM.
 Status ConfigureClientTls(boost::asio::ssl::context& context, ClientOptions& options);
 
+// The common TLS policy without any verification of the server, for tls_probe.h (the caller
+// checks the certificate it gets).
+Status ConfigureProbeTls(boost::asio::ssl::context& context);
+
 // ec.message() for an error Asio took from OpenSSL, leaving the thread's OpenSSL error queue
 // empty (CONVENTIONS.md #4).
 std::string TakeOpenSslMessage(const boost::system::error_code& ec);

@@ -125,6 +125,29 @@ std::vector<std::string> Certificate::ip_addresses() const {
   return out;
 }
 
+size_t Certificate::subject_alt_name_count() const {
+  return internal::SubjectAltNameCount(Exts(x509_.get()));
+}
+
+std::vector<RawExtension> Certificate::extensions() const {
+  std::vector<RawExtension> out;
+  const internal::Extensions* exts = Exts(x509_.get());
+  for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+    // OpenSSL 3.0 takes these getters' argument as non-const; nothing is modified.
+    X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+    RawExtension raw;
+    char oid[128] = {};
+    const int len = OBJ_obj2txt(oid, sizeof oid, X509_EXTENSION_get_object(ext), 1);
+    // An OID too long for the buffer is kept truncated to nothing rather than misread.
+    if (len > 0 && static_cast<size_t>(len) < sizeof oid) raw.oid = oid;
+    raw.critical = X509_EXTENSION_get_critical(ext) > 0;
+    raw.value = std::string(internal::AsView(X509_EXTENSION_get_data(ext)));
+    out.push_back(std::move(raw));
+  }
+  internal::ClearOsslErrors();
+  return out;
+}
+
 std::string Certificate::fingerprint_sha256_hex() const {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -28,6 +28,14 @@ struct KeyUsage {
   bool operator==(const KeyUsage&) const = default;
 };
 
+// One X.509 v3 extension as encoded, for extensions certfleet does not model, e.g. RFC 8737's
+// id-pe-acmeIdentifier that the ACME server's tls-alpn-01 validation checks.
+struct RawExtension {
+  std::string oid;  // dotted decimal, e.g. "1.3.6.1.5.5.7.1.31"
+  bool critical = false;
+  std::string value;  // the contents of extnValue: the DER of the extension's value
+};
+
 class Certificate {
  public:
   static Result<Certificate> FromDer(std::string_view der);
@@ -53,7 +61,12 @@ class Certificate {
   std::string subject_common_name() const;        // empty if none
   std::vector<std::string> dns_names() const;     // SAN dNSName entries in order
   std::vector<std::string> ip_addresses() const;  // SAN iPAddress entries, textual
-  std::string fingerprint_sha256_hex() const;     // lower-case hex of SHA-256 over DER
+  // GeneralName entries of every type (dNSName, iPAddress, URI, rfc822Name, ...) in the
+  // subjectAltName; 0 when it is absent, duplicated or undecodable (as for dns_names()).
+  size_t subject_alt_name_count() const;
+  // Every extension, in order, duplicates included.
+  std::vector<RawExtension> extensions() const;
+  std::string fingerprint_sha256_hex() const;  // lower-case hex of SHA-256 over DER
   // SubjectPublicKeyInfo DER as encoded in the certificate.
   std::string spki_der() const;
   // The subject key as a crypto::PublicKey. Fails (crypto's error) for key types crypto does not

@@ -150,6 +150,57 @@ TEST_F(CertificateTest, Accessors) {
   EXPECT_EQ(pub->spki_der(), (*leaf_key_)->public_key().spki_der());
 }
 
+TEST_F(CertificateTest, RawExtensionsAndSubjectAltNameCount) {
+  EXPECT_EQ(leaf_->subject_alt_name_count(), 4u);  // two dNSNames, two iPAddresses
+  std::vector<RawExtension> exts = leaf_->extensions();
+  std::vector<std::pair<std::string, bool>> seen;
+  for (const RawExtension& e : exts) seen.emplace_back(e.oid, e.critical);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, bool>>{{"2.5.29.19", true},
+                                                             {"2.5.29.15", true},
+                                                             {"2.5.29.37", false},
+                                                             {"2.5.29.17", false},
+                                                             {"2.5.29.14", false},
+                                                             {"2.5.29.35", false},
+                                                             {"2.5.29.31", false}}));
+  // The value is the extension's own DER: subjectKeyIdentifier is an OCTET STRING of the key id.
+  EXPECT_EQ(exts[4].value, std::string("\x04\x14", 2) + leaf_->subject_key_id());
+  // A root without SANs.
+  EXPECT_EQ(root_->cert.subject_alt_name_count(), 0u);
+}
+
+TEST_F(CertificateTest, AcmeTlsAlpnCertificates) {
+  const std::string digest(32, '\x5a');
+  testing::AcmeTlsAlpnCertSpec spec;
+  spec.dns_names = {"app.example.test"};
+  spec.acme_identifier = digest;
+  Certificate cert = testing::MakeAcmeTlsAlpnCert(**leaf_key_, spec);
+  EXPECT_EQ(cert.subject(), "CN=acme-tls-alpn-test");
+  EXPECT_EQ(cert.issuer(), cert.subject());
+  EXPECT_TRUE(cert.MatchesKey(**leaf_key_));
+  EXPECT_EQ(cert.dns_names(), std::vector<std::string>{"app.example.test"});
+  EXPECT_EQ(cert.subject_alt_name_count(), 1u);
+  std::vector<RawExtension> exts = cert.extensions();
+  ASSERT_EQ(exts.size(), 2u);
+  EXPECT_EQ(exts[0].oid, "2.5.29.17");
+  EXPECT_EQ(exts[1].oid, "1.3.6.1.5.5.7.1.31");
+  EXPECT_TRUE(exts[1].critical);
+  EXPECT_EQ(exts[1].value, std::string("\x04\x20", 2) + digest);  // OCTET STRING (SIZE (32))
+
+  spec.dns_names = {"a.example.test"};
+  spec.ip_addresses = {"192.0.2.1", "2001:db8::2"};
+  spec.acme_identifier_critical = false;
+  cert = testing::MakeAcmeTlsAlpnCert(**leaf_key_, spec);
+  EXPECT_EQ(cert.subject_alt_name_count(), 3u);
+  EXPECT_EQ(cert.ip_addresses(), (std::vector<std::string>{"192.0.2.1", "2001:db8::2"}));
+  ASSERT_EQ(cert.extensions().size(), 2u);
+  EXPECT_FALSE(cert.extensions()[1].critical);
+
+  spec = {};
+  cert = testing::MakeAcmeTlsAlpnCert(**leaf_key_, spec);
+  EXPECT_EQ(cert.subject_alt_name_count(), 0u);
+  EXPECT_TRUE(cert.extensions().empty());
+}
+
 TEST_F(CertificateTest, IssuerNameDerMatchesIssuerSubject) {
   const X509_NAME* issuer = X509_get_issuer_name(leaf_->get());
   unsigned char* der = nullptr;

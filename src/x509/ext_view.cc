@@ -27,6 +27,12 @@ std::vector<std::string> SubjectAltNames(const Extensions* exts, int gen_type) {
   return out;
 }
 
+size_t SubjectAltNameCount(const Extensions* exts) {
+  auto names = Decode<GENERAL_NAMES, GENERAL_NAMES_free>(exts, NID_subject_alt_name);
+  if (!names) return 0;
+  return static_cast<size_t>(sk_GENERAL_NAME_num(names.get()));
+}
+
 BasicConstraintsView GetBasicConstraints(const Extensions* exts) {
   BasicConstraintsView view;
   auto bc = Decode<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>(exts, NID_basic_constraints);

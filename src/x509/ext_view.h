@@ -20,6 +20,8 @@ using Extensions = STACK_OF(X509_EXTENSION);
 // Raw values of the subjectAltName entries of `gen_type` (GEN_DNS: IA5 text; GEN_IPADD: 4 or 16
 // octets), in order.
 std::vector<std::string> SubjectAltNames(const Extensions* exts, int gen_type);
+// The number of subjectAltName entries of every type.
+size_t SubjectAltNameCount(const Extensions* exts);
 struct BasicConstraintsView {
   bool ca = false;
   std::optional<int> path_len;  // only when ca

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "base/time_util.h"
+#include "x509/asn1_util.h"
 #include "x509/ossl.h"
 
 namespace certfleet::x509::testing {
@@ -116,6 +117,68 @@ Certificate Issue(const TestCa& ca, TbsSpec spec) {
   if (!linted.ok()) ADD_FAILURE() << linted.error().ToString();
   CF_CHECK(linted.ok());
   Result<Certificate> cert = ca.signer.Sign(std::move(linted).value());
+  if (!cert.ok()) ADD_FAILURE() << cert.error().ToString();
+  CF_CHECK(cert.ok());
+  return std::move(cert).value();
+}
+
+Certificate MakeAcmeTlsAlpnCert(const crypto::PrivateKey& key, const AcmeTlsAlpnCertSpec& spec) {
+  internal::X509Ptr x(X509_new());
+  CF_CHECK(x != nullptr);
+  CF_CHECK(X509_set_version(x.get(), X509_VERSION_3) == 1);
+  CF_CHECK(ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 0x7e57) == 1);
+  X509_NAME* name = X509_get_subject_name(x.get());
+  CF_CHECK(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
+                                      reinterpret_cast<const unsigned char*>("acme-tls-alpn-test"),
+                                      -1, -1, 0) == 1);
+  CF_CHECK(X509_set_issuer_name(x.get(), name) == 1);
+  CF_CHECK(X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600) != nullptr);
+  CF_CHECK(X509_gmtime_adj(X509_getm_notAfter(x.get()), 86400) != nullptr);
+  CF_CHECK(X509_set_pubkey(x.get(), key.get()) == 1);
+
+  if (!spec.dns_names.empty() || !spec.ip_addresses.empty()) {
+    internal::GeneralNamesPtr names(GENERAL_NAMES_new());
+    CF_CHECK(names != nullptr);
+    auto add = [&](int type, std::string_view value) {
+      internal::GeneralNamePtr gn(GENERAL_NAME_new());
+      ASN1_STRING* str =
+          ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING : V_ASN1_OCTET_STRING);
+      CF_CHECK(gn != nullptr && str != nullptr);
+      CF_CHECK(ASN1_STRING_set(str, value.data(), static_cast<int>(value.size())) == 1);
+      GENERAL_NAME_set0_value(gn.get(), type, str);
+      CF_CHECK(sk_GENERAL_NAME_push(names.get(), gn.release()) > 0);
+    };
+    for (const std::string& d : spec.dns_names) add(GEN_DNS, d);
+    for (const std::string& ip : spec.ip_addresses) {
+      std::optional<std::string> octets = internal::ParseIpAddress(ip);
+      CF_CHECK(octets.has_value());
+      add(GEN_IPADD, *octets);
+    }
+    CF_CHECK(X509_add1_ext_i2d(x.get(), NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) ==
+             1);
+  }
+
+  if (spec.acme_identifier.has_value()) {
+    internal::Asn1OctetStringPtr inner(ASN1_OCTET_STRING_new());
+    CF_CHECK(inner != nullptr);
+    CF_CHECK(ASN1_OCTET_STRING_set(inner.get(), internal::Bytes(*spec.acme_identifier),
+                                   static_cast<int>(spec.acme_identifier->size())) == 1);
+    const std::string der = internal::ToDer(inner.get(), i2d_ASN1_OCTET_STRING);
+    CF_CHECK(!der.empty());
+    internal::Asn1OctetStringPtr ext_value(ASN1_OCTET_STRING_new());
+    CF_CHECK(ext_value != nullptr);
+    CF_CHECK(ASN1_OCTET_STRING_set(ext_value.get(), internal::Bytes(der),
+                                   static_cast<int>(der.size())) == 1);
+    internal::Asn1ObjectPtr oid(OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1));
+    CF_CHECK(oid != nullptr);
+    internal::X509ExtensionPtr ext(X509_EXTENSION_create_by_OBJ(
+        nullptr, oid.get(), spec.acme_identifier_critical ? 1 : 0, ext_value.get()));
+    CF_CHECK(ext != nullptr);
+    CF_CHECK(X509_add_ext(x.get(), ext.get(), -1) == 1);
+  }
+
+  CF_CHECK(X509_sign(x.get(), key.get(), EVP_sha256()) > 0);
+  Result<Certificate> cert = Certificate::FromDer(internal::ToDer(x.get(), i2d_X509));
   if (!cert.ok()) ADD_FAILURE() << cert.error().ToString();
   CF_CHECK(cert.ok());
   return std::move(cert).value();

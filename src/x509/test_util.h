@@ -2,8 +2,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 #include "crypto/key.h"
@@ -40,6 +42,21 @@ TestCa MakeRoot(crypto::KeyType type = crypto::KeyType::kP256);
 TestCa MakeIntermediate(const TestCa& parent, crypto::KeyType type = crypto::KeyType::kP256);
 // Lints `spec` against `ca` with permissive options and signs it; aborts the test on failure.
 Certificate Issue(const TestCa& ca, TbsSpec spec);
+
+// A self-signed certificate as a tls-alpn-01 responder presents it (RFC 8737 section 3), built with
+// OpenSSL directly (the Signer adds only the extensions certfleet issues, and lints them): subject
+// CN "acme-tls-alpn-test", validity [now - 1 h, now + 1 d), a non-critical subjectAltName with
+// `dns_names` then `ip_addresses` (textual; none: no subjectAltName), and, when `acme_identifier`
+// is set, the id-pe-acmeIdentifier extension (1.3.6.1.5.5.7.1.31) whose value is an OCTET STRING
+// holding it (RFC 8737: SHA-256 of the key authorization, 32 octets; tests put wrong ones there).
+struct AcmeTlsAlpnCertSpec {
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::optional<std::string> acme_identifier;
+  bool acme_identifier_critical = true;
+};
+// `key` is the certificate's own (and signing) key: P-256, P-384 or RSA.
+Certificate MakeAcmeTlsAlpnCert(const crypto::PrivateKey& key, const AcmeTlsAlpnCertSpec& spec);
 
 // Runs a shell command, returning exit code and combined output.
 struct CommandResult {
