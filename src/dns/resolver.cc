@@ -1,6 +1,7 @@
 #include "dns/resolver.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -142,6 +143,27 @@ Result<CaaLookup> ResolveCaa(const DnsServer& resolver, std::string_view fqdn,
     }
     out.records.push_back(std::move(*record));
   }
+  return out;
+}
+
+Result<AddressLookup> ResolveAddresses(const DnsServer& resolver, std::string_view host,
+                                       std::chrono::milliseconds timeout) {
+  CF_TRY(ValidateRecordName(host));
+  AddressLookup out;
+  bool nxdomain = true;
+  for (ldns_rr_type type : {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA}) {
+    CF_ASSIGN_OR_RETURN(ChainEnd end, Follow(resolver, CanonicalName(host), type, timeout));
+    if (out.name.empty()) out.name = end.name;
+    nxdomain = nxdomain && end.nxdomain;
+    for (const ldns_rr* rr : end.records) {
+      if (ldns_rr_rd_count(rr) < 1) continue;
+      char* text = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+      if (text == nullptr) return Internal("out of memory for a DNS record");
+      out.addresses.emplace_back(text);
+      free(text);
+    }
+  }
+  out.nxdomain = nxdomain && out.addresses.empty();
   return out;
 }
 

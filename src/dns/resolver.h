@@ -48,6 +48,17 @@ struct CaaLookup {
 Result<CaaLookup> ResolveCaa(const DnsServer& resolver, std::string_view fqdn,
                              std::chrono::milliseconds timeout = kDefaultQueryTimeout);
 
+struct AddressLookup {
+  std::string name;  // canonical; the end of the CNAME chain (or the name asked)
+  bool nxdomain = false;
+  std::vector<std::string> addresses;  // numeric, IPv4 (A) first, then IPv6 (AAAA)
+};
+// The A and AAAA records of `host` (letters, digits, '-' and '_' labels), CNAMEs followed: the
+// addresses the ACME server's validator connects to for http-01 and tls-alpn-01, resolved
+// through the same resolver as dns-01 (issue #16). NXDOMAIN and NODATA give no addresses.
+Result<AddressLookup> ResolveAddresses(const DnsServer& resolver, std::string_view host,
+                                       std::chrono::milliseconds timeout = kDefaultQueryTimeout);
+
 // The first `nameserver` of a resolv.conf (port 53). NotFound when there is none, Unavailable if
 // the file cannot be read.
 Result<DnsServer> SystemResolver(const std::string& resolv_conf_path = "/etc/resolv.conf");

@@ -36,6 +36,12 @@ inline constexpr char kAnyAccount[] = "*";
 // A filter on numeric addresses ("10.0.0.1", "::1"), as ClientOptions::address_allowed takes.
 using AddressFilter = std::function<bool(std::string_view ip)>;
 
+// Resolves a host name to numeric addresses in place of the system resolver: the ACME server's
+// validator resolves names through its own DNS server (--acme-resolver, issue #16). An empty
+// list means the name has no address. Errors must not carry what they would reveal to a tenant
+// (the callers report a lookup failure without its words).
+using NameResolver = std::function<Result<std::vector<std::string>>(const std::string& host)>;
+
 // True for addresses a tenant's destination must not reach by default: unspecified, loopback,
 // private (RFC 1918, IPv6 ULA), shared (100.64/10), link-local, documentation and benchmarking
 // ranges, multicast, reserved and broadcast (IANA special-purpose registries, RFC 6890);

@@ -11,6 +11,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <vector>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -131,15 +133,33 @@ class Exchange {
                                                 const std::string& body) {
     beast::error_code ec;
     phase_ = "resolving";
-    auto endpoints = co_await resolver_.async_resolve(url_.host, std::to_string(url_.port),
+    std::vector<tcp::endpoint> endpoints;
+    if (options_.resolve && !IsIpLiteral(url_.host)) {
+      // A blocking lookup with its own timeout, on this request's own thread.
+      Result<std::vector<std::string>> ips = options_.resolve(url_.host);
+      if (!ips.ok() || ips->empty()) {
+        co_return Unavailable("resolving " + origin_ + " failed: " +
+                              (ips.ok() ? "the name has no address" : "the DNS lookup failed"))
+            .WithRetry()
+            .WithCause(NotFound("cannot resolve " + url_.host));
+      }
+      for (const std::string& ip : *ips) {
+        const asio::ip::address address = asio::ip::make_address(ip, ec);
+        if (ec) co_return Malformed("the resolver gave no address for " + url_.host);
+        endpoints.emplace_back(address, url_.port);
+      }
+    } else {
+      auto results = co_await resolver_.async_resolve(url_.host, std::to_string(url_.port),
                                                       asio::redirect_error(kUseAwaitable, ec));
-    if (ec) {
-      // The NotFound cause marks a name that did not resolve (https_client.h).
-      co_return TransportError(ec).WithCause(NotFound("cannot resolve " + url_.host));
+      if (ec) {
+        // The NotFound cause marks a name that did not resolve (https_client.h).
+        co_return TransportError(ec).WithCause(NotFound("cannot resolve " + url_.host));
+      }
+      for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     if (options_.address_allowed) {
-      for (const auto& entry : endpoints) {
-        const std::string ip = entry.endpoint().address().to_string();
+      for (const tcp::endpoint& entry : endpoints) {
+        const std::string ip = entry.address().to_string();
         if (!options_.address_allowed(ip)) {
           // One generic answer: which address the name resolved to is not the caller's to
           // learn (address_policy.h).

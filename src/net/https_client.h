@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "base/secret_bytes.h"
+#include "net/address_policy.h"
 #include "net/http.h"
 
 namespace certfleet::net {
@@ -36,6 +37,9 @@ struct ClientOptions {
   // the connection uses, so a DNS answer cannot change in between (webhooks' SSRF guard).
   // Called from the calling thread; must be thread-safe if the client is shared.
   std::function<bool(std::string_view ip)> address_allowed;
+  // When set, host names (not IP literals) are resolved by this instead of the system resolver
+  // (address_policy.h); `address_allowed` applies to what it returns.
+  NameResolver resolve;
 };
 
 struct Url {

@@ -7,6 +7,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <vector>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -68,15 +70,35 @@ class Probe {
   asio::awaitable<Result<TlsProbeResult>> Handshake() {
     error_code ec;
     phase_ = "resolving";
-    auto endpoints = co_await resolver_.async_resolve(request_.host, std::to_string(request_.port),
+    std::vector<tcp::endpoint> endpoints;
+    error_code literal_ec;
+    asio::ip::make_address(request_.host, literal_ec);
+    if (request_.resolve && literal_ec) {
+      // A blocking lookup with its own timeout, on this probe's own thread.
+      Result<std::vector<std::string>> ips = request_.resolve(request_.host);
+      if (!ips.ok() || ips->empty()) {
+        co_return Unavailable("resolving " + origin_ + " failed: " +
+                              (ips.ok() ? "the name has no address" : "the DNS lookup failed"))
+            .WithRetry()
+            .WithCause(NotFound("cannot resolve " + request_.host));
+      }
+      for (const std::string& ip : *ips) {
+        const asio::ip::address address = asio::ip::make_address(ip, ec);
+        if (ec) co_return Malformed("the resolver gave no address for " + request_.host);
+        endpoints.emplace_back(address, request_.port);
+      }
+    } else {
+      auto results = co_await resolver_.async_resolve(request_.host, std::to_string(request_.port),
                                                       asio::redirect_error(kUseAwaitable, ec));
-    if (ec) {
-      // The NotFound cause marks a name that did not resolve (tls_probe.h).
-      co_return ConnectionError(ec).WithCause(NotFound("cannot resolve " + request_.host));
+      if (ec) {
+        // The NotFound cause marks a name that did not resolve (tls_probe.h).
+        co_return ConnectionError(ec).WithCause(NotFound("cannot resolve " + request_.host));
+      }
+      for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     if (request_.address_allowed) {
-      for (const auto& entry : endpoints) {
-        if (!request_.address_allowed(entry.endpoint().address().to_string())) {
+      for (const tcp::endpoint& entry : endpoints) {
+        if (!request_.address_allowed(entry.address().to_string())) {
           // Which address the name resolved to is not the caller's to learn (address_policy.h).
           co_return PrivateDestinationRefused("connecting to " + request_.host);
         }

@@ -35,6 +35,8 @@ struct TlsProbeRequest {
   std::vector<std::string> alpn;  // protocols offered, in order (RFC 7301); empty: no ALPN
   std::chrono::milliseconds timeout{5000};
   AddressFilter address_allowed;  // empty: every address
+  // When set, a host name (not an IP literal) is resolved by this instead of the system resolver.
+  NameResolver resolve;
 };
 
 struct TlsProbeResult {

@@ -180,13 +180,23 @@ class NetValidator final : public Validator {
     http.allow_plain_http = true;
     http.verify_server_certificate = false;
     http.address_allowed = filter_;
-    // Fails only for a non-positive timeout; the http-01 checks then fail as misconfigured.
-    Result<std::unique_ptr<net::HttpsClient>> client = net::HttpsClient::Create(std::move(http));
-    if (client.ok()) http_ = std::move(*client);
     if (!options_.resolver.empty()) {
       Result<dns::DnsServer> parsed = dns::ParseDnsServer(options_.resolver);
       if (parsed.ok()) resolver_ = std::move(*parsed);
-    } else {
+      // With --acme-resolver, http-01 and tls-alpn-01 resolve names through it too: the
+      // identifier's addresses are the ones the CA's DNS sees, as for dns-01 and CAA.
+      resolve_ = [this](const std::string& host) -> Result<std::vector<std::string>> {
+        if (!resolver_) return Unavailable("no DNS resolver is configured");
+        CF_ASSIGN_OR_RETURN(dns::AddressLookup found,
+                            dns::ResolveAddresses(*resolver_, host, options_.timeout));
+        return std::move(found.addresses);
+      };
+      http.resolve = resolve_;
+    }
+    // Fails only for a non-positive timeout; the http-01 checks then fail as misconfigured.
+    Result<std::unique_ptr<net::HttpsClient>> client = net::HttpsClient::Create(std::move(http));
+    if (client.ok()) http_ = std::move(*client);
+    if (options_.resolver.empty()) {
       Result<dns::DnsServer> system = dns::SystemResolver();
       if (system.ok()) resolver_ = std::move(*system);
     }
@@ -314,6 +324,7 @@ class NetValidator final : public Validator {
     probe.alpn = {internal::kAcmeTlsAlpnProtocol};
     probe.timeout = options_.timeout;
     probe.address_allowed = filter_;
+    probe.resolve = resolve_;
     const std::string prefix = "tls-alpn-01 for " + t.host + ": ";
     Result<net::TlsProbeResult> result = net::ProbeTls(probe);
     if (!result.ok()) {
@@ -369,6 +380,8 @@ class NetValidator final : public Validator {
   net::AddressFilter filter_;
   std::unique_ptr<net::HttpsClient> http_;  // null if it could not be created
   std::optional<dns::DnsServer> resolver_;
+  // Resolves http-01 and tls-alpn-01 names through resolver_ when --acme-resolver is set.
+  net::NameResolver resolve_;
 };
 
 }  // namespace

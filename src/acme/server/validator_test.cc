@@ -425,7 +425,11 @@ class DnsValidationTest : public ::testing::Test {
              "caa-noncrit IN CAA 0 tbs \"unknown\"\n"
              "caa-iodef IN CAA 0 iodef \"mailto:security@example.test\"\n"
              "caa-cname IN CNAME caa-other.example.test.\n"
-             "caa-xcname IN CNAME caa.delegated.test.\n"},
+             "caa-xcname IN CNAME caa.delegated.test.\n"
+             // http-01 through the configured resolver
+             "web IN A 127.0.0.1\n"
+             "webalias IN CNAME web.example.test.\n"
+             "noaddress IN TXT \"no A, no AAAA\"\n"},
         {"delegated.test", "target IN TXT " + d +
                                "\nloop IN CNAME _acme-challenge.loop.example.test.\n"
                                "caa IN CAA 0 issue \"certfleet.example\"\n"},
@@ -463,6 +467,45 @@ class DnsValidationTest : public ::testing::Test {
 };
 dns::testing::TestingNamed* DnsValidationTest::named_ = nullptr;
 std::string* DnsValidationTest::start_error_ = nullptr;
+
+// With a resolver configured (--acme-resolver), http-01 connects where that resolver says the
+// name is, not where the system's would: the names below exist only in the test's BIND9.
+TEST_F(DnsValidationTest, Http01ResolvesNamesThroughTheConfiguredResolver) {
+  TinyHttpServer server([](const std::string& target, const std::string&) {
+    return target == kChallengePath ? Http(200, kKeyAuthorization) : Http(404, "not found");
+  });
+  ValidatorOptions options;
+  options.resolver = named_->server().ToString();
+  options.http01_port = server.port();
+  options.allow_private = Loopback();
+  options.timeout = 2000ms;
+  auto validator = NewNetValidator(std::move(options));
+  for (const char* name : {"web.example.test", "webalias.example.test"}) {
+    std::optional<ValidationFailure> f = validator->ValidateHttp01(Request(name));
+    EXPECT_EQ(f, std::nullopt) << name << ": " << f->type << ": " << f->detail;
+  }
+  const std::string port = std::to_string(server.port());
+  EXPECT_EQ(server.hosts(), (std::vector<std::string>{"web.example.test:" + port,
+                                                      "webalias.example.test:" + port}));
+  for (const char* name : {"noaddress.example.test", "nosuch.example.test"}) {
+    std::optional<ValidationFailure> f = validator->ValidateHttp01(Request(name));
+    ASSERT_TRUE(f.has_value()) << name;
+    EXPECT_EQ(f->type, "dns") << f->detail;
+    EXPECT_EQ(f->detail.find(named_->server().ToString()), std::string::npos) << f->detail;
+  }
+  EXPECT_EQ(server.requests(), 2);
+  // Without permission for loopback, the resolved address is refused and not named.
+  ValidatorOptions closed;
+  closed.resolver = named_->server().ToString();
+  closed.http01_port = server.port();
+  closed.timeout = 2000ms;
+  std::optional<ValidationFailure> f =
+      NewNetValidator(std::move(closed))->ValidateHttp01(Request("web.example.test"));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->type, "connection");
+  EXPECT_EQ(f->detail.find("127.0.0.1"), std::string::npos) << f->detail;
+  EXPECT_EQ(server.requests(), 2);
+}
 
 TEST_F(DnsValidationTest, Dns01FindsTheDigestDirectlyAmongOthersAndThroughCnames) {
   auto validator = Make();
