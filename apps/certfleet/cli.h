@@ -53,5 +53,7 @@ void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx);
 void RegisterIssuerCommands(CLI::App& root, CommandContext& ctx);
 // `domain` (cmd_domain.cc): domain claims, assigned by system admins (issue #13).
 void RegisterDomainCommands(CLI::App& root, CommandContext& ctx);
+// acme eab create (issue #16): keys for the ACME server.
+void RegisterAcmeCommands(CLI::App& root, CommandContext& ctx);
 
 }  // namespace certfleet::cli

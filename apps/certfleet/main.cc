@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   certfleet::cli::RegisterWebhookCommands(app, ctx);
   certfleet::cli::RegisterIssuerCommands(app, ctx);
   certfleet::cli::RegisterDomainCommands(app, ctx);
+  certfleet::cli::RegisterAcmeCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

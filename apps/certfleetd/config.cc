@@ -241,6 +241,60 @@ Status ParseOutbound(const toml::table& t, const std::string& where, Config& c) 
   return Ok();
 }
 
+Status ParseNetwork(const toml::table& t, const std::string& where, Config& c) {
+  CF_TRY(UnknownKeys(t, {"allow_private"}, where + ": [network]"));
+  CF_ASSIGN_OR_RETURN(auto networks,
+                      StringArray(t["allow_private"], where + ": network.allow_private", false));
+  for (const std::string& n : networks) {
+    auto cidr = net::Cidr::Parse(n);
+    if (!cidr.ok()) {
+      return InvalidArgument(where + ": network.allow_private: " + cidr.error().message());
+    }
+    c.network_allow_private.push_back(*cidr);
+  }
+  return Ok();
+}
+
+Status ParseAcmeServer(const toml::table& t, const std::string& where, Config& c) {
+  const std::string at = where + ": [acme_server]";
+  CF_TRY(UnknownKeys(t,
+                     {"enabled", "eab_required", "open_account", "open_principal",
+                      "authorize_claimed_domains", "caa_identities", "base_url", "orders_per_hour",
+                      "pending_authorizations", "failed_validations_per_hour"},
+                     at));
+  Config::AcmeServer& a = c.acme_server;
+  if (auto v = t["enabled"].value<bool>()) a.enabled = *v;
+  if (auto v = t["eab_required"].value<bool>()) a.eab_required = *v;
+  if (auto v = t["open_account"].value<std::string>()) a.open_account = *v;
+  if (auto v = t["open_principal"].value<std::string>()) a.open_principal = *v;
+  if (auto v = t["authorize_claimed_domains"].value<bool>()) a.authorize_claimed_domains = *v;
+  if (auto v = t["base_url"].value<std::string>()) {
+    if (!v->starts_with("https://") || v->back() == '/') {
+      return InvalidArgument(at + " base_url must be https://HOST[:PORT] without a trailing /");
+    }
+    a.base_url = *v;
+  }
+  CF_ASSIGN_OR_RETURN(a.caa_identities, StringArray(t["caa_identities"], at + " caa_identities",
+                                                    /*required=*/false));
+  for (const char* key :
+       {"orders_per_hour", "pending_authorizations", "failed_validations_per_hour"}) {
+    if (!t[key]) continue;
+    auto v = t[key].value<int64_t>();
+    if (!v || *v < 1 || *v > 1'000'000) {
+      return InvalidArgument(at + " " + key + " must be an integer from 1 to 1000000");
+    }
+    if (std::string_view(key) == "orders_per_hour") a.orders_per_hour = *v;
+    if (std::string_view(key) == "pending_authorizations") a.pending_authorizations = *v;
+    if (std::string_view(key) == "failed_validations_per_hour") {
+      a.failed_validations_per_hour = *v;
+    }
+  }
+  if (!a.eab_required && (a.open_account.empty() || a.open_principal.empty())) {
+    return InvalidArgument(at + " eab_required = false needs open_account and open_principal");
+  }
+  return Ok();
+}
+
 }  // namespace
 
 Status LoadConfigFile(const std::string& path, Config& c) {
@@ -276,7 +330,12 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "trusted_proxies",
                                                "server_names",
                                                "exec_solvers",
-                                               "outbound"};
+                                               "outbound",
+                                               "network",
+                                               "acme_server",
+                                               "acme_http01_port",
+                                               "acme_tls_alpn01_port",
+                                               "acme_resolver"};
   CF_TRY(UnknownKeys(t, kKnown, "config " + path));
   if (auto v = t["data_dir"].value<std::string>()) c.data_dir = *v;
   if (auto v = t["store"].value<std::string>()) c.store = *v;
@@ -332,6 +391,26 @@ Status LoadConfigFile(const std::string& path, Config& c) {
     const toml::table* o = t["outbound"].as_table();
     if (o == nullptr) return InvalidArgument("config " + path + ": outbound must be a table");
     CF_TRY(ParseOutbound(*o, "config " + path, c));
+  }
+  for (const char* key : {"acme_http01_port", "acme_tls_alpn01_port"}) {
+    if (!t[key]) continue;
+    auto v = t[key].value<int64_t>();
+    if (!v || *v < 1 || *v > 65535) {
+      return InvalidArgument(where + ": " + key + " must be a port number (1-65535)");
+    }
+    (std::string_view(key) == "acme_http01_port" ? c.acme_http01_port : c.acme_tls_alpn01_port) =
+        static_cast<uint16_t>(*v);
+  }
+  if (auto v = t["acme_resolver"].value<std::string>()) c.acme_resolver = *v;
+  if (t["network"]) {
+    const toml::table* n = t["network"].as_table();
+    if (n == nullptr) return InvalidArgument(where + ": network must be a table");
+    CF_TRY(ParseNetwork(*n, where, c));
+  }
+  if (t["acme_server"]) {
+    const toml::table* a = t["acme_server"].as_table();
+    if (a == nullptr) return InvalidArgument(where + ": acme_server must be a table");
+    CF_TRY(ParseAcmeServer(*a, where, c));
   }
   return Ok();
 }

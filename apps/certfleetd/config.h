@@ -80,6 +80,37 @@ struct Config {
   // [[outbound.allow]]: the private, loopback and reserved networks each account's outbound
   // connections (ACME directories, RFC 2136 servers, webhooks) may reach. Default: none.
   std::vector<net::OutboundRule> outbound_allow;
+
+  // The ACME server (issue #16), at /acme/directory on the main listener.
+  // Where its validator connects: http-01 and tls-alpn-01 ports (flags --acme-http01-port,
+  // --acme-tls-alpn01-port), and the DNS server for dns-01 and CAA, "HOST:PORT"
+  // (--acme-resolver; empty: the system's first nameserver).
+  uint16_t acme_http01_port = 80;
+  uint16_t acme_tls_alpn01_port = 443;
+  std::string acme_resolver;
+  // [network] allow_private: non-public networks the validator may reach ("127.0.0.0/8" in
+  // tests). Default: public addresses only. File only.
+  std::vector<net::Cidr> network_allow_private;
+  // [acme_server], file only: on by default, with external account binding required.
+  struct AcmeServer {
+    bool enabled = true;
+    bool eab_required = true;
+    // Without EAB: the account (name) and principal (name in it) every new ACME account binds
+    // to. Required when eab_required is false.
+    std::string open_account;
+    std::string open_principal;
+    // Tests and private networks only: an identifier that a domain claim of the ordering
+    // account covers is authorized without a challenge.
+    bool authorize_claimed_domains = false;
+    // CAA issuer domains naming this CA; empty: CAA is not checked.
+    std::vector<std::string> caa_identities;
+    // The URL prefix clients reach certfleetd by ("https://certfleet.example.com:8443");
+    // empty: from each request's Host.
+    std::string base_url;
+    int64_t orders_per_hour = 300;
+    int64_t pending_authorizations = 1000;
+    int64_t failed_validations_per_hour = 60;
+  } acme_server;
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors. The file is refused

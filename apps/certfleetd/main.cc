@@ -16,6 +16,8 @@
 
 #include "acme/client/exec_solver.h"
 #include "acme/client/http01.h"
+#include "acme/server/server.h"
+#include "acme/server/validator.h"
 #include "api/api_service.h"
 #include "api/poll_hub.h"
 #include "api/readiness.h"
@@ -30,6 +32,7 @@
 #include "events/webhooks.h"
 #include "jobs/engine.h"
 #include "lifecycle/acme_config_service.h"
+#include "lifecycle/acme_server_issuance.h"
 #include "lifecycle/agent_service.h"
 #include "lifecycle/certificate_service.h"
 #include "lifecycle/deployment_service.h"
@@ -168,6 +171,23 @@ class Periodic {
 
 // The test clock (--test-clock-file): the file holds a signed offset in seconds, e.g. "-5270400"
 // for 61 days ago. Anything else is an error.
+// [acme_server] open_account/open_principal (eab_required = false): the binding every new ACME
+// account gets. The principal must exist in the account and be enabled.
+Result<acme::server::Binding> ResolveOpenBinding(store::Store& store, const std::string& account,
+                                                 const std::string& principal) {
+  CF_ASSIGN_OR_RETURN(auto tx, store.BeginRead());
+  auto a = tx->accounts().GetByName(account);
+  if (!a.ok()) {
+    return InvalidArgument("[acme_server] open_account: no account named " + account);
+  }
+  auto p = tx->principals().GetByName(a->id, principal);
+  if (!p.ok() || p->disabled) {
+    return InvalidArgument("[acme_server] open_principal: no enabled principal named " + principal +
+                           " in account " + account);
+  }
+  return acme::server::Binding{.account_id = a->id, .principal_id = p->id};
+}
+
 Result<Seconds> ReadClockOffset(const std::string& path) {
   CF_ASSIGN_OR_RETURN(std::string text, ReadFileLimited(path, 64));
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
@@ -505,6 +525,41 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
        .agent_offline_after = *offline_after,
        .certificate_sweep_interval = std::min<Seconds>(
            Seconds(300), std::chrono::duration_cast<Seconds>(*scheduler_interval))});
+  // The ACME server (issue #16): the validator reaches public addresses and the networks of
+  // [network] allow_private; validations run as durable jobs on any replica.
+  std::unique_ptr<acme::server::Validator> acme_validator;
+  std::unique_ptr<lifecycle::AcmeServerIssuance> acme_issuance;
+  std::unique_ptr<acme::server::AcmeServer> acme_server;
+  if (cfg.acme_server.enabled) {
+    acme_validator =
+        acme::server::NewNetValidator({.http01_port = cfg.acme_http01_port,
+                                       .tls_alpn01_port = cfg.acme_tls_alpn01_port,
+                                       .resolver = cfg.acme_resolver,
+                                       .allow_private = cfg.network_allow_private,
+                                       .caa_issuer_domains = cfg.acme_server.caa_identities});
+    acme_issuance = std::make_unique<lifecycle::AcmeServerIssuance>(
+        **store, clock, random, **ca, certificates, engine, audit_log,
+        lifecycle::AcmeServerIssuanceOptions{.authorize_claimed_without_challenge =
+                                                 cfg.acme_server.authorize_claimed_domains});
+    acme::server::ServerOptions acme_options;
+    acme_options.base_url = cfg.acme_server.base_url;
+    acme_options.eab_required = cfg.acme_server.eab_required;
+    acme_options.caa_identities = cfg.acme_server.caa_identities;
+    acme_options.limits = {
+        .orders_per_hour = cfg.acme_server.orders_per_hour,
+        .pending_authorizations = cfg.acme_server.pending_authorizations,
+        .failed_validations_per_hour = cfg.acme_server.failed_validations_per_hour};
+    if (!cfg.acme_server.eab_required) {
+      auto binding =
+          ResolveOpenBinding(**store, cfg.acme_server.open_account, cfg.acme_server.open_principal);
+      if (!binding.ok()) return Fail(binding.error());
+      acme_options.open_binding = std::move(*binding);
+    }
+    acme_server = std::make_unique<acme::server::AcmeServer>(**store, secret_store, clock, random,
+                                                             *acme_validator, *acme_issuance,
+                                                             std::move(acme_options));
+    lifecycle::RegisterAcmeValidationJob(engine, *acme_server);
+  }
   net::ConnectionCounters connection_counters;  // read by GET /metrics
   // GET /readyz: starting until everything below has started, draining from the stop signal on.
   api::Readiness readiness;
@@ -524,7 +579,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                        &webhooks,
                        {.agent_online_window = *offline_after, .connections = &connection_counters},
                        &acme_config,
-                       &readiness});
+                       &readiness,
+                       acme_server.get()});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address, cfg.server_names);
   if (!tls.ok()) return Fail(tls.error());
@@ -727,6 +783,17 @@ int main(int argc, char** argv) {
   app.add_option("--drain-period", drain_period,
                  "after SIGTERM, keep serving this long with /readyz answering 503, so a load "
                  "balancer drains this replica first, e.g. 5s (default: stop at once)");
+  int acme_http01_port = 0, acme_tls_alpn01_port = 0;
+  std::string acme_resolver;
+  app.add_option("--acme-http01-port", acme_http01_port,
+                 "port the ACME server's validator connects to for http-01 (default 80)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--acme-tls-alpn01-port", acme_tls_alpn01_port,
+                 "port the ACME server's validator connects to for tls-alpn-01 (default 443)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--acme-resolver", acme_resolver,
+                 "HOST:PORT of the DNS server for the ACME server's dns-01 and CAA checks "
+                 "(default: the system's)");
   app.add_option("--agent-offline-after", offline_after,
                  "an agent not seen for this long is offline (default 5m)");
   app.add_option("--test-clock-file", test_clock_file,
@@ -785,6 +852,11 @@ int main(int argc, char** argv) {
       if (!st.ok()) return certfleet::daemon::Fail(st.error());
     }
   }
+  if (acme_http01_port != 0) cfg.acme_http01_port = static_cast<uint16_t>(acme_http01_port);
+  if (acme_tls_alpn01_port != 0) {
+    cfg.acme_tls_alpn01_port = static_cast<uint16_t>(acme_tls_alpn01_port);
+  }
+  if (!acme_resolver.empty()) cfg.acme_resolver = acme_resolver;
   if (max_connections != 0) cfg.max_connections = max_connections;
   if (max_connections_per_address != 0) {
     cfg.max_connections_per_address = max_connections_per_address;

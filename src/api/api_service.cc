@@ -66,6 +66,7 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddWebhookRoutes(router_, deps_);
   AddAcmeRoutes(router_, deps_);
   AddDomainRoutes(router_, deps_);
+  AddAcmeServerRoutes(router_, deps_);
   AddMetricsRoutes(router_, deps_, http_metrics_);
 }
 
@@ -206,6 +207,13 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
     detail = e.message();
     return ProblemResponse(e, request_id, status_override);
   };
+
+  // The ACME server (issue #16) authenticates with JWS, not bearer tokens, and answers problem
+  // documents of its own; it is mounted under /acme/ beside the REST API.
+  if (deps_.acme_server != nullptr && request.path().starts_with("/acme/")) {
+    route_label = "/acme/";
+    return finish(deps_.acme_server->Handle(request));
+  }
 
   auto match = router_.Find(request.method, request.path());
   if (match.route != nullptr) {

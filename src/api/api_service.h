@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acme/server/server.h"
 #include "api/auth.h"
 #include "api/metrics.h"
 #include "api/readiness.h"
@@ -121,6 +122,9 @@ struct ApiDeps {
   // This replica's phase for GET /readyz (readiness.h); without one, the replica counts as
   // serving and /readyz reports the store alone. Last, for the same reason as `acme`.
   Readiness* readiness = nullptr;
+  // certfleet's ACME server under /acme/ and POST /v1/acme/eab (issue #16); without one, /acme/
+  // paths answer 404 and /v1/acme/eab 503. Last, for the same reason as `acme`.
+  acme::server::AcmeServer* acme_server = nullptr;
 };
 
 class ApiService {
@@ -167,6 +171,8 @@ void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 void AddAcmeRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // /v1/domains: domain claims (routes_domains.cc, issue #13).
 void AddDomainRoutes(Router<RouteSpec>& router, ApiDeps& deps);
+// POST /v1/acme/eab: external account binding keys for the ACME server (routes_acme_server.cc).
+void AddAcmeServerRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // GET /metrics: the store's aggregates and `http`'s request metrics (borrowed; must outlive the
 // router).
 void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetrics& http);

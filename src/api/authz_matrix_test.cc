@@ -486,6 +486,9 @@ class AuthzMatrixTest : public ::testing::Test {
       }
       return Call{"POST", "/v1/domains/" + id + "/release", ""};
     };
+    b["POST /v1/acme/eab"] = [=](Variant v) {
+      return Call{"POST", "/v1/acme/eab", json{{"account", acct[v]}}.dump()};
+    };
     // ACME issuers and solvers (issue #6): "le" and "hook" exist in alpha and beta.
     for (const std::string kind : {"issuers", "solvers"}) {
       const std::string existing = kind == "issuers" ? "le" : "hook";
@@ -656,6 +659,10 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
     {"GET /v1/solvers/{name}",
      {"200 404 404", "200 404 404", "200 404 404", "403 403 403", "200 200 404"}},
+    // ACME server EAB keys (issue #16): like issuers, admins only; without an ACME server in this
+    // stack, an authorized request answers 503.
+    {"POST /v1/acme/eab",
+     {"503 404 404", "403 403 403", "403 403 403", "403 403 403", "503 503 404"}},
 };
 
 const std::map<std::string, std::vector<std::string>>& Expected() { return kExpected; }

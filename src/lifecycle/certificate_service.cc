@@ -492,6 +492,96 @@ Result<CertificateView> CertificateService::Renew(const Caller& caller, const st
   return result;
 }
 
+Result<CertificateView> CertificateService::RecordExternal(
+    const Caller& caller, const ExternalVersion& e,
+    const std::function<Status(store::Tx&, const CertificateView&)>& in_tx) {
+  CF_TRY(ValidateName("name", e.name));
+  const TimePoint now = Whole(clock_.Now());
+  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
+  Result<model::Certificate> existing = tx->certificates().GetByName(caller.account_id, e.name);
+  if (!existing.ok() && existing.error().code() != ErrorCode::kNotFound) {
+    return std::move(existing).error();
+  }
+  IssueOutcome outcome{
+      .leaf_pem = e.leaf_pem, .chain_pem = e.chain_pem, .issuer_ref = e.issuer_ca_id};
+  CertificateView view;
+  std::optional<model::CertificateVersion> previous;
+  if (existing.ok()) {
+    model::Certificate& cert = *existing;
+    if (cert.issuer != e.issuer) {
+      return FailedPrecondition("certificate " + cert.id + " is issued by " + cert.issuer);
+    }
+    if (cert.status == model::CertificateStatus::kRevoked) {
+      return FailedPrecondition("certificate " + cert.id + " is revoked");
+    }
+    if (!cert.current_version_id.empty()) {
+      CF_ASSIGN_OR_RETURN(previous, tx->versions().Get(cert.current_version_id));
+    }
+    model::CertificateVersion v =
+        NewVersion(cert.id, previous ? previous->version + 1 : 1, e.leaf, outcome);
+    v.created_at = now;
+    CF_TRY(tx->versions().Insert(v));
+    cert.current_version_id = v.id;
+    cert.status = model::CertificateStatus::kIssued;
+    cert.status_detail = previous ? "renewed by its ACME client" : "issued";
+    cert.updated_at = now;
+    CF_TRY(tx->certificates().Update(cert));
+    view = CertificateView{cert, v};
+  } else {
+    model::Certificate cert;
+    cert.id = NewId(model::kCertificatePrefix, clock_, random_);
+    cert.account_id = caller.account_id;
+    cert.name = e.name;
+    cert.domains = e.domains;
+    cert.key_type = e.key_type;
+    cert.profile = e.profile;
+    cert.issuer = e.issuer;
+    cert.exportable = false;
+    cert.tags = e.tags;
+    cert.status = model::CertificateStatus::kIssued;
+    cert.status_detail = "issued";
+    cert.created_by = caller.principal_id;
+    cert.created_at = now;
+    cert.updated_at = now;
+    model::CertificateVersion v = NewVersion(cert.id, 1, e.leaf, outcome);
+    v.created_at = now;
+    cert.current_version_id = v.id;
+    CF_TRY(tx->certificates().Insert(cert));
+    CF_TRY(tx->versions().Insert(v));
+    view = CertificateView{cert, v};
+  }
+  const model::CertificateVersion& v = *view.version;
+  // The key's holder renews: the scheduler's plan is "never" (the expiry watchers still warn).
+  CF_TRY(tx->renewals().Put({.certificate_id = view.certificate.id,
+                             .version_id = v.id,
+                             .next_attempt_at = v.not_after + std::chrono::hours(24 * 365 * 100),
+                             .last_error = "renewed by the holder of its key",
+                             .updated_at = now}));
+  nlohmann::json data = {{"version", v.version},
+                         {"version_id", v.id},
+                         {"serial", v.serial_hex},
+                         {"not_after", FormatRfc3339(v.not_after)}};
+  if (previous) {
+    data["previous_version_id"] = previous->id;
+    data["previous_serial"] = previous->serial_hex;
+  }
+  CF_TRY(EmitEvent(*tx, view.certificate, previous ? "certificate.renewed" : "certificate.issued",
+                   data));
+  CF_TRY(audit::AppendInTx(caller.audit, *tx,
+                           {.account_id = view.certificate.account_id,
+                            .resource = view.certificate.id,
+                            .status = previous ? 200 : 201}));
+  if (in_tx) CF_TRY(in_tx(*tx, view));
+  CF_TRY(tx->Commit());
+  log::Info(previous ? "certificate renewed" : "certificate issued",
+            {{"certificate_id", view.certificate.id},
+             {"account_id", view.certificate.account_id},
+             {"issuer", view.certificate.issuer},
+             {"serial", v.serial_hex},
+             {"not_after", FormatRfc3339(v.not_after)}});
+  return view;
+}
+
 void CertificateService::RecordRenewalFailure(const std::string& id, const Error& error) {
   std::string detail = "renewal failed: " + error.message();
   if (detail.size() > 500) detail.resize(500);

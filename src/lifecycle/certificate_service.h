@@ -10,6 +10,7 @@
 // Thread-safe; Request() may block for RSA key generation (call it off event-loop threads).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,24 @@ struct RevocationView {
 
 inline constexpr size_t kMaxDomains = 100;
 
+// The issuer name of certificates certfleet's ACME server issued (issue #16): their keys stay
+// with the ACME client, so they are not exportable, not deployable and renewed by that client.
+inline constexpr std::string_view kAcmeServerIssuer = "acme-server";
+
+// A certificate version whose private key certfleet never held (RecordExternal).
+struct ExternalVersion {
+  std::string name;  // a new certificate's name
+  std::vector<std::string> domains;
+  std::string key_type;  // crypto::KeyTypeName of the leaf's key
+  std::string profile;
+  std::string issuer;  // e.g. kAcmeServerIssuer
+  model::Tags tags;
+  x509::Certificate leaf;
+  std::string leaf_pem;
+  std::string chain_pem;
+  std::string issuer_ca_id;
+};
+
 // The durable job that issues a certificate requested from an asynchronous issuer (ACME).
 inline constexpr std::string_view kIssueJobType = "certificate.issue";
 
@@ -90,6 +109,15 @@ class CertificateService {
   // and it ends `issued` (certificate.issued) or `failed` with the CA's problem
   // (certificate.issue_failed).
   Result<CertificateView> Request(const Caller& caller, const CertificateRequest& request);
+  // Records `e` in the inventory (issue #16): as a new version of the certificate named `e.name`
+  // in the caller's account when there is one (certificate.renewed), otherwise as a new
+  // certificate of that name, not exportable (certificate.issued). The version holds no sealed
+  // key, and the renewal scheduler leaves it alone: the key's holder renews it. `in_tx` runs in
+  // the same transaction before the commit (the ACME order becomes valid with it).
+  // FailedPrecondition if the named certificate is revoked, or belongs to another issuer.
+  Result<CertificateView> RecordExternal(
+      const Caller& caller, const ExternalVersion& e,
+      const std::function<Status(store::Tx&, const CertificateView&)>& in_tx);
   // NotFound for unknown ids and for certificates of other accounts.
   Result<CertificateView> Get(const Caller& caller, const std::string& id);
   Result<std::vector<CertificateView>> List(const Caller& caller);

@@ -170,6 +170,11 @@ Result<model::Deployment> DeploymentService::Create(const Caller& caller,
   CF_TRY(CheckDeployAllowed(*tx, caller, cert.account_id, target));
   // A certificate for a name its account no longer holds is not placed anywhere (issue #13).
   CF_TRY(CheckDomainClaims(*tx, cert.account_id, cert.domains));
+  if (cert.issuer == kAcmeServerIssuer) {
+    return Conflict("certificate " + cert.id +
+                    " was issued through certfleet's ACME server: its private key stays with the "
+                    "ACME client that requested it, so agents cannot deploy it");
+  }
   if (!cert.exportable) {
     return Conflict("certificate " + cert.id +
                     " was requested as not exportable, so it cannot be deployed");

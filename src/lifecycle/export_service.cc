@@ -65,9 +65,14 @@ Result<ExportResult> ExportService::Export(const Caller& caller, const std::stri
   }
   const model::Certificate& cert = view.certificate;
   if (!cert.exportable) {
-    const std::string reason = "certificate was requested as not exportable";
-    Error refusal = Conflict("certificate " + cert.id +
-                             " was requested as not exportable; this cannot be changed");
+    const bool acme = cert.issuer == kAcmeServerIssuer;
+    const std::string reason = acme ? "the certificate's key is held by its ACME client"
+                                    : "certificate was requested as not exportable";
+    Error refusal = Conflict(
+        "certificate " + cert.id +
+        (acme ? " was issued through certfleet's ACME server; its private key never left the "
+                "ACME client, so certfleet cannot export it"
+              : " was requested as not exportable; this cannot be changed"));
     Status recorded = RecordRefusal(caller, cert, reason, refusal);
     if (!recorded.ok()) return std::move(recorded).error();
     log::Warn(
