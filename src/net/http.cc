@@ -226,4 +226,20 @@ HttpResponse InternalProblem() {
 }
 
 }  // namespace internal
+namespace internal {
+
+Result<std::vector<std::string>> ResolveNumeric(const NameResolver& resolve,
+                                                const std::string& host,
+                                                const std::string& origin) {
+  Result<std::vector<std::string>> ips = resolve(host);
+  if (!ips.ok() || ips->empty()) {
+    return Unavailable("resolving " + origin + " failed: " +
+                       (ips.ok() ? "the name has no address" : "the DNS lookup failed"))
+        .WithRetry()
+        .WithCause(NotFound("cannot resolve " + host));
+  }
+  return ips;
+}
+
+}  // namespace internal
 }  // namespace certfleet::net

@@ -136,13 +136,9 @@ class Exchange {
     std::vector<tcp::endpoint> endpoints;
     if (options_.resolve && !IsIpLiteral(url_.host)) {
       // A blocking lookup with its own timeout, on this request's own thread.
-      Result<std::vector<std::string>> ips = options_.resolve(url_.host);
-      if (!ips.ok() || ips->empty()) {
-        co_return Unavailable("resolving " + origin_ + " failed: " +
-                              (ips.ok() ? "the name has no address" : "the DNS lookup failed"))
-            .WithRetry()
-            .WithCause(NotFound("cannot resolve " + url_.host));
-      }
+      Result<std::vector<std::string>> ips =
+          internal::ResolveNumeric(options_.resolve, url_.host, origin_);
+      if (!ips.ok()) co_return std::move(ips).error();
       for (const std::string& ip : *ips) {
         const asio::ip::address address = asio::ip::make_address(ip, ec);
         if (ec) co_return Malformed("the resolver gave no address for " + url_.host);

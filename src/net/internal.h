@@ -8,11 +8,20 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "base/error.h"
 #include "base/secret_bytes.h"
+#include "net/address_policy.h"
 #include "net/http.h"
 
 namespace certfleet::net::internal {
+
+// `host`'s numeric addresses from a NameResolver (HttpsClient and ProbeTls). No address, or a
+// failed lookup, is Unavailable (retryable) naming `origin` with a NotFound cause: the callers'
+// "did not resolve". The resolver's own words (which may name it) are not passed on.
+Result<std::vector<std::string>> ResolveNumeric(const NameResolver& resolve,
+                                                const std::string& host, const std::string& origin);
 
 // An allocator that wipes memory before freeing it. Beast's header fields and read buffers are
 // parameterized on it so that bearer tokens, passphrases and key bytes that pass through them do

@@ -267,10 +267,6 @@ TlsAlpnServer::TlsAlpnServer(const std::string& cert_pem, const std::string& key
         for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i]) {
           offered.emplace_back(reinterpret_cast<const char*>(in + i + 1), in[i]);
         }
-        {
-          std::lock_guard lock(self->mu_);
-          self->offered_alpn_ = offered;
-        }
         if (self->select_alpn_.empty()) return SSL_TLSEXT_ERR_NOACK;
         for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i]) {
           if (std::string_view(reinterpret_cast<const char*>(in + i + 1), in[i]) ==
@@ -281,6 +277,37 @@ TlsAlpnServer::TlsAlpnServer(const std::string& cert_pem, const std::string& key
           }
         }
         return SSL_TLSEXT_ERR_ALERT_FATAL;  // no_application_protocol (RFC 7301 section 3.2)
+      },
+      this);
+  // What the client offered is recorded from its ClientHello, before the server answers: the
+  // client cannot finish its handshake (and the test look) before it is recorded. Recording after
+  // SSL_accept returned raced with the client, which may finish first (TLS 1.3).
+  SSL_CTX_set_client_hello_cb(
+      ctx_,
+      [](SSL* ssl, int*, void* arg) -> int {
+        auto* self = static_cast<TlsAlpnServer*>(arg);
+        std::string server_name;
+        const unsigned char* data = nullptr;
+        size_t len = 0;
+        // server_name (RFC 6066 section 3): list length (2), type (1), name length (2), name.
+        if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &len) == 1 && len >= 5 &&
+            data[2] == TLSEXT_NAMETYPE_host_name) {
+          const size_t n = (size_t{data[3]} << 8) | data[4];
+          if (5 + n <= len) server_name.assign(reinterpret_cast<const char*>(data + 5), n);
+        }
+        // ALPN (RFC 7301 section 3.1): list length (2), then length-prefixed names.
+        std::vector<std::string> offered;
+        if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                      &data, &len) == 1 &&
+            len >= 2) {
+          for (size_t i = 2; i < len && i + 1 + data[i] <= len; i += 1 + data[i]) {
+            offered.emplace_back(reinterpret_cast<const char*>(data + i + 1), data[i]);
+          }
+        }
+        std::lock_guard lock(self->mu_);
+        self->last_server_name_ = std::move(server_name);
+        self->last_offered_ = std::move(offered);
+        return SSL_CLIENT_HELLO_SUCCESS;
       },
       this);
 
@@ -327,16 +354,7 @@ void TlsAlpnServer::Serve() {
     setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     SSL* ssl = SSL_new(ctx_);
     SSL_set_fd(ssl, conn);
-    if (SSL_accept(ssl) == 1) {
-      const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-      std::lock_guard lock(mu_);
-      last_server_name_ = sni != nullptr ? sni : "";
-      last_offered_ = offered_alpn_;
-    }
-    {
-      std::lock_guard lock(mu_);
-      offered_alpn_.clear();
-    }
+    (void)SSL_accept(ssl);
     SSL_free(ssl);
     ERR_clear_error();
     close(conn);

@@ -98,7 +98,7 @@ class TlsAlpnServer {
   uint16_t port() const { return port_; }
   // Connections accepted so far (whether or not their handshake completed).
   int connections() const { return connections_.load(); }
-  // From the last completed handshake: the SNI name ("" if none) and the ALPN list offered.
+  // From the last ClientHello: the SNI name ("" if none) and the ALPN list offered.
   std::string last_server_name() const;
   std::vector<std::string> last_offered_alpn() const;
 
@@ -112,8 +112,8 @@ class TlsAlpnServer {
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   mutable std::mutex mu_;
+  // Of the last ClientHello (recorded before the server answers it).
   std::string last_server_name_;           // guarded by mu_
-  std::vector<std::string> offered_alpn_;  // guarded by mu_: of the handshake in progress
   std::vector<std::string> last_offered_;  // guarded by mu_
   std::thread thread_;
 };

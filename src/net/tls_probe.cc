@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
+#include "net/internal.h"
 #include "net/tls_context.h"
 
 namespace certfleet::net {
@@ -75,13 +76,9 @@ class Probe {
     asio::ip::make_address(request_.host, literal_ec);
     if (request_.resolve && literal_ec) {
       // A blocking lookup with its own timeout, on this probe's own thread.
-      Result<std::vector<std::string>> ips = request_.resolve(request_.host);
-      if (!ips.ok() || ips->empty()) {
-        co_return Unavailable("resolving " + origin_ + " failed: " +
-                              (ips.ok() ? "the name has no address" : "the DNS lookup failed"))
-            .WithRetry()
-            .WithCause(NotFound("cannot resolve " + request_.host));
-      }
+      Result<std::vector<std::string>> ips =
+          internal::ResolveNumeric(request_.resolve, request_.host, origin_);
+      if (!ips.ok()) co_return std::move(ips).error();
       for (const std::string& ip : *ips) {
         const asio::ip::address address = asio::ip::make_address(ip, ec);
         if (ec) co_return Malformed("the resolver gave no address for " + request_.host);
