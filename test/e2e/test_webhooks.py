@@ -93,6 +93,16 @@ def test_event_survives_sigkill_and_keeps_its_id(server_factory, cli_for, workdi
         cert = request_cert(cli)
         [first] = receiver.wait(of_subject(cert["id"]), "the first attempt")
         event_id = json.loads(first["body"])["id"]
+        # The receiver answering does not mean the server has recorded the failed attempt yet:
+        # kill it only once the delivery log holds it (otherwise the retry after the restart is
+        # attempt 1 again, which is right, but not what this test checks; it failed once so).
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            log = cli.json("webhook", "deliveries", hook["id"])["items"]
+            if log and log[0]["attempt"] == 1 and log[0]["error"]:
+                break
+            time.sleep(0.1)  # bounded poll of the delivery log
+        assert log and log[0]["attempt"] == 1 and log[0]["status"] != "delivered", log
         os.killpg(srv.proc.pid, signal.SIGKILL)
         srv.proc.wait(timeout=30)
         srv.proc = None
