@@ -81,17 +81,39 @@ def _client_env(server):
     return env
 
 
+def shown(args):
+    """The arguments for a failure message, with EAB HMAC keys replaced: they are secrets."""
+    out, hide = [], False
+    for a in args:
+        out.append("<hmac key>" if hide else a)
+        hide = a in ("--eab-hmac-key", "--hmac")
+    return " ".join(out)
+
+
+def run_client(name, argv, args, client_env, env):
+    """Runs an ACME client; a timeout fails the test without the exception, whose text would
+    show argv (and the HMAC key in it)."""
+    timed_out = None
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
+                              env=client_env, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as t:
+        timed_out = t
+    pytest.fail(f"{name} {shown(args)} did not finish in {CLIENT_TIMEOUT_S} s\n"
+                f"{timed_out.stdout}\n{timed_out.stderr}\nserver log:\n"
+                f"{env.server.log_tail(30)}", pytrace=False)
+
+
 def certbot(env, workdir, *args, check=True):
     argv = ["certbot", *args, "-n", "--server", env.directory,
             "--config-dir", os.path.join(workdir, "config"),
             "--work-dir", os.path.join(workdir, "work"),
             "--logs-dir", os.path.join(workdir, "logs")]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                          env=_client_env(env.server), stdin=subprocess.DEVNULL)
+    proc = run_client("certbot", argv, args, _client_env(env.server), env)
     proc.log_tail = _tail(os.path.join(workdir, "logs", "letsencrypt.log"), 40)
     proc.log = _tail(os.path.join(workdir, "logs", "letsencrypt.log"), 100000)
     if check and proc.returncode != 0:
-        pytest.fail(f"certbot {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n"
+        pytest.fail(f"certbot {shown(args)} exited {proc.returncode}\n{proc.stdout}\n"
                     f"{proc.stderr}\ncertbot log:\n{proc.log_tail}\n"
                     f"server log:\n{env.server.log_tail(30)}", pytrace=False)
     return proc
@@ -110,15 +132,9 @@ def lego(env, workdir, *args, extra_env=None, check=True):
             "--path", workdir, *args]
     e = _client_env(env.server)
     e.update(extra_env or {})
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                              env=e, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as t:
-        pytest.fail(f"lego {' '.join(args)} did not finish in {CLIENT_TIMEOUT_S} s\n"
-                    f"{t.stdout}\n{t.stderr}\nserver log:\n{env.server.log_tail(30)}",
-                    pytrace=False)
+    proc = run_client("lego", argv, args, e, env)
     if check and proc.returncode != 0:
-        pytest.fail(f"lego {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n"
+        pytest.fail(f"lego {shown(args)} exited {proc.returncode}\n{proc.stdout}\n"
                     f"{proc.stderr}\nserver log:\n{env.server.log_tail(30)}", pytrace=False)
     return proc
 
