@@ -83,10 +83,14 @@ def _client_env(server):
 
 def shown(args):
     """The arguments for a failure message, with EAB HMAC keys replaced: they are secrets."""
-    out, hide = [], False
+    # Passed as --eab-hmac-key=KEY / --hmac=KEY: a base64url key may start with "-", which
+    # argument parsers take for an option.
+    out = []
     for a in args:
-        out.append("<hmac key>" if hide else a)
-        hide = a in ("--eab-hmac-key", "--hmac")
+        for flag in ("--eab-hmac-key=", "--hmac="):
+            if a.startswith(flag):
+                a = flag + "<hmac key>"
+        out.append(a)
     return " ".join(out)
 
 
@@ -193,7 +197,7 @@ def test_certbot_http01_issue_renew_revoke(env, workdir):
     common = ["--standalone", "--http-01-address", "127.0.0.1",
               "--http-01-port", str(env.http01_port), "-d", domain]
     certbot(env, d, "certonly", "--agree-tos", "--register-unsafely-without-email",
-            "--eab-kid", key["kid"], "--eab-hmac-key", key["hmac_key"], *common)
+            "--eab-kid", key["kid"], f"--eab-hmac-key={key['hmac_key']}", *common)
     live = os.path.join(d, "config", "live", domain)
     serial1 = verify_against_ca(env, os.path.join(live, "fullchain.pem"))
 
@@ -237,7 +241,7 @@ def test_lego_dns01_through_bind9(env, workdir):
                "RFC2136_TSIG_ALGORITHM": env.bind9.tsig_algorithm + ".",
                "RFC2136_SEQUENCE_INTERVAL": "1",
                "RFC2136_PROPAGATION_TIMEOUT": "60"}
-    args = ["--eab", "--kid", key["kid"], "--hmac", key["hmac_key"], "--domains", domain,
+    args = ["--eab", "--kid", key["kid"], f"--hmac={key['hmac_key']}", "--domains", domain,
             "--dns", "rfc2136", "--dns.resolvers", f"127.0.0.1:{env.bind9.port}",
             "--dns.disable-cp"]
     lego(env, d, *args, "run", extra_env=dns_env)
@@ -269,11 +273,11 @@ def test_an_eab_key_binds_one_account_only(env, workdir):
     key = env.eab()
     first = certbot(env, workdir.sub("one"), "register", "--agree-tos",
                     "--register-unsafely-without-email", "--eab-kid", key["kid"],
-                    "--eab-hmac-key", key["hmac_key"])
+                    f"--eab-hmac-key={key['hmac_key']}")
     assert first.returncode == 0
     second = certbot(env, workdir.sub("two"), "register", "--agree-tos",
                      "--register-unsafely-without-email", "--eab-kid", key["kid"],
-                     "--eab-hmac-key", key["hmac_key"], check=False)
+                     f"--eab-hmac-key={key['hmac_key']}", check=False)
     assert second.returncode != 0
     assert "used already" in second.stdout + second.stderr, second.stderr
     assert env.count("SELECT count(*) FROM acme_srv_accounts WHERE eab_kid = ?", key["kid"]) == 1
@@ -284,7 +288,7 @@ def test_an_unclaimed_name_is_rejected_and_nothing_is_stored(env, workdir):
     before = env.count("SELECT count(*) FROM acme_srv_orders")
     proc = certbot(env, workdir.sub("unclaimed"), "certonly", "--agree-tos",
                    "--register-unsafely-without-email", "--eab-kid", key["kid"],
-                   "--eab-hmac-key", key["hmac_key"], "--standalone",
+                   f"--eab-hmac-key={key['hmac_key']}", "--standalone",
                    "--http-01-address", "127.0.0.1", "--http-01-port", str(env.http01_port),
                    "-d", "www.other.test", check=False)
     assert proc.returncode != 0
@@ -305,7 +309,7 @@ def test_validation_never_reaches_an_address_the_server_does_not_allow(certfleet
         domain = f"{unique_name('lo')}.example.test"
         proc = certbot(closed, workdir.sub("closed"), "certonly", "--agree-tos",
                        "--register-unsafely-without-email", "--eab-kid", key["kid"],
-                       "--eab-hmac-key", key["hmac_key"], "--standalone",
+                       f"--eab-hmac-key={key['hmac_key']}", "--standalone",
                        "--http-01-address", "127.0.0.1",
                        "--http-01-port", str(closed.http01_port), "-d", domain, check=False)
         assert proc.returncode != 0
