@@ -3,6 +3,7 @@
 #include "base/encoding.h"
 #include "base/error.h"
 #include "base/ids.h"
+#include "base/ip.h"
 #include "base/log.h"
 #include "base/secret_bytes.h"
 #include "base/time_util.h"
@@ -131,6 +132,34 @@ TEST(ValidateTest, NamesAndTags) {
 }
 
 TEST(LogTest, Escapes) { EXPECT_EQ(log::JsonEscape("a\"b\n\x01"), "a\\\"b\\n\\u0001"); }
+
+TEST(IpTest, ParsesAndCanonicalizesLiterals) {
+  EXPECT_EQ(CanonicalIp("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(CanonicalIp("2001:DB8:0:0::1"), "2001:db8::1");
+  EXPECT_EQ(CanonicalIp("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");  // RFC 5952 4.2.3
+  EXPECT_EQ(CanonicalIp("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+  for (const char* bad : {"", "example.com", "10.1", "010.1.2.3", "1.2.3.4.5", "256.1.1.1",
+                          "fe80::1%eth0", "1.2.3.4/32", " 1.2.3.4", "1.2.3.4 "}) {
+    EXPECT_FALSE(ParseIpLiteral(bad).has_value()) << bad;
+  }
+}
+
+TEST(IpTest, CidrsContainAndOverlap) {
+  auto n = Cidr::Parse("10.1.0.0/16");
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE(n->Contains("10.1.2.3"));
+  EXPECT_TRUE(n->Contains("::ffff:10.1.2.3"));
+  EXPECT_FALSE(n->Contains("10.2.0.0"));
+  EXPECT_TRUE(n->Overlaps(*Cidr::Parse("10.1.2.0/24")));
+  EXPECT_TRUE(Cidr::Parse("10.1.2.0/24")->Overlaps(*n));
+  EXPECT_TRUE(n->Overlaps(*Cidr::Parse("0.0.0.0/0")));
+  EXPECT_FALSE(n->Overlaps(*Cidr::Parse("10.2.0.0/16")));
+  EXPECT_FALSE(n->Overlaps(*Cidr::Parse("::/0")));
+  EXPECT_EQ(Cidr::Parse("2001:DB8::/32")->ToString(), "2001:db8::/32");
+  EXPECT_EQ(Cidr::Parse("192.0.2.7")->ToString(), "192.0.2.7/32");
+  EXPECT_FALSE(Cidr::Parse("10.1.2.3/16").ok());
+  EXPECT_FALSE(Cidr::Parse("10.0.0.0/33").ok());
+}
 
 }  // namespace
 }  // namespace certfleet

@@ -4,9 +4,10 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-#include <charconv>
+#include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 namespace certfleet::net {
 namespace {
@@ -70,31 +71,6 @@ bool NonPublic6(const unsigned char* b) {
   return false;
 }
 
-// A numeric address: family and bytes (IPv4 in the first four). False for anything else.
-bool ParseIp(std::string_view ip, bool& v6, std::array<uint8_t, 16>& out) {
-  if (ip.empty() || ip.size() > INET6_ADDRSTRLEN) return false;
-  const std::string s(ip);
-  out.fill(0);
-  if (inet_pton(AF_INET, s.c_str(), out.data()) == 1) {
-    v6 = false;
-    return true;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) {
-    v6 = true;
-    return true;
-  }
-  return false;
-}
-
-bool PrefixEqual(const uint8_t* a, const uint8_t* b, int bits) {
-  const int whole = bits / 8;
-  if (std::memcmp(a, b, static_cast<size_t>(whole)) != 0) return false;
-  const int rest = bits % 8;
-  if (rest == 0) return true;
-  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-  return (a[whole] & mask) == (b[whole] & mask);
-}
-
 struct AddrInfoFree {
   void operator()(addrinfo* a) const { freeaddrinfo(a); }
 };
@@ -102,56 +78,9 @@ struct AddrInfoFree {
 }  // namespace
 
 bool IsNonPublicAddress(std::string_view ip) {
-  bool v6 = false;
-  std::array<uint8_t, 16> b{};
-  if (!ParseIp(ip, v6, b)) return true;
-  return v6 ? NonPublic6(b.data()) : NonPublic4(V4At(b.data()));
-}
-
-Result<Cidr> Cidr::Parse(std::string_view text) {
-  const Error bad = InvalidArgument("\"" + std::string(text.substr(0, 64)) +
-                                    "\" is not a network such as 10.1.0.0/16 or fd00::/8");
-  const size_t slash = text.find('/');
-  Cidr c;
-  if (!ParseIp(text.substr(0, slash), c.v6_, c.bytes_)) return bad;
-  const int max = c.v6_ ? 128 : 32;
-  c.bits_ = max;
-  if (slash != std::string_view::npos) {
-    const std::string_view n = text.substr(slash + 1);
-    int bits = -1;
-    auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), bits);
-    if (n.empty() || ec != std::errc() || ptr != n.data() + n.size() || bits < 0 || bits > max) {
-      return bad;
-    }
-    c.bits_ = bits;
-  }
-  // Host bits must be zero: "10.1.2.3/16" is more likely a mistake than a wish for 10.1/16.
-  for (int i = c.bits_; i < max; ++i) {
-    if (c.bytes_[static_cast<size_t>(i / 8)] & (0x80 >> (i % 8))) {
-      return InvalidArgument("\"" + std::string(text.substr(0, 64)) +
-                             "\" has host bits set below its prefix length");
-    }
-  }
-  return c;
-}
-
-bool Cidr::Contains(std::string_view ip) const {
-  bool v6 = false;
-  std::array<uint8_t, 16> b{};
-  if (!ParseIp(ip, v6, b)) return false;
-  if (v6 && !v6_ && std::memcmp(b.data(), kMapped, 12) == 0) {
-    // ::ffff:a.b.c.d is the IPv4 address a.b.c.d on a dual-stack socket.
-    std::memmove(b.data(), b.data() + 12, 4);
-    v6 = false;
-  }
-  if (v6 != v6_) return false;
-  return PrefixEqual(b.data(), bytes_.data(), bits_);
-}
-
-std::string Cidr::ToString() const {
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(v6_ ? AF_INET6 : AF_INET, bytes_.data(), text, sizeof text);
-  return std::string(text) + "/" + std::to_string(bits_);
+  std::optional<IpAddress> a = ParseIpLiteral(ip);
+  if (!a.has_value()) return true;
+  return a->v6 ? NonPublic6(a->bytes.data()) : NonPublic4(V4At(a->bytes.data()));
 }
 
 std::vector<Cidr> OutboundPolicy::NetworksFor(std::string_view account_name) const {

@@ -17,14 +17,13 @@
 // All types are immutable values; thread-safe.
 #pragma once
 
-#include <array>
-#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "base/ip.h"
 
 namespace certfleet::net {
 
@@ -49,23 +48,8 @@ using NameResolver = std::function<Result<std::vector<std::string>>(const std::s
 // IPv4 or IPv6 address; anything else is treated as not public (true).
 bool IsNonPublicAddress(std::string_view ip);
 
-// An IPv4 or IPv6 network, e.g. "10.1.0.0/16", "::1/128"; a bare address is a /32 or /128.
-class Cidr {
- public:
-  // InvalidArgument for anything else, and for host bits set below the prefix ("10.1.2.3/16"):
-  // a typo there would silently widen or narrow what is allowed.
-  static Result<Cidr> Parse(std::string_view text);
-
-  // Whether numeric address `ip` lies inside. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
-  // matched against IPv4 networks by its IPv4 part. False for non-numeric input.
-  bool Contains(std::string_view ip) const;
-  std::string ToString() const;
-
- private:
-  bool v6_ = false;
-  std::array<uint8_t, 16> bytes_{};  // IPv4 in the first four
-  int bits_ = 0;
-};
+// An IPv4 or IPv6 network (base/ip.h).
+using Cidr = ::certfleet::Cidr;
 
 // One [[outbound.allow]] entry: these accounts (names, or "*") may reach these networks.
 struct OutboundRule {
