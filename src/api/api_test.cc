@@ -205,7 +205,7 @@ TEST_F(ApiTest, DomainClaims) {
   ExpectProblem(claim("acc_a", "mine.example.org", false, false, token_a_), 403,
                 "role.insufficient");
   // Bad names are 400 naming the field.
-  for (const char* bad : {"*.x.example.org", "10.0.0.1", "org", "a_b.example.org"}) {
+  for (const char* bad : {"*.x.example.org", "10.0.0.1/8", "org", "a_b.example.org"}) {
     ExpectProblem(claim("acc_a", bad, false, false, root), 400, "domain");
   }
   ExpectProblem(claim("nope", "x.example.org", false, false, root), 404, "not found");

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <span>
 
+#include "base/ip.h"
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "policy/domain_match.h"
@@ -52,13 +53,22 @@ Result<bool> Bool(const toml::node& node, std::string_view key) {
   return b->get();
 }
 
-// Domain patterns: each a valid DNS name (optionally "*."), lower-cased, sorted, de-duplicated.
+// Domain patterns: each a valid DNS name (optionally "*."), lower-cased, or an IP address or
+// network in canonical "net/bits" form; sorted, de-duplicated.
 Result<std::vector<std::string>> DomainList(const toml::node& node, std::string_view key) {
   CF_ASSIGN_OR_RETURN(std::vector<std::string> raw, StringList(node, key));
   std::vector<std::string> out;
   for (size_t i = 0; i < raw.size(); ++i) {
     Status valid = ValidateDnsName(raw[i], /*allow_wildcard=*/true);
-    if (!valid.ok()) return KeyCause(ElementKey(key, i), valid.error());
+    if (!valid.ok()) {
+      // An IP address or network, for IP identifiers (policy/domain_match.h).
+      Result<Cidr> net = Cidr::Parse(raw[i]);
+      if (net.ok()) {
+        out.push_back(net->ToString());
+        continue;
+      }
+      return KeyCause(ElementKey(key, i), valid.error());
+    }
     out.push_back(LowerAscii(raw[i]));
   }
   std::sort(out.begin(), out.end());

@@ -1,5 +1,6 @@
 #include "policy/domain_claims.h"
 
+#include "base/ip.h"
 #include "base/validate.h"
 #include "policy/domain_match.h"
 
@@ -19,6 +20,9 @@ std::string Canonical(std::string_view name) {
   return out;
 }
 
+// An IP claim is stored as a network ("192.0.2.0/24", "192.0.2.7/32", "2001:db8::/32").
+bool IsIpClaim(std::string_view domain) { return domain.find('/') != std::string_view::npos; }
+
 }  // namespace
 
 Result<std::string> NormalizeClaimDomain(std::string_view domain) {
@@ -28,6 +32,15 @@ Result<std::string> NormalizeClaimDomain(std::string_view domain) {
     return InvalidArgument("field \"domain\": a claim names a domain, not a wildcard; claim " +
                            QuoteForMessage(base) +
                            " with include_subdomains to cover its wildcard names");
+  }
+  if (domain.find('/') != std::string_view::npos || ParseIpLiteral(domain).has_value()) {
+    // IP identifiers (RFC 8738): a claim of an address or a network covers the addresses in it.
+    Result<Cidr> net = Cidr::Parse(domain);
+    if (!net.ok()) {
+      return InvalidArgument("field \"domain\": " + net.error().message() +
+                             " (an IP claim is an address or a network such as 192.0.2.0/24)");
+    }
+    return net->ToString();
   }
   std::string name = Canonical(domain);
   Status valid = ValidateDnsName(name, /*allow_wildcard=*/false);
@@ -42,6 +55,11 @@ Result<std::string> NormalizeClaimDomain(std::string_view domain) {
 bool ClaimCovers(const model::DomainClaim& claim, std::string_view name_in) {
   const std::string name = Canonical(name_in);
   const std::string domain = Canonical(claim.domain);
+  if (IsIpClaim(domain)) {
+    Result<Cidr> net = Cidr::Parse(domain);
+    return net.ok() && net->Contains(name);
+  }
+  if (ParseIpLiteral(name).has_value()) return false;  // only an IP claim covers an address
   if (IsWildcard(name)) {
     // "*.x.y" stands for every name directly below x.y: only a claim that includes x.y's
     // subdomains covers all of them.
@@ -55,6 +73,12 @@ bool ClaimsOverlap(const model::DomainClaim& a, const model::DomainClaim& b) {
   const std::string da = Canonical(a.domain);
   const std::string db = Canonical(b.domain);
   if (da == db) return true;
+  if (IsIpClaim(da) || IsIpClaim(db)) {
+    if (!IsIpClaim(da) || !IsIpClaim(db)) return false;
+    Result<Cidr> na = Cidr::Parse(da);
+    Result<Cidr> nb = Cidr::Parse(db);
+    return na.ok() && nb.ok() && na->Overlaps(*nb);
+  }
   return (a.include_subdomains && IsUnder(db, da)) || (b.include_subdomains && IsUnder(da, db));
 }
 

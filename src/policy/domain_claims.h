@@ -9,6 +9,11 @@
 // name above it (example.com): a claim of exactly "x.example.com" without subdomains does not
 // cover it. Names are compared case-insensitively (RFC 4343) without a trailing dot.
 //
+// For IP identifiers (RFC 8738, ACME server only), a claim may also name an IPv4 or IPv6
+// address or network ("192.0.2.7", "10.1.0.0/16", "2001:db8::/32"). It is stored as
+// "network/bits", covers the addresses inside it and no DNS name, and overlaps the IP claims
+// that share an address with it; include_subdomains means nothing for it.
+//
 // Pure functions of their arguments: no I/O, no clock, thread-safe.
 #pragma once
 
@@ -27,9 +32,10 @@ namespace certfleet::policy {
 inline constexpr std::string_view kDomainUnclaimedRule = "domain.unclaimed";
 
 // A claim's domain in its stored form: lower case, one trailing dot removed. InvalidArgument
-// (naming the field "domain" and saying what is allowed) for a wildcard, an IP address literal,
-// and anything that is not an RFC 1123 host name of at least two labels (each label 1..63 LDH
-// characters, no leading or trailing hyphen, 253 octets in all).
+// (naming the field "domain" and saying what is allowed) for a wildcard and anything that is
+// not an RFC 1123 host name of at least two labels (each label 1..63 LDH characters, no leading
+// or trailing hyphen, 253 octets in all). An IP address or network is stored as "network/bits";
+// one with host bits set below its prefix ("10.1.2.3/16") is refused.
 Result<std::string> NormalizeClaimDomain(std::string_view domain);
 
 // Does `claim` cover `name` (a SAN as requested: a DNS name or "*.<name>", any case)?

@@ -90,8 +90,9 @@ TEST(DomainClaimsTest, NormalizeAndValidate) {
   EXPECT_EQ(*NormalizeClaimDomain("Example.COM."), "example.com");
   EXPECT_EQ(*NormalizeClaimDomain("xn--bcher-kva.example"), "xn--bcher-kva.example");
   for (const char* bad :
-       {"*.example.com", "*", "192.0.2.1", "com", "", "-a.example.com", "a..example.com",
-        "exa_mple.com", "example.com:443", "[::1]", "a.example.com/x"}) {
+       {"*.example.com", "*", "com", "", "-a.example.com", "a..example.com", "exa_mple.com",
+        "example.com:443", "[::1]", "a.example.com/x", "10.1.2.3/16", "192.0.2.0/33", "192.0.2.0/x",
+        "010.1.2.3", "fe80::1%eth0"}) {
     auto r = NormalizeClaimDomain(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << bad;
@@ -103,6 +104,29 @@ TEST(DomainClaimsTest, NormalizeAndValidate) {
   EXPECT_FALSE(NormalizeClaimDomain(long_name + "com").ok());
   auto wild = NormalizeClaimDomain("*.example.com");
   EXPECT_NE(wild.error().message().find("include_subdomains"), std::string::npos);
+}
+
+TEST(DomainClaimsTest, IpClaimsCoverAddressesOnly) {
+  EXPECT_EQ(*NormalizeClaimDomain("192.0.2.7"), "192.0.2.7/32");
+  EXPECT_EQ(*NormalizeClaimDomain("10.1.0.0/16"), "10.1.0.0/16");
+  EXPECT_EQ(*NormalizeClaimDomain("2001:DB8::/32"), "2001:db8::/32");
+  const model::DomainClaim net = Claim("10.1.0.0/16", false);
+  EXPECT_TRUE(ClaimCovers(net, "10.1.2.3"));
+  EXPECT_FALSE(ClaimCovers(net, "10.2.0.1"));
+  EXPECT_FALSE(ClaimCovers(net, "example.com"));
+  EXPECT_FALSE(ClaimCovers(net, "*.10.1.0.0"));
+  // A DNS claim never covers an address, even one that reads like a name below it.
+  EXPECT_FALSE(ClaimCovers(Claim("example.com", true), "192.0.2.7"));
+  const model::DomainClaim v6 = Claim("2001:db8::/32", false);
+  EXPECT_TRUE(ClaimCovers(v6, "2001:db8::1"));
+  EXPECT_FALSE(ClaimCovers(v6, "2001:db9::1"));
+  EXPECT_TRUE(ClaimsOverlap(net, Claim("10.1.2.0/24", false)));
+  EXPECT_TRUE(ClaimsOverlap(Claim("10.1.2.7/32", false), net));
+  EXPECT_FALSE(ClaimsOverlap(net, Claim("10.2.0.0/16", false)));
+  EXPECT_FALSE(ClaimsOverlap(net, Claim("example.com", true)));
+  std::vector<model::DomainClaim> existing = {Claim("10.1.0.0/16", false, "a")};
+  EXPECT_TRUE(FindConflictingClaim(existing, Claim("10.1.9.9/32", false, "b")));
+  EXPECT_FALSE(FindConflictingClaim(existing, Claim("10.9.0.0/16", false, "b")));
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "policy/domain_match.h"
 
+#include <optional>
+
+#include "base/ip.h"
 #include "base/validate.h"
 
 namespace certfleet::policy {
@@ -12,6 +15,18 @@ bool IsUnder(std::string_view name, std::string_view base) {
          name[name.size() - base.size() - 1] == '.';
 }
 
+// IP identifiers (RFC 8738) meet only IP patterns ("192.0.2.7", "10.1.0.0/16"): an address
+// matches the networks that contain it, and no DNS pattern. nullopt when both are DNS names.
+std::optional<bool> IpMatch(std::string_view pattern, std::string_view san) {
+  const bool ip_pattern =
+      pattern.find('/') != std::string_view::npos || ParseIpLiteral(pattern).has_value();
+  const bool ip_san = ParseIpLiteral(san).has_value();
+  if (!ip_pattern && !ip_san) return std::nullopt;
+  if (!ip_pattern || !ip_san) return false;
+  Result<Cidr> net = Cidr::Parse(pattern);
+  return net.ok() && net->Contains(san);
+}
+
 }  // namespace
 
 std::string LowerAscii(std::string_view s) {
@@ -22,6 +37,7 @@ std::string LowerAscii(std::string_view s) {
 }
 
 bool PatternCovers(std::string_view pattern_in, std::string_view san_in) {
+  if (std::optional<bool> ip = IpMatch(pattern_in, san_in)) return *ip;
   const std::string pattern = LowerAscii(pattern_in);
   const std::string san = LowerAscii(san_in);
   if (!IsWildcard(pattern)) return pattern == san;
@@ -34,6 +50,7 @@ bool PatternCovers(std::string_view pattern_in, std::string_view san_in) {
 }
 
 bool PatternOverlaps(std::string_view pattern_in, std::string_view san_in) {
+  if (std::optional<bool> ip = IpMatch(pattern_in, san_in)) return *ip;
   const std::string pattern = LowerAscii(pattern_in);
   const std::string san = LowerAscii(san_in);
   const bool pattern_wild = IsWildcard(pattern);

@@ -4,6 +4,10 @@
 // In a pattern, "*.example.com" means "any name under example.com, at any depth, but not
 // example.com itself". A wildcard SAN "*.a.example.com" stands for the names under
 // a.example.com. Pure functions, thread-safe.
+//
+// IP addresses (RFC 8738 identifiers, textual) are matched by IP patterns only: an address or a
+// network ("192.0.2.7", "10.1.0.0/16", "2001:db8::/32") matches the addresses inside it. A DNS
+// pattern never matches an address, and an IP pattern never matches a DNS name.
 #pragma once
 
 #include <string>

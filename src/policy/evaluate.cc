@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <span>
 
+#include "base/ip.h"
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "policy/account_policy.h"
@@ -22,6 +23,7 @@ bool IsKnown(std::span<const std::string_view> known, std::string_view s) {
 Decision CheckDomains(const AccountPolicy& policy, const std::vector<std::string>& domains) {
   if (domains.empty()) return Decision::Deny("domains.empty", "the request names no domain");
   for (const std::string& d : domains) {
+    if (ParseIpLiteral(d).has_value()) continue;  // an IP identifier (RFC 8738)
     Status valid = ValidateDnsName(d, /*allow_wildcard=*/true);
     if (!valid.ok()) return Decision::Deny("domains.invalid", valid.error().message());
   }

@@ -76,7 +76,8 @@ TEST(EvaluateRequestTest, DefaultPolicyRestrictsNothingButFailsClosedOnMalformed
           {"exportable", Exportable(), ""},
           {"no domains", Request({}), "domains.empty"},
           {"empty label", Request({"bad..example.com"}), "domains.invalid"},
-          {"ip literal", Request({"10.0.0.1"}), "domains.invalid"},
+          {"ip literal with a zone", Request({"fe80::1%eth0"}), "domains.invalid"},
+          {"ip network", Request({"10.0.0.0/8"}), "domains.invalid"},
           {"single label", Request({"localhost"}), "domains.invalid"},
           {"inner wildcard", Request({"a.*.example.com"}), "domains.invalid"},
           {"double wildcard", Request({"*.*.example.com"}), "domains.invalid"},
@@ -312,6 +313,27 @@ TEST(DomainMatchTest, CoversAndOverlaps) {
     EXPECT_EQ(PatternCovers(c.pattern, c.san), c.covers) << c.pattern << " / " << c.san;
     EXPECT_EQ(PatternOverlaps(c.pattern, c.san), c.overlaps) << c.pattern << " / " << c.san;
   }
+}
+
+TEST(EvaluateRequestTest, IpIdentifiersMeetOnlyIpPatterns) {
+  ExpectDecisions(Policy(R"(
+[request]
+allowed_domains = ["*.example.com", "10.1.0.0/16", "2001:DB8::/32"]
+denied_domains = ["10.1.9.0/24"]
+)"),
+                  {
+                      {"inside an allowed network", Request({"10.1.2.3"}), ""},
+                      {"IPv6 inside", Request({"2001:db8::7"}), ""},
+                      {"outside", Request({"10.2.0.1"}), "domains.not_allowed"},
+                      {"denied network", Request({"10.1.9.4"}), "domains.denied"},
+                      {"a name still needs a name pattern", Request({"www.example.com"}), ""},
+                  });
+  // Without IP patterns an address is allowed only where no allow list exists.
+  ExpectDecisions(Policy("[request]\nallowed_domains = [\"*.example.com\"]\n"),
+                  {{"no IP pattern", Request({"192.0.2.7"}), "domains.not_allowed"}});
+  ExpectDecisions(Policy("[request]\ndenied_domains = [\"*.example.com\"]\n"),
+                  {{"a DNS deny pattern does not match an address", Request({"192.0.2.7"}), ""}});
+  EXPECT_FALSE(ParseAccountPolicy("[request]\nallowed_domains = [\"10.1.2.3/16\"]\n").ok());
 }
 
 }  // namespace

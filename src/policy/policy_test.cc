@@ -138,7 +138,7 @@ TEST(ParsePolicyTest, BadValuesNameTheKey) {
       {"[request]\nallowed_domains = [\"ok.example.com\", \"bad..example.com\"]\n",
        "request.allowed_domains[1]"},
       {"[request]\nallowed_domains = [\"localhost\"]\n", "request.allowed_domains[0]"},
-      {"[request]\nallowed_domains = [\"10.0.0.1\"]\n", "request.allowed_domains[0]"},
+      {"[request]\nallowed_domains = [\"10.0.0.1/8\"]\n", "request.allowed_domains[0]"},
       {"[request]\nallowed_domains = [\"a.*.example.com\"]\n", "request.allowed_domains[0]"},
       {"[request]\ndenied_domains = [\"*\"]\n", "request.denied_domains[0]"},
       {"[request]\ndenied_domains = [\"\"]\n", "request.denied_domains[0]"},
