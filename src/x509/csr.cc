@@ -2,6 +2,8 @@
 
 #include <openssl/objects.h>
 
+#include <optional>
+
 #include "base/validate.h"
 #include "x509/asn1_util.h"
 #include "x509/extensions.h"
@@ -38,9 +40,15 @@ Result<std::shared_ptr<X509_REQ>> DecodeRequest(std::string_view der) {
   return req;
 }
 
-// dNSName entries of the requested subjectAltName extension (PKCS#9 extensionRequest).
-Result<std::vector<std::string>> RequestedDnsNames(const X509_REQ* req) {
-  std::vector<std::string> out;
+struct RequestedNames {
+  std::vector<std::string> dns;
+  std::vector<std::string> ips;  // textual
+};
+
+// dNSName and iPAddress entries of the requested subjectAltName extension (PKCS#9
+// extensionRequest).
+Result<RequestedNames> RequestedSans(const X509_REQ* req) {
+  RequestedNames out;
   internal::X509ExtensionStackPtr exts(X509_REQ_get_extensions(const_cast<X509_REQ*>(req)));
   internal::ClearOsslErrors();  // an absent extensionRequest is not an error
   if (!exts) return out;
@@ -54,7 +62,14 @@ Result<std::vector<std::string>> RequestedDnsNames(const X509_REQ* req) {
     for (int j = 0; j < sk_GENERAL_NAME_num(names.get()); ++j) {
       int type = 0;
       const void* v = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(names.get(), j), &type);
-      if (type == GEN_DNS) out.emplace_back(internal::AsView(static_cast<const ASN1_STRING*>(v)));
+      const std::string_view value = internal::AsView(static_cast<const ASN1_STRING*>(v));
+      if (type == GEN_DNS) out.dns.emplace_back(value);
+      if (type == GEN_IPADD) {
+        if (value.size() != 4 && value.size() != 16) {
+          return Malformed("CSR requests an iPAddress that is neither 4 nor 16 octets");
+        }
+        out.ips.push_back(internal::IpAddressToText(value));
+      }
     }
   }
   return out;
@@ -63,9 +78,20 @@ Result<std::vector<std::string>> RequestedDnsNames(const X509_REQ* req) {
 }  // namespace
 
 Result<Csr> Csr::Build(const crypto::PrivateKey& key, std::string_view common_name,
-                       const std::vector<std::string>& dns_names) {
+                       const std::vector<std::string>& dns_names,
+                       const std::vector<std::string>& ip_addresses) {
   if (key.get() == nullptr) return InvalidArgument("CSR key is empty");
   for (const std::string& name : dns_names) CF_TRY(ValidateDnsName(name));
+  std::vector<std::string> ip_octets;
+  std::vector<std::string> ip_texts;
+  for (const std::string& ip : ip_addresses) {
+    std::optional<std::string> octets = internal::ParseIpAddress(ip);
+    if (!octets.has_value()) {
+      return InvalidArgument("not an IP address: " + QuoteForMessage(ip));
+    }
+    ip_texts.push_back(internal::IpAddressToText(*octets));
+    ip_octets.push_back(std::move(*octets));
+  }
   internal::X509ReqPtr req(X509_REQ_new());
   if (!req) return OsslError(ErrorCode::kInternal, "X509_REQ_new");
   CF_ASSIGN_OR_RETURN(internal::X509NamePtr subject, internal::BuildName(common_name, ""));
@@ -74,10 +100,10 @@ Result<Csr> Csr::Build(const crypto::PrivateKey& key, std::string_view common_na
       X509_REQ_set_pubkey(req.get(), key.get()) != 1) {
     return OsslError(ErrorCode::kInternal, "fill CSR");
   }
-  if (!dns_names.empty()) {
+  if (!dns_names.empty() || !ip_octets.empty()) {
     // RFC 5280 section 4.2.1.6: critical when the subject is empty.
     internal::ExtensionSink keep;
-    CF_TRY(internal::SubjectAltNameExtension(keep, dns_names, {}, common_name.empty()));
+    CF_TRY(internal::SubjectAltNameExtension(keep, dns_names, ip_octets, common_name.empty()));
     internal::X509ExtensionPtr san = keep.Take();
     internal::X509ExtensionStackPtr exts(sk_X509_EXTENSION_new_null());
     if (!exts || sk_X509_EXTENSION_push(exts.get(), san.get()) <= 0) {
@@ -94,7 +120,7 @@ Result<Csr> Csr::Build(const crypto::PrivateKey& key, std::string_view common_na
   std::string der = internal::ToDer(req.get(), i2d_X509_REQ);
   if (der.empty()) return OsslError(ErrorCode::kInternal, "i2d_X509_REQ");
   return Csr(std::shared_ptr<X509_REQ>(req.release(), X509_REQ_free), std::move(der),
-             key.public_key(), std::string(common_name), dns_names);
+             key.public_key(), std::string(common_name), dns_names, std::move(ip_texts));
 }
 
 Result<Csr> Csr::FromDer(std::string_view der) {
@@ -105,10 +131,10 @@ Result<Csr> Csr::FromDer(std::string_view der) {
   if (!pub.ok()) {
     return Error(ErrorCode::kMalformed, "unsupported CSR public key").WithCause(pub.error());
   }
-  CF_ASSIGN_OR_RETURN(std::vector<std::string> names, RequestedDnsNames(req.get()));
+  CF_ASSIGN_OR_RETURN(RequestedNames names, RequestedSans(req.get()));
   std::string cn = internal::NameEntry(X509_REQ_get_subject_name(req.get()), NID_commonName);
   return Csr(std::move(req), std::string(der), std::move(pub).value(), std::move(cn),
-             std::move(names));
+             std::move(names.dns), std::move(names.ips));
 }
 
 Result<Csr> Csr::FromPem(std::string_view pem) {

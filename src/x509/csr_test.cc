@@ -124,7 +124,8 @@ TEST(CsrTest, ParsesOpensslCliRequest) {
       "cd " + dir.path() +
       " && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
       "-nodes -keyout k.pem -subj /CN=cli.example.test "
-      "-addext subjectAltName=DNS:cli.example.test,IP:192.0.2.1,DNS:b.example.test "
+      "-addext subjectAltName=DNS:cli.example.test,IP:192.0.2.1,DNS:b.example.test,"
+      "IP:2001:DB8:0:0::7 "
       "-outform DER -out r.der 2>/dev/null && base64 -w0 r.der");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::string b64 = r.output;
@@ -135,6 +136,25 @@ TEST(CsrTest, ParsesOpensslCliRequest) {
   EXPECT_TRUE(csr->VerifySignature().ok());
   EXPECT_EQ(csr->common_name(), "cli.example.test");
   EXPECT_EQ(csr->dns_names(), (std::vector<std::string>{"cli.example.test", "b.example.test"}));
+  EXPECT_EQ(csr->ip_addresses(), (std::vector<std::string>{"192.0.2.1", "2001:db8::7"}));
+}
+
+TEST(CsrTest, BuildsAndParsesIpAddresses) {
+  auto key = testing::NewKey(crypto::KeyType::kP256);
+  Result<Csr> csr = Csr::Build(*key, "", {"a.example.test"}, {"192.0.2.7", "2001:DB8::1"});
+  ASSERT_TRUE(csr.ok()) << csr.error().ToString();
+  EXPECT_EQ(csr->ip_addresses(), (std::vector<std::string>{"192.0.2.7", "2001:db8::1"}));
+  Result<Csr> parsed = Csr::FromDer(csr->der());
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(parsed->dns_names(), std::vector<std::string>{"a.example.test"});
+  EXPECT_EQ(parsed->ip_addresses(), (std::vector<std::string>{"192.0.2.7", "2001:db8::1"}));
+  EXPECT_TRUE(parsed->VerifySignature().ok());
+  Result<Csr> only_ip = Csr::Build(*key, "", {}, {"127.0.0.1"});
+  ASSERT_TRUE(only_ip.ok());
+  EXPECT_EQ(Csr::FromDer(only_ip->der())->ip_addresses(), std::vector<std::string>{"127.0.0.1"});
+  Result<Csr> bad = Csr::Build(*key, "", {}, {"192.0.2.256"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace
