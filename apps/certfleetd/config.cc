@@ -16,6 +16,7 @@
 
 #include "base/time_util.h"
 #include "base/validate.h"
+#include "ca/profiles.h"
 
 namespace certfleet::daemon {
 namespace {
@@ -260,7 +261,7 @@ Status ParseAcmeServer(const toml::table& t, const std::string& where, Config& c
   CF_TRY(UnknownKeys(t,
                      {"enabled", "eab_required", "open_account", "open_principal",
                       "authorize_claimed_domains", "caa_identities", "base_url", "orders_per_hour",
-                      "pending_authorizations", "failed_validations_per_hour"},
+                      "pending_authorizations", "failed_validations_per_hour", "default_profile"},
                      at));
   Config::AcmeServer& a = c.acme_server;
   if (auto v = t["enabled"].value<bool>()) a.enabled = *v;
@@ -273,6 +274,16 @@ Status ParseAcmeServer(const toml::table& t, const std::string& where, Config& c
       return InvalidArgument(at + " base_url must be https://HOST[:PORT] without a trailing /");
     }
     a.base_url = *v;
+  }
+  if (t["default_profile"]) {
+    auto v = t["default_profile"].value<std::string>();
+    const std::vector<std::string> listed = ca::ListedProfileNames();
+    if (!v || std::find(listed.begin(), listed.end(), *v) == listed.end()) {
+      std::string names;
+      for (const std::string& n : listed) names += (names.empty() ? "" : ", ") + n;
+      return InvalidArgument(at + " default_profile must be one of " + names);
+    }
+    a.default_profile = *v;
   }
   CF_ASSIGN_OR_RETURN(a.caa_identities, StringArray(t["caa_identities"], at + " caa_identities",
                                                     /*required=*/false));

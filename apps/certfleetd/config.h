@@ -107,6 +107,9 @@ struct Config {
     // The URL prefix clients reach certfleetd by ("https://certfleet.example.com:8443");
     // empty: from each request's Host.
     std::string base_url;
+    // The profile of orders that name none (draft-ietf-acme-profiles); "short-lived" lets
+    // clients without profile support order IP identifiers.
+    std::string default_profile = "tls-server";
     int64_t orders_per_hour = 300;
     int64_t pending_authorizations = 1000;
     int64_t failed_validations_per_hour = 60;

@@ -158,6 +158,7 @@ authorize_claimed_domains = true
 caa_identities = ["certfleet.example.com"]
 base_url = "https://certfleet.example.com:8443"
 orders_per_hour = 10
+default_profile = "short-lived"
 )"),
                              c);
   ASSERT_TRUE(st.ok()) << st.error().message();
@@ -174,6 +175,7 @@ orders_per_hour = 10
   EXPECT_EQ(c.acme_server.base_url, "https://certfleet.example.com:8443");
   EXPECT_EQ(c.acme_server.orders_per_hour, 10);
   EXPECT_EQ(c.acme_server.pending_authorizations, 1000);
+  EXPECT_EQ(c.acme_server.default_profile, "short-lived");
 }
 
 TEST_F(ConfigFileTest, AcmeServerDefaultsAreSafe) {
@@ -194,6 +196,8 @@ TEST_F(ConfigFileTest, RefusesBadAcmeServerSettings) {
            "[acme_server]\nbase_url = \"http://certfleet.example.com\"\n",
            "[acme_server]\nbase_url = \"https://certfleet.example.com/\"\n",
            "[acme_server]\norders_per_hour = 0\n",
+           "[acme_server]\ndefault_profile = \"api-server\"\n",  // not offered
+           "[acme_server]\ndefault_profile = \"code-signing\"\n",
            "[acme_server]\nwhatever = 1\n",
            "acme_http01_port = 70000\n",
        }) {

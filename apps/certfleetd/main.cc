@@ -544,6 +544,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     acme::server::ServerOptions acme_options;
     acme_options.base_url = cfg.acme_server.base_url;
     acme_options.eab_required = cfg.acme_server.eab_required;
+    acme_options.default_profile = cfg.acme_server.default_profile;
     acme_options.caa_identities = cfg.acme_server.caa_identities;
     acme_options.limits = {
         .orders_per_hour = cfg.acme_server.orders_per_hour,

@@ -369,5 +369,69 @@ TEST_F(AcmeServerApiTest, PendingAuthorizationsAreLimitedPerAccount) {
   EXPECT_EQ(Orders(), 5);
 }
 
+// RFC 8738: IP identifiers, on the short-lived profile only, covered by an IP claim, with the
+// addresses as iPAddress SANs of the CSR and of the certificate.
+TEST_F(AcmeServerApiTest, IpIdentifiersNeedAnIpClaimAndTheShortLivedProfile) {
+  stack_.env.ClaimDomain(account_.id, "192.0.2.0/24");
+  Register();
+  auto order_for = [&](const json& ids, const std::string& profile) {
+    json payload = {{"identifiers", ids}};
+    if (!profile.empty()) payload["profile"] = profile;
+    return Post("/acme/new-order", payload.dump());
+  };
+  const json ip7 = {{"type", "ip"}, {"value", "192.0.2.7"}};
+  // The default profile (tls-server) allows no IP SAN.
+  net::HttpResponse r = order_for(json::array({ip7}), "");
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:rejectedIdentifier") << r.body;
+  EXPECT_NE(r.body.find("short-lived"), std::string::npos) << r.body;
+  // An address outside the account's IP claims, and one no claim covers as a name.
+  r = order_for(json::array({{{"type", "ip"}, {"value", "198.51.100.1"}}}), "short-lived");
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:rejectedIdentifier") << r.body;
+  r = order_for(json::array({{{"type", "dns"}, {"value", "192.0.2.7"}}}), "short-lived");
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:rejectedIdentifier") << r.body;
+  // Not an address.
+  for (const char* bad : {"192.0.2.07", "192.0.2.0/24", "team.test", "fe80::1%eth0", ""}) {
+    r = order_for(json::array({{{"type", "ip"}, {"value", bad}}}), "short-lived");
+    EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed") << bad << ": " << r.body;
+  }
+  EXPECT_EQ(Orders(), 0);
+
+  // Claimed: authorized at once (authorize_claimed_without_challenge); the identifier is held in
+  // canonical form whatever the client wrote.
+  r = order_for(json::array({{{"type", "dns"}, {"value", "a.team.test"}}, ip7}), "short-lived");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string order_url = r.headers["Location"];
+  json order = json::parse(r.body);
+  EXPECT_EQ(order["status"], "ready") << r.body;
+  EXPECT_EQ(order["identifiers"][1], ip7) << r.body;
+  const std::string finalize = PathOf(order["finalize"].get<std::string>());
+  auto cert_key = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  ASSERT_TRUE(cert_key.ok());
+  // The address written as a dNSName is not the identifier.
+  auto as_name = x509::Csr::Build(*cert_key, "", {"a.team.test"});
+  ASSERT_TRUE(as_name.ok());
+  r = Post(finalize, json{{"csr", Base64UrlEncode(as_name->der())}}.dump());
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:badCSR") << r.body;
+  auto csr = x509::Csr::Build(*cert_key, "a.team.test", {"a.team.test"}, {"192.0.2.7"});
+  ASSERT_TRUE(csr.ok());
+  r = Post(finalize, json{{"csr", Base64UrlEncode(csr->der())}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  json valid = json::parse(r.body);
+  ASSERT_EQ(valid["status"], "valid") << r.body;
+  net::HttpResponse pem = Post(PathOf(valid["certificate"].get<std::string>()), "");
+  ASSERT_EQ(pem.status, 200);
+  auto chain = x509::Certificate::ParsePemChain(pem.body);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ((*chain)[0].dns_names(), std::vector<std::string>{"a.team.test"});
+  EXPECT_EQ((*chain)[0].ip_addresses(), std::vector<std::string>{"192.0.2.7"});
+  EXPECT_LE((*chain)[0].not_after() - (*chain)[0].not_before(), std::chrono::days(7));
+  auto listed = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"));
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].certificate.domains,
+            (std::vector<std::string>{"a.team.test", "192.0.2.7"}));
+  EXPECT_EQ((*listed)[0].certificate.profile, "short-lived");
+}
+
 }  // namespace
 }  // namespace certfleet::api

@@ -34,7 +34,8 @@ Seconds CabfMaxValidity(TimePoint issued_at);
 Seconds MaxValidity(const Profile& profile, TimePoint issued_at);
 
 // Profiles: "tls-server" (serverAuth, default 90 days, CA/B cap), "tls-client" (clientAuth,
-// default 90 days, at most 398 days), "short-lived" (serverAuth, default 7 days, at most 7 days),
+// default 90 days, at most 398 days), "short-lived" (serverAuth, default 7 days, at most 7 days,
+// IP SANs allowed: like Let's Encrypt, IP identifiers only on short-lived certificates),
 // and the unlisted "api-server" (serverAuth, IP SANs allowed) used for certfleetd's own listener.
 // NotFound lists the valid names.
 Result<Profile> FindProfile(std::string_view name);

@@ -92,6 +92,12 @@ Status AcmeServerIssuance::CheckOrder(const acme::server::Binding& b,
   const TimePoint now = clock_.Now();
   std::vector<Subproblem> refused;
   for (const store::AcmeServerIdentifier& id : identifiers) {
+    if (id.type == "ip" && !prof.allow_ip_addresses) {
+      refused.push_back(Refused(id.value, "profile " + QuoteForMessage(profile) +
+                                              " does not allow IP identifiers (short-lived "
+                                              "does)"));
+      continue;
+    }
     Status claimed = CheckDomainClaims(*tx, b.account_id, {id.value});
     if (!claimed.ok()) {
       if (claimed.error().code() != ErrorCode::kForbidden) return claimed;
@@ -177,8 +183,14 @@ Result<store::AcmeServerOrder> AcmeServerIssuance::Finalize(const acme::server::
       record = cert.name;
     }
   }
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  for (const auto& id : order.identifiers) {
+    (id.type == "ip" ? ip_addresses : dns_names).push_back(id.value);
+  }
   ca::LeafRequest leaf_request{.profile = order.profile,
-                               .dns_names = names,
+                               .dns_names = dns_names,
+                               .ip_addresses = ip_addresses,
                                .subject_public_key_der = csr.public_key().spki_der(),
                                .key_type = csr.public_key().type()};
   Result<ca::IssuedLeaf> issued = ca_.Issue(leaf_request);

@@ -15,6 +15,7 @@
 #include "acme/server/server.h"
 #include "base/encoding.h"
 #include "base/ids.h"
+#include "base/ip.h"
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
@@ -362,6 +363,20 @@ Result<store::AcmeServerIdentifier> ParseIdentifier(const nlohmann::json& j) {
     return AcmeError("malformed", "each identifier needs a string \"type\" and \"value\"");
   }
   store::AcmeServerIdentifier id{j["type"].get<std::string>(), j["value"].get<std::string>()};
+  if (id.type == "ip") {
+    // RFC 8738: an IPv4 or IPv6 address in text form, held in canonical form (RFC 5952) so that
+    // the same address is one identifier however the client writes it.
+    std::optional<std::string> canonical = CanonicalIp(id.value);
+    if (!canonical.has_value()) {
+      const std::string detail = "an \"ip\" identifier must be an IPv4 or IPv6 address";
+      return AcmeError("malformed", detail,
+                       {Subproblem{.type = std::string(kAcmeErrorPrefix) + "malformed",
+                                   .detail = detail,
+                                   .identifier = QuoteForMessage(id.value)}});
+    }
+    id.value = *canonical;
+    return id;
+  }
   if (id.type != "dns") {
     return AcmeError("unsupportedIdentifier",
                      "identifier type " + QuoteForMessage(id.type) + " is not supported");
@@ -481,6 +496,8 @@ Result<AcmeServer::Reply> AcmeServer::NewOrder(const Authenticated& a, const std
       all_valid = false;
       std::vector<std::string> types = {"dns-01"};
       if (!az.wildcard) types = {"http-01", "dns-01", "tls-alpn-01"};
+      // RFC 8738 section 7: dns-01 cannot prove control of an address.
+      if (id.type == "ip") types = {"http-01", "tls-alpn-01"};
       for (const std::string& type : types) {
         store::AcmeServerChallenge ch;
         ch.id = NewId("ch", clock_, random_);
@@ -578,9 +595,17 @@ Result<AcmeServer::Reply> AcmeServer::Finalize(const Authenticated& a, const std
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     asked.insert(n);
   }
+  // iPAddress entries are canonical text already; an address must not come as a dNSName.
+  for (const std::string& ip : csr->ip_addresses()) asked.insert(ip);
+  for (const std::string& n : csr->dns_names()) {
+    if (ParseIpLiteral(n).has_value()) {
+      return AcmeError("badCSR", "an IP address must be an iPAddress, not a dNSName, in the CSR");
+    }
+  }
   std::string cn = csr->common_name();
   std::transform(cn.begin(), cn.end(), cn.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (std::optional<std::string> ip = CanonicalIp(cn)) cn = *ip;
   if (!cn.empty() && !wanted.contains(cn)) {
     return AcmeError("badCSR", "the CSR's common name is not an identifier of the order");
   }
@@ -594,6 +619,7 @@ Result<AcmeServer::Reply> AcmeServer::Finalize(const Authenticated& a, const std
   }
   // CAA, just before issuance (RFC 8659 section 3; RFC 8555 section 7.4 step "checks").
   for (const auto& i : v.order.identifiers) {
+    if (i.type == "ip") continue;  // CAA is a DNS record: there is none for an address
     const bool wildcard = IsWildcard(i.value);
     auto failure = validator_.CheckCaa(wildcard ? i.value.substr(2) : i.value, wildcard);
     if (failure.has_value()) {

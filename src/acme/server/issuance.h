@@ -39,7 +39,8 @@ class Issuance {
  public:
   virtual ~Issuance() = default;
 
-  // May `b` order certificates for `identifiers` (DNS names, "*." kept on wildcards) under
+  // May `b` order certificates for `identifiers` (DNS names, "*." kept on wildcards, or IP
+  // addresses in canonical text, refused unless the profile allows them) under
   // `profile`? The account's domain claims and policy (wildcards included), read-only. Errors are
   // AcmeError: rejectedIdentifier (with one subproblem per refused identifier), unauthorized.
   virtual Status CheckOrder(const Binding& b,
