@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-d
   libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev clang-format openssl
   libldns-dev libunbound-dev ccache)
 test_pkgs=(python3 python3-pytest python3-pytest-xdist sqlite3 openssl softhsm2 nginx pebble bind9 bind9-utils
-  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136 postgresql haproxy)
+  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136 caddy dehydrated uacme postgresql haproxy)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi

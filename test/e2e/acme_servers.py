@@ -491,6 +491,19 @@ def lego_command(pebble, bind, domain, workdir, challenge="dns-01"):
     return argv, _client_env(env), base + ".crt", base + ".issuer.crt"
 
 
+def write_certbot_rfc2136_credentials(bind, path):
+    """certbot-dns-rfc2136's credentials file (0600: it holds the TSIG secret) for updates to
+    `bind` with the harness key; returns `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"dns_rfc2136_server = 127.0.0.1\n"
+                f"dns_rfc2136_port = {bind.port}\n"
+                f"dns_rfc2136_name = {bind.tsig_name}\n"
+                f"dns_rfc2136_secret = {bind.tsig_secret}\n"
+                f"dns_rfc2136_algorithm = {bind.tsig_algorithm.upper()}\n")
+    return path
+
+
 def certbot_command(pebble, bind, domain, workdir, challenge="http-01"):
     """(argv, env, cert_path, chain_path) for `certbot certonly` of `domain` with its config,
     work and log directories under `workdir` (fresh account). http-01 uses the standalone
@@ -506,14 +519,7 @@ def certbot_command(pebble, bind, domain, workdir, challenge="http-01"):
                  "--http-01-port", str(pebble.http_port)]
     elif challenge == "dns-01":
         os.makedirs(workdir, mode=0o700, exist_ok=True)
-        creds = os.path.join(workdir, "rfc2136.ini")
-        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"dns_rfc2136_server = 127.0.0.1\n"
-                    f"dns_rfc2136_port = {bind.port}\n"
-                    f"dns_rfc2136_name = {bind.tsig_name}\n"
-                    f"dns_rfc2136_secret = {bind.tsig_secret}\n"
-                    f"dns_rfc2136_algorithm = {bind.tsig_algorithm.upper()}\n")
+        creds = write_certbot_rfc2136_credentials(bind, os.path.join(workdir, "rfc2136.ini"))
         argv += ["--dns-rfc2136", "--dns-rfc2136-credentials", creds,
                  "--dns-rfc2136-propagation-seconds", "0"]
     else:

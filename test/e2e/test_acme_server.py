@@ -6,18 +6,13 @@ renewing it and revoking it. The certificates verify against certfleet's CA and 
 Refusals: no EAB, a used EAB key, an unclaimed name, a private address the server may not reach.
 """
 
-import json
 import os
-import sqlite3
-import subprocess
 
 import pytest
 
 import acme_servers
-from conftest import (DEFAULT_SERVER_CONFIG, Cli, Server, Workspace, _clean_env, _free_port,
-                      create_account, create_principal, run_tool, unique_name)
-
-CLIENT_TIMEOUT_S = 60
+from acme_server_env import AcmeServerEnv, acme_certificates, certbot, lego, verify_against_ca
+from conftest import unique_name
 
 
 @pytest.fixture(scope="module")
@@ -25,148 +20,11 @@ def bind9():
     yield from acme_servers.running_bind9("certfleet-e2e-acmesrv-bind-")
 
 
-class AcmeServerEnv:
-    """A certfleetd whose ACME validator resolves names through the test BIND9 (every name under
-    example.test is 127.0.0.1), may reach loopback ([network] allow_private), and connects to
-    http-01 on a free port where the clients' standalone servers listen; a tenant account that
-    claims example.test, with an operator the EAB keys act as."""
-
-    def __init__(self, certfleetd_bin, certfleet_bin, bind9, allow_loopback=True):
-        self.ws = Workspace("certfleet-e2e-acmesrv-")
-        self.bind9 = bind9
-        self.http01_port = _free_port()
-        self.server = Server(certfleetd_bin, self.ws.sub("data"))
-        os.mkdir(self.server.data_dir, 0o700)
-        config = DEFAULT_SERVER_CONFIG
-        if allow_loopback:
-            config += '\n[network]\nallow_private = ["127.0.0.0/8"]\n'
-        self.server.config = config
-        self.server.extra_args = ["--acme-http01-port", str(self.http01_port),
-                                  "--acme-resolver", f"127.0.0.1:{bind9.port}"]
-        self.server.start()
-        self.admin = Cli(certfleet_bin, self.server)
-        self.account = create_account(self.admin, unique_name("acmesrv"))
-        self.operator = create_principal(self.admin, self.ws, self.account["id"], "operator")
-        self.directory = f"{self.server.url}/acme/directory"
-
-    def eab(self, *extra):
-        return self.admin.json("acme", "eab", "create", "--account", self.account["id"],
-                               "--principal", self.operator.record["id"], *extra)
-
-    def db(self):
-        return sqlite3.connect(f"file:{self.server.db_path}?mode=ro", uri=True)
-
-    def count(self, sql, *args):
-        with self.db() as conn:
-            return conn.execute(sql, args).fetchone()[0]
-
-    def close(self):
-        try:
-            self.server.stop()
-        finally:
-            self.ws.cleanup()
-
-
 @pytest.fixture(scope="module")
 def env(certfleetd_bin, certfleet_bin, bind9):
     e = AcmeServerEnv(certfleetd_bin, certfleet_bin, bind9)
     yield e
     e.close()
-
-
-def _client_env(server):
-    env = _clean_env()
-    env["REQUESTS_CA_BUNDLE"] = server.ca_path  # certbot
-    env["LEGO_CA_CERTIFICATES"] = server.ca_path  # lego
-    return env
-
-
-def shown(args):
-    """The arguments for a failure message, with EAB HMAC keys replaced: they are secrets."""
-    # Passed as --eab-hmac-key=KEY / --hmac=KEY: a base64url key may start with "-", which
-    # argument parsers take for an option.
-    out = []
-    for a in args:
-        for flag in ("--eab-hmac-key=", "--hmac="):
-            if a.startswith(flag):
-                a = flag + "<hmac key>"
-        out.append(a)
-    return " ".join(out)
-
-
-def run_client(name, argv, args, client_env, env):
-    """Runs an ACME client; a timeout fails the test without the exception, whose text would
-    show argv (and the HMAC key in it)."""
-    timed_out = None
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                              env=client_env, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as t:
-        timed_out = t
-    pytest.fail(f"{name} {shown(args)} did not finish in {CLIENT_TIMEOUT_S} s\n"
-                f"{timed_out.stdout}\n{timed_out.stderr}\nserver log:\n"
-                f"{env.server.log_tail(30)}", pytrace=False)
-
-
-def certbot(env, workdir, *args, check=True):
-    argv = ["certbot", *args, "-n", "--server", env.directory,
-            "--config-dir", os.path.join(workdir, "config"),
-            "--work-dir", os.path.join(workdir, "work"),
-            "--logs-dir", os.path.join(workdir, "logs")]
-    proc = run_client("certbot", argv, args, _client_env(env.server), env)
-    proc.log_tail = _tail(os.path.join(workdir, "logs", "letsencrypt.log"), 40)
-    proc.log = _tail(os.path.join(workdir, "logs", "letsencrypt.log"), 100000)
-    if check and proc.returncode != 0:
-        pytest.fail(f"certbot {shown(args)} exited {proc.returncode}\n{proc.stdout}\n"
-                    f"{proc.stderr}\ncertbot log:\n{proc.log_tail}\n"
-                    f"server log:\n{env.server.log_tail(30)}", pytrace=False)
-    return proc
-
-
-def _tail(path, n):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
-
-
-def lego(env, workdir, *args, extra_env=None, check=True):
-    argv = ["lego", "--server", env.directory, "--accept-tos", "--email", "ops@example.test",
-            "--path", workdir, *args]
-    e = _client_env(env.server)
-    e.update(extra_env or {})
-    proc = run_client("lego", argv, args, e, env)
-    if check and proc.returncode != 0:
-        pytest.fail(f"lego {shown(args)} exited {proc.returncode}\n{proc.stdout}\n"
-                    f"{proc.stderr}\nserver log:\n{env.server.log_tail(30)}", pytrace=False)
-    return proc
-
-
-def verify_against_ca(env, fullchain_path):
-    """`openssl verify` of the leaf with certfleet's root as the only trust anchor and the
-    intermediate(s) from the served chain."""
-    with open(fullchain_path) as f:
-        pems = f.read().split("-----END CERTIFICATE-----")
-    pems = [p.strip() + "\n-----END CERTIFICATE-----\n" for p in pems if p.strip()]
-    assert len(pems) >= 2, f"the chain holds {len(pems)} certificate(s)"
-    leaf = fullchain_path + ".leaf.pem"
-    chain = fullchain_path + ".chain.pem"
-    with open(leaf, "w") as f:
-        f.write(pems[0])
-    with open(chain, "w") as f:
-        f.write("".join(pems[1:]))
-    proc = run_tool("openssl", "verify", "-CAfile", env.server.ca_path, "-untrusted", chain, leaf,
-                    check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    serial = run_tool("openssl", "x509", "-in", leaf, "-noout", "-serial").stdout.decode()
-    return serial.strip().split("=", 1)[1].lower().lstrip("0")
-
-
-def acme_certificates(env):
-    listed = env.operator.cli.json("cert", "list")
-    items = listed["items"] if isinstance(listed, dict) else listed
-    return [c for c in items if c["issuer"] == "acme-server"]
 
 
 def test_directory_is_on_the_main_listener(env):
