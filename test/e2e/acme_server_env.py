@@ -41,7 +41,7 @@ class AcmeServerEnv:
     tenant account that claims example.test, with an operator the EAB keys act as."""
 
     def __init__(self, certfleetd_bin, certfleet_bin, bind9, allow_loopback=True,
-                 prefix="certfleet-e2e-acmesrv-"):
+                 prefix="certfleet-e2e-acmesrv-", extra_config=""):
         self.ws = Workspace(prefix)
         self.bind9 = bind9
         self.http01_port = _free_port()
@@ -52,6 +52,7 @@ class AcmeServerEnv:
         config = DEFAULT_SERVER_CONFIG
         if allow_loopback:
             config += '\n[network]\nallow_private = ["127.0.0.0/8"]\n'
+        config += extra_config
         self.server.config = config
         self.server.extra_args = ["--acme-http01-port", str(self.http01_port),
                                   "--acme-tls-alpn01-port", str(self.tls_alpn01_port),

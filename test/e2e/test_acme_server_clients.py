@@ -6,7 +6,8 @@ certbot http-01 and lego dns-01 runs of test_acme_server.py:
   Caddy 2.6       http-01 and tls-alpn-01 (its own listeners)  issue and serve, renew on a
                                                                restart, revoke from the CLI
   dehydrated 0.7  http-01 (webroot) and dns-01 (nsupdate hook) issue, renew, revoke
-  uacme 1.7       http-01 (webroot) and dns-01 (nsupdate hook) issue, renew, revoke
+  uacme 1.7       http-01 (webroot) and dns-01 (nsupdate hook) issue, renew, revoke;
+                  an IP identifier (RFC 8738, 127.0.0.1) over http-01   issue, revoke
 
 Every client registers with an EAB key from `certfleet acme eab create`. Every certificate
 verifies against certfleet's root with `openssl verify` and is in `certfleet cert list` (issuer
@@ -40,7 +41,7 @@ import acme_servers
 from acme_server_env import (CLIENT_TIMEOUT_S, AcmeServerEnv, acme_certificates, certbot,
                              check_client, client_env, lego, run_client, split_pem_chain, tail,
                              verify_against_ca)
-from conftest import _clean_env, run_tool, stop_process, unique_name, write_private_file
+from conftest import _clean_env, claim_domain, run_tool, stop_process, unique_name, write_private_file
 
 POLL_S = 0.1
 
@@ -608,3 +609,65 @@ def test_uacme_http01_and_dns01_issue_renew_revoke(env, workdir, uacme_trust):
     uacme("revoke", chain)
     assert_revoked(env, workdir, cert["id"], kept)
     assert env.operator.cli.json("cert", "show", dns_cert["id"])["status"] == "issued"
+
+
+def test_uacme_ip_identifier_http01(certfleetd_bin, certfleet_bin, bind9, workdir):
+    """RFC 8738: uacme (which supports IP identifiers; lego 4.9 and certbot 2.1 send addresses as
+    DNS names) orders a certificate for 127.0.0.1. The server's default profile is short-lived
+    (uacme cannot ask for a profile), and the account holds an IP claim. certfleet offers http-01
+    and tls-alpn-01, never dns-01, for the address, validates http-01 at
+    http://127.0.0.1:PORT, and the certificate carries the address as an iPAddress SAN."""
+    acme_servers.skip_unless("uacme", "unshare")
+    ipenv = AcmeServerEnv(certfleetd_bin, certfleet_bin, bind9,
+                          extra_config='\n[acme_server]\ndefault_profile = "short-lived"\n')
+    try:
+        claim = claim_domain(ipenv.admin, ipenv.account["id"], "127.0.0.1",
+                             include_subdomains=False, shared=False)
+        assert claim["domain"] == "127.0.0.1/32", claim
+        trust = workdir.sub("uacme-ip-trust")
+        os.makedirs(trust, mode=0o755)
+        shutil.copyfile(ipenv.server.ca_path, os.path.join(trust, "certfleet-root.pem"))
+        prefix = _uacme_trust_argv(trust)
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+        if probe.returncode != 0:
+            pytest.skip(f"no private mount namespace for uacme's CA trust: {probe.stderr}")
+        conf = workdir.sub("uacme-ip")
+        os.makedirs(conf, mode=0o700)
+        webroot = workdir.sub("uacme-ip-webroot")
+        os.makedirs(webroot, mode=0o700)
+        hook = write_script(workdir.sub("uacme-ip-hook.sh"), UACME_HOOK)
+
+        def uacme(*args):
+            argv = [*prefix, "uacme", "-v", "--confdir", conf, "--acme-url", ipenv.directory,
+                    "--type", "EC", *args]
+            extra = hook_env(ipenv, webroot)
+            extra["ACME_CHALLENGE"] = "http-01"
+            run = run_client(ipenv, "uacme", argv, argv[len(prefix):],
+                             client_env(ipenv.server, extra))
+            return check_client(ipenv, "uacme", argv[len(prefix):], run)
+
+        key = ipenv.eab()
+        uacme(f"--eab={key['kid']}:{key['hmac_key']}", "--yes", "new", "ops@example.test")
+        with Webroot(ipenv.http01_port, webroot) as web:
+            uacme("--hook", hook, "issue", "127.0.0.1")
+        assert web.asked, "certfleet never fetched the http-01 token"
+        chain = os.path.join(conf, "127.0.0.1", "cert.pem")
+        cert, _ = assert_issued(ipenv, "127.0.0.1", chain, "http-01")
+        assert cert["profile"] == "short-lived", cert
+        san = run_tool("openssl", "x509", "-noout", "-ext", "subjectAltName",
+                       "-in", chain + ".leaf.pem").stdout.decode()
+        assert "IP Address:127.0.0.1" in san and "DNS:" not in san, san
+        with ipenv.db() as conn:
+            offered = {r[0] for r in conn.execute(
+                "SELECT c.type FROM acme_srv_challenges c "
+                "JOIN acme_srv_authzs a ON a.id = c.authz_id "
+                "WHERE a.identifier_type = 'ip' AND a.identifier_value = '127.0.0.1'")}
+        assert offered == {"http-01", "tls-alpn-01"}, offered
+
+        kept = workdir.sub("uacme-ip.pem")
+        shutil.copyfile(chain, kept)
+        uacme("revoke", chain)
+        assert_revoked(ipenv, workdir, cert["id"], kept)
+    finally:
+        ipenv.close()
