@@ -228,7 +228,11 @@ TEST_F(AcmeServerApiTest, AlgNoneAndMacsAreBadSignatureAlgorithm) {
                 {"payload", Base64UrlEncode(json{{"identifiers", ids}}.dump())},
                 {"signature", std::string(alg) == "none" ? "" : Base64UrlEncode("x")}};
     net::HttpResponse r = Raw("POST", "/acme/new-order", jws.dump());
+    EXPECT_EQ(r.status, 400);
     EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:badSignatureAlgorithm") << alg << r.body;
+    // RFC 8555 section 6.2: the problem MUST list the supported "alg" values.
+    EXPECT_EQ(json::parse(r.body)["algorithms"], json::array({"ES256", "ES384", "RS256", "EdDSA"}))
+        << r.body;
   }
   EXPECT_EQ(Orders(), 0);
 }
