@@ -257,6 +257,29 @@ TEST_F(AcmeServerApiTest, OversizedJwsIsRefusedUnread) {
   net::HttpResponse r = Raw("POST", "/acme/new-account", std::string(200 * 1024, '{'));
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 413) << r.body;
+}
+
+TEST_F(AcmeServerApiTest, AnotherMediaTypeIs415) {
+  // RFC 8555 section 6.2: a body that is not application/jose+json gets 415 (Unsupported Media
+  // Type), whatever the JWS holds; the problem document says the same status.
+  Register();
+  json ids = json::array({{{"type", "dns"}, {"value", "a.team.test"}}});
+  auto jws =
+      acme::SignJws(*account_key_, {.kid = kid_}, Nonce(), std::string(kBase) + "/acme/new-order",
+                    json{{"identifiers", ids}}.dump());
+  ASSERT_TRUE(jws.ok());
+  net::HttpResponse r = Raw("POST", "/acme/new-order", *jws, "application/json");
+  EXPECT_EQ(r.status, 415) << r.body;
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 415) << r.body;
+  EXPECT_FALSE(r.headers["Replay-Nonce"].empty());
+  EXPECT_EQ(Orders(), 0);
+  // The same request as application/jose+json (with a fresh nonce) is taken.
+  EXPECT_EQ(Post("/acme/new-order", json{{"identifiers", ids}}.dump()).status, 201);
+  net::HttpResponse get = Raw("POST", "/acme/directory");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(json::parse(get.body)["status"], 405) << get.body;
 }
 
 TEST_F(AcmeServerApiTest, AnUnclaimedNameIsRejectedAndNoOrderIsStored) {
