@@ -17,6 +17,7 @@
 #include "api/api_test_env.h"
 #include "base/encoding.h"
 #include "crypto/hash.h"
+#include "crypto/jws.h"
 #include "lifecycle/acme_server_issuance.h"
 #include "x509/csr.h"
 
@@ -280,6 +281,51 @@ TEST_F(AcmeServerApiTest, AnotherMediaTypeIs415) {
   net::HttpResponse get = Raw("POST", "/acme/directory");
   EXPECT_EQ(get.status, 405);
   EXPECT_EQ(json::parse(get.body)["status"], 405) << get.body;
+}
+
+TEST_F(AcmeServerApiTest, KeyChangeToAKeyInUseIs409WithThatAccount) {
+  // Account B, with its own key and EAB key.
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  ASSERT_TRUE(other.ok());
+  auto eab = server_->CreateEabKey(account_.id, principal_.id, {}, std::nullopt, principal_.id);
+  ASSERT_TRUE(eab.ok());
+  auto raw = Base64UrlDecode(eab->hmac_key);
+  ASSERT_TRUE(raw.ok());
+  auto binding =
+      acme::ExternalAccountBinding(other->public_key(), eab->kid, SecretBytes::FromView(*raw),
+                                   std::string(kBase) + "/acme/new-account");
+  ASSERT_TRUE(binding.ok());
+  json payload = {{"termsOfServiceAgreed", true},
+                  {"externalAccountBinding", json::parse(*binding)}};
+  net::HttpResponse b = Post("/acme/new-account", payload.dump(), &*other);
+  ASSERT_EQ(b.status, 201) << b.body;
+  Register();  // account A
+
+  const std::string url = std::string(kBase) + "/acme/key-change";
+  auto old_jwk = crypto::PublicJwk(account_key_->public_key());
+  ASSERT_TRUE(old_jwk.ok());
+  const std::string change = json{{"account", kid_}, {"oldKey", json::parse(*old_jwk)}}.dump();
+  auto rollover_to = [&](const crypto::PrivateKey& key) {
+    auto inner = acme::SignJws(key, {}, "", url, change);  // jwk, no nonce (section 7.3.5)
+    EXPECT_TRUE(inner.ok());
+    return Post("/acme/key-change", *inner);
+  };
+  // To B's key: RFC 8555 section 7.3.5, 409 with B's URL in Location; A keeps its key.
+  net::HttpResponse r = rollover_to(*other);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 409) << r.body;
+  EXPECT_EQ(r.headers["Location"], b.headers["Location"]);
+  EXPECT_FALSE(r.headers["Replay-Nonce"].empty());
+  EXPECT_EQ(Post(PathOf(kid_), "").status, 200);
+
+  // To a fresh key: 200, and from then on only the new key acts for A.
+  auto fresh = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(rollover_to(*fresh).status, 200);
+  EXPECT_EQ(TypeOf(Post(PathOf(kid_), "")), "urn:ietf:params:acme:error:unauthorized");
+  *account_key_ = std::move(*fresh);
+  EXPECT_EQ(Post(PathOf(kid_), "").status, 200);
 }
 
 TEST_F(AcmeServerApiTest, AnUnclaimedNameIsRejectedAndNoOrderIsStored) {
