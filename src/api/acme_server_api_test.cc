@@ -17,6 +17,7 @@
 #include "api/api_test_env.h"
 #include "base/encoding.h"
 #include "crypto/hash.h"
+#include "crypto/jws.h"
 #include "lifecycle/acme_server_issuance.h"
 #include "x509/csr.h"
 
@@ -228,7 +229,11 @@ TEST_F(AcmeServerApiTest, AlgNoneAndMacsAreBadSignatureAlgorithm) {
                 {"payload", Base64UrlEncode(json{{"identifiers", ids}}.dump())},
                 {"signature", std::string(alg) == "none" ? "" : Base64UrlEncode("x")}};
     net::HttpResponse r = Raw("POST", "/acme/new-order", jws.dump());
+    EXPECT_EQ(r.status, 400);
     EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:badSignatureAlgorithm") << alg << r.body;
+    // RFC 8555 section 6.2: the problem MUST list the supported "alg" values.
+    EXPECT_EQ(json::parse(r.body)["algorithms"], json::array({"ES256", "ES384", "RS256", "EdDSA"}))
+        << r.body;
   }
   EXPECT_EQ(Orders(), 0);
 }
@@ -253,6 +258,74 @@ TEST_F(AcmeServerApiTest, OversizedJwsIsRefusedUnread) {
   net::HttpResponse r = Raw("POST", "/acme/new-account", std::string(200 * 1024, '{'));
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 413) << r.body;
+}
+
+TEST_F(AcmeServerApiTest, AnotherMediaTypeIs415) {
+  // RFC 8555 section 6.2: a body that is not application/jose+json gets 415 (Unsupported Media
+  // Type), whatever the JWS holds; the problem document says the same status.
+  Register();
+  json ids = json::array({{{"type", "dns"}, {"value", "a.team.test"}}});
+  auto jws =
+      acme::SignJws(*account_key_, {.kid = kid_}, Nonce(), std::string(kBase) + "/acme/new-order",
+                    json{{"identifiers", ids}}.dump());
+  ASSERT_TRUE(jws.ok());
+  net::HttpResponse r = Raw("POST", "/acme/new-order", *jws, "application/json");
+  EXPECT_EQ(r.status, 415) << r.body;
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 415) << r.body;
+  EXPECT_FALSE(r.headers["Replay-Nonce"].empty());
+  EXPECT_EQ(Orders(), 0);
+  // The same request as application/jose+json (with a fresh nonce) is taken.
+  EXPECT_EQ(Post("/acme/new-order", json{{"identifiers", ids}}.dump()).status, 201);
+  net::HttpResponse get = Raw("POST", "/acme/directory");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(json::parse(get.body)["status"], 405) << get.body;
+}
+
+TEST_F(AcmeServerApiTest, KeyChangeToAKeyInUseIs409WithThatAccount) {
+  // Account B, with its own key and EAB key.
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  ASSERT_TRUE(other.ok());
+  auto eab = server_->CreateEabKey(account_.id, principal_.id, {}, std::nullopt, principal_.id);
+  ASSERT_TRUE(eab.ok());
+  auto raw = Base64UrlDecode(eab->hmac_key);
+  ASSERT_TRUE(raw.ok());
+  auto binding =
+      acme::ExternalAccountBinding(other->public_key(), eab->kid, SecretBytes::FromView(*raw),
+                                   std::string(kBase) + "/acme/new-account");
+  ASSERT_TRUE(binding.ok());
+  json payload = {{"termsOfServiceAgreed", true},
+                  {"externalAccountBinding", json::parse(*binding)}};
+  net::HttpResponse b = Post("/acme/new-account", payload.dump(), &*other);
+  ASSERT_EQ(b.status, 201) << b.body;
+  Register();  // account A
+
+  const std::string url = std::string(kBase) + "/acme/key-change";
+  auto old_jwk = crypto::PublicJwk(account_key_->public_key());
+  ASSERT_TRUE(old_jwk.ok());
+  const std::string change = json{{"account", kid_}, {"oldKey", json::parse(*old_jwk)}}.dump();
+  auto rollover_to = [&](const crypto::PrivateKey& key) {
+    auto inner = acme::SignJws(key, {}, "", url, change);  // jwk, no nonce (section 7.3.5)
+    EXPECT_TRUE(inner.ok());
+    return Post("/acme/key-change", *inner);
+  };
+  // To B's key: RFC 8555 section 7.3.5, 409 with B's URL in Location; A keeps its key.
+  net::HttpResponse r = rollover_to(*other);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:malformed");
+  EXPECT_EQ(json::parse(r.body)["status"], 409) << r.body;
+  EXPECT_EQ(r.headers["Location"], b.headers["Location"]);
+  EXPECT_FALSE(r.headers["Replay-Nonce"].empty());
+  EXPECT_EQ(Post(PathOf(kid_), "").status, 200);
+
+  // To a fresh key: 200, and from then on only the new key acts for A.
+  auto fresh = crypto::PrivateKey::Generate(crypto::KeyType::kP256);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(rollover_to(*fresh).status, 200);
+  EXPECT_EQ(TypeOf(Post(PathOf(kid_), "")), "urn:ietf:params:acme:error:unauthorized");
+  *account_key_ = std::move(*fresh);
+  EXPECT_EQ(Post(PathOf(kid_), "").status, 200);
 }
 
 TEST_F(AcmeServerApiTest, AnUnclaimedNameIsRejectedAndNoOrderIsStored) {

@@ -22,7 +22,6 @@ using nlohmann::json;
 constexpr size_t kMaxEcho = 40;
 constexpr int kMaxDepth = 16;
 constexpr size_t kMaxNonceChars = 256;
-constexpr std::array<std::string_view, 4> kAlgorithms = {"ES256", "ES384", "RS256", "EdDSA"};
 // JWK members that only a private (or symmetric) key has (RFC 7518 section 6.2.2, 6.3.2, 6.4;
 // RFC 8037 section 2).
 constexpr std::array<const char*, 8> kPrivateMembers = {"d",  "p",  "q",   "dp",
@@ -35,7 +34,7 @@ Error MalformedProblem(std::string detail) { return AcmeError("malformed", std::
 
 std::string AlgorithmList() {
   std::string out;
-  for (std::string_view alg : kAlgorithms) {
+  for (std::string_view alg : kJwsAlgorithms) {
     if (!out.empty()) out += ", ";
     out += alg;
   }
@@ -43,7 +42,7 @@ std::string AlgorithmList() {
 }
 
 bool IsSupportedAlgorithm(std::string_view alg) {
-  for (std::string_view a : kAlgorithms) {
+  for (std::string_view a : kJwsAlgorithms) {
     if (a == alg) return true;
   }
   return false;

@@ -25,6 +25,7 @@
 // Pure functions over values; thread-safe.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -38,6 +39,11 @@ namespace certfleet::acme {
 
 // Bodies larger than this are refused before parsing (the front end answers 413 malformed).
 inline constexpr size_t kMaxJwsBytes = 64 * 1024;
+
+// The "alg" values a request's JWS may use; a badSignatureAlgorithm problem lists them
+// (RFC 8555 section 6.2: its "algorithms" field).
+inline constexpr std::array<std::string_view, 4> kJwsAlgorithms = {"ES256", "ES384", "RS256",
+                                                                   "EdDSA"};
 
 // A flattened JWS JSON object (RFC 7515 section 7.2.2) with its protected header decoded.
 struct ParsedJws {

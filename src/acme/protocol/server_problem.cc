@@ -8,6 +8,8 @@
 #include <optional>
 #include <utility>
 
+#include "acme/protocol/jws_verify.h"
+
 namespace certfleet::acme {
 namespace {
 
@@ -253,6 +255,13 @@ std::string ToProblemJson(const Error& error) {
       list.push_back(std::move(item));
     }
     doc["subproblems"] = std::move(list);
+  }
+  if (found && found->marker.info->type == "badSignatureAlgorithm") {
+    // RFC 8555 section 6.2: "The problem document returned with the error MUST include an
+    // "algorithms" field with an array of supported "alg" values." (For an external account
+    // binding's MAC, whose only algorithm is HS256, the detail says so.)
+    doc["algorithms"] = json::array();
+    for (std::string_view alg : kJwsAlgorithms) doc["algorithms"].push_back(alg);
   }
   return Dump(doc);
 }

@@ -42,6 +42,7 @@ int AcmeStatusOf(const Error& error);
 std::vector<Subproblem> AcmeSubproblemsOf(const Error& error);
 
 // {"type":"urn:ietf:params:acme:error:<type>","detail":...,"status":...[,"subproblems":[...]]}
+// (badSignatureAlgorithm also with "algorithms": kJwsAlgorithms, RFC 8555 section 6.2)
 // with each subproblem {"type","detail","identifier":{"type":"dns"|"ip","value"}} ("ip" when the
 // value is an IPv4 or IPv6 address). The detail has control characters removed and is bounded;
 // for an Error that is no AcmeError, Internal errors and Unavailable ones not marked

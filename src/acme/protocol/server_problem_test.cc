@@ -136,6 +136,15 @@ TEST(ServerProblemTest, InternalDetailsStayInside) {
   EXPECT_LT(big["detail"].get<std::string>().size(), 2000u);
 }
 
+TEST(ServerProblemTest, BadSignatureAlgorithmListsTheSupportedAlgorithms) {
+  // RFC 8555 section 6.2: the problem MUST include an "algorithms" array.
+  json doc = json::parse(ToProblemJson(AcmeError("badSignatureAlgorithm", "HS256 is a MAC")));
+  EXPECT_EQ(doc["status"], 400);
+  EXPECT_EQ(doc["algorithms"], json::array({"ES256", "ES384", "RS256", "EdDSA"})) << doc;
+  // Other types carry no such member.
+  EXPECT_FALSE(json::parse(ToProblemJson(AcmeError("badPublicKey", "x"))).contains("algorithms"));
+}
+
 TEST(ServerProblemTest, SubproblemsRoundTripAndRenderIdentifiers) {
   Error e = AcmeError("rejectedIdentifier", "some identifiers were refused",
                       {{"rejectedIdentifier", "not ours", "bad.example.com"},

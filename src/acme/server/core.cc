@@ -294,7 +294,15 @@ Result<AcmeServer::Reply> AcmeServer::KeyChange(const Authenticated& a, const st
   CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
   CF_ASSIGN_OR_RETURN(auto taken, tx->acme_server().FindAccountByThumbprint(new_thumb));
   if (taken.has_value()) {
-    return Error(ErrorCode::kConflict, "the new key belongs to an account already");
+    // RFC 8555 section 7.3.5: "the server SHOULD use status code 409 (Conflict) and provide the
+    // URL of that account in the Location header field" (the inner JWS proved the new key).
+    Reply r;
+    r.status = 409;
+    r.content_type = "application/problem+json";
+    r.body =
+        ToProblemJson(Error(ErrorCode::kConflict, "the new key belongs to an account already"));
+    r.location = AccountUrl(base, taken->id);
+    return r;
   }
   CF_TRY(tx->acme_server().UpdateAccount(updated));
   CF_TRY(issuance_.Audit(*tx, BindingOf(updated), "acme.account.key_change", updated.id));

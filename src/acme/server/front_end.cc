@@ -56,6 +56,18 @@ Error MethodNotAllowed(std::string_view allowed) {
   return AcmeError("malformed", "method not allowed here; use " + std::string(allowed));
 }
 
+// A rendered problem sent with HTTP status `status` instead of its type's; the document's
+// "status" member says the same (RFC 7807 section 3.1).
+net::HttpResponse WithStatus(net::HttpResponse r, int status) {
+  r.status = status;
+  nlohmann::json doc = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object()) {
+    doc["status"] = status;
+    r.body = doc.dump();
+  }
+  return r;
+}
+
 }  // namespace
 
 AcmeServer::AcmeServer(store::Store& store, secrets::SecretStore& secrets, const Clock& clock,
@@ -105,9 +117,6 @@ net::HttpResponse AcmeServer::Directory(const std::string& base) const {
 Result<AcmeServer::Authenticated> AcmeServer::Authenticate(const net::HttpRequest& request,
                                                            const std::string& base,
                                                            bool jwk_allowed, bool kid_allowed) {
-  if (MediaType(request) != "application/jose+json") {
-    return AcmeError("malformed", "Content-Type must be application/jose+json");
-  }
   Authenticated a;
   CF_ASSIGN_OR_RETURN(a.jws, ParseJws(request.body));
   a.url = base + request.target;
@@ -191,8 +200,7 @@ net::HttpResponse AcmeServer::Handle(const net::HttpRequest& request) {
   const std::string& method = request.method;
   const bool post = method == "POST";
   auto bad_method = [&](std::string_view allowed) {
-    net::HttpResponse r = Render(MethodNotAllowed(allowed), base);
-    r.status = 405;
+    net::HttpResponse r = WithStatus(Render(MethodNotAllowed(allowed), base), 405);
     r.headers["Allow"] = std::string(allowed);
     return r;
   };
@@ -233,9 +241,13 @@ net::HttpResponse AcmeServer::Handle(const net::HttpRequest& request) {
   if (request.body.size() > kMaxJwsBytes) {
     Error e = AcmeError(
         "malformed", "the request body is larger than " + std::to_string(kMaxJwsBytes) + " bytes");
-    net::HttpResponse r = Render(e, base);
-    r.status = 413;
-    return r;
+    return WithStatus(Render(e, base), 413);
+  }
+  // RFC 8555 section 6.2: a request that is not application/jose+json: "the server MUST return
+  // a response with status code 415 (Unsupported Media Type)".
+  if (MediaType(request) != "application/jose+json") {
+    return WithStatus(
+        Render(AcmeError("malformed", "Content-Type must be application/jose+json"), base), 415);
   }
 
   const bool jwk_ok = seg.size() == 2 && (what == "new-account" || what == "revoke-cert");
