@@ -94,13 +94,29 @@ def test_overlapping_claims_conflict_unless_both_shared(cli, workdir):
     claim_domain(cli, b, shared, include_subdomains=False, shared=True)
 
 
-@pytest.mark.parametrize("domain", ["*.example.org", "192.0.2.10", "org", "a..b.test",
-                                    "-x.example.test", "bad_name.test", "x" * 64 + ".test"])
+@pytest.mark.parametrize("domain", ["*.example.org", "192.0.2.10/8", "192.0.2.256", "org",
+                                    "a..b.test", "-x.example.test", "bad_name.test",
+                                    "x" * 64 + ".test"])
 def test_invalid_names_are_a_clear_400(cli, workdir, domain):
     account = create_account(cli, claims=())["id"]
     resp = cli.server.request("POST", "/v1/domains", {"account": account, "domain": domain})
     doc = assert_problem(resp, 400)
     assert "domain" in doc["detail"], doc
+
+
+def test_ip_claims_are_networks_and_conflict_when_they_overlap(cli, workdir):
+    """IP claims (for the ACME server's IP identifiers, RFC 8738): an address is stored as a /32,
+    and two accounts' overlapping networks conflict like overlapping names."""
+    a = create_account(cli, claims=())["id"]
+    b = create_account(cli, claims=())["id"]
+    host = claim_domain(cli, a, "198.51.100.7", include_subdomains=False, shared=False)
+    assert host["domain"] == "198.51.100.7/32", host
+    net = claim_domain(cli, a, "2001:DB8:7::/48", include_subdomains=False, shared=False)
+    assert net["domain"] == "2001:db8:7::/48", net
+    for overlapping in ("198.51.100.0/24", "2001:db8:7:1::/64"):
+        resp = cli.server.request("POST", "/v1/domains", {"account": b, "domain": overlapping})
+        assert_problem(resp, 409)
+    claim_domain(cli, b, "198.51.101.0/24", include_subdomains=False, shared=False)
 
 
 def test_only_system_admins_claim_and_release(cli, workdir):
