@@ -241,6 +241,9 @@ TEST_F(ListApiTest, InvalidParametersAre400NamingThem) {
   ExpectBadRequest(Get("/v1/certificates?limit=1&sort=created_at&cursor=" + cursor),
                    "invalid cursor");
   EXPECT_EQ(Get("/v1/certificates?limit=1&sort=not_after&cursor=" + cursor).status, 200);
+  auto forged = Get("/v1/certificates?cursor=" + EncodeCursor({.sort = "evil", .id = "crt_1"}));
+  ExpectBadRequest(forged, "invalid cursor");
+  EXPECT_EQ(forged.body.find("evil"), std::string::npos);
 }
 
 TEST_F(ListApiTest, AccountFilterOnlyForThoseWhoMayReadThere) {

@@ -81,8 +81,11 @@ Result<CertificateListing> ParseCertificateListing(ApiDeps& deps, const RequestC
   if (cursor_text) {
     CF_ASSIGN_OR_RETURN(PageCursor cursor, DecodeCursor(*cursor_text));
     if (cursor.sort != out.sort_name) {
-      return InvalidArgument("invalid cursor: it continues a listing sorted by " + cursor.sort +
-                             ", not " + out.sort_name);
+      // Name the cursor's order only when it is one of ours: the text is the client's.
+      const bool known = cursor.sort == "created_at" || cursor.sort == "not_after";
+      return InvalidArgument("invalid cursor: it continues a listing sorted by " +
+                             (known ? cursor.sort : std::string("something else")) + ", not " +
+                             out.sort_name);
     }
     f.after_key = cursor.key;
     f.after_id = std::move(cursor.id);
