@@ -154,10 +154,10 @@ Result<nlohmann::json> ApiClient::PostSecret(std::string_view path, const Secret
   return Call("POST", path, body.view());
 }
 
-Result<nlohmann::json> ApiClient::Call(const std::string& method, std::string_view path,
-                                       std::string_view body) {
+Result<net::HttpResponse> ApiClient::Send(const std::string& method, std::string_view path,
+                                          std::string_view body, std::string_view accept) {
   std::map<std::string, std::string> headers;
-  headers["Accept"] = "application/json";
+  headers["Accept"] = std::string(accept);
   if (method != "GET") headers["Content-Type"] = "application/json";
   std::string authorization = "Bearer ";
   authorization.append(token_.view());
@@ -175,12 +175,23 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, std::string_vi
                  "cannot reach " + server_ + ": " + response.error().message());
   }
   if (response->status < 200 || response->status >= 300) return ErrorFromResponse(*response);
-  if (response->body.empty()) return nlohmann::json();
-  auto parsed = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  return std::move(*response);
+}
+
+Result<std::string> ApiClient::GetText(std::string_view path, std::string_view accept) {
+  CF_ASSIGN_OR_RETURN(net::HttpResponse response, Send("GET", path, "", accept));
+  return std::move(response.body);
+}
+
+Result<nlohmann::json> ApiClient::Call(const std::string& method, std::string_view path,
+                                       std::string_view body) {
+  CF_ASSIGN_OR_RETURN(net::HttpResponse response, Send(method, path, body, "application/json"));
+  if (response.body.empty()) return nlohmann::json();
+  auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   // The body may carry a token or a secret value; from here on only `parsed` holds it.
-  SecureWipe(response->body.data(), response->body.size());
+  SecureWipe(response.body.data(), response.body.size());
   if (parsed.is_discarded()) {
-    return Malformed("the server answered HTTP " + std::to_string(response->status) +
+    return Malformed("the server answered HTTP " + std::to_string(response.status) +
                      " with a body that is not JSON");
   }
   return parsed;

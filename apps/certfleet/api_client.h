@@ -32,6 +32,9 @@ class ApiClient {
 
   // `path` starts with "/v1/...". On 2xx returns the parsed JSON body (null for an empty body).
   Result<nlohmann::json> Get(std::string_view path);
+  // GET of a non-JSON representation (`accept`, such as "text/csv"): the body as it came. Errors
+  // as Get.
+  Result<std::string> GetText(std::string_view path, std::string_view accept);
   Result<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
   Result<nlohmann::json> Put(std::string_view path, const nlohmann::json& body);
   Result<nlohmann::json> Patch(std::string_view path, const nlohmann::json& body);
@@ -42,6 +45,9 @@ class ApiClient {
  private:
   Result<nlohmann::json> Call(const std::string& method, std::string_view path,
                               std::string_view body);
+  // Sends the request with the token; a 2xx response, or the error it stands for.
+  Result<net::HttpResponse> Send(const std::string& method, std::string_view path,
+                                 std::string_view body, std::string_view accept);
 
   std::string server_;  // without a trailing '/'
   SecretBytes token_;

@@ -377,15 +377,15 @@ TEST_F(AcmeServerApiTest, FinalizeIssuesIntoTheInventoryAndRefusesBadCsrs) {
   EXPECT_TRUE((*chain)[0].MatchesKey(*cert_key));
 
   // The inventory: an acme-server certificate of the account, not exportable, tagged by the EAB.
-  auto listed = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"));
+  auto listed = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"), {});
   ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  const model::Certificate& c = (*listed)[0].certificate;
+  ASSERT_EQ(listed->items.size(), 1u);
+  const model::Certificate& c = listed->items[0].certificate;
   EXPECT_EQ(c.issuer, "acme-server");
   EXPECT_FALSE(c.exportable);
   EXPECT_EQ(c.tags.at("team"), "web");
   EXPECT_EQ(c.domains, (std::vector<std::string>{"a.team.test", "b.team.test"}));
-  EXPECT_TRUE((*listed)[0].version->key_blob_id.empty());
+  EXPECT_TRUE(listed->items[0].version->key_blob_id.empty());
 
   // A second order for the same names joins the same record as version 2.
   std::string url2;
@@ -396,10 +396,10 @@ TEST_F(AcmeServerApiTest, FinalizeIssuesIntoTheInventoryAndRefusesBadCsrs) {
                  json{{"csr", CsrFor(*key2, {"a.team.test", "b.team.test"})}}.dump())
                 .status,
             200);
-  auto again = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"));
+  auto again = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"), {});
   ASSERT_TRUE(again.ok());
-  ASSERT_EQ(again->size(), 1u);
-  EXPECT_EQ((*again)[0].version->version, 2);
+  ASSERT_EQ(again->items.size(), 1u);
+  EXPECT_EQ(again->items[0].version->version, 2);
 
   // Revoked by the certificate's own key (jwk), once.
   json revoke = {{"certificate", Base64UrlEncode((*chain)[0].der())}, {"reason", 4}};
@@ -498,12 +498,12 @@ TEST_F(AcmeServerApiTest, IpIdentifiersNeedAnIpClaimAndTheShortLivedProfile) {
   EXPECT_EQ((*chain)[0].dns_names(), std::vector<std::string>{"a.team.test"});
   EXPECT_EQ((*chain)[0].ip_addresses(), std::vector<std::string>{"192.0.2.7"});
   EXPECT_LE((*chain)[0].not_after() - (*chain)[0].not_before(), std::chrono::days(7));
-  auto listed = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"));
+  auto listed = stack_.certs->List(lifecycle::SystemCaller(account_.id, "test"), {});
   ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].certificate.domains,
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items[0].certificate.domains,
             (std::vector<std::string>{"a.team.test", "192.0.2.7"}));
-  EXPECT_EQ((*listed)[0].certificate.profile, "short-lived");
+  EXPECT_EQ(listed->items[0].certificate.profile, "short-lived");
 }
 
 }  // namespace

@@ -696,19 +696,26 @@ Result<CertificateView> CertificateService::Get(const Caller& caller, const std:
   return LoadVisible(*tx, caller, id);
 }
 
-Result<std::vector<CertificateView>> CertificateService::List(const Caller& caller) {
+Result<CertificatePage> CertificateService::List(const Caller& caller,
+                                                 store::CertificateFilter filter) {
+  if (!filter.account_id) filter.account_id = caller.account_id;
+  const size_t limit = filter.limit;
+  // One row more than asked says whether another page follows.
+  filter.limit = limit + 1;
   CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
-  CF_ASSIGN_OR_RETURN(auto certs, tx->certificates().List({.account_id = caller.account_id}));
-  std::vector<CertificateView> out;
-  out.reserve(certs.size());
+  CF_ASSIGN_OR_RETURN(auto certs, tx->certificates().List(filter));
+  CertificatePage page;
+  page.more = certs.size() > limit;
+  if (page.more) certs.resize(limit);
+  page.items.reserve(certs.size());
   for (model::Certificate& c : certs) {
     CertificateView view{std::move(c), std::nullopt};
     if (!view.certificate.current_version_id.empty()) {
       CF_ASSIGN_OR_RETURN(view.version, tx->versions().Get(view.certificate.current_version_id));
     }
-    out.push_back(std::move(view));
+    page.items.push_back(std::move(view));
   }
-  return out;
+  return page;
 }
 
 }  // namespace certfleet::lifecycle

@@ -56,6 +56,13 @@ struct CertificateView {
   std::optional<model::CertificateVersion> version;
 };
 
+// One page of CertificateService::List.
+struct CertificatePage {
+  std::vector<CertificateView> items;
+  // True when more certificates match after the last item: the listing is never cut silently.
+  bool more = false;
+};
+
 // The outcome of a revocation: the certificate (now revoked) and the versions it revoked.
 struct RevocationView {
   CertificateView view;
@@ -120,7 +127,11 @@ class CertificateService {
       const std::function<Status(store::Tx&, const CertificateView&)>& in_tx);
   // NotFound for unknown ids and for certificates of other accounts.
   Result<CertificateView> Get(const Caller& caller, const std::string& id);
-  Result<std::vector<CertificateView>> List(const Caller& caller);
+  // One page of the certificates matching `filter`, in filter.sort order: at most filter.limit
+  // items, and `more` when others follow. filter.account_id defaults to the caller's account; any
+  // other account must already have been authorized for the caller (api's TargetAccount).
+  // InvalidArgument as CertificateRepo::List.
+  Result<CertificatePage> List(const Caller& caller, store::CertificateFilter filter);
   // Issues a new version through the certificate's issuer (same names, profile, key type and
   // requested validity; the account policy is checked again) and makes it current. Older versions
   // are kept: they stay valid until they expire, so targets not yet redeployed keep working.

@@ -70,7 +70,7 @@ TEST_F(DomainClaimsTest, OnlyClaimedNamesAreIssuedOutsideTheSystemAccount) {
   ExpectUnclaimed(Request(bob_, "web", {"app.example.com"}), "app.example.com");
   ASSERT_TRUE(Claim(b_, "b.test").ok());
   ExpectUnclaimed(Request(bob_, "web", {"b.test", "example.com"}), "example.com");
-  EXPECT_TRUE(certs_->List(bob_)->empty());  // nothing written for a refused request
+  EXPECT_TRUE(certs_->List(bob_, {})->items.empty());  // nothing written for a refused request
   // The system account stays unrestricted (make run works without claims).
   Caller sys_operator{.principal_id = "prn_op", .account_id = sys_.id};
   EXPECT_TRUE(Request(sys_operator, "any", {"anything.example.org"}).ok());

@@ -58,8 +58,8 @@ TEST_F(LifecycleTest, RequestIssuesAndStoresVersion) {
   auto leaf = x509::Certificate::FromPem(got->version->leaf_pem);
   ASSERT_TRUE(leaf.ok());
   EXPECT_EQ(leaf->serial_hex(), got->version->serial_hex);
-  EXPECT_EQ(certs_->List(alice_)->size(), 1u);
-  EXPECT_EQ(certs_->List(bob_)->size(), 0u);
+  EXPECT_EQ(certs_->List(alice_, {})->items.size(), 1u);
+  EXPECT_EQ(certs_->List(bob_, {})->items.size(), 0u);
 }
 
 TEST_F(LifecycleTest, ValidationWritesNothing) {
@@ -76,7 +76,7 @@ TEST_F(LifecycleTest, ValidationWritesNothing) {
   auto ed = certs_->Request(alice_, bad);
   ASSERT_FALSE(ed.ok());
   EXPECT_NE(ed.error().message().find("ed25519"), std::string::npos);
-  EXPECT_EQ(certs_->List(alice_)->size(), 0u);
+  EXPECT_EQ(certs_->List(alice_, {})->items.size(), 0u);
   ASSERT_TRUE(certs_->Request(alice_, Req("web")).ok());
   EXPECT_EQ(certs_->Request(alice_, Req("web")).error().code(), ErrorCode::kConflict);
   EXPECT_TRUE(certs_->Request(bob_, Req("web")).ok());  // names are per account
@@ -182,7 +182,7 @@ TEST_F(LifecycleTest, AccountPolicyDeniesNamingTheRule) {
   auto denied_key = certs_->Request(alice_, rsa);
   ASSERT_FALSE(denied_key.ok());
   EXPECT_NE(denied_key.error().message().find("key_type.not_allowed"), std::string::npos);
-  EXPECT_EQ(certs_->List(alice_)->size(), 0u);  // nothing written for a denied request
+  EXPECT_EQ(certs_->List(alice_, {})->items.size(), 0u);  // nothing written for a denied request
 
   CertificateRequest ok = Req("fine");
   ok.domains = {"app.example.test"};

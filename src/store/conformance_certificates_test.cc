@@ -1,4 +1,5 @@
 // Conformance: certificates (including the immutable fields) and certificate versions.
+#include "base/time_util.h"
 #include "store/conformance_test.h"
 
 namespace certfleet::store::testing {
@@ -204,6 +205,82 @@ TEST_P(StoreConformanceTest, CertificateListFiltersAndPaginates) {
   auto zero = tx->certificates().List({.limit = 0});
   ASSERT_TRUE(IsOk(zero));
   EXPECT_TRUE(zero->empty());
+}
+
+// Issue #17: the filters and orders of GET /v1/certificates run in SQL, before the page is cut.
+TEST_P(StoreConformanceTest, CertificateListSortsAndFiltersBeforeTheLimit) {
+  SeedAccounts();
+  // Eight certificates in account 1. created_at is a permutation of the ids (7 and 8 tie);
+  // versions 1..6 expire in the reverse order of their ids; 7 and 8 have no version.
+  Commit([](Tx& tx) {
+    for (int n = 1; n <= 8; ++n) {
+      auto c = MakeCertificate(kAcc1, n);
+      c.created_at = T((n * 5) % 8);
+      if (n == 8) c.created_at = T(3);  // ties with 7
+      c.tags =
+          n % 2 == 0 ? model::Tags{{"env", "prod"}, {"team", "a"}} : model::Tags{{"env", "dev"}};
+      if (n == 3) c.tags = {{"xenv", "prod"}};
+      if (n == 5) c.tags = {{"note", "\"env\":\"prod\""}};  // the pattern inside a value
+      if (n == 2) c.issuer = "acme-le";
+      if (n <= 6) c.current_version_id = TestId(model::kVersionPrefix, n);
+      ASSERT_TRUE(IsOk(tx.certificates().Insert(c)));
+      if (n <= 6) {
+        auto v = MakeVersion(c.id, 1, n);
+        v.not_after = T(1000 - n * 10);
+        ASSERT_TRUE(IsOk(tx.versions().Insert(v)));
+      }
+    }
+    ASSERT_TRUE(IsOk(tx.certificates().Insert(MakeCertificate(kAcc2, 9))));
+  });
+  auto id = [](int n) { return TestId(model::kCertificatePrefix, n); };
+  auto tx = Begin();
+  // Pages of three, resumed from the last row's (key, id).
+  auto walk = [&](CertificateSort sort, auto key_of) {
+    std::vector<std::string> seen;
+    CertificateFilter f{.account_id = kAcc1, .sort = sort, .limit = 3};
+    for (int page = 0; page < 10; ++page) {
+      auto got = tx->certificates().List(f);
+      EXPECT_TRUE(IsOk(got));
+      if (!got.ok() || got->empty()) break;
+      for (const auto& c : *got) seen.push_back(c.id);
+      f.after_id = got->back().id;
+      f.after_key = key_of(got->back());
+    }
+    return seen;
+  };
+  EXPECT_EQ(walk(CertificateSort::kCreatedAt,
+                 [](const model::Certificate& c) { return ToUnixSeconds(c.created_at); }),
+            (std::vector<std::string>{id(5), id(2), id(7), id(8), id(4), id(1), id(6), id(3)}));
+  EXPECT_EQ(walk(CertificateSort::kNotAfter,
+                 [](const model::Certificate& c) {
+                   const int n = std::stoi(c.id.substr(c.id.size() - 2));
+                   return n <= 6 ? ToUnixSeconds(T(1000 - n * 10)) : kNoVersionNotAfter;
+                 }),
+            (std::vector<std::string>{id(6), id(5), id(4), id(3), id(2), id(1), id(7), id(8)}));
+
+  auto ids_of = [&](CertificateFilter f) {
+    f.account_id = kAcc1;
+    auto got = tx->certificates().List(f);
+    EXPECT_TRUE(IsOk(got));
+    return got.ok() ? Ids(*got) : std::vector<std::string>{};
+  };
+  const std::vector<std::string> evens{id(2), id(4), id(6), id(8)};
+  EXPECT_EQ(ids_of({.tags = {{"env", "prod"}}}), evens);
+  EXPECT_EQ(ids_of({.tags = {{"env", "prod"}, {"team", "a"}}}), evens);
+  EXPECT_EQ(ids_of({.tags = {{"env", "prod"}, {"team", "b"}}}), std::vector<std::string>{});
+  EXPECT_EQ(ids_of({.tags = {{"team", "a"}}, .limit = 2}),
+            (std::vector<std::string>{id(2), id(4)}));  // filtered before the limit
+  EXPECT_EQ(ids_of({.domain_contains = "WWW4.Example"}), std::vector<std::string>{id(4)});
+  EXPECT_EQ(ids_of({.domain_contains = "example.test"}).size(), 8u);
+  EXPECT_TRUE(HasCode(tx->certificates().List({.domain_contains = "a\",\"b"}),
+                      ErrorCode::kInvalidArgument));
+  EXPECT_EQ(ids_of({.issuer = "acme-le"}), std::vector<std::string>{id(2)});
+  EXPECT_EQ(ids_of({.expires_before = T(965)}), (std::vector<std::string>{id(4), id(5), id(6)}));
+  EXPECT_EQ(ids_of({.expires_after = T(980)}), (std::vector<std::string>{id(1), id(2)}));
+  EXPECT_EQ(ids_of({.status = model::CertificateStatus::kPending,
+                    .tags = {{"env", "dev"}},
+                    .expires_after = T(0)}),
+            (std::vector<std::string>{id(1)}));
 }
 
 TEST_P(StoreConformanceTest, VersionRoundTripAndOrdering) {

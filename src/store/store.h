@@ -28,10 +28,12 @@
 // that are not valid UTF-8). Lists without a stated order are ordered by id, i.e. by creation time.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -76,11 +78,38 @@ class TokenRepo {
   virtual Result<model::ApiToken> Get(const std::string& id) = 0;
 };
 
+// The order of CertificateRepo::List. Every order ends with the id, so it is total and a page
+// boundary (the last row's key and id) resumes the listing exactly (keyset pagination).
+enum class CertificateSort {
+  kId,         // id ascending (ids sort by creation time)
+  kCreatedAt,  // (created_at, id) ascending
+  // (not_after of the current version, id) ascending; certificates without a version last.
+  kNotAfter,
+};
+
+// The sort key that CertificateSort::kNotAfter gives a certificate without a current version:
+// 9999-12-31T23:59:59Z, after every real not_after.
+inline constexpr int64_t kNoVersionNotAfter = 253402300799;
+
 struct CertificateFilter {
   std::optional<std::string> account_id;
   std::optional<model::CertificateStatus> status;
+  // Each (key, value) must be among the certificate's tags (all of them, exact match).
+  std::vector<std::pair<std::string, std::string>> tags;
+  // Some domain contains this text, ASCII case-insensitively. Must not hold '"' or '\'
+  // (InvalidArgument): the match runs on the stored JSON array.
+  std::string domain_contains;
+  std::optional<std::string> issuer;
+  // On the current version's not_after (seconds): expires_before exclusive, expires_after
+  // inclusive. A certificate without a version matches neither.
+  std::optional<TimePoint> expires_before;
+  std::optional<TimePoint> expires_after;
+  CertificateSort sort = CertificateSort::kId;
   size_t limit = 1000;   // 0 returns no rows
-  std::string after_id;  // keyset pagination: only ids > after_id; ids sort by creation time
+  std::string after_id;  // keyset pagination: only rows after (after_key, after_id) in `sort`
+  // The sort key (seconds) of the row named by after_id, for kCreatedAt and kNotAfter; ignored
+  // for kId and when after_id is empty.
+  int64_t after_key = 0;
 };
 
 class CertificateRepo {
@@ -92,7 +121,8 @@ class CertificateRepo {
   // The certificate named `name` in `account_id`; NotFound if none.
   virtual Result<model::Certificate> GetByName(const std::string& account_id,
                                                const std::string& name) = 0;
-  // Ordered by id ascending.
+  // Ordered by f.sort, at most f.limit rows after (f.after_key, f.after_id). InvalidArgument for
+  // a domain_contains the match cannot take.
   virtual Result<std::vector<model::Certificate>> List(const CertificateFilter& f) = 0;
   // Updates status, status_detail, current_version_id, tags, renew_before_seconds and
   // updated_at. Never changes exportable, account_id, domains, key_type or profile (nor any

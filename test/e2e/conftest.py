@@ -470,6 +470,23 @@ def find_bench_binary(certfleetd_bin, name):
                 "build tree")
 
 
+def list_all(server, path, token="admin"):
+    """Every item of a paged list endpoint (docs/api.md "Pagination"): follows next_cursor to
+    the end, so a caller never mistakes the first page for the whole list."""
+    items, cursor = [], None
+    sep = "&" if "?" in path else "?"
+    for _ in range(10000):
+        target = path if cursor is None else f"{path}{sep}cursor={cursor}"
+        resp = server.request("GET", target, token=token)
+        assert resp.status == 200, (target, resp)
+        doc = resp.json()
+        items += doc["items"]
+        cursor = doc.get("next_cursor")
+        if not cursor:
+            return items
+    raise AssertionError(f"{path}: no last page after 10000 pages")
+
+
 def unique_name(prefix):
     return f"{prefix}-{secrets.token_hex(4)}"
 

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import find_bench_binary
+from conftest import find_bench_binary, list_all
 
 SIM_TIMEOUT_S = 90.0
 AGENTS = 20
@@ -121,7 +121,7 @@ def test_drill_gives_each_certificate_its_own_agent(server, fleet_sim_bin):
 
     by_host = {a["hostname"]: a["id"] for a in agents_of_run(server, run)}
     assert len(by_host) == agents
-    mine = [c for c in get(server, "/v1/certificates")["items"] if c["name"].startswith(run + "-")]
+    mine = [c for c in list_all(server, "/v1/certificates") if c["name"].startswith(run + "-")]
     assert sorted(c["name"] for c in mine) == sorted(f"{run}-{i}" for i in range(certs))
     for c in mine:
         i = int(c["name"].rsplit("-", 1)[1])

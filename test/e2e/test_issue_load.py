@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import find_bench_binary, run_tool, unique_name
+from conftest import find_bench_binary, list_all, run_tool, unique_name
 
 LOAD_TIMEOUT_S = 120.0
 LAST_LINE = re.compile(r"^\d+(\.\d+)? certs/s")
@@ -29,9 +29,7 @@ def run_load(binary, *args):
 
 
 def names_with_prefix(server, prefix):
-    resp = server.request("GET", "/v1/certificates")
-    assert resp.status == 200, resp
-    return [c for c in resp.json()["items"] if c["name"].startswith(prefix)]
+    return [c for c in list_all(server, "/v1/certificates") if c["name"].startswith(prefix)]
 
 
 def test_issues_every_certificate_over_keep_alive(server, issue_load_bin):

@@ -557,11 +557,18 @@ CREATE INDEX acme_srv_challenges_by_authz ON acme_srv_challenges (authz_id, id);
 CREATE INDEX acme_srv_challenges_by_status ON acme_srv_challenges (account_id, status, updated_at);
 )sql";
 
+// Issue #17 (lists that scale): GET /v1/certificates pages in (created_at, id) order, within an
+// account or (system principals) across all of them. Same as SQLite's migration 16.
+constexpr char kMigration4[] = R"sql(
+CREATE INDEX certificates_by_account_created ON certificates (account_id, created_at, id);
+CREATE INDEX certificates_by_created ON certificates (created_at, id);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll =
-      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3};
+      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4};
   return *kAll;
 }
 

@@ -714,6 +714,13 @@ CREATE INDEX acme_srv_challenges_by_authz ON acme_srv_challenges (authz_id, id);
 CREATE INDEX acme_srv_challenges_by_status ON acme_srv_challenges (account_id, status, updated_at);
 )sql";
 
+// Migration (issue #17, lists that scale): GET /v1/certificates pages in (created_at, id) order,
+// within an account or (system principals) across all of them.
+constexpr std::string_view kMigrationCertificateListing = R"sql(
+CREATE INDEX certificates_by_account_created ON certificates (account_id, created_at, id);
+CREATE INDEX certificates_by_created ON certificates (created_at, id);
+)sql";
+
 // One step: under BEGIN IMMEDIATE, re-read the version (another process may have migrated
 // meanwhile) and apply the next migration if one is pending. Returns the version afterwards and
 // whether anything was applied.
@@ -763,7 +770,8 @@ const std::vector<std::string_view>& Migrations() {
                                                                     kMigrationAuditKeyed,
                                                                     kMigrationRenewalDue,
                                                                     kMigrationHttp01Tokens,
-                                                                    kMigrationAcmeServer};
+                                                                    kMigrationAcmeServer,
+                                                                    kMigrationCertificateListing};
   return *kAll;
 }
 
