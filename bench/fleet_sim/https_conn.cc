@@ -1,5 +1,5 @@
-// HttpsConn on Boost.Beast. The only translation unit of fleet_sim that instantiates Beast
-// (RECIPES.md: each such TU costs about a minute and 1.8 GB to compile).
+// HttpsConn on Boost.Beast. The only translation unit of fleet_sim and acme_server_load that
+// instantiates Beast (RECIPES.md: each such TU costs about a minute and 1.8 GB to compile).
 #include "https_conn.h"
 
 #include <openssl/err.h>
@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 
 namespace certfleet::bench {
 namespace {
@@ -110,7 +111,8 @@ uint64_t HttpsConn::connects() const { return impl_->connects; }
 asio::awaitable<Result<SimResponse>> HttpsConn::Request(std::string_view method, std::string target,
                                                         std::string body,
                                                         std::chrono::milliseconds timeout,
-                                                        const std::string* bearer) {
+                                                        const std::string* bearer,
+                                                        std::string_view content_type) {
   Impl& c = *impl_;
   http::request<http::string_body> request;
   request.version(11);
@@ -121,7 +123,8 @@ asio::awaitable<Result<SimResponse>> HttpsConn::Request(std::string_view method,
   request.set(http::field::accept, "application/json");
   if (bearer) request.set(http::field::authorization, "Bearer " + *bearer);
   if (!body.empty() || method == "POST") {
-    request.set(http::field::content_type, "application/json");
+    request.set(http::field::content_type,
+                beast::string_view(content_type.data(), content_type.size()));
     request.body() = std::move(body);
     request.prepare_payload();
   }
@@ -138,6 +141,8 @@ asio::awaitable<Result<SimResponse>> HttpsConn::Request(std::string_view method,
     co_await http::async_write(*c.stream, request, asio::redirect_error(kAwait, ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(c.max_body_bytes);
+    // A response to HEAD has no body, whatever its Content-Length says (RFC 9110 section 9.3.2).
+    if (method == "HEAD") parser.skip(true);
     if (!ec)
       co_await http::async_read(*c.stream, c.buffer, parser, asio::redirect_error(kAwait, ec));
     if (ec) {
@@ -157,6 +162,11 @@ asio::awaitable<Result<SimResponse>> HttpsConn::Request(std::string_view method,
     response.status = static_cast<int>(message.result_int());
     const bool keep = message.keep_alive();
     response.body = std::move(message.body());
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      response.headers[std::move(name)] = std::string(field.value());
+    }
     if (!keep) c.Reset();
     // Long polls park for up to a minute; release the read buffer's memory meanwhile.
     c.buffer.shrink_to_fit();

@@ -1,6 +1,7 @@
 // One keep-alive HTTPS connection driven by C++20 coroutines on a caller-chosen executor, for
-// bench/fleet_sim: thousands of these share a couple of threads, where certfleet-agent's
-// synchronous net::HttpsClient spends a thread per call and a connection per request.
+// bench/fleet_sim and bench/acme_server_load: thousands of these share a couple of threads, where
+// certfleet-agent's synchronous net::HttpsClient spends a thread per call and a connection per
+// request.
 //
 // Contract:
 //   - Request() sends one HTTP/1.1 request and returns the response (any status is a success),
@@ -20,6 +21,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +34,12 @@ namespace certfleet::bench {
 struct SimResponse {
   int status = 0;
   std::string body;
+  // Header fields by lower-case name (the last one of a repeated name).
+  std::map<std::string, std::string> headers;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
 };
 
 // Where to connect: the server's resolved address, the name the certificate must carry (a host
@@ -52,10 +60,11 @@ class HttpsConn {
   HttpsConn(const HttpsConn&) = delete;
   HttpsConn& operator=(const HttpsConn&) = delete;
 
-  boost::asio::awaitable<Result<SimResponse>> Request(std::string_view method, std::string target,
-                                                      std::string body,
-                                                      std::chrono::milliseconds timeout,
-                                                      const std::string* bearer = nullptr);
+  // A body (or any POST) is sent with `content_type`.
+  boost::asio::awaitable<Result<SimResponse>> Request(
+      std::string_view method, std::string target, std::string body,
+      std::chrono::milliseconds timeout, const std::string* bearer = nullptr,
+      std::string_view content_type = "application/json");
   // Drops the connection (the next Request opens a new one). Cancels a pending operation.
   void Close();
   // Number of TCP+TLS connections opened so far.

@@ -621,7 +621,7 @@ Result<AcmeServer::Reply> AcmeServer::Finalize(const Authenticated& a, const std
   if (asked != wanted) {
     return AcmeError("badCSR", "the CSR must name exactly the order's identifiers");
   }
-  CF_ASSIGN_OR_RETURN(crypto::PublicKey account_key, ParseJwk(a.account->jwk));
+  CF_ASSIGN_OR_RETURN(crypto::PublicKey account_key, account_keys_.Get(a.account->jwk));
   if (csr->public_key().spki_der() == account_key.spki_der()) {
     return AcmeError("badCSR", "the certificate key must not be the account key");
   }

@@ -80,7 +80,8 @@ AcmeServer::AcmeServer(store::Store& store, secrets::SecretStore& secrets, const
       validator_(validator),
       issuance_(issuance),
       options_(std::move(options)),
-      nonces_(random, options_.nonce_capacity) {}
+      nonces_(random, options_.nonce_capacity),
+      account_keys_(options_.account_key_cache) {}
 
 std::string AcmeServer::BaseUrl(const net::HttpRequest& request) const {
   if (!options_.base_url.empty()) return options_.base_url;
@@ -149,7 +150,7 @@ Result<AcmeServer::Authenticated> AcmeServer::Authenticate(const net::HttpReques
   if (account->status != "valid") {
     return AcmeError("unauthorized", "the account is " + account->status);
   }
-  CF_ASSIGN_OR_RETURN(crypto::PublicKey key, ParseJwk(account->jwk));
+  CF_ASSIGN_OR_RETURN(crypto::PublicKey key, account_keys_.Get(account->jwk));
   CF_TRY(VerifyJws(a.jws, key));
   a.account = std::move(*account);
   return a;

@@ -32,6 +32,7 @@
 #include "acme/protocol/jws_verify.h"
 #include "acme/protocol/nonces.h"
 #include "acme/server/issuance.h"
+#include "acme/server/jwk_cache.h"
 #include "acme/server/validator.h"
 #include "base/clock.h"
 #include "base/error.h"
@@ -67,6 +68,8 @@ struct ServerOptions {
   std::string website;
   std::vector<std::string> caa_identities;
   size_t nonce_capacity = 100'000;
+  // Parsed account keys kept (jwk_cache.h); 0 parses the stored JWK on every request.
+  size_t account_key_cache = 10'000;
   // Orders listed per page of an account's orders list (Link rel="next" to the rest).
   size_t orders_page = 100;
 };
@@ -136,6 +139,7 @@ class AcmeServer {
   Issuance& issuance_;
   ServerOptions options_;
   NonceStore nonces_;
+  JwkCache account_keys_;
 };
 
 }  // namespace certfleet::acme::server
