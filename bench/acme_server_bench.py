@@ -18,7 +18,14 @@ The EAB HMAC keys go to 0600 files in the work directory (the generator reads th
 and are never printed.
 
 For each --workers value, Pebble and certfleetd run one after the other (Pebble first), each
-with --orders orders; --rounds repeats the whole sequence. Server CPU is utime + stime of the
+with --orders orders; --rounds repeats the whole sequence.
+
+Pebble 2.4 (Debian 12) can deadlock under concurrent newOrders: makeAuthorizations holds a new
+authorization's lock while it waits for the MemoryStore's write lock (AddChallenge), and
+FindValidAuthorization, called by every newOrder, holds the store's read lock while it waits for
+that authorization's lock; every handler then blocks on the store. acme_server_load stops a run
+in which no order completes for --stall-seconds (default 15) and reports the figures up to the
+last completed order with "stalled"; this script then restarts Pebble (SIGKILL) for the next run. Server CPU is utime + stime of the
 server process over the timed phase (acme_server_load --server-pid).
 
 Usage (after `make build`, or `ninja -C build/release certfleetd certfleet acme_server_load`):
@@ -124,9 +131,18 @@ def main():
                      "PEBBLE_AUTHZREUSE": "0"}).start()
             hmac_file = write_secret(os.path.join(work, "pebble-eab.key"), pebble_hmac)
             del pebble_hmac
+
+            def restart_pebble(t):
+                # A deadlocked Pebble (see the module docstring) ignores nothing but SIGKILL.
+                acme_servers.kill_process(pebble.proc)
+                pebble.proc = None
+                pebble.start()
+                t.update(directory=pebble.directory_url, pid=pebble.proc.pid)
+
             servers.append({"label": "pebble", "directory": pebble.directory_url,
                             "ca": pebble.ca_file, "pid": pebble.proc.pid,
-                            "eab": lambda kid=pebble_kid, f=hmac_file: (kid, f)})
+                            "eab": lambda kid=pebble_kid, f=hmac_file: (kid, f),
+                            "restart": restart_pebble})
         if args.only in (None, "certfleet"):
             server = conftest.Server(certfleetd, os.path.join(work, "certfleetd"))
             os.makedirs(server.data_dir, mode=0o700)
@@ -164,6 +180,9 @@ def main():
                     if figures is not None:
                         figures["round"] = rnd + 1
                         results.append(figures)
+                    if (figures is None or figures.get("stalled")) and "restart" in t:
+                        print(f"{t['label']} stalled: restarting it", flush=True)
+                        t["restart"](t)
     finally:
         for s, name in ((server, "certfleetd"), (pebble, "pebble"), (bind, "named")):
             if s is not None:
@@ -187,7 +206,8 @@ def main():
               f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests_per_order']:>9.2f} "
               f"{r['polls_per_order']:>6.2f} {r['server_cpu_ms_per_order']:>19.3f} "
               f"{r['client_cpu_ms_per_order']:>19.3f} "
-              f"{r['load_before']:>5.2f}-{r['load_after']:<5.2f}")
+              f"{r['load_before']:>5.2f}-{r['load_after']:<5.2f}"
+              + ("  stalled" if r.get("stalled") else ""))
 
 
 def _b64url(data):

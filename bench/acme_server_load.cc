@@ -91,6 +91,8 @@ const char kUsage[] =
     "  --threads       client I/O threads (default 1; the responder has its own)\n"
     "  --timeout-ms    per request (default 30000); an order times out after 10x that\n"
     "  --warmup        orders run (untimed) before the measured ones (default 0)\n"
+    "  --stall-seconds stop when no order completes for this long (default 15): the\n"
+    "                  figures then cover the run up to the last completed order\n"
     "  --json          also print one JSON line with the figures (before the last line)\n"
     "Exit 0: every order completed; 1: some failed; 2: bad usage or setup.\n";
 
@@ -109,6 +111,7 @@ struct Config {
   int threads = 1;
   int64_t timeout_ms = 30000;
   int64_t warmup = 0;
+  int64_t stall_seconds = 15;
   bool json = false;
 };
 
@@ -187,6 +190,8 @@ Config ParseFlags(int argc, char** argv) {
       c.threads = ParseNumber<int>(flag, value, 1, 64);
     } else if (flag == "--timeout-ms") {
       c.timeout_ms = ParseNumber<int64_t>(flag, value, 1, 3'600'000);
+    } else if (flag == "--stall-seconds") {
+      c.stall_seconds = ParseNumber<int64_t>(flag, value, 1, 3600);
     } else if (flag == "--warmup") {
       c.warmup = ParseNumber<int64_t>(flag, value, 0, 1'000'000);
     } else {
@@ -287,9 +292,10 @@ struct Shared {
   const Config& config;
   Account& account;
   Tokens& tokens;
-  std::string run_id;            // keeps names of runs against one server apart
-  std::atomic<int64_t> next{0};  // the next order index to take
-  int64_t total = 0;             // orders to take in this phase
+  std::string run_id;                 // keeps names of runs against one server apart
+  std::atomic<int64_t> next{0};       // the next order index to take
+  std::atomic<int64_t> completed{0};  // orders completed in this phase
+  int64_t total = 0;                  // orders to take in this phase
 };
 
 class Worker {
@@ -323,6 +329,7 @@ class Worker {
       if (done.ok()) {
         stats.latencies_ms.push_back(
             std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
+        ++shared_.completed;
       } else {
         ++stats.failed;
         if (stats.errors.size() < 3) stats.errors.push_back(done.error().ToString());
@@ -671,6 +678,7 @@ int Main(int argc, char** argv) {
 
   auto run_phase = [&](int64_t orders, std::vector<WorkerStats>& into) {
     shared.next = 0;
+    shared.completed = 0;
     shared.total = orders;
     for (int w = 0; w < c.workers; ++w) {
       asio::co_spawn(
@@ -693,10 +701,49 @@ int Main(int argc, char** argv) {
   const double load_before = LoadAverage1();
   const double cpu_before = ProcessCpuSeconds();
   const auto start = SteadyClock::now();
+  // The watchdog: it notes the time and both CPU counters at each completion it sees (every
+  // 100 ms), and stops the run when nothing completes for --stall-seconds (a server that
+  // deadlocked, as Pebble 2.4 can under concurrent newOrders): the figures then cover the run up
+  // to the last completed order, not the wait.
+  struct Progress {
+    int64_t completed = 0;
+    SteadyClock::time_point at;
+    double client_cpu = 0;
+    int64_t server_ticks = 0;
+    bool server_read = false;
+  };
+  Progress last{0, start, cpu_before, ticks_before, have_server};
+  std::atomic<bool> phase_done{false};
+  bool stalled = false;
+  std::thread watchdog([&] {
+    while (!phase_done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const auto now = SteadyClock::now();
+      const int64_t n = shared.completed;
+      if (n != last.completed) {
+        last.completed = n;
+        last.at = now;
+        last.client_cpu = ProcessCpuSeconds();
+        last.server_read = have_server && ReadProc(c.server_pid, &rss, &last.server_ticks);
+      } else if (now - last.at > std::chrono::seconds(c.stall_seconds) && !phase_done) {
+        stalled = true;
+        for (auto& io : contexts) io->stop();
+        return;
+      }
+    }
+  });
   run_phase(c.orders, stats);
-  const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  const double client_cpu = ProcessCpuSeconds() - cpu_before;
-  const bool server_read = have_server && ReadProc(c.server_pid, &rss, &ticks_after);
+  phase_done = true;
+  watchdog.join();
+  double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  double client_cpu = ProcessCpuSeconds() - cpu_before;
+  bool server_read = have_server && ReadProc(c.server_pid, &rss, &ticks_after);
+  if (stalled) {
+    seconds = std::chrono::duration<double>(last.at - start).count();
+    client_cpu = last.client_cpu - cpu_before;
+    server_read = last.server_read;
+    ticks_after = last.server_ticks;
+  }
   const double load_after = LoadAverage1();
   uint64_t connects = 0;
   for (const auto& w : workers) connects += w->connects();
@@ -744,6 +791,13 @@ int Main(int argc, char** argv) {
   std::printf("  this process (client + responder): %.2f s CPU = %.3f ms per order\n", client_cpu,
               client_ms);
   std::printf("  load average %.2f -> %.2f\n", load_before, load_after);
+  if (stalled) {
+    std::printf(
+        "  STALLED: no order completed for %lld s after %lld (%lld in flight); the figures above "
+        "cover the run up to the last completed order\n",
+        static_cast<long long>(c.stall_seconds), static_cast<long long>(ok),
+        static_cast<long long>(std::min<int64_t>(shared.next, c.orders) - ok - all.failed));
+  }
   for (const std::string& e : all.errors) std::printf("  error: %s\n", Head(e).c_str());
   if (c.json) {
     json j = {{"label", c.label},
@@ -761,6 +815,7 @@ int Main(int argc, char** argv) {
               {"requests_per_order", all.counts.requests / attempted},
               {"polls_per_order", all.counts.polls / attempted},
               {"bad_nonces", all.counts.bad_nonces},
+              {"stalled", stalled},
               {"reconnects", connects},
               {"server_cpu_s", server_cpu},
               {"server_cpu_ms_per_order", server_ms},
@@ -773,6 +828,9 @@ int Main(int argc, char** argv) {
       "%.1f orders/s p50=%.1fms p99=%.1fms server_cpu_ms_per_order=%.3f ok=%lld failed=%lld\n",
       rate, p50, p99, server_ms, static_cast<long long>(ok), static_cast<long long>(all.failed));
   std::fflush(stdout);
+  // After a stall the workers' coroutines are still suspended in the stopped io_contexts, on
+  // connections the destructors would close under them: leave without running destructors.
+  if (stalled) std::_Exit(1);
   return all.failed == 0 ? 0 : 1;
 }
 
