@@ -57,6 +57,7 @@
 #include "acme/protocol/jws.h"
 #include "base/encoding.h"
 #include "base/secret_bytes.h"
+#include "bench_util.h"
 #include "crypto/key.h"
 #include "fleet_sim/https_conn.h"
 #include "fleet_sim/proc_sampler.h"
@@ -114,35 +115,6 @@ struct Config {
   int64_t stall_seconds = 15;
   bool json = false;
 };
-
-[[noreturn]] void Die(const std::string& message, int code = 2) {
-  std::cerr << "acme_server_load: " << message << "\n";
-  std::exit(code);
-}
-
-template <typename T>
-T ParseNumber(const std::string& flag, const std::string& text, T min, T max) {
-  T value{};
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || p != text.data() + text.size() || value < min || value > max) {
-    std::ostringstream o;
-    o << flag << " must be a number from " << min << " to " << max << ", not \"" << text << "\"";
-    Die(o.str());
-  }
-  return value;
-}
-
-std::string RandomHex(size_t bytes) {
-  std::random_device rd;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xff;
-    out += kHex[v >> 4];
-    out += kHex[v & 15];
-  }
-  return out;
-}
 
 Config ParseFlags(int argc, char** argv) {
   Config c;
@@ -211,27 +183,12 @@ Config ParseFlags(int argc, char** argv) {
   return c;
 }
 
-std::string ReadFile(const std::string& what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Die("cannot read the " + what + " " + path + ": " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string Head(std::string_view body) {
   std::string out(body.substr(0, kMaxShownBody));
   for (char& ch : out) {
     if (ch == '\n' || ch == '\r') ch = ' ';
   }
   return out;
-}
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
 }
 
 // --- the http-01 responder
@@ -570,13 +527,8 @@ void RunAll(std::vector<std::unique_ptr<asio::io_context>>& contexts) {
   for (auto& io : contexts) io->restart();
 }
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t i = static_cast<size_t>(p * (sorted.size() - 1) + 0.5);
-  return sorted[std::min(i, sorted.size() - 1)];
-}
-
 int Main(int argc, char** argv) {
+  SetProgramName("acme_server_load");
   const Config c = ParseFlags(argc, argv);
   auto url = net::ParseUrl(c.directory);
   if (!url.ok() || url->scheme != "https") Die("--directory must be an https:// URL");

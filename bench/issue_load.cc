@@ -49,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "crypto/key.h"
 #include "net/https_client.h"
 #include "x509/tbs.h"
@@ -60,6 +61,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
+using namespace certfleet::bench;  // NOLINT: the shared bench helpers (bench_util.h)
 using tcp = asio::ip::tcp;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
@@ -105,23 +107,6 @@ struct Config {
   bool json = false;
 };
 
-[[noreturn]] void Die(const std::string& message, int code = 2) {
-  std::cerr << "issue_load: " << message << "\n";
-  std::exit(code);
-}
-
-template <typename T>
-T ParseNumber(const std::string& flag, const std::string& text, T min, T max) {
-  T value{};
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || p != text.data() + text.size() || value < min || value > max) {
-    std::ostringstream o;
-    o << flag << " must be a number from " << min << " to " << max << ", not \"" << text << "\"";
-    Die(o.str());
-  }
-  return value;
-}
-
 double ParseSeconds(const std::string& flag, const std::string& text) {
   try {
     size_t used = 0;
@@ -130,18 +115,6 @@ double ParseSeconds(const std::string& flag, const std::string& text) {
   } catch (const std::exception&) {
   }
   Die(flag + " must be a number of seconds from 0 to 60, not \"" + text + "\"");
-}
-
-std::string RandomHex(size_t bytes) {
-  std::random_device rd;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xff;
-    out += kHex[v >> 4];
-    out += kHex[v & 15];
-  }
-  return out;
 }
 
 Config ParseFlags(int argc, char** argv) {
@@ -217,15 +190,6 @@ Config ParseFlags(int argc, char** argv) {
   return c;
 }
 
-std::string ReadFile(const std::string& what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Die("cannot read the " + what + " " + path + ": " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) Die("cannot read the " + what + " " + path);
-  return s.str();
-}
-
 // The token file holds one token, as written by certfleetd (admin.token) or `certfleet token
 // create --out`; surrounding whitespace is dropped. Its value never reaches an error message.
 std::string ReadToken(const std::string& path) {
@@ -270,13 +234,6 @@ struct Ceiling {
   double rate() const { return cpu_seconds > 0 ? signatures / cpu_seconds : 0; }
   double wall_rate() const { return seconds > 0 ? signatures / seconds : 0; }
 };
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
 
 double ThreadCpuSeconds() {
   timespec ts{};
@@ -539,14 +496,6 @@ class Connection {
   beast::flat_buffer buffer_;
 };
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  // Nearest rank: the smallest value with at least p of the samples at or below it.
-  size_t rank = static_cast<size_t>(std::ceil(p * sorted.size()));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
-}
-
 std::string Fixed(double v, int digits = 1) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -590,6 +539,7 @@ void RunOnThreads(std::vector<std::unique_ptr<asio::io_context>>& ios, int conne
 }
 
 int Main(int argc, char** argv) {
+  SetProgramName("issue_load");
   const Config config = ParseFlags(argc, argv);
   const std::string ca_pem = ReadFile("CA file", config.ca_file);
   const std::string token = ReadToken(config.token_file);
