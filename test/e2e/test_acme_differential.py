@@ -500,23 +500,12 @@ def _eab_pair():
 @pytest.fixture(scope="module")
 def pebble(bind9, responder):
     keys = [_eab_pair(), _eab_pair()]
-    ws = Workspace("certfleet-e2e-acmediff-pebble-")
-    server = None
-    try:
-        try:
-            server = acme_servers.Pebble(
-                ws.path, bind9.port, http_port=responder.port, eab_keys=dict(keys),
-                env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
-                     "PEBBLE_AUTHZREUSE": "0"}).start()
-        except acme_servers.HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
+    for server in acme_servers.running_pebble(
+            "certfleet-e2e-acmediff-pebble-", bind9, http_port=responder.port,
+            eab_keys=dict(keys),
+            env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+                 "PEBBLE_AUTHZREUSE": "0"}):
         yield Target("pebble", server.directory_url, server.ca_file, keys, "example.test")
-    finally:
-        try:
-            if server is not None:
-                server.stop()
-        finally:
-            ws.cleanup()
 
 
 @pytest.fixture(scope="module")
