@@ -44,7 +44,7 @@ std::string CheckTagSpec(const std::string& spec) {
 std::string CheckDurationSpec(const std::string& text) {
   return ParseDuration(text).ok()
              ? std::string()
-             : QuoteForMessage(text) + " is not a duration such as 90d, 12h or 10m";
+             : QuoteForMessage(text) + " is not a duration such as 90d, 12h or 1h30m";
 }
 
 std::string CheckTimestampSpec(const std::string& text) {

@@ -386,7 +386,7 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
       ->check(CLI::Validator(CheckTagSpec, "KEY=VALUE"));
   request
       ->add_option("--validity", request_args->validity,
-                   "Validity such as 90d, 12h, 10m (capped by the profile)")
+                   "Validity such as 90d, 12h, 1h30m (capped by the profile)")
       ->check(CLI::Validator(CheckDurationSpec, "DURATION"));
   request
       ->add_option("--renew-before", request_args->renew_before,

@@ -29,7 +29,7 @@ std::string StringMember(const nlohmann::json& object, std::string_view key) {
 
 std::string CheckDurationWithin(const std::string& text, seconds min, seconds max) {
   auto d = ParseDuration(text);
-  if (!d.ok()) return QuoteForMessage(text) + " is not a duration such as 90d, 12h or 10m";
+  if (!d.ok()) return QuoteForMessage(text) + " is not a duration such as 90d, 12h or 1h30m";
   if (*d < min || *d > max) {
     return QuoteForMessage(text) + " must be between " + FormatDuration(min) + " and " +
            FormatDuration(max);

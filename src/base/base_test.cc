@@ -82,6 +82,22 @@ TEST(TimeTest, Rfc3339AndDurations) {
   EXPECT_EQ(FormatDuration(std::chrono::hours(48)), "2d");
 }
 
+TEST(TimeUtilTest, CompoundDurations) {
+  using std::chrono::hours, std::chrono::minutes, std::chrono::seconds;
+  EXPECT_EQ(*ParseDuration("1h30m"), minutes(90));
+  EXPECT_EQ(*ParseDuration("59m30s"), seconds(59 * 60 + 30));
+  EXPECT_EQ(*ParseDuration("1d12h"), hours(36));
+  EXPECT_EQ(*ParseDuration("2d3h4m5s"), hours(51) + minutes(4) + seconds(5));
+  EXPECT_EQ(*ParseDuration("1h0m"), hours(1));
+  // Units go from largest to smallest, each once; every part has a number and a unit.
+  for (const char* bad : {"30m1h", "1h1h", "1h30", "h30m", "1h 30m", "1h-30m", "0h0m", "", "m",
+                          "1.5h", "+1h", "99999999999999999999d", "1d99999999999999999s"}) {
+    EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
+  }
+  EXPECT_NE(ParseDuration("30m1h").error().message().find("largest to smallest"),
+            std::string::npos);
+}
+
 TEST(ClockTest, OffsetClockMovesTheSystemClock) {
   OffsetClock clock;
   const TimePoint before = std::chrono::system_clock::now();

@@ -85,35 +85,53 @@ Result<TimePoint> ParseRfc3339(std::string_view s) {
 }
 
 Result<std::chrono::seconds> ParseDuration(std::string_view s) {
-  if (s.size() < 2) return InvalidArgument("invalid duration, expected e.g. 90d, 12h, 10m or 30s");
-  char unit = s.back();
-  int64_t mult;
-  switch (unit) {
-    case 's':
-      mult = 1;
-      break;
-    case 'm':
-      mult = 60;
-      break;
-    case 'h':
-      mult = 3600;
-      break;
-    case 'd':
-      mult = 86400;
-      break;
-    default:
-      return InvalidArgument("invalid duration unit, expected s, m, h or d");
+  // One or more "<n><unit>" parts, units strictly decreasing (d, h, m, s), each once: "90d",
+  // "1h30m", "59m30s", "1d12h". No sign, no spaces, no empty number.
+  constexpr std::string_view kExpected = "expected e.g. 90d, 12h, 1h30m or 59m30s";
+  if (s.empty() || s.size() > 64)
+    return InvalidArgument(std::string("invalid duration, ") + std::string(kExpected));
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 1000;
+  int64_t total = 0;
+  int last_rank = -1;  // index in "dhms" of the previous unit
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t digits = i;
+    while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+    if (digits == i || digits == s.size()) {
+      return InvalidArgument(std::string("invalid duration, ") + std::string(kExpected));
+    }
+    int rank;
+    int64_t mult;
+    switch (s[digits]) {
+      case 'd':
+        rank = 0, mult = 86400;
+        break;
+      case 'h':
+        rank = 1, mult = 3600;
+        break;
+      case 'm':
+        rank = 2, mult = 60;
+        break;
+      case 's':
+        rank = 3, mult = 1;
+        break;
+      default:
+        return InvalidArgument("invalid duration unit, expected s, m, h or d");
+    }
+    if (rank <= last_rank) {
+      return InvalidArgument("invalid duration, units must go from largest to smallest, each once");
+    }
+    last_rank = rank;
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(s.data() + i, s.data() + digits, n);
+    if (ec != std::errc() || p != s.data() + digits || n > (kMax - total) / mult) {
+      return InvalidArgument("duration out of range");
+    }
+    total += n * mult;
+    i = digits + 1;
   }
-  std::string_view num = s.substr(0, s.size() - 1);
-  int64_t n = 0;
-  for (char c : num)
-    if (c < '0' || c > '9') return InvalidArgument("invalid duration, expected e.g. 90d");
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
-  if (ec != std::errc() || p != num.data() + num.size() || n <= 0 ||
-      n > std::numeric_limits<int64_t>::max() / mult / 1000) {
-    return InvalidArgument("duration out of range");
-  }
-  return std::chrono::seconds(n * mult);
+  if (total <= 0) return InvalidArgument("duration out of range");
+  return std::chrono::seconds(total);
 }
 
 std::string FormatDuration(std::chrono::seconds d) {

@@ -1,5 +1,5 @@
 // Time formatting and parsing: RFC 3339 timestamps (UTC, "Z") and the compact durations the CLI
-// and config use ("90d", "12h", "10m", "30s"). Pure functions, thread-safe.
+// and config use ("90d", "12h", "1h30m", "30s"). Pure functions, thread-safe.
 #pragma once
 
 #include <chrono>
@@ -16,7 +16,8 @@ std::string FormatRfc3339(TimePoint t);
 // Accepts "YYYY-MM-DDTHH:MM:SSZ", optional fractional seconds, a numeric offset, or a bare
 // date "YYYY-MM-DD" (midnight UTC).
 Result<TimePoint> ParseRfc3339(std::string_view text);
-// "<n><unit>" with unit in s, m, h, d; n a positive integer without sign.
+// "<n><unit>" parts with unit in d, h, m, s, largest first, each unit at most once ("90d",
+// "1h30m", "59m30s"); the total must be positive.
 Result<std::chrono::seconds> ParseDuration(std::string_view text);
 // Inverse of ParseDuration, choosing the largest unit that divides evenly.
 std::string FormatDuration(std::chrono::seconds d);
