@@ -143,7 +143,8 @@ void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx) {
   auto tag_args = std::make_shared<TagArgs>();
   CLI::App* tag = principal->add_subcommand(
       "tag", "Replace a principal's tags (administrators only; not one's own)");
-  tag->add_option("--account", tag_args->account, "Account id or name")->required();
+  tag->add_option("--account", tag_args->account,
+                  "Account id or name (default: the caller's; not needed with a principal id)");
   tag->add_option("--principal", tag_args->principal, "Principal id or name")->required();
   tag->add_option("--tag", tag_args->tags, "Tag KEY=VALUE (repeatable)")
       ->required()
@@ -165,7 +166,8 @@ void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx) {
         disabled ? "Disable a principal: all of its tokens answer 401 at once (not oneself)"
                  : "Enable a disabled principal again (its unexpired tokens work again)");
     cmd->add_option("name", args->name, "Principal id or name")->required();
-    cmd->add_option("--account", args->account, "Account id or name (default: the caller's)");
+    cmd->add_option("--account", args->account,
+                    "Account id or name (default: the caller's; not needed with a principal id)");
     cmd->callback([&ctx, args, disabled] {
       ctx.action = [args, disabled](const GlobalOptions& g) {
         return RunSetDisabled(g, args->account, args->name, disabled);

@@ -132,7 +132,8 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
   CLI::App* create =
       token->add_subcommand("create", "Create a bearer token for a principal (shown only once)");
   create->add_option("--principal", args->principal, "Principal id or name")->required();
-  create->add_option("--account", args->account, "Account id or name (default: the caller's)");
+  create->add_option("--account", args->account,
+                     "Account id or name (default: the caller's; not needed with a principal id)");
   create
       ->add_option("--expires", args->expires,
                    "Lifetime such as 30d or 12h, at most 3650d (default: 90d)")
@@ -150,7 +151,8 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
   };
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = token->add_subcommand("list", "List API tokens (never their values)");
-  list->add_option("--account", list_args->account, "Account id or name (default: the caller's)");
+  list->add_option("--account", list_args->account,
+                   "Account id or name (default: the caller's; not needed with a principal id)");
   list->add_option("--principal", list_args->principal, "Only this principal's (id or name)");
   list->callback([&ctx, list_args] {
     ctx.action = [list_args](const GlobalOptions& g) {

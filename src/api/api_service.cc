@@ -56,6 +56,25 @@ Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
       [](const model::Account& a) { return a.id; });
 }
 
+Result<TargetedPrincipal> TargetPrincipal(ApiDeps& deps, const RequestContext& ctx,
+                                          const std::optional<std::string>& account_key,
+                                          const std::string& principal_key, policy::Action action) {
+  TargetedPrincipal out;
+  if ((!account_key || account_key->empty()) && IsValidId(principal_key, model::kPrincipalPrefix)) {
+    CF_ASSIGN_OR_RETURN(out.principal,
+                        LoadForAction(
+                            ctx, "principal", principal_key, model::kPrincipalPrefix, action,
+                            [&](const std::string& k) { return deps.governance.GetPrincipal(k); },
+                            [](const model::Principal& p) { return p.account_id; }));
+    CF_ASSIGN_OR_RETURN(out.account, deps.governance.ResolveAccount(out.principal.account_id));
+    return out;
+  }
+  CF_ASSIGN_OR_RETURN(out.account, TargetAccount(deps, ctx, account_key, action));
+  CF_ASSIGN_OR_RETURN(out.principal,
+                      deps.governance.ResolvePrincipal(out.account.id, principal_key));
+  return out;
+}
+
 ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) {
   AddHealthRoutes(router_, deps_);
   AddCertificateRoutes(router_, deps_);

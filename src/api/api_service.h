@@ -213,4 +213,16 @@ auto LoadForAction(const RequestContext& ctx, std::string_view kind, const std::
 Result<model::Account> TargetAccount(ApiDeps& deps, const RequestContext& ctx,
                                      const std::optional<std::string>& key, policy::Action action);
 
+// Resolves the principal a request names by `principal_key` (id or name) and its account. A name
+// is looked up in the account `account_key` names (else the caller's own); an id needs no
+// account: the principal's own account is then checked for `action`, as TargetAccount does. A
+// principal the caller may not act on answers NotFound like an unknown one.
+struct TargetedPrincipal {
+  model::Account account;
+  model::Principal principal;
+};
+Result<TargetedPrincipal> TargetPrincipal(ApiDeps& deps, const RequestContext& ctx,
+                                          const std::optional<std::string>& account_key,
+                                          const std::string& principal_key, policy::Action action);
+
 }  // namespace certfleet::api

@@ -246,5 +246,46 @@ TEST_F(ApiTest, DomainClaims) {
                 403, "domain.unclaimed");
 }
 
+// A principal named by its id needs no account: the principal's own account is checked. A system
+// admin reaches any account's principal that way; a tenant admin still finds another account's
+// principal missing, exactly like an unknown id.
+TEST_F(ApiTest, APrincipalIdNeedsNoAccount) {
+  const std::string system_token = AddPrincipal(kSystemAccountName);
+  auto created =
+      Call("POST", "/v1/principals",
+           json{{"account", "acc_b"}, {"name", "ops"}, {"role", "operator"}}.dump(), system_token);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string ops = Body(created)["id"];
+  auto token = Call("POST", "/v1/tokens", json{{"principal", ops}}.dump(), system_token);
+  ASSERT_EQ(token.status, 201) << token.body;
+  EXPECT_EQ(Body(token)["account"], "acc_b");
+  const std::string ops_token = Body(token)["token"];
+  EXPECT_EQ(Call("GET", "/v1/certificates", "", ops_token).status, 200);
+
+  auto tagged =
+      Call("PATCH", "/v1/principals/" + ops, json{{"tags", {{"team", "b"}}}}.dump(), system_token);
+  ASSERT_EQ(tagged.status, 200) << tagged.body;
+  EXPECT_EQ(Body(tagged)["tags"]["team"], "b");
+  auto listed = Call("GET", "/v1/tokens?principal=" + ops, "", system_token);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(Body(listed)["items"].size(), 1u);
+
+  // A name still needs the account it lives in: "ops" alone is looked up in the caller's own.
+  ExpectProblem(Call("POST", "/v1/tokens", json{{"principal", "ops"}}.dump(), system_token), 404,
+                "not found");
+  auto by_name = Call("POST", "/v1/tokens", json{{"principal", "ops"}, {"account", "acc_b"}}.dump(),
+                      system_token);
+  EXPECT_EQ(by_name.status, 201) << by_name.body;
+
+  // Tenant A: B's principal by id is as missing as an unknown id, and nothing changes.
+  ExpectProblem(Call("POST", "/v1/tokens", json{{"principal", ops}}.dump()), 404, "not found");
+  ExpectProblem(Call("POST", "/v1/principals/" + ops + "/disable", "{}"), 404, "not found");
+  EXPECT_EQ(Body(Call("GET", "/v1/tokens?principal=" + ops, "", system_token))["items"].size(), 2u);
+  EXPECT_EQ(Call("GET", "/v1/certificates", "", ops_token).status, 200);
+  auto disabled = Call("POST", "/v1/principals/" + ops + "/disable", "{}", system_token);
+  ASSERT_EQ(disabled.status, 200) << disabled.body;
+  EXPECT_EQ(Call("GET", "/v1/certificates", "", ops_token).status, 401);
+}
+
 }  // namespace
 }  // namespace certfleet::api

@@ -31,11 +31,10 @@ nlohmann::json TokenJson(const model::ApiToken& t, const std::string& account_id
 // answers 404 like a missing one.
 RouteHandler SetDisabledHandler(ApiDeps& deps, bool disabled) {
   return [&deps, disabled](const RequestContext& ctx) -> Result<net::HttpResponse> {
-    CF_ASSIGN_OR_RETURN(
-        model::Account account,
-        TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalWrite));
-    CF_ASSIGN_OR_RETURN(model::Principal p,
-                        deps.governance.ResolvePrincipal(account.id, ctx.params.at("id")));
+    CF_ASSIGN_OR_RETURN(TargetedPrincipal target,
+                        TargetPrincipal(deps, ctx, ctx.request.query("account"),
+                                        ctx.params.at("id"), Action::kPrincipalWrite));
+    model::Principal p = std::move(target.principal);
     ctx.audit_resource = p.id;
     CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalDisabled(*ctx.caller, p.id, disabled));
     return JsonResponse(200, PrincipalJson(p));
@@ -115,12 +114,11 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
              CF_ASSIGN_OR_RETURN(auto tags, body.OptStringMap("tags"));
              if (!tags) return InvalidArgument("field \"tags\" is required");
              CF_TRY(body.NoOtherFields());
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalWrite));
-             CF_ASSIGN_OR_RETURN(model::Principal p,
-                                 deps.governance.ResolvePrincipal(account.id, ctx.params.at("id")));
-             CF_ASSIGN_OR_RETURN(p, deps.governance.SetPrincipalTags(caller, p.id, *tags));
+             CF_ASSIGN_OR_RETURN(TargetedPrincipal target,
+                                 TargetPrincipal(deps, ctx, ctx.request.query("account"),
+                                                 ctx.params.at("id"), Action::kPrincipalWrite));
+             CF_ASSIGN_OR_RETURN(model::Principal p, deps.governance.SetPrincipalTags(
+                                                         caller, target.principal.id, *tags));
              return JsonResponse(200, PrincipalJson(p));
            });
 
@@ -136,10 +134,10 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
         if (expires) {
           CF_ASSIGN_OR_RETURN(ttl, ParseDuration(*expires));
         }
-        CF_ASSIGN_OR_RETURN(model::Account account,
-                            TargetAccount(deps, ctx, account_key, Action::kTokenWrite));
-        CF_ASSIGN_OR_RETURN(model::Principal p,
-                            deps.governance.ResolvePrincipal(account.id, principal_key));
+        CF_ASSIGN_OR_RETURN(
+            TargetedPrincipal target,
+            TargetPrincipal(deps, ctx, account_key, principal_key, Action::kTokenWrite));
+        const model::Principal& p = target.principal;
         CF_ASSIGN_OR_RETURN(lifecycle::IssuedToken t,
                             deps.governance.CreateToken(p, ttl, ctx.caller->audit));
         ctx.audit_resource = t.record.id;
@@ -161,14 +159,18 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/tokens", Action::kPrincipalRead, "token.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalRead));
+             const auto account_key = ctx.request.query("account");
+             model::Account account;
              std::optional<std::string> principal_id;
              if (auto key = ctx.request.query("principal")) {
-               CF_ASSIGN_OR_RETURN(model::Principal p,
-                                   deps.governance.ResolvePrincipal(account.id, *key));
-               principal_id = p.id;
+               CF_ASSIGN_OR_RETURN(
+                   TargetedPrincipal target,
+                   TargetPrincipal(deps, ctx, account_key, *key, Action::kPrincipalRead));
+               account = std::move(target.account);
+               principal_id = target.principal.id;
+             } else {
+               CF_ASSIGN_OR_RETURN(account,
+                                   TargetAccount(deps, ctx, account_key, Action::kPrincipalRead));
              }
              CF_ASSIGN_OR_RETURN(auto tokens, deps.governance.ListTokens(account.id, principal_id));
              nlohmann::json items = nlohmann::json::array();
