@@ -430,6 +430,20 @@ def test_token_create_output(server, cli, make_account, make_principal, workdir)
     proc = cli("token", "create", "--principal", operator.id, "--expires", "soon", check=False)
     assert proc.returncode == 2 and "--expires" in proc.stderr, proc.stderr
 
+    # A principal given by id needs no --account (issue #17), and durations may be compound.
+    by_id = cli.json("token", "create", "--principal", operator.id, "--expires", "1h30m")
+    assert by_id["account"] == account and by_id["principal"] == operator.id, by_id
+    lifetime = (datetime.datetime.fromisoformat(by_id["expires_at"].replace("Z", "+00:00")) -
+                datetime.datetime.fromisoformat(by_id["created_at"].replace("Z", "+00:00")))
+    assert lifetime == datetime.timedelta(hours=1, minutes=30), by_id
+    tagged = cli.json("principal", "tag", "--principal", operator.id, "--tag", "env=qa")
+    assert tagged["account"] == account and tagged["tags"] == {"env": "qa"}, tagged
+    # A name is still looked up in the caller's own account.
+    proc = cli("token", "create", "--principal", operator.name, check=False)
+    assert proc.returncode != 0 and "not found" in proc.stderr, proc.stderr
+    proc = cli("token", "create", "--principal", operator.id, "--expires", "30m1h", check=False)
+    assert proc.returncode == 2 and "--expires" in proc.stderr, proc.stderr
+
 
 def test_grants(cli, make_account, make_principal):
     source, target = make_account(), make_account()
