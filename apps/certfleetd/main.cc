@@ -124,7 +124,8 @@ Status CheckKekPresent(const Config& cfg, store::Store& store) {
 }
 
 // Runs `tick` on one background thread until stopped: again at once after a tick that found
-// work (returned > 0), otherwise after `interval` or at Stop(). A failed tick is logged and
+// work (returned > 0) or after Wake(), otherwise after `interval` or at Stop(). A failed tick is
+// logged and
 // retried after the interval. Every piece of background work in certfleetd is one of these; each
 // tick persists its outcome, so stopping between ticks loses nothing.
 class Periodic {
@@ -146,17 +147,26 @@ class Periodic {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
+  // Runs the next tick now (or right after the one in progress). Harmless after Stop().
+  void Wake() {
+    {
+      std::lock_guard lk(mu_);
+      woken_ = true;
+    }
+    cv_.notify_all();
+  }
 
  private:
   void Run() {
     std::unique_lock lk(mu_);
     while (!stop_) {
+      woken_ = false;
       lk.unlock();
       Result<int64_t> n = tick_();
       if (!n.ok()) log::Warn(name_, {{"error", n.error().ToString()}});
       lk.lock();
       if (n.ok() && *n > 0) continue;
-      cv_.wait_for(lk, interval_, [this] { return stop_; });
+      cv_.wait_for(lk, interval_, [this] { return stop_ || woken_; });
     }
   }
 
@@ -166,6 +176,7 @@ class Periodic {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool woken_ = false;
   std::thread thread_;  // last: started once the members above exist
 };
 
@@ -643,6 +654,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
     CF_ASSIGN_OR_RETURN(int n, engine.RunOnce());
     return n;
   });
+  // A job enqueued by a request (an ACME challenge's validation) runs at once.
+  engine.SetWaker([&worker] { worker.Wake(); });
   // Webhook deliveries: each pass waits at most the HTTP client's timeout per delivery. With
   // several replicas (PostgreSQL), only the one holding the dispatcher's lock delivers.
   std::unique_ptr<store::Leadership> dispatch_leader = (*store)->NewLeadership("event-dispatcher");
@@ -707,6 +720,7 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
   redeploy_loop.Stop();
   dispatcher_loop.Stop();
   if (dispatch_leader) dispatch_leader->Release();
+  engine.SetWaker(nullptr);
   worker.Stop();
   if (test_clock) test_clock->Stop();
   poll_hub.Stop();

@@ -107,6 +107,24 @@ class AcmeServerApiTest : public ::testing::Test {
     return json::parse(*binding);
   }
 
+  // Claimed names are authorized at once unless a test calls this: then they get challenges.
+  void UseChallenges() {
+    issuance_ = std::make_unique<lifecycle::AcmeServerIssuance>(
+        *stack_.env.store, stack_.env.clock, SystemRandomSource(), stack_.env.Ca(), *stack_.certs,
+        *stack_.engine, *stack_.audit, lifecycle::AcmeServerIssuanceOptions{});
+    acme::server::ServerOptions options;
+    options.limits.pending_authorizations = 5;
+    server_ = std::make_unique<acme::server::AcmeServer>(
+        *stack_.env.store, *stack_.env.secret_store, stack_.env.clock, SystemRandomSource(),
+        *validator_, *issuance_, options);
+    ApiDeps deps{*stack_.env.store, stack_.env.clock, SystemRandomSource(),
+                 *stack_.certs,     *stack_.exports,  *stack_.governance,
+                 *stack_.secrets,   *stack_.audit,    *stack_.deployments,
+                 *stack_.agents,    nullptr,          stack_.webhooks.get()};
+    deps.acme_server = server_.get();
+    stack_.api = std::make_unique<ApiService>(deps);
+  }
+
   // Registers the account with a fresh EAB key; sets kid_.
   void Register() {
     json payload = {{"termsOfServiceAgreed", true}, {"externalAccountBinding", Eab()}};
@@ -415,21 +433,7 @@ TEST_F(AcmeServerApiTest, FinalizeIssuesIntoTheInventoryAndRefusesBadCsrs) {
 
 TEST_F(AcmeServerApiTest, PendingAuthorizationsAreLimitedPerAccount) {
   Register();
-  // Claimed names are authorized at once in the other tests; here they get challenges.
-  issuance_ = std::make_unique<lifecycle::AcmeServerIssuance>(
-      *stack_.env.store, stack_.env.clock, SystemRandomSource(), stack_.env.Ca(), *stack_.certs,
-      *stack_.engine, *stack_.audit, lifecycle::AcmeServerIssuanceOptions{});
-  acme::server::ServerOptions options;
-  options.limits.pending_authorizations = 5;
-  server_ = std::make_unique<acme::server::AcmeServer>(*stack_.env.store, *stack_.env.secret_store,
-                                                       stack_.env.clock, SystemRandomSource(),
-                                                       *validator_, *issuance_, options);
-  ApiDeps deps{*stack_.env.store, stack_.env.clock, SystemRandomSource(),
-               *stack_.certs,     *stack_.exports,  *stack_.governance,
-               *stack_.secrets,   *stack_.audit,    *stack_.deployments,
-               *stack_.agents,    nullptr,          stack_.webhooks.get()};
-  deps.acme_server = server_.get();
-  stack_.api = std::make_unique<ApiService>(deps);
+  UseChallenges();
   for (int i = 0; i < 5; ++i) {
     json ids = json::array({{{"type", "dns"}, {"value", "n" + std::to_string(i) + ".team.test"}}});
     ASSERT_EQ(Post("/acme/new-order", json{{"identifiers", ids}}.dump()).status, 201);
@@ -440,6 +444,43 @@ TEST_F(AcmeServerApiTest, PendingAuthorizationsAreLimitedPerAccount) {
   EXPECT_EQ(TypeOf(r), "urn:ietf:params:acme:error:rateLimited");
   EXPECT_FALSE(r.headers["Retry-After"].empty());
   EXPECT_EQ(Orders(), 5);
+}
+
+// A challenge's validation runs at once: the job engine is woken after the job committed (the
+// waker sees the job in the store), exactly once per challenge, and not for a repeated POST.
+TEST_F(AcmeServerApiTest, AChallengeWakesTheJobEngineOnceItsJobCommitted) {
+  Register();
+  UseChallenges();
+  std::vector<std::string> seen;  // the validation job's state as the waker found it
+  std::string challenge_id;
+  stack_.engine->SetWaker([&] {
+    auto tx = stack_.env.store->BeginRead();
+    ASSERT_TRUE(tx.ok());
+    auto job =
+        (*tx)->jobs().GetByIdempotencyKey(std::string(lifecycle::kAcmeValidationJob), challenge_id);
+    seen.push_back(job.ok() ? std::string(model::JobStateName(job->state)) : "missing");
+  });
+  json ids = json::array({{{"type", "dns"}, {"value", "wake.team.test"}}});
+  net::HttpResponse r = Post("/acme/new-order", json{{"identifiers", ids}}.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string authz_url = json::parse(r.body)["authorizations"][0];
+  json authz = json::parse(Post(PathOf(authz_url), "").body);
+  std::string challenge_url;
+  for (const json& ch : authz["challenges"]) {
+    if (ch["type"] == "http-01") challenge_url = ch["url"];
+  }
+  ASSERT_FALSE(challenge_url.empty()) << authz.dump();
+  challenge_id = challenge_url.substr(challenge_url.rfind('/') + 1);
+  EXPECT_TRUE(seen.empty());  // ordering queues nothing
+
+  r = Post(PathOf(challenge_url), "{}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], "pending");
+  r = Post(PathOf(challenge_url), "{}");  // already processing: nothing new to run
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(seen.size(), 1u);
+  stack_.engine->SetWaker(nullptr);
 }
 
 // RFC 8738: IP identifiers, on the short-lived profile only, covered by an IP claim, with the

@@ -191,6 +191,16 @@ Result<Job> JobEngine::Enqueue(store::Tx& tx, NewJob spec) {
   return job;
 }
 
+void JobEngine::SetWaker(std::function<void()> waker) {
+  std::lock_guard lk(waker_mu_);
+  waker_ = std::move(waker);
+}
+
+void JobEngine::Wake() const {
+  std::lock_guard lk(waker_mu_);
+  if (waker_) waker_();
+}
+
 Result<int> JobEngine::RunOnce() {
   std::vector<Job> claimed;
   {

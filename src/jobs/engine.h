@@ -38,6 +38,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -119,6 +120,13 @@ class JobEngine {
   // persisting one outcome stops the batch (the jobs' leases expire and they run again).
   Result<int> RunOnce();
 
+  // The worker loop that calls RunOnce() (apps/) registers how to wake it. Wake() calls it: code
+  // that enqueued a job calls Wake() after its transaction committed, so the job runs now
+  // instead of at the loop's next idle poll. Without a waker, Wake() does nothing. Both are
+  // thread-safe; the waker must stay callable until it is replaced (SetWaker(nullptr)).
+  void SetWaker(std::function<void()> waker);
+  void Wake() const;
+
   // NotFound if absent.
   Result<model::Job> Get(const std::string& id);
   // Cancels a pending or running job. Cancelling a cancelled job succeeds; a succeeded or failed
@@ -138,6 +146,8 @@ class JobEngine {
   Random& random_;
   EngineOptions options_;
   std::map<std::string, StepFn, std::less<>> steps_;
+  mutable std::mutex waker_mu_;
+  std::function<void()> waker_;
 };
 
 }  // namespace certfleet::jobs

@@ -75,6 +75,7 @@ class AcmeServerIssuance final : public acme::server::Issuance {
                const std::string& resource) override;
   Status EnqueueValidation(store::Tx& tx, const std::string& account_id,
                            const std::string& challenge_id) override;
+  void ValidationQueued() override { engine_.Wake(); }
 
  private:
   // The principal the binding acts as, checked (exists, enabled, same account).

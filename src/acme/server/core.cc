@@ -764,6 +764,7 @@ Result<AcmeServer::Reply> AcmeServer::Challenge(const Authenticated& a, const st
       CF_TRY(tx->acme_server().UpdateChallenge(*ch));
       CF_TRY(issuance_.EnqueueValidation(*tx, ch->account_id, ch->id));
       CF_TRY(tx->Commit());
+      issuance_.ValidationQueued();
     }
   }
   Reply r = JsonReply(200, ChallengeJson(*ch, base));

@@ -83,6 +83,9 @@ class Issuance {
   // Queues, in `tx`, the durable job that runs Server::RunValidation(challenge_id).
   virtual Status EnqueueValidation(store::Tx& tx, const std::string& account_id,
                                    const std::string& challenge_id) = 0;
+  // Called once the transaction that queued a validation committed: run it now rather than at
+  // the job loop's next idle poll.
+  virtual void ValidationQueued() {}
 };
 
 }  // namespace certfleet::acme::server
