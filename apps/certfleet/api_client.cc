@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "files.h"
-#include "output.h"
+#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -13,31 +13,6 @@ constexpr size_t kMaxTokenBytes = 4096;
 constexpr size_t kMaxCaBundleBytes = 1 << 20;
 // RSA-4096 key generation happens inside the request on the server; allow for a slow machine.
 constexpr std::chrono::milliseconds kRequestTimeout{120000};
-
-ErrorCode CodeForStatus(int status) {
-  switch (status) {
-    case 400:
-      return ErrorCode::kInvalidArgument;
-    case 401:
-      return ErrorCode::kUnauthorized;
-    case 403:
-      return ErrorCode::kForbidden;
-    case 404:
-      return ErrorCode::kNotFound;
-    case 409:
-      return ErrorCode::kConflict;
-    case 413:
-      return ErrorCode::kTooLarge;
-    case 429:
-      return ErrorCode::kRateLimited;
-    case 503:
-      return ErrorCode::kUnavailable;
-    case 504:
-      return ErrorCode::kTimeout;
-    default:
-      return status >= 400 && status < 500 ? ErrorCode::kInvalidArgument : ErrorCode::kInternal;
-  }
-}
 
 // nlohmann::json::dump throws on strings that are not UTF-8 (a policy file in Latin-1, say);
 // report that as bad input instead of letting the exception escape.
@@ -52,28 +27,6 @@ Result<std::string> Serialize(const nlohmann::json& body) {
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 }  // namespace
-
-Error ErrorFromResponse(const net::HttpResponse& response) {
-  std::string detail;
-  auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object()) {
-    for (const char* field : {"detail", "title"}) {
-      auto it = parsed.find(field);
-      if (it != parsed.end() && it->is_string() && !it->get<std::string>().empty()) {
-        detail = it->get<std::string>();
-        break;
-      }
-    }
-  }
-  if (detail.empty()) {
-    // Not a problem document (a proxy, or a server bug): say so instead of dumping the body.
-    detail = response.body.empty() ? "request failed with an empty response"
-                                   : "request failed with a non-problem response";
-  }
-  // The detail comes from the server: keep a hostile one from driving the terminal.
-  return Error(CodeForStatus(response.status),
-               SanitizeForTerminal(detail) + " (HTTP " + std::to_string(response.status) + ")");
-}
 
 std::string PathSegment(std::string_view id) { return net::UrlEncode(id); }
 

@@ -1,7 +1,7 @@
 // ApiClient: the CLI's only way to the REST API (docs/api.md). It loads the trust anchors and the
 // bearer token named by the global options, sends JSON requests and turns every non-2xx answer
-// into an Error whose message is "<detail of the problem document> (HTTP <status>)", ready for
-// the CLI's one error printer in main.cc.
+// into an Error (ErrorFromResponse in responses.h: the problem document's code and detail), ready
+// for the CLI's one error printer in main.cc.
 //
 // The token is held in SecretBytes and only copied into the Authorization header for the duration
 // of one request; it never appears in messages. The raw response body is wiped once parsed, so a
@@ -53,11 +53,6 @@ class ApiClient {
   SecretBytes token_;
   std::unique_ptr<net::HttpsClient> http_;
 };
-
-// Renders a non-2xx response as an Error: the problem document's `detail` (else `title`, else a
-// short description of the body) followed by " (HTTP <status>)". The ErrorCode follows the status
-// (docs/api.md table). Exposed for tests.
-Error ErrorFromResponse(const net::HttpResponse& response);
 
 // Overwrites the string member `key` of `object` (if it is one) with zeros and erases it: for
 // secrets the API returns (tokens, secret values) once they have been printed or written.

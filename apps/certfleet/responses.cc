@@ -1,8 +1,35 @@
 #include "responses.h"
 
+#include <cctype>
+
+#include "net/problem.h"
 #include "output.h"
 
 namespace certfleet::cli {
+
+Error ErrorFromResponse(const net::HttpResponse& response) {
+  const net::DecodedProblem problem = net::DecodeProblem(response);
+  std::string message;
+  if (problem.typed) {
+    // The code in words, from our own table: the server's title is not needed to say it.
+    std::string kind(net::ProblemTitle(problem.code));
+    for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    message = kind + ": ";
+  }
+  std::string detail = !problem.detail.empty() ? problem.detail : problem.title;
+  if (detail.empty()) {
+    // Not a problem document (a proxy, or a server bug): say so instead of dumping the body.
+    detail = response.body.empty() ? "request failed with an empty response"
+                                   : "request failed with a non-problem response";
+  }
+  message += SanitizeForTerminal(detail);
+  // An internal error's detail points at the server log "under this request id": show it.
+  if (response.status >= 500 && !problem.request_id().empty()) {
+    message += " (request id " + SanitizeForTerminal(problem.request_id()) + ")";
+  }
+  message += " (HTTP " + std::to_string(response.status) + ")";
+  return problem.ToError(std::move(message));
+}
 
 Result<const nlohmann::json*> ItemsOf(const nlohmann::json& list, std::string_view what) {
   if (!list.is_object())

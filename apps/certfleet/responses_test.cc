@@ -2,10 +2,76 @@
 
 #include <gtest/gtest.h>
 
+#include "net/problem.h"
+
 namespace certfleet::cli {
 namespace {
 
 using nlohmann::json;
+
+net::HttpResponse Answer(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// Both answers are 409 and 400: only the problem type tells them apart, and the CLI says which.
+TEST(ErrorFromResponse, FailedPreconditionAndConflictStayApart) {
+  Error pre = ErrorFromResponse(net::EncodeProblem(ErrorCode::kFailedPrecondition,
+                                                   "certificate crt_1 has no issued version"));
+  EXPECT_EQ(pre.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(pre.message(),
+            "failed precondition: certificate crt_1 has no issued version (HTTP 409)");
+  Error conflict = ErrorFromResponse(net::EncodeProblem(ErrorCode::kConflict, "name taken"));
+  EXPECT_EQ(conflict.code(), ErrorCode::kConflict);
+  EXPECT_EQ(conflict.message(), "conflict: name taken (HTTP 409)");
+}
+
+TEST(ErrorFromResponse, MalformedAndInvalidArgumentStayApart) {
+  Error malformed =
+      ErrorFromResponse(net::EncodeProblem(ErrorCode::kMalformed, "body is not JSON"));
+  EXPECT_EQ(malformed.code(), ErrorCode::kMalformed);
+  EXPECT_EQ(malformed.message(), "malformed request: body is not JSON (HTTP 400)");
+  Error invalid =
+      ErrorFromResponse(net::EncodeProblem(ErrorCode::kInvalidArgument, "limit must be 1..1000"));
+  EXPECT_EQ(invalid.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(invalid.message(), "invalid argument: limit must be 1..1000 (HTTP 400)");
+}
+
+TEST(ErrorFromResponse, ServerFailuresNameTheRequestIdAndRetryableCodesAreMarked) {
+  Error internal =
+      ErrorFromResponse(net::EncodeProblem(ErrorCode::kInternal, "see the server log", 0,
+                                           {{"request_id",
+                                             "req_\x1b"
+                                             "42"}}));
+  EXPECT_EQ(internal.code(), ErrorCode::kInternal);
+  EXPECT_EQ(internal.message(),
+            "internal error: see the server log (request id req_?42) (HTTP 500)");
+  EXPECT_FALSE(internal.retryable());
+  Error busy = ErrorFromResponse(
+      net::EncodeProblem(ErrorCode::kUnavailable, "busy", 0, nullptr, std::chrono::seconds(3)));
+  EXPECT_TRUE(busy.retryable());
+  EXPECT_EQ(busy.retry_after(), std::chrono::seconds(3));
+  // 4xx answers carry no request id in the message.
+  EXPECT_EQ(ErrorFromResponse(net::EncodeProblem(ErrorCode::kNotFound, "no such certificate", 0,
+                                                 {{"request_id", "req_1"}}))
+                .message(),
+            "not found: no such certificate (HTTP 404)");
+}
+
+TEST(ErrorFromResponse, OtherBodiesFallBackToTheStatus) {
+  Error proxy = ErrorFromResponse(Answer(502, "<html>bad gateway</html>"));
+  EXPECT_EQ(proxy.code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(proxy.message(), "request failed with a non-problem response (HTTP 502)");
+  Error empty = ErrorFromResponse(Answer(404, ""));
+  EXPECT_EQ(empty.code(), ErrorCode::kNotFound);
+  EXPECT_EQ(empty.message(), "request failed with an empty response (HTTP 404)");
+  // An untyped JSON document: its detail (or title) is shown, without a kind.
+  Error old = ErrorFromResponse(Answer(409, R"({"title":"Conflict\u001b[2J"})"));
+  EXPECT_EQ(old.code(), ErrorCode::kConflict);
+  EXPECT_EQ(old.message(), "Conflict?[2J (HTTP 409)");
+}
 
 TEST(ItemsOf, ReturnsTheArray) {
   json list = {{"items", json::array({{{"id", "a"}}})}};

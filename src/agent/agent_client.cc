@@ -8,6 +8,7 @@
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "net/http.h"
+#include "net/problem.h"
 
 namespace certfleet::agent {
 namespace {
@@ -270,50 +271,16 @@ std::string SanitizeText(std::string_view s, size_t max) {
 }
 
 Error ErrorFromStatus(const net::HttpResponse& response) {
-  std::string detail;
-  json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object()) {
-    for (const char* field : {"detail", "title"}) {
-      auto it = parsed.find(field);
-      if (it != parsed.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
-        detail = SanitizeText(it->get_ref<const std::string&>(), 300);
-        break;
-      }
-    }
-  }
-  const int status = response.status;
-  std::string message = "server answered HTTP " + std::to_string(status);
-  if (!detail.empty()) message += ": " + detail;
-  switch (status) {
-    case 400:
-      return InvalidArgument(std::move(message));
-    case 401:
-      return Unauthorized(std::move(message));
-    case 403:
-      return Forbidden(std::move(message));
-    case 404:
-      return NotFound(std::move(message));
-    case 409:
-      return Conflict(std::move(message));
-    case 413:
-      return TooLarge(std::move(message));
-    default:
-      break;
-  }
-  std::optional<std::chrono::seconds> after;
-  auto ra = response.headers.find("retry-after");
-  if (ra != response.headers.end()) {
-    int64_t secs = 0;
-    const std::string& v = ra->second;
-    if (!v.empty() && v.size() <= 6 &&
-        std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      secs = std::stoll(v);
-      after = std::chrono::seconds(secs);
-    }
-  }
-  if (status == 429) return Error(ErrorCode::kRateLimited, std::move(message)).WithRetry(after);
-  if (status >= 500) return Unavailable(std::move(message)).WithRetry(after);
-  return InvalidArgument(std::move(message));
+  const net::DecodedProblem problem = net::DecodeProblem(response);
+  std::string message = "server answered HTTP " + std::to_string(problem.status);
+  if (problem.typed) message += " " + std::string(ErrorCodeName(problem.code));
+  const std::string& detail = !problem.detail.empty() ? problem.detail : problem.title;
+  if (!detail.empty()) message += ": " + SanitizeText(detail, 300);
+  Error e = problem.ToError(std::move(message));
+  // Any server-side failure is retried after backing off, an internal error too: the agent keeps
+  // its job for the next attempt rather than reporting it failed for the server's fault.
+  if (problem.status >= 500 && !e.retryable()) e.WithRetry(problem.retry_after);
+  return e;
 }
 
 Result<std::unique_ptr<AgentClient>> AgentClient::Create(AgentClientOptions options) {

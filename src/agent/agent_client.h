@@ -1,11 +1,18 @@
 // A typed client for the agent protocol of docs/agents.md ("Agent protocol", /v1/agent/...).
 //
-// Every call returns the parsed, validated response or an Error:
-//   Unavailable (retryable)   connection failures, timeouts, 5xx (also 502/503/504 from proxies)
+// Every call returns the parsed, validated response or an Error. A non-2xx answer is decoded by
+// net::DecodeProblem: the code is the one the problem document's `type` names, so the server's
+// conflict and failed_precondition (both 409), or malformed and invalid_argument (both 400), reach
+// the caller as such. Only a body that is not a certfleet problem (a proxy's page) is mapped from
+// its status:
+//   Unavailable (retryable)   connection failures, timeouts, 502/503 and other 5xx
+//   Timeout (retryable)       504
+//   Internal (retryable)      500; every 5xx is retryable, whatever its type
 //   RateLimited (retryable)   429, with retry_after from Retry-After when the server sends one
 //   Unauthorized              401 (unknown or expired enrollment token; unknown client serial)
 //   Forbidden                 403 (a secret the agent's tags do not allow), TLS verification
 //   NotFound / Conflict       404 / 409 (see each call)
+//   InvalidArgument           400 and other 4xx
 //   Malformed                 a 2xx body that is not the documented JSON: not an object, a
 //                             missing or mistyped field, an id that is not a name, seq <= 0, an
 //                             empty PEM, a bad timestamp. Unknown fields are ignored so that the
@@ -181,8 +188,8 @@ Result<SecretBytes> ParseSecretResponse(std::string& body);
 Result<std::string> ReportRequestBody(const JobReport& report);
 }  // namespace wire
 
-// Maps a non-2xx response to an Error (see the table above), quoting a sanitized problem
-// "detail" or "title" when the body is an RFC 7807 document. Exposed for tests.
+// Maps a non-2xx response to an Error (see the table above): "server answered HTTP <status>
+// [<code>]: <sanitized detail or title>". Exposed for tests and bench/fleet_sim.
 Error ErrorFromStatus(const net::HttpResponse& response);
 
 // Printable ASCII cut to `max` characters, other bytes replaced by '?'. For reasons and

@@ -12,6 +12,7 @@
 #include "agent/agent_state.h"
 #include "agent/backoff.h"
 #include "agent/test_bundles.h"
+#include "net/problem.h"
 
 namespace certfleet::agent {
 namespace {
@@ -296,6 +297,33 @@ TEST(AgentClientTest, StatusCodesMapToErrors) {
   EXPECT_EQ(r5.error().code(), ErrorCode::kUnavailable);
   EXPECT_TRUE(r5.error().retryable());
   EXPECT_EQ(f.client.Poll(std::chrono::seconds(0)).error().code(), ErrorCode::kUnavailable);
+}
+
+// certfleetd's problem documents: the code comes from the type, not the status, so a stale report
+// (conflict, which the runtime ignores) is not confused with a refused one (failed_precondition,
+// same 409), and a 500 is retried like any server-side failure.
+TEST(AgentClientTest, ProblemTypesDecideTheCode) {
+  ClientFixture f;
+  auto answer = [&](ErrorCode code, const std::string& detail) {
+    f.script.push_back(net::EncodeProblem(code, detail, 0, {{"request_id", "req_1"}}));
+  };
+  answer(ErrorCode::kConflict, "stale report: job dtg_01 is at sequence 9");
+  answer(ErrorCode::kFailedPrecondition, "the deployment has no version");
+  answer(ErrorCode::kMalformed, "body is not JSON");
+  answer(ErrorCode::kInternal, "an internal error occurred");
+  JobReport rep{7, "verified", "", {}, "4f1c"};
+
+  Status stale = f.client.Report("dtg_01", rep);
+  EXPECT_EQ(stale.error().code(), ErrorCode::kConflict);
+  EXPECT_EQ(stale.error().message(),
+            "server answered HTTP 409 conflict: stale report: job dtg_01 is at sequence 9");
+  Status refused = f.client.Report("dtg_01", rep);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(refused.error().retryable());
+  EXPECT_EQ(f.client.Report("dtg_01", rep).error().code(), ErrorCode::kMalformed);
+  Status internal = f.client.Report("dtg_01", rep);
+  EXPECT_EQ(internal.error().code(), ErrorCode::kInternal);
+  EXPECT_TRUE(internal.error().retryable());
 }
 
 TEST(AgentClientTest, BundleMustMatchTheJobSeq) {

@@ -275,6 +275,24 @@ TEST_F(RuntimeFixture, SameSeqIsReReportedNotReinstalled) {
   EXPECT_EQ(server.counts()["bundle"], 2);
 }
 
+// Both answers are 409: the runtime tells them apart by the problem type (net/problem.h). A
+// conflict means the report was stale and is done with; a failed precondition is an error.
+TEST_F(RuntimeFixture, AStaleReportIsDoneWithARefusedOneIsAnError) {
+  auto rt = Started();
+  Queue(1, 1, MakeLeaf(pki, 45));
+  server.SetReportRefusal(ErrorCode::kFailedPrecondition);
+  Result<bool> refused = rt->RunOnce();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message().find("report refused"), std::string::npos)
+      << refused.error().message();
+
+  server.SetReportRefusal(ErrorCode::kConflict);
+  Result<bool> stale = rt->RunOnce();
+  ASSERT_TRUE(stale.ok()) << stale.error().ToString();
+  EXPECT_EQ(server.reports().size(), 2u);
+}
+
 TEST_F(RuntimeFixture, UnknownProfileRefusedPassphraseAndMismatchedKey) {
   auto rt = Started();
   Leaf v1 = MakeLeaf(pki, 51);

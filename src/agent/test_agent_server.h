@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "agent/test_bundles.h"
 #include "base/time_util.h"
 #include "net/https_server.h"
+#include "net/problem.h"
 #include "net/test_tls.h"
 #include "x509/csr.h"
 
@@ -90,6 +92,12 @@ class FakeAgentServer {
     std::lock_guard lock(mu_);
     lose_reports_ = lose;
   }
+  // When set, reports are answered with this problem (both 409s: conflict is what certfleetd
+  // says to a stale report) and the job stays pending.
+  void SetReportRefusal(std::optional<ErrorCode> code) {
+    std::lock_guard lock(mu_);
+    report_refusal_ = code;
+  }
   std::vector<json> reports() const {
     std::lock_guard lock(mu_);
     return reports_;
@@ -120,8 +128,9 @@ class FakeAgentServer {
     r.body = body.dump();
     return r;
   }
-  static net::HttpResponse Problem(int status, const std::string& detail) {
-    return Json(status, {{"title", "error"}, {"detail", detail}});
+  // The problem documents certfleetd sends (net/problem.h), so the client decodes the real form.
+  static net::HttpResponse Problem(ErrorCode code, const std::string& detail, int status = 0) {
+    return net::EncodeProblem(code, detail, status);
   }
 
   x509::Certificate IssueClientCert(const crypto::PublicKey& key) {
@@ -143,9 +152,11 @@ class FakeAgentServer {
   }
 
   net::HttpResponse IssueFromCsr(const json& body, int status) {
-    if (!body.contains("csr") || !body["csr"].is_string()) return Problem(400, "csr missing");
+    if (!body.contains("csr") || !body["csr"].is_string())
+      return Problem(ErrorCode::kInvalidArgument, "csr missing");
     auto csr = x509::Csr::FromPem(body["csr"].get<std::string>());
-    if (!csr.ok() || !csr->VerifySignature().ok()) return Problem(400, "bad csr");
+    if (!csr.ok() || !csr->VerifySignature().ok())
+      return Problem(ErrorCode::kInvalidArgument, "bad csr");
     x509::Certificate c = IssueClientCert(csr->public_key());
     return Json(status, {{"agent_id", agent_id},
                          {"account", "acc_01TESTACCOUNT"},
@@ -166,20 +177,22 @@ class FakeAgentServer {
     json body;
     if (!req.body.empty()) {
       body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded()) return Problem(400, "bad json");
+      if (body.is_discarded()) return Problem(ErrorCode::kMalformed, "bad json");
     }
     if (req.method == "POST" && path == "/v1/agent/enroll") {
       Count("enroll");
-      if (!body.contains("token") || body["token"] != token) return Problem(401, "bad token");
-      if (token_used_) return Problem(409, "enrollment token already used");
+      if (!body.contains("token") || body["token"] != token)
+        return Problem(ErrorCode::kUnauthorized, "bad token");
+      if (token_used_) return Problem(ErrorCode::kConflict, "enrollment token already used");
       token_used_ = true;
       return IssueFromCsr(body, 201);
     }
     // Everything else: mutual TLS, the agent known by its certificate's serial.
-    if (!req.client_cert_der) return Problem(401, "client certificate required");
+    if (!req.client_cert_der)
+      return Problem(ErrorCode::kUnauthorized, "client certificate required");
     auto cert = x509::Certificate::FromDer(*req.client_cert_der);
     if (!cert.ok() || !known_serials_.count(cert->serial_hex())) {
-      return Problem(401, "unknown agent");
+      return Problem(ErrorCode::kUnauthorized, "unknown agent");
     }
     last_client_serial_ = cert->serial_hex();
     if (req.method == "GET" && path == "/v1/agent/jobs") {
@@ -196,13 +209,13 @@ class FakeAgentServer {
     if (path.rfind(jobs_prefix, 0) == 0) {
       std::string rest = path.substr(jobs_prefix.size());
       const size_t slash = rest.find('/');
-      if (slash == std::string::npos) return Problem(404, "no route");
+      if (slash == std::string::npos) return Problem(ErrorCode::kNotFound, "no route");
       const std::string id = rest.substr(0, slash);
       const std::string action = rest.substr(slash + 1);
       if (req.method == "GET" && action == "bundle") {
         Count("bundle");
         auto it = bundles_.find(id);
-        if (it == bundles_.end()) return Problem(404, "no such target");
+        if (it == bundles_.end()) return Problem(ErrorCode::kNotFound, "no such target");
         return Json(200, it->second);
       }
       if (req.method == "POST" && action == "report") {
@@ -210,14 +223,15 @@ class FakeAgentServer {
         json rec = body;
         rec["job_id"] = id;
         reports_.push_back(rec);
-        if (lose_reports_) return Problem(503, "try again");
+        if (lose_reports_) return Problem(ErrorCode::kUnavailable, "try again");
+        if (report_refusal_) return Problem(*report_refusal_, "report refused");
         for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
           if ((*it)["id"] == id && (*it)["seq"] == body["seq"]) {
             jobs_.erase(it);
             return Json(200, json::object());
           }
         }
-        return Problem(409, "stale report");
+        return Problem(ErrorCode::kConflict, "stale report");
       }
     }
     const std::string challenges_prefix = "/v1/agent/challenges/";
@@ -227,24 +241,25 @@ class FakeAgentServer {
       json rec = body;
       rec["token"] = tok;
       acks_.push_back(rec);
-      if (lose_acks_) return Problem(503, "try again");
+      if (lose_acks_) return Problem(ErrorCode::kUnavailable, "try again");
       for (auto it = challenges_.begin(); it != challenges_.end(); ++it) {
         if ((*it)["token"] == tok) {
           challenges_.erase(it);
           return Json(200, json::object());
         }
       }
-      return Problem(404, "no such challenge");
+      return Problem(ErrorCode::kNotFound, "no such challenge");
     }
     const std::string secrets_prefix = "/v1/agent/secrets/";
     if (req.method == "GET" && path.rfind(secrets_prefix, 0) == 0) {
       Count("secret");
       auto it = secrets_.find(path.substr(secrets_prefix.size()));
-      if (it == secrets_.end()) return Problem(404, "no such secret");
-      if (it->second.first != 200) return Problem(it->second.first, "refused");
+      if (it == secrets_.end()) return Problem(ErrorCode::kNotFound, "no such secret");
+      if (it->second.first != 200)
+        return Problem(net::CodeForHttpStatus(it->second.first), "refused", it->second.first);
       return Json(200, {{"value", it->second.second}});
     }
-    return Problem(404, "no route");
+    return Problem(ErrorCode::kNotFound, "no route");
   }
 
   const Pki& pki_;
@@ -255,6 +270,7 @@ class FakeAgentServer {
   mutable std::mutex mu_;
   bool token_used_ = false;
   bool lose_reports_ = false;
+  std::optional<ErrorCode> report_refusal_;
   bool lose_acks_ = false;
   std::vector<json> challenges_;
   std::vector<json> acks_;

@@ -205,6 +205,7 @@ class AuthzMatrixTest : public ::testing::Test {
     auto builders = Builders();
     builders["GET /healthz"] = [](Variant) { return Call{"GET", "/healthz", ""}; };
     builders["GET /readyz"] = [](Variant) { return Call{"GET", "/readyz", ""}; };
+    builders["GET /v1/openapi.json"] = [](Variant) { return Call{"GET", "/v1/openapi.json", ""}; };
     int checked = 0;
     for (const auto& route : api_->router().routes()) {
       const std::string key = route.method + " " + route.pattern;
@@ -531,6 +532,8 @@ class AuthzMatrixTest : public ::testing::Test {
 const std::map<std::string, std::vector<std::string>> kExpected = {
     {"GET /healthz", {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
     {"GET /readyz", {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
+    {"GET /v1/openapi.json",
+     {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
     {"POST /v1/certificates",
      {"201 201 201", "201 201 201", "403 403 403", "403 403 403", "201 201 201"}},
     {"GET /v1/certificates",

@@ -1,6 +1,8 @@
-// Rendering of errors for API users, in one place (CONVENTIONS.md #2): ErrorCode -> HTTP status
-// and an RFC 9457 (formerly 7807) problem document. Internal errors, and Unavailable errors not
-// written for clients, are logged in full and shown generically.
+// Rendering of errors for API users, in one place (CONVENTIONS.md #2): what a client may see of an
+// Error. The wire form (ErrorCode -> HTTP status, the "urn:certfleet:problem:<code>" type, the RFC
+// 9457 document) is net/problem.h, whose DecodeProblem the CLI and the agent read it back with.
+// Internal errors, and Unavailable errors not written for clients, are logged in full and shown
+// generically.
 #pragma once
 
 #include <chrono>
@@ -16,7 +18,6 @@ namespace certfleet::api {
 // Retry-After of a 503 whose error names no delay of its own.
 inline constexpr std::chrono::seconds kDefaultRetryAfter{2};
 
-int HttpStatusFor(ErrorCode code);
 // `request_id` is echoed in the document and the log line so the two can be matched.
 // `status_override` replaces the code's status where HTTP is more precise (405). `extensions`
 // (an object) adds RFC 9457 extension members; it cannot replace the standard ones.

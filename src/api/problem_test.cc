@@ -2,6 +2,8 @@
 // which details are withheld.
 #include "api/problem.h"
 
+#include "net/problem.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -73,6 +75,30 @@ TEST(ProblemTest, ExtensionMembersAreAddedButNeverReplaceTheStandardOnes) {
   EXPECT_EQ(doc["ready"], false);
   EXPECT_EQ(doc["status"], 503);
   EXPECT_EQ(doc["type"], "urn:certfleet:problem:unavailable");
+}
+
+// What the CLI and the agent read back (net::DecodeProblem) is the code the route failed with,
+// for every code, whatever the API chose to show of the message.
+TEST(ProblemTest, EveryCodeDecodesToItselfThroughTheSharedDecoder) {
+  for (ErrorCode code :
+       {ErrorCode::kNotFound, ErrorCode::kInvalidArgument, ErrorCode::kUnauthorized,
+        ErrorCode::kForbidden, ErrorCode::kConflict, ErrorCode::kRateLimited,
+        ErrorCode::kUnavailable, ErrorCode::kTimeout, ErrorCode::kMalformed, ErrorCode::kTooLarge,
+        ErrorCode::kFailedPrecondition, ErrorCode::kInternal}) {
+    net::HttpResponse r = ProblemResponse(Error(code, "the message"), "req_3");
+    net::DecodedProblem p = net::DecodeProblem(r);
+    EXPECT_TRUE(p.typed) << ErrorCodeName(code);
+    EXPECT_EQ(p.code, code) << ErrorCodeName(code);
+    EXPECT_EQ(p.status, r.status);
+    EXPECT_EQ(p.request_id(), "req_3");
+    const bool withheld = code == ErrorCode::kInternal || code == ErrorCode::kUnavailable;
+    EXPECT_EQ(p.detail == "the message", !withheld) << ErrorCodeName(code) << ": " << p.detail;
+  }
+  // 405 keeps its code (invalid_argument) under the more precise status.
+  net::DecodedProblem p =
+      net::DecodeProblem(ProblemResponse(InvalidArgument("method PUT is not allowed"), "", 405));
+  EXPECT_EQ(p.status, 405);
+  EXPECT_EQ(p.code, ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

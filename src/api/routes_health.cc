@@ -1,6 +1,8 @@
 // GET /healthz and GET /readyz: unauthenticated, for load balancers and supervisors (issue #15,
 // docs/api.md "Health and readiness"). Neither names anything but the schema version: no hosts,
 // no paths, no error text from below (that goes to the log).
+// GET /v1/openapi.json: the API's description (openapi.h), public like the other two: it names
+// routes and fields, nothing of this deployment.
 //
 // /healthz: is this process alive and does its store answer? One cheap store round trip (the
 // schema version, read in a read transaction); 503 when the store does not answer.
@@ -10,6 +12,7 @@
 #include <cmath>
 
 #include "api/api_service.h"
+#include "api/openapi.h"
 #include "api/problem.h"
 #include "api/readiness.h"
 #include "base/log.h"
@@ -89,6 +92,13 @@ void AddHealthRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                   probe.schema_version.error().retry_after());
                }
                return JsonResponse(200, {{"ready", true}});
+             }));
+  router.Add("GET", "/v1/openapi.json",
+             Public([](const RequestContext&) -> Result<net::HttpResponse> {
+               net::HttpResponse r;
+               r.headers["Content-Type"] = "application/json";
+               r.body = std::string(OpenApiDocument());
+               return r;
              }));
 }
 

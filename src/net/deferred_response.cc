@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "net/http.h"
 #include "net/internal.h"
+#include "net/problem.h"
 
 namespace certfleet::net {
 
@@ -14,8 +15,8 @@ DeferredResponse::~DeferredResponse() {
   // Nobody else can reach this object any more, so no lock. Attached and never completed: the
   // request is waiting on us, and a 503 beats a request that hangs until the client gives up.
   if (deliver_) {
-    deliver_(internal::Problem(503, "unavailable", "Service unavailable",
-                               "the request was abandoned before it was answered"));
+    deliver_(
+        EncodeProblem(ErrorCode::kUnavailable, "the request was abandoned before it was answered"));
   }
   if (early_) internal::WipeString(early_->body);  // completed, but never returned to the server
 }

@@ -6,9 +6,9 @@
 
 #include <charconv>
 
-#include "base/log.h"
 #include "net/https_client.h"
 #include "net/internal.h"
+#include "net/problem.h"
 
 namespace certfleet::net {
 namespace {
@@ -209,20 +209,8 @@ bool IsSafeFieldValue(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-HttpResponse Problem(int status, std::string_view type, std::string_view title,
-                     std::string_view detail) {
-  HttpResponse r;
-  r.status = status;
-  r.headers["Content-Type"] = "application/problem+json";
-  r.body = "{\"type\":\"urn:certfleet:problem:" + std::string(type) + "\",\"title\":\"" +
-           log::JsonEscape(title) + "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" +
-           log::JsonEscape(detail) + "\"}";
-  return r;
-}
-
 HttpResponse InternalProblem() {
-  return Problem(500, "internal", "Internal server error",
-                 "the server could not complete the request");
+  return EncodeProblem(ErrorCode::kInternal, "the server could not complete the request");
 }
 
 }  // namespace internal

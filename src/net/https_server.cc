@@ -37,6 +37,7 @@
 
 #include "base/log.h"
 #include "net/internal.h"
+#include "net/problem.h"
 #include "net/proxy_protocol.h"
 #include "net/tls_context.h"
 
@@ -51,7 +52,6 @@ using tcp = asio::ip::tcp;
 using internal::InternalProblem;
 using internal::IsSafeFieldValue;
 using internal::IsToken;
-using internal::Problem;
 using internal::ScopeExit;
 using internal::TakeOpenSslMessage;
 using internal::ToLowerAscii;
@@ -104,28 +104,29 @@ std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
 std::optional<HttpResponse> ProblemForReadError(const beast::error_code& ec,
                                                 const ServerOptions& options) {
   if (ec == http::error::body_limit) {
-    return Problem(413, "too_large", "Payload too large",
-                   "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+    return EncodeProblem(
+        ErrorCode::kTooLarge,
+        "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
   }
   if (ec == http::error::header_limit) {
-    return Problem(431, "too_large", "Request header fields too large",
-                   "request header exceeds " + std::to_string(options.max_header_bytes) + " bytes");
+    return EncodeProblem(
+        ErrorCode::kTooLarge,
+        "request header exceeds " + std::to_string(options.max_header_bytes) + " bytes", 431);
   }
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
     return std::nullopt;
   }
   if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
-    return Problem(400, "malformed", "Bad request", "malformed HTTP request");
+    return EncodeProblem(ErrorCode::kMalformed, "malformed HTTP request");
   }
   return std::nullopt;
 }
 
 // The answer to requests that are parked (deferred) when the server stops.
 HttpResponse ShuttingDownProblem() {
-  HttpResponse r =
-      Problem(503, "unavailable", "Service unavailable", "the server is shutting down");
-  r.headers["Retry-After"] = "1";  // another replica (or this one, restarted) answers soon
-  return r;
+  // Retry-After: another replica (or this one, restarted) answers soon.
+  return EncodeProblem(ErrorCode::kUnavailable, "the server is shutting down", 0, nullptr,
+                       std::chrono::seconds(1));
 }
 
 Response ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive, bool head) {

@@ -65,9 +65,6 @@ bool IsToken(std::string_view s);
 bool IsSafeFieldValue(std::string_view s);
 inline void WipeString(std::string& s) { SecureWipe(s.data(), s.size()); }
 
-// An RFC 7807 problem document, type "urn:certfleet:problem:<type>" (docs/api.md).
-HttpResponse Problem(int status, std::string_view type, std::string_view title,
-                     std::string_view detail);
 // 500 with a generic detail: the cause is logged, never shown (CONVENTIONS.md #2).
 HttpResponse InternalProblem();
 
