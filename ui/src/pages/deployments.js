@@ -10,7 +10,7 @@ const REFRESH_MS = 2000;
 
 function targetsTable(dep) {
   return table(["Host", "Agent", "State", "Error", "Version", "Installed", "Verified"],
-    (dep.targets || []).map((t) => h(`tr.target.target-${t.state}`, { dataset: { host: t.hostname } },
+    (dep.targets || []).map((t) => h(`tr.target.target-${t.state}`, { dataset: { host: t.hostname, agent: t.agent } },
       h("td", t.hostname), h("td.mono", t.agent), h("td", badge(t.state)),
       h("td.reason", t.reason || ""), h("td.num", String(t.generation ?? "")),
       h("td", fmtTime(t.installed_at)), h("td", fmtTime(t.verified_at)))),
