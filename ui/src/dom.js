@@ -32,6 +32,12 @@ function append(el, children) {
   }
 }
 
+// Appends children (skipping null, false and undefined) to `el`.
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 // Replaces the children of `el`.
 export function mount(el, ...children) {
   el.replaceChildren();

@@ -91,6 +91,7 @@ const browser = await chromium.launch({
 const newContext = async () => {
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true,
     viewport: { width: 1280, height: 860 } });
+  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
   const page = await ctx.newPage();
   page.on("console", (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());

@@ -1,7 +1,7 @@
 // Agents: tags, last seen, online or offline, and (on click) what is installed where
 // (GET /v1/inventory?agent=).
 import { get } from "../api.js";
-import { badge, fmtTime, h, mount, table, tags } from "../dom.js";
+import { add, badge, fmtTime, h, mount, table, tags } from "../dom.js";
 import { Pager } from "../pager.js";
 
 // An agent long-polls every 25 s; one not seen for 5 minutes is shown offline, unless the
@@ -51,6 +51,6 @@ export async function renderAgents(el) {
       "No agents enrolled."));
     return doc;
   });
-  el.append(h("h1", "Agents"), summary, body, pager.el);
+  add(el, h("h1", "Agents"), summary, body, pager.el);
   await pager.first();
 }

@@ -2,7 +2,7 @@
 // number (or next_cursor when the server gives one), and the chain's verification status from
 // GET /v1/audit/verify.
 import { get } from "../api.js";
-import { badge, fmtTime, h, mount, table } from "../dom.js";
+import { add, badge, fmtTime, h, mount, table } from "../dom.js";
 import { Pager } from "../pager.js";
 
 const PAGE = 100;
@@ -22,7 +22,7 @@ function verifyBanner(v) {
 }
 
 function filterForm(params) {
-  const input = (name, type, placeholder) => h("label", name,
+  const input = (label, type, placeholder, name = label) => h("label", label,
     h("input", { name, id: `a-${name}`, type, placeholder, value: params.get(name) || "" }));
   return h("form.filters", {
     id: "audit-filters",
@@ -34,7 +34,7 @@ function filterForm(params) {
     },
   },
   input("principal", "text", "prn_…"), input("resource", "text", "crt_…"),
-  input("since", "datetime-local"), input("until", "datetime-local"),
+  input("since (UTC)", "datetime-local", "", "since"), input("until (UTC)", "datetime-local", "", "until"),
   h("button", { type: "submit", id: "a-apply" }, "Apply"));
 }
 
@@ -59,6 +59,6 @@ export async function renderAudit(el, { params }) {
     return { items, next_cursor: next };
   });
   const verify = await get("/v1/audit/verify");
-  el.append(h("h1", "Audit"), verifyBanner(verify), filterForm(params), body, pager.el);
+  add(el, h("h1", "Audit"), verifyBanner(verify), filterForm(params), body, pager.el);
   await pager.first();
 }

@@ -1,7 +1,7 @@
 // The certificate table: filters in the URL (#/certificates?status=issued&tag=env:prod...),
 // pages from the server (GET /v1/certificates with limit and cursor), a row opens the detail.
 import { get } from "../api.js";
-import { badge, expiryCell, h, mount, table, tags } from "../dom.js";
+import { add, badge, expiryCell, h, mount, table, tags } from "../dom.js";
 import { Pager } from "../pager.js";
 
 export const PAGE_SIZE = 50;
@@ -67,7 +67,7 @@ export async function renderCertificates(el, { params }) {
     performance.measure("certs-page", "certs-page-start");
     return doc;
   });
-  el.append(h("h1", "Certificates"), filterForm(params),
+  add(el, h("h1", "Certificates"), filterForm(params),
     h("div.toolbar", count, h("a.button.secondary", { href: `/v1/certificates?${csv}`,
       download: "certificates.csv", id: "csv" }, "Export CSV")),
     body, pager.el);

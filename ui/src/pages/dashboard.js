@@ -3,7 +3,7 @@
 // principals who may read the audit trail, the latest events.
 import { can, get } from "../api.js";
 import { expiryChart } from "../chart.js";
-import { fmtTime, h, table } from "../dom.js";
+import { add, fmtTime, h, table } from "../dom.js";
 
 const STATUSES = ["issued", "pending", "failed", "revoked", "expired"];
 
@@ -36,7 +36,7 @@ export async function renderDashboard(el) {
   const deps = (counts.deployments || {}).by_state || {};
 
   const canvas = h("canvas", { id: "expiry-chart", "aria-label": "expiry timeline" });
-  el.append(
+  add(el, 
     h("h1", "Dashboard"),
     h("section.cards", { id: "status-cards" },
       card("count-total", "certificates", c.total, "plain", "#/certificates"),

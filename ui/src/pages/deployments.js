@@ -2,7 +2,7 @@
 // succeeded (and for ?id=), its targets from GET /v1/deployments/{id}: the state per host and
 // the failing host's error. While a rollout runs the page refreshes itself every 2 s.
 import { get } from "../api.js";
-import { badge, fmtTime, h, mount, table, tags } from "../dom.js";
+import { add, badge, fmtTime, h, mount, table, tags } from "../dom.js";
 import { Pager } from "../pager.js";
 
 const DETAIL_LIMIT = 25; // targets are fetched for at most this many deployments per page
@@ -11,7 +11,7 @@ const REFRESH_MS = 2000;
 function targetsTable(dep) {
   return table(["Host", "Agent", "State", "Error", "Version", "Installed", "Verified"],
     (dep.targets || []).map((t) => h(`tr.target.target-${t.state}`, { dataset: { host: t.hostname, agent: t.agent } },
-      h("td", t.hostname), h("td.mono", t.agent), h("td", badge(t.state)),
+      h("td.host", t.hostname), h("td.mono", t.agent), h("td", badge(t.state)),
       h("td.reason", t.reason || ""), h("td.num", String(t.generation ?? "")),
       h("td", fmtTime(t.installed_at)), h("td", fmtTime(t.verified_at)))),
     "No targets.");
@@ -20,13 +20,13 @@ function targetsTable(dep) {
 function deploymentBlock(dep, detail) {
   const progress = detail && detail.targets
     ? `${detail.targets.filter((t) => t.state === "verified" || t.state === "installed").length}`
-      + ` of ${detail.targets.length} hosts done` : "";
+      + ` of ${detail.targets.length} hosts installed` : "";
   return h(`section.panel.deployment.dep-${dep.state}`, { dataset: { id: dep.id } },
     h("div.dep-head",
       h("span.mono", dep.id), badge(dep.state),
       h("span", "certificate ", h("a", { href: `#/certificates/${dep.certificate}` }, dep.certificate)),
       h("span", `profile ${dep.profile}`), h("span", tags(dep.selector)),
-      h("span.muted", `v${dep.version ?? "?"} · gen ${dep.generation} · ${fmtTime(dep.updated_at)}`),
+      h("span.muted", `version ${(detail || dep).version ?? "?"} · generation ${dep.generation} · ${fmtTime(dep.updated_at)}`),
       progress ? h("span.progress", progress) : null),
     dep.state_detail ? h("p.warnline", dep.state_detail) : null,
     detail ? targetsTable(detail) : null);
@@ -49,7 +49,7 @@ export async function renderDeployments(el, { params, isCurrent }) {
     return doc;
   };
   const pager = new Pager(draw);
-  el.append(h("h1", "Deployments"),
+  add(el, h("h1", "Deployments"),
     only ? h("p.crumbs", h("a", { href: "#/deployments" }, "All deployments")) : null,
     body, only ? null : pager.el);
   await pager.first();

@@ -1,7 +1,7 @@
 // Reports: key exports per account and certificate, with FQDN counts for chargeback
 // (GET /v1/reports/exports), and the totals per account.
 import { get } from "../api.js";
-import { h, table } from "../dom.js";
+import { add, h, table } from "../dom.js";
 
 const DAY_MS = 86400 * 1000;
 
@@ -30,7 +30,7 @@ export async function renderReports(el, { params }) {
   h("label", "Account", h("input", { name: "account", id: "r-account",
     value: params.get("account") || "", placeholder: "all visible" })),
   h("button", { type: "submit" }, "Apply"));
-  el.append(h("h1", "Reports"), form,
+  add(el, h("h1", "Reports"), form,
     h("section.panel", h("h2", `Exports per account since ${since}`), h("div", { id: "report-accounts" },
       table(["Account", "Certificates exported", "Exports", "FQDNs", "Wildcards"],
         [...totals].map(([acc, t]) => h("tr", h("td.mono", acc), h("td.num", String(t.certificates)),
