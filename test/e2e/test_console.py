@@ -159,9 +159,10 @@ def _make_fleet(server, cli, workdir, agents):
             "by_status": by_status,
             "lt_7d": sum(1 for d in VALIDITIES[:-1] if d < 7),
             "agents": 2,
+            "deployments_failed": 1,
             "page_size": PAGE_SIZE,
             "domain_filter": "web0",
-            "domain_matches": sum(1 for c in certs if "web0" in c["domains"][0]),
+            "domain_matches": sum(1 for c in certs if "web0" in c["domains"][0]),  # < PAGE_SIZE
             "tag_filter": "env:prod",
             "tag_matches": len(prod),
             "soonest_tagged": soonest_prod["name"],

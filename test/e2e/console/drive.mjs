@@ -143,7 +143,8 @@ try {
     const offline = Number(await text(page, "#count-agents-offline"));
     check("dashboard: agents online + offline", online + offline === E.agents,
       { online, offline });
-    check("dashboard: failed deployments", Number(await text(page, "#count-deployments-failed")) >= 1,
+    check("dashboard: failed deployments",
+      Number(await text(page, "#count-deployments-failed")) === E.deployments_failed,
       await text(page, "#count-deployments-failed"));
     const bars = await page.evaluate(() => {
       const c = document.getElementById("expiry-chart");
@@ -167,22 +168,27 @@ try {
       loads.push(await page.evaluate(() => performance.getEntriesByName("certs-page")[0].duration));
     };
     await shot(page, "certificates");
-    await measure(() => page.click("#page-next"));
-    const second = await rowCount(page, "#cert-table tbody tr.link");
-    check("certificates: the next page has the rest", second === E.total - E.page_size, second);
-    check("certificates: page label", (await text(page, "#page-label")) === "page 2",
+    // Forward through E.page_clicks pages (1 unless measuring), then back one.
+    const rowsOf = (n) => Math.min(E.page_size, E.total - (n - 1) * E.page_size);
+    const clicks = E.page_clicks || 1;
+    for (let n = 2; n <= clicks + 1; n++) await measure(() => page.click("#page-next"));
+    const shown = await rowCount(page, "#cert-table tbody tr.link");
+    check("certificates: the next pages", shown === rowsOf(clicks + 1), shown);
+    check("certificates: page label", (await text(page, "#page-label")) === `page ${clicks + 1}`,
       await text(page, "#page-label"));
-    check("certificates: no page after the last", await page.isDisabled("#page-next"), "enabled");
+    check("certificates: Next only while more exist",
+      (await page.isDisabled("#page-next")) === (E.total <= (clicks + 1) * E.page_size), "");
     await measure(() => page.click("#page-prev"));
-    check("certificates: back to the first page",
-      (await rowCount(page, "#cert-table tbody tr.link")) === E.page_size, "row count");
+    check("certificates: back a page",
+      (await rowCount(page, "#cert-table tbody tr.link")) === rowsOf(clicks), "row count");
     timings.cert_page_load_ms = loads;
     // Filters: status, domain substring, tag.
     await page.selectOption("#f-status", "revoked");
     await page.click("#f-apply");
     await page.waitForFunction(() => location.hash.includes("status=revoked"));
     await ready(page, "certificates");
-    check("certificates: status filter", (await rowCount(page, "#cert-table tbody tr.link")) === E.by_status.revoked,
+    check("certificates: status filter",
+      (await rowCount(page, "#cert-table tbody tr.link")) === Math.min(E.page_size, E.by_status.revoked),
       await rowCount(page, "#cert-table tbody tr.link"));
     await page.goto(ui(`certificates?domain=${encodeURIComponent(E.domain_filter)}`));
     await ready(page, "certificates");
@@ -196,171 +202,173 @@ try {
     check("certificates: sorted by expiry, soonest first", names[0] === E.soonest_tagged, names);
   });
 
-  await step("deployments", async () => {
-    await page.goto(ui("deployments"));
-    await ready(page, "deployments");
-    const failing = page.locator(`tr.target[data-agent="${E.failing_agent}"]`);
-    check("deployments: the failing host is listed", (await failing.count()) >= 1, "missing");
-    const state = (await failing.first().locator("td .badge").textContent()).trim();
-    check("deployments: the failing host's state", ["failed", "rolled_back"].includes(state), state);
-    const reason = (await failing.first().locator("td.reason").textContent()).trim();
-    check("deployments: the failing host's error", reason.length > 0 && reason === E.failing_reason,
-      { shown: reason, expected: E.failing_reason });
-    const ok = page.locator(`tr.target[data-agent="${E.ok_agent}"] td .badge`);
-    check("deployments: the healthy host verified", (await ok.first().textContent()).trim() === "verified",
-      await ok.first().textContent());
-    await shot(page, "deployments");
-  });
-
-  await step("agents", async () => {
-    await page.goto(ui("agents"));
-    await ready(page, "agents");
-    const rows = await page.locator("#agents tbody tr.link").evaluateAll(
-      (trs) => trs.map((r) => [r.dataset.id, r.dataset.host]));
-    check("agents: both agents with their hosts",
-      JSON.stringify(rows.sort()) === JSON.stringify(Object.entries(E.hosts).sort()), rows);
-    const online = await page.locator("#agents .badge-online").count();
-    check("agents: online now", online === Object.keys(E.hosts).length, online);
-    await page.click(`#agents tr.link[data-id="${E.ok_agent}"]`);
-    await page.waitForSelector("#agents tr.detail:not([hidden]) tbody tr td a", { timeout: STEP_TIMEOUT_MS });
-    check("agents: what is installed on the healthy host",
-      (await text(page, "#agents tr.detail:not([hidden]) tbody tr td a")) === E.deployed_name, "");
-    await shot(page, "agents");
-  });
-
-  await step("certificate detail and renew", async () => {
-    await page.goto(ui("certificates"));
-    await ready(page, "certificates");
-    await page.goto(ui(`certificates/${E.deployed_id}`));
-    await ready(page, "certificate");
-    await shot(page, "certificate");
-    check("detail: current version before renew", (await text(page, "#current-version")) === "1",
-      await text(page, "#current-version"));
-    const placed = await page.locator("#placements tbody tr").evaluateAll(
-      (rows) => rows.map((r) => r.dataset.agent));
-    check("detail: placement on the healthy host", placed.includes(E.ok_agent), placed);
-    check("detail: the deployment is listed",
-      (await rowCount(page, "#cert-deployments tbody tr")) >= 1, "no deployment rows");
-    await page.click("#action-renew");
-    await page.waitForFunction(() => document.getElementById("current-version")?.textContent === "2",
-      null, { timeout: STEP_TIMEOUT_MS });
-    const versions = await page.locator("#versions tbody tr").evaluateAll(
-      (rows) => rows.map((r) => r.dataset.version));
-    check("detail: the renewed version appears", versions[0] === "2" && versions.includes("1"), versions);
-    await shot(page, "certificate-renewed");
-  });
-
-  await step("revoke with confirmation", async () => {
-    await page.goto(ui(`certificates/${E.revoke_id}`));
-    await ready(page, "certificate");
-    await page.click("#action-revoke");
-    check("revoke: asks for confirmation", await page.isVisible("#revoke-confirm"), "hidden");
-    await page.click("#revoke-no");
-    check("revoke: cancel hides it", !(await page.isVisible("#revoke-confirm")), "visible");
-    await page.click("#action-revoke");
-    await page.selectOption("#revoke-reason", "superseded");
-    await page.click("#revoke-yes");
-    await page.waitForSelector("main h1 .badge-revoked", { timeout: STEP_TIMEOUT_MS });
-    check("revoke: the certificate shows revoked", true);
-    check("revoke: no actions on a revoked certificate",
-      (await rowCount(page, "#action-renew")) + (await rowCount(page, "#action-revoke")) === 0,
-      "buttons still shown");
-  });
-
-  await step("audit", async () => {
-    await page.goto(ui("audit"));
-    await ready(page, "audit");
-    check("audit: the chain verifies", (await text(page, "#audit-verify")).startsWith("Chain verified"),
-      await text(page, "#audit-verify"));
-    await shot(page, "audit");
-    await page.fill("#a-resource", E.deployed_id);
-    await page.click("#a-apply");
-    await page.waitForFunction(() => location.hash.includes("resource="));
-    await ready(page, "audit");
-    const actions = await page.locator("#audit-table tbody tr td:nth-child(4)").allTextContents();
-    check("audit: filtered by resource shows the renewal", actions.includes("certificate.renew"), actions);
-  });
-
-  await step("reports", async () => {
-    await page.goto(ui("reports"));
-    await ready(page, "reports");
-    const names = await page.locator("#report-certs tbody tr td:nth-child(3)").allTextContents();
-    check("reports: the exported certificate", names.includes(E.exported_name), names);
-    await shot(page, "reports");
-  });
-
-  await step("csrf", async () => {
-    // Same origin, with the cookie, but without X-CSRF-Token: refused.
-    const forged = await pageFetch(page, "POST", `/v1/certificates/${E.deployed_id}/renew`);
-    check("csrf: a POST without X-CSRF-Token is refused", forged.status === 403, forged);
-    // A page on another origin posts a form to the API: the cookie is SameSite=Strict and the
-    // form carries no token, so nothing changes.
-    const evil = createServer((req, res) => {
-      res.writeHead(200, { "Content-Type": "text/html" });
-      res.end(`<form id="f" method="POST" enctype="text/plain" action="${cfg.base}/v1/certificates/${E.deployed_id}/renew">`
-        + `<input name='{"a":"' value='"}'></form>`);
+  if (!cfg.measure_only) {
+    await step("deployments", async () => {
+      await page.goto(ui("deployments"));
+      await ready(page, "deployments");
+      const failing = page.locator(`tr.target[data-agent="${E.failing_agent}"]`);
+      check("deployments: the failing host is listed", (await failing.count()) >= 1, "missing");
+      const state = (await failing.first().locator("td .badge").textContent()).trim();
+      check("deployments: the failing host's state", ["failed", "rolled_back"].includes(state), state);
+      const reason = (await failing.first().locator("td.reason").textContent()).trim();
+      check("deployments: the failing host's error", reason.length > 0 && reason === E.failing_reason,
+        { shown: reason, expected: E.failing_reason });
+      const ok = page.locator(`tr.target[data-agent="${E.ok_agent}"] td .badge`);
+      check("deployments: the healthy host verified", (await ok.first().textContent()).trim() === "verified",
+        await ok.first().textContent());
+      await shot(page, "deployments");
     });
-    await new Promise((r) => evil.listen(0, "127.0.0.1", r));
-    const evilPage = await adminCtx.newPage();
-    try {
-      await evilPage.goto(`http://localhost:${evil.address().port}/`);
-      const [resp] = await Promise.all([
-        evilPage.waitForResponse((r) => r.url().includes("/renew"), { timeout: STEP_TIMEOUT_MS }),
-        evilPage.evaluate(() => document.getElementById("f").submit()),
-      ]);
-      check("csrf: a cross-site form POST is refused", resp.status() === 401 || resp.status() === 403,
-        resp.status());
-    } finally {
-      await evilPage.close();
-      evil.close();
-    }
-    const cert = await pageFetch(page, "GET", `/v1/certificates/${E.deployed_id}`);
-    check("csrf: the certificate was not renewed by them", JSON.parse(cert.body).version === 2, cert.body);
-    const token = await csrfToken(page);
-    const good = await pageFetch(page, "GET", `/v1/certificates/${E.deployed_id}`, { "X-CSRF-Token": token });
-    check("csrf: the console's own requests pass", good.status === 200, good.status);
-  });
 
-  await step("auditor", async () => {
-    const [ctx, apage] = await newContext();
-    try {
-      await login(apage, cfg.auditor_token);
-      check("auditor: logged in", (await text(apage, "#who")).includes("auditor"), await text(apage, "#who"));
-      await apage.goto(ui(`certificates/${E.deployed_id}`));
-      await ready(apage, "certificate");
-      const buttons = await apage.locator("#actions button, #action-renew, #action-revoke").count();
-      check("auditor: no action buttons", buttons === 0, buttons);
-      await shot(apage, "certificate-auditor");
-      const token = await csrfToken(apage);
-      const r = await pageFetch(apage, "POST", `/v1/certificates/${E.deployed_id}/renew`,
-        { "X-CSRF-Token": token });
-      check("auditor: the API refuses a renew anyway", r.status === 403, r);
-    } finally {
-      await ctx.close();
-    }
-  });
+    await step("agents", async () => {
+      await page.goto(ui("agents"));
+      await ready(page, "agents");
+      const rows = await page.locator("#agents tbody tr.link").evaluateAll(
+        (trs) => trs.map((r) => [r.dataset.id, r.dataset.host]));
+      check("agents: both agents with their hosts",
+        JSON.stringify(rows.sort()) === JSON.stringify(Object.entries(E.hosts).sort()), rows);
+      const online = await page.locator("#agents .badge-online").count();
+      check("agents: online now", online === Object.keys(E.hosts).length, online);
+      await page.click(`#agents tr.link[data-id="${E.ok_agent}"]`);
+      await page.waitForSelector("#agents tr.detail:not([hidden]) tbody tr td a", { timeout: STEP_TIMEOUT_MS });
+      check("agents: what is installed on the healthy host",
+        (await text(page, "#agents tr.detail:not([hidden]) tbody tr td a")) === E.deployed_name, "");
+      await shot(page, "agents");
+    });
 
-  await step("session end", async () => {
-    // The session is ended behind the console's back (DELETE /v1/session from the page, as
-    // another tab would): the next navigation shows the login view.
-    const token = await csrfToken(page);
-    const del = await pageFetch(page, "DELETE", "/v1/session", { "X-CSRF-Token": token });
-    check("session: DELETE /v1/session", del.status === 204, del);
-    await page.evaluate(() => { location.hash = "#/agents"; });
-    await page.waitForSelector("#login", { timeout: STEP_TIMEOUT_MS });
-    check("session: an ended session goes back to the login", true);
-    const after = await pageFetch(page, "GET", "/v1/certificates");
-    check("session: the cookie no longer works", after.status === 401, after.status);
-    // The logout button ends the session on the server too.
-    await page.fill("#token", cfg.admin_token);
-    await page.click("#login-submit");
-    await ready(page, "agents");
-    await page.click("#logout");
-    await page.waitForSelector("#login", { timeout: STEP_TIMEOUT_MS });
-    const s = await pageFetch(page, "GET", "/v1/session");
-    check("session: log out ends it on the server", s.status === 401, s.status);
-  });
+    await step("certificate detail and renew", async () => {
+      await page.goto(ui("certificates"));
+      await ready(page, "certificates");
+      await page.goto(ui(`certificates/${E.deployed_id}`));
+      await ready(page, "certificate");
+      await shot(page, "certificate");
+      check("detail: current version before renew", (await text(page, "#current-version")) === "1",
+        await text(page, "#current-version"));
+      const placed = await page.locator("#placements tbody tr").evaluateAll(
+        (rows) => rows.map((r) => r.dataset.agent));
+      check("detail: placement on the healthy host", placed.includes(E.ok_agent), placed);
+      check("detail: the deployment is listed",
+        (await rowCount(page, "#cert-deployments tbody tr")) >= 1, "no deployment rows");
+      await page.click("#action-renew");
+      await page.waitForFunction(() => document.getElementById("current-version")?.textContent === "2",
+        null, { timeout: STEP_TIMEOUT_MS });
+      const versions = await page.locator("#versions tbody tr").evaluateAll(
+        (rows) => rows.map((r) => r.dataset.version));
+      check("detail: the renewed version appears", versions[0] === "2" && versions.includes("1"), versions);
+      await shot(page, "certificate-renewed");
+    });
 
+    await step("revoke with confirmation", async () => {
+      await page.goto(ui(`certificates/${E.revoke_id}`));
+      await ready(page, "certificate");
+      await page.click("#action-revoke");
+      check("revoke: asks for confirmation", await page.isVisible("#revoke-confirm"), "hidden");
+      await page.click("#revoke-no");
+      check("revoke: cancel hides it", !(await page.isVisible("#revoke-confirm")), "visible");
+      await page.click("#action-revoke");
+      await page.selectOption("#revoke-reason", "superseded");
+      await page.click("#revoke-yes");
+      await page.waitForSelector("main h1 .badge-revoked", { timeout: STEP_TIMEOUT_MS });
+      check("revoke: the certificate shows revoked", true);
+      check("revoke: no actions on a revoked certificate",
+        (await rowCount(page, "#action-renew")) + (await rowCount(page, "#action-revoke")) === 0,
+        "buttons still shown");
+    });
+
+    await step("audit", async () => {
+      await page.goto(ui("audit"));
+      await ready(page, "audit");
+      check("audit: the chain verifies", (await text(page, "#audit-verify")).startsWith("Chain verified"),
+        await text(page, "#audit-verify"));
+      await shot(page, "audit");
+      await page.fill("#a-resource", E.deployed_id);
+      await page.click("#a-apply");
+      await page.waitForFunction(() => location.hash.includes("resource="));
+      await ready(page, "audit");
+      const actions = await page.locator("#audit-table tbody tr td:nth-child(4)").allTextContents();
+      check("audit: filtered by resource shows the renewal", actions.includes("certificate.renew"), actions);
+    });
+
+    await step("reports", async () => {
+      await page.goto(ui("reports"));
+      await ready(page, "reports");
+      const names = await page.locator("#report-certs tbody tr td:nth-child(3)").allTextContents();
+      check("reports: the exported certificate", names.includes(E.exported_name), names);
+      await shot(page, "reports");
+    });
+
+    await step("csrf", async () => {
+      // Same origin, with the cookie, but without X-CSRF-Token: refused.
+      const forged = await pageFetch(page, "POST", `/v1/certificates/${E.deployed_id}/renew`);
+      check("csrf: a POST without X-CSRF-Token is refused", forged.status === 403, forged);
+      // A page on another origin posts a form to the API: the cookie is SameSite=Strict and the
+      // form carries no token, so nothing changes.
+      const evil = createServer((req, res) => {
+        res.writeHead(200, { "Content-Type": "text/html" });
+        res.end(`<form id="f" method="POST" enctype="text/plain" action="${cfg.base}/v1/certificates/${E.deployed_id}/renew">`
+          + `<input name='{"a":"' value='"}'></form>`);
+      });
+      await new Promise((r) => evil.listen(0, "127.0.0.1", r));
+      const evilPage = await adminCtx.newPage();
+      try {
+        await evilPage.goto(`http://localhost:${evil.address().port}/`);
+        const [resp] = await Promise.all([
+          evilPage.waitForResponse((r) => r.url().includes("/renew"), { timeout: STEP_TIMEOUT_MS }),
+          evilPage.evaluate(() => document.getElementById("f").submit()),
+        ]);
+        check("csrf: a cross-site form POST is refused", resp.status() === 401 || resp.status() === 403,
+          resp.status());
+      } finally {
+        await evilPage.close();
+        evil.close();
+      }
+      const cert = await pageFetch(page, "GET", `/v1/certificates/${E.deployed_id}`);
+      check("csrf: the certificate was not renewed by them", JSON.parse(cert.body).version === 2, cert.body);
+      const token = await csrfToken(page);
+      const good = await pageFetch(page, "GET", `/v1/certificates/${E.deployed_id}`, { "X-CSRF-Token": token });
+      check("csrf: the console's own requests pass", good.status === 200, good.status);
+    });
+
+    await step("auditor", async () => {
+      const [ctx, apage] = await newContext();
+      try {
+        await login(apage, cfg.auditor_token);
+        check("auditor: logged in", (await text(apage, "#who")).includes("auditor"), await text(apage, "#who"));
+        await apage.goto(ui(`certificates/${E.deployed_id}`));
+        await ready(apage, "certificate");
+        const buttons = await apage.locator("#actions button, #action-renew, #action-revoke").count();
+        check("auditor: no action buttons", buttons === 0, buttons);
+        await shot(apage, "certificate-auditor");
+        const token = await csrfToken(apage);
+        const r = await pageFetch(apage, "POST", `/v1/certificates/${E.deployed_id}/renew`,
+          { "X-CSRF-Token": token });
+        check("auditor: the API refuses a renew anyway", r.status === 403, r);
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    await step("session end", async () => {
+      // The session is ended behind the console's back (DELETE /v1/session from the page, as
+      // another tab would): the next navigation shows the login view.
+      const token = await csrfToken(page);
+      const del = await pageFetch(page, "DELETE", "/v1/session", { "X-CSRF-Token": token });
+      check("session: DELETE /v1/session", del.status === 204, del);
+      await page.evaluate(() => { location.hash = "#/agents"; });
+      await page.waitForSelector("#login", { timeout: STEP_TIMEOUT_MS });
+      check("session: an ended session goes back to the login", true);
+      const after = await pageFetch(page, "GET", "/v1/certificates");
+      check("session: the cookie no longer works", after.status === 401, after.status);
+      // The logout button ends the session on the server too.
+      await page.fill("#token", cfg.admin_token);
+      await page.click("#login-submit");
+      await ready(page, "agents");
+      await page.click("#logout");
+      await page.waitForSelector("#login", { timeout: STEP_TIMEOUT_MS });
+      const s = await pageFetch(page, "GET", "/v1/session");
+      check("session: log out ends it on the server", s.status === 401, s.status);
+    });
+
+  }
   check("no Content-Security-Policy violations", cspViolations.length === 0, cspViolations);
 } finally {
   await browser.close();
