@@ -54,8 +54,8 @@ function frame(name, session) {
   const p = session.principal || {};
   const links = NAV.filter(([, , action]) => !action || session.actions.includes(action)).map(
     ([path, label]) =>
-      h("a", { href: `#/${path}`, class: name.startsWith(path || "dashboard") ? "active" : "" },
-        label));
+      h("a", { href: `#/${path}`, class: (path || "dashboard") === name.replace(/^certificate$/,
+        "certificates") ? "active" : "" }, label));
   const main = h("main", { id: "page", dataset: { page: name } });
   const header = h("header.top",
     h("span.brand", "certfleet"),

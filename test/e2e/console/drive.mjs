@@ -198,7 +198,7 @@ try {
     await ready(page, "certificates");
     check("certificates: tag filter", (await rowCount(page, "#cert-table tbody tr.link")) === E.tag_matches,
       await rowCount(page, "#cert-table tbody tr.link"));
-    const names = await page.locator("#cert-table tbody tr.link td:first-child").allTextContents();
+    const names = await page.locator("#cert-table tbody tr.link td.name").allTextContents();
     check("certificates: sorted by expiry, soonest first", names[0] === E.soonest_tagged, names);
   });
 
@@ -274,6 +274,38 @@ try {
         "buttons still shown");
     });
 
+    await step("request and bulk renew", async () => {
+      await page.goto(ui("certificates"));
+      await ready(page, "certificates");
+      await page.click("#request-open");
+      await page.fill("#req-name", "console-made");
+      await page.fill("#req-domains", "console-made.example.test");
+      await page.fill("#req-tags", "env=dev, made=console");
+      await page.click("#request-submit");
+      await ready(page, "certificate");
+      check("request: the new certificate opens", (await text(page, "main h1")).startsWith("console-made"),
+        await text(page, "main h1"));
+      await page.goto(ui(`certificates?domain=${encodeURIComponent(E.domain_filter)}`));
+      await ready(page, "certificates");
+      const boxes = page.locator("#cert-table input.pick-box:not([disabled])");
+      const ids = [await boxes.nth(0).getAttribute("value"), await boxes.nth(1).getAttribute("value")];
+      await boxes.nth(0).check();
+      await boxes.nth(1).check();
+      check("bulk renew: counts the ticked rows", (await text(page, "#bulk-renew")) === "Renew selected (2)",
+        await text(page, "#bulk-renew"));
+      await page.click("#bulk-renew");
+      await page.waitForSelector("#bulk-result");
+      check("bulk renew: both renewed", (await text(page, "#bulk-result")) === "Renewed 2 of 2.",
+        await text(page, "#bulk-result"));
+      for (const id of ids) {
+        const r = await pageFetch(page, "GET", `/v1/certificates/${id}`);
+        check(`bulk renew: ${id} is at version 2`, JSON.parse(r.body).version === 2, r.body);
+      }
+      await page.goto(ui(`certificates/${E.deployed_id}`));
+      await ready(page, "certificate");
+      check("deploy: offered for the exportable certificate", await page.isVisible("#deploy-open"), "");
+    });
+
     await step("audit", async () => {
       await page.goto(ui("audit"));
       await ready(page, "audit");
@@ -335,8 +367,13 @@ try {
         check("auditor: logged in", (await text(apage, "#who")).includes("auditor"), await text(apage, "#who"));
         await apage.goto(ui(`certificates/${E.deployed_id}`));
         await ready(apage, "certificate");
-        const buttons = await apage.locator("#actions button, #action-renew, #action-revoke").count();
+        const buttons = await apage.locator("#actions button, #action-renew, #action-revoke, #deploy-open").count();
         check("auditor: no action buttons", buttons === 0, buttons);
+        await apage.goto(ui("certificates"));
+        await ready(apage, "certificates");
+        check("auditor: no request, no bulk renew, no row ticks",
+          (await apage.locator("#request-open, input.pick-box").count()) === 0
+          && !(await apage.isVisible("#bulk-renew")), "offered");
         await shot(apage, "certificate-auditor");
         const token = await csrfToken(apage);
         const r = await pageFetch(apage, "POST", `/v1/certificates/${E.deployed_id}/renew`,

@@ -4,6 +4,7 @@
 // API checks again.
 import { api, can, get } from "../api.js";
 import { badge, errorBox, expiryCell, fmtTime, h, mount, table, tags } from "../dom.js";
+import { field as formField, formPanel, parseTags } from "../forms.js";
 
 const REVOKE_REASONS = ["unspecified", "key-compromise", "affiliation-changed", "superseded",
   "cessation-of-operation", "privilege-withdrawn"];
@@ -34,6 +35,29 @@ async function optional(promise, fallback) {
     if (e.status === 403) return fallback; // the role may not read it: leave the section out
     throw e;
   }
+}
+
+// POST /v1/deployments for this certificate; opens the new deployment.
+function deployForm(cert) {
+  return formPanel({
+    id: "deploy", label: "Deploy…", title: `Deploy ${cert.name} to the agents that match`,
+    submitLabel: "Deploy", buttonClass: ".secondary",
+    fields: [
+      formField("Selector (agent tags)", h("input", { name: "selector", id: "deploy-selector",
+        placeholder: "env=prod", required: true })),
+      formField("Profile", h("input", { name: "profile", id: "deploy-profile", value: "nginx",
+        required: true })),
+      formField("Target account (optional)", h("input", { name: "target_account",
+        placeholder: "this account" })),
+    ],
+    submit: async (f) => {
+      const body = { certificate: cert.id, selector: parseTags(f.get("selector")),
+        profile: f.get("profile").trim() };
+      if (f.get("target_account").trim()) body.target_account = f.get("target_account").trim();
+      const dep = await api("POST", "/v1/deployments", body);
+      location.hash = `#/deployments?id=${encodeURIComponent(dep.id)}`;
+    },
+  });
 }
 
 function actions(cert, reload, out) {
@@ -69,6 +93,10 @@ function actions(cert, reload, out) {
         onclick: () => { confirm.hidden = true; } }, "Cancel"));
     buttons.push(h("button.danger", { type: "button", id: "action-revoke",
       onclick: () => { confirm.hidden = false; } }, "Revoke…"), confirm);
+  }
+  if (can("deployment.write") && cert.exportable && cert.status === "issued") {
+    const deploy = deployForm(cert);
+    buttons.push(deploy.open, deploy.form);
   }
   return buttons.length ? h("div.actions", { id: "actions" }, buttons) : null;
 }
