@@ -46,9 +46,10 @@ async function ready(page, name) {
   }
 }
 
-async function shot(page, name) {
+// A PNG of the page: the whole page, or only the first screen for long tables.
+async function shot(page, name, fullPage = true) {
   const path = join(cfg.out_dir, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   screenshots.push(path);
 }
 
@@ -167,7 +168,7 @@ try {
         null, { timeout: STEP_TIMEOUT_MS });
       loads.push(await page.evaluate(() => performance.getEntriesByName("certs-page")[0].duration));
     };
-    await shot(page, "certificates");
+    await shot(page, "certificates", false);
     // Forward through E.page_clicks pages (1 unless measuring), then back one.
     const rowsOf = (n) => Math.min(E.page_size, E.total - (n - 1) * E.page_size);
     const clicks = E.page_clicks || 1;
@@ -311,7 +312,7 @@ try {
       await ready(page, "audit");
       check("audit: the chain verifies", (await text(page, "#audit-verify")).startsWith("Chain verified"),
         await text(page, "#audit-verify"));
-      await shot(page, "audit");
+      await shot(page, "audit", false);
       await page.fill("#a-resource", E.deployed_id);
       await page.click("#a-apply");
       await page.waitForFunction(() => location.hash.includes("resource="));
@@ -374,7 +375,7 @@ try {
         check("auditor: no request, no bulk renew, no row ticks",
           (await apage.locator("#request-open, input.pick-box").count()) === 0
           && !(await apage.isVisible("#bulk-renew")), "offered");
-        await shot(apage, "certificate-auditor");
+        await shot(apage, "certificate-auditor", false);
         const token = await csrfToken(apage);
         const r = await pageFetch(apage, "POST", `/v1/certificates/${E.deployed_id}/renew`,
           { "X-CSRF-Token": token });
