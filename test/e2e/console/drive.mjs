@@ -152,6 +152,10 @@ try {
       return c ? { w: c.width, h: c.height } : null;
     });
     check("dashboard: the expiry chart is drawn", bars && bars.w > 0 && bars.h > 0, bars);
+    if (!cfg.measure_only) {
+      const events = await page.locator("#recent-events tbody tr td:nth-child(3)").allTextContents();
+      check("dashboard: recent events", events.includes("deployment.create"), events);
+    }
     await shot(page, "dashboard");
   });
 
