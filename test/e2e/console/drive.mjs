@@ -153,8 +153,14 @@ try {
     });
     check("dashboard: the expiry chart is drawn", bars && bars.w > 0 && bars.h > 0, bars);
     if (!cfg.measure_only) {
-      const events = await page.locator("#recent-events tbody tr td:nth-child(3)").allTextContents();
-      check("dashboard: recent events", events.includes("deployment.create"), events);
+      // The trail's newest records, newest first (reading the trail now may itself have added
+      // a record or two on top).
+      const shown = await page.locator("#recent-events tbody tr td:nth-child(3)").allTextContents();
+      const trail = JSON.parse((await pageFetch(page, "GET", "/v1/audit?limit=10000")).body).items;
+      const rev = trail.map((e) => e.action).reverse();
+      const at = [0, 1, 2, 3].some((k) => JSON.stringify(rev.slice(k, k + shown.length)) === JSON.stringify(shown));
+      check("dashboard: recent events, newest first", shown.length === 8 && at,
+        { shown, trail: rev.slice(0, 10) });
     }
     await shot(page, "dashboard");
   });
