@@ -122,16 +122,21 @@ try {
   await step("dashboard", async () => {
     // First paint of the dashboard: a fresh navigation with the session cookie, timed from the
     // navigation's start to the moment the page has drawn its counts and chart.
-    await page.goto("about:blank");
-    await page.goto(ui());
-    await ready(page, "dashboard");
-    const t = await page.evaluate(() => {
-      const mark = performance.getEntriesByName("dashboard-rendered")[0];
-      const fcp = performance.getEntriesByName("first-contentful-paint")[0];
-      return { rendered: mark ? mark.startTime : null, fcp: fcp ? fcp.startTime : null };
-    });
-    timings.dashboard_rendered_ms = t.rendered;
-    timings.dashboard_first_contentful_paint_ms = t.fcp;
+    // E.dashboard_loads (default 1) navigations; the first one's figures are reported alone.
+    const all = [];
+    for (let n = 0; n < (E.dashboard_loads || 1); n++) {
+      await page.goto("about:blank");
+      await page.goto(ui());
+      await ready(page, "dashboard");
+      all.push(await page.evaluate(() => {
+        const mark = performance.getEntriesByName("dashboard-rendered")[0];
+        const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+        return { rendered: mark ? mark.startTime : null, fcp: fcp ? fcp.startTime : null };
+      }));
+    }
+    timings.dashboard_rendered_ms = all[0].rendered;
+    timings.dashboard_first_contentful_paint_ms = all[0].fcp;
+    if (all.length > 1) timings.dashboard_rendered_all_ms = all.map((t) => t.rendered);
     check("dashboard: total", (await text(page, "#count-total")) === String(E.total),
       await text(page, "#count-total"));
     for (const [status, n] of Object.entries(E.by_status)) {

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 E2E = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, E2E)
@@ -77,14 +78,19 @@ def main():
         srv.stop()
         seed(srv.db_path, first["id"], n)
         srv.start()
+        t0 = time.monotonic()
         counts = tc._api(srv, "GET", "/v1/counts", token)
+        print(f"GET /v1/counts right after the start: {1000 * (time.monotonic() - t0):.0f} ms")
+        t0 = time.monotonic()
+        tc._api(srv, "GET", "/v1/counts", token)
+        print(f"GET /v1/counts again: {1000 * (time.monotonic() - t0):.0f} ms")
         soonest = tc._api(srv, "GET", "/v1/certificates?tag=env:prod&sort=not_after&limit=1",
                           token)["items"][0]
         c = counts["certificates"]
         page = tc.PAGE_SIZE
         expect = {"total": c["total"], "by_status": c["by_status"],
                   "lt_7d": c["by_expiry"]["lt_7d"], "agents": 0, "page_size": page,
-                  "page_clicks": 5, "domain_filter": "fleet", "domain_matches": page,
+                  "page_clicks": 5, "dashboard_loads": 5, "domain_filter": "fleet", "domain_matches": page,
                   "tag_filter": "env:prod", "tag_matches": page,
                   "soonest_tagged": soonest["name"], "deployments_failed": 0}
         config = {"base": srv.url, "ui_node_modules": tc.UI_NODE_MODULES, "measure_only": True,
