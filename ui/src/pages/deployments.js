@@ -9,7 +9,7 @@ const DETAIL_LIMIT = 25; // targets are fetched for at most this many deployment
 const REFRESH_MS = 2000;
 
 function targetsTable(dep) {
-  return table(["Host", "Agent", "State", "Error", "Version", "Installed", "Verified"],
+  return table(["Host", "Agent", "State", "Error", "Generation", "Installed", "Verified"],
     (dep.targets || []).map((t) => h(`tr.target.target-${t.state}`, { dataset: { host: t.hostname, agent: t.agent } },
       h("td.host", t.hostname), h("td.mono", t.agent), h("td", badge(t.state)),
       h("td.reason", t.reason || ""), h("td.num", String(t.generation ?? "")),
