@@ -5,7 +5,7 @@
 // "screenshots": [...]}. Every check is recorded; a failed step does not hide the next ones.
 import { createRequire } from "node:module";
 import { createServer } from "node:http";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const cfg = JSON.parse(readFileSync(0, "utf8"));
@@ -422,6 +422,29 @@ try {
     });
 
   }
+  if (cfg.clock_file) {
+    await step("session expiry", async () => {
+      // Log in again, then move the server's test clock past the session's 8-hour lifetime
+      // (certfleetd --test-clock-file, re-read every 50 ms): the next request is a 401 and the
+      // console shows the login.
+      await page.fill("#token", cfg.admin_token);
+      await page.click("#login-submit");
+      await ready(page, "agents");
+      const tmp = `${cfg.clock_file}.tmp`;
+      writeFileSync(tmp, `${9 * 3600}\n`);
+      renameSync(tmp, cfg.clock_file); // the server never reads half a number
+      const deadline = Date.now() + STEP_TIMEOUT_MS;
+      let status = 200;
+      while (status !== 401 && Date.now() < deadline) {
+        status = (await pageFetch(page, "GET", "/v1/certificates?limit=1")).status;
+      }
+      check("session expiry: the session ends on the server's clock", status === 401, status);
+      await page.evaluate(() => { location.hash = "#/certificates"; });
+      await page.waitForSelector("#login", { timeout: STEP_TIMEOUT_MS });
+      check("session expiry: an expired session goes back to the login", true);
+    });
+  }
+
   check("no Content-Security-Policy violations", cspViolations.length === 0, cspViolations);
 } finally {
   await browser.close();
