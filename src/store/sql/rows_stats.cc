@@ -164,16 +164,22 @@ Result<DashboardCounts> SqlStats::CountDashboard(const DashboardQuery& q) {
   DashboardCounts out;
   const auto& acc = q.account_id;
   // SQLite: CROSS JOIN keeps certificates the outer loop (read through the covering index
-  // certificates_dashboard) and each version a point read of certificate_versions_not_after;
-  // left to itself the planner may scan the versions' table, PEMs and all. PostgreSQL has no
-  // such hint (its CROSS JOIN takes no ON clause) and plans well without one.
-  const char* join = s_.dialect() == Dialect::kSqlite ? "CROSS JOIN" : "JOIN";
+  // certificates_dashboard) and INDEXED BY makes each version a point read of the covering
+  // certificate_versions_not_after; left to itself the planner reads every version's row, PEMs
+  // and all (3x the CPU at 100,000 certificates). PostgreSQL has neither hint (its CROSS JOIN
+  // takes no ON clause) and plans well without them.
+  const bool sqlite = s_.dialect() == Dialect::kSqlite;
+  const char* join = sqlite ? "CROSS JOIN certificate_versions v INDEXED BY "
+                              "certificate_versions_not_after"
+                            : "JOIN certificate_versions v";
+  const char* by_status = sqlite ? "SELECT status, issuer, COUNT(*) FROM certificates c INDEXED BY "
+                                   "certificates_dashboard WHERE 1 = 1{account} GROUP BY status, "
+                                   "issuer"
+                                 : "SELECT status, issuer, COUNT(*) FROM certificates c WHERE "
+                                   "1 = 1{account} GROUP BY status, issuer";
   {
-    CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(ForAccount("SELECT status, issuer, COUNT(*) FROM "
-                                                      "certificates c WHERE 1 = 1{account} "
-                                                      "GROUP BY status, issuer",
-                                                      acc, " AND c.account_id = ?1"),
-                                           "certificates"));
+    CF_ASSIGN_OR_RETURN(
+        auto s, s_.Prepare(ForAccount(by_status, acc, " AND c.account_id = ?1"), "certificates"));
     if (acc) s.Bind(1, *acc);
     CF_ASSIGN_OR_RETURN(
         out.certificates,
@@ -193,7 +199,7 @@ Result<DashboardCounts> SqlStats::CountDashboard(const DashboardQuery& q) {
                               "'lt_30d' WHEN v.not_after < ?4 THEN 'lt_90d' ELSE 'later' END, "
                               "CASE WHEN v.not_after >= ?5 AND v.not_after < ?6 THEN "
                               "(v.not_after - ?5) / 604800 ELSE -1 END, COUNT(*) "
-                              "FROM certificates c {join} certificate_versions v ON v.id = "
+                              "FROM certificates c {join} ON v.id = "
                               "c.current_version_id WHERE c.status <> 'revoked'{account} "
                               "GROUP BY 1, 2, 3",
                               acc, " AND c.account_id = ?7", join),
