@@ -12,7 +12,7 @@ LISTEN     ?= 127.0.0.1:8443
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: run test deps test-deps build build-asan test-release test-asan bench format format-check include-check clean
+.PHONY: run test deps test-deps build build-asan ui test-release test-asan bench format format-check include-check clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -26,15 +26,35 @@ $(BUILD_REL)/build.ninja: | deps
 $(BUILD_ASAN)/build.ninja: | deps
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DCERTFLEET_SANITIZE=ON -DCERTFLEET_BENCH=OFF
 
-build: deps $(BUILD_REL)/build.ninja
+build: deps $(BUILD_REL)/build.ninja ui
 	ninja -C $(BUILD_REL) -j $(JOBS)
 
 build-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN) -j $(JOBS)
 
-# Starts certfleetd in the foreground with its data in ./var (created on first start).
+# The console (docs/console.md): `npm ci` from ui/package-lock.json (again only when the lockfile
+# or package.json changed; the stamp lives in node_modules, so deleting it reinstalls), then
+# esbuild bundles ui/src into build/ui-dist, which certfleetd serves at /ui/ with --ui-dir.
+# --ignore-scripts: no package runs code at install time, so nothing is downloaded but the
+# locked packages (playwright-core drives Debian's /usr/bin/chromium in the tests).
+UI_DIST  := build/ui-dist
+UI_STAMP := ui/node_modules/.certfleet-npm-ci.stamp
+UI_SRC   := $(shell find ui/src -type f 2>/dev/null) ui/build.mjs
+
+$(UI_STAMP): ui/package-lock.json ui/package.json | deps
+	cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(UI_DIST)/index.html: $(UI_STAMP) $(UI_SRC)
+	cd ui && node build.mjs ../$(UI_DIST)
+
+ui: $(UI_DIST)/index.html
+
+# Starts certfleetd in the foreground with its data in ./var (created on first start) and the
+# console at https://$(LISTEN)/ui/.
 run: build
-	$(BUILD_REL)/apps/certfleetd/certfleetd --data-dir $(DATA_DIR) --listen $(LISTEN)
+	$(BUILD_REL)/apps/certfleetd/certfleetd --data-dir $(DATA_DIR) --listen $(LISTEN) \
+	  --ui-dir $(UI_DIST)
 
 test-release: test-deps build
 	cd $(BUILD_REL) && ctest --output-on-failure -j $(CTEST_JOBS) --timeout 900

@@ -11,7 +11,14 @@ build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libsqlite3-d
   libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libp11-kit-dev clang-format openssl
   libldns-dev libunbound-dev ccache)
 test_pkgs=(python3 python3-pytest python3-pytest-xdist sqlite3 openssl softhsm2 nginx pebble bind9 bind9-utils
-  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136 caddy dehydrated uacme postgresql haproxy)
+  bind9-dnsutils lego certbot python3-certbot-dns-rfc2136 caddy dehydrated uacme postgresql haproxy
+  chromium)
+# The console (ui/) is built with Node.js and npm; its packages come from the npm registry,
+# locked by ui/package-lock.json, and nothing else is downloaded (the browser tests drive
+# Debian's chromium, never a browser that a test tool downloads). A machine that already has
+# node and npm (e.g. another distribution of Node.js) keeps them.
+if ! command -v node >/dev/null 2>&1; then build_pkgs+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then build_pkgs+=(npm); fi
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi

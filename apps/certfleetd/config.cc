@@ -256,6 +256,19 @@ Status ParseNetwork(const toml::table& t, const std::string& where, Config& c) {
   return Ok();
 }
 
+Status ParseUi(const toml::table& t, const std::string& where, Config& c) {
+  CF_TRY(UnknownKeys(t, {"dir", "session_idle", "session_max"}, where + ": [ui]"));
+  for (auto [key, field] :
+       {std::pair{"dir", &c.ui.dir}, std::pair{"session_idle", &c.ui.session_idle},
+        std::pair{"session_max", &c.ui.session_max}}) {
+    if (!t[key]) continue;
+    auto v = t[key].value<std::string>();
+    if (!v) return InvalidArgument(where + ": ui." + key + " must be a string");
+    *field = *v;
+  }
+  return Ok();
+}
+
 Status ParseAcmeServer(const toml::table& t, const std::string& where, Config& c) {
   const std::string at = where + ": [acme_server]";
   CF_TRY(UnknownKeys(t,
@@ -344,6 +357,7 @@ Status LoadConfigFile(const std::string& path, Config& c) {
                                                "outbound",
                                                "network",
                                                "acme_server",
+                                               "ui",
                                                "acme_http01_port",
                                                "acme_tls_alpn01_port",
                                                "acme_resolver"};
@@ -422,6 +436,11 @@ Status LoadConfigFile(const std::string& path, Config& c) {
     const toml::table* a = t["acme_server"].as_table();
     if (a == nullptr) return InvalidArgument(where + ": acme_server must be a table");
     CF_TRY(ParseAcmeServer(*a, where, c));
+  }
+  if (t["ui"]) {
+    const toml::table* u = t["ui"].as_table();
+    if (u == nullptr) return InvalidArgument(where + ": ui must be a table");
+    CF_TRY(ParseUi(*u, where, c));
   }
   return Ok();
 }

@@ -114,6 +114,14 @@ struct Config {
     int64_t pending_authorizations = 1000;
     int64_t failed_validations_per_hour = 60;
   } acme_server;
+  // [ui]: the web console (issue #17, docs/console.md). `dir` (flag --ui-dir) is the directory
+  // of its built assets that /ui/ serves; empty: /ui answers 404. Console sessions end after
+  // `session_idle` without use or `session_max` after login.
+  struct Ui {
+    std::string dir;
+    std::string session_idle = "15m";
+    std::string session_max = "8h";
+  } ui;
 };
 
 // Reads the TOML file at `path` over `config`. Unknown keys are errors. The file is refused

@@ -206,6 +206,29 @@ TEST_F(ConfigFileTest, RefusesBadAcmeServerSettings) {
   }
 }
 
+TEST_F(ConfigFileTest, ReadsTheUiSection) {
+  Config defaults;
+  EXPECT_EQ(defaults.ui.dir, "");  // no console unless one is installed
+  EXPECT_EQ(defaults.ui.session_idle, "15m");
+  EXPECT_EQ(defaults.ui.session_max, "8h");
+  Config c;
+  Status st = LoadConfigFile(Write(R"(
+[ui]
+dir = "/usr/share/certfleet/ui"
+session_idle = "10m"
+session_max = "4h"
+)"),
+                             c);
+  ASSERT_TRUE(st.ok()) << st.error().ToString();
+  EXPECT_EQ(c.ui.dir, "/usr/share/certfleet/ui");
+  EXPECT_EQ(c.ui.session_idle, "10m");
+  EXPECT_EQ(c.ui.session_max, "4h");
+  Config bad;
+  EXPECT_FALSE(LoadConfigFile(Write("[ui]\ndirectory = \"/x\"\n"), bad).ok());
+  EXPECT_FALSE(LoadConfigFile(Write("[ui]\nsession_idle = 900\n"), bad).ok());
+  EXPECT_FALSE(LoadConfigFile(Write("ui = \"/x\"\n"), bad).ok());
+}
+
 TEST(ConfigFlags, AddTrustedProxyAndServerName) {
   Config c;
   EXPECT_TRUE(AddTrustedProxy("127.0.0.1/32", c).ok());

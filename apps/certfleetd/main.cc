@@ -572,6 +572,21 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                                                              std::move(acme_options));
     lifecycle::RegisterAcmeValidationJob(engine, *acme_server);
   }
+  // The web console (issue #17): its assets' directory and how long its sessions last.
+  api::ConsoleOptions console{.ui_dir = cfg.ui.dir};
+  for (auto [name, text, field] :
+       {std::tuple{"ui.session_idle", &cfg.ui.session_idle, &console.sessions.idle},
+        std::tuple{"ui.session_max", &cfg.ui.session_max, &console.sessions.max}}) {
+    auto d = ParseDuration(*text);
+    if (!d.ok()) return Fail(InvalidArgument(std::string(name) + ": " + d.error().message()));
+    if (*d < std::chrono::minutes(1) || *d > std::chrono::hours(24 * 7)) {
+      return Fail(InvalidArgument(std::string(name) + " must be from 1m to 7d"));
+    }
+    *field = std::chrono::duration_cast<Seconds>(*d);
+  }
+  if (!console.ui_dir.empty()) {
+    log::Info("web console served at /ui/", {{"dir", console.ui_dir}});
+  }
   net::ConnectionCounters connection_counters;  // read by GET /metrics
   // GET /readyz: starting until everything below has started, draining from the stop signal on.
   api::Readiness readiness;
@@ -592,7 +607,8 @@ int Run(const Config& cfg, bool rotate_kek, const AdminTokenFlags& admin_token) 
                        {.agent_online_window = *offline_after, .connections = &connection_counters},
                        &acme_config,
                        &readiness,
-                       acme_server.get()});
+                       acme_server.get(),
+                       std::move(console)});
 
   auto tls = IssueListenerCertificate(**ca, cfg.listen_address, cfg.server_names);
   if (!tls.ok()) return Fail(tls.error());
@@ -794,6 +810,10 @@ int main(int argc, char** argv) {
   app.add_option("--server-name", server_names,
                  "DNS name or IP address clients dial, e.g. the load balancer's, added to the "
                  "listener certificate; repeatable, replaces the config file's server_names");
+  std::string ui_dir;
+  app.add_option("--ui-dir", ui_dir,
+                 "directory of the web console's built assets, served at /ui/ (default: none, "
+                 "/ui answers 404)");
   std::string drain_period;
   app.add_option("--drain-period", drain_period,
                  "after SIGTERM, keep serving this long with /readyz answering 503, so a load "
@@ -853,6 +873,7 @@ int main(int argc, char** argv) {
   if (!test_clock_file.empty()) cfg.test_clock_file = test_clock_file;
   if (!http01_listen.empty()) cfg.http01_listen = http01_listen;
   if (!drain_period.empty()) cfg.drain_period = drain_period;
+  if (!ui_dir.empty()) cfg.ui.dir = ui_dir;
   if (!trusted_proxies.empty()) {
     cfg.trusted_proxies.clear();
     for (const std::string& p : trusted_proxies) {

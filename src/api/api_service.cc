@@ -3,12 +3,16 @@
 #include <charconv>
 #include <chrono>
 
+#include "api/console_assets.h"
+#include "api/json_body.h"
 #include "api/problem.h"
 #include "base/failpoint.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/time_util.h"
 #include "base/validate.h"
+#include "crypto/hash.h"
+#include "lifecycle/tokens.h"
 
 namespace certfleet::api {
 
@@ -75,7 +79,31 @@ Result<TargetedPrincipal> TargetPrincipal(ApiDeps& deps, const RequestContext& c
   return out;
 }
 
-ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock) {
+
+Result<std::optional<std::string>> SystemScopeAccount(ApiDeps& deps, const RequestContext& ctx,
+                                                      const std::optional<std::string>& account,
+                                                      policy::Action action) {
+  const lifecycle::Caller& caller = *ctx.caller;
+  if (caller.system_admin || caller.system_auditor) {
+    if (!account || account->empty()) return std::optional<std::string>();
+    // The global view: every account is visible to the system account's admins and auditors.
+    CF_ASSIGN_OR_RETURN(model::Account a,
+                        store::LoadVisible(
+                            "account", *account, "",
+                            [&](const std::string& k) { return deps.governance.ResolveAccount(k); },
+                            [](const model::Account&) { return true; }));
+    ctx.audit_account = a.id;
+    return std::optional<std::string>(a.id);
+  }
+  if (!account || account->empty()) return std::optional<std::string>(caller.account_id);
+  CF_ASSIGN_OR_RETURN(model::Account a, TargetAccount(deps, ctx, account, action));
+  return std::optional<std::string>(a.id);
+}
+
+ApiService::ApiService(ApiDeps deps)
+    : deps_(deps),
+      auth_(deps.store, deps.clock),
+      sessions_(deps.clock, deps.random, deps.console.sessions) {
   AddHealthRoutes(router_, deps_);
   AddCertificateRoutes(router_, deps_);
   AddGovernanceRoutes(router_, deps_);
@@ -87,6 +115,38 @@ ApiService::ApiService(ApiDeps deps) : deps_(deps), auth_(deps.store, deps.clock
   AddDomainRoutes(router_, deps_);
   AddAcmeServerRoutes(router_, deps_);
   AddMetricsRoutes(router_, deps_, http_metrics_);
+  AddSessionRoutes(router_, deps_, sessions_);
+  AddCountsRoutes(router_, deps_);
+}
+
+Result<lifecycle::Caller> ApiService::AuthenticateCaller(const net::HttpRequest& request,
+                                                         const RouteSpec& spec,
+                                                         RequestCredential& credential) {
+  if (spec.token_in_body) {
+    CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(request.body));
+    CF_ASSIGN_OR_RETURN(auto token, body.OptSecret("token", 256));
+    CF_TRY(body.NoOtherFields());
+    if (!token) return InvalidArgument("\"token\" (an API token) is required");
+    credential.login_token_hash = lifecycle::HashApiToken(token->view());
+    return auth_.AuthenticateToken(token->view());
+  }
+  auto authorization = request.header("authorization");
+  std::string cookie = CookieValue(request.header("cookie").value_or(""), kSessionCookie);
+  if (authorization || cookie.empty()) return auth_.Authenticate(authorization);
+  CF_ASSIGN_OR_RETURN(credential.session, sessions_.Use(cookie));
+  // The session is the token's: whatever ended the token (revoked, expired, principal disabled)
+  // ends the session too.
+  auto who = auth_.AuthenticateHash(credential.session->token_hash);
+  if (!who.ok()) {
+    sessions_.Remove(cookie);
+    credential.session.reset();
+    if (who.error().code() == ErrorCode::kUnauthorized) {
+      return Unauthorized("console session ended: " + who.error().message());
+    }
+    return who;
+  }
+  credential.cookie = std::move(cookie);
+  return who;
 }
 
 void ApiService::Audit(const net::HttpRequest& request, const RouteSpec* spec,
@@ -234,6 +294,12 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
     return finish(deps_.acme_server->Handle(request));
   }
 
+  // The console's static files (issue #17): public, beside the API.
+  if (IsConsolePath(request.path())) {
+    route_label = "/ui/";
+    return finish(ServeConsoleAsset(deps_.console.ui_dir, request, request_id));
+  }
+
   auto match = router_.Find(request.method, request.path());
   if (match.route != nullptr) {
     route_label = match.route->pattern;
@@ -250,6 +316,7 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   const RouteSpec& spec = match.route->handler;
   std::optional<lifecycle::Caller> caller;
   std::optional<model::Agent> agent;
+  RequestCredential credential;
   if (spec.agent_auth) {
     auto who = deps_.agents.Authenticate(request.client_cert_der);
     if (!who.ok()) {
@@ -267,7 +334,7 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
     agent = std::move(*who);
     caller = deps_.agents.AgentCaller(*agent, request.remote_address);
   } else if (spec.authenticated) {
-    auto who = auth_.Authenticate(request.header("authorization"));
+    auto who = AuthenticateCaller(request, spec, credential);
     if (!who.ok()) {
       net::HttpResponse r = problem(who.error());
       log::Warn("authentication failed", {{"reason", who.error().message()},
@@ -299,6 +366,7 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
   }
   RequestContext ctx{request, caller ? &*caller : nullptr, agent ? &*agent : nullptr,
                      std::move(match.params), request_id};
+  ctx.credential = &credential;
   auto respond = [&](net::HttpResponse r) {
     // Public routes that change state (agent enrollment) are audited too.
     if (caller || spec.audit_success) {
@@ -310,6 +378,15 @@ net::HttpResponse ApiService::Handle(const net::HttpRequest& request) {
     if (scope) Failpoint("api.before_response." + spec.audit_action);
     return finish(std::move(r));
   };
+  // A change made with a session cookie must carry the session's CSRF token, which only the
+  // console's own pages can read (issue #17). Checked before anything runs, so a forged
+  // cross-site request changes nothing.
+  if (credential.session && request.method != "GET" && request.method != "HEAD") {
+    auto sent = request.header("x-csrf-token");
+    if (!sent || !crypto::ConstantTimeEquals(*sent, credential.session->csrf_token)) {
+      return respond(problem(Forbidden("CSRF token missing or wrong")));
+    }
+  }
   if (spec.action) {
     policy::Decision d = policy::Authorize(lifecycle::ToSubject(*caller), *spec.action,
                                            {.account_id = caller->account_id});

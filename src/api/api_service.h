@@ -35,6 +35,7 @@
 #include "api/metrics.h"
 #include "api/readiness.h"
 #include "api/router.h"
+#include "api/sessions.h"
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/random.h"
@@ -52,6 +53,14 @@
 
 namespace certfleet::api {
 
+// How a caller authenticated when it was not with a bearer header or a client certificate:
+// console sessions (sessions.h).
+struct RequestCredential {
+  std::optional<Session> session;  // authenticated by this session's cookie
+  std::string cookie;              // that cookie's value
+  std::string login_token_hash;    // POST /v1/session: the hash of the token in the body
+};
+
 struct RequestContext {
   const net::HttpRequest& request;
   const lifecycle::Caller* caller;      // null on public routes
@@ -61,6 +70,7 @@ struct RequestContext {
   // Set by handlers for the audit record when the route's own view is not enough.
   mutable std::string audit_resource;
   mutable std::string audit_account;
+  const RequestCredential* credential = nullptr;  // null for bearer and agent callers
 };
 
 using RouteHandler = std::function<Result<net::HttpResponse>(const RequestContext&)>;
@@ -77,6 +87,9 @@ struct RouteSpec {
   // Authenticated by the agent's TLS client certificate instead of a bearer token; the caller is
   // the agent's principal and RequestContext::agent is set.
   bool agent_auth = false;
+  // Authenticated by an API token in the JSON body ({"token": ...}) instead of a header: the
+  // console login, POST /v1/session. RequestContext::credential carries the token's hash.
+  bool token_in_body = false;
 };
 
 class PollHub;
@@ -102,6 +115,13 @@ struct MetricsOptions {
   const net::ConnectionCounters* connections = nullptr;
 };
 
+// The web console (issue #17, docs/console.md "Server side").
+struct ConsoleOptions {
+  // The directory /ui/ serves (certfleetd --ui-dir, [ui] dir); empty: /ui answers 404.
+  std::string ui_dir;
+  SessionOptions sessions{};
+};
+
 struct ApiDeps {
   store::Store& store;
   const Clock& clock;
@@ -125,6 +145,8 @@ struct ApiDeps {
   // certfleet's ACME server under /acme/ and POST /v1/acme/eab (issue #16); without one, /acme/
   // paths answer 404 and /v1/acme/eab 503. Last, for the same reason as `acme`.
   acme::server::AcmeServer* acme_server = nullptr;
+  // The console's static files and sessions. Last, for the same reason as `acme`.
+  ConsoleOptions console{};
 };
 
 class ApiService {
@@ -140,6 +162,12 @@ class ApiService {
   // A 401: counted by reason, and recorded if the source's sampling window allows.
   void AuthFailed(const net::HttpRequest& request, const RouteSpec& spec,
                   const net::HttpResponse& response, const Error& error, std::string_view reason);
+  // The caller of an authenticated (non-agent) route: from the body's token (spec.token_in_body),
+  // else the Authorization header, else the session cookie (then `credential` gets the session).
+  // A bearer header wins over a cookie.
+  Result<lifecycle::Caller> AuthenticateCaller(const net::HttpRequest& request,
+                                               const RouteSpec& spec,
+                                               RequestCredential& credential);
   // Whether `r` (appended in a request's transaction) committed.
   bool Committed(const model::AuditRecord& r);
 
@@ -154,6 +182,7 @@ class ApiService {
   std::mutex auth_failures_mu_;
   std::map<std::string, AuthFailureWindow> auth_failures_;  // guarded by auth_failures_mu_
   Authenticator auth_;
+  SessionStore sessions_;
   HttpMetrics http_metrics_;  // every request, recorded in Handle(); read by GET /metrics
   Router<RouteSpec> router_;
 };
@@ -176,6 +205,11 @@ void AddAcmeServerRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 // GET /metrics: the store's aggregates and `http`'s request metrics (borrowed; must outlive the
 // router).
 void AddMetricsRoutes(Router<RouteSpec>& router, ApiDeps& deps, const HttpMetrics& http);
+
+// POST, GET and DELETE /v1/session: console login, who am I, logout (routes_session.cc).
+void AddSessionRoutes(Router<RouteSpec>& router, ApiDeps& deps, SessionStore& sessions);
+// GET /v1/counts: the console dashboard's numbers (routes_counts.cc).
+void AddCountsRoutes(Router<RouteSpec>& router, ApiDeps& deps);
 
 // Helpers shared by the route files.
 net::HttpResponse JsonResponse(int status, const nlohmann::json& body);
@@ -207,6 +241,14 @@ auto LoadForAction(const RequestContext& ctx, std::string_view kind, const std::
   ctx.audit_account = account_of(*loaded);
   return loaded;
 }
+
+// The account a read covering possibly every account is scoped to, from ?account=: for system
+// admins and system auditors, every account (nullopt) unless one is named (by id or name, any
+// account); for everyone else their own account, or the named one if `action` is allowed there
+// (TargetAccount). An unknown account answers NotFound.
+Result<std::optional<std::string>> SystemScopeAccount(ApiDeps& deps, const RequestContext& ctx,
+                                                      const std::optional<std::string>& account,
+                                                      policy::Action action);
 
 // Resolves the account a request acts on: `key` (id or name) if given, else the caller's own,
 // and checks `action` on it. A foreign account the caller may not act on answers NotFound.

@@ -10,9 +10,15 @@ Result<lifecycle::Caller> Authenticator::Authenticate(
   if (v.size() <= kBearer.size() || v.substr(0, kBearer.size()) != kBearer) {
     return Unauthorized("the Authorization header must use the Bearer scheme");
   }
-  std::string_view token = v.substr(kBearer.size());
+  return AuthenticateToken(v.substr(kBearer.size()));
+}
+
+Result<lifecycle::Caller> Authenticator::AuthenticateToken(std::string_view token) {
   if (!lifecycle::LooksLikeApiToken(token)) return Unauthorized("invalid bearer token");
-  const std::string hash = lifecycle::HashApiToken(token);
+  return AuthenticateHash(lifecycle::HashApiToken(token));
+}
+
+Result<lifecycle::Caller> Authenticator::AuthenticateHash(const std::string& hash) {
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(hash);
@@ -87,6 +93,7 @@ std::string_view AuthFailureReason(const Error& error) {
   if (m.find("expired") != std::string::npos) return "expired";
   if (m.find("disabled") != std::string::npos) return "disabled";
   if (m.find("invalid bearer token") != std::string::npos) return "invalid";
+  if (m.find("session") != std::string::npos) return "session";
   return "other";
 }
 

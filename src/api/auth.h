@@ -41,6 +41,12 @@ class Authenticator {
   // From the Authorization header value. Unauthorized with a reason for a missing, malformed,
   // unknown, revoked or expired token or a disabled principal; the token never appears in it.
   Result<lifecycle::Caller> Authenticate(const std::optional<std::string>& authorization);
+  // The same for a bare API token (a console login's body).
+  Result<lifecycle::Caller> AuthenticateToken(std::string_view token);
+  // The same for a token known by its hash (lifecycle::HashApiToken): a console session re-checks
+  // the token it was made from on every use, so that revoking the token, disabling its principal
+  // or the token's expiry ends the session at once.
+  Result<lifecycle::Caller> AuthenticateHash(const std::string& hash_hex);
 
   // Lookups answered from the cache and from the store, since construction (tests, metrics).
   uint64_t cache_hits() const;
@@ -64,7 +70,8 @@ class Authenticator {
 };
 
 // The reason label of a failed authentication for certfleet_auth_failures_total: one of
-// missing, malformed, invalid, revoked, expired, disabled, agent_certificate (set by the caller
+// missing, malformed, invalid, revoked, expired, disabled, session (a console session cookie
+// that is unknown or has ended), agent_certificate (set by the caller
 // for mutual TLS), other.
 std::string_view AuthFailureReason(const Error& error);
 

@@ -490,6 +490,15 @@ class AuthzMatrixTest : public ::testing::Test {
     b["POST /v1/acme/eab"] = [=](Variant v) {
       return Call{"POST", "/v1/acme/eab", json{{"account", acct[v]}}.dump()};
     };
+    // Console sessions and counts (issue #17). Logging in takes the token from the body, so an
+    // unknown one is refused whoever sends it; reading or ending a session needs the session's
+    // cookie, which no bearer caller has (console_api_test.cc covers the cookie side).
+    b["POST /v1/session"] = [](Variant) {
+      return Call{"POST", "/v1/session", json{{"token", "cft_" + std::string(43, 'x')}}.dump()};
+    };
+    b["GET /v1/session"] = [](Variant) { return Call{"GET", "/v1/session", ""}; };
+    b["DELETE /v1/session"] = [](Variant) { return Call{"DELETE", "/v1/session", ""}; };
+    b["GET /v1/counts"] = [=](Variant v) { return Call{"GET", "/v1/counts" + acct_q[v], ""}; };
     // ACME issuers and solvers (issue #6): "le" and "hook" exist in alpha and beta.
     for (const std::string kind : {"issuers", "solvers"}) {
       const std::string existing = kind == "issuers" ? "le" : "hook";
@@ -666,6 +675,14 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     // stack, an authorized request answers 503.
     {"POST /v1/acme/eab",
      {"503 404 404", "403 403 403", "403 403 403", "403 403 403", "503 503 404"}},
+    // Console sessions and dashboard counts (issue #17).
+    {"POST /v1/session",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"GET /v1/session",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"DELETE /v1/session",
+     {"401 401 401", "401 401 401", "401 401 401", "401 401 401", "401 401 401"}},
+    {"GET /v1/counts", {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "200 200 404"}},
 };
 
 const std::map<std::string, std::vector<std::string>>& Expected() { return kExpected; }

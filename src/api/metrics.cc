@@ -134,9 +134,9 @@ void HttpMetrics::Observe(std::string_view route, std::string_view method, int c
 }
 
 const std::vector<std::string_view>& HttpMetrics::AuthFailureReasons() {
-  static const auto* const kReasons =
-      new std::vector<std::string_view>{"missing", "malformed", "invalid",           "revoked",
-                                        "expired", "disabled",  "agent_certificate", "other"};
+  static const auto* const kReasons = new std::vector<std::string_view>{
+      "missing",  "malformed",         "invalid", "revoked", "expired",
+      "disabled", "agent_certificate", "session", "other"};
   return *kReasons;
 }
 

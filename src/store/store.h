@@ -687,6 +687,43 @@ struct JobQueueStats {
   std::optional<TimePoint> oldest_due;  // the smallest run_after among due jobs
 };
 
+// GET /v1/counts (issue #17): the console dashboard's numbers, for one account or every account,
+// each dimension one GROUP BY query.
+struct DashboardQuery {
+  std::optional<std::string> account_id;  // nullopt: every account
+  TimePoint now;                          // a current version ending before it has "expired"
+  TimePoint weeks_start;                  // start of the first expiry week
+  int weeks = 13;                         // expiry weeks counted from weeks_start
+  TimePoint agents_seen_since;            // active agents seen at or after it are online
+};
+
+struct DashboardCounts {
+  // Every certificate, by (status, issuer): the sums give the total and both breakdowns.
+  struct StatusIssuer {
+    std::string status;
+    std::string issuer;
+    int64_t count = 0;
+  };
+  std::vector<StatusIssuer> certificates;
+  // Certificates not revoked, by their current version's notAfter: "expired" (before now),
+  // "lt_7d", "lt_30d", "lt_90d" (days from now), "later". Certificates without a version are
+  // not counted.
+  std::vector<NamedCount> by_expiry;
+  // The same certificates whose current version ends in week `week` (0-based, 7-day weeks from
+  // weeks_start), by issuer; weeks with no certificate are absent.
+  struct WeekIssuer {
+    int week = 0;
+    std::string issuer;
+    int64_t count = 0;
+  };
+  std::vector<WeekIssuer> expiry_weeks;
+  int64_t agents = 0;                            // agents not revoked
+  int64_t agents_online = 0;                     // active agents seen since agents_seen_since
+  std::vector<NamedCount> deployments_by_state;  // deployments owned by the account(s)
+  int64_t renewals_failing = 0;  // certificates whose renewal has failed at least once since
+                                 // their current version (renewal_states.failures > 0)
+};
+
 class StatsRepo {
  public:
   virtual ~StatsRepo() = default;
@@ -707,6 +744,8 @@ class StatsRepo {
   // Active agents last seen at or after `since`.
   virtual Result<int64_t> CountAgentsSeenSince(TimePoint since) = 0;
   virtual Result<int64_t> CountAgents() = 0;
+  // The dashboard's counts (see DashboardCounts), read in this transaction.
+  virtual Result<DashboardCounts> CountDashboard(const DashboardQuery& q) = 0;
 };
 
 // The unit of work.

@@ -529,6 +529,7 @@ class SqlStats final : public StatsRepo {
   Result<JobQueueStats> JobQueue(TimePoint now) override;
   Result<int64_t> CountAgentsSeenSince(TimePoint since) override;
   Result<int64_t> CountAgents() override;
+  Result<DashboardCounts> CountDashboard(const DashboardQuery& q) override;
 
  private:
   Result<std::vector<NamedCount>> Counts(const char* sql, const char* table);
