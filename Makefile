@@ -29,7 +29,7 @@ $(BUILD_ASAN)/build.ninja: | deps
 build: deps $(BUILD_REL)/build.ninja ui
 	ninja -C $(BUILD_REL) -j $(JOBS)
 
-build-asan: deps $(BUILD_ASAN)/build.ninja
+build-asan: deps $(BUILD_ASAN)/build.ninja ui
 	ninja -C $(BUILD_ASAN) -j $(JOBS)
 
 # The console (docs/console.md): `npm ci` from ui/package-lock.json (again only when the lockfile
@@ -52,7 +52,9 @@ ui: $(UI_DIST)/index.html
 
 # Starts certfleetd in the foreground with its data in ./var (created on first start) and the
 # console at https://$(LISTEN)/ui/.
-run: build
+# It builds only the three programs (not the tests and benchmarks that `make build` adds).
+run: deps $(BUILD_REL)/build.ninja ui
+	ninja -C $(BUILD_REL) -j $(JOBS) certfleetd certfleet certfleet-agent
 	$(BUILD_REL)/apps/certfleetd/certfleetd --data-dir $(DATA_DIR) --listen $(LISTEN) \
 	  --ui-dir $(UI_DIST)
 
