@@ -564,11 +564,19 @@ CREATE INDEX certificates_by_account_created ON certificates (account_id, create
 CREATE INDEX certificates_by_created ON certificates (created_at, id);
 )sql";
 
+// Issue #17 (lists that scale): the other lists' filters, in the order each list pages in.
+// Same as SQLite's kMigrationListFilters.
+constexpr char kMigration5[] = R"sql(
+CREATE INDEX audit_records_by_action ON audit_records (action, seq);
+CREATE INDEX exports_by_principal ON exports (principal_id, at, id);
+CREATE INDEX deployments_by_state_id ON deployments (state, id);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
-  static const auto* const kAll =
-      new std::vector<std::string_view>{kMigration1, kMigration2, kMigration3, kMigration4};
+  static const auto* const kAll = new std::vector<std::string_view>{
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5};
   return *kAll;
 }
 
