@@ -57,6 +57,19 @@ class ListsApiTest : public ListApiTest {
     ASSERT_TRUE((*tx)->Commit().ok());
   }
 
+  // POST /v1/principals in acc_a: an audited change.
+  void CreatePrincipal(const std::string& name, const std::string& role) {
+    net::HttpRequest r;
+    r.method = "POST";
+    r.target = "/v1/principals";
+    r.remote_address = "127.0.0.1:1";
+    r.headers["authorization"] = "Bearer " + token_a_;
+    r.headers["content-type"] = "application/json";
+    r.body = json{{"name", name}, {"role", role}}.dump();
+    auto response = api_->Handle(r);
+    ASSERT_EQ(response.status, 201) << response.body;
+  }
+
   static void ExpectSortedUnique(const std::vector<std::string>& ids) {
     EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size()) << "duplicates";
     EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
@@ -207,20 +220,10 @@ TEST_F(ListsApiTest, SecretsPageAndFilterByTagKindAndName) {
 
 TEST_F(ListsApiTest, AuditPagesBySeqWithFilters) {
   // 120 audited changes in acc_a (principal creations), then 10 an hour later.
-  auto create = [&](int n) {
-    net::HttpRequest r;
-    r.method = "POST";
-    r.target = "/v1/principals";
-    r.remote_address = "127.0.0.1:1";
-    r.headers["authorization"] = "Bearer " + token_a_;
-    r.headers["content-type"] = "application/json";
-    r.body = json{{"name", "p" + std::to_string(n)}, {"role", "operator"}}.dump();
-    ASSERT_EQ(api_->Handle(r).status, 201);
-  };
-  for (int n = 0; n < 120; ++n) create(n);
+  for (int n = 0; n < 120; ++n) CreatePrincipal("p" + std::to_string(n), "operator");
   env_.clock.Advance(std::chrono::hours(1));
   const std::string later = FormatRfc3339(env_.clock.Now());
-  for (int n = 120; n < 130; ++n) create(n);
+  for (int n = 120; n < 130; ++n) CreatePrincipal("p" + std::to_string(n), "operator");
 
   int pages = 0;
   auto records = Walk("/v1/audit?limit=50&action=principal.create", &pages);
@@ -277,15 +280,7 @@ TEST_F(ListsApiTest, ExportReportPagesByCertificate) {
 }
 
 TEST_F(ListsApiTest, SmallListsPageInMemoryToTheLastItem) {
-  for (int n = 0; n < 23; ++n) {
-    net::HttpRequest r;
-    r.method = "POST";
-    r.target = "/v1/principals";
-    r.remote_address = "127.0.0.1:1";
-    r.headers["authorization"] = "Bearer " + token_a_;
-    r.body = json{{"name", "q" + std::to_string(n)}, {"role", "auditor"}}.dump();
-    ASSERT_EQ(api_->Handle(r).status, 201);
-  }
+  for (int n = 0; n < 23; ++n) CreatePrincipal("q" + std::to_string(n), "auditor");
   int pages = 0;
   auto principals = Walk("/v1/principals?limit=5", &pages);
   EXPECT_EQ(principals.size(), 24u);  // and the admin
