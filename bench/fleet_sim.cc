@@ -148,6 +148,8 @@ class Driver {
   Status Setup();
   asio::awaitable<Result<json>> Api(HttpsConn& conn, std::string_view method, std::string target,
                                     const json& body, int ok, int also_ok = -1);
+  // {"items": [...]} with every item of a paged list endpoint (docs/api.md "Pagination").
+  asio::awaitable<Result<json>> ListAll(HttpsConn& conn, const std::string& path);
   // Runs fn(conn, i) for i in [0, n) on the API connections, in parallel; the first error wins.
   asio::awaitable<Status> Parallel(int n,
                                    std::function<asio::awaitable<Status>(HttpsConn&, int)> fn);
@@ -358,13 +360,28 @@ asio::awaitable<Result<std::string>> Driver::CreateCertificate(HttpsConn& conn, 
   co_return r->value("id", std::string());
 }
 
+asio::awaitable<Result<json>> Driver::ListAll(HttpsConn& conn, const std::string& path) {
+  json items = json::array();
+  std::string cursor;
+  do {
+    // Cursors are base64url: nothing to escape.
+    std::string target = path + "?limit=1000" + (cursor.empty() ? "" : "&cursor=" + cursor);
+    Result<json> page = co_await Api(conn, "GET", std::move(target), nullptr, 200);
+    if (!page.ok()) co_return std::move(page).error();
+    for (json& item : (*page)["items"]) items.push_back(std::move(item));
+    const json next = page->value("next_cursor", json(nullptr));
+    cursor = next.is_string() ? next.get<std::string>() : "";
+  } while (!cursor.empty());
+  co_return json{{"items", std::move(items)}};
+}
+
 asio::awaitable<Result<json>> Driver::WaitDeployment(const std::string& id, int64_t generation) {
   const auto deadline = Clock::now() + std::chrono::seconds(o_.phase_timeout);
   while (Clock::now() < deadline) {
     // Watched through the list, which carries no targets: GET /v1/deployments/{id} builds all
     // N targets' views, and asking for that ten times a second competed with the rollout it
     // measures (at 10,000 targets it timed out). The full view is read once, at the end.
-    Result<json> list = co_await Api(*api_[0], "GET", "/v1/deployments", nullptr, 200);
+    Result<json> list = co_await ListAll(*api_[0], "/v1/deployments");
     if (!list.ok()) co_return std::move(list).error();
     bool done = false;
     for (const json& d : (*list)["items"]) {
@@ -391,7 +408,7 @@ asio::awaitable<Result<int>> Driver::WaitDeployments(int64_t generation) {
   const auto deadline = start + std::chrono::seconds(o_.phase_timeout);
   auto last_note = start;
   while (Clock::now() < deadline) {
-    Result<json> list = co_await Api(*api_[0], "GET", "/v1/deployments", nullptr, 200);
+    Result<json> list = co_await ListAll(*api_[0], "/v1/deployments");
     if (!list.ok()) co_return std::move(list).error();
     int done = 0, succeeded = 0;
     for (const json& d : (*list)["items"]) {

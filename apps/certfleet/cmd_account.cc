@@ -10,7 +10,7 @@
 #include "api_client.h"
 #include "cli.h"
 #include "output.h"
-#include "responses.h"
+#include "paging.h"
 
 namespace certfleet::cli {
 namespace {
@@ -31,18 +31,6 @@ Status RunCreate(const GlobalOptions& global, const std::string& name) {
   return Ok();
 }
 
-Status RunList(const GlobalOptions& global) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get("/v1/accounts"));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "account list"));
-  PrintItems(std::cout, *items, kAccountColumns);
-  return Ok();
-}
-
 }  // namespace
 
 void RegisterAccountCommands(CLI::App& root, CommandContext& ctx) {
@@ -57,8 +45,14 @@ void RegisterAccountCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [name](const GlobalOptions& g) { return RunCreate(g, *name); };
   });
 
+  auto page = std::make_shared<PageArgs>();
   CLI::App* list = account->add_subcommand("list", "List the accounts visible to the caller");
-  list->callback([&ctx] { ctx.action = RunList; });
+  AddPageOptions(*list, *page, "accounts");
+  list->callback([&ctx, page] {
+    ctx.action = [page](const GlobalOptions& g) {
+      return RunListing(g, "/v1/accounts", QueryString(), *page, "accounts", kAccountColumns);
+    };
+  });
 }
 
 }  // namespace certfleet::cli

@@ -15,8 +15,8 @@
 #include "cli.h"
 #include "deployments.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -82,17 +82,23 @@ Status RunTokenCreate(const GlobalOptions& global, const TokenCreateArgs& args) 
   return Ok();
 }
 
-Status RunList(const GlobalOptions& global, const std::string& path, std::string_view what,
-               const std::vector<Column>& columns) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get(path));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, what));
-  PrintItems(std::cout, *items, columns);
-  return Ok();
+struct ListArgs {
+  std::string account;
+  std::vector<std::string> tags;
+  std::string status;
+  std::string online;
+  std::string hostname;
+  PageArgs page;
+};
+
+Status RunList(const GlobalOptions& global, const ListArgs& args) {
+  QueryString filters;
+  filters.Add("account", args.account)
+      .Add("status", args.status)
+      .Add("online", args.online)
+      .Add("hostname", args.hostname);
+  AddTagFilters(filters, args.tags);
+  return RunListing(global, "/v1/agents", filters, args.page, "agents", kAgentColumns);
 }
 
 Status RunShow(const GlobalOptions& global, const std::string& id) {
@@ -142,16 +148,8 @@ void RegisterTokenSubcommands(CLI::App& agent, CommandContext& ctx) {
     ctx.action = [args](const GlobalOptions& g) { return RunTokenCreate(g, *args); };
   });
 
-  auto list_account = std::make_shared<std::string>();
-  CLI::App* list = token->add_subcommand("list", "List enrollment tokens (never their values)");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) {
-      return RunList(
-          g, QueryString().Add("account", *list_account).Append("/v1/agents/enrollment-tokens"),
-          "enrollment token list", kTokenColumns);
-    };
-  });
+  AddAccountListCommand(*token, ctx, "list", "List enrollment tokens (never their values)",
+                        "/v1/agents/enrollment-tokens", "enrollment tokens", kTokenColumns);
 
   auto revoke_id = std::make_shared<std::string>();
   CLI::App* revoke = token->add_subcommand(
@@ -172,14 +170,24 @@ void RegisterAgentCommands(CLI::App& root, CommandContext& ctx) {
   agent->require_subcommand(1);
   RegisterTokenSubcommands(*agent, ctx);
 
-  auto list_account = std::make_shared<std::string>();
+  auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = agent->add_subcommand("list", "List the agents of an account");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) {
-      return RunList(g, QueryString().Add("account", *list_account).Append("/v1/agents"),
-                     "agent list", kAgentColumns);
-    };
+  list->add_option("--account", list_args->account, "Account id or name (default: the caller's)");
+  list->add_option("--tag", list_args->tags, "Only agents with tag KEY:VALUE (repeatable; all)")
+      ->check(CLI::Validator(CheckTagFilter, "KEY:VALUE"));
+  list->add_option("--status", list_args->status, "Only this status")
+      ->check(CLI::IsMember({"active", "disabled", "revoked"}));
+  list->add_flag_callback(
+      "--online", [list_args] { list_args->online = "true"; },
+      "Only agents seen within the online window (default 300 s)");
+  list->add_flag_callback(
+      "--offline", [list_args] { list_args->online = "false"; },
+      "Only agents not seen within the online window, or never");
+  list->add_option("--hostname", list_args->hostname,
+                   "Only agents whose hostname contains this text (case-insensitive)");
+  AddPageOptions(*list, list_args->page, "agents");
+  list->callback([&ctx, list_args] {
+    ctx.action = [list_args](const GlobalOptions& g) { return RunList(g, *list_args); };
   });
 
   auto show_id = std::make_shared<std::string>();

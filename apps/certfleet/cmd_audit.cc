@@ -13,22 +13,23 @@
 #include "args.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
 #include "responses.h"
 
 namespace certfleet::cli {
 namespace {
 
-// docs/api.md: "limit up to 10000".
-constexpr int kMaxLimit = 10000;
-
 struct ListArgs {
   std::string account;
   std::string principal;
+  std::string action;
   std::string resource;
+  std::string resource_type;
+  std::string outcome;
   std::string since;
   std::string until;
-  int limit = 0;  // 0: the server's default
+  PageArgs page;
 };
 
 const std::vector<Column> kAuditColumns = {{"SEQ", "seq"},         {"AT", "at"},
@@ -38,22 +39,16 @@ const std::vector<Column> kAuditColumns = {{"SEQ", "seq"},         {"AT", "at"},
                                            {"DETAIL", "detail"}};
 
 Status RunList(const GlobalOptions& global, const ListArgs& args) {
-  QueryString query;
-  query.Add("account", args.account)
+  QueryString filters;
+  filters.Add("account", args.account)
       .Add("principal", args.principal)
+      .Add("action", args.action)
       .Add("resource", args.resource)
+      .Add("resource_type", args.resource_type)
+      .Add("outcome", args.outcome)
       .Add("since", args.since)
       .Add("until", args.until);
-  if (args.limit > 0) query.Add("limit", std::to_string(args.limit));
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get(query.Append("/v1/audit")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "audit list"));
-  PrintItems(std::cout, *items, kAuditColumns);
-  return Ok();
+  return RunListing(global, "/v1/audit", filters, args.page, "audit records", kAuditColumns);
 }
 
 Status RunVerify(const GlobalOptions& global, const std::string& account) {
@@ -85,8 +80,12 @@ void RegisterAuditCommands(CLI::App& root, CommandContext& ctx) {
       ->check(CLI::Validator(CheckTimestampSpec, "TIME"));
   list->add_option("--until", list_args->until, "Before this time (exclusive)")
       ->check(CLI::Validator(CheckTimestampSpec, "TIME"));
-  list->add_option("--limit", list_args->limit, "At most this many records (server default 1000)")
-      ->check(CLI::Range(1, kMaxLimit));
+  list->add_option("--action", list_args->action, "Only this action (certificate.export, ...)");
+  list->add_option("--resource-type", list_args->resource_type,
+                   "Only resources of this kind, by id prefix (crt, sec, agt, ...)");
+  list->add_option("--outcome", list_args->outcome, "Only this outcome")
+      ->check(CLI::IsMember({"success", "denied", "failure"}));
+  AddPageOptions(*list, list_args->page, "audit records");
   list->callback([&ctx, list_args] {
     ctx.action = [list_args](const GlobalOptions& g) { return RunList(g, *list_args); };
   });

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "files.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
 
 namespace certfleet::cli {
@@ -158,9 +159,7 @@ Status RunRequest(const GlobalOptions& global, const RequestArgs& args) {
 }
 
 struct ListArgs {
-  size_t limit = 0;  // 0: not given
-  bool all = false;
-  std::string cursor;
+  PageArgs page;
   bool csv = false;
   std::string status;
   std::vector<std::string> tags;
@@ -172,11 +171,9 @@ struct ListArgs {
   std::string sort;
 };
 
-// GET /v1/certificates pages with an opaque cursor (docs/api.md "Pagination"). Without --limit
-// the CLI follows every cursor: `cert list` means the whole inventory, never the first page of
-// it. With --limit it shows one page and says on stderr how to get the rest.
+// GET /v1/certificates pages with an opaque cursor (paging.h); --csv asks the server for the
+// whole filtered inventory at once.
 Status RunList(const GlobalOptions& global, const ListArgs& args) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
   QueryString filters;
   filters.Add("status", args.status)
       .Add("domain", args.domain)
@@ -185,55 +182,27 @@ Status RunList(const GlobalOptions& global, const ListArgs& args) {
       .Add("expires_after", args.expires_after)
       .Add("account", args.account)
       .Add("sort", args.sort);
-  for (const std::string& tag : args.tags) {
-    const size_t sep = tag.find_first_of("=:");
-    filters.Add("tag", tag.substr(0, sep) + ":" + tag.substr(sep + 1));
-  }
+  AddTagFilters(filters, args.tags);
   if (args.csv) {
     // The server exports the whole filtered inventory itself (or refuses past its bound).
     filters.Add("format", "csv");
+    CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
     CF_ASSIGN_OR_RETURN(std::string csv,
                         api->GetText(filters.Append("/v1/certificates"), "text/csv"));
     std::cout << csv;
     return Ok();
   }
-  const bool one_page = args.limit > 0 && !args.all;
-  nlohmann::json items = nlohmann::json::array();
-  nlohmann::json next = nullptr;
-  std::string cursor = args.cursor;
-  do {
-    QueryString q = filters;
-    // Following every page: the largest pages, for the fewest round trips.
-    q.Add("limit", std::to_string(args.limit > 0 ? args.limit : 1000));
-    q.Add("cursor", cursor);
-    CF_ASSIGN_OR_RETURN(auto page, api->Get(q.Append("/v1/certificates")));
-    if (!page.is_object() || !page.contains("items") || !page["items"].is_array()) {
-      return Malformed("the server's certificate list has no \"items\" array");
-    }
-    for (auto& c : page["items"]) items.push_back(std::move(c));
-    next = page.value("next_cursor", nlohmann::json(nullptr));
-    if (!next.is_null() && !next.is_string()) {
-      return Malformed("the server's certificate list has a next_cursor that is not a string");
-    }
-    cursor = next.is_string() ? next.get<std::string>() : "";
-  } while (!one_page && !cursor.empty());
-  if (global.json) {
-    PrintJson(std::cout, {{"items", items}, {"next_cursor", next}});
-  } else {
-    Table table({"ID", "NAME", "STATUS", "PROFILE", "KEY", "SERIAL", "NOT AFTER", "EXPORTABLE"});
-    for (const auto& c : items) {
-      table.AddRow({Field(c, "id"), Field(c, "name"), Field(c, "status"), Field(c, "profile"),
-                    Field(c, "key_type"), Field(c, "serial"), Field(c, "not_after"),
-                    Field(c, "exportable")});
-    }
-    table.Print(std::cout);
-  }
-  if (!cursor.empty()) {
-    std::cerr << "certfleet: showing " << items.size()
-              << " certificates, and more exist: use --all to list them all, or --cursor " << cursor
-              << " for the next page\n";
-  }
-  return Ok();
+  return RunListing(global, "/v1/certificates", filters, args.page, "certificates",
+                    [](const nlohmann::json& items) {
+                      Table table({"ID", "NAME", "STATUS", "PROFILE", "KEY", "SERIAL", "NOT AFTER",
+                                   "EXPORTABLE"});
+                      for (const auto& c : items) {
+                        table.AddRow({Field(c, "id"), Field(c, "name"), Field(c, "status"),
+                                      Field(c, "profile"), Field(c, "key_type"), Field(c, "serial"),
+                                      Field(c, "not_after"), Field(c, "exportable")});
+                      }
+                      table.Print(std::cout);
+                    });
 }
 
 Status RunShow(const GlobalOptions& global, const std::string& id) {
@@ -417,24 +386,14 @@ void RegisterCertCommands(CLI::App& root, CommandContext& ctx) {
       "list",
       "List certificates: all of them, page by page, unless --limit asks for one page (then a "
       "notice on stderr says how to get the rest)");
-  list->add_option("--limit", list_args->limit,
-                   "Show one page of at most N certificates (1-1000); with --all, the page size")
-      ->check(CLI::Range(1, 1000));
-  list->add_flag("--all", list_args->all, "Follow every page to the end (the default)");
-  list->add_option("--cursor", list_args->cursor,
-                   "Continue from the next_cursor a previous page printed");
+  AddPageOptions(*list, list_args->page, "certificates");
   list->add_flag("--csv", list_args->csv,
                  "Print the filtered inventory as CSV (RFC 4180; no PEM, no keys)");
   list->add_option("--status", list_args->status, "Only this status")
       ->check(CLI::IsMember({"pending", "issued", "failed", "revoked", "expired"}));
   list->add_option("--tag", list_args->tags,
                    "Only certificates with tag KEY=VALUE or KEY:VALUE (repeatable; all must match)")
-      ->check(CLI::Validator(
-          [](const std::string& t) -> std::string {
-            const size_t sep = t.find_first_of("=:");
-            return sep == std::string::npos || sep == 0 ? "expected KEY=VALUE or KEY:VALUE" : "";
-          },
-          "KEY=VALUE"));
+      ->check(CLI::Validator(CheckTagFilter, "KEY=VALUE"));
   list->add_option("--domain", list_args->domain,
                    "Only certificates with a domain containing this text (case-insensitive)");
   list->add_option("--issuer", list_args->issuer, "Only certificates of this issuer");

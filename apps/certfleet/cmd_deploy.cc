@@ -22,8 +22,8 @@
 #include "cli.h"
 #include "deployments.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -47,6 +47,8 @@ struct CreateArgs {
 struct ListArgs {
   std::string account;
   std::string certificate;
+  std::string state;
+  PageArgs page;
 };
 
 struct RedeployArgs {
@@ -168,18 +170,12 @@ Status RunShow(const GlobalOptions& global, const std::string& id) {
 }
 
 Status RunList(const GlobalOptions& global, const ListArgs& args) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get(QueryString()
-                                              .Add("account", args.account)
-                                              .Add("certificate", args.certificate)
-                                              .Append("/v1/deployments")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "deployment list"));
-  PrintItems(std::cout, *items, kDeploymentColumns);
-  return Ok();
+  QueryString filters;
+  filters.Add("account", args.account)
+      .Add("certificate", args.certificate)
+      .Add("state", args.state);
+  return RunListing(global, "/v1/deployments", filters, args.page, "deployments",
+                    kDeploymentColumns);
 }
 
 Status RunRedeploy(const GlobalOptions& global, const RedeployArgs& args) {
@@ -251,6 +247,9 @@ void RegisterDeployCommands(CLI::App& root, CommandContext& ctx) {
   CLI::App* list = deploy->add_subcommand("list", "List deployments");
   list->add_option("--account", list_args->account, "Account id or name");
   list->add_option("--cert", list_args->certificate, "Only deployments of this certificate");
+  list->add_option("--state", list_args->state, "Only deployments in this state")
+      ->check(CLI::IsMember({"running", "succeeded", "failed", "no_targets"}));
+  AddPageOptions(*list, list_args->page, "deployments");
   list->callback([&ctx, list_args] {
     ctx.action = [list_args](const GlobalOptions& g) { return RunList(g, *list_args); };
   });

@@ -12,8 +12,8 @@
 #include "api_client.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -63,19 +63,6 @@ Status RunClaim(const GlobalOptions& global, const ClaimArgs& args) {
   return Ok();
 }
 
-Status RunList(const GlobalOptions& global, const std::string& account) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list,
-                      api->Get(QueryString().Add("account", account).Append("/v1/domains")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "domain claim list"));
-  PrintItems(std::cout, *items, kClaimColumns);
-  return Ok();
-}
-
 // The id of the claim of `domain` held by `account` (the domain compared as the server stores
 // it: lower case, no trailing dot).
 Result<std::string> FindClaimId(ApiClient& api, const std::string& account,
@@ -83,10 +70,11 @@ Result<std::string> FindClaimId(ApiClient& api, const std::string& account,
   std::string wanted = domain;
   for (char& c : wanted) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!wanted.empty() && wanted.back() == '.') wanted.pop_back();
-  CF_ASSIGN_OR_RETURN(auto list,
-                      api.Get(QueryString().Add("account", account).Append("/v1/domains")));
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "domain claim list"));
-  for (const auto& item : *items) {
+  CF_ASSIGN_OR_RETURN(
+      Listing list,
+      FetchListing([&](const std::string& target) { return api.Get(target); }, "/v1/domains",
+                   QueryString().Add("account", account), PageArgs{}, "domain claims"));
+  for (const auto& item : list.items) {
     if (item.is_object() && item.value("domain", std::string()) == wanted) {
       return item.value("id", std::string());
     }
@@ -127,13 +115,9 @@ void RegisterDomainCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [claim_args](const GlobalOptions& g) { return RunClaim(g, *claim_args); };
   });
 
-  auto list_account = std::make_shared<std::string>();
-  CLI::App* list = domain->add_subcommand(
-      "list", "List domain claims (system admins: every account's unless --account)");
-  list->add_option("--account", *list_account, "Account id or name");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) { return RunList(g, *list_account); };
-  });
+  AddAccountListCommand(*domain, ctx, "list",
+                        "List domain claims (system admins: every account's unless --account)",
+                        "/v1/domains", "domain claims", kClaimColumns);
 
   auto release_args = std::make_shared<ReleaseArgs>();
   CLI::App* release = domain->add_subcommand(

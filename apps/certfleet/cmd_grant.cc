@@ -11,8 +11,8 @@
 #include "api_client.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -51,19 +51,6 @@ Status RunCreate(const GlobalOptions& global, const CreateArgs& args) {
   return Ok();
 }
 
-Status RunList(const GlobalOptions& global, const std::string& account) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list,
-                      api->Get(QueryString().Add("account", account).Append("/v1/grants")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "grant list"));
-  PrintItems(std::cout, *items, kGrantColumns);
-  return Ok();
-}
-
 Status RunRevoke(const GlobalOptions& global, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
   CF_ASSIGN_OR_RETURN(
@@ -89,12 +76,8 @@ void RegisterGrantCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [create_args](const GlobalOptions& g) { return RunCreate(g, *create_args); };
   });
 
-  auto list_account = std::make_shared<std::string>();
-  CLI::App* list = grant->add_subcommand("list", "List the grants of an account");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) { return RunList(g, *list_account); };
-  });
+  AddAccountListCommand(*grant, ctx, "list", "List the grants of an account", "/v1/grants",
+                        "grants", kGrantColumns);
 
   auto revoke_id = std::make_shared<std::string>();
   CLI::App* revoke = grant->add_subcommand("revoke", "Revoke a grant");

@@ -10,8 +10,8 @@
 #include "api_client.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -19,6 +19,7 @@ namespace {
 struct InventoryArgs {
   std::string certificate;
   std::string agent;
+  PageArgs page;
 };
 
 const std::vector<Column> kInventoryColumns = {
@@ -30,18 +31,9 @@ const std::vector<Column> kInventoryColumns = {
     {"VERIFIED AT", "verified_at"}, {"PATHS", "paths"}};
 
 Status RunInventory(const GlobalOptions& global, const InventoryArgs& args) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get(QueryString()
-                                              .Add("certificate", args.certificate)
-                                              .Add("agent", args.agent)
-                                              .Append("/v1/inventory")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "inventory"));
-  PrintItems(std::cout, *items, kInventoryColumns);
-  return Ok();
+  return RunListing(global, "/v1/inventory",
+                    QueryString().Add("certificate", args.certificate).Add("agent", args.agent),
+                    args.page, "placements", kInventoryColumns);
 }
 
 }  // namespace
@@ -54,6 +46,7 @@ void RegisterInventoryCommands(CLI::App& root, CommandContext& ctx) {
       inventory->add_option("--cert", args->certificate, "Certificate id (crt_...)");
   CLI::Option* agent = inventory->add_option("--agent", args->agent, "Agent id (agt_...)");
   cert->excludes(agent);
+  AddPageOptions(*inventory, args->page, "placements");
   inventory->callback([&ctx, args] {
     if (args->certificate.empty() == args->agent.empty()) {
       throw CLI::ValidationError("inventory", "give exactly one of --cert ID or --agent ID");

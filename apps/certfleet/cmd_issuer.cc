@@ -20,8 +20,8 @@
 #include "cli.h"
 #include "files.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -151,46 +151,45 @@ Status RunShow(const GlobalOptions& global, const std::string& collection, const
   return Ok();
 }
 
-Status RunList(const GlobalOptions& global, const std::string& collection,
-               const std::string& account) {
+struct ListArgs {
+  std::string account;
+  PageArgs page;
+};
+
+Status RunList(const GlobalOptions& global, const std::string& collection, const ListArgs& args) {
   const bool issuers = collection == "/v1/issuers";
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list,
-                      api->Get(QueryString().Add("account", account).Append(collection)));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items,
-                      ItemsOf(list, issuers ? "issuer list" : "solver list"));
-  if (issuers) {
-    Table table({"NAME", "TYPE", "DIRECTORY", "SOLVERS", "EAB", "CREATED AT"});
-    for (const auto& i : *items) {
-      table.AddRow({Field(i, "name"), Field(i, "type"), ConfigCell(i, "directory_url"),
-                    ConfigCell(i, "solvers"), Field(i, "has_eab"), Field(i, "created_at")});
-    }
-    table.Print(std::cout);
-  } else {
-    Table table({"NAME", "TYPE", "TARGET", "CREATED AT"});
-    for (const auto& s : *items) {
-      const bool exec = Field(s, "type") == "exec";
-      table.AddRow({Field(s, "name"), Field(s, "type"), ConfigCell(s, exec ? "program" : "server"),
-                    Field(s, "created_at")});
-    }
-    table.Print(std::cout);
-  }
-  return Ok();
+  return RunListing(
+      global, collection, QueryString().Add("account", args.account), args.page,
+      issuers ? "issuers" : "solvers", [issuers](const nlohmann::json& items) {
+        if (issuers) {
+          Table table({"NAME", "TYPE", "DIRECTORY", "SOLVERS", "EAB", "CREATED AT"});
+          for (const auto& i : items) {
+            table.AddRow({Field(i, "name"), Field(i, "type"), ConfigCell(i, "directory_url"),
+                          ConfigCell(i, "solvers"), Field(i, "has_eab"), Field(i, "created_at")});
+          }
+          table.Print(std::cout);
+        } else {
+          Table table({"NAME", "TYPE", "TARGET", "CREATED AT"});
+          for (const auto& s : items) {
+            const bool exec = Field(s, "type") == "exec";
+            table.AddRow({Field(s, "name"), Field(s, "type"),
+                          ConfigCell(s, exec ? "program" : "server"), Field(s, "created_at")});
+          }
+          table.Print(std::cout);
+        }
+      });
 }
 
 // `list` and `show NAME` for one collection.
 void AddReadCommands(CLI::App& group, CommandContext& ctx, const std::string& collection,
                      const std::string& noun) {
-  auto list_account = std::make_shared<std::string>();
+  auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = group.add_subcommand("list", "List the " + noun + "s of an account");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, collection, list_account] {
-    ctx.action = [collection, list_account](const GlobalOptions& g) {
-      return RunList(g, collection, *list_account);
+  list->add_option("--account", list_args->account, "Account id or name (default: the caller's)");
+  AddPageOptions(*list, list_args->page, noun + "s");
+  list->callback([&ctx, collection, list_args] {
+    ctx.action = [collection, list_args](const GlobalOptions& g) {
+      return RunList(g, collection, *list_args);
     };
   });
 

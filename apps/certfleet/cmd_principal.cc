@@ -12,8 +12,8 @@
 #include "args.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -62,19 +62,6 @@ Status RunCreate(const GlobalOptions& global, const CreateArgs& args) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
   CF_ASSIGN_OR_RETURN(auto principal, api->Post("/v1/principals", body));
   PrintPrincipal(global, principal);
-  return Ok();
-}
-
-Status RunList(const GlobalOptions& global, const std::string& account) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list,
-                      api->Get(QueryString().Add("account", account).Append("/v1/principals")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "principal list"));
-  PrintItems(std::cout, *items, kPrincipalColumns);
   return Ok();
 }
 
@@ -133,12 +120,8 @@ void RegisterPrincipalCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [create_args](const GlobalOptions& g) { return RunCreate(g, *create_args); };
   });
 
-  auto list_account = std::make_shared<std::string>();
-  CLI::App* list = principal->add_subcommand("list", "List the principals of an account");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) { return RunList(g, *list_account); };
-  });
+  AddAccountListCommand(*principal, ctx, "list", "List the principals of an account",
+                        "/v1/principals", "principals", kPrincipalColumns);
 
   auto tag_args = std::make_shared<TagArgs>();
   CLI::App* tag = principal->add_subcommand(

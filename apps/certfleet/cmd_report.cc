@@ -11,15 +11,19 @@
 #include "args.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
 
 struct ExportsArgs {
   std::string since;
+  std::string until;
   std::string account;
+  std::string certificate;
+  std::string principal;
+  PageArgs page;
 };
 
 const std::vector<Column> kExportColumns = {{"ACCOUNT", "account"}, {"CERTIFICATE", "certificate"},
@@ -27,18 +31,14 @@ const std::vector<Column> kExportColumns = {{"ACCOUNT", "account"}, {"CERTIFICAT
                                             {"FQDNS", "fqdns"},     {"WILDCARDS", "wildcards"}};
 
 Status RunExports(const GlobalOptions& global, const ExportsArgs& args) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto report, api->Get(QueryString()
-                                                .Add("since", args.since)
-                                                .Add("account", args.account)
-                                                .Append("/v1/reports/exports")));
-  if (global.json) {
-    PrintJson(std::cout, report);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(report, "export report"));
-  PrintItems(std::cout, *items, kExportColumns);
-  return Ok();
+  QueryString filters;
+  filters.Add("since", args.since)
+      .Add("until", args.until)
+      .Add("account", args.account)
+      .Add("certificate", args.certificate)
+      .Add("principal", args.principal);
+  return RunListing(global, "/v1/reports/exports", filters, args.page, "certificates",
+                    kExportColumns);
 }
 
 }  // namespace
@@ -53,6 +53,11 @@ void RegisterReportCommands(CLI::App& root, CommandContext& ctx) {
       ->check(CLI::Validator(CheckTimestampSpec, "DATE"));
   exports->add_option("--account", args->account,
                       "Account id or name (default: the caller's; all for system admins)");
+  exports->add_option("--until", args->until, "Count exports before this date or time")
+      ->check(CLI::Validator(CheckTimestampSpec, "DATE"));
+  exports->add_option("--cert", args->certificate, "Only this certificate (crt_...)");
+  exports->add_option("--principal", args->principal, "Only exports by this principal (prn_...)");
+  AddPageOptions(*exports, args->page, "certificates");
   exports->callback([&ctx, args] {
     ctx.action = [args](const GlobalOptions& g) { return RunExports(g, *args); };
   });

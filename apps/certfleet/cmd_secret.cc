@@ -13,7 +13,8 @@
 #include "api_client.h"
 #include "cli.h"
 #include "output.h"
-#include "responses.h"
+#include "paging.h"
+#include "query.h"
 
 namespace certfleet::cli {
 namespace {
@@ -37,16 +38,19 @@ const std::vector<Column> kSecretColumns = {{"ID", "id"},           {"NAME", "na
                                             {"KIND", "kind"},       {"TAGS", "tags"},
                                             {"VERSION", "version"}, {"UPDATED AT", "updated_at"}};
 
-Status RunList(const GlobalOptions& global) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto list, api->Get("/v1/secrets"));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "secret list"));
-  PrintItems(std::cout, *items, kSecretColumns);
-  return Ok();
+struct ListArgs {
+  std::string account;
+  std::vector<std::string> tags;
+  std::string kind;
+  std::string name;
+  PageArgs page;
+};
+
+Status RunList(const GlobalOptions& global, const ListArgs& args) {
+  QueryString filters;
+  filters.Add("account", args.account).Add("kind", args.kind).Add("name", args.name);
+  AddTagFilters(filters, args.tags);
+  return RunListing(global, "/v1/secrets", filters, args.page, "secrets", kSecretColumns);
 }
 
 Status RunShowValue(const GlobalOptions& global, ApiClient& api, const std::string& id) {
@@ -85,8 +89,19 @@ void RegisterSecretCommands(CLI::App& root, CommandContext& ctx) {
   CLI::App* secret = root.add_subcommand("secret", "List secrets and read their values");
   secret->require_subcommand(1);
 
+  auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = secret->add_subcommand("list", "List secrets (metadata only)");
-  list->callback([&ctx] { ctx.action = RunList; });
+  list->add_option("--account", list_args->account, "Account id or name (default: the caller's)");
+  list->add_option("--tag", list_args->tags, "Only secrets with tag KEY:VALUE (repeatable; all)")
+      ->check(CLI::Validator(CheckTagFilter, "KEY:VALUE"));
+  list->add_option("--kind", list_args->kind, "Only secrets of this kind")
+      ->check(CLI::IsMember({"passphrase", "generic"}));
+  list->add_option("--name", list_args->name,
+                   "Only secrets whose name contains this text (case-insensitive)");
+  AddPageOptions(*list, list_args->page, "secrets");
+  list->callback([&ctx, list_args] {
+    ctx.action = [list_args](const GlobalOptions& g) { return RunList(g, *list_args); };
+  });
 
   auto show_args = std::make_shared<ShowArgs>();
   CLI::App* show = secret->add_subcommand("show", "Show a secret's metadata, or its value");

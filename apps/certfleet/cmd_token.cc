@@ -16,8 +16,8 @@
 #include "base/files.h"
 #include "cli.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -94,19 +94,10 @@ const std::vector<Column> kTokenColumns = {{"ID", "id"},
                                            {"REVOKED", "revoked"}};
 
 Status RunList(const GlobalOptions& global, const std::string& account,
-               const std::string& principal) {
-  CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(
-      auto list,
-      api->Get(
-          QueryString().Add("account", account).Add("principal", principal).Append("/v1/tokens")));
-  if (global.json) {
-    PrintJson(std::cout, list);
-    return Ok();
-  }
-  CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(list, "token list"));
-  PrintItems(std::cout, *items, kTokenColumns);
-  return Ok();
+               const std::string& principal, const PageArgs& page) {
+  return RunListing(global, "/v1/tokens",
+                    QueryString().Add("account", account).Add("principal", principal), page,
+                    "tokens", kTokenColumns);
 }
 
 Status RunRevoke(const GlobalOptions& global, const std::string& id) {
@@ -148,15 +139,17 @@ void RegisterTokenCommands(CLI::App& root, CommandContext& ctx) {
   struct ListArgs {
     std::string account;
     std::string principal;
+    PageArgs page;
   };
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = token->add_subcommand("list", "List API tokens (never their values)");
   list->add_option("--account", list_args->account,
                    "Account id or name (default: the caller's; not needed with a principal id)");
   list->add_option("--principal", list_args->principal, "Only this principal's (id or name)");
+  AddPageOptions(*list, list_args->page, "tokens");
   list->callback([&ctx, list_args] {
     ctx.action = [list_args](const GlobalOptions& g) {
-      return RunList(g, list_args->account, list_args->principal);
+      return RunList(g, list_args->account, list_args->principal, list_args->page);
     };
   });
 

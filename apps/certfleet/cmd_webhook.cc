@@ -12,8 +12,8 @@
 #include "cli.h"
 #include "files.h"
 #include "output.h"
+#include "paging.h"
 #include "query.h"
-#include "responses.h"
 
 namespace certfleet::cli {
 namespace {
@@ -86,17 +86,13 @@ Status RunCreate(const GlobalOptions& global, const CreateArgs& args) {
   return Ok();
 }
 
-Status RunGet(const GlobalOptions& global, const std::string& path, std::string_view what,
-              const std::vector<Column>* columns, const std::vector<Column>* fields) {
+Status RunShow(const GlobalOptions& global, const std::string& id) {
   CF_ASSIGN_OR_RETURN(auto api, ApiClient::Create(global));
-  CF_ASSIGN_OR_RETURN(auto value, api->Get(path));
+  CF_ASSIGN_OR_RETURN(auto value, api->Get("/v1/webhooks/" + PathSegment(id)));
   if (global.json) {
     PrintJson(std::cout, value);
-  } else if (columns != nullptr) {
-    CF_ASSIGN_OR_RETURN(const nlohmann::json* items, ItemsOf(value, what));
-    PrintItems(std::cout, *items, *columns);
   } else {
-    PrintFields(std::cout, value, *fields);
+    PrintFields(std::cout, value, kWebhookFields);
   }
   return Ok();
 }
@@ -149,24 +145,14 @@ void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [args](const GlobalOptions& g) { return RunCreate(g, *args); };
   });
 
-  auto list_account = std::make_shared<std::string>();
-  CLI::App* list = webhook->add_subcommand("list", "List the webhooks of an account");
-  list->add_option("--account", *list_account, "Account id or name (default: the caller's)");
-  list->callback([&ctx, list_account] {
-    ctx.action = [list_account](const GlobalOptions& g) {
-      return RunGet(g, QueryString().Add("account", *list_account).Append("/v1/webhooks"),
-                    "webhook list", &kWebhookColumns, nullptr);
-    };
-  });
+  AddAccountListCommand(*webhook, ctx, "list", "List the webhooks of an account", "/v1/webhooks",
+                        "webhooks", kWebhookColumns);
 
   auto show_id = std::make_shared<std::string>();
   CLI::App* show = webhook->add_subcommand("show", "Show one webhook");
   show->add_option("id", *show_id, "Webhook id (whk_...)")->required();
   show->callback([&ctx, show_id] {
-    ctx.action = [show_id](const GlobalOptions& g) {
-      return RunGet(g, "/v1/webhooks/" + PathSegment(*show_id), "webhook", nullptr,
-                    &kWebhookFields);
-    };
+    ctx.action = [show_id](const GlobalOptions& g) { return RunShow(g, *show_id); };
   });
 
   auto disable_id = std::make_shared<std::string>();
@@ -176,20 +162,19 @@ void RegisterWebhookCommands(CLI::App& root, CommandContext& ctx) {
     ctx.action = [disable_id](const GlobalOptions& g) { return RunDisable(g, *disable_id); };
   });
 
-  auto deliveries_id = std::make_shared<std::string>();
-  auto deliveries_limit = std::make_shared<std::string>();
+  struct DeliveriesArgs {
+    std::string id;
+    PageArgs page;
+  };
+  auto deliveries_args = std::make_shared<DeliveriesArgs>();
   CLI::App* deliveries =
       webhook->add_subcommand("deliveries", "The delivery log of a webhook, newest first");
-  deliveries->add_option("id", *deliveries_id, "Webhook id (whk_...)")->required();
-  deliveries->add_option("--limit", *deliveries_limit, "At most this many (default 100)")
-      ->check(CLI::Range(1, 1000));
-  deliveries->callback([&ctx, deliveries_id, deliveries_limit] {
-    ctx.action = [deliveries_id, deliveries_limit](const GlobalOptions& g) {
-      return RunGet(g,
-                    QueryString()
-                        .Add("limit", *deliveries_limit)
-                        .Append("/v1/webhooks/" + PathSegment(*deliveries_id) + "/deliveries"),
-                    "delivery list", &kDeliveryColumns, nullptr);
+  deliveries->add_option("id", deliveries_args->id, "Webhook id (whk_...)")->required();
+  AddPageOptions(*deliveries, deliveries_args->page, "deliveries");
+  deliveries->callback([&ctx, deliveries_args] {
+    ctx.action = [deliveries_args](const GlobalOptions& g) {
+      return RunListing(g, "/v1/webhooks/" + PathSegment(deliveries_args->id) + "/deliveries",
+                        QueryString(), deliveries_args->page, "deliveries", kDeliveryColumns);
     };
   });
 }

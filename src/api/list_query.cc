@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "base/encoding.h"
+#include "base/time_util.h"
 
 namespace certfleet::api {
 namespace {
@@ -111,6 +112,65 @@ Result<PageCursor> DecodeCursor(std::string_view text) {
     if (ch <= ' ' || ch > '~') return BadCursor();
   }
   return c;
+}
+
+Result<std::optional<TimePoint>> QueryTime(const ListQuery& q, std::string_view name) {
+  CF_ASSIGN_OR_RETURN(auto text, q.One(name));
+  if (!text) return std::optional<TimePoint>();
+  auto t = ParseRfc3339(*text);
+  if (!t.ok()) {
+    return InvalidArgument("query parameter \"" + std::string(name) +
+                           "\" must be an RFC 3339 time such as 2026-01-01T00:00:00Z");
+  }
+  return std::optional<TimePoint>(*t);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> QueryTags(const ListQuery& q) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& tag : q.All("tag")) {
+    // key:value (the documented form) or key=value; the key may not be empty.
+    const size_t sep = tag.find_first_of(":=");
+    if (sep == std::string::npos || sep == 0) {
+      return InvalidArgument("query parameter \"tag\" must be key:value, such as env:prod");
+    }
+    out.emplace_back(tag.substr(0, sep), tag.substr(sep + 1));
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> QueryChoice(const ListQuery& q, std::string_view name,
+                                               std::initializer_list<std::string_view> allowed) {
+  CF_ASSIGN_OR_RETURN(auto text, q.One(name));
+  if (!text || std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) return text;
+  std::string names;
+  for (std::string_view a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+  return InvalidArgument("query parameter \"" + std::string(name) + "\" must be one of " + names);
+}
+
+Result<std::optional<std::string>> QueryText(const ListQuery& q, std::string_view name,
+                                             size_t max) {
+  CF_ASSIGN_OR_RETURN(auto text, q.One(name));
+  if (text && (text->empty() || text->size() > max)) {
+    return InvalidArgument("query parameter \"" + std::string(name) + "\" must be 1 to " +
+                           std::to_string(max) + " characters");
+  }
+  return text;
+}
+
+Result<PageRequest> ParsePage(const ListQuery& q, std::string_view listing) {
+  PageRequest page;
+  page.listing = std::string(listing);
+  CF_ASSIGN_OR_RETURN(page.limit, q.Limit());
+  CF_ASSIGN_OR_RETURN(auto text, q.One("cursor"));
+  if (text) {
+    CF_ASSIGN_OR_RETURN(PageCursor cursor, DecodeCursor(*text));
+    if (cursor.sort != listing) {
+      return InvalidArgument("invalid cursor: it continues another listing, not " +
+                             std::string(listing));
+    }
+    page.after = std::move(cursor);
+  }
+  return page;
 }
 
 }  // namespace certfleet::api

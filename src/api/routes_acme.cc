@@ -11,6 +11,7 @@
 
 #include "api/api_service.h"
 #include "api/json_body.h"
+#include "api/list_page.h"
 #include "base/time_util.h"
 #include "base/validate.h"
 #include "lifecycle/acme_config_service.h"
@@ -203,14 +204,16 @@ Result<net::HttpResponse> Create(ApiDeps& deps, const RequestContext& ctx, const
   return r;
 }
 
+// Paged in memory by name (the order the store keeps): issuers and solvers are configuration.
 Result<net::HttpResponse> List(ApiDeps& deps, const RequestContext& ctx, const std::string& kind) {
   CF_ASSIGN_OR_RETURN(auto* service, Service(deps));
-  CF_ASSIGN_OR_RETURN(model::Account account,
-                      TargetAccount(deps, ctx, ctx.request.query("account"), Action::kIssuerRead));
-  CF_ASSIGN_OR_RETURN(auto views, service->List(InAccount(ctx, account), kind));
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& v : views) items.push_back(ViewJson(v));
-  return JsonResponse(200, {{"items", std::move(items)}});
+  CF_ASSIGN_OR_RETURN(
+      ListRequest l,
+      ParseListRequest(deps, ctx, kind + "s", {"limit", "cursor", "account"}, Action::kIssuerRead));
+  CF_ASSIGN_OR_RETURN(auto views, service->List(InAccount(ctx, l.account), kind));
+  auto by_name = [](const lifecycle::AcmeConfigView& v) { return RowKey{0, v.name}; };
+  return JsonResponse(
+      200, PageJson(PageInMemory(std::move(views), l.page, by_name), l.page, ViewJson, by_name));
 }
 
 Result<net::HttpResponse> Get(ApiDeps& deps, const RequestContext& ctx, const std::string& kind) {

@@ -5,6 +5,7 @@
 #include "api/api_service.h"
 #include "api/dto.h"
 #include "api/json_body.h"
+#include "api/list_page.h"
 #include "api/poll_hub.h"
 #include "api/problem.h"
 #include "base/time_util.h"
@@ -93,6 +94,44 @@ Result<model::Account> OwningAccount(
   return deps.governance.ResolveAccount(owner.account_id);
 }
 
+// GET /v1/agents?limit=&cursor=&account=&tag=k:v&status=&online=&hostname= (docs/api.md):
+// keyset pages by id. Online means seen within the metrics' online window (default 300 s).
+Result<net::HttpResponse> ListAgents(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(ListRequest l, ParseListRequest(deps, ctx, "agents",
+                                                      {"limit", "cursor", "account", "tag",
+                                                       "status", "online", "hostname"},
+                                                      Action::kAgentRead));
+  const ListQuery& q = l.query;
+  const PageRequest& page = l.page;
+  store::AgentFilter f{.limit = page.fetch(), .after_id = page.after_id()};
+  CF_ASSIGN_OR_RETURN(f.tags, QueryTags(q));
+  CF_ASSIGN_OR_RETURN(auto status, QueryChoice(q, "status", {"active", "disabled", "revoked"}));
+  if (status) {
+    CF_ASSIGN_OR_RETURN(f.status, model::ParseAgentStatus(*status));
+  }
+  CF_ASSIGN_OR_RETURN(auto online, QueryChoice(q, "online", {"true", "false"}));
+  if (online) {
+    const TimePoint since = deps.clock.Now() - deps.metrics.agent_online_window;
+    (*online == "true" ? f.seen_since : f.unseen_since) = since;
+  }
+  CF_ASSIGN_OR_RETURN(auto hostname, QueryText(q, "hostname", 253));
+  f.hostname_contains = hostname.value_or("");
+  f.account_id = l.account.id;
+  CF_ASSIGN_OR_RETURN(auto tx, deps.store.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto rows, tx->agents().List(f));
+  return JsonResponse(200, PageJson(rows, page, AgentJson, kById));
+}
+
+// GET /v1/agents/enrollment-tokens?limit=&cursor=&account=: paged in memory by id (tokens are
+// made by hand, one per host to enroll).
+Result<net::HttpResponse> ListEnrollmentTokens(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(ListRequest l,
+                      ParseListRequest(deps, ctx, "enrollment-tokens",
+                                       {"limit", "cursor", "account"}, Action::kAgentRead));
+  CF_ASSIGN_OR_RETURN(auto tokens, deps.agents.ListEnrollmentTokens(l.account.id));
+  return SmallPage(std::move(tokens), l.page, EnrollmentTokenJson);
+}
+
 void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   // Revocation (issue #13): by an admin of the agent's (token's) account or a system admin.
   AddRoute(router, "POST", "/v1/agents/enrollment-tokens/{id}/revoke", Action::kAgentWrite,
@@ -140,25 +179,9 @@ void AddManagementRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
   AddRoute(router, "GET", "/v1/agents/enrollment-tokens", Action::kAgentRead,
            "agent.enrollment_token.list",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kAgentRead));
-             CF_ASSIGN_OR_RETURN(auto tokens, deps.agents.ListEnrollmentTokens(account.id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& t : tokens) items.push_back(EnrollmentTokenJson(t));
-             return JsonResponse(200, {{"items", std::move(items)}});
-           });
+           [&deps](const RequestContext& ctx) { return ListEnrollmentTokens(deps, ctx); });
   AddRoute(router, "GET", "/v1/agents", Action::kAgentRead, "agent.list",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kAgentRead));
-             CF_ASSIGN_OR_RETURN(auto agents, deps.agents.List(account.id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& a : agents) items.push_back(AgentJson(a));
-             return JsonResponse(200, {{"items", std::move(items)}});
-           });
+           [&deps](const RequestContext& ctx) { return ListAgents(deps, ctx); });
   AddRoute(router, "GET", "/v1/agents/{id}", Action::kAgentRead, "agent.read",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(

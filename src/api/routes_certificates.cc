@@ -37,17 +37,6 @@ struct CertificateListing {
   bool csv = false;
 };
 
-Result<std::optional<TimePoint>> QueryTime(const ListQuery& q, const std::string& name) {
-  CF_ASSIGN_OR_RETURN(auto text, q.One(name));
-  if (!text) return std::optional<TimePoint>();
-  auto t = ParseRfc3339(*text);
-  if (!t.ok()) {
-    return InvalidArgument("query parameter \"" + name +
-                           "\" must be an RFC 3339 time such as 2026-01-01T00:00:00Z");
-  }
-  return std::optional<TimePoint>(*t);
-}
-
 // GET /v1/certificates?limit=&cursor=&status=&tag=k:v&domain=&issuer=&expires_before=
 // &expires_after=&account=&sort=created_at|not_after&format=json|csv (docs/api.md).
 Result<CertificateListing> ParseCertificateListing(ApiDeps& deps, const RequestContext& ctx) {
@@ -99,14 +88,7 @@ Result<CertificateListing> ParseCertificateListing(ApiDeps& deps, const RequestC
     }
     f.status = *parsed;
   }
-  for (const std::string& tag : q.All("tag")) {
-    // key:value (the documented form) or key=value; the key may not be empty.
-    const size_t sep = tag.find_first_of(":=");
-    if (sep == std::string::npos || sep == 0) {
-      return InvalidArgument("query parameter \"tag\" must be key:value, such as env:prod");
-    }
-    f.tags.emplace_back(tag.substr(0, sep), tag.substr(sep + 1));
-  }
+  CF_ASSIGN_OR_RETURN(f.tags, QueryTags(q));
   CF_ASSIGN_OR_RETURN(auto domain, q.One("domain"));
   if (domain) {
     if (domain->empty() || domain->size() > 253 ||

@@ -2,6 +2,7 @@
 #include "api/api_service.h"
 #include "api/dto.h"
 #include "api/json_body.h"
+#include "api/list_page.h"
 #include "base/ids.h"
 #include "base/time_util.h"
 #include "base/validate.h"
@@ -11,8 +12,30 @@ namespace {
 
 using policy::Action;
 
-Result<net::HttpResponse> ListJson(const nlohmann::json& items) {
-  return JsonResponse(200, {{"items", items}});
+// GET /v1/reports/exports?limit=&cursor=&account=&certificate=&principal=&since=&until=: the
+// chargeback ledger per certificate, grouped in SQL and paged by certificate id. A system admin
+// without ?account= sees every account.
+Result<net::HttpResponse> ExportReport(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(ListQuery q,
+                      ListQuery::Parse(ctx.request, {"limit", "cursor", "account", "certificate",
+                                                     "principal", "since", "until"}));
+  CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "export-report"));
+  store::ExportFilter f{.limit = page.fetch(), .after_id = page.after_id()};
+  CF_ASSIGN_OR_RETURN(f.certificate_id, QueryText(q, "certificate", 128));
+  CF_ASSIGN_OR_RETURN(f.principal_id, QueryText(q, "principal", 128));
+  CF_ASSIGN_OR_RETURN(f.since, QueryTime(q, "since"));
+  CF_ASSIGN_OR_RETURN(f.until, QueryTime(q, "until"));
+  CF_ASSIGN_OR_RETURN(auto account_key, q.One("account"));
+  if (account_key || !ctx.caller->system_admin) {
+    CF_ASSIGN_OR_RETURN(model::Account account,
+                        TargetAccount(deps, ctx, account_key, Action::kReportRead));
+    f.account_id = account.id;
+  }
+  CF_ASSIGN_OR_RETURN(auto rows, deps.governance.ExportReport(f));
+  return JsonResponse(
+      200, PageJson(rows, page, ExportReportJson, [](const lifecycle::ExportReportRow& r) {
+        return RowKey{0, r.certificate_id};
+      }));
 }
 
 // A token's metadata; the hash is never rendered (it is what a stolen database would need).
@@ -46,10 +69,10 @@ RouteHandler SetDisabledHandler(ApiDeps& deps, bool disabled) {
 void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   AddRoute(router, "GET", "/v1/accounts", Action::kAccountRead, "account.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
+             CF_ASSIGN_OR_RETURN(ListQuery q, ListQuery::Parse(ctx.request, {"limit", "cursor"}));
+             CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "accounts"));
              CF_ASSIGN_OR_RETURN(auto accounts, deps.governance.ListAccounts(*ctx.caller));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& a : accounts) items.push_back(AccountJson(a));
-             return ListJson(items);
+             return SmallPage(std::move(accounts), page, AccountJson);
            });
   AddRoute(router, "POST", "/v1/accounts", Action::kAccountCreate, "account.create",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
@@ -65,13 +88,11 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/principals", Action::kPrincipalRead, "principal.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kPrincipalRead));
-             CF_ASSIGN_OR_RETURN(auto principals, deps.governance.ListPrincipals(account.id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& p : principals) items.push_back(PrincipalJson(p));
-             return ListJson(items);
+             CF_ASSIGN_OR_RETURN(ListRequest l, ParseListRequest(deps, ctx, "principals",
+                                                                 {"limit", "cursor", "account"},
+                                                                 Action::kPrincipalRead));
+             CF_ASSIGN_OR_RETURN(auto principals, deps.governance.ListPrincipals(l.account.id));
+             return SmallPage(std::move(principals), l.page, PrincipalJson);
            });
   AddRoute(router, "POST", "/v1/principals", Action::kPrincipalWrite, "principal.create",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
@@ -159,23 +180,26 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/tokens", Action::kPrincipalRead, "token.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             const auto account_key = ctx.request.query("account");
-             model::Account account;
+             CF_ASSIGN_OR_RETURN(
+                 ListRequest l,
+                 ParseListRequest(deps, ctx, "tokens", {"limit", "cursor", "account", "principal"},
+                                  Action::kPrincipalRead));
              std::optional<std::string> principal_id;
-             if (auto key = ctx.request.query("principal")) {
+             CF_ASSIGN_OR_RETURN(auto key, l.query.One("principal"));
+             if (key) {
+               // A principal id needs no ?account=: the principal's own account is checked.
+               CF_ASSIGN_OR_RETURN(auto account_key, l.query.One("account"));
                CF_ASSIGN_OR_RETURN(
                    TargetedPrincipal target,
                    TargetPrincipal(deps, ctx, account_key, *key, Action::kPrincipalRead));
-               account = std::move(target.account);
+               l.account = std::move(target.account);
                principal_id = target.principal.id;
-             } else {
-               CF_ASSIGN_OR_RETURN(account,
-                                   TargetAccount(deps, ctx, account_key, Action::kPrincipalRead));
              }
-             CF_ASSIGN_OR_RETURN(auto tokens, deps.governance.ListTokens(account.id, principal_id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& t : tokens) items.push_back(TokenJson(t, account.id));
-             return ListJson(items);
+             CF_ASSIGN_OR_RETURN(auto tokens,
+                                 deps.governance.ListTokens(l.account.id, principal_id));
+             const std::string account_id = l.account.id;
+             return SmallPage(std::move(tokens), l.page,
+                              [&](const model::ApiToken& t) { return TokenJson(t, account_id); });
            });
   // An admin of the token's account (or a system admin) revokes it; to anyone else another
   // account's token does not exist, exactly like an unknown id.
@@ -205,13 +229,11 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
 
   AddRoute(router, "GET", "/v1/grants", Action::kGrantRead, "grant.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kGrantRead));
-             CF_ASSIGN_OR_RETURN(auto grants, deps.governance.ListGrants(account.id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& g : grants) items.push_back(GrantJson(g));
-             return ListJson(items);
+             CF_ASSIGN_OR_RETURN(ListRequest l, ParseListRequest(deps, ctx, "grants",
+                                                                 {"limit", "cursor", "account"},
+                                                                 Action::kGrantRead));
+             CF_ASSIGN_OR_RETURN(auto grants, deps.governance.ListGrants(l.account.id));
+             return SmallPage(std::move(grants), l.page, GrantJson);
            });
   // The grant is the consent of the `to` account (whose hosts receive certificates), so it is
   // created and revoked by an admin of that account.
@@ -276,23 +298,7 @@ void AddGovernanceRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
            });
 
   AddRoute(router, "GET", "/v1/reports/exports", Action::kReportRead, "report.exports",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             std::optional<std::string> account_id;
-             auto account_key = ctx.request.query("account");
-             if (account_key || !ctx.caller->system_admin) {
-               CF_ASSIGN_OR_RETURN(model::Account account,
-                                   TargetAccount(deps, ctx, account_key, Action::kReportRead));
-               account_id = account.id;
-             }
-             std::optional<TimePoint> since;
-             if (auto s = ctx.request.query("since")) {
-               CF_ASSIGN_OR_RETURN(since, ParseRfc3339(*s));
-             }
-             CF_ASSIGN_OR_RETURN(auto rows, deps.governance.ExportReport(account_id, since));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& r : rows) items.push_back(ExportReportJson(r));
-             return ListJson(items);
-           });
+           [&deps](const RequestContext& ctx) { return ExportReport(deps, ctx); });
 }
 
 }  // namespace certfleet::api

@@ -1,6 +1,7 @@
 // /v1/secrets (metadata; values for authorized readers only) and /v1/audit.
 #include "api/api_service.h"
 #include "api/dto.h"
+#include "api/list_page.h"
 #include "base/time_util.h"
 
 namespace certfleet::api {
@@ -8,18 +9,11 @@ namespace {
 
 using policy::Action;
 
-Result<std::optional<TimePoint>> QueryTime(const RequestContext& ctx, const std::string& name) {
-  auto v = ctx.request.query(name);
-  if (!v) return std::optional<TimePoint>();
-  CF_ASSIGN_OR_RETURN(TimePoint t, ParseRfc3339(*v));
-  return std::optional<TimePoint>(t);
-}
-
 // The account whose audit records a request may see: unset for the global view (system admins
 // and system auditors without ?account=), else the named account (system view) or the caller's
 // own. A tenant naming another account gets NotFound, as everywhere (TargetAccount).
-Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const RequestContext& ctx) {
-  auto account = ctx.request.query("account");
+Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const RequestContext& ctx,
+                                                     const std::optional<std::string>& account) {
   const lifecycle::Caller& caller = *ctx.caller;
   if (caller.system_admin || caller.system_auditor) {
     if (!account || account->empty()) return std::optional<std::string>();
@@ -38,16 +32,65 @@ Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const Reques
   return std::optional<std::string>(a.id);
 }
 
+// GET /v1/secrets?limit=&cursor=&account=&tag=k:v&kind=&name= (docs/api.md): keyset pages by id.
+Result<net::HttpResponse> ListSecrets(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(
+      ListRequest l,
+      ParseListRequest(deps, ctx, "secrets", {"limit", "cursor", "account", "tag", "kind", "name"},
+                       Action::kSecretRead));
+  const ListQuery& q = l.query;
+  const PageRequest& page = l.page;
+  store::SecretFilter f{.limit = page.fetch(), .after_id = page.after_id()};
+  CF_ASSIGN_OR_RETURN(f.tags, QueryTags(q));
+  CF_ASSIGN_OR_RETURN(auto kind, QueryChoice(q, "kind", {"passphrase", "generic"}));
+  if (kind) {
+    CF_ASSIGN_OR_RETURN(f.kind, model::ParseSecretKind(*kind));
+  }
+  CF_ASSIGN_OR_RETURN(auto name, QueryText(q, "name", 128));
+  f.name_contains = name.value_or("");
+  f.account_id = l.account.id;
+  CF_ASSIGN_OR_RETURN(auto tx, deps.store.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto rows, tx->secrets().List(f));
+  return JsonResponse(200, PageJson(rows, page, SecretJson, kById));
+}
+
+// GET /v1/audit (docs/api.md): oldest first, by seq; the cursor carries the last seq.
+Result<net::HttpResponse> ListAudit(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(
+      ListQuery q,
+      ListQuery::Parse(ctx.request, {"limit", "cursor", "account", "principal", "action",
+                                     "resource", "resource_type", "outcome", "since", "until"}));
+  CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "audit"));
+  store::AuditFilter f{.after_seq = page.after_key(), .limit = page.fetch()};
+  CF_ASSIGN_OR_RETURN(auto account, q.One("account"));
+  CF_ASSIGN_OR_RETURN(f.account_id, AuditScopeAccount(deps, ctx, account));
+  CF_ASSIGN_OR_RETURN(f.principal_id, QueryText(q, "principal", 128));
+  CF_ASSIGN_OR_RETURN(f.action, QueryText(q, "action", 128));
+  CF_ASSIGN_OR_RETURN(f.resource, QueryText(q, "resource", 512));
+  CF_ASSIGN_OR_RETURN(f.resource_type, QueryText(q, "resource_type", 16));
+  if (f.resource_type &&
+      f.resource_type->find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos) {
+    return InvalidArgument(
+        "query parameter \"resource_type\" must be an id prefix such as crt, agt or sec");
+  }
+  CF_ASSIGN_OR_RETURN(auto outcome, QueryChoice(q, "outcome", {"success", "denied", "failure"}));
+  if (outcome) {
+    CF_ASSIGN_OR_RETURN(f.outcome, model::ParseAuditOutcome(*outcome));
+  }
+  CF_ASSIGN_OR_RETURN(f.since, QueryTime(q, "since"));
+  CF_ASSIGN_OR_RETURN(f.until, QueryTime(q, "until"));
+  CF_ASSIGN_OR_RETURN(auto tx, deps.store.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto records, tx->audit().List(f));
+  return JsonResponse(200, PageJson(records, page, AuditJson, [](const model::AuditRecord& r) {
+                        return RowKey{r.seq, r.id};
+                      }));
+}
+
 }  // namespace
 
 void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   AddRoute(router, "GET", "/v1/secrets", Action::kSecretRead, "secret.list",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(auto secrets, deps.secrets.List(*ctx.caller));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& s : secrets) items.push_back(SecretJson(s));
-             return JsonResponse(200, {{"items", items}});
-           });
+           [&deps](const RequestContext& ctx) { return ListSecrets(deps, ctx); });
   AddRoute(router, "GET", "/v1/secrets/{id}", Action::kSecretRead, "secret.read",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(auto s, deps.secrets.Get(*ctx.caller, ctx.params.at("id")));
@@ -68,27 +111,13 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
       /*audit_reads=*/true);
 
   AddRoute(router, "GET", "/v1/audit", Action::kAuditRead, "audit.list",
-           [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             store::AuditFilter f;
-             CF_ASSIGN_OR_RETURN(f.account_id, AuditScopeAccount(deps, ctx));
-             f.principal_id = ctx.request.query("principal");
-             f.resource = ctx.request.query("resource");
-             CF_ASSIGN_OR_RETURN(f.since, QueryTime(ctx, "since"));
-             CF_ASSIGN_OR_RETURN(f.until, QueryTime(ctx, "until"));
-             CF_ASSIGN_OR_RETURN(f.after_seq, QueryInt(ctx, "after", 0, INT64_MAX / 2));
-             CF_ASSIGN_OR_RETURN(int64_t limit, QueryInt(ctx, "limit", 1000, 10000));
-             f.limit = size_t(limit);
-             CF_ASSIGN_OR_RETURN(auto tx, deps.store.Begin());
-             CF_ASSIGN_OR_RETURN(auto records, tx->audit().List(f));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& r : records) items.push_back(AuditJson(r));
-             return JsonResponse(200, {{"items", items}});
-           });
+           [&deps](const RequestContext& ctx) { return ListAudit(deps, ctx); });
   // A tenant verifies its own account's chain; a system admin or auditor every chain (or one
   // account's with ?account=).
   AddRoute(router, "GET", "/v1/audit/verify", Action::kAuditRead, "audit.verify",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(std::optional<std::string> account, AuditScopeAccount(deps, ctx));
+             CF_ASSIGN_OR_RETURN(std::optional<std::string> account,
+                                 AuditScopeAccount(deps, ctx, ctx.request.query("account")));
              audit::VerifyReport r;
              if (account) {
                CF_ASSIGN_OR_RETURN(r, deps.audit.VerifyAccount(*account));

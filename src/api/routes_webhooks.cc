@@ -2,6 +2,7 @@
 // write-only: sealed on creation, never returned.
 #include "api/api_service.h"
 #include "api/json_body.h"
+#include "api/list_page.h"
 #include "base/time_util.h"
 #include "events/webhooks.h"
 
@@ -101,13 +102,11 @@ void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   AddRoute(router, "GET", "/v1/webhooks", Action::kWebhookRead, "webhook.list",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(auto* service, Service(deps));
-             CF_ASSIGN_OR_RETURN(
-                 model::Account account,
-                 TargetAccount(deps, ctx, ctx.request.query("account"), Action::kWebhookRead));
-             CF_ASSIGN_OR_RETURN(auto list, service->List(account.id));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& w : list) items.push_back(WebhookJson(w));
-             return JsonResponse(200, {{"items", std::move(items)}});
+             CF_ASSIGN_OR_RETURN(ListRequest l, ParseListRequest(deps, ctx, "webhooks",
+                                                                 {"limit", "cursor", "account"},
+                                                                 Action::kWebhookRead));
+             CF_ASSIGN_OR_RETURN(auto list, service->List(l.account.id));
+             return SmallPage(std::move(list), l.page, WebhookJson);
            });
   AddRoute(router, "GET", "/v1/webhooks/{id}", Action::kWebhookRead, "webhook.read",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
@@ -130,20 +129,19 @@ void AddWebhookRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                  service->Disable(account, id, AuditBeforeCommit(ctx, 200)));
              return JsonResponse(200, WebhookJson(w));
            });
+  // Newest first (by id, descending), keyset pages in the store: the cursor names the last
+  // delivery shown, and the next page starts below it.
   AddRoute(router, "GET", "/v1/webhooks/{id}/deliveries", Action::kWebhookRead,
            "webhook.deliveries", [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(auto* service, Service(deps));
+             CF_ASSIGN_OR_RETURN(ListQuery q, ListQuery::Parse(ctx.request, {"limit", "cursor"}));
+             CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "deliveries"));
              const std::string& id = ctx.params.at("id");
              CF_ASSIGN_OR_RETURN(std::string account,
                                  WebhookAccount(deps, ctx, id, Action::kWebhookRead));
-             CF_ASSIGN_OR_RETURN(int64_t limit, QueryInt(ctx, "limit", 100, 1000));
-             CF_ASSIGN_OR_RETURN(
-                 auto list,
-                 service->Deliveries(account, id, ctx.request.query("before").value_or(""),
-                                     static_cast<size_t>(limit)));
-             nlohmann::json items = nlohmann::json::array();
-             for (const auto& d : list) items.push_back(DeliveryJson(d));
-             return JsonResponse(200, {{"items", std::move(items)}});
+             CF_ASSIGN_OR_RETURN(auto list,
+                                 service->Deliveries(account, id, page.after_id(), page.fetch()));
+             return JsonResponse(200, PageJson(list, page, DeliveryJson, kById));
            });
 }
 

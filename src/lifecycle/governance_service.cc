@@ -285,22 +285,17 @@ Result<model::PolicyDocument> GovernanceService::GetPolicy(const std::string& ac
   return doc;
 }
 
-Result<std::vector<ExportReportRow>> GovernanceService::ExportReport(
-    std::optional<std::string> account_id, std::optional<TimePoint> since) {
-  CF_ASSIGN_OR_RETURN(auto tx, store_.Begin());
-  CF_ASSIGN_OR_RETURN(auto records, tx->exports().List({.account_id = account_id, .since = since}));
-  std::map<std::pair<std::string, std::string>, ExportReportRow> rows;
-  for (const model::ExportRecord& e : records) {
-    if (!e.allowed) continue;
-    ExportReportRow& row = rows[{e.account_id, e.certificate_id}];
-    row.account_id = e.account_id;
-    row.certificate_id = e.certificate_id;
-    row.exports += 1;
-    row.fqdns += e.fqdn_count;
-    row.wildcards += e.wildcard_count;
-  }
+Result<std::vector<ExportReportRow>> GovernanceService::ExportReport(const store::ExportFilter& f) {
+  CF_ASSIGN_OR_RETURN(auto tx, store_.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto groups, tx->exports().Summarize(f));
   std::vector<ExportReportRow> out;
-  for (auto& [key, row] : rows) {
+  out.reserve(groups.size());
+  for (store::ExportSummary& g : groups) {
+    ExportReportRow row{.account_id = std::move(g.account_id),
+                        .certificate_id = std::move(g.certificate_id),
+                        .exports = static_cast<int>(g.exports),
+                        .fqdns = static_cast<int>(g.fqdns),
+                        .wildcards = static_cast<int>(g.wildcards)};
     auto cert = tx->certificates().Get(row.certificate_id);
     if (cert.ok()) row.certificate_name = cert->name;
     out.push_back(std::move(row));

@@ -130,9 +130,10 @@ class GovernanceService {
   // NotFound for an unknown id.
   Result<model::DomainClaim> ReleaseDomainClaim(const Caller& caller, const std::string& id);
 
-  // The chargeback ledger: allowed exports since `since`, per account and certificate.
-  Result<std::vector<ExportReportRow>> ExportReport(std::optional<std::string> account_id,
-                                                    std::optional<TimePoint> since);
+  // The chargeback ledger: the allowed exports matching `f` per certificate, ordered by
+  // certificate id, at most f.limit rows after certificate f.after_id (store::ExportRepo::
+  // Summarize: grouped in SQL, so a page reads one page of groups).
+  Result<std::vector<ExportReportRow>> ExportReport(const store::ExportFilter& f);
 
  private:
   TimePoint Now() const { return std::chrono::floor<std::chrono::seconds>(clock_.Now()); }

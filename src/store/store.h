@@ -78,6 +78,9 @@ class TokenRepo {
   virtual Result<model::ApiToken> Get(const std::string& id) = 0;
 };
 
+// Tags a listed row must carry: each (key, value) among its tags (all of them, exact match).
+using TagFilter = std::vector<std::pair<std::string, std::string>>;
+
 // The order of CertificateRepo::List. Every order ends with the id, so it is total and a page
 // boundary (the last row's key and id) resumes the listing exactly (keyset pagination).
 enum class CertificateSort {
@@ -94,8 +97,7 @@ inline constexpr int64_t kNoVersionNotAfter = 253402300799;
 struct CertificateFilter {
   std::optional<std::string> account_id;
   std::optional<model::CertificateStatus> status;
-  // Each (key, value) must be among the certificate's tags (all of them, exact match).
-  std::vector<std::pair<std::string, std::string>> tags;
+  TagFilter tags;
   // Some domain contains this text, ASCII case-insensitively. Must not hold '"' or '\'
   // (InvalidArgument): the match runs on the stored JSON array.
   std::string domain_contains;
@@ -157,6 +159,15 @@ class BlobRepo {
                                                             size_t limit) = 0;
 };
 
+struct SecretFilter {
+  std::optional<std::string> account_id;
+  TagFilter tags;
+  std::optional<model::SecretKind> kind;
+  std::string name_contains;  // ASCII case-insensitive substring of the name; empty: any
+  size_t limit = 1000;        // 0 returns no rows
+  std::string after_id;       // keyset pagination: only ids > after_id
+};
+
 class SecretRepo {
  public:
   virtual ~SecretRepo() = default;
@@ -164,6 +175,8 @@ class SecretRepo {
   virtual Status Insert(const model::Secret& s) = 0;
   virtual Result<model::Secret> Get(const std::string& id) = 0;
   virtual Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) = 0;
+  // Ordered by id, at most f.limit rows with ids > f.after_id. Conditions are ANDed.
+  virtual Result<std::vector<model::Secret>> List(const SecretFilter& f) = 0;
   // Inserts the version and sets the secret's current_version and updated_at to match.
   // Conflict if that version exists already, NotFound if the secret does not; either way
   // nothing changes.
@@ -175,14 +188,33 @@ struct ExportFilter {
   std::optional<std::string> account_id;
   std::optional<std::string> certificate_id;
   std::optional<TimePoint> since;  // inclusive: records with at >= since
+  std::optional<std::string> principal_id;
+  std::optional<TimePoint> until;  // exclusive: records with at < until
+  size_t limit = 100000;           // 0 returns no rows
+  // Keyset pagination. List: only rows after (after_key = at in seconds, after_id) in its
+  // order. Summarize: only certificates with ids > after_id (after_key unused).
+  std::string after_id;
+  int64_t after_key = 0;
+};
+
+// The allowed exports of one certificate (chargeback, GET /v1/reports/exports).
+struct ExportSummary {
+  std::string account_id;
+  std::string certificate_id;
+  int64_t exports = 0;
+  int64_t fqdns = 0;      // sum of fqdn_count
+  int64_t wildcards = 0;  // sum of wildcard_count
 };
 
 class ExportRepo {
  public:
   virtual ~ExportRepo() = default;
   virtual Status Insert(const model::ExportRecord& e) = 0;
-  // Ordered by time, then id.
+  // Ordered by time, then id; at most f.limit rows after (f.after_key, f.after_id).
   virtual Result<std::vector<model::ExportRecord>> List(const ExportFilter& f) = 0;
+  // The allowed records matching f grouped per certificate, ordered by certificate id, at most
+  // f.limit groups with certificate ids > f.after_id. Grouping runs in SQL.
+  virtual Result<std::vector<ExportSummary>> Summarize(const ExportFilter& f) = 0;
 };
 
 class CaRepo {
@@ -243,10 +275,14 @@ struct AuditFilter {
   std::optional<std::string> account_id;
   std::optional<std::string> principal_id;
   std::optional<std::string> resource;
-  std::optional<TimePoint> since;  // inclusive
-  std::optional<TimePoint> until;  // exclusive
-  int64_t after_seq = 0;           // records with seq > after_seq
-  size_t limit = 1000;             // 0 returns no rows
+  std::optional<TimePoint> since;     // inclusive
+  std::optional<TimePoint> until;     // exclusive
+  int64_t after_seq = 0;              // records with seq > after_seq
+  size_t limit = 1000;                // 0 returns no rows
+  std::optional<std::string> action;  // exact, e.g. "certificate.export"
+  // Records whose resource is an id of this kind: "crt" matches "crt_...".
+  std::optional<std::string> resource_type;
+  std::optional<model::AuditOutcome> outcome;
 };
 
 // Append-only audit records (SQL table "audit_records", ordered by "seq").
@@ -303,6 +339,17 @@ class JobRepo {
   virtual Result<std::vector<model::Job>> List(const JobFilter& f) = 0;
 };
 
+struct AgentFilter {
+  std::optional<std::string> account_id;
+  TagFilter tags;
+  std::optional<model::AgentStatus> status;
+  std::string hostname_contains;          // ASCII case-insensitive substring; empty: any
+  std::optional<TimePoint> seen_since;    // online: last_seen_at >= seen_since
+  std::optional<TimePoint> unseen_since;  // offline: never seen, or last_seen_at < unseen_since
+  size_t limit = 1000;                    // 0 returns no rows
+  std::string after_id;                   // keyset pagination: only ids > after_id
+};
+
 class AgentRepo {
  public:
   virtual ~AgentRepo() = default;
@@ -315,6 +362,8 @@ class AgentRepo {
   virtual Result<std::vector<model::Agent>> ListByAccount(const std::string& account_id) = 0;
   // Every agent of every account, ordered by id (metrics, benchmarks).
   virtual Result<std::vector<model::Agent>> List() = 0;
+  // Ordered by id, at most f.limit rows with ids > f.after_id. Conditions are ANDed.
+  virtual Result<std::vector<model::Agent>> List(const AgentFilter& f) = 0;
   // Updates hostname, tags, cert_serial_hex, prev_cert_serial_hex, cert_not_after, last_seq,
   // status, last_seen_at and updated_at; never id, account_id, principal_id,
   // enrollment_token_id or created_at. NotFound if absent.
@@ -360,6 +409,9 @@ struct DeploymentFilter {
   std::optional<std::string> certificate_id;
   size_t limit = 1000;   // 0 returns no rows
   std::string after_id;  // keyset pagination: only ids > after_id
+  // Deployments this account is either side of (the certificate's or the receiving account).
+  std::optional<std::string> party_account_id;
+  std::optional<model::DeploymentState> state;
 };
 
 class DeploymentRepo {

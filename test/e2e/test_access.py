@@ -57,7 +57,7 @@ def policy_file(workdir, text):
 
 
 def audit_items(cli, *filters):
-    return cli.json("audit", "list", "--limit", "10000", *filters)["items"]
+    return cli.json("audit", "list", "--all", *filters)["items"]
 
 
 def sibling_id(existing):

@@ -44,7 +44,7 @@ def export_rows(srv, cert_id):
 
 
 def export_audit_records(cli, cert_id):
-    items = cli.json("audit", "list", "--limit", "10000", "--resource", cert_id)["items"]
+    items = cli.json("audit", "list", "--all", "--resource", cert_id)["items"]
     return [r for r in items if r["action"] == "certificate.export" and r["outcome"] == "success"]
 
 
@@ -139,7 +139,7 @@ def test_rewritten_trail_with_recomputed_unkeyed_hashes_fails(server_factory, cl
     operator.cli("cert", "export", cert["id"], "--out", workdir.sub("out"))
     create_account(cli)
     assert cli.json("audit", "verify")["ok"] is True
-    exported = [r for r in cli.json("audit", "list", "--limit", "10000")["items"]
+    exported = [r for r in cli.json("audit", "list", "--all")["items"]
                 if r["action"] == "certificate.export"]
     assert len(exported) == 1, exported
     target = exported[0]["seq"]
@@ -173,7 +173,7 @@ def test_tenant_auditor_lists_and_verifies_only_its_account(server_factory, cli_
     request_cert(admin_b.cli)
     request_cert(admin_b.cli)
 
-    items = auditor_a.cli.json("audit", "list", "--limit", "10000")["items"]
+    items = auditor_a.cli.json("audit", "list", "--all")["items"]
     assert items and {r["account"] for r in items} == {a["id"]}, items
     assert_cli_denied(auditor_a.cli("audit", "list", "--account", b["name"], check=False), 404)
     assert_cli_denied(auditor_a.cli("audit", "verify", "--account", b["id"], check=False), 404)
@@ -184,7 +184,7 @@ def test_tenant_auditor_lists_and_verifies_only_its_account(server_factory, cli_
 
     # The system auditor (an auditor of the system account) has the global view.
     sys_auditor = create_principal(cli, workdir, "default", "auditor")
-    every = sys_auditor.cli.json("audit", "list", "--limit", "10000")["items"]
+    every = sys_auditor.cli.json("audit", "list", "--all")["items"]
     assert {a["id"], b["id"]} <= {r["account"] for r in every}, every
     report = sys_auditor.cli.json("audit", "verify")
     assert report["ok"] is True and report["scope"] == "all", report

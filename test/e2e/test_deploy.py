@@ -220,7 +220,7 @@ def test_deploy_to_dev_agents_only(server, tenant, agents):
     ok = dev1.request("GET", secret)
     assert ok.status == 200 and ok.json()["value"], ok
     assert_problem(prod.request("GET", secret), 403)
-    records = admin.cli.json("audit", "list", "--limit", "10000", "--resource",
+    records = admin.cli.json("audit", "list", "--all", "--resource",
                              dep["secret_id"])["items"]
     prod_principal = admin.cli.json("agent", "show", prod.id)["principal"]
     assert any(r["principal"] == prod_principal and r["outcome"] == "denied"

@@ -52,7 +52,7 @@ def run_id(out):
 
 
 def agents_of_run(server, run):
-    agents = [a for a in get(server, "/v1/agents")["items"] if a["tags"].get("fsim") == run]
+    agents = list_all(server, "/v1/agents?tag=fsim:" + run)
     assert len({a["id"] for a in agents}) == len(agents)
     return agents
 
@@ -98,7 +98,7 @@ def test_renewal_reaches_every_simulated_agent(server, fleet_sim_bin):
         assert t["state"] == "verified" and t["serial"] == cert["serial"], t
         assert t["verified_at"], t
 
-    inventory = get(server, f"/v1/inventory?certificate={cert_id}")["items"]
+    inventory = list_all(server, f"/v1/inventory?certificate={cert_id}")
     assert len(inventory) == AGENTS, inventory
     assert {row["agent"] for row in inventory} == agent_ids
     for row in inventory:
@@ -126,7 +126,7 @@ def test_drill_gives_each_certificate_its_own_agent(server, fleet_sim_bin):
     for c in mine:
         i = int(c["name"].rsplit("-", 1)[1])
         assert c["version"] == 2, c  # every certificate was renewed
-        rows = get(server, f"/v1/inventory?certificate={c['id']}")["items"]
+        rows = list_all(server, f"/v1/inventory?certificate={c['id']}")
         # Certificate i is placed on agent i % agents alone, and verified at its new version.
         assert [r["agent"] for r in rows] == [by_host[f"{run}-{i % agents}"]], rows
         assert rows[0]["state"] == "verified" and rows[0]["serial"] == c["serial"], rows

@@ -418,7 +418,7 @@ def test_secret_canaries_never_leak(server_factory, cli_for, workdir):
 
     for what, body in error_bodies.items():
         assert_absent(json.dumps(body).encode(), f"error body ({what})")
-    audit = cli("--json", "audit", "list", "--limit", "10000").stdout
+    audit = cli("--json", "audit", "list", "--all").stdout
     assert json.loads(audit)["items"], "no audit records to scan"
     assert any(r["action"] == "certificate.export" for r in json.loads(audit)["items"])
     assert_absent(audit.encode(), "audit records")

@@ -83,7 +83,7 @@ def snapshot(cli, admin, account, cert_ids, dep_id):
                             for r in admin.cli.json("inventory", "--cert",
                                                     dep["certificate"])["items"]),
         "audit": [(r["seq"], r["action"], r["resource"])
-                  for r in cli.json("audit", "list", "--limit", "10000")["items"]],
+                  for r in cli.json("audit", "list", "--all")["items"]],
     }
 
 

@@ -571,11 +571,19 @@ CREATE INDEX certificate_versions_not_after ON certificate_versions (id, not_aft
 CREATE INDEX certificates_dashboard ON certificates (account_id, status, issuer, current_version_id);
 )sql";
 
+// Issue #17 (lists that scale): the other lists' filters, in the order each list pages in.
+// Same as SQLite's kMigrationListFilters (18).
+constexpr char kMigration6[] = R"sql(
+CREATE INDEX audit_records_by_action ON audit_records (action, seq);
+CREATE INDEX exports_by_principal ON exports (principal_id, at, id);
+CREATE INDEX deployments_by_state_id ON deployments (state, id);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5};
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6};
   return *kAll;
 }
 

@@ -136,6 +136,7 @@ class SqlSecrets final : public SecretRepo {
   Status Insert(const model::Secret& s) override;
   Result<model::Secret> Get(const std::string& id) override;
   Result<std::vector<model::Secret>> ListByAccount(const std::string& account_id) override;
+  Result<std::vector<model::Secret>> List(const SecretFilter& f) override;
   Status AddVersion(const model::SecretVersion& v, TimePoint updated_at) override;
   Result<model::SecretVersion> GetVersion(const std::string& secret_id, int version) override;
 
@@ -148,6 +149,7 @@ class SqlExports final : public ExportRepo {
   explicit SqlExports(Session& s) : s_(s) {}
   Status Insert(const model::ExportRecord& e) override;
   Result<std::vector<model::ExportRecord>> List(const ExportFilter& f) override;
+  Result<std::vector<ExportSummary>> Summarize(const ExportFilter& f) override;
 
  private:
   Session& s_;
@@ -245,6 +247,7 @@ class SqlAgents final : public AgentRepo {
   Result<model::Agent> GetByCertSerial(const std::string& serial_hex) override;
   Result<std::vector<model::Agent>> ListByAccount(const std::string& account_id) override;
   Result<std::vector<model::Agent>> List() override;
+  Result<std::vector<model::Agent>> List(const AgentFilter& f) override;
   Status Update(const model::Agent& a) override;
   Result<int64_t> NextSeq(const std::string& id) override;
 

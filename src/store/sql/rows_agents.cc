@@ -1,5 +1,6 @@
 // Agents and enrollment tokens (migration 4; docs/agents.md).
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -124,6 +125,23 @@ Result<std::vector<model::Agent>> SqlAgents::ListByAccount(const std::string& ac
 
 Result<std::vector<model::Agent>> SqlAgents::List() {
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(Select(kAgentCols, "FROM agents ORDER BY id"), "agents"));
+  return CollectRows<model::Agent>(s, ReadAgent);
+}
+
+Result<std::vector<model::Agent>> SqlAgents::List(const AgentFilter& f) {
+  ListSql q(s_.dialect());
+  q.After("", "id", 0, f.after_id);
+  if (f.account_id) q.And("account_id = " + q.Param(*f.account_id));
+  if (f.status) q.And("status = " + q.Param(std::string(model::AgentStatusName(*f.status))));
+  CF_TRY(q.Tags("tags", f.tags));
+  CF_TRY(q.Contains("hostname", f.hostname_contains, "hostname"));
+  if (f.seen_since) q.And("last_seen_at >= " + q.Param(EncodeTime(*f.seen_since)));
+  if (f.unseen_since) {
+    q.And("(last_seen_at IS NULL OR last_seen_at < " + q.Param(EncodeTime(*f.unseen_since)) + ")");
+  }
+  const std::string sql = Select(kAgentCols, "FROM agents") + q.Where() + " ORDER BY id LIMIT " +
+                          q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "agents"));
   return CollectRows<model::Agent>(s, ReadAgent);
 }
 

@@ -1,8 +1,7 @@
 // Certificates and certificate versions.
-#include <variant>
-
 #include "base/validate.h"
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -106,19 +105,7 @@ Result<model::Certificate> SqlCertificates::GetByName(const std::string& account
 }
 
 Result<std::vector<model::Certificate>> SqlCertificates::List(const CertificateFilter& f) {
-  // Only the filters in use appear in the SQL, so that SQLite can pick the matching index
-  // (an "?1 IS NULL OR account_id = ?1" form defeats the planner). Each shape is cached once per
-  // connection; parameters are numbered as they are added.
-  if (f.domain_contains.find_first_of("\"\\") != std::string::npos) {
-    return InvalidArgument("a domain filter must not contain '\"' or '\\'");
-  }
-  // Substring tests: the dialects name the function differently.
-  const std::string contains = s_.dialect() == Dialect::kPostgres ? "strpos" : "instr";
-  std::vector<std::variant<std::string, int64_t>> binds;  // bound in order as ?1, ?2, ...
-  auto param = [&binds](std::variant<std::string, int64_t> v) {
-    binds.push_back(std::move(v));
-    return "?" + std::to_string(binds.size());
-  };
+  ListSql q(s_.dialect());
   std::string key;  // the sort key, next to the id
   switch (f.sort) {
     case CertificateSort::kId:
@@ -139,44 +126,20 @@ Result<std::vector<model::Certificate>> SqlCertificates::List(const CertificateF
   }
   std::string sql = "SELECT " + cols + " FROM certificates c";
   if (join) sql += " LEFT JOIN certificate_versions v ON v.id = c.current_version_id";
-  sql += " WHERE 1 = 1";
-  if (!f.after_id.empty()) {
-    if (key.empty()) {
-      sql += " AND c.id > " + param(f.after_id);
-    } else {
-      const std::string k = param(f.after_key);
-      sql += " AND (" + key + " > " + k + " OR (" + key + " = " + k + " AND c.id > " +
-             param(f.after_id) + "))";
-    }
+  q.After(key, "c.id", f.after_key, f.after_id);
+  if (f.account_id) q.And("c.account_id = " + q.Param(*f.account_id));
+  if (f.status) {
+    q.And("c.status = " + q.Param(std::string(model::CertificateStatusName(*f.status))));
   }
-  if (f.account_id) sql += " AND c.account_id = " + param(*f.account_id);
-  if (f.status)
-    sql += " AND c.status = " + param(std::string(model::CertificateStatusName(*f.status)));
-  if (f.issuer) sql += " AND c.issuer = " + param(*f.issuer);
-  for (const auto& [k, v] : f.tags) {
-    // Tags are stored as compact JSON with sorted keys ({"a":"1","b":"2"}). The member "k":"v"
-    // right after '{' or ',' is that tag: inside a JSON string every '"' is escaped, so the
-    // pattern cannot start or end in the middle of another key or value.
-    CF_ASSIGN_OR_RETURN(std::string one, EncodeTags(model::Tags{{k, v}}, "tag filter"));
-    std::string member = one.substr(1, one.size() - 2);
-    sql += " AND (" + contains + "(c.tags, " + param("{" + member) + ") > 0 OR " + contains +
-           "(c.tags, " + param("," + member) + ") > 0)";
-  }
-  if (!f.domain_contains.empty()) {
-    std::string lowered = f.domain_contains;
-    for (char& ch : lowered) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
-    sql += " AND " + contains + "(lower(c.domains), " + param(lowered) + ") > 0";
-  }
-  if (f.expires_before) sql += " AND v.not_after < " + param(EncodeTime(*f.expires_before));
-  if (f.expires_after) sql += " AND v.not_after >= " + param(EncodeTime(*f.expires_after));
-  sql += " ORDER BY " + (key.empty() ? std::string() : key + ", ") + "c.id LIMIT " +
-         param(EncodeLimit(f.limit));
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, "certificates"));
-  for (size_t i = 0; i < binds.size(); ++i) {
-    std::visit([&](const auto& v) { s.Bind(static_cast<int>(i + 1), v); }, binds[i]);
-  }
+  if (f.issuer) q.And("c.issuer = " + q.Param(*f.issuer));
+  CF_TRY(q.Tags("c.tags", f.tags));
+  // The match runs on the stored JSON array of domains.
+  CF_TRY(q.Contains("c.domains", f.domain_contains, "domain"));
+  if (f.expires_before) q.And("v.not_after < " + q.Param(EncodeTime(*f.expires_before)));
+  if (f.expires_after) q.And("v.not_after >= " + q.Param(EncodeTime(*f.expires_after)));
+  sql += q.Where() + " ORDER BY " + (key.empty() ? std::string() : key + ", ") + "c.id LIMIT " +
+         q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "certificates"));
   return CollectRows<model::Certificate>(s, ReadCertificate);
 }
 

@@ -1,5 +1,6 @@
 // Deployments and deployment targets (migration 4; docs/agents.md).
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -105,19 +106,19 @@ Result<model::Deployment> SqlDeployments::Get(const std::string& id) {
 }
 
 Result<std::vector<model::Deployment>> SqlDeployments::List(const DeploymentFilter& f) {
-  // As in certificates: only the filters in use appear in the SQL, so that each of the (at most
-  // eight) shapes is planned for its own index and cached once per connection.
-  std::string sql = Select(kDeploymentCols, "FROM deployments WHERE id > ?1");
-  if (f.account_id) sql += " AND account_id = ?2";
-  if (f.target_account_id) sql += " AND target_account_id = ?3";
-  if (f.certificate_id) sql += " AND certificate_id = ?4";
-  sql += " ORDER BY id LIMIT ?5";
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, "deployments"));
-  s.Bind(1, f.after_id);
-  if (f.account_id) s.Bind(2, *f.account_id);
-  if (f.target_account_id) s.Bind(3, *f.target_account_id);
-  if (f.certificate_id) s.Bind(4, *f.certificate_id);
-  s.Bind(5, EncodeLimit(f.limit));
+  ListSql q(s_.dialect());
+  q.After("", "id", 0, f.after_id);
+  if (f.account_id) q.And("account_id = " + q.Param(*f.account_id));
+  if (f.target_account_id) q.And("target_account_id = " + q.Param(*f.target_account_id));
+  if (f.party_account_id) {
+    const std::string p = q.Param(*f.party_account_id);
+    q.And("(account_id = " + p + " OR target_account_id = " + p + ")");
+  }
+  if (f.certificate_id) q.And("certificate_id = " + q.Param(*f.certificate_id));
+  if (f.state) q.And("state = " + q.Param(std::string(model::DeploymentStateName(*f.state))));
+  const std::string sql = Select(kDeploymentCols, "FROM deployments") + q.Where() +
+                          " ORDER BY id LIMIT " + q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "deployments"));
   return CollectRows<model::Deployment>(s, ReadDeployment);
 }
 

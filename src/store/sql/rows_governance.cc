@@ -1,5 +1,6 @@
 // Grants between accounts, per-account policy documents and audit records (migration 2).
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -175,24 +176,25 @@ Status SqlAudit::Insert(const model::AuditRecord& r) {
 }
 
 Result<std::vector<model::AuditRecord>> SqlAudit::List(const AuditFilter& f) {
-  // As in certificates: only the filters in use appear in the SQL, so each of the (at most 32)
-  // shapes is planned for its own index and cached once per connection. seq is the rowid, so
-  // the single-column indexes already deliver rows in seq order for an equality filter.
-  std::string sql = Select(kAuditCols, "FROM audit_records WHERE seq > ?1");
-  if (f.account_id) sql += " AND account_id = ?2";
-  if (f.principal_id) sql += " AND principal_id = ?3";
-  if (f.resource) sql += " AND resource = ?4";
-  if (f.since) sql += " AND at >= ?5";
-  if (f.until) sql += " AND at < ?6";
-  sql += " ORDER BY seq LIMIT ?7";
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, "audit_records"));
-  s.Bind(1, f.after_seq);
-  if (f.account_id) s.Bind(2, *f.account_id);
-  if (f.principal_id) s.Bind(3, *f.principal_id);
-  if (f.resource) s.Bind(4, *f.resource);
-  if (f.since) s.Bind(5, EncodeTime(*f.since));
-  if (f.until) s.Bind(6, EncodeTime(*f.until));
-  s.Bind(7, EncodeLimit(f.limit));
+  // seq is the rowid (SQLite) or leads each index (PostgreSQL), so an equality filter on an
+  // indexed column delivers rows in seq order and a page reads about `limit` rows.
+  ListSql q(s_.dialect());
+  q.And("seq > " + q.Param(f.after_seq));
+  if (f.account_id) q.And("account_id = " + q.Param(*f.account_id));
+  if (f.principal_id) q.And("principal_id = " + q.Param(*f.principal_id));
+  if (f.resource) q.And("resource = " + q.Param(*f.resource));
+  if (f.resource_type) {
+    // Ids are "<type>_...": a range on the resource index ('`' follows '_' in ASCII).
+    q.And("resource >= " + q.Param(*f.resource_type + "_") + " AND resource < " +
+          q.Param(*f.resource_type + "`"));
+  }
+  if (f.action) q.And("action = " + q.Param(*f.action));
+  if (f.outcome) q.And("outcome = " + q.Param(std::string(model::AuditOutcomeName(*f.outcome))));
+  if (f.since) q.And("at >= " + q.Param(EncodeTime(*f.since)));
+  if (f.until) q.And("at < " + q.Param(EncodeTime(*f.until)));
+  const std::string sql = Select(kAuditCols, "FROM audit_records") + q.Where() +
+                          " ORDER BY seq LIMIT " + q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "audit_records"));
   return CollectRows<model::AuditRecord>(s, ReadAudit);
 }
 

@@ -1,5 +1,6 @@
 // Export records and settings.
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -46,18 +47,48 @@ Status SqlExports::Insert(const model::ExportRecord& e) {
       .Run();
 }
 
+namespace {
+
+// The conditions of ExportFilter other than pagination.
+void ExportConditions(ListSql& q, const ExportFilter& f) {
+  if (f.account_id) q.And("account_id = " + q.Param(*f.account_id));
+  if (f.certificate_id) q.And("certificate_id = " + q.Param(*f.certificate_id));
+  if (f.principal_id) q.And("principal_id = " + q.Param(*f.principal_id));
+  if (f.since) q.And("at >= " + q.Param(EncodeTime(*f.since)));
+  if (f.until) q.And("at < " + q.Param(EncodeTime(*f.until)));
+}
+
+}  // namespace
+
 Result<std::vector<model::ExportRecord>> SqlExports::List(const ExportFilter& f) {
-  // As in certificates: only the filters in use appear, so each shape gets its index.
-  std::string sql = "SELECT " + std::string(kExportCols) + " FROM exports WHERE 1 = 1";
-  if (f.account_id) sql += " AND account_id = ?1";
-  if (f.certificate_id) sql += " AND certificate_id = ?2";
-  if (f.since) sql += " AND at >= ?3";
-  sql += " ORDER BY at, id";
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare(sql, "exports"));
-  if (f.account_id) s.Bind(1, *f.account_id);
-  if (f.certificate_id) s.Bind(2, *f.certificate_id);
-  if (f.since) s.Bind(3, EncodeTime(*f.since));
+  ListSql q(s_.dialect());
+  q.After("at", "id", f.after_key, f.after_id);
+  ExportConditions(q, f);
+  const std::string sql = "SELECT " + std::string(kExportCols) + " FROM exports" + q.Where() +
+                          " ORDER BY at, id LIMIT " + q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "exports"));
   return CollectRows<model::ExportRecord>(s, ReadExport);
+}
+
+Result<std::vector<ExportSummary>> SqlExports::Summarize(const ExportFilter& f) {
+  ListSql q(s_.dialect());
+  q.After("", "certificate_id", 0, f.after_id);
+  q.And("allowed = " + q.Param(int64_t{1}));
+  ExportConditions(q, f);
+  // account_id is the certificate's, so it is one per group; MIN() names it in both dialects.
+  const std::string sql =
+      "SELECT MIN(account_id), certificate_id, COUNT(*), SUM(fqdn_count), SUM(wildcard_count) "
+      "FROM exports" +
+      q.Where() + " GROUP BY certificate_id ORDER BY certificate_id LIMIT " +
+      q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "exports"));
+  return CollectRows<ExportSummary>(s, [](const Stmt& r) -> Result<ExportSummary> {
+    return ExportSummary{.account_id = r.Text(0),
+                         .certificate_id = r.Text(1),
+                         .exports = r.Int(2),
+                         .fqdns = r.Int(3),
+                         .wildcards = r.Int(4)};
+  });
 }
 
 // ---- settings

@@ -1,6 +1,7 @@
 // Sealed blobs, secrets and secret versions. The sealed columns are opaque BLOBs here: they are
 // bound and read as bytes, never inspected, and never named in an error message.
 #include "store/sql/codec.h"
+#include "store/sql/list_sql.h"
 #include "store/sql/rows.h"
 
 namespace certfleet::store::sql {
@@ -120,6 +121,19 @@ Result<std::vector<model::Secret>> SqlSecrets::ListByAccount(const std::string& 
                                              " FROM secrets WHERE account_id = ?1 ORDER BY id",
                                          "secrets"));
   s.Bind(1, account_id);
+  return CollectRows<model::Secret>(s, ReadSecret);
+}
+
+Result<std::vector<model::Secret>> SqlSecrets::List(const SecretFilter& f) {
+  ListSql q(s_.dialect());
+  q.After("", "id", 0, f.after_id);
+  if (f.account_id) q.And("account_id = " + q.Param(*f.account_id));
+  if (f.kind) q.And("kind = " + q.Param(std::string(model::SecretKindName(*f.kind))));
+  CF_TRY(q.Tags("tags", f.tags));
+  CF_TRY(q.Contains("name", f.name_contains, "name"));
+  const std::string sql = "SELECT " + std::string(kSecretCols) + " FROM secrets" + q.Where() +
+                          " ORDER BY id LIMIT " + q.Param(EncodeLimit(f.limit));
+  CF_ASSIGN_OR_RETURN(auto s, q.Prepare(s_, sql, "secrets"));
   return CollectRows<model::Secret>(s, ReadSecret);
 }
 
