@@ -79,7 +79,6 @@ Result<TargetedPrincipal> TargetPrincipal(ApiDeps& deps, const RequestContext& c
   return out;
 }
 
-
 Result<std::optional<std::string>> SystemScopeAccount(ApiDeps& deps, const RequestContext& ctx,
                                                       const std::optional<std::string>& account,
                                                       policy::Action action) {
