@@ -161,7 +161,14 @@ try {
       // The trail's newest records, newest first (reading the trail now may itself have added
       // a record or two on top).
       const shown = await page.locator("#recent-events tbody tr td:nth-child(3)").allTextContents();
-      const trail = JSON.parse((await pageFetch(page, "GET", "/v1/audit?limit=10000")).body).items;
+      const trail = [];
+      for (let cursor = ""; ;) {
+        const q = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+        const doc = JSON.parse((await pageFetch(page, "GET", `/v1/audit?limit=1000${q}`)).body);
+        trail.push(...doc.items);
+        if (!doc.next_cursor) break;
+        cursor = doc.next_cursor;
+      }
       const rev = trail.map((e) => e.action).reverse();
       const at = [0, 1, 2, 3].some((k) => JSON.stringify(rev.slice(k, k + shown.length)) === JSON.stringify(shown));
       check("dashboard: recent events, newest first", shown.length === 8 && at,

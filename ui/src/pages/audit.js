@@ -45,18 +45,14 @@ export async function renderAudit(el, { params }) {
     since: toRfc3339(params.get("since")), until: toRfc3339(params.get("until")),
   };
   const pager = new Pager(async (cursor) => {
-    // The cursor is the server's next_cursor, or "seq:N" for the classic after=N paging.
-    const after = cursor.startsWith("seq:") ? cursor.slice(4) : "";
-    const doc = await get("/v1/audit", { ...filters, limit: PAGE, after,
-      cursor: after ? "" : cursor });
+    const doc = await get("/v1/audit", { ...filters, limit: PAGE, cursor });
     const items = doc.items || [];
     mount(body, table(["Seq", "When", "Principal", "Action", "Resource", "Outcome", "Status", "Source"],
       items.map((e) => h("tr", h("td.num", String(e.seq)), h("td", fmtTime(e.at)),
         h("td.mono", e.principal || "—"), h("td", e.action), h("td.mono", e.resource || "—"),
         h("td", badge(e.outcome)), h("td.num", String(e.status ?? "")), h("td.mono", e.source || ""))),
       "No records match."));
-    const next = doc.next_cursor || (items.length === PAGE ? `seq:${items[items.length - 1].seq}` : null);
-    return { items, next_cursor: next };
+    return { items, next_cursor: doc.next_cursor || null };
   });
   const verify = await get("/v1/audit/verify");
   add(el, h("h1", "Audit"), verifyBanner(verify), filterForm(params), body, pager.el);
