@@ -9,29 +9,6 @@ namespace {
 
 using policy::Action;
 
-// The account whose audit records a request may see: unset for the global view (system admins
-// and system auditors without ?account=), else the named account (system view) or the caller's
-// own. A tenant naming another account gets NotFound, as everywhere (TargetAccount).
-Result<std::optional<std::string>> AuditScopeAccount(ApiDeps& deps, const RequestContext& ctx,
-                                                     const std::optional<std::string>& account) {
-  const lifecycle::Caller& caller = *ctx.caller;
-  if (caller.system_admin || caller.system_auditor) {
-    if (!account || account->empty()) return std::optional<std::string>();
-    // The global view: every account is visible to the system account's admins and auditors.
-    CF_ASSIGN_OR_RETURN(model::Account a,
-                        store::LoadVisible(
-                            "account", *account, "",
-                            [&](const std::string& k) { return deps.governance.ResolveAccount(k); },
-                            [](const model::Account&) { return true; }));
-    ctx.audit_account = a.id;
-    return std::optional<std::string>(a.id);
-  }
-  // Its own account: the route's action was already checked against it.
-  if (!account || account->empty()) return std::optional<std::string>(caller.account_id);
-  CF_ASSIGN_OR_RETURN(model::Account a, TargetAccount(deps, ctx, account, Action::kAuditRead));
-  return std::optional<std::string>(a.id);
-}
-
 // GET /v1/secrets?limit=&cursor=&account=&tag=k:v&kind=&name= (docs/api.md): keyset pages by id.
 Result<net::HttpResponse> ListSecrets(ApiDeps& deps, const RequestContext& ctx) {
   CF_ASSIGN_OR_RETURN(
@@ -63,7 +40,7 @@ Result<net::HttpResponse> ListAudit(ApiDeps& deps, const RequestContext& ctx) {
   CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "audit"));
   store::AuditFilter f{.after_seq = page.after_key(), .limit = page.fetch()};
   CF_ASSIGN_OR_RETURN(auto account, q.One("account"));
-  CF_ASSIGN_OR_RETURN(f.account_id, AuditScopeAccount(deps, ctx, account));
+  CF_ASSIGN_OR_RETURN(f.account_id, SystemScopeAccount(deps, ctx, account, Action::kAuditRead));
   CF_ASSIGN_OR_RETURN(f.principal_id, QueryText(q, "principal", 128));
   CF_ASSIGN_OR_RETURN(f.action, QueryText(q, "action", 128));
   CF_ASSIGN_OR_RETURN(f.resource, QueryText(q, "resource", 512));
@@ -116,8 +93,9 @@ void AddSecretAndAuditRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
   // account's with ?account=).
   AddRoute(router, "GET", "/v1/audit/verify", Action::kAuditRead, "audit.verify",
            [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
-             CF_ASSIGN_OR_RETURN(std::optional<std::string> account,
-                                 AuditScopeAccount(deps, ctx, ctx.request.query("account")));
+             CF_ASSIGN_OR_RETURN(
+                 std::optional<std::string> account,
+                 SystemScopeAccount(deps, ctx, ctx.request.query("account"), Action::kAuditRead));
              audit::VerifyReport r;
              if (account) {
                CF_ASSIGN_OR_RETURN(r, deps.audit.VerifyAccount(*account));
