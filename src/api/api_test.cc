@@ -287,5 +287,44 @@ TEST_F(ApiTest, APrincipalIdNeedsNoAccount) {
   EXPECT_EQ(Call("GET", "/v1/certificates", "", ops_token).status, 401);
 }
 
+// GET /v1/certificates/{id}/versions: every version, oldest first, with the current one and
+// revocations marked, paged like every list, and no PEM or key in it.
+TEST_F(ApiTest, CertificateVersionsArePagedOldestFirst) {
+  const std::string id = Create("versions");
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Call("POST", "/v1/certificates/" + id + "/renew", "{}").status, 200);
+  }
+  auto page = Call("GET", "/v1/certificates/" + id + "/versions?limit=2");
+  ASSERT_EQ(page.status, 200) << page.body;
+  json first = Body(page);
+  ASSERT_EQ(first["items"].size(), 2u);
+  EXPECT_EQ(first["items"][0]["version"], 1);
+  EXPECT_EQ(first["items"][1]["version"], 2);
+  EXPECT_EQ(first["items"][0]["current"], false);
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  auto last = Call("GET", "/v1/certificates/" + id + "/versions?limit=2&cursor=" +
+                              first["next_cursor"].get<std::string>());
+  json rest = Body(last);
+  ASSERT_EQ(rest["items"].size(), 1u);
+  EXPECT_TRUE(rest["next_cursor"].is_null());
+  const json v3 = rest["items"][0];
+  EXPECT_EQ(v3["version"], 3);
+  EXPECT_EQ(v3["current"], true);
+  EXPECT_TRUE(v3["revoked"].is_null());
+  EXPECT_EQ(Body(Call("GET", "/v1/certificates/" + id))["serial"], v3["serial"]);
+  EXPECT_EQ(last.body.find("BEGIN"), std::string::npos) << "no PEM in the list";
+
+  ASSERT_EQ(Call("POST", "/v1/certificates/" + id + "/revoke", "{}").status, 200);
+  json all = Body(Call("GET", "/v1/certificates/" + id + "/versions"));
+  ASSERT_EQ(all["items"].size(), 3u);
+  for (const json& v : all["items"]) {
+    EXPECT_TRUE(v["revoked"].is_object()) << v.dump();
+  }
+  ExpectProblem(Call("GET", "/v1/certificates/" + id + "/versions?limit=0"), 400, "limit");
+  ExpectProblem(Call("GET", "/v1/certificates/" + id + "/versions?sort=x"), 400, "sort");
+  ExpectProblem(Call("GET", "/v1/certificates/" + id + "/versions", "", token_b_), 404,
+                "not found");
+}
+
 }  // namespace
 }  // namespace certfleet::api

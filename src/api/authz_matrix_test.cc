@@ -264,6 +264,11 @@ class AuthzMatrixTest : public ::testing::Test {
     b["GET /v1/certificates/{id}"] = [=, this](Variant v) {
       return Call{"GET", "/v1/certificates/" + pick(v, own_cert_, foreign_cert_, unknown_crt), ""};
     };
+    b["GET /v1/certificates/{id}/versions"] = [=, this](Variant v) {
+      return Call{
+          "GET", "/v1/certificates/" + pick(v, own_cert_, foreign_cert_, unknown_crt) + "/versions",
+          ""};
+    };
     b["POST /v1/certificates/{id}/export"] = [=, this](Variant v) {
       return Call{"POST",
                   "/v1/certificates/" + pick(v, own_cert_, foreign_cert_, unknown_crt) + "/export",
@@ -548,6 +553,8 @@ const std::map<std::string, std::vector<std::string>> kExpected = {
     {"GET /v1/certificates",
      {"200 200 200", "200 200 200", "200 200 200", "200 200 200", "200 200 200"}},
     {"GET /v1/certificates/{id}",
+     {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
+    {"GET /v1/certificates/{id}/versions",
      {"200 404 404", "200 404 404", "200 404 404", "200 404 404", "404 404 404"}},
     {"POST /v1/certificates/{id}/export",
      {"200 404 404", "200 404 404", "403 403 403", "403 403 403", "404 404 404"}},

@@ -1,5 +1,8 @@
 // /v1/certificates: request, list, show, export, renew, revoke; and the internal CA's CRL.
 #include "api/api_service.h"
+
+#include <map>
+
 #include "api/csv.h"
 #include "api/dto.h"
 #include "api/json_body.h"
@@ -25,6 +28,43 @@ nlohmann::json RevocationJson(const lifecycle::RevocationView& r) {
   }
   j["revoked_versions"] = std::move(revoked);
   return j;
+}
+
+// GET /v1/certificates/{id}/versions: every version, oldest first (by version number), paged in
+// memory: a certificate gains a handful of versions a year. No PEM and no key: the current
+// version's certificate is in the detail, and keys leave only through export.
+Result<net::HttpResponse> ListVersions(ApiDeps& deps, const RequestContext& ctx) {
+  CF_ASSIGN_OR_RETURN(ListQuery q, ListQuery::Parse(ctx.request, {"limit", "cursor"}));
+  CF_ASSIGN_OR_RETURN(PageRequest page, ParsePage(q, "versions"));
+  // Authorizes the read: another account's certificate answers 404 like an unknown one.
+  CF_ASSIGN_OR_RETURN(lifecycle::CertificateView view,
+                      deps.certificates.Get(*ctx.caller, ctx.params.at("id")));
+  CF_ASSIGN_OR_RETURN(auto tx, deps.store.BeginRead());
+  CF_ASSIGN_OR_RETURN(auto versions, tx->versions().ListByCertificate(view.certificate.id));
+  CF_ASSIGN_OR_RETURN(auto revocations, tx->revocations().ListByCertificate(view.certificate.id));
+  std::map<std::string, model::Revocation> revoked;
+  for (auto& r : revocations) revoked.emplace(r.version_id, std::move(r));
+  const std::string current = view.certificate.current_version_id;
+  auto by_version = [](const model::CertificateVersion& v) { return RowKey{v.version, v.id}; };
+  auto to_json = [&](const model::CertificateVersion& v) {
+    nlohmann::json j = {{"id", v.id},
+                        {"version", v.version},
+                        {"serial", v.serial_hex},
+                        {"not_before", FormatRfc3339(v.not_before)},
+                        {"not_after", FormatRfc3339(v.not_after)},
+                        {"fingerprint", v.fingerprint_sha256},
+                        {"created_at", FormatRfc3339(v.created_at)},
+                        {"current", v.id == current},
+                        {"revoked", nullptr}};
+    if (auto it = revoked.find(v.id); it != revoked.end()) {
+      j["revoked"] = {{"reason", x509::RevocationReasonName(
+                                     static_cast<x509::RevocationReason>(it->second.reason))},
+                      {"revoked_at", FormatRfc3339(it->second.revoked_at)}};
+    }
+    return j;
+  };
+  return JsonResponse(200, PageJson(PageInMemory(std::move(versions), page, by_version), page,
+                                    to_json, by_version));
 }
 
 // format=csv collects the whole filtered inventory server-side, up to this many rows; past it the
@@ -210,6 +250,9 @@ void AddCertificateRoutes(Router<RouteSpec>& router, ApiDeps& deps) {
                                  deps.certificates.Get(*ctx.caller, ctx.params.at("id")));
              return JsonResponse(200, CertificateJson(view));
            });
+  AddRoute(router, "GET", "/v1/certificates/{id}/versions", Action::kCertificateRead,
+           "certificate.versions",
+           [&deps](const RequestContext& ctx) { return ListVersions(deps, ctx); });
   AddRoute(router, "POST", "/v1/certificates/{id}/export", Action::kCertificateExport,
            "certificate.export", [&deps](const RequestContext& ctx) -> Result<net::HttpResponse> {
              CF_ASSIGN_OR_RETURN(JsonBody body, JsonBody::Parse(ctx.request.body));

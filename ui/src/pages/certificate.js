@@ -1,5 +1,4 @@
-// One certificate: its fields, the versions the console can see (the current one, and those
-// installed or deployed), placements (GET /v1/inventory?certificate=), deployments, and its
+// One certificate: its fields, every version (GET /v1/certificates/{id}/versions), placements (GET /v1/inventory?certificate=), deployments, and its
 // audit records. Renew and revoke are offered only when the session's actions allow them; the
 // API checks again.
 import { api, can, get } from "../api.js";
@@ -14,18 +13,16 @@ function field(label, value) {
                                                                                          : value)];
 }
 
-// The versions known from the certificate and what was deployed of it, newest first.
-function versions(cert, placements, deployments) {
-  const byVersion = new Map();
-  const add = (v) => {
-    if (v.version === null || v.version === undefined) return;
-    byVersion.set(v.version, { ...(byVersion.get(v.version) || {}), ...v });
-  };
-  placements.forEach((p) => add({ version: p.version, serial: p.serial, not_after: p.not_after }));
-  deployments.forEach((d) => add({ version: d.version }));
-  add({ version: cert.version, serial: cert.serial, not_before: cert.not_before,
-        not_after: cert.not_after, current: true });
-  return [...byVersion.values()].sort((a, b) => b.version - a.version);
+// Every version of the certificate, newest first (the server pages oldest first: follow every
+// cursor, since a certificate has a handful of versions a year).
+async function allVersions(path) {
+  const out = [];
+  for (let cursor = ""; ;) {
+    const doc = await get(`${path}/versions`, { limit: 1000, cursor });
+    out.push(...(doc.items || []));
+    if (!doc.next_cursor) return out.reverse();
+    cursor = doc.next_cursor;
+  }
 }
 
 async function optional(promise, fallback) {
@@ -105,12 +102,14 @@ export async function renderCertificate(el, { parts }) {
   const id = parts[1];
   const path = `/v1/certificates/${encodeURIComponent(id)}`;
   const reload = async () => {
-    const [cert, inventory, deps, audit] = await Promise.all([
+    const [cert, versions, inventory, deps, audit] = await Promise.all([
       get(path),
+      allVersions(path),
       optional(get("/v1/inventory", { certificate: id }), { items: [] }),
       optional(get("/v1/deployments", { certificate: id }), { items: [] }),
       can("audit.read") ? optional(get("/v1/audit", { resource: id }), null) : null,
     ]);
+    const versionOf = new Map(versions.map((v) => [v.id, v.version]));
     const placements = inventory.items || [];
     const deployments = deps.items || [];
     const out = h("div", { id: "action-result" });
@@ -127,10 +126,11 @@ export async function renderCertificate(el, { parts }) {
         field("Valid until", fmtTime(cert.not_after)), field("Tags", tags(cert.tags)),
         field("Exportable", cert.exportable ? "yes" : "no"), field("Created", fmtTime(cert.created_at)))),
       h("section.panel", h("h2", "Versions"), h("div", { id: "versions" },
-        table(["Version", "Serial", "Not after", "Expires"],
-          versions(cert, placements, deployments).map((v) => h("tr", { dataset: { version: v.version } },
+        table(["Version", "Serial", "Not after", "Expires", "Revoked"],
+          versions.map((v) => h("tr", { dataset: { version: v.version } },
             h("td.num", String(v.version), v.current ? " " : null, v.current ? badge("current", "issued") : null),
-            h("td.mono", v.serial || "—"), h("td", fmtTime(v.not_after)), expiryCell(v.not_after)))))),
+            h("td.mono", v.serial || "—"), h("td", fmtTime(v.not_after)), expiryCell(v.not_after),
+            h("td", v.revoked ? `${fmtTime(v.revoked.revoked_at)} (${v.revoked.reason})` : "—")))))),
       h("section.panel", h("h2", "Placements"), h("div", { id: "placements" },
         table(["Host", "Paths", "Version", "State", "Installed", "Verified"],
           placements.map((p) => h("tr", { dataset: { agent: p.agent } }, h("td", p.hostname), h("td.mono", (p.paths || []).join("\n")),
@@ -139,7 +139,7 @@ export async function renderCertificate(el, { parts }) {
       h("section.panel", h("h2", "Deployments"), h("div", { id: "cert-deployments" },
         table(["Deployment", "Profile", "Selector", "Version", "State", "Updated"],
           deployments.map((d) => h("tr", h("td.mono", h("a", { href: `#/deployments?id=${d.id}` }, d.id)),
-            h("td", d.profile), h("td", tags(d.selector)), h("td.num", String(d.version ?? "—")),
+            h("td", d.profile), h("td", tags(d.selector)), h("td.num", String(d.version ?? versionOf.get(d.version_id) ?? "—")),
             h("td", badge(d.state)), h("td", fmtTime(d.updated_at)))), "No deployments."))),
       audit ? h("section.panel", h("h2", "Audit"), h("div", { id: "cert-audit" },
         table(["When", "Principal", "Action", "Outcome"],
