@@ -579,11 +579,23 @@ CREATE INDEX exports_by_principal ON exports (principal_id, at, id);
 CREATE INDEX deployments_by_state_id ON deployments (state, id);
 )sql";
 
+// Issue #17: the current version's notAfter on the certificate row, for GET /v1/counts. Same as
+// SQLite's migration 19.
+constexpr char kMigration7[] = R"sql(
+ALTER TABLE certificates ADD COLUMN current_not_after BIGINT;
+UPDATE certificates SET current_not_after =
+  (SELECT not_after FROM certificate_versions v WHERE v.id = certificates.current_version_id);
+CREATE INDEX certificates_expiry ON certificates (account_id, status, issuer, current_not_after);
+DROP INDEX certificate_versions_not_after;
+DROP INDEX certificates_dashboard;
+CREATE INDEX renewal_states_failing ON renewal_states (certificate_id) WHERE failures > 0;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& Migrations() {
   static const auto* const kAll = new std::vector<std::string_view>{
-      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6};
+      kMigration1, kMigration2, kMigration3, kMigration4, kMigration5, kMigration6, kMigration7};
   return *kAll;
 }
 

@@ -61,10 +61,16 @@ Result<model::CertificateVersion> ReadVersion(const Stmt& s) {
 Status SqlCertificates::Insert(const model::Certificate& c) {
   CF_ASSIGN_OR_RETURN(auto domains, EncodeStrings(c.domains, "certificates.domains"));
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(c.tags, "certificates.tags"));
-  CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("INSERT INTO certificates (" + std::string(kCertCols) +
-                                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                                             "?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                                         "certificates"));
+  // current_not_after mirrors the current version's notAfter (migration 19), so that the
+  // dashboard's counts read one covering index and no version row. SqlVersions::Insert sets it
+  // too, for a certificate that names its version before the version row exists.
+  CF_ASSIGN_OR_RETURN(
+      auto s,
+      s_.Prepare("INSERT INTO certificates (" + std::string(kCertCols) +
+                     ", current_not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                     "?11, ?12, ?13, ?14, ?15, ?16, ?17, (SELECT not_after FROM "
+                     "certificate_versions WHERE id = ?14))",
+                 "certificates"));
   return s.Bind(1, c.id)
       .Bind(2, c.account_id)
       .Bind(3, c.name)
@@ -149,7 +155,9 @@ Status SqlCertificates::Update(const model::Certificate& c) {
   // (migration 1) rejects any other statement that tries.
   CF_ASSIGN_OR_RETURN(auto tags, EncodeTags(c.tags, "certificates.tags"));
   CF_ASSIGN_OR_RETURN(auto s, s_.Prepare("UPDATE certificates SET status = ?2, status_detail = ?3, "
-                                         "current_version_id = ?4, tags = ?5, "
+                                         "current_version_id = ?4, current_not_after = (SELECT "
+                                         "not_after FROM certificate_versions WHERE id = ?4), "
+                                         "tags = ?5, "
                                          "renew_before_seconds = ?6, updated_at = ?7 "
                                          "WHERE id = ?1",
                                          "certificates"));
@@ -173,19 +181,24 @@ Status SqlVersions::Insert(const model::CertificateVersion& v) {
                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                                      "?11, ?12)",
                                  "certificate_versions"));
-  return s.Bind(1, v.id)
-      .Bind(2, v.certificate_id)
-      .Bind(3, v.version)
-      .Bind(4, v.serial_hex)
-      .Bind(5, EncodeTime(v.not_before))
-      .Bind(6, EncodeTime(v.not_after))
-      .Bind(7, v.leaf_pem)
-      .Bind(8, v.chain_pem)
-      .Bind(9, v.fingerprint_sha256)
-      .Bind(10, v.key_blob_id)
-      .Bind(11, v.issuer_ca_id)
-      .Bind(12, EncodeTime(v.created_at))
-      .Run();
+  CF_TRY(s.Bind(1, v.id)
+             .Bind(2, v.certificate_id)
+             .Bind(3, v.version)
+             .Bind(4, v.serial_hex)
+             .Bind(5, EncodeTime(v.not_before))
+             .Bind(6, EncodeTime(v.not_after))
+             .Bind(7, v.leaf_pem)
+             .Bind(8, v.chain_pem)
+             .Bind(9, v.fingerprint_sha256)
+             .Bind(10, v.key_blob_id)
+             .Bind(11, v.issuer_ca_id)
+             .Bind(12, EncodeTime(v.created_at))
+             .Run());
+  // A certificate already naming this version (inserted or updated first) gets its notAfter.
+  CF_ASSIGN_OR_RETURN(auto mirror, s_.Prepare("UPDATE certificates SET current_not_after = ?1 "
+                                              "WHERE id = ?2 AND current_version_id = ?3",
+                                              "certificates"));
+  return mirror.Bind(1, EncodeTime(v.not_after)).Bind(2, v.certificate_id).Bind(3, v.id).Run();
 }
 
 Result<model::CertificateVersion> SqlVersions::Get(const std::string& id) {

@@ -1,6 +1,8 @@
 // Notices and the read-only aggregates behind GET /metrics and the expiry watchers (issue #5,
 // migration 7).
+#include <algorithm>
 #include <map>
+#include <utility>
 
 #include "store/sql/codec.h"
 #include "store/sql/rows.h"
@@ -146,15 +148,11 @@ namespace {
 // `sql` with `clause` (" AND c.account_id = ?N" or the like) inserted where "{account}" stands,
 // or nothing for every account. Two fixed statements per query rather than "?N IS NULL OR ...",
 // so that a tenant's counts can use the account indexes.
-// "{join}", if present, becomes `join`.
 std::string ForAccount(std::string_view sql, const std::optional<std::string>& account_id,
-                       std::string_view clause, std::string_view join = "JOIN") {
+                       std::string_view clause) {
   std::string out(sql);
   const size_t at = out.find("{account}");
   out.replace(at, std::string_view("{account}").size(), account_id ? clause : "");
-  if (const size_t j = out.find("{join}"); j != std::string::npos) {
-    out.replace(j, std::string_view("{join}").size(), join);
-  }
   return out;
 }
 
@@ -163,66 +161,63 @@ std::string ForAccount(std::string_view sql, const std::optional<std::string>& a
 Result<DashboardCounts> SqlStats::CountDashboard(const DashboardQuery& q) {
   DashboardCounts out;
   const auto& acc = q.account_id;
-  // SQLite: CROSS JOIN keeps certificates the outer loop (read through the covering index
-  // certificates_dashboard) and INDEXED BY makes each version a point read of the covering
-  // certificate_versions_not_after; left to itself the planner reads every version's row, PEMs
-  // and all (3x the CPU at 100,000 certificates). PostgreSQL has neither hint (its CROSS JOIN
-  // takes no ON clause) and plans well without them.
   const bool sqlite = s_.dialect() == Dialect::kSqlite;
-  const char* join = sqlite ? "CROSS JOIN certificate_versions v INDEXED BY "
-                              "certificate_versions_not_after"
-                            : "JOIN certificate_versions v";
-  const char* by_status = sqlite ? "SELECT status, issuer, COUNT(*) FROM certificates c INDEXED BY "
-                                   "certificates_dashboard WHERE 1 = 1{account} GROUP BY status, "
-                                   "issuer"
-                                 : "SELECT status, issuer, COUNT(*) FROM certificates c WHERE "
-                                   "1 = 1{account} GROUP BY status, issuer";
   {
-    CF_ASSIGN_OR_RETURN(
-        auto s, s_.Prepare(ForAccount(by_status, acc, " AND c.account_id = ?1"), "certificates"));
-    if (acc) s.Bind(1, *acc);
-    CF_ASSIGN_OR_RETURN(
-        out.certificates,
-        CollectRows<DashboardCounts::StatusIssuer>(
-            s, [](const Stmt& row) -> Result<DashboardCounts::StatusIssuer> {
-              return DashboardCounts::StatusIssuer{row.Text(0), row.Text(1), row.Int(2)};
-            }));
-  }
-  {
-    // One pass over the current versions gives both the buckets and the weeks. Buckets are
-    // half-open: [now, now+7d) is lt_7d, [now+7d, now+30d) lt_30d, and so on.
+    // One scan of the covering index certificates_expiry (account_id, status, issuer,
+    // current_not_after), grouped in the index's own order so that no sort is needed: per group
+    // the count, the expiry buckets and the weeks, as sums. Buckets are half-open: [now,
+    // now+7d) is lt_7d, [now+7d, now+30d) lt_30d, and so on; a certificate without a version
+    // (current_not_after NULL) is in no bucket and no week. SQLite: INDEXED BY, or the planner may
+    // read the table's rows (PEM-sized text and all); PostgreSQL has no such hint.
     constexpr int64_t kDay = 86400;
+    constexpr const char* kBuckets[] = {"expired", "lt_7d", "lt_30d", "lt_90d", "later"};
+    const int weeks = std::max(q.weeks, 0);
+    auto count_in = [](const std::string& lo, const std::string& hi) {
+      std::string cond;
+      if (!lo.empty()) cond = "current_not_after >= " + lo;
+      if (!hi.empty()) cond += (cond.empty() ? "" : " AND ") + ("current_not_after < " + hi);
+      return ", SUM(CASE WHEN " + cond + " THEN 1 ELSE 0 END)";
+    };
+    // ?1..?4: now, +7d, +30d, +90d; ?5..?(5+weeks): the weeks' boundaries; then the account.
+    std::string sql = "SELECT status, issuer, COUNT(*)";
+    sql += count_in("", "?1") + count_in("?1", "?2") + count_in("?2", "?3") + count_in("?3", "?4") +
+           count_in("?4", "");
+    for (int w = 0; w < weeks; ++w) {
+      sql += count_in("?" + std::to_string(5 + w), "?" + std::to_string(6 + w));
+    }
+    sql += std::string(" FROM certificates c ") +
+           (sqlite ? "INDEXED BY certificates_expiry " : "") +
+           "WHERE 1 = 1{account} GROUP BY account_id, status, issuer";
+    const int account_param = 6 + weeks;
     CF_ASSIGN_OR_RETURN(
         auto s,
-        s_.Prepare(ForAccount("SELECT c.issuer, CASE WHEN v.not_after < ?1 THEN 'expired' "
-                              "WHEN v.not_after < ?2 THEN 'lt_7d' WHEN v.not_after < ?3 THEN "
-                              "'lt_30d' WHEN v.not_after < ?4 THEN 'lt_90d' ELSE 'later' END, "
-                              "CASE WHEN v.not_after >= ?5 AND v.not_after < ?6 THEN "
-                              "(v.not_after - ?5) / 604800 ELSE -1 END, COUNT(*) "
-                              "FROM certificates c {join} ON v.id = "
-                              "c.current_version_id WHERE c.status <> 'revoked'{account} "
-                              "GROUP BY 1, 2, 3",
-                              acc, " AND c.account_id = ?7", join),
+        s_.Prepare(ForAccount(sql, acc, " AND c.account_id = ?" + std::to_string(account_param)),
                    "certificates"));
     const int64_t now = EncodeTime(q.now);
     const int64_t weeks_start = EncodeTime(q.weeks_start);
-    s.Bind(1, now)
-        .Bind(2, now + 7 * kDay)
-        .Bind(3, now + 30 * kDay)
-        .Bind(4, now + 90 * kDay)
-        .Bind(5, weeks_start)
-        .Bind(6, weeks_start + int64_t{q.weeks} * 7 * kDay);
-    if (acc) s.Bind(7, *acc);
+    s.Bind(1, now).Bind(2, now + 7 * kDay).Bind(3, now + 30 * kDay).Bind(4, now + 90 * kDay);
+    for (int w = 0; w <= weeks; ++w) s.Bind(5 + w, weeks_start + int64_t{w} * 7 * kDay);
+    if (acc) s.Bind(account_param, *acc);
+    // Accounts fold together here: one row per (status, issuer), per bucket, per (week, issuer).
+    std::map<std::pair<std::string, std::string>, int64_t> by_status_issuer;
     std::map<std::string, int64_t> buckets;
+    std::map<std::pair<int, std::string>, int64_t> by_week;
     while (true) {
       CF_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
-      const int64_t n = s.Int(3);
-      buckets[s.Text(1)] += n;
-      const int64_t week = s.Int(2);
-      if (week >= 0) out.expiry_weeks.push_back({static_cast<int>(week), s.Text(0), n});
+      const std::string status = s.Text(0), issuer = s.Text(1);
+      by_status_issuer[{status, issuer}] += s.Int(2);
+      if (status == "revoked") continue;  // revoked certificates expire nowhere
+      for (int b = 0; b < 5; ++b) buckets[kBuckets[b]] += s.Int(3 + b);
+      for (int w = 0; w < weeks; ++w) {
+        if (const int64_t n = s.Int(8 + w); n > 0) by_week[{w, issuer}] += n;
+      }
     }
-    for (auto& [name, n] : buckets) out.by_expiry.push_back({name, n});
+    for (auto& [k, n] : by_status_issuer) out.certificates.push_back({k.first, k.second, n});
+    for (auto& [name, n] : buckets) {
+      if (n > 0) out.by_expiry.push_back({name, n});
+    }
+    for (auto& [k, n] : by_week) out.expiry_weeks.push_back({k.first, k.second, n});
   }
   {
     CF_ASSIGN_OR_RETURN(
@@ -256,12 +251,16 @@ Result<DashboardCounts> SqlStats::CountDashboard(const DashboardQuery& q) {
     // Failing: the scheduler has counted failures for the version that is current now (a new
     // version starts a fresh renewal state).
     CF_ASSIGN_OR_RETURN(
-        auto s, s_.Prepare(ForAccount("SELECT COUNT(*) FROM renewal_states r JOIN certificates c "
-                                      "ON c.id = r.certificate_id WHERE r.failures > 0 AND "
-                                      "r.version_id = c.current_version_id AND c.status = "
-                                      "'issued'{account}",
-                                      acc, " AND c.account_id = ?1"),
-                           "renewal_states"));
+        auto s,
+        s_.Prepare(ForAccount(std::string("SELECT COUNT(*) FROM renewal_states r ") +
+                                  // Only the failing rows (partial index renewal_states_failing),
+                                  // each joined to its certificate by primary key.
+                                  (sqlite ? "INDEXED BY renewal_states_failing CROSS " : "") +
+                                  "JOIN certificates c ON c.id = r.certificate_id WHERE "
+                                  "r.failures > 0 AND r.version_id = c.current_version_id AND "
+                                  "c.status = 'issued'{account}",
+                              acc, " AND c.account_id = ?1"),
+                   "renewal_states"));
     if (acc) s.Bind(1, *acc);
     CF_ASSIGN_OR_RETURN(bool row, s.Step());
     if (row) out.renewals_failing = s.Int(0);
