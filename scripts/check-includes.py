@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks the dependency rule of ARCHITECTURE.md: a file in src/<module>/ includes only headers of
+"""Checks the dependency rule of docs/architecture.md: a file in src/<module>/ includes only headers of
 the modules that <module> may depend on (and its own). CMake links only downward; this catches a
 header include that slips past the link graph. Exits 1 listing every violation."""
 import os
@@ -22,7 +22,7 @@ ALLOWED = {
     # map puts this in net, but only the ACME client needs it and the agent (which links net)
     # should not carry ldns.
     "dns": {"base"},
-    # Issue #6: the ACME client (ARCHITECTURE.md's list).
+    # Issue #6: the ACME client (docs/architecture.md's list).
     "acme": {"base", "model", "crypto", "x509", "net", "dns", "store", "secrets", "policy", "ca"},
     "jobs": {"base", "model", "store"},
     # Issue #5: the outbox, CloudEvents rendering and webhook delivery.

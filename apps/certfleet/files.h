@@ -1,8 +1,8 @@
 // Local file handling for the CLI: reading small (possibly secret) input files and writing output
-// files atomically with their final permissions from the start (ARCHITECTURE.md, security model:
-// "files holding keys are created 0600 from the start and renamed into place").
-// Errors name the path and the system error; they never include file contents.
-// Thread-compatible (no shared state).
+// files atomically with their final permissions from the start (docs/architecture.md, security
+// model: "files holding keys are created 0600 from the start and renamed into place"). Errors name
+// the path and the system error; they never include file contents. Thread-compatible (no shared
+// state).
 #pragma once
 
 #include <sys/types.h>

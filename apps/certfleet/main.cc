@@ -1,5 +1,5 @@
-// certfleet: the command-line client. Talks only to the REST API (ARCHITECTURE.md, "Programs").
-// Exit status: 0 on success, 1 when the command fails (the API refused, the server is
+// certfleet: the command-line client. Talks only to the REST API (docs/architecture.md,
+// "Programs"). Exit status: 0 on success, 1 when the command fails (the API refused, the server is
 // unreachable, a file cannot be read or written), 2 for usage errors.
 #include <iostream>
 

@@ -1,5 +1,5 @@
 // certfleetd configuration: safe defaults, an optional TOML file, then command-line flags, in
-// that order of precedence (ARCHITECTURE.md "Config").
+// that order of precedence (docs/architecture.md "Config").
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// certfleetd: the control plane. Composition root: config -> objects -> run (ARCHITECTURE.md).
+// certfleetd: the control plane. Composition root: config -> objects -> run (docs/architecture.md).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

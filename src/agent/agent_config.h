@@ -1,4 +1,4 @@
-// The agent's local configuration (ARCHITECTURE.md "Security model": the server only names a
+// The agent's local configuration (docs/architecture.md "Security model": the server only names a
 // profile; paths, owners, reload and verify commands come from this file alone).
 //
 // ParseAgentConfig never throws (toml++ exceptions are caught here, at the module edge) and

@@ -1,4 +1,4 @@
-// Installers (ARCHITECTURE.md "Plugin seams", agent side): plan the files of a profile, apply
+// Installers (docs/architecture.md "Plugin seams", agent side): plan the files of a profile, apply
 // them atomically (atomic_install.h), test and reload the service, verify over TLS that the new
 // serial is served, and roll back when any of that fails.
 //

@@ -1,5 +1,5 @@
 // Opening install directories beneath a configured root without ever following a symlink
-// (ARCHITECTURE.md "Security model": no "..", no symlink escapes).
+// (docs/architecture.md "Security model": no "..", no symlink escapes).
 //
 // All functions return owned file descriptors (UniqueFd, O_CLOEXEC) or an Error; none throws.
 // Thread-safe (no shared state).

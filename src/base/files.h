@@ -1,4 +1,4 @@
-// File helpers that get modes and atomicity right from the first byte (ARCHITECTURE.md
+// File helpers that get modes and atomicity right from the first byte (docs/architecture.md
 // "Security model": files holding keys are created 0600 from the start and renamed into place).
 #pragma once
 

@@ -1,5 +1,5 @@
-// Logging: JSON lines on stderr (ARCHITECTURE.md, "Logs"). Fields are added as key/value string
-// pairs and JSON-escaped. SecretBytes cannot be passed (it has no printer). Thread-safe.
+// Logging: JSON lines on stderr (docs/architecture.md, "Logs"). Fields are added as key/value
+// string pairs and JSON-escaped. SecretBytes cannot be passed (it has no printer). Thread-safe.
 #pragma once
 
 #include <initializer_list>

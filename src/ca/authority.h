@@ -1,4 +1,4 @@
-// The internal CA (ARCHITECTURE.md "ca"): a root whose key signs only intermediates, and one
+// The internal CA (docs/architecture.md "ca"): a root whose key signs only intermediates, and one
 // active issuing intermediate that signs leaves.
 //
 // Issuance is: choose validity from the profile -> draw a serial (159 CSPRNG bits) and persist it

@@ -1,4 +1,4 @@
-// The durable job engine (ARCHITECTURE.md "src/jobs"): multi-step jobs persisted in the store,
+// The durable job engine (docs/architecture.md "src/jobs"): multi-step jobs persisted in the store,
 // run by workers that lease them, with retries, backoff, deadlines and idempotency keys.
 //
 // A job type is a set of steps. A StepFn is given the job (its type, current step, input and

@@ -1,4 +1,4 @@
-// CertificateService: request, issue and look up certificates (ARCHITECTURE.md flow 1).
+// CertificateService: request, issue and look up certificates (docs/architecture.md flow 1).
 //
 // Events (issue #5, src/events): certificate.issued, .renewed, .renewal_failed and .revoked are
 // appended to the outbox in the transaction of the change they report.

@@ -1,5 +1,5 @@
 // DeploymentService: place a certificate on every agent of an account whose tags match a selector,
-// and remember where it went (ARCHITECTURE.md flow 2, issue #4).
+// and remember where it went (docs/architecture.md flow 2, issue #4).
 //
 // Create() checks the caller, the cross-account grant and the certificate (issued, exportable),
 // stores the deployment and enqueues a durable job ("deployment.run", src/jobs) in the same

@@ -1,5 +1,5 @@
-// The Issuer seam (ARCHITECTURE.md "Plugin seams"): something that turns a key and a set of names
-// into a signed certificate, now (internal CA) or later (ACME: "pending, retry after").
+// The Issuer seam (docs/architecture.md "Plugin seams"): something that turns a key and a set of
+// names into a signed certificate, now (internal CA) or later (ACME: "pending, retry after").
 // Implementations are registered by the composition root and must be thread-safe.
 #pragma once
 

@@ -1,4 +1,4 @@
-// RenewalScheduler (ARCHITECTURE.md flow 3, issue #5): finds issued certificates inside their
+// RenewalScheduler (docs/architecture.md flow 3, issue #5): finds issued certificates inside their
 // renewal window and renews them through durable jobs, then re-runs their deployments.
 //
 // The window. A version valid [notBefore, notAfter] with lifetime L becomes due at

@@ -1,4 +1,4 @@
-// Domain value types (ARCHITECTURE.md "Data model"). Plain structs with no behaviour beyond
+// Domain value types (docs/architecture.md "Data model"). Plain structs with no behaviour beyond
 // enum <-> string mapping; wire shapes live in src/api and row shapes inside store backends
 // (CONVENTIONS.md #7). Times are UTC TimePoints with whole seconds.
 #pragma once
@@ -115,8 +115,8 @@ struct CertificateVersion {
   TimePoint created_at;
 };
 
-// An envelope-encrypted value (ARCHITECTURE.md "Security model"): ciphertext under a per-record
-// data key, which is wrapped by a key-encryption key identified by kek_id.
+// An envelope-encrypted value (docs/architecture.md "Security model"): ciphertext under a
+// per-record data key, which is wrapped by a key-encryption key identified by kek_id.
 struct SealedBlob {
   std::string id;
   std::string kek_id;
@@ -235,7 +235,7 @@ std::string_view JobStateName(JobState s);
 Result<JobState> ParseJobState(std::string_view s);
 
 // A durable workflow instance. `step` names the step to run next; input and output are JSON
-// documents owned by the job type (never secret values: ARCHITECTURE.md "Security model").
+// documents owned by the job type (never secret values: docs/architecture.md "Security model").
 struct Job {
   std::string id;
   std::string account_id;

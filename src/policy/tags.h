@@ -1,5 +1,5 @@
-// Tag matching (ARCHITECTURE.md "Security model": secret reads require the reader's tags to match
-// the secret's tags; deployments select agents by tag). Tags are set by administrators, never
+// Tag matching (docs/architecture.md "Security model": secret reads require the reader's tags to
+// match the secret's tags; deployments select agents by tag). Tags are set by administrators, never
 // self-asserted, so matching is exact: keys and values are compared byte for byte.
 // Pure functions, thread-safe.
 #pragma once

@@ -1,5 +1,5 @@
 // Key-encryption keys (KEKs): wrap and unwrap per-record data keys (envelope encryption,
-// ARCHITECTURE.md "Security model"). A provider never exposes its key material; the file
+// docs/architecture.md "Security model"). A provider never exposes its key material; the file
 // provider keeps it in memory in a SecretBytes, the PKCS#11 provider (later) inside the token.
 // Implementations are thread-safe.
 #pragma once

@@ -1,4 +1,4 @@
-// Pkcs11Kek: a key-encryption key that never leaves a PKCS#11 token (ARCHITECTURE.md
+// Pkcs11Kek: a key-encryption key that never leaves a PKCS#11 token (docs/architecture.md
 // "Security model"). The KEK is an AES-256 secret key object on the token (CKO_SECRET_KEY,
 // CKK_AES, CKA_TOKEN, CKA_SENSITIVE, not CKA_EXTRACTABLE), found by its label on the token with
 // the given token label. Wrap() runs CKM_AES_GCM inside the token with a fresh 96-bit IV from

@@ -1,4 +1,4 @@
-// The store: repository interfaces and the unit of work (ARCHITECTURE.md "Storage and scale").
+// The store: repository interfaces and the unit of work (docs/architecture.md "Storage and scale").
 // All business logic speaks to these interfaces; SQL stays inside the backends (sqlite/, later
 // postgres/). Every backend passes the same conformance suite (store/conformance_test.h).
 //

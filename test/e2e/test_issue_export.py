@@ -1,5 +1,5 @@
 """Issue and export certificates through the real CLI and REST API, and check the results with
-openssl (docs/api.md, "Certificates"; ARCHITECTURE.md, flows 1 and security model)."""
+openssl (docs/api.md, "Certificates"; docs/architecture.md, flows 1 and security model)."""
 
 import datetime
 import json

@@ -1,5 +1,5 @@
 // The small SQL surface that the row mappers (store/sql/rows_*.cc) are written against, so that
-// one set of mappers serves every SQL backend (ARCHITECTURE.md "Storage and scale"): SQLite
+// one set of mappers serves every SQL backend (docs/architecture.md "Storage and scale"): SQLite
 // (store/sqlite/db.h) and PostgreSQL (store/postgres/conn.h) each implement Conn and StmtImpl.
 //
 // The SQL the mappers write is the common subset of both dialects: numbered parameters `?N`

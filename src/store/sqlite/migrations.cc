@@ -66,7 +66,7 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_by_account ON certificates (account_id, id);
 CREATE INDEX certificates_by_status ON certificates (status, id);
 
--- Exportability is fixed at request time (ARCHITECTURE.md "Data model"). The repository's
+-- Exportability is fixed at request time (docs/architecture.md "Data model"). The repository's
 -- UPDATE never names these columns; this trigger makes that true for any future SQL as well.
 CREATE TRIGGER certificates_immutable
 BEFORE UPDATE OF exportable, account_id, domains, key_type, profile ON certificates

@@ -1,4 +1,4 @@
-// The SQLite store backend: the embedded default (ARCHITECTURE.md "Storage and scale").
+// The SQLite store backend: the embedded default (docs/architecture.md "Storage and scale").
 //
 // One database file in WAL mode, foreign keys on, durable commits (synchronous=FULL unless the
 // options say otherwise). The file is created with mode 0600 before SQLite opens it, so the
