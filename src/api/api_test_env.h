@@ -8,6 +8,7 @@
 #include "fakes/pki_env.h"
 #include "jobs/engine.h"
 #include "lifecycle/issuers/internal_issuer.h"
+#include "lifecycle/tokens.h"
 #include "secrets/audit_key.h"
 
 namespace certfleet::api {
@@ -23,6 +24,31 @@ inline std::unique_ptr<audit::AuditLog> MakeKeyedAuditLog(testing::PkiEnv& env) 
   CF_CHECK(log->Start(**tx).ok());
   CF_CHECK((*tx)->Commit().ok());
   return log;
+}
+
+// Writes straight to the store an account `account` (its id and name), its admin principal
+// "prn_<account>" named "admin" and that admin's API token "tok_<account>"; returns the token.
+inline std::string AddAdminWithToken(testing::PkiEnv& env, const std::string& account) {
+  auto tx = env.store->Begin();
+  CF_CHECK(tx.ok());
+  CF_CHECK((*tx)->accounts().Insert({account, account, env.clock.Now()}).ok());
+  model::Principal p;
+  p.id = "prn_" + account;
+  p.account_id = account;
+  p.name = "admin";
+  p.role = model::Role::kAdmin;
+  p.created_at = env.clock.Now();
+  CF_CHECK((*tx)->principals().Insert(p).ok());
+  lifecycle::NewToken t = lifecycle::GenerateApiToken(SystemRandomSource());
+  CF_CHECK((*tx)
+               ->tokens()
+               .Insert({.id = "tok_" + account,
+                        .principal_id = p.id,
+                        .hash_hex = t.hash_hex,
+                        .created_at = env.clock.Now()})
+               .ok());
+  CF_CHECK((*tx)->Commit().ok());
+  return std::string(t.token.view());
 }
 
 struct ApiStack {

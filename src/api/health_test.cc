@@ -59,30 +59,8 @@ class HealthTest : public ::testing::Test {
         flaky_, env_.clock, SystemRandomSource(), *certs_, *stack_.exports, *stack_.governance,
         *stack_.secrets, *stack_.audit, *stack_.deployments, *stack_.agents, nullptr,
         stack_.webhooks.get(), MetricsOptions{}, nullptr, &readiness_});
-    token_ = AddAdmin("acc_h");
-  }
-
-  std::string AddAdmin(const std::string& account) {
-    auto tx = env_.store->Begin();
-    EXPECT_TRUE((*tx)->accounts().Insert({account, account, env_.clock.Now()}).ok());
-    model::Principal p;
-    p.id = "prn_" + account;
-    p.account_id = account;
-    p.name = "admin";
-    p.role = model::Role::kAdmin;
-    p.created_at = env_.clock.Now();
-    EXPECT_TRUE((*tx)->principals().Insert(p).ok());
-    lifecycle::NewToken t = lifecycle::GenerateApiToken(SystemRandomSource());
-    EXPECT_TRUE((*tx)
-                    ->tokens()
-                    .Insert({.id = "tok_" + account,
-                             .principal_id = p.id,
-                             .hash_hex = t.hash_hex,
-                             .created_at = env_.clock.Now()})
-                    .ok());
-    EXPECT_TRUE((*tx)->Commit().ok());
-    env_.ClaimDomain(account, "example.test");
-    return std::string(t.token.view());
+    token_ = AddAdminWithToken(env_, "acc_h");
+    env_.ClaimDomain("acc_h", "example.test");
   }
 
   net::HttpResponse Call(ApiService& api, const std::string& method, const std::string& target,

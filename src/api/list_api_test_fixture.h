@@ -28,23 +28,8 @@ class ListApiTest : public ::testing::Test {
   }
 
   std::string AddPrincipal(const std::string& account) {
-    auto tx = env_.store->Begin();
-    EXPECT_TRUE((*tx)->accounts().Insert({account, account, env_.clock.Now()}).ok());
-    model::Principal p;
-    p.id = "prn_" + account;
-    p.account_id = account;
-    p.name = "admin";
-    p.role = model::Role::kAdmin;
-    p.created_at = env_.clock.Now();
-    EXPECT_TRUE((*tx)->principals().Insert(p).ok());
-    lifecycle::NewToken t = lifecycle::GenerateApiToken(SystemRandomSource());
-    model::ApiToken rec{.id = "tok_" + account,
-                        .principal_id = p.id,
-                        .hash_hex = t.hash_hex,
-                        .created_at = env_.clock.Now()};
-    EXPECT_TRUE((*tx)->tokens().Insert(rec).ok());
-    EXPECT_TRUE((*tx)->Commit().ok());
-    return std::string(t.token.view());
+    std::string token = AddAdminWithToken(env_, account);
+    return token;
   }
 
   // `count` certificates of account acc_a written straight to the store (issuing 1,059 through
