@@ -362,12 +362,16 @@ def server_factory(certfleetd_bin):
             ws.cleanup()
 
 
-@pytest.fixture(scope="module")
-def server(certfleetd_bin):
-    """A certfleetd shared by the tests of one module."""
-    ws = Workspace("certfleet-e2e-data-")
+def serve(certfleetd_bin, prefix="certfleet-e2e-data-", extra_args=(), test_clock=None):
+    """Generator for a module's server fixture: a certfleetd in a fresh workspace with
+    `extra_args` (and the test clock at `test_clock` seconds when given), stopped and cleaned up
+    afterwards. Use as `yield from serve(...)`."""
+    ws = Workspace(prefix)
     srv = Server(certfleetd_bin, ws.sub("data"))
+    srv.extra_args = list(extra_args)
     os.mkdir(srv.data_dir, 0o700)
+    if test_clock is not None:
+        srv.use_test_clock(test_clock)
     try:
         yield srv.start()
     finally:
@@ -375,6 +379,12 @@ def server(certfleetd_bin):
             srv.stop()
         finally:
             ws.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(certfleetd_bin):
+    """A certfleetd shared by the tests of one module."""
+    yield from serve(certfleetd_bin)
 
 
 class Cli:

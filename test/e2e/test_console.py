@@ -21,7 +21,7 @@ import subprocess
 import pytest
 
 from agents import AgentFactory, wait_until
-from conftest import Server, Workspace, create_account, create_principal
+from conftest import create_account, create_principal, serve
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UI_DIST = os.environ.get("CERTFLEET_UI_DIR", os.path.join(REPO, "build", "ui-dist"))
@@ -51,18 +51,9 @@ def _require_tools():
 def server(certfleetd_bin):
     """certfleetd serving the console; exports (the deployment) use a cheap PBKDF2 count."""
     _require_tools()
-    ws = Workspace("certfleet-e2e-console-")
-    srv = Server(certfleetd_bin, ws.sub("data"))
-    srv.extra_args = ["--pkcs8-iterations", "10000", "--ui-dir", UI_DIST]
-    os.mkdir(srv.data_dir, 0o700)
-    srv.use_test_clock(0)  # the drive moves it last, to expire the session
-    try:
-        yield srv.start()
-    finally:
-        try:
-            srv.stop()
-        finally:
-            ws.cleanup()
+    # The drive moves the test clock last, to expire the session.
+    yield from serve(certfleetd_bin, "certfleet-e2e-console-",
+                     ["--pkcs8-iterations", "10000", "--ui-dir", UI_DIST], test_clock=0)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import pytest
 
 from agents import AgentFactory, file_serial, make_csr, normalize_serial, wait_until
 from conftest import (Cli, Server, Workspace, assert_cli_denied, assert_problem, create_account,
-                      create_principal, unique_name)
+                      create_principal, serve, unique_name)
 
 DAY = 86400
 CONVERGE_S = 120.0
@@ -43,17 +43,8 @@ PROMPT_S = 3.0  # "at once": the bound measured for a parked poll to end after t
 def server(certfleetd_bin):
     """The module's certfleetd: cheap PBKDF2 for exports, debug logs (the tests wait for the
     "long poll parked" line before revoking an agent)."""
-    ws = Workspace("certfleet-e2e-revocation-")
-    srv = Server(certfleetd_bin, ws.sub("data"))
-    srv.extra_args = ["--pkcs8-iterations", "10000", "--log-level", "debug"]
-    os.mkdir(srv.data_dir, 0o700)
-    try:
-        yield srv.start()
-    finally:
-        try:
-            srv.stop()
-        finally:
-            ws.cleanup()
+    yield from serve(certfleetd_bin, "certfleet-e2e-revocation-",
+                     ["--pkcs8-iterations", "10000", "--log-level", "debug"])
 
 
 @pytest.fixture
